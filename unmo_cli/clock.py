@@ -1,0 +1,59 @@
+""""Now" for timestamps (honouring UNMO_NOW) and a monotonic clock for durations."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+
+from unmo_cli.errors import InputError
+
+
+def parse_instant(text: str, *, what: str = "time") -> datetime:
+    """Parse an ISO 8601 instant; a naive one is taken as UTC. Returns an aware UTC datetime."""
+    raw = text.strip()
+    if raw.endswith(("Z", "z")):
+        raw = raw[:-1] + "+00:00"
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InputError(
+            f"{what} {text!r} is not an ISO 8601 date or time (e.g. 2026-11-23T10:00:00+01:00)."
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def now() -> datetime:
+    """The current instant, aware and in UTC; `UNMO_NOW` pins it for tests, demos and backfills."""
+    pinned = os.environ.get("UNMO_NOW")
+    if pinned:
+        return parse_instant(pinned, what="UNMO_NOW")
+    return datetime.now(UTC)
+
+
+def to_db(value: datetime) -> datetime:
+    """Timestamps are stored as naive UTC so SQLite and PostgreSQL compare them the same way."""
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def from_db(value: datetime | None) -> datetime | None:
+    """The aware UTC datetime for a stored (naive UTC) timestamp."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 with a trailing Z, the form every JSON output uses."""
+    if value is None:
+        return None
+    aware = from_db(value)
+    assert aware is not None
+    return aware.isoformat().replace("+00:00", "Z")
+
+
+monotonic = time.perf_counter

@@ -1,0 +1,9 @@
+"""`unmo demo`."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    return None

@@ -1,0 +1,218 @@
+"""Owns the database: engine, sessions, models and migrations. Nothing else opens a connection.
+
+SQLite gets WAL, a busy timeout and foreign keys from a connect hook; the schema is moved to the
+newest revision on first use (an older SQLite file is backed up first)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from unmo_cli.errors import EnvironmentFailure, InputError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlmodel import Session
+
+    from unmo_cli.workspace import Workspace
+
+# The newest migration; a test keeps it equal to Alembic's head.
+SCHEMA_HEAD = "0003"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+BUSY_TIMEOUT_MS = 10_000
+
+
+def redact_url(url: str) -> str:
+    """A database URL safe to print: the password replaced."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+@dataclass
+class Database:
+    url: str
+    engine: Engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if self.dialect != "sqlite":
+            return None
+        database = self.engine.url.database
+        return Path(database) if database and database != ":memory:" else None
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One unit of work: committed when the block ends, rolled back if it raises."""
+        from sqlalchemy.exc import OperationalError
+        from sqlmodel import Session
+
+        session = Session(self.engine, expire_on_commit=False)
+        try:
+            yield session
+            session.commit()
+        except OperationalError as exc:
+            session.rollback()
+            raise EnvironmentFailure(_describe_operational(exc, self.url)) from None
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def schema_revision(self) -> str | None:
+        from sqlalchemy import inspect, text
+
+        with self.engine.connect() as connection:
+            if not inspect(connection).has_table("alembic_version"):
+                return None
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    def upgrade(self) -> tuple[str | None, str, Path | None]:
+        """Migrate to the newest schema; returns (from, to, backup file or None)."""
+        with _migration_lock(self):
+            current = self.schema_revision()
+            if current == SCHEMA_HEAD:
+                return current, current, None
+            backup = self._backup(current) if current is not None else None
+            from alembic import command
+            from alembic.config import Config
+
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS_DIR))
+            config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+            with self.engine.begin() as connection:
+                if self.dialect == "postgresql":
+                    from sqlalchemy import text
+
+                    connection.execute(text("SELECT pg_advisory_xact_lock(874021)"))
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+            return current, SCHEMA_HEAD, backup
+
+    def _backup(self, revision: str) -> Path | None:
+        """Copy an older SQLite file next to itself before changing its schema."""
+        path = self.sqlite_path
+        if path is None or not path.exists():
+            return None
+        import sqlite3
+
+        target = path.with_name(f"{path.name}.backup-{revision}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = path.with_name(f"{path.name}.backup-{revision}.{n}")
+        _create_private_file(target)
+        source = sqlite3.connect(path)
+        try:
+            dest = sqlite3.connect(target)
+            with dest:
+                source.backup(dest)
+            dest.close()
+        finally:
+            source.close()
+        return target
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+@contextmanager
+def _migration_lock(db: Database) -> Iterator[None]:
+    """Two first commands at once must not both create the schema: on SQLite a file lock
+    serialises them (PostgreSQL takes an advisory lock inside the transaction)."""
+    path = db.sqlite_path
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    lock_path = path.with_name(path.name + ".migrate.lock")
+    handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        os.close(handle)
+
+
+def _create_private_file(path: Path) -> None:
+    if not path.exists():
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+
+
+def _sqlite_connect_hook(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _describe_operational(exc: Exception, url: str) -> str:
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else "unknown"
+    reason = reason.replace(url, redact_url(url))
+    return f"the database at {redact_url(url)} failed: {reason}."
+
+
+def connect(url: str) -> Database:
+    """An engine for `url`, without touching the schema."""
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+            event.listen(engine, "connect", _sqlite_connect_hook)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+    except NoSuchModuleError:
+        raise InputError(
+            f"database_url {redact_url(url)!r} names a driver unmo does not know; use "
+            "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB."
+        ) from None
+    except ArgumentError:
+        raise InputError(f"database_url {redact_url(url)!r} is not a database URL.") from None
+    except ModuleNotFoundError as exc:
+        raise EnvironmentFailure(
+            f"the database driver {exc.name!r} is not installed; for PostgreSQL install "
+            "unmo with the postgres extra: pip install 'unmo-cli[postgres]'."
+        ) from None
+    return Database(url=url, engine=engine)
+
+
+def open_database(workspace: Workspace, *, upgrade: bool = True) -> Database:
+    """The workspace's database, created on first use and migrated to the newest schema."""
+    url = workspace.database_url
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        from unmo_cli.workspace import ensure_private_dir
+
+        ensure_private_dir(path.parent)
+        try:
+            _create_private_file(path)
+        except OSError as exc:
+            raise EnvironmentFailure(f"cannot create the database file {path}: "
+                                     f"{exc.strerror}.") from None
+    db = connect(url)
+    if upgrade:
+        from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+        try:
+            if db.schema_revision() != SCHEMA_HEAD:
+                db.upgrade()
+        except OperationalError as exc:
+            raise EnvironmentFailure(_describe_operational(exc, url)) from None
+        except SQLAlchemyError as exc:
+            raise EnvironmentFailure(f"the database at {redact_url(url)} could not be opened: "
+                                     f"{type(exc).__name__}.") from None
+    return db

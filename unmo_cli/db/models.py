@@ -1,0 +1,137 @@
+"""The tables. Money is integer cents; timestamps are naive UTC (see clock.to_db)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, MetaData, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# A naming convention so Alembic's batch mode can find and alter constraints on SQLite.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata = MetaData(naming_convention=NAMING_CONVENTION)
+metadata = SQLModel.metadata
+
+_ = Column  # re-exported for migrations' readers; keeps the import honest
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True)
+    # The name folded to lowercase ASCII letters and digits: two names that differ only by case,
+    # accents or punctuation collide here, and the database (not a read-then-write) refuses it.
+    name_key: str = Field(max_length=200, unique=True)
+    name: str = Field(max_length=200)
+    industry: str = Field(max_length=32)
+    integration: str = Field(max_length=16)
+    platforms: str = Field(default="", max_length=64)  # comma-separated: "ios,android"
+    provider: str = Field(max_length=32)
+    events_per_day: int
+    mrr_cents: int
+    contact_name: str = Field(max_length=200)
+    contact_email: str = Field(max_length=254)
+    success_manager: str | None = Field(default=None, max_length=254)
+    phase: str = Field(default="setup", max_length=16)
+    created_at: datetime = Field(index=True)
+    churned_at: datetime | None = Field(default=None, index=True)
+    churn_reason: str | None = Field(default=None)
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=16)  # publishable | secret
+    environment: str = Field(max_length=8)  # live | test
+    key_hash: str = Field(max_length=64, unique=True)  # SHA-256 hex of the whole key
+    hint: str = Field(max_length=40)  # e.g. unmo_sk_live_…a9F2
+    # Publishable keys ship inside apps, so the database may hold them; secret keys never.
+    publishable_value: str | None = Field(default=None, max_length=80)
+    created_at: datetime
+    revoked_at: datetime | None = Field(default=None)
+
+
+class OnboardingSession(SQLModel, table=True):
+    __tablename__ = "onboarding_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int | None = Field(
+        default=None, foreign_key="customers.id", index=True, ondelete="SET NULL"
+    )
+    customer_name: str = Field(default="", max_length=200)
+    mode: str = Field(max_length=16)  # interactive | flags | batch
+    outcome: str = Field(max_length=16)  # success | failed | cancelled
+    error: str | None = Field(default=None)
+    started_at: datetime
+    finished_at: datetime = Field(index=True)
+    duration_s: float
+
+
+class OnboardingStep(SQLModel, table=True):
+    __tablename__ = "onboarding_steps"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="onboarding_sessions.id", index=True, ondelete="CASCADE")
+    position: int
+    name: str = Field(max_length=64)
+    duration_s: float
+    outcome: str = Field(max_length=16)  # success | failed | cancelled
+
+
+class Feedback(SQLModel, table=True):
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "external_id"),
+        Index("ix_feedback_customer_received", "customer_id", "received_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id", ondelete="CASCADE")
+    received_at: datetime = Field(index=True)
+    satisfaction: int
+    nps: int | None = Field(default=None)
+    category: str = Field(default="other", max_length=16)
+    comment: str | None = Field(default=None)
+    source: str = Field(default="cli", max_length=16)  # cli | import
+    external_id: str | None = Field(default=None, max_length=200)
+
+
+class Alert(SQLModel, table=True):
+    __tablename__ = "alerts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id", index=True, ondelete="CASCADE")
+    # low_satisfaction | satisfaction_drop | detractor | health_failing | health_resolved
+    rule: str = Field(max_length=32)
+    text: str
+    score: float | None = Field(default=None)
+    feedback_id: int | None = Field(default=None, foreign_key="feedback.id", ondelete="SET NULL")
+    created_at: datetime = Field(index=True)
+    notified_at: datetime | None = Field(default=None, index=True)
+    acked_at: datetime | None = Field(default=None)
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None)
+
+
+class HealthCheck(SQLModel, table=True):
+    __tablename__ = "health_checks"
+    __table_args__ = (Index("ix_health_checks_customer_checked", "customer_id", "checked_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id", ondelete="CASCADE")
+    checked_at: datetime = Field(index=True)
+    status: str = Field(max_length=16)  # healthy | degraded | unauthorized | down | error
+    http_status: int | None = Field(default=None)
+    latency_ms: float | None = Field(default=None)
+    error: str | None = Field(default=None)
+    services: str | None = Field(default=None)  # JSON object: {"kafka": "unhealthy", ...}
+    installs: int | None = Field(default=None)

@@ -1,0 +1,415 @@
+"""Owns the workspace: where it is, its settings (unmo.yaml + environment), its folders and
+.gitignore. Nothing else reads unmo.yaml or UNMO_* settings variables."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from unmo_cli.errors import EnvironmentFailure, InputError
+
+CONFIG_NAME = "unmo.yaml"
+STATE_DIR = ".unmo"
+
+# --- settings schema: nested dataclasses are the schema; defaults are the contract's ----------
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    base_url: str = "http://127.0.0.1:8787/v1"
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    webhook_url: str | None = None
+    satisfaction_below: float = 7
+    drop_points: float = 10
+    health_failure_threshold: int = 3
+    health_success_threshold: int = 2
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    onboarding_minutes: float = 5
+    satisfaction_pct: float = 90
+    nps: float = 50
+    p95_latency_ms: float = 100
+    availability_pct: float = 99.9
+    mrr: float = 10000
+    new_customers_per_week: int = 3
+
+
+@dataclass(frozen=True)
+class FinanceSettings:
+    infra_cost_per_week: float = 300
+
+
+@dataclass(frozen=True)
+class HealthScoreSettings:
+    """Weights and thresholds of `customer show`'s health score (0-100; green/yellow/red)."""
+
+    weight_technical: float = 0.5
+    weight_sentiment: float = 0.3
+    weight_engagement: float = 0.2
+    green_at: float = 80
+    yellow_at: float = 50
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    timezone: str = "UTC"
+    templates_dir: str | None = None
+    api: ApiSettings = field(default_factory=ApiSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    targets: TargetSettings = field(default_factory=TargetSettings)
+    finance: FinanceSettings = field(default_factory=FinanceSettings)
+    health_score: HealthScoreSettings = field(default_factory=HealthScoreSettings)
+
+
+# Environment variables win over the file.
+ENVIRONMENT = {
+    "database_url": "UNMO_DATABASE_URL",
+    "api.base_url": "UNMO_API_URL",
+    "api.timeout_s": "UNMO_API_TIMEOUT",
+    "timezone": "UNMO_TIMEZONE",
+    "alerts.webhook_url": "UNMO_ALERT_WEBHOOK",
+}
+
+_SECRET_KEYS = {"database_url", "alerts.webhook_url"}
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+    settings: Settings
+    config_file: Path | None = None
+
+    @property
+    def customers_dir(self) -> Path:
+        return self.root / "customers"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def database_url(self) -> str:
+        if self.settings.database_url:
+            return self.settings.database_url
+        return f"sqlite:///{(self.state_dir / 'unmo.db').as_posix()}"
+
+    @property
+    def templates_dir(self) -> Path:
+        if self.settings.templates_dir:
+            configured = Path(self.settings.templates_dir).expanduser()
+            configured = configured if configured.is_absolute() else self.root / configured
+            if not configured.is_dir():
+                raise InputError(
+                    f"templates_dir {str(configured)!r} in the settings is not a folder."
+                )
+            return configured
+        local = self.root / "templates"
+        if local.is_dir():
+            return local
+        return packaged_templates_dir()
+
+    def customer_dir(self, slug: str) -> Path:
+        return self.customers_dir / slug
+
+    def relative(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+
+def packaged_templates_dir() -> Path:
+    """The templates shipped in the wheel (unmo_cli/templates), or the repository's top-level
+    templates/ when running from a source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if candidate.is_dir():
+            return candidate
+    raise EnvironmentFailure("the packaged templates are missing; reinstall unmo.")
+
+
+def packaged_data_file(name: str) -> Path:
+    return Path(__file__).resolve().parent / "data" / name
+
+
+# --- resolution -------------------------------------------------------------------------------
+
+_override: Path | None = None
+
+
+def set_workspace_override(path: Path | None) -> None:
+    """`--workspace PATH`, set by the CLI's top-level callback for this invocation."""
+    global _override
+    _override = path
+
+
+def resolve_root(cwd: Path | None = None) -> Path:
+    """`--workspace` → `UNMO_WORKSPACE` → nearest ancestor holding unmo.yaml → the current
+    folder."""
+    if _override is not None:
+        return _override.expanduser().resolve()
+    env = os.environ.get("UNMO_WORKSPACE")
+    if env:
+        return Path(env).expanduser().resolve()
+    start = (cwd or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder
+    return start
+
+
+def load_workspace(cwd: Path | None = None) -> Workspace:
+    root = resolve_root(cwd)
+    if root.exists() and not root.is_dir():
+        raise InputError(f"workspace {str(root)!r} is not a folder.")
+    config_file = root / CONFIG_NAME
+    values: dict[str, Any] = {}
+    if config_file.is_file():
+        values = _read_config(config_file)
+    else:
+        config_file = None  # type: ignore[assignment]
+    settings = _build_settings(values, config_file)
+    return Workspace(root=root, settings=settings, config_file=config_file)
+
+
+# --- unmo.yaml parsing with line numbers ------------------------------------------------------
+
+
+def _schema(cls: type) -> dict[str, Any]:
+    hints = get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    """Flatten unmo.yaml to {"dotted.key": (value, line)} while checking keys against the schema."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text; save unmo.yaml as UTF-8.") from None
+    except OSError as exc:
+        raise EnvironmentFailure(f"cannot read {path}: {exc.strerror}.") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise InputError(f"{path}:{where}: {problem}; unmo.yaml must be a YAML mapping.") from None
+    if root is None:
+        return {}
+    if not isinstance(root, yaml.MappingNode):
+        raise InputError(f"{path}: line {root.start_mark.line + 1}: unmo.yaml must be a mapping "
+                         "of settings (key: value).")
+    flat: dict[str, Any] = {}
+    _walk(path, root, Settings, "", flat)
+    return flat
+
+
+def _walk(path: Path, node: Any, cls: type, prefix: str, flat: dict[str, Any]) -> None:
+    import yaml
+
+    schema = _schema(cls)
+    for key_node, value_node in node.value:
+        key = key_node.value
+        line = key_node.start_mark.line + 1
+        dotted = f"{prefix}{key}"
+        if key not in schema:
+            known = ", ".join(prefix + k for k in schema)
+            raise InputError(f"{path}: line {line}: unknown key {dotted!r}; known keys: {known}.")
+        kind = schema[key]
+        if is_dataclass(kind):
+            if isinstance(value_node, yaml.ScalarNode) and value_node.tag.endswith(":null"):
+                continue
+            if not isinstance(value_node, yaml.MappingNode):
+                raise InputError(f"{path}: line {line}: {dotted!r} must be a mapping of "
+                                 f"{', '.join(_schema(kind))}.")
+            _walk(path, value_node, kind, dotted + ".", flat)
+            continue
+        if not isinstance(value_node, yaml.ScalarNode):
+            shape = "list" if isinstance(value_node, yaml.SequenceNode) else "mapping"
+            raise InputError(f"{path}: line {line}: {dotted!r} must be a single value, "
+                             f"not a {shape}.")
+        value = yaml.safe_load(yaml.serialize(value_node))
+        flat[dotted] = (_coerce(value, kind, dotted, f"{path}: line {line}: "), line)
+
+
+def _coerce(value: Any, kind: Any, dotted: str, where: str) -> Any:
+    optional = "None" in str(kind)
+    if value is None:
+        if optional:
+            return None
+        raise InputError(f"{where}{dotted!r} must have a value.")
+    base = kind
+    if optional:
+        base = str if "str" in str(kind) else kind
+    if base is str:
+        if isinstance(value, (dict, list)):
+            raise InputError(f"{where}{dotted!r} must be text.")
+        return str(value)
+    if base is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+                return int(value)
+            raise InputError(f"{where}{dotted!r} must be a whole number, not {value!r}.")
+        return value
+    if base is float:
+        if isinstance(value, bool):
+            raise InputError(f"{where}{dotted!r} must be a number, not {value!r}.")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"{where}{dotted!r} must be a number, not {value!r}.") from None
+    return value
+
+
+def _build_settings(flat: dict[str, Any], config_file: Path | None) -> Settings:
+    values = {key: value for key, (value, _line) in flat.items()}
+    for dotted, env_name in ENVIRONMENT.items():
+        raw = os.environ.get(env_name)
+        if raw is not None and raw != "":
+            kind = _kind_of(dotted)
+            values[dotted] = _coerce(raw, kind, dotted, f"environment variable {env_name}: ")
+    settings = Settings()
+    for dotted, value in values.items():
+        settings = _set(settings, dotted.split("."), value)
+    _validate(settings, flat, config_file)
+    return settings
+
+
+def _kind_of(dotted: str) -> Any:
+    cls: Any = Settings
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        cls = _schema(cls)[part]
+    return _schema(cls)[parts[-1]]
+
+
+def _set(obj: Any, parts: list[str], value: Any) -> Any:
+    if len(parts) == 1:
+        return replace(obj, **{parts[0]: value})
+    return replace(obj, **{parts[0]: _set(getattr(obj, parts[0]), parts[1:], value)})
+
+
+def _validate(settings: Settings, flat: dict[str, Any], config_file: Path | None) -> None:
+    def where(dotted: str) -> str:
+        env_name = ENVIRONMENT.get(dotted)
+        if env_name and os.environ.get(env_name):
+            return f"environment variable {env_name}: "
+        if dotted in flat and config_file is not None:
+            return f"{config_file}: line {flat[dotted][1]}: "
+        return ""
+
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(f"{where('timezone')}timezone {settings.timezone!r} is not an IANA time "
+                         "zone name (e.g. UTC, Europe/Berlin, America/New_York).") from None
+    if settings.api.timeout_s <= 0:
+        raise InputError(f"{where('api.timeout_s')}api.timeout_s must be more than 0 seconds.")
+    for name in ("health_failure_threshold", "health_success_threshold"):
+        if getattr(settings.alerts, name) < 1:
+            raise InputError(f"{where('alerts.' + name)}alerts.{name} must be 1 or more.")
+    if not 1 <= settings.alerts.satisfaction_below <= 11:
+        raise InputError(f"{where('alerts.satisfaction_below')}alerts.satisfaction_below must be "
+                         "between 1 and 11.")
+
+
+def flat_settings(settings: Settings, *, mask: bool = True) -> dict[str, Any]:
+    """Every setting as {"dotted.key": value}; secrets (credentials in URLs, webhook tokens)
+    masked unless mask=False."""
+    result: dict[str, Any] = {}
+
+    def walk(obj: Any, prefix: str) -> None:
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if is_dataclass(value):
+                walk(value, prefix + f.name + ".")
+            else:
+                dotted = prefix + f.name
+                result[dotted] = mask_secret_setting(dotted, value) if mask else value
+
+    walk(settings, "")
+    return result
+
+
+def mask_secret_setting(dotted: str, value: Any) -> Any:
+    if value is None or dotted not in _SECRET_KEYS:
+        return value
+    text = str(value)
+    if dotted == "database_url":
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", text)
+    match = re.match(r"^(\w+://[^/]+)(/.*)?$", text)
+    return f"{match.group(1)}/***" if match else "***"
+
+
+# --- files the workspace keeps ----------------------------------------------------------------
+
+GITIGNORE_LINES = [".unmo/", ".env", "customers/*/.env", "*.db-journal"]
+
+
+def ensure_gitignore(root: Path) -> Path:
+    """Create or extend the workspace .gitignore so secrets and the database stay out of git."""
+    path = root / ".gitignore"
+    existing = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    missing = [line for line in GITIGNORE_LINES if line not in existing]
+    if missing:
+        block = ([""] if existing and existing[-1].strip() else []) + [
+            "# unmo: secrets and the local database never go to git"
+        ] + missing
+        root.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            if existing and not path.read_text(encoding="utf-8").endswith("\n"):
+                handle.write("\n")
+            handle.write("\n".join(block) + "\n")
+    return path
+
+
+def default_config_text() -> str:
+    """The commented unmo.yaml that `unmo init` writes: every key, at its default, commented out."""
+    lines = [
+        "# unmo workspace settings. Every key is optional; the values shown are the defaults.",
+        "# Environment variables win over this file: " + ", ".join(
+            f"{env} ({key})" for key, env in ENVIRONMENT.items()) + ".",
+        "",
+        "# database_url: sqlite:///<workspace>/.unmo/unmo.db   # or postgresql+psycopg://user@host/db",
+    ]
+
+    def walk(obj: Any, indent: str) -> None:
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if f.name == "database_url" and not indent:
+                continue
+            if is_dataclass(value):
+                lines.append(f"# {indent}{f.name}:")
+                walk(value, indent + "  ")
+            else:
+                shown = "null" if value is None else value
+                if isinstance(value, float) and value.is_integer():
+                    shown = int(value)
+                lines.append(f"# {indent}{f.name}: {shown}")
+
+    walk(Settings(), "")
+    return "\n".join(lines) + "\n"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create a folder readable by its owner only (the state folder holds the database)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise EnvironmentFailure(f"cannot create folder {path}: {exc.strerror}.") from None
+    return path
