@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,19 +73,43 @@ def snapshot_tree(root: Path) -> dict[str, bytes]:
     return files
 
 
-def snapshot_tables(root: Path) -> dict[str, list[tuple]]:
-    """Every row of every table of the workspace's SQLite database (empty if none yet)."""
-    path = root / ".unmo" / "unmo.db"
-    if not path.exists():
-        return {}
-    connection = sqlite3.connect(path)
+def query(sql: str, **params) -> list[tuple]:
+    """Rows from the workspace's own database (SQLite or PostgreSQL, whichever the settings
+    name), through the project's database adapter. Use this in tests instead of sqlite3."""
+    from sqlalchemy import text
+
+    from unmo_cli.db import connect
+    from unmo_cli.workspace import load_workspace
+
+    ws = load_workspace()
+    if ws.database_url.startswith("sqlite:///") and not Path(
+            ws.database_url.removeprefix("sqlite:///")).exists():
+        return []
+    db = connect(ws.database_url)
     try:
-        names = [r[0] for r in connection.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
-        return {n: sorted(connection.execute(f"SELECT * FROM {n}").fetchall(), key=repr)
-                for n in names}
+        with db.engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql), params)]
     finally:
-        connection.close()
+        db.dispose()
+
+
+def snapshot_tables(root: Path) -> dict[str, list[tuple]]:
+    """Every row of every table of the workspace's database (empty if none yet)."""
+    from sqlalchemy import inspect
+
+    from unmo_cli.db import connect
+    from unmo_cli.workspace import load_workspace
+
+    ws = load_workspace()
+    if ws.database_url.startswith("sqlite:///") and not Path(
+            ws.database_url.removeprefix("sqlite:///")).exists():
+        return {}
+    db = connect(ws.database_url)
+    try:
+        names = [n for n in inspect(db.engine).get_table_names() if n != "alembic_version"]
+    finally:
+        db.dispose()
+    return {n: sorted(query(f"SELECT * FROM {n}"), key=repr) for n in names}
 
 
 @pytest.fixture
