@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, MetaData, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, MetaData, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 # A naming convention so Alembic's batch mode can find and alter constraints on SQLite.
@@ -16,6 +16,9 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 SQLModel.metadata = MetaData(naming_convention=NAMING_CONVENTION)
+# Timestamps are naive UTC (clock.to_db). Each datetime column names sa_type=DateTime because
+# SQLModel >= 0.0.3x maps `datetime` to an aware type that refuses naive values and would not
+# match the migrations' TIMESTAMP WITHOUT TIME ZONE on PostgreSQL.
 metadata = SQLModel.metadata
 
 _ = Column  # re-exported for migrations' readers; keeps the import honest
@@ -40,8 +43,8 @@ class Customer(SQLModel, table=True):
     contact_email: str = Field(max_length=254)
     success_manager: str | None = Field(default=None, max_length=254)
     phase: str = Field(default="setup", max_length=16)
-    created_at: datetime = Field(index=True)
-    churned_at: datetime | None = Field(default=None, index=True)
+    created_at: datetime = Field(index=True, sa_type=DateTime)
+    churned_at: datetime | None = Field(default=None, index=True, sa_type=DateTime)
     churn_reason: str | None = Field(default=None)
 
 
@@ -56,8 +59,8 @@ class ApiKey(SQLModel, table=True):
     hint: str = Field(max_length=40)  # e.g. unmo_sk_live_…a9F2
     # Publishable keys ship inside apps, so the database may hold them; secret keys never.
     publishable_value: str | None = Field(default=None, max_length=80)
-    created_at: datetime
-    revoked_at: datetime | None = Field(default=None)
+    created_at: datetime = Field(sa_type=DateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=DateTime)
 
 
 class OnboardingSession(SQLModel, table=True):
@@ -71,8 +74,8 @@ class OnboardingSession(SQLModel, table=True):
     mode: str = Field(max_length=16)  # interactive | flags | batch
     outcome: str = Field(max_length=16)  # success | failed | cancelled
     error: str | None = Field(default=None)
-    started_at: datetime
-    finished_at: datetime = Field(index=True)
+    started_at: datetime = Field(sa_type=DateTime)
+    finished_at: datetime = Field(index=True, sa_type=DateTime)
     duration_s: float
 
 
@@ -96,7 +99,7 @@ class Feedback(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customers.id", ondelete="CASCADE")
-    received_at: datetime = Field(index=True)
+    received_at: datetime = Field(index=True, sa_type=DateTime)
     satisfaction: int
     nps: int | None = Field(default=None)
     category: str = Field(default="other", max_length=16)
@@ -115,9 +118,9 @@ class Alert(SQLModel, table=True):
     text: str
     score: float | None = Field(default=None)
     feedback_id: int | None = Field(default=None, foreign_key="feedback.id", ondelete="SET NULL")
-    created_at: datetime = Field(index=True)
-    notified_at: datetime | None = Field(default=None, index=True)
-    acked_at: datetime | None = Field(default=None)
+    created_at: datetime = Field(index=True, sa_type=DateTime)
+    notified_at: datetime | None = Field(default=None, index=True, sa_type=DateTime)
+    acked_at: datetime | None = Field(default=None, sa_type=DateTime)
     attempts: int = Field(default=0)
     last_error: str | None = Field(default=None)
 
@@ -128,7 +131,7 @@ class HealthCheck(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customers.id", ondelete="CASCADE")
-    checked_at: datetime = Field(index=True)
+    checked_at: datetime = Field(index=True, sa_type=DateTime)
     status: str = Field(max_length=16)  # healthy | degraded | unauthorized | down | error
     http_status: int | None = Field(default=None)
     latency_ms: float | None = Field(default=None)
