@@ -1,11 +1,23 @@
-"""Shared fixtures: a real workspace in a temp folder and the real CLI through Typer's runner."""
+"""Shared fixtures: a real workspace in a temp folder and the real CLI through Typer's runner.
+
+Two database passes share these fixtures. By default every workspace uses its own SQLite file.
+With UNMO_TEST_POSTGRES_URL set to a server (`.ci/run` starts a throwaway one), every test that
+uses `workspace` gets a fresh, empty PostgreSQL database on that server instead, created before
+the test and dropped after it, and UNMO_DATABASE_URL names it (subprocesses inherit it).
+
+Markers: `postgres` tests run only with a server; `sqlite_only` tests (WAL, the file's bytes or
+mode) are skipped in the PostgreSQL pass.
+"""
 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -17,6 +29,112 @@ _SETTINGS_ENV = [
     "UNMO_WORKSPACE", "UNMO_DATABASE_URL", "UNMO_API_URL", "UNMO_API_TIMEOUT", "UNMO_TIMEZONE",
     "UNMO_ALERT_WEBHOOK", "UNMO_NOW", "UNMO_DEBUG", "CI",
 ]
+
+POSTGRES_ENV = "UNMO_TEST_POSTGRES_URL"
+NO_POSTGRES_REASON = "no PostgreSQL server: set UNMO_TEST_POSTGRES_URL (.ci/run starts one)"
+
+
+def postgres_server_url() -> str | None:
+    """The server of the PostgreSQL pass (a SQLAlchemy URL), or None in the SQLite pass."""
+    return os.environ.get(POSTGRES_ENV) or None
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    server = postgres_server_url()
+    if server is None:
+        return "unmo database: SQLite (set UNMO_TEST_POSTGRES_URL for the PostgreSQL pass)"
+    from unmo_cli.db import redact_url
+
+    return f"unmo database: PostgreSQL, a fresh database per test on {redact_url(server)}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    on_postgres = postgres_server_url() is not None
+    skip_postgres = pytest.mark.skip(reason=NO_POSTGRES_REASON)
+    skip_sqlite_only = pytest.mark.skip(
+        reason="SQLite-specific (the database file itself); this is the PostgreSQL pass")
+    for item in items:
+        if not on_postgres and item.get_closest_marker("postgres"):
+            item.add_marker(skip_postgres)
+        if on_postgres and item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip_sqlite_only)
+
+
+class PostgresServer:
+    """Creates and drops per-test databases on the server named by UNMO_TEST_POSTGRES_URL."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+
+        self.url = make_url(url)
+        # AUTOCOMMIT: CREATE/DROP DATABASE cannot run inside a transaction.
+        self.admin = create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
+
+    def create_database(self) -> str:
+        """A fresh, empty database; returns its SQLAlchemy URL (password included)."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import OperationalError
+
+        name = f"unmo_test_{secrets.token_hex(6)}"
+        try:
+            with self.admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+        except OperationalError as exc:
+            from unmo_cli.db import redact_url
+
+            pytest.fail(f"cannot create a test database on {redact_url(str(self.url))} "
+                        f"({POSTGRES_ENV}): {str(exc.orig).strip().splitlines()[0]}",
+                        pytrace=False)
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+    def drop_database(self, url: str) -> None:
+        """Drop it even if a connection (a killed subprocess, a leaked pool) still holds it."""
+        from sqlalchemy import text
+        from sqlalchemy.engine import make_url
+
+        name = make_url(url).database
+        with self.admin.connect() as connection:
+            connection.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+
+    def dispose(self) -> None:
+        self.admin.dispose()
+
+
+def _null_pool() -> Any:
+    from sqlalchemy.pool import NullPool
+
+    return NullPool
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer | None]:
+    """The PostgreSQL pass's server, or None (SQLite pass)."""
+    url = postgres_server_url()
+    if url is None:
+        yield None
+        return
+    server = PostgresServer(url)
+    try:
+        yield server
+    finally:
+        server.dispose()
+
+
+@pytest.fixture
+def postgres_database(postgres_server: PostgresServer | None) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database URL, dropped after the test (skips without a server).
+    For tests that need a PostgreSQL database of their own, whatever the pass."""
+    if postgres_server is None:
+        pytest.skip(NO_POSTGRES_REASON)
+    url = postgres_server.create_database()
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(url)
 
 
 @dataclass
@@ -40,16 +158,25 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+              postgres_server: PostgresServer | None) -> Iterator[Path]:
     """An empty workspace folder; commands run with UNMO_WORKSPACE pointing at it.
 
-    When UNMO_TEST_DATABASE_URL is set (the PostgreSQL pass of .ci/run), each test gets a fresh
-    database there instead of the SQLite default."""
+    When UNMO_TEST_POSTGRES_URL is set (the PostgreSQL pass of .ci/run), each test gets a fresh
+    database on that server instead of the SQLite default: UNMO_DATABASE_URL names it."""
     root = tmp_path / "ws"
     root.mkdir()
     monkeypatch.setenv("UNMO_WORKSPACE", str(root))
     monkeypatch.chdir(root)
-    return root
+    if postgres_server is None:
+        yield root
+        return
+    url = postgres_server.create_database()
+    monkeypatch.setenv("UNMO_DATABASE_URL", url)
+    try:
+        yield root
+    finally:
+        postgres_server.drop_database(url)
 
 
 @pytest.fixture
@@ -88,9 +215,18 @@ def query(sql: str, **params) -> list[tuple]:
     db = connect(ws.database_url)
     try:
         with db.engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(text(sql), params)]
+            return [tuple(_as_sqlite_value(v) for v in row)
+                    for row in connection.execute(text(sql), params)]
     finally:
         db.dispose()
+
+
+def _as_sqlite_value(value: Any) -> Any:
+    """Raw SQL returns timestamps as text on SQLite but as datetimes on PostgreSQL; give tests
+    SQLite's text (the form SQLAlchemy stores: 2026-11-27 09:30:00.000000) on both."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
 
 
 def snapshot_tables(root: Path) -> dict[str, list[tuple]]:

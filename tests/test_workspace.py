@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from unmo_cli import __version__
 from unmo_cli.workspace import load_workspace
 
@@ -74,6 +76,7 @@ def test_config_show_masks_secrets(unmo):
     assert "***" in ran.stdout
 
 
+@pytest.mark.sqlite_only  # the file and its mode; test_postgres.py covers the server
 def test_db_upgrade_creates_and_reports_current(unmo, workspace: Path):
     first = unmo("db", "upgrade")
     assert first.exit_code == 0, first.stderr

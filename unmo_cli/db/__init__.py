@@ -25,11 +25,25 @@ if TYPE_CHECKING:
 SCHEMA_HEAD = "0003"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
+# An unreachable server fails the command within this many seconds instead of hanging.
+CONNECT_TIMEOUT_S = 10
+# Any fixed key: every unmo process migrating the same PostgreSQL database takes this lock.
+_MIGRATION_LOCK_KEY = 874021
+SUPPORTED_URLS = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
 
 
 def redact_url(url: str) -> str:
     """A database URL safe to print: the password replaced."""
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def normalize_url(url: str) -> str:
+    """Hosting providers hand out postgres:// and postgresql:// URLs; both mean psycopg 3 here,
+    the driver the `postgres` extra installs (SQLAlchemy 2.0 would otherwise pick psycopg2)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
 
 
 @dataclass
@@ -68,17 +82,23 @@ class Database:
             session.close()
 
     def schema_revision(self) -> str | None:
-        from sqlalchemy import inspect, text
-
-        with self.engine.connect() as connection:
-            if not inspect(connection).has_table("alembic_version"):
-                return None
-            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        with _environment_errors(self.url), self.engine.connect() as connection:
+            return _revision_of(connection)
 
     def upgrade(self) -> tuple[str | None, str, Path | None]:
-        """Migrate to the newest schema; returns (from, to, backup file or None)."""
-        with _migration_lock(self):
-            current = self.schema_revision()
+        """Migrate to the newest schema; returns (from, to, backup file or None).
+
+        Safe to run from several processes at once: SQLite serialises them on a lock file,
+        PostgreSQL on an advisory lock; whoever comes second reads the revision again under
+        the lock and finds nothing left to do."""
+        from sqlalchemy import text
+
+        with _environment_errors(self.url), _migration_lock(self), \
+                self.engine.begin() as connection:
+            if self.dialect == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                   {"key": _MIGRATION_LOCK_KEY})
+            current = _revision_of(connection)
             if current == SCHEMA_HEAD:
                 return current, current, None
             backup = self._backup(current) if current is not None else None
@@ -88,13 +108,8 @@ class Database:
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS_DIR))
             config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
-            with self.engine.begin() as connection:
-                if self.dialect == "postgresql":
-                    from sqlalchemy import text
-
-                    connection.execute(text("SELECT pg_advisory_xact_lock(874021)"))
-                config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
             return current, SCHEMA_HEAD, backup
 
     def _backup(self, revision: str) -> Path | None:
@@ -115,6 +130,8 @@ class Database:
             dest = sqlite3.connect(target)
             with dest:
                 source.backup(dest)
+            # One self-contained file (no -wal/-shm beside it) that a user can copy back as is.
+            dest.execute("PRAGMA journal_mode=DELETE")
             dest.close()
         finally:
             source.close()
@@ -122,6 +139,30 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _revision_of(connection: Any) -> str | None:
+    from sqlalchemy import inspect, text
+
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+@contextmanager
+def _environment_errors(url: str) -> Iterator[None]:
+    """A server that is down, refuses us or drops the connection is the environment failing
+    (exit 3), told in one sentence that names the database without its password."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    try:
+        yield
+    except OperationalError as exc:
+        raise EnvironmentFailure(_describe_operational(exc, url)) from None
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        raise EnvironmentFailure(_describe_operational(exc, url)) from None
 
 
 @contextmanager
@@ -159,29 +200,61 @@ def _sqlite_connect_hook(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _describe_operational(exc: Exception, url: str) -> str:
-    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else "unknown"
+    reason = str(getattr(exc, "orig", exc)).strip()
+    reason = reason.splitlines()[0].strip() if reason else "unknown reason"
     reason = reason.replace(url, redact_url(url))
+    password = _password_of(url)
+    if password:
+        reason = reason.replace(password, "***")
+    reason = re.sub(r"\s+", " ", reason.removeprefix("connection failed: ")).rstrip(".")
+    if _is_connection_failure(exc):
+        return f"cannot connect to the database at {redact_url(url)}: {reason}."
     return f"the database at {redact_url(url)} failed: {reason}."
+
+
+def _is_connection_failure(exc: Exception) -> bool:
+    orig = getattr(exc, "orig", None)
+    text = str(orig).lower()
+    return type(orig).__module__.startswith("psycopg") and any(
+        marker in text for marker in ("connection", "resolve host", "translate host"))
+
+
+def _password_of(url: str) -> str | None:
+    match = re.search(r"://[^:/@]*:([^@]*)@", url)
+    return match.group(1) if match else None
 
 
 def connect(url: str) -> Database:
     """An engine for `url`, without touching the schema."""
     from sqlalchemy import create_engine, event
+    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+    url = normalize_url(url)
     try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            raise InputError(f"database_url {redact_url(url)!r} names a database unmo does not "
+                             f"support; use {SUPPORTED_URLS}.")
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", _sqlite_connect_hook)
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            # A CLI process is short-lived: a small pool, a bounded connect and a name the
+            # server's pg_stat_activity shows (query parameters in the URL win).
+            connect_args: dict[str, Any] = {"application_name": "unmo"}
+            if "connect_timeout" not in parsed.query:
+                connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+            engine = create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=3,
+                                   connect_args=connect_args)
     except NoSuchModuleError:
         raise InputError(
             f"database_url {redact_url(url)!r} names a driver unmo does not know; use "
-            "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB."
+            f"{SUPPORTED_URLS}."
         ) from None
     except ArgumentError:
-        raise InputError(f"database_url {redact_url(url)!r} is not a database URL.") from None
+        raise InputError(f"database_url {redact_url(url)!r} is not a database URL; use "
+                         f"{SUPPORTED_URLS}.") from None
     except ModuleNotFoundError as exc:
         raise EnvironmentFailure(
             f"the database driver {exc.name!r} is not installed; for PostgreSQL install "
@@ -205,13 +278,11 @@ def open_database(workspace: Workspace, *, upgrade: bool = True) -> Database:
                                      f"{exc.strerror}.") from None
     db = connect(url)
     if upgrade:
-        from sqlalchemy.exc import OperationalError, SQLAlchemyError
+        from sqlalchemy.exc import SQLAlchemyError
 
         try:
             if db.schema_revision() != SCHEMA_HEAD:
                 db.upgrade()
-        except OperationalError as exc:
-            raise EnvironmentFailure(_describe_operational(exc, url)) from None
         except SQLAlchemyError as exc:
             raise EnvironmentFailure(f"the database at {redact_url(url)} could not be opened: "
                                      f"{type(exc).__name__}.") from None

@@ -1,0 +1,171 @@
+"""Migrations keep data: a database made by the first released schema (tests/fixtures/
+schema_0001.db, built by make_schema_0001.py) upgrades to the newest schema with every row intact,
+on SQLite (with a backup next to the file first) and on PostgreSQL."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import query
+
+from unmo_cli.db import SCHEMA_HEAD
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURE_DB = FIXTURES / "schema_0001.db"
+FIRST_TABLES = {"customers", "api_keys", "onboarding_sessions", "onboarding_steps"}
+LATER_TABLES = {"feedback", "alerts", "health_checks"}
+
+
+def _fixture_script():
+    spec = importlib.util.spec_from_file_location("make_schema_0001",
+                                                  FIXTURES / "make_schema_0001.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SCRIPT = _fixture_script()
+
+
+def _install_fixture(workspace: Path) -> Path:
+    """The fixture copied where unmo keeps a workspace's database, as a user's old file."""
+    target = workspace / ".unmo" / "unmo.db"
+    target.parent.mkdir(mode=0o700)
+    shutil.copyfile(FIXTURE_DB, target)
+    os.chmod(target, 0o600)
+    return target
+
+
+def _assert_every_row_intact() -> None:
+    for table, (columns, rows) in SCRIPT.ROWS.items():
+        stored = query(f"SELECT {', '.join(columns)} FROM {table} ORDER BY id")
+        assert stored == rows, f"rows of {table} changed in the upgrade"
+
+
+def _table_names() -> set[str]:
+    return {row[0] for row in query(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")} - {"sqlite_sequence"}
+
+
+def test_fixture_is_the_first_released_schema():
+    db = sqlite3.connect(f"file:{FIXTURE_DB}?mode=ro", uri=True)
+    try:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert tables == FIRST_TABLES | {"alembic_version"}
+        for table, (_, rows) in SCRIPT.ROWS.items():
+            assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == len(rows)
+    finally:
+        db.close()
+
+
+def test_fixture_is_what_the_script_builds(tmp_path: Path):
+    """The committed file and the script agree (rerun the script after changing ROWS)."""
+    rebuilt = SCRIPT.build(tmp_path / "rebuilt.db")
+    for path in (rebuilt, FIXTURE_DB):
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            for table, (columns, rows) in SCRIPT.ROWS.items():
+                got = db.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY id")
+                assert got.fetchall() == rows, f"{path.name}: {table}"
+        finally:
+            db.close()
+
+
+@pytest.mark.sqlite_only
+def test_db_upgrade_keeps_every_row_and_backs_up_first(unmo, workspace: Path):
+    database = _install_fixture(workspace)
+    original = database.read_bytes()
+
+    ran = unmo("db", "upgrade")
+
+    assert ran.exit_code == 0, ran.stderr
+    assert f"from 0001 to revision {SCHEMA_HEAD}" in ran.stderr
+    backups = sorted(database.parent.glob("unmo.db.backup-*"))
+    assert [b.name for b in backups] == ["unmo.db.backup-0001"]
+    assert str(backups[0]) in ran.stderr
+    assert backups[0].stat().st_mode & 0o077 == 0, "the backup holds the same data: private"
+    # The backup is the database as it was: same revision, same rows.
+    old = sqlite3.connect(f"file:{backups[0]}?mode=ro", uri=True)
+    try:
+        assert old.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+        for table, (columns, rows) in SCRIPT.ROWS.items():
+            got = old.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY id").fetchall()
+            assert got == rows
+    finally:
+        old.close()
+    assert original == FIXTURE_DB.read_bytes()  # (the copy was faithful to begin with)
+
+    assert query("SELECT version_num FROM alembic_version") == [(SCHEMA_HEAD,)]
+    assert _table_names() >= FIRST_TABLES | LATER_TABLES
+    _assert_every_row_intact()
+
+    again = unmo("db", "upgrade")
+    assert again.exit_code == 0 and "up to date" in again.stderr
+    assert len(list(database.parent.glob("unmo.db.backup-*"))) == 1, "no backup when up to date"
+
+
+@pytest.mark.sqlite_only
+def test_first_use_upgrades_an_older_workspace_automatically(workspace: Path):
+    """Any command that opens the database (open_database is the one door) upgrades it."""
+    from unmo_cli.db import open_database
+    from unmo_cli.workspace import load_workspace
+
+    database = _install_fixture(workspace)
+    db = open_database(load_workspace())
+    try:
+        assert db.schema_revision() == SCHEMA_HEAD
+    finally:
+        db.dispose()
+    assert (database.parent / "unmo.db.backup-0001").is_file()
+    _assert_every_row_intact()
+
+
+@pytest.mark.sqlite_only
+def test_upgraded_database_takes_new_rows(workspace: Path):
+    """After the upgrade the old customers are usable: a new table can point at them."""
+    from datetime import datetime
+
+    from unmo_cli.db import open_database
+    from unmo_cli.db.models import Feedback
+    from unmo_cli.workspace import load_workspace
+
+    _install_fixture(workspace)
+    db = open_database(load_workspace())
+    try:
+        with db.session() as session:
+            session.add(Feedback(customer_id=1, received_at=datetime(2026, 11, 10, 12, 0),
+                                 satisfaction=9, nps=10, category="support"))
+    finally:
+        db.dispose()
+    assert query("SELECT customer_id, satisfaction FROM feedback") == [(1, 9)]
+    _assert_every_row_intact()
+
+
+@pytest.mark.postgres
+def test_postgres_database_at_0001_upgrades_with_every_row(unmo, workspace: Path):
+    """The same rows, written by the first schema on PostgreSQL, survive `unmo db upgrade`."""
+    from unmo_cli.db import connect
+    from unmo_cli.workspace import load_workspace
+
+    db = connect(load_workspace().database_url)
+    try:
+        with db.engine.begin() as connection:
+            SCRIPT.migrate(connection)
+            SCRIPT.insert_rows(connection)
+    finally:
+        db.dispose()
+
+    ran = unmo("db", "upgrade")
+
+    assert ran.exit_code == 0, ran.stderr
+    assert f"from 0001 to revision {SCHEMA_HEAD}" in ran.stderr
+    assert not (workspace / ".unmo" / "unmo.db").exists()
+    assert query("SELECT version_num FROM alembic_version") == [(SCHEMA_HEAD,)]
+    _assert_every_row_intact()
