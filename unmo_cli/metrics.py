@@ -105,3 +105,118 @@ def cents_to_dollars(cents: int | Fraction | None) -> float | None:
     if cents is None:
         return None
     return float(round_half_up(Fraction(cents) / 100, 2))
+
+
+# --- the weekly report's figures (issue 4) -----------------------------------------------------
+
+
+def median_rank(n: int) -> int:
+    """**median** (onboarding `median_s`): the nearest-rank 50th percentile, i.e. the value at rank
+    ⌈n/2⌉ in ascending order — a duration that was actually measured (for an even n the lower of
+    the two middle values), and the same on every database because no average is taken."""
+    return nearest_rank(n, 50)
+
+
+def mean(total: float | int | None, count: int, places: int = 1) -> float | None:
+    """Σ ÷ n, `places` decimals (the onboarding `mean_s`); `None` when n is 0."""
+    if not count:
+        return None
+    return float(round_half_up(Fraction(str(total or 0)) / count, places))
+
+
+def change(current: float | int | None, previous: float | int | None,
+           places: int = 2) -> float | int | None:
+    """Week over week: current − previous (in the figure's own unit: points for percentages);
+    `None` when either week has no value."""
+    if current is None or previous is None:
+        return None
+    if isinstance(current, int) and isinstance(previous, int):
+        return current - previous
+    return float(round_half_up(Fraction(str(current)) - Fraction(str(previous)), places))
+
+
+def at_least(achieved: float | int | None, target: float | int) -> bool | None:
+    """A target to reach (satisfaction, NPS, availability, MRR, new customers): met when the
+    achieved figure is at or above it; `None` without a figure."""
+    return None if achieved is None else achieved >= target
+
+
+def at_most(achieved: float | int | None, target: float | int) -> bool | None:
+    """A target to stay within (onboarding time, p95 latency): met when at or below it; `None`
+    without a figure."""
+    return None if achieved is None else achieved <= target
+
+
+def satisfaction_drop_points(
+    previous_sum: int | None, previous_responses: int,
+    recent_sum: int | None, recent_responses: int,
+) -> float | None:
+    """How far satisfaction_pct fell from the previous period to the recent one, in points on the
+    100 scale (previous − recent, one decimal; negative when it rose), computed from the two
+    periods' satisfaction_pct as shown; `null` when either period has no responses. The alert
+    rule `satisfaction_drop` compares this with `alerts.drop_points`."""
+    previous = satisfaction_pct(previous_sum, previous_responses)
+    recent = satisfaction_pct(recent_sum, recent_responses)
+    if previous is None or recent is None:
+        return None
+    return float(Decimal(str(previous)) - Decimal(str(recent)))
+
+
+# --- the health score of `customer show` (issue 5) ----------------------------------------------
+# Three components on a 0–100 scale, weighted by `health_score.weight_*` in unmo.yaml; a component
+# without data is left out and the remaining weights are renormalised (health_score).
+
+
+def _bounded(value: float) -> float:
+    return max(0.0, min(100.0, float(value)))
+
+
+def availability_score(availability: float, target_pct: float) -> float:
+    """100 at or above `targets.availability_pct`; each point below it costs 10 (0 at 10 points
+    under)."""
+    return _bounded(100 - max(0.0, target_pct - availability) * 10)
+
+
+def latency_score(p95_ms: float, target_ms: float) -> float:
+    """100 when the p95 latency is within `targets.p95_latency_ms`, else target ÷ p95 × 100 (twice
+    the target scores 50)."""
+    if p95_ms <= target_ms:
+        return 100.0
+    return _bounded(100 * target_ms / p95_ms)
+
+
+def satisfaction_score(pct: float, target_pct: float) -> float:
+    """satisfaction_pct ÷ `targets.satisfaction_pct` × 100, at most 100."""
+    return _bounded(100 * pct / target_pct) if target_pct > 0 else 100.0
+
+
+def nps_score(value: float, target: float) -> float:
+    """NPS mapped so −100 scores 0 and `targets.nps` (or better) scores 100, linearly between."""
+    return _bounded(100 * (value + 100) / (target + 100)) if target > -100 else 100.0
+
+
+def mean_of(values: list[float | None]) -> float | None:
+    """The mean of the values present; `None` when none are."""
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def health_score(components: dict[str, float | None], weights: dict[str, float]) -> int | None:
+    """Σ weight × component ÷ Σ weight over the components present (renormalised), rounded half
+    up to a whole number; `None` when no component has data or the present weights sum to 0."""
+    present = {name: value for name, value in components.items() if value is not None}
+    total_weight = sum(weights.get(name, 0.0) for name in present)
+    if not present or total_weight <= 0:
+        return None
+    weighted = sum(weights.get(name, 0.0) * value for name, value in present.items())
+    return int(round_half_up(Fraction(str(weighted)) / Fraction(str(total_weight))))
+
+
+def health_colour(score: int | None, green_at: float, yellow_at: float) -> str | None:
+    """green at or above `health_score.green_at`, yellow at or above `yellow_at`, red below;
+    `None` without a score."""
+    if score is None:
+        return None
+    if score >= green_at:
+        return "green"
+    return "yellow" if score >= yellow_at else "red"

@@ -1,0 +1,554 @@
+"""Turns a WeeklyReport into its five formats: Rich tables for the terminal, Markdown and HTML
+through the editable Jinja templates (templates/report/), CSV with the csv module, and JSON.
+
+Figures are formatted here, once, so the templates only lay them out; the 8-week trend charts
+are computed here as SVG coordinates and drawn by the HTML template (no JavaScript, no library)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from unmo_cli import metrics
+
+if TYPE_CHECKING:
+    from unmo_cli.services.reports import PortfolioRow, WeeklyReport
+    from unmo_cli.workspace import Workspace
+
+NO_CHECKS = "no checks recorded"
+NO_DATA = "—"
+TERMINAL_PORTFOLIO_ROWS = 50
+
+INTEGRATIONS = {"sdk": "SDK", "s2s": "Server-to-server", "hybrid": "Hybrid"}
+PLATFORMS = {"ios": "iOS", "android": "Android"}
+PROVIDERS = {"appsflyer": "AppsFlyer", "adjust": "Adjust", "branch": "Branch",
+             "kochava": "Kochava", "singular": "Singular", "none": "None", "other": "Other"}
+
+CSV_COLUMNS = ["week", "slug", "name", "industry", "integration", "platforms", "provider",
+               "events_per_day", "mrr", "phase", "new", "created_at", "churned_at", "responses",
+               "satisfaction_pct", "nps", "health_checks", "availability_pct", "health_status"]
+
+
+# --- formatting of single figures ----------------------------------------------------------------
+
+
+def _number(value: float | int, places: int) -> str:
+    rounded = metrics.round_half_up(value, places)
+    return f"{rounded:,.{places}f}" if places else f"{int(rounded):,}"
+
+
+def money(value: float | int | None) -> str:
+    """$12,500 for whole dollars, $2,884.62 otherwise."""
+    if value is None:
+        return NO_DATA
+    sign = "−" if value < 0 else ""
+    value = abs(value)
+    return f"{sign}${_number(value, 0 if float(value).is_integer() else 2)}"
+
+
+def pct(value: float | None, places: int = 1) -> str:
+    return NO_DATA if value is None else f"{_number(value, places)}%"
+
+
+def signed(value: float | int | None, places: int = 0, unit: str = "") -> str:
+    """+85, −20, 0 (a real minus sign reads better in a table)."""
+    if value is None:
+        return NO_DATA
+    text = _number(abs(value), places)
+    sign = "+" if value > 0 else ("−" if value < 0 else "")
+    return f"{sign}{text}{unit}"
+
+
+def minutes(seconds: float | None) -> str:
+    return NO_DATA if seconds is None else f"{_number(seconds / 60, 1)} min"
+
+
+def milliseconds(value: float | None) -> str:
+    return NO_DATA if value is None else f"{_number(value, 0)} ms"
+
+
+def status_mark(met: bool | None) -> str:
+    return {True: "✅ met", False: "❌ missed", None: "— no data"}[met]
+
+
+def _day_span(report: WeeklyReport) -> str:
+    week = report.week
+    monday, sunday = week.monday, week.sunday
+    left = f"{monday:%a} {monday.day} {monday:%b}" + ("" if monday.year == sunday.year
+                                                      else f" {monday.year}")
+    return f"{left} – {sunday:%a} {sunday.day} {sunday:%b} {sunday.year}"
+
+
+def _local_time(value: str | None, zone: str) -> str:
+    if not value:
+        return NO_DATA
+    instant = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(ZoneInfo(zone))
+    return f"{instant:%a} {instant.day} {instant:%b} {instant:%H:%M}"
+
+
+# --- the view: every figure as the text the templates show -------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One headline figure with last week's value and the change, ready to show."""
+
+    key: str
+    label: str
+    value: str
+    previous: str
+    change: str
+    trend: str  # up | down | flat | none — the direction of the change
+    good: bool | None  # whether that direction is good news (None: neutral or unknown)
+
+
+def _figure(key: str, label: str, now: Any, before: Any, delta: Any, show: Any,
+            show_delta: Any, higher_is_better: bool | None = True) -> Figure:
+    if delta is None or delta == 0:
+        trend, good = ("none" if delta is None else "flat"), None
+    else:
+        trend = "up" if delta > 0 else "down"
+        good = None if higher_is_better is None else (delta > 0) == higher_is_better
+    return Figure(key, label, show(now), show(before), show_delta(delta), trend, good)
+
+
+def headline_figures(report: WeeklyReport) -> list[Figure]:
+    cur, prev, change = report.current, report.previous, report.change
+    return [
+        _figure("active", "Active customers", cur.customers.active, prev.customers.active,
+                change["customers"]["active"], lambda v: _number(v, 0), signed),
+        _figure("new", "New customers", cur.customers.new, prev.customers.new,
+                change["customers"]["new"], lambda v: _number(v, 0), signed),
+        _figure("churned", "Churned", cur.customers.churned, prev.customers.churned,
+                change["customers"]["churned"], lambda v: _number(v, 0), signed, False),
+        _figure("mrr", "MRR", cur.mrr.current, prev.mrr.current, change["mrr"]["current"],
+                money, lambda v: NO_DATA if v is None else ("+" if v > 0 else "") + money(v)),
+        _figure("onboarding", "Onboarding time (mean)", cur.onboarding.mean_s,
+                prev.onboarding.mean_s, change["onboarding"]["mean_s"], minutes,
+                lambda v: NO_DATA if v is None else signed(v / 60, 1, " min"), False),
+        _figure("satisfaction", "Satisfaction", cur.satisfaction.pct, prev.satisfaction.pct,
+                change["satisfaction"]["pct"], pct, lambda v: signed(v, 1, " pts")),
+        _figure("nps", "NPS", cur.satisfaction.nps, prev.satisfaction.nps,
+                change["satisfaction"]["nps"], lambda v: signed(v, 0), signed),
+        _figure("availability", "Availability", cur.health.availability_pct,
+                prev.health.availability_pct, change["health"]["availability_pct"],
+                lambda v: NO_CHECKS if v is None else pct(v, 2),
+                lambda v: signed(v, 2, " pts")),
+        _figure("latency", "P95 API latency", cur.health.p95_latency_ms,
+                prev.health.p95_latency_ms, change["health"]["p95_latency_ms"],
+                lambda v: NO_CHECKS if v is None else milliseconds(v),
+                lambda v: signed(v, 0, " ms"), False),
+        _figure("margin", "Gross margin", cur.finance.gross_margin_pct,
+                prev.finance.gross_margin_pct, change["finance"]["gross_margin_pct"], pct,
+                lambda v: signed(v, 1, " pts")),
+    ]
+
+
+def _plain(value: float | int) -> str:
+    """A setting as written: 5, 99.9, 10,000 (no padding zeros)."""
+    text = _number(value, 2)
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _target_text(metric: str, target: float | int) -> str:
+    shown = _plain(target)
+    return {
+        "new_customers_per_week": f"≥ {shown} customers",
+        "onboarding_minutes": f"≤ {shown} min",
+        "satisfaction_pct": f"≥ {shown}%",
+        "nps": f"≥ {signed(target, 0)}",
+        "p95_latency_ms": f"≤ {shown} ms",
+        "availability_pct": f"≥ {shown}%",
+        "mrr": f"≥ {money(target)}",
+    }.get(metric, shown)
+
+
+def _achieved_text(metric: str, achieved: float | int | None, report: WeeklyReport) -> str:
+    if achieved is None:
+        if metric in ("p95_latency_ms", "availability_pct") and report.current.health.checks == 0:
+            return NO_CHECKS
+        return NO_DATA
+    return {
+        "new_customers_per_week": lambda: f"{_number(achieved, 0)} customers",
+        "onboarding_minutes": lambda: f"{_number(achieved, 1)} min",
+        "satisfaction_pct": lambda: pct(achieved),
+        "nps": lambda: signed(achieved, 0),
+        "p95_latency_ms": lambda: milliseconds(achieved),
+        "availability_pct": lambda: pct(achieved, 2),
+        "mrr": lambda: money(achieved),
+    }.get(metric, lambda: str(achieved))()
+
+
+def _health_cell(row: PortfolioRow) -> str:
+    if not row.health_checks:
+        return NO_CHECKS
+    return f"{pct(row.availability_pct, 2)} ({row.health_status})"
+
+
+def _portfolio_view(row: PortfolioRow, zone: str) -> dict[str, Any]:
+    integration = INTEGRATIONS.get(row.integration, row.integration)
+    if row.platforms:
+        integration += " (" + " + ".join(PLATFORMS.get(p, p) for p in row.platforms) + ")"
+    return {
+        "slug": row.slug,
+        "name": row.name,
+        "industry": row.industry.capitalize(),
+        "integration": integration,
+        "provider": PROVIDERS.get(row.provider, row.provider),
+        "events_per_day": _number(row.events_per_day, 0),
+        "mrr": money(row.mrr),
+        "satisfaction": pct(row.satisfaction_pct),
+        "responses": row.responses,
+        "nps": signed(row.nps, 0),
+        "health": _health_cell(row),
+        "health_status": row.health_status or "none",
+        "phase": row.phase + (" (churned " + _local_time(row.churned_at, zone) + ")"
+                              if row.churned_at else ""),
+        "new": row.new,
+    }
+
+
+def build_view(report: WeeklyReport, charts: list[dict[str, Any]] | None = None
+               ) -> dict[str, Any]:
+    """The formatted figures the Markdown and HTML templates lay out."""
+    cur = report.current
+    target_of = {row.metric: row.target for row in report.targets}
+    nps_met = metrics.at_least(cur.satisfaction.nps, target_of["nps"])
+    targets = [{"metric": row.metric, "label": row.label,
+                "target": _target_text(row.metric, row.target),
+                "achieved": _achieved_text(row.metric, row.achieved, report),
+                "met": row.met, "status": status_mark(row.met)} for row in report.targets]
+    with_data = [row for row in report.targets if row.met is not None]
+    new_names = [row.name for row in report.portfolio if row.new]
+    zone = report.timezone
+    return {
+        "week": report.week.label,
+        "period": _day_span(report),
+        "timezone": zone,
+        "complete": report.complete,
+        "command": f"unmo report weekly --week {report.week.label}",
+        "targets_met": sum(1 for row in with_data if row.met),
+        "targets_with_data": len(with_data),
+        "targets": targets,
+        "figures": headline_figures(report),
+        "customers": {
+            "total": _number(cur.customers.total, 0),
+            "active": _number(cur.customers.active, 0),
+            "new": cur.customers.new,
+            "churned": cur.customers.churned,
+            "new_names": new_names[:10],
+            "new_more": max(0, len(new_names) - 10),
+        },
+        "mrr": {"current": money(cur.mrr.current), "previous": money(cur.mrr.previous),
+                "delta": ("+" if cur.mrr.delta > 0 else "") + money(cur.mrr.delta),
+                "target": money(target_of["mrr"])},
+        "onboarding": {
+            "count": cur.onboarding.count,
+            "mean": minutes(cur.onboarding.mean_s),
+            "median": minutes(cur.onboarding.median_s),
+            "p95": minutes(cur.onboarding.p95_s),
+            "target": f"{_plain(cur.onboarding.target_s / 60)} min",
+            "met": cur.onboarding.met,
+            "status": status_mark(cur.onboarding.met),
+        },
+        "satisfaction": {
+            "responses": cur.satisfaction.responses,
+            "pct": pct(cur.satisfaction.pct),
+            "target": f"{_plain(cur.satisfaction.target_pct)}%",
+            "met": cur.satisfaction.met,
+            "status": status_mark(cur.satisfaction.met),
+            "nps": signed(cur.satisfaction.nps, 0),
+            "nps_target": signed(target_of["nps"], 0),
+            "nps_met": nps_met,
+            "nps_status": status_mark(nps_met),
+            "promoters": cur.satisfaction.promoters,
+            "passives": cur.satisfaction.passives,
+            "detractors": cur.satisfaction.detractors,
+        },
+        "health": {
+            "checks": cur.health.checks,
+            "checks_text": _number(cur.health.checks, 0),
+            "availability": pct(cur.health.availability_pct, 2),
+            "healthy": pct(cur.health.healthy_pct, 2),
+            "p95_latency": milliseconds(cur.health.p95_latency_ms),
+        },
+        "finance": {
+            "revenue_week": money(cur.finance.revenue_week),
+            "infra_cost_week": money(cur.finance.infra_cost_week),
+            "gross_profit": money(None if cur.finance.revenue_week == 0 and cur.mrr.current == 0
+                                  else metrics.round_half_up(cur.finance.revenue_week
+                                                             - cur.finance.infra_cost_week, 2)),
+            "gross_margin": pct(cur.finance.gross_margin_pct),
+            "cost_per_1k_events": (NO_DATA if cur.finance.cost_per_1k_events is None
+                                   else f"${cur.finance.cost_per_1k_events:,.4f}"),
+        },
+        "portfolio": [_portfolio_view(row, zone) for row in report.portfolio],
+        "alerts": [{"when": _local_time(a.created_at, zone), "customer": a.customer,
+                    "rule": a.rule.replace("_", " "), "text": a.text,
+                    "state": "acknowledged" if a.acked_at else
+                    ("notified" if a.notified_at else "pending")} for a in report.alerts],
+        "charts": charts or [],
+    }
+
+
+def markdown_cell(value: Any) -> str:
+    """Text safe inside a Markdown table cell: pipes escaped, line breaks folded."""
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def _markdown_view(view: dict[str, Any]) -> dict[str, Any]:
+    view = dict(view)
+    view["portfolio"] = [{k: markdown_cell(v) if isinstance(v, str) else v for k, v in row.items()}
+                         for row in view["portfolio"]]
+    view["alerts"] = [{k: markdown_cell(v) for k, v in row.items()} for row in view["alerts"]]
+    return view
+
+
+# --- trend charts: coordinates computed here, drawn by the template ------------------------------
+
+CHART_WIDTH, CHART_HEIGHT = 520, 220
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 58, 18, 18, 34
+
+
+def _nice_step(span: float, ticks: int = 4) -> float:
+    raw = span / ticks
+    magnitude = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 2.5, 5, 10):
+        if raw <= factor * magnitude:
+            return factor * magnitude
+    return 10 * magnitude
+
+
+def _axis(values: list[float], target: float | None) -> tuple[float, float, float]:
+    points = [v for v in values if v is not None] + ([target] if target is not None else [])
+    low, high = min(points), max(points)
+    if low == high:
+        low, high = low - (abs(low) * 0.1 or 1), high + (abs(high) * 0.1 or 1)
+    step = _nice_step(high - low)
+    return math.floor(low / step) * step, math.ceil(high / step) * step, step
+
+
+def trend_chart(title: str, labels: list[str], values: list[float | None],
+                show: Any, target: float | None = None, target_text: str = "",
+                lower_is_better: bool = False) -> dict[str, Any]:
+    """An SVG line chart's geometry: gridlines with labels, one polyline per run of weeks with
+    data (a week without data is a gap), a dot per week with data, an optional dashed target."""
+    inner_w = CHART_WIDTH - PAD_LEFT - PAD_RIGHT
+    inner_h = CHART_HEIGHT - PAD_TOP - PAD_BOTTOM
+    count = len(labels)
+    xs = [PAD_LEFT + (inner_w * i / (count - 1) if count > 1 else inner_w / 2)
+          for i in range(count)]
+    chart: dict[str, Any] = {
+        "title": title, "width": CHART_WIDTH, "height": CHART_HEIGHT,
+        "left": PAD_LEFT, "right": CHART_WIDTH - PAD_RIGHT, "top": PAD_TOP,
+        "bottom": CHART_HEIGHT - PAD_BOTTOM,
+        "x_labels": [{"x": round(x, 1), "text": label.split("-")[-1]}
+                     for x, label in zip(xs, labels, strict=True)],
+        "latest": show(values[-1]) if values and values[-1] is not None else NO_DATA,
+        "target_text": target_text, "lower_is_better": lower_is_better,
+        "has_data": any(v is not None for v in values),
+        "gridlines": [], "segments": [], "points": [], "target_y": None,
+        "description": f"{title}, weeks {labels[0]} to {labels[-1]}: " + ", ".join(
+            f"{label} {show(v) if v is not None else 'no data'}"
+            for label, v in zip(labels, values, strict=True)),
+    }
+    if not chart["has_data"]:
+        return chart
+    low, high, step = _axis([v for v in values if v is not None], target)
+
+    def y_of(value: float) -> float:
+        return round(PAD_TOP + inner_h * (1 - (value - low) / (high - low)), 1)
+
+    tick = low
+    while tick <= high + step / 1000:
+        chart["gridlines"].append({"y": y_of(tick), "text": show(tick, axis=True)})
+        tick += step
+    run: list[str] = []
+    for x, label, value in zip(xs, labels, values, strict=True):
+        if value is None:
+            if run:
+                chart["segments"].append(" ".join(run))
+            run = []
+            continue
+        y = y_of(value)
+        run.append(f"{x:.1f},{y:.1f}")
+        chart["points"].append({"x": round(x, 1), "y": y, "text": show(value),
+                                "label": label})
+    if run:
+        chart["segments"].append(" ".join(run))
+    chart["segments"] = [s for s in chart["segments"] if " " in s]  # lone points: dots only
+    if target is not None:
+        chart["target_y"] = y_of(target)
+    return chart
+
+
+def _shown(formatter: Any) -> Any:
+    def show(value: float, axis: bool = False) -> str:
+        return formatter(value, axis)
+    return show
+
+
+def trend_charts(report: WeeklyReport) -> list[dict[str, Any]]:
+    trends, targets = report.trends, {row.metric: row.target for row in report.targets}
+    onboarding_min = [None if v is None else v / 60 for v in trends.onboarding_mean_s]
+    return [
+        trend_chart("Customer satisfaction", trends.weeks, trends.satisfaction_pct,
+                    _shown(lambda v, axis: f"{_number(v, 0 if axis else 1)}%"),
+                    targets.get("satisfaction_pct"),
+                    f"target {_plain(targets.get('satisfaction_pct', 0))}%"),
+        trend_chart("Net Promoter Score", trends.weeks, trends.nps,
+                    _shown(lambda v, axis: signed(v, 0)), targets.get("nps"),
+                    f"target {signed(targets.get('nps', 0), 0)}"),
+        trend_chart("MRR at week end", trends.weeks, trends.mrr,
+                    _shown(lambda v, axis: _short_money(v) if axis else money(v)),
+                    targets.get("mrr"), f"target {money(targets.get('mrr'))}"),
+        trend_chart("Onboarding time (mean)", trends.weeks, onboarding_min,
+                    _shown(lambda v, axis: f"{_number(v, 1)} min"),
+                    targets.get("onboarding_minutes"),
+                    f"target {_plain(targets.get('onboarding_minutes', 0))} min",
+                    lower_is_better=True),
+    ]
+
+
+def _short_money(value: float) -> str:
+    if abs(value) >= 1_000_000:
+        return f"${_number(value / 1_000_000, 1)}M"
+    if abs(value) >= 1_000:
+        return f"${_number(value / 1_000, 1 if value % 1000 else 0)}K"
+    return money(value)
+
+
+# --- the formats ---------------------------------------------------------------------------------
+
+
+def render_markdown(workspace: Workspace, report: WeeklyReport) -> str:
+    from unmo_cli.templates import render
+
+    view = _markdown_view(build_view(report))
+    return render(workspace, "report/weekly.md.j2", {"view": view, "report": report.as_json()})
+
+
+def render_html(workspace: Workspace, report: WeeklyReport) -> str:
+    from unmo_cli.templates import render
+
+    view = build_view(report, trend_charts(report))
+    return render(workspace, "report/weekly.html.j2", {"view": view, "report": report.as_json()})
+
+
+def render_csv(report: WeeklyReport) -> str:
+    """One row per customer of the portfolio; empty cells where there is no data."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in report.portfolio:
+        values = {**row.__dict__, "week": report.week.label,
+                  "platforms": ",".join(row.platforms), "new": "yes" if row.new else "no"}
+        writer.writerow(["" if values[name] is None else values[name] for name in CSV_COLUMNS])
+    return buffer.getvalue()
+
+
+def render_table(report: WeeklyReport) -> Any:
+    """The terminal view: Rich tables (headline week over week, targets, portfolio, alerts)."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    view = build_view(report)
+    state = "" if report.complete else " (in progress)"
+    title = Text.assemble((f"Week {view['week']}{state}", "bold"),
+                          f"  {view['period']} · {view['timezone']}")
+    headline = Table(title="Week over week", title_justify="left")
+    for column, justify in (("Figure", "left"), ("This week", "right"), ("Last week", "right"),
+                            ("Change", "right")):
+        headline.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for figure in view["figures"]:
+        style = {True: "green", False: "red"}.get(figure.good, "")
+        headline.add_row(figure.label, figure.value, figure.previous,
+                         Text(figure.change, style=style))
+    targets = Table(title=f"Targets: {view['targets_met']} of {view['targets_with_data']} with "
+                    "data met", title_justify="left")
+    for column in ("Metric", "Target", "Achieved", "Status"):
+        targets.add_column(column)
+    for row in view["targets"]:
+        style = {True: "green", False: "red"}.get(row["met"], "dim")
+        targets.add_row(row["label"], row["target"], row["achieved"],
+                        Text(row["status"], style=style))
+    finance = view["finance"]
+    money_line = Text(f"Revenue this week {finance['revenue_week']} · infrastructure "
+                      f"{finance['infra_cost_week']} · gross margin {finance['gross_margin']} · "
+                      f"cost per 1K events {finance['cost_per_1k_events']}")
+    portfolio = Table(title=f"Portfolio ({len(report.portfolio)} active in the week)",
+                      title_justify="left")
+    for column in ("Customer", "Industry", "Integration", "Provider", "Events/day", "MRR",
+                   "Satisfaction", "NPS", "Health", "Phase"):
+        portfolio.add_column(column, justify="right" if column in (
+            "Events/day", "MRR", "Satisfaction", "NPS") else "left")  # type: ignore[arg-type]
+    for row in view["portfolio"][:TERMINAL_PORTFOLIO_ROWS]:
+        portfolio.add_row(row["name"], row["industry"], row["integration"], row["provider"],
+                          row["events_per_day"], row["mrr"], row["satisfaction"], row["nps"],
+                          row["health"], row["phase"])
+    parts: list[Any] = [title, headline, targets, money_line, portfolio]
+    hidden = len(view["portfolio"]) - TERMINAL_PORTFOLIO_ROWS
+    if hidden > 0:
+        parts.append(Text(f"… and {hidden:,} more customers: use --format csv or markdown for "
+                          "all of them.", style="dim"))
+    if view["alerts"]:
+        alerts = Table(title=f"Alerts ({len(view['alerts'])})", title_justify="left")
+        for column in ("When", "Customer", "Rule", "Alert", "State"):
+            alerts.add_column(column, overflow="fold")
+        for alert in view["alerts"]:
+            alerts.add_row(alert["when"], alert["customer"], alert["rule"], alert["text"],
+                           alert["state"])
+        parts.append(alerts)
+    else:
+        parts.append(Text("No alerts this week.", style="dim"))
+    return Group(*parts)
+
+
+def table_text(renderable: Any, width: int = 140) -> str:
+    """The terminal view as plain text (for --format table --output FILE)."""
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, no_color=True, color_system=None,
+            force_terminal=False).print(renderable)
+    return buffer.getvalue()
+
+
+def deliver(report: WeeklyReport, fmt: str, output: Path | None) -> None:
+    """Print the report in `fmt`, or write it to `output` whole (nothing on stdout then)."""
+    from unmo_cli import console
+    from unmo_cli.services.reports import write_output
+    from unmo_cli.workspace import load_workspace
+
+    if fmt == "table":
+        renderable = render_table(report)
+        if output is None:
+            console.print_out(renderable)
+            return
+        text = table_text(renderable)
+    elif fmt == "json":
+        if output is None:
+            console.emit_json(report.as_json())
+            return
+        text = console.to_json(report.as_json()) + "\n"
+    elif fmt == "csv":
+        text = render_csv(report)
+    elif fmt == "markdown":
+        text = render_markdown(load_workspace(), report)
+    else:
+        text = render_html(load_workspace(), report)
+    if output is None:
+        import sys
+
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    write_output(output, text)
+    console.info(f"wrote the {fmt} report of {report.week.label} to {output}")

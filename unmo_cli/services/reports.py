@@ -1,0 +1,701 @@
+"""The weekly report: every figure of `unmo report weekly`, computed by SQL aggregates over the
+indexed time columns and turned into figures by the contract's definitions (unmo_cli.metrics).
+
+Weeks are ISO weeks in the workspace's time zone: Monday 00:00 local to the next Monday 00:00
+local (exclusive), converted to UTC instants, so a DST change shortens or lengthens the week by an
+hour instead of moving its edges. Every query works on SQLite and PostgreSQL alike: SQLAlchemy Core,
+integer COUNT/SUM, CASE, GROUP BY, ORDER BY … LIMIT 1 OFFSET k, and naive-UTC bounds."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from unmo_cli import clock, metrics
+from unmo_cli.errors import EnvironmentFailure, InputError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from unmo_cli.workspace import Settings, Workspace
+
+FORMATS = ("table", "markdown", "json", "csv", "html")
+TREND_WEEKS = 8  # the HTML page's trend charts; the report's own week is the last of them
+
+_WEEK_PATTERN = re.compile(r"(\d{4})-?W(\d{1,2})", re.IGNORECASE)
+
+
+# --- weeks -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Week:
+    """One ISO week of the configured zone, with its edges as aware UTC instants."""
+
+    year: int
+    number: int
+    zone: str
+    start: datetime
+    end: datetime
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}-W{self.number:02d}"
+
+    @property
+    def monday(self) -> date:
+        return date.fromisocalendar(self.year, self.number, 1)
+
+    @property
+    def sunday(self) -> date:
+        return self.monday + timedelta(days=6)
+
+    def shifted(self, weeks: int) -> Week:
+        year, number, _ = (self.monday + timedelta(weeks=weeks)).isocalendar()
+        return week_of(year, number, self.zone)
+
+
+def week_of(year: int, number: int, zone: str) -> Week:
+    """The ISO week `year`-W`number` in `zone`: Monday 00:00 local up to the next Monday 00:00
+    local. zoneinfo resolves a midnight that a DST change skips or repeats to its first instant."""
+    tz = ZoneInfo(zone)
+    monday = date.fromisocalendar(year, number, 1)
+
+    def utc_midnight(day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+    return Week(year, number, zone, utc_midnight(monday),
+                utc_midnight(monday + timedelta(days=7)))
+
+
+def parse_week(text: str, zone: str) -> Week:
+    """`2026-W46` (also `2026W46`, `2026-w46`) → its Week; an InputError names what is accepted."""
+    match = _WEEK_PATTERN.fullmatch(text.strip())
+    if not match:
+        raise InputError(f"--week {text!r} is not an ISO week; use YYYY-Www, e.g. 2026-W46.")
+    year, number = int(match.group(1)), int(match.group(2))
+    try:
+        date.fromisocalendar(year, number, 1)
+    except ValueError:
+        last = date(year, 12, 28).isocalendar().week
+        raise InputError(f"--week {text!r} does not exist: ISO year {year} has weeks W01 to "
+                         f"W{last}.") from None
+    return week_of(year, number, zone)
+
+
+def last_complete_week(now: datetime, zone: str) -> Week:
+    """The ISO week before the one `now` falls in, in `zone`."""
+    local_day = now.astimezone(ZoneInfo(zone)).date()
+    year, number, _ = (local_day - timedelta(days=7)).isocalendar()
+    return week_of(year, number, zone)
+
+
+# --- the figures ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerFigures:
+    total: int
+    active: int
+    new: int
+    churned: int
+
+
+@dataclass(frozen=True)
+class MrrFigures:
+    current: float
+    previous: float
+    delta: float
+
+
+@dataclass(frozen=True)
+class OnboardingFigures:
+    count: int
+    mean_s: float | None
+    median_s: float | None
+    p95_s: float | None
+    target_s: float
+    met: bool | None
+
+
+@dataclass(frozen=True)
+class SatisfactionFigures:
+    responses: int
+    pct: float | None
+    nps: int | None
+    promoters: int
+    passives: int
+    detractors: int
+    target_pct: float
+    met: bool | None
+
+
+@dataclass(frozen=True)
+class HealthFigures:
+    checks: int
+    availability_pct: float | None
+    healthy_pct: float | None
+    p95_latency_ms: float | None
+
+
+@dataclass(frozen=True)
+class FinanceFigures:
+    revenue_week: float
+    infra_cost_week: float
+    gross_margin_pct: float | None
+    cost_per_1k_events: float | None
+
+
+@dataclass(frozen=True)
+class WeekFigures:
+    """The headline figures of one week (the report's week, and the one before it)."""
+
+    week: Week
+    customers: CustomerFigures
+    mrr: MrrFigures
+    onboarding: OnboardingFigures
+    satisfaction: SatisfactionFigures
+    health: HealthFigures
+    finance: FinanceFigures
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "week": self.week.label,
+            "start": clock.iso(self.week.start),
+            "end": clock.iso(self.week.end),
+            "customers": asdict(self.customers),
+            "mrr": asdict(self.mrr),
+            "onboarding": asdict(self.onboarding),
+            "satisfaction": asdict(self.satisfaction),
+            "health": asdict(self.health),
+            "finance": asdict(self.finance),
+        }
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    metric: str  # the setting's name under targets.*
+    label: str
+    unit: str
+    target: float | int
+    achieved: float | int | None
+    met: bool | None
+
+
+@dataclass(frozen=True)
+class PortfolioRow:
+    slug: str
+    name: str
+    industry: str
+    integration: str
+    platforms: list[str]
+    provider: str
+    events_per_day: int
+    mrr: float
+    phase: str
+    new: bool  # created within the week
+    created_at: str | None
+    churned_at: str | None
+    responses: int
+    satisfaction_pct: float | None
+    nps: int | None
+    health_checks: int
+    availability_pct: float | None
+    health_status: str | None  # the status of the customer's last check of the week
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    id: int
+    customer: str
+    rule: str
+    text: str
+    score: float | None
+    created_at: str | None
+    notified_at: str | None
+    acked_at: str | None
+
+
+@dataclass(frozen=True)
+class Trends:
+    """The last TREND_WEEKS weeks up to the report's, oldest first; None where a week has no
+    data (a gap in the chart, never a zero)."""
+
+    weeks: list[str]
+    satisfaction_pct: list[float | None]
+    nps: list[int | None]
+    mrr: list[float]
+    onboarding_mean_s: list[float | None]
+
+
+# The headline figures compared week over week, by section.
+CHANGE_FIELDS: dict[str, tuple[str, ...]] = {
+    "customers": ("total", "active", "new", "churned"),
+    "mrr": ("current",),
+    "onboarding": ("count", "mean_s", "median_s", "p95_s"),
+    "satisfaction": ("responses", "pct", "nps"),
+    "health": ("checks", "availability_pct", "healthy_pct", "p95_latency_ms"),
+    "finance": ("revenue_week", "gross_margin_pct", "cost_per_1k_events"),
+}
+
+
+@dataclass(frozen=True)
+class WeeklyReport:
+    timezone: str
+    complete: bool  # False for the week still in progress
+    current: WeekFigures
+    previous: WeekFigures
+    targets: list[TargetRow]
+    portfolio: list[PortfolioRow]
+    alerts: list[AlertRow]
+    trends: Trends
+    change: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+
+    @property
+    def week(self) -> Week:
+        return self.current.week
+
+    def as_json(self) -> dict[str, Any]:
+        """The contract's document; `timezone`, `complete`, `previous`, `change` and `trends`
+        (and the extra fields of targets, portfolio rows and alerts) are additions."""
+        document = self.current.as_json()
+        document = {"week": document.pop("week"), "start": document.pop("start"),
+                    "end": document.pop("end"), "timezone": self.timezone,
+                    "complete": self.complete, **document}
+        document["targets"] = [asdict(row) for row in self.targets]
+        document["portfolio"] = [asdict(row) for row in self.portfolio]
+        document["alerts"] = [asdict(row) for row in self.alerts]
+        document["previous"] = self.previous.as_json()
+        document["change"] = self.change
+        document["trends"] = asdict(self.trends)
+        return document
+
+
+# --- requests ------------------------------------------------------------------------------------
+
+
+def check_format(fmt: str) -> str:
+    value = fmt.strip().lower()
+    if value not in FORMATS:
+        raise InputError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}.")
+    return value
+
+
+def check_output(output: Path | None) -> Path | None:
+    """Refuse an --output that cannot be written before anything is computed or created."""
+    if output is None:
+        return None
+    path = output.expanduser()
+    if path.is_dir():
+        raise EnvironmentFailure(f"--output {str(output)!r} is a folder; name a file to write.")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise EnvironmentFailure(f"cannot write {str(output)!r}: the folder {str(folder)!r} does "
+                                 "not exist.")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise EnvironmentFailure(f"cannot write {str(output)!r}: permission denied.")
+    return path
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write the whole report or nothing: a temporary file beside it, moved into place."""
+    handle, temporary = -1, None
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            handle = -1
+            stream.write(text)
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+        temporary = None
+    except OSError as exc:
+        raise EnvironmentFailure(f"cannot write {str(path)!r}: {exc.strerror or exc}.") from None
+    finally:
+        if handle >= 0:
+            os.close(handle)
+        if temporary is not None and os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def weekly_report(week: str | None = None, fmt: str = "table",
+                  output: Path | None = None, workspace: Workspace | None = None
+                  ) -> WeeklyReport:
+    """The report of `week` (YYYY-Www; default the last complete week before clock.now()).
+    --format and --output are checked first, so a bad option writes nothing, not even the
+    database file."""
+    from unmo_cli.workspace import load_workspace
+
+    check_format(fmt)
+    check_output(output)
+    ws = workspace or load_workspace()
+    zone = ws.settings.timezone
+    now = clock.now()
+    chosen = parse_week(week, zone) if week else last_complete_week(now, zone)
+    if chosen.start > now:
+        raise InputError(f"--week {chosen.label} has not started yet in {zone}; the last "
+                         f"complete week is {last_complete_week(now, zone).label}.")
+    from unmo_cli.db import open_database
+
+    db = open_database(ws)
+    try:
+        with db.session() as session:
+            return compute_report(session.connection(), ws.settings, chosen, now)
+    finally:
+        db.dispose()
+
+
+# --- the queries ---------------------------------------------------------------------------------
+
+
+def compute_report(connection: Connection, settings: Settings, week: Week,
+                   now: datetime) -> WeeklyReport:
+    weeks = [week.shifted(offset) for offset in range(1 - TREND_WEEKS, 1)]
+    edges = [weeks[0].start] + [w.end for w in weeks]  # edges[i]..edges[i+1] is weeks[i]
+    base = _customer_figures(connection, weeks)
+    feedback = _feedback_by_week(connection, edges)
+    onboarding = _onboarding_by_week(connection, edges)
+    # Health has no trend chart: only the report's week and the one before are aggregated.
+    health_before, health_now = _health_by_week(connection, edges[-3:])
+    previous = _week_figures(connection, settings, weeks[-2], base[-2], feedback[-2],
+                             onboarding[-2], health_before)
+    current = _week_figures(connection, settings, weeks[-1], base[-1], feedback[-1],
+                            onboarding[-1], health_now)
+    trends = Trends(
+        weeks=[w.label for w in weeks],
+        satisfaction_pct=[metrics.satisfaction_pct(f["score_sum"], f["responses"])
+                          for f in feedback],
+        nps=[metrics.nps(f["promoters"], f["detractors"], f["answered"]) for f in feedback],
+        mrr=[metrics.cents_to_dollars(b["mrr_cents"]) or 0.0 for b in base],
+        onboarding_mean_s=[metrics.mean(o["duration_sum"], o["count"]) for o in onboarding],
+    )
+    return WeeklyReport(
+        timezone=settings.timezone,
+        complete=week.end <= now,
+        current=current,
+        previous=previous,
+        targets=_targets(settings, current),
+        portfolio=_portfolio(connection, week),
+        alerts=_alerts(connection, week),
+        trends=trends,
+        change=_changes(current, previous),
+    )
+
+
+def _tables() -> Any:
+    from unmo_cli.db.models import Alert, Customer, Feedback, HealthCheck, OnboardingSession
+
+    class T:
+        customers = Customer.__table__
+        feedback = Feedback.__table__
+        onboarding = OnboardingSession.__table__
+        health = HealthCheck.__table__
+        alerts = Alert.__table__
+
+    return T
+
+
+def _naive(instant: datetime) -> datetime:
+    return clock.to_db(instant)
+
+
+def _count_if(condition: Any, value: Any = 1) -> Any:
+    """SUM(CASE WHEN condition THEN value ELSE 0 END): an integer on both databases."""
+    from sqlalchemy import case, func
+
+    return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
+
+
+def _bucket(column: Any, edges: list[datetime]) -> Any:
+    """The index of the week a timestamp falls in, as a CASE over the week edges (computed in
+    Python, so DST and the time zone never reach the SQL)."""
+    from sqlalchemy import case
+
+    whens = [(column < _naive(edge), index) for index, edge in enumerate(edges[1:-1])]
+    return case(*whens, else_=len(edges) - 2) if whens else case((column.isnot(None), 0))
+
+
+def _in_range(column: Any, start: datetime, end: datetime) -> Any:
+    from sqlalchemy import and_
+
+    return and_(column >= _naive(start), column < _naive(end))
+
+
+def _customer_figures(connection: Connection, weeks: list[Week]) -> list[dict[str, int]]:
+    """Per week: total, active, new and churned counts and the MRR and events per day of the
+    customers active at the week's end — one pass over the customers table."""
+    from sqlalchemy import or_, select
+
+    c = _tables().customers.c
+    columns = []
+    ends = [weeks[0].start] + [w.end for w in weeks]
+    for index, end in enumerate(ends):
+        active = (c.created_at < _naive(end)) & or_(c.churned_at.is_(None),
+                                                     c.churned_at >= _naive(end))
+        columns += [_count_if(active).label(f"active_{index}"),
+                    _count_if(active, c.mrr_cents).label(f"mrr_{index}"),
+                    _count_if(active, c.events_per_day).label(f"events_{index}"),
+                    _count_if(c.created_at < _naive(end)).label(f"total_{index}")]
+    for index, week in enumerate(weeks, start=1):
+        columns += [_count_if(_in_range(c.created_at, week.start, week.end)).label(f"new_{index}"),
+                    _count_if(_in_range(c.churned_at, week.start, week.end))
+                    .label(f"churned_{index}")]
+    row = connection.execute(select(*columns)).mappings().one()
+    return [
+        {"total": int(row[f"total_{i}"]), "active": int(row[f"active_{i}"]),
+         "new": int(row[f"new_{i}"]), "churned": int(row[f"churned_{i}"]),
+         "mrr_cents": int(row[f"mrr_{i}"]), "mrr_cents_before": int(row[f"mrr_{i - 1}"]),
+         "events_per_day": int(row[f"events_{i}"])}
+        for i in range(1, len(ends))
+    ]
+
+
+def _grouped_by_week(connection: Connection, column: Any, edges: list[datetime],
+                     columns: list[Any], aggregates: dict[str, Any],
+                     where: Any = None) -> list[dict[str, Any]]:
+    """Aggregates per week over [edges[0], edges[-1]): the CASE bucket is computed in a subquery
+    and grouped by its name (PostgreSQL refuses GROUP BY on a repeated CASE whose bound
+    parameters differ; both databases accept the subquery's column)."""
+    from sqlalchemy import func, select
+
+    inner_where = _in_range(column, edges[0], edges[-1])
+    if where is not None:
+        inner_where = inner_where & where
+    rows = select(_bucket(column, edges).label("week_index"), *columns).where(
+        inner_where).subquery()
+    statement = select(rows.c.week_index, func.count().label("rows"),
+                       *[expression(rows.c).label(name) for name, expression in aggregates.items()]
+                       ).group_by(rows.c.week_index)
+    result = [{name: 0 for name in ("rows", *aggregates)} for _ in edges[1:]]
+    for row in connection.execute(statement).mappings():
+        result[int(row["week_index"])] = {k: v for k, v in row.items() if k != "week_index"}
+    return result
+
+
+def _feedback_by_week(connection: Connection, edges: list[datetime]) -> list[dict[str, int]]:
+    from sqlalchemy import func
+
+    f = _tables().feedback.c
+    rows = _grouped_by_week(connection, f.received_at, edges, [f.satisfaction, f.nps], {
+        "score_sum": lambda c: func.coalesce(func.sum(c.satisfaction), 0),
+        "answered": lambda c: func.count(c.nps),
+        "promoters": lambda c: _count_if(c.nps >= 9),
+        "detractors": lambda c: _count_if(c.nps <= 6),
+    })
+    return [{"responses": int(r["rows"]), "score_sum": int(r["score_sum"] or 0),
+             "answered": int(r["answered"] or 0), "promoters": int(r["promoters"] or 0),
+             "detractors": int(r["detractors"] or 0)} for r in rows]
+
+
+def _onboarding_by_week(connection: Connection, edges: list[datetime]) -> list[dict[str, Any]]:
+    from sqlalchemy import func
+
+    o = _tables().onboarding.c
+    rows = _grouped_by_week(connection, o.finished_at, edges, [o.duration_s], {
+        "duration_sum": lambda c: func.sum(c.duration_s),
+    }, where=o.outcome == "success")
+    return [{"count": int(r["rows"]), "duration_sum": r["duration_sum"]} for r in rows]
+
+
+def _health_by_week(connection: Connection, edges: list[datetime]) -> list[dict[str, int]]:
+    from sqlalchemy import func
+
+    h = _tables().health.c
+    rows = _grouped_by_week(connection, h.checked_at, edges, [h.status, h.latency_ms], {
+        "not_down": lambda c: _count_if(c.status != "down"),
+        "healthy": lambda c: _count_if(c.status == "healthy"),
+        "with_latency": lambda c: func.count(c.latency_ms),
+    })
+    return [{"checks": int(r["rows"]), "not_down": int(r["not_down"] or 0),
+             "healthy": int(r["healthy"] or 0), "with_latency": int(r["with_latency"] or 0)}
+            for r in rows]
+
+
+def _value_at_rank(connection: Connection, column: Any, rank: int, where: Any) -> float | None:
+    """The value at 1-based `rank` in ascending order (ORDER BY … LIMIT 1 OFFSET rank-1)."""
+    from sqlalchemy import select
+
+    if rank <= 0:
+        return None
+    statement = select(column).where(where).order_by(column).limit(1).offset(rank - 1)
+    value = connection.execute(statement).scalar()
+    return None if value is None else float(value)
+
+
+def _week_figures(connection: Connection, settings: Settings, week: Week, base: dict[str, int],
+                  feedback: dict[str, int], onboarding: dict[str, Any],
+                  health: dict[str, int]) -> WeekFigures:
+    t = _tables()
+    o, h = t.onboarding.c, t.health.c
+    targets = settings.targets
+
+    in_week = _in_range(o.finished_at, week.start, week.end) & (o.outcome == "success")
+    count = onboarding["count"]
+    mean_s = metrics.mean(onboarding["duration_sum"], count)
+    target_s = float(targets.onboarding_minutes) * 60
+    onboarding_figures = OnboardingFigures(
+        count=count, mean_s=mean_s,
+        median_s=_round(_value_at_rank(connection, o.duration_s, metrics.median_rank(count),
+                                       in_week), 1),
+        p95_s=_round(_value_at_rank(connection, o.duration_s, metrics.nearest_rank(count, 95),
+                                    in_week), 1),
+        target_s=target_s, met=metrics.at_most(mean_s, target_s))
+
+    answered = feedback["answered"]
+    pct = metrics.satisfaction_pct(feedback["score_sum"], feedback["responses"])
+    satisfaction = SatisfactionFigures(
+        responses=feedback["responses"], pct=pct,
+        nps=metrics.nps(feedback["promoters"], feedback["detractors"], answered),
+        promoters=feedback["promoters"],
+        passives=answered - feedback["promoters"] - feedback["detractors"],
+        detractors=feedback["detractors"], target_pct=float(targets.satisfaction_pct),
+        met=metrics.at_least(pct, targets.satisfaction_pct))
+
+    latency_where = _in_range(h.checked_at, week.start, week.end) & h.latency_ms.isnot(None)
+    with_latency = health["with_latency"]
+    health_figures = HealthFigures(
+        checks=health["checks"],
+        availability_pct=metrics.availability_pct(health["not_down"], health["checks"]),
+        healthy_pct=metrics.healthy_pct(health["healthy"], health["checks"]),
+        p95_latency_ms=_round(_value_at_rank(connection, h.latency_ms,
+                                             metrics.nearest_rank(with_latency, 95),
+                                             latency_where), 1))
+
+    mrr_cents = base["mrr_cents"]
+    revenue = metrics.revenue_week_cents(mrr_cents)
+    infra_dollars = Fraction(str(settings.finance.infra_cost_per_week))
+    finance = FinanceFigures(
+        revenue_week=metrics.cents_to_dollars(revenue) or 0.0,
+        infra_cost_week=float(metrics.round_half_up(infra_dollars, 2)),
+        gross_margin_pct=metrics.gross_margin_pct(revenue, infra_dollars * 100),
+        cost_per_1k_events=metrics.cost_per_1k_events(infra_dollars, base["events_per_day"]))
+
+    current_mrr = metrics.cents_to_dollars(mrr_cents) or 0.0
+    previous_mrr = metrics.cents_to_dollars(base["mrr_cents_before"]) or 0.0
+    return WeekFigures(
+        week=week,
+        customers=CustomerFigures(base["total"], base["active"], base["new"], base["churned"]),
+        mrr=MrrFigures(current_mrr, previous_mrr,
+                       metrics.cents_to_dollars(mrr_cents - base["mrr_cents_before"]) or 0.0),
+        onboarding=onboarding_figures, satisfaction=satisfaction, health=health_figures,
+        finance=finance)
+
+
+def _round(value: float | None, places: int) -> float | None:
+    return None if value is None else float(metrics.round_half_up(value, places))
+
+
+def _changes(current: WeekFigures, previous: WeekFigures) -> dict[str, dict[str, Any]]:
+    result: dict[str, dict[str, Any]] = {}
+    for section, names in CHANGE_FIELDS.items():
+        now_values, before_values = getattr(current, section), getattr(previous, section)
+        result[section] = {name: metrics.change(getattr(now_values, name),
+                                                getattr(before_values, name))
+                           for name in names}
+    return result
+
+
+def _targets(settings: Settings, figures: WeekFigures) -> list[TargetRow]:
+    t = settings.targets
+    mean_minutes = (None if figures.onboarding.mean_s is None
+                    else _round(figures.onboarding.mean_s / 60, 2))
+    rows = [
+        ("new_customers_per_week", "New customers", "customers", t.new_customers_per_week,
+         figures.customers.new, metrics.at_least),
+        ("onboarding_minutes", "Onboarding time (mean)", "min", t.onboarding_minutes,
+         mean_minutes, metrics.at_most),
+        ("satisfaction_pct", "Customer satisfaction", "%", t.satisfaction_pct,
+         figures.satisfaction.pct, metrics.at_least),
+        ("nps", "NPS", "", t.nps, figures.satisfaction.nps, metrics.at_least),
+        ("p95_latency_ms", "P95 API latency", "ms", t.p95_latency_ms,
+         figures.health.p95_latency_ms, metrics.at_most),
+        ("availability_pct", "Availability", "%", t.availability_pct,
+         figures.health.availability_pct, metrics.at_least),
+        ("mrr", "MRR", "$", t.mrr, figures.mrr.current, metrics.at_least),
+    ]
+    # A count target stays a whole number; the others read the same from unmo.yaml or defaults.
+    return [TargetRow(metric, label, unit, int(target) if metric == "new_customers_per_week"
+                      else float(target), achieved, rule(achieved, target))
+            for metric, label, unit, target, achieved, rule in rows]
+
+
+def _portfolio(connection: Connection, week: Week) -> list[PortfolioRow]:
+    """A row per customer active at some time in the week (created before its end, not churned
+    before its start); per-customer figures come from one GROUP BY customer_id query each."""
+    from sqlalchemy import and_, func, or_, select
+
+    t = _tables()
+    c, f, h = t.customers.c, t.feedback.c, t.health.c
+    start, end = _naive(week.start), _naive(week.end)
+    customers = connection.execute(
+        select(c.id, c.slug, c.name, c.industry, c.integration, c.platforms, c.provider,
+               c.events_per_day, c.mrr_cents, c.phase, c.created_at, c.churned_at)
+        .where(c.created_at < end, or_(c.churned_at.is_(None), c.churned_at >= start))
+        .order_by(c.mrr_cents.desc(), c.slug)).all()
+    if not customers:
+        return []
+    feedback = {row.customer_id: row for row in connection.execute(
+        select(f.customer_id, func.count().label("responses"),
+               func.sum(f.satisfaction).label("score_sum"), func.count(f.nps).label("answered"),
+               _count_if(f.nps >= 9).label("promoters"), _count_if(f.nps <= 6).label("detractors"))
+        .where(_in_range(f.received_at, week.start, week.end)).group_by(f.customer_id))}
+    health = {row.customer_id: row for row in connection.execute(
+        select(h.customer_id, func.count().label("checks"),
+               _count_if(h.status != "down").label("not_down"),
+               func.max(h.checked_at).label("last_at"))
+        .where(_in_range(h.checked_at, week.start, week.end)).group_by(h.customer_id))}
+    last_status: dict[int, str] = {}
+    if health:
+        last = (select(h.customer_id, func.max(h.checked_at).label("last_at"))
+                .where(_in_range(h.checked_at, week.start, week.end))
+                .group_by(h.customer_id).subquery())
+        # Two checks at the same instant: the later-recorded one (higher id) wins.
+        for row in connection.execute(
+                select(h.customer_id, h.status).join(last, and_(
+                    h.customer_id == last.c.customer_id, h.checked_at == last.c.last_at))
+                .order_by(h.customer_id, h.id)):
+            last_status[row.customer_id] = row.status
+    rows = []
+    for customer in customers:
+        fb, hc = feedback.get(customer.id), health.get(customer.id)
+        rows.append(PortfolioRow(
+            slug=customer.slug, name=customer.name, industry=customer.industry,
+            integration=customer.integration,
+            platforms=[p for p in (customer.platforms or "").split(",") if p],
+            provider=customer.provider, events_per_day=customer.events_per_day,
+            mrr=metrics.cents_to_dollars(customer.mrr_cents) or 0.0, phase=customer.phase,
+            new=customer.created_at >= start,
+            created_at=clock.iso(customer.created_at), churned_at=clock.iso(customer.churned_at),
+            responses=int(fb.responses) if fb else 0,
+            satisfaction_pct=metrics.satisfaction_pct(fb.score_sum, fb.responses) if fb else None,
+            nps=metrics.nps(int(fb.promoters), int(fb.detractors), int(fb.answered))
+            if fb else None,
+            health_checks=int(hc.checks) if hc else 0,
+            availability_pct=metrics.availability_pct(int(hc.not_down), int(hc.checks))
+            if hc else None,
+            health_status=last_status.get(customer.id)))
+    return rows
+
+
+def _alerts(connection: Connection, week: Week) -> list[AlertRow]:
+    from sqlalchemy import select
+
+    t = _tables()
+    a, c = t.alerts.c, t.customers.c
+    statement = (select(a.id, c.slug, a.rule, a.text, a.score, a.created_at, a.notified_at,
+                        a.acked_at)
+                 .join_from(t.alerts, t.customers, a.customer_id == c.id)
+                 .where(_in_range(a.created_at, week.start, week.end))
+                 .order_by(a.created_at, a.id))
+    return [AlertRow(id=row.id, customer=row.slug, rule=row.rule, text=row.text,
+                     score=None if row.score is None else float(row.score),
+                     created_at=clock.iso(row.created_at), notified_at=clock.iso(row.notified_at),
+                     acked_at=clock.iso(row.acked_at))
+            for row in connection.execute(statement)]
