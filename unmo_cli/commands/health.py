@@ -2,8 +2,113 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from unmo_cli.services.health import HealthRun
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    junit = "junit"
+
+
+class FailOn(StrEnum):
+    degraded = "degraded"
+    down = "down"
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("health")(health)
+
+
+def health(
+    slugs: list[str] | None = typer.Argument(None, metavar="[SLUG]...",
+                                             help="Customers to check (default: every active "
+                                             "customer, as --all)."),
+    all_customers: bool = typer.Option(False, "--all", help="Every active (not churned) "
+                                       "customer."),
+    output_format: Format = typer.Option(Format.table, "--format", help="table, json or junit."),
+    output: Path | None = typer.Option(None, "--output", "-o", dir_okay=False,
+                                       help="Write the chosen format to this file; the table "
+                                       "goes to stdout."),
+    timeout: float | None = typer.Option(None, "--timeout", help="Seconds per request "
+                                         "(default: api.timeout_s)."),
+    concurrency: int = typer.Option(32, "--concurrency", help="Customers checked at once."),
+    retries: int = typer.Option(2, "--retries", help="Retries on connection errors, timeouts "
+                                "and 5xx other than 503."),
+    fail_on: FailOn = typer.Option(FailOn.degraded, "--fail-on", help="degraded: exit 1 unless "
+                                   "all healthy; down: tolerate degraded."),
+    no_record: bool = typer.Option(False, "--no-record", help="Record nothing (no rows, no "
+                                   "alerts)."),
+) -> None:
+    """Check each customer's integration against the attribution API; exit 1 if any fails."""
+    from unmo_cli import console
+    from unmo_cli.services.health import HealthRequest, health_document, junit_xml, run_health
+
+    run = run_health(HealthRequest(
+        slugs=tuple(slugs or ()), all_customers=all_customers, timeout_s=timeout,
+        concurrency=concurrency, retries=retries, fail_on=fail_on.value, record=not no_record,
+        output=output), progress=console.progress)
+    text = {Format.json: lambda: console.to_json(health_document(run)) + "\n",
+            Format.junit: lambda: junit_xml(run), Format.table: lambda: None}[output_format]()
+    _deliver(run, output, text)
+    for warning in run.warnings:
+        console.warn(warning)
+    console.info(run.describe() + ("" if run.passed else f" Failing under --fail-on "
+                                                          f"{run.fail_on}."))
+    if not run.passed:
+        raise typer.Exit(1)
+
+
+def _deliver(run: HealthRun, output: Path | None, text: str | None) -> None:
+    """The chosen format to --output (then the table on stdout for the log) or to stdout."""
+    import sys
+
+    from unmo_cli import console
+    from unmo_cli.services.health import write_output
+
+    if output is not None:
+        write_output(output, text if text is not None else _table_text(run))
+        console.info(f"wrote {output}")
+    if text is None or output is not None:
+        console.print_out(_table(run))
+    else:
+        sys.stdout.write(text)
+
+
+def _table(run: HealthRun):  # -> rich.table.Table
+    from rich.table import Table
+    from rich.text import Text
+
+    styles = {"healthy": "green", "degraded": "yellow", "unauthorized": "red", "down": "red",
+              "error": "magenta"}
+    table = Table(title=f"Health at {run.checked_at:%Y-%m-%d %H:%M:%S} UTC", title_justify="left")
+    for name in ("customer", "status", "HTTP", "latency", "unhealthy services",
+                 "installs (last day)", "detail"):
+        table.add_column(name, justify="right" if name in ("HTTP", "latency") else "left",
+                         overflow="fold")
+    for r in run.results:
+        # Text cells: server-supplied words must never be read as Rich markup.
+        table.add_row(
+            Text(r.customer), Text(r.status, style=styles[r.status]),
+            str(r.http_status or "—"), "—" if r.latency_ms is None else f"{r.latency_ms:.0f} ms",
+            Text(", ".join(r.unhealthy_services) or "—"),
+            "—" if r.installs is None else f"{r.installs:,}", Text(r.error or ""),
+        )
+    return table
+
+
+def _table_text(run: HealthRun) -> str:
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    Console(file=buffer, no_color=True, width=160, highlight=False).print(_table(run))
+    return buffer.getvalue()

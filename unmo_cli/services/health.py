@@ -1,0 +1,774 @@
+"""Customer health: checking every integration against the attribution API (`unmo health`), the
+classification of what a check saw, its record, the Gatus-style health alerts, and the health
+summary and score that `customer show` prints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from unmo_cli import apikeys, clock, metrics
+from unmo_cli.errors import EnvironmentFailure, InputError, NotFound
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from unmo_cli.attribution_api import ApiAnswer
+    from unmo_cli.db import Database
+    from unmo_cli.db.models import Customer
+    from unmo_cli.workspace import Settings, Workspace
+
+STATUSES = ("healthy", "degraded", "unauthorized", "down", "error")
+FAIL_ON = ("degraded", "down")
+HEALTH_BODY_STATUSES = ("healthy", "degraded", "unhealthy")
+SERVICE_STATUSES = ("healthy", "unhealthy")
+LIVE_SECRET_VARIABLE = "UNMO_SECRET_KEY_LIVE"
+MAX_CONCURRENCY = 512
+MAX_RETRIES = 10
+_SECRET_RE = re.compile(r"unmo_sk_(?:live|test)_[0-9A-Za-z]{4,}")
+_DATE_TIME_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$"
+)
+
+ProgressFactory = Callable[[int, str], AbstractContextManager[Callable[..., None]]]
+
+# --- classification (pure) -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HealthProbe:
+    """Everything one check saw, before it is judged. `transport_failure` is set when GET /health
+    got no HTTP answer after its retries; the `analytics_*` fields only for a launched customer
+    whose /health answered."""
+
+    credential_problem: str | None = None
+    http_status: int | None = None
+    body: bytes = b""
+    latency_ms: float | None = None
+    transport_failure: str | None = None
+    attempts: int = 1
+    timeout_s: float = 5.0
+    launched: bool = False
+    analytics_status: int | None = None
+    analytics_body: bytes = b""
+    analytics_failure: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str
+    error: str | None = None
+    services: dict[str, str] | None = None
+    installs: int | None = None
+
+
+def classify_health(probe: HealthProbe) -> Verdict:
+    """The contract's table (cli.md, `unmo health`), first match wins:
+
+    - error: nothing to check with (no .env, no or malformed live secret key);
+    - down: no HTTP answer (connection refused, timeout) after retries, or an answer slower than
+      the timeout;
+    - unauthorized: 401 or 403;
+    - degraded: 503 (whatever its body);
+    - down: any other 5xx, any status the API does not document for /health (404, 429, 3xx …),
+      or a 200 whose body is not the documented Health JSON;
+    - degraded: a body `status` other than healthy, any service unhealthy, or — for a customer in
+      the `launch` phase — no installs over the last day, or installs that could not be read;
+    - healthy otherwise."""
+    if probe.credential_problem:
+        return Verdict("error", probe.credential_problem)
+    tries = f" after {probe.attempts} attempt{'s' if probe.attempts != 1 else ''}"
+    if probe.http_status is None:
+        return Verdict("down", (probe.transport_failure or "no answer") + tries)
+    if probe.latency_ms is not None and probe.latency_ms > probe.timeout_s * 1000:
+        return Verdict("down", f"answered in {probe.latency_ms:g} ms, over the "
+                               f"{probe.timeout_s:g} s timeout")
+    code = probe.http_status
+    document, problem = _health_document(probe.body)
+    services = document["services"] if document is not None else None
+    if code in (401, 403):
+        said = _server_error(probe.body)
+        return Verdict("unauthorized", f"HTTP {code}: the API refused the live secret key (wrong, "
+                                       f"revoked or unknown to the platform)"
+                                       + (f": {said}" if said else ""))
+    if code == 503:
+        unhealthy = _unhealthy(services)
+        return Verdict("degraded", "HTTP 503: the API reports degraded service"
+                       + (f"; unhealthy: {', '.join(unhealthy)}" if unhealthy else ""),
+                       services, _installs_of(probe)[0])
+    if code >= 500:
+        return Verdict("down", f"HTTP {code}{tries}")
+    if code != 200:
+        return Verdict("down", f"unexpected HTTP {code} from GET /health")
+    if document is None:
+        return Verdict("down", f"HTTP 200 but the body is not the documented Health JSON: "
+                               f"{problem}")
+    unhealthy = _unhealthy(services)
+    installs, installs_problem = _installs_of(probe)
+    if document["status"] != "healthy":
+        return Verdict("degraded", f"the API reports status {document['status']!r}"
+                       + (f"; unhealthy: {', '.join(unhealthy)}" if unhealthy else ""),
+                       services, installs)
+    if unhealthy:
+        return Verdict("degraded", f"unhealthy: {', '.join(unhealthy)}", services, installs)
+    if probe.launched:
+        if installs_problem:
+            return Verdict("degraded", f"installs over the last day unknown: {installs_problem}",
+                           services, None)
+        if installs == 0:
+            return Verdict("degraded", "no installs over the last day (launched customer)",
+                           services, 0)
+    return Verdict("healthy", None, services, installs)
+
+
+def health_body_problem(document: Any) -> str | None:
+    """Why `document` is not the documented Health object (required status, timestamp, version,
+    services, uptime with their types), or None when it is."""
+    if not isinstance(document, dict):
+        return "not a JSON object"
+    missing = [k for k in ("status", "timestamp", "version", "services", "uptime")
+               if k not in document]
+    if missing:
+        return "missing " + ", ".join(missing)
+    if document["status"] not in HEALTH_BODY_STATUSES:
+        return "status is not one of " + ", ".join(HEALTH_BODY_STATUSES)
+    stamp = document["timestamp"]
+    if not isinstance(stamp, str) or not _DATE_TIME_RE.match(stamp) or _bad_instant(stamp):
+        return "timestamp is not an ISO 8601 date-time"
+    if not isinstance(document["version"], str):
+        return "version is not a string"
+    services = document["services"]
+    if not isinstance(services, dict) or not all(
+            isinstance(k, str) and v in SERVICE_STATUSES for k, v in services.items()):
+        return "services is not an object of healthy/unhealthy"
+    uptime = document["uptime"]
+    if isinstance(uptime, bool) or not isinstance(uptime, int) or uptime < 0:
+        return "uptime is not a whole number of seconds"
+    return None
+
+
+def attribution_installs(body: bytes) -> tuple[int | None, str | None]:
+    """`metrics.total_installs` of an AttributionAnalytics body, or why it cannot be read."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None, "the analytics body is not JSON"
+    if not isinstance(document, dict) or any(
+            k not in document for k in ("period", "attribution_model", "metrics", "campaigns")):
+        return None, "the analytics body is not the documented AttributionAnalytics JSON"
+    figures = document["metrics"]
+    installs = figures.get("total_installs") if isinstance(figures, dict) else None
+    if isinstance(installs, bool) or not isinstance(installs, int) or installs < 0:
+        return None, "the analytics body has no metrics.total_installs"
+    return installs, None
+
+
+def _bad_instant(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
+    except ValueError:
+        return True
+    return False
+
+
+def _health_document(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None, "it is not JSON"
+    problem = health_body_problem(document)
+    return (None, problem) if problem else (document, None)
+
+
+def _unhealthy(services: dict[str, str] | None) -> list[str]:
+    return sorted(name for name, state in (services or {}).items() if state != "healthy")
+
+
+def _installs_of(probe: HealthProbe) -> tuple[int | None, str | None]:
+    if not probe.launched:
+        return None, None
+    if probe.analytics_status is None:
+        return None, (probe.analytics_failure or "no answer") + " from GET /analytics/attribution"
+    if probe.analytics_status != 200:
+        return None, f"GET /analytics/attribution answered HTTP {probe.analytics_status}"
+    return attribution_installs(probe.analytics_body)
+
+
+def _server_error(body: bytes) -> str | None:
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    said = document.get("error") if isinstance(document, dict) else None
+    return said[:200] if isinstance(said, str) and said.strip() else None
+
+
+def is_failure(status: str, fail_on: str = "degraded") -> bool:
+    """Whether a status fails the run. `--fail-on degraded` (the default): anything not healthy.
+    `--fail-on down` tolerates degraded only; unauthorized and error still fail, since those
+    customers could not be checked at all."""
+    if status == "healthy":
+        return False
+    return not (fail_on == "down" and status == "degraded")
+
+
+def scrub_secrets(text: str | None, secrets: Iterable[str] = ()) -> str | None:
+    """`text` with every secret key (the given ones, and anything shaped like one) replaced by
+    its hint: error text may quote what a server said, and a server may echo a key."""
+    if text is None:
+        return None
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, apikeys.hint(secret))
+    return _SECRET_RE.sub(lambda m: apikeys.hint(m.group(0)), text)
+
+
+# --- health alerts (pure state machine) ---------------------------------------------------------
+
+
+def next_health_alert(recent: list[str], alert_open: bool, failure_threshold: int,
+                      success_threshold: int) -> str | None:
+    """Gatus-style thresholds over a customer's recorded statuses, newest first.
+
+    Two states: *closed* (no health alert open) and *open* (the last health alert raised for the
+    customer is `health_failing`). Closed → open, raising `health_failing`, when the newest
+    `failure_threshold` checks are all not healthy. Open → closed, raising `health_resolved`,
+    when the newest `success_threshold` checks are all healthy. Nothing else raises an alert, so
+    a customer that keeps failing gets one alert, not one per check."""
+    if not alert_open:
+        window = recent[:failure_threshold]
+        if len(window) == failure_threshold and all(s != "healthy" for s in window):
+            return "health_failing"
+        return None
+    window = recent[:success_threshold]
+    if len(window) == success_threshold and all(s == "healthy" for s in window):
+        return "health_resolved"
+    return None
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HealthRequest:
+    """What `unmo health` was asked; None timeout means the workspace's api.timeout_s."""
+
+    slugs: tuple[str, ...] = ()
+    all_customers: bool = False
+    timeout_s: float | None = None
+    concurrency: int = 32
+    retries: int = 2
+    fail_on: str = "degraded"
+    record: bool = True
+    output: Path | None = None
+
+
+@dataclass(frozen=True)
+class CustomerHealth:
+    customer: str
+    status: str
+    http_status: int | None
+    latency_ms: float | None
+    error: str | None
+    services: dict[str, str] | None
+    installs: int | None
+    attempts: int
+    duration_ms: float
+    phase: str
+
+    @property
+    def unhealthy_services(self) -> list[str]:
+        return _unhealthy(self.services)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"customer": self.customer, "status": self.status,
+                "http_status": self.http_status, "latency_ms": self.latency_ms,
+                "error": self.error, "services": self.services, "installs": self.installs,
+                "attempts": self.attempts, "duration_ms": self.duration_ms, "phase": self.phase}
+
+
+@dataclass
+class HealthRun:
+    checked_at: datetime
+    fail_on: str
+    results: list[CustomerHealth]
+    duration_s: float = 0.0
+    recorded: bool = True
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = {"total": len(self.results)} | {status: 0 for status in STATUSES}
+        for result in self.results:
+            counts[result.status] += 1
+        return counts
+
+    @property
+    def failures(self) -> list[CustomerHealth]:
+        return [r for r in self.results if is_failure(r.status, self.fail_on)]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def describe(self) -> str:
+        """One line for stderr: "5 checked: 3 healthy, 1 degraded, 1 down"."""
+        counts = self.summary
+        parts = [f"{counts[s]} {s}" for s in STATUSES if counts[s]]
+        return f"{counts['total']} checked: " + (", ".join(parts) if parts else "none") + "."
+
+
+@dataclass(frozen=True)
+class _Target:
+    customer_id: int
+    slug: str
+    phase: str
+    secret: str | None
+    problem: str | None
+
+
+def run_health(request: HealthRequest, *, workspace: Workspace | None = None,
+               progress: ProgressFactory | None = None) -> HealthRun:
+    """Check the requested customers (`unmo health`), record each result as a HealthCheck row in
+    one transaction (unless request.record is False), raise and deliver health alerts.
+
+    With neither slugs nor --all, every active customer is checked (like `--all`); customers
+    named explicitly are checked even when churned — `--all` skips churned ones."""
+    from unmo_cli.attribution_api import validate_base_url
+    from unmo_cli.db import open_database
+    from unmo_cli.workspace import load_workspace
+
+    ws = workspace or load_workspace()
+    settings = ws.settings
+    timeout_s = settings.api.timeout_s if request.timeout_s is None else request.timeout_s
+    _validate_request(request, timeout_s)
+    base_url = validate_base_url(settings.api.base_url, origin=_origin_of_base_url(ws))
+    if request.output is not None:
+        check_output_writable(request.output)
+
+    checked_at = clock.now()
+    db = open_database(ws)
+    try:
+        with db.session() as session:
+            customers = select_customers(session, request.slugs, request.all_customers)
+        targets = [_target(ws, c) for c in customers]
+        started = clock.monotonic()
+        probes = _probe(targets, base_url, timeout_s, request, checked_at, progress)
+        results = [_result(t, p, d) for t, (p, d) in zip(targets, probes, strict=True)]
+        run = HealthRun(checked_at=checked_at, fail_on=request.fail_on, results=results,
+                        duration_s=round(clock.monotonic() - started, 3),
+                        recorded=request.record)
+        if request.record and results:
+            _record(db, ws, run, targets)
+    finally:
+        db.dispose()
+    return run
+
+
+def _validate_request(request: HealthRequest, timeout_s: float) -> None:
+    if request.slugs and request.all_customers:
+        raise InputError("pass customer slugs or --all, not both.")
+    if request.fail_on not in FAIL_ON:
+        raise InputError(f"--fail-on {request.fail_on!r} is not one of: {', '.join(FAIL_ON)}.")
+    if not 1 <= request.concurrency <= MAX_CONCURRENCY:
+        raise InputError(f"--concurrency {request.concurrency} must be between 1 and "
+                         f"{MAX_CONCURRENCY}.")
+    if not 0 <= request.retries <= MAX_RETRIES:
+        raise InputError(f"--retries {request.retries} must be between 0 and {MAX_RETRIES}.")
+    if not timeout_s > 0 or timeout_s > 600:
+        raise InputError(f"--timeout {timeout_s:g} must be more than 0 and at most 600 seconds.")
+
+
+def _origin_of_base_url(ws: Workspace) -> str:
+    if os.environ.get("UNMO_API_URL"):
+        return "UNMO_API_URL"
+    return f"api.base_url in {ws.config_file}" if ws.config_file else "api.base_url"
+
+
+def select_customers(session: Session, slugs: Iterable[str], all_customers: bool
+                     ) -> list[Customer]:
+    """The customers to check: those named (by slug or exact name; every unknown one reported at
+    once), or every active customer. Ordered by slug for stable output."""
+    from sqlmodel import col, select
+
+    from unmo_cli.db.models import Customer
+
+    names = list(dict.fromkeys(slugs))
+    if not names:
+        query = select(Customer).where(col(Customer.churned_at).is_(None))
+        return list(session.exec(query.order_by(Customer.slug)).all())
+    found: dict[int, Customer] = {}
+    unknown: list[str] = []
+    for name in names:
+        customer = session.exec(select(Customer).where(Customer.slug == name)).first() or \
+            session.exec(select(Customer).where(Customer.name == name)).first()
+        if customer is None:
+            unknown.append(name)
+        else:
+            assert customer.id is not None
+            found[customer.id] = customer
+    if unknown:
+        listed = ", ".join(repr(u) for u in unknown)
+        raise NotFound(f"unknown {'customer' if len(unknown) == 1 else 'customers'} {listed}; "
+                       "see `unmo customer list` for slugs.")
+    return sorted(found.values(), key=lambda c: c.slug)
+
+
+def read_live_secret(ws: Workspace, slug: str) -> tuple[str | None, str | None]:
+    """The live secret key from customers/<slug>/.env, or (None, why there is none) — the why
+    never quotes the file's content."""
+    path = ws.customer_dir(slug) / ".env"
+    shown = ws.relative(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, f"no {shown}: nothing to check with (restore it, or run " \
+                     f"`unmo keys rotate {slug} --kind secret --env live`)"
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        return None, f"cannot read {shown}: {reason}"
+    value = None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        name, sep, rest = line.partition("=")
+        if sep and name.strip() == LIVE_SECRET_VARIABLE:
+            value = rest.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+    if not value:
+        return None, f"{shown} has no {LIVE_SECRET_VARIABLE}: nothing to check with"
+    try:
+        shape = apikeys.parse(value)
+    except apikeys.MalformedKey as exc:
+        return None, f"{LIVE_SECRET_VARIABLE} in {shown} is malformed: {exc}"
+    if shape.kind != "secret" or shape.environment != "live":
+        return None, f"{LIVE_SECRET_VARIABLE} in {shown} is a {shape.kind} " \
+                     f"{shape.environment} key, not a live secret key"
+    return value, None
+
+
+def _target(ws: Workspace, customer: Customer) -> _Target:
+    assert customer.id is not None
+    secret, problem = read_live_secret(ws, customer.slug)
+    return _Target(customer.id, customer.slug, customer.phase, secret, problem)
+
+
+def _probe(targets: list[_Target], base_url: str, timeout_s: float, request: HealthRequest,
+           now: datetime, progress: ProgressFactory | None
+           ) -> list[tuple[HealthProbe, float]]:
+    """Run every customer's calls on one event loop and one client; (probe, duration ms) each."""
+    if not targets:
+        return []
+    if progress is None:
+        return asyncio.run(_probe_all(targets, base_url, timeout_s, request, now, lambda: None))
+    with progress(len(targets), "checking customers") as advance:
+        return asyncio.run(_probe_all(targets, base_url, timeout_s, request, now, advance))
+
+
+async def _probe_all(targets: list[_Target], base_url: str, timeout_s: float,
+                     request: HealthRequest, now: datetime, advance: Callable[[], None]
+                     ) -> list[tuple[HealthProbe, float]]:
+    from unmo_cli.attribution_api import AttributionApi
+
+    # "The last day": yesterday and today in UTC (the API's dates are whole, inclusive days).
+    start_date, end_date = (now - timedelta(days=1)).date().isoformat(), now.date().isoformat()
+    slots = asyncio.Semaphore(request.concurrency)
+
+    async with AttributionApi(base_url, timeout_s=timeout_s, concurrency=request.concurrency,
+                              retries=request.retries) as api:
+
+        async def check(target: _Target) -> tuple[HealthProbe, float]:
+            if target.secret is None:
+                advance()
+                return HealthProbe(credential_problem=target.problem, timeout_s=timeout_s), 0.0
+            async with slots:
+                started = clock.monotonic()
+                health = await api.get_health(target.secret)
+                analytics: ApiAnswer | None = None
+                launched = target.phase == "launch"
+                if launched and health.status_code in (200, 503):
+                    analytics = await api.get_attribution(target.secret, start_date, end_date)
+                duration = round((clock.monotonic() - started) * 1000, 1)
+            advance()
+            return HealthProbe(
+                http_status=health.status_code, body=health.body, latency_ms=health.latency_ms,
+                transport_failure=health.failure, attempts=health.attempts, timeout_s=timeout_s,
+                launched=launched,
+                analytics_status=analytics.status_code if analytics else None,
+                analytics_body=analytics.body if analytics else b"",
+                analytics_failure=analytics.failure if analytics else None,
+            ), duration
+
+        return list(await asyncio.gather(*(check(t) for t in targets)))
+
+
+def _result(target: _Target, probe: HealthProbe, duration_ms: float) -> CustomerHealth:
+    verdict = classify_health(probe)
+    secrets = [target.secret] if target.secret else []
+    return CustomerHealth(
+        customer=target.slug, status=verdict.status,
+        http_status=probe.http_status, latency_ms=probe.latency_ms,
+        error=scrub_secrets(verdict.error, secrets), services=verdict.services,
+        installs=verdict.installs, attempts=probe.attempts if target.secret else 0,
+        duration_ms=duration_ms, phase=target.phase,
+    )
+
+
+# --- the record and the alerts -------------------------------------------------------------------
+
+
+def _record(db: Database, ws: Workspace, run: HealthRun, targets: list[_Target]) -> None:
+    """One transaction: every result as a HealthCheck row, then the health alerts those rows
+    call for (stored before any webhook is tried); delivery follows the commit."""
+    from sqlalchemy import insert
+
+    from unmo_cli.db.models import HealthCheck
+
+    at = clock.to_db(run.checked_at)
+    rows = [{"customer_id": t.customer_id, "checked_at": at, "status": r.status,
+             "http_status": r.http_status, "latency_ms": r.latency_ms, "error": r.error,
+             "services": json.dumps(r.services, sort_keys=True) if r.services is not None
+             else None, "installs": r.installs}
+            for t, r in zip(targets, run.results, strict=True)]
+    with db.session() as session:
+        session.execute(insert(HealthCheck), rows)
+        run.alerts = raise_health_alerts(session, {t.customer_id: r for t, r in
+                                                   zip(targets, run.results, strict=True)},
+                                         ws.settings, run.checked_at)
+    if run.alerts:
+        run.warnings.extend(_deliver(ws, db, [a["id"] for a in run.alerts]))
+
+
+def raise_health_alerts(session: Session, latest: dict[int, CustomerHealth], settings: Settings,
+                        now: datetime) -> list[dict[str, Any]]:
+    """Apply next_health_alert to each checked customer's recorded history (the newest
+    max(thresholds) rows, this run's included) and store the alerts it calls for."""
+    from sqlalchemy import func, select
+
+    from unmo_cli.db.models import Alert, Customer, HealthCheck
+    from unmo_cli.services.alerts import record_alert
+
+    if not latest:
+        return []
+    failure_n = settings.alerts.health_failure_threshold
+    success_n = settings.alerts.health_success_threshold
+    depth = max(failure_n, success_n)
+    ids = list(latest)
+    rank = func.row_number().over(partition_by=HealthCheck.customer_id,
+                                  order_by=(HealthCheck.checked_at.desc(),
+                                            HealthCheck.id.desc())).label("rank")
+    ranked = (select(HealthCheck.customer_id, HealthCheck.status, rank)
+              .where(HealthCheck.customer_id.in_(ids)).subquery())
+    history: dict[int, list[str]] = {i: [] for i in ids}
+    for customer_id, status, _rank in session.execute(
+            select(ranked).where(ranked.c.rank <= depth)
+            .order_by(ranked.c.customer_id, ranked.c.rank)):
+        history[customer_id].append(status)
+    newest = (select(func.max(Alert.id))
+              .where(Alert.rule.in_(("health_failing", "health_resolved")),
+                     Alert.customer_id.in_(ids))
+              .group_by(Alert.customer_id))
+    open_ids = {customer_id for customer_id, rule in session.execute(
+        select(Alert.customer_id, Alert.rule).where(Alert.id.in_(newest)))
+        if rule == "health_failing"}
+    raised = []
+    names: dict[int, str] = {}
+    for customer_id, result in latest.items():
+        rule = next_health_alert(history[customer_id], customer_id in open_ids,
+                                 failure_n, success_n)
+        if rule is None:
+            continue
+        if not names:
+            names = dict(session.execute(select(Customer.id, Customer.name)
+                                         .where(Customer.id.in_(ids))).tuples().all())
+        text = _alert_text(rule, names.get(customer_id, result.customer), result, failure_n,
+                           success_n)
+        alert_id = record_alert(session, customer_id, rule, text, None, created_at=now)
+        raised.append({"id": alert_id, "customer": result.customer, "rule": rule, "text": text})
+    return raised
+
+
+def _alert_text(rule: str, name: str, result: CustomerHealth, failure_n: int,
+                success_n: int) -> str:
+    from unmo_cli.services.alerts import headline
+
+    if rule == "health_failing":
+        why = (f"Integration not healthy for {failure_n} checks in a row; last check: "
+               f"{result.status} — {result.error or 'no detail'}.")
+    else:
+        why = f"Integration healthy again: {success_n} healthy checks in a row."
+    return f"{headline(rule, name, result.customer)}\n{why}"
+
+
+def _deliver(ws: Workspace, db: Database, alert_ids: list[int]) -> list[str]:
+    """Post the alerts just raised; a dead webhook leaves them pending (for `unmo alerts
+    notify`) and never changes the health verdict or the exit code."""
+    from unmo_cli.services.alerts import deliver_pending, delivery_notice
+
+    notice = delivery_notice(deliver_pending(ws, db, alert_ids))
+    return [notice] if notice else []
+
+
+# --- the health summary of `customer show` -----------------------------------------------------
+
+TECHNICAL_WINDOW = timedelta(days=7)
+
+
+def health_summary(session: Session, customer: Customer, settings: Settings,
+                   now: datetime | None = None) -> dict[str, Any]:
+    """The last recorded check and a 0–100 health score with its colour, for `customer show`.
+
+    Components (each 0–100; see metrics.py for the formulas):
+    - technical: the last 7 days' checks — availability (not `down` ÷ all) against
+      targets.availability_pct and p95 latency against targets.p95_latency_ms, averaged;
+    - sentiment: satisfaction_pct and NPS over the last 30 days (feedback_summary) against
+      targets.satisfaction_pct and targets.nps, averaged;
+    - engagement: installs flowing — 100 when the newest check of the last 7 days that measured
+      installs saw some, 0 when it saw none.
+    Weighted by health_score.weight_technical/_sentiment/_engagement; a component without data
+    is left out and the other weights renormalised. green ≥ health_score.green_at, yellow ≥
+    yellow_at, red below; no data at all → score and colour null."""
+    from sqlalchemy import select
+
+    from unmo_cli.db.models import HealthCheck
+
+    at = clock.to_db(now or clock.now())
+    since = at - TECHNICAL_WINDOW
+    assert customer.id is not None
+    last = session.execute(
+        select(HealthCheck).where(HealthCheck.customer_id == customer.id,
+                                  HealthCheck.checked_at <= at)
+        .order_by(HealthCheck.checked_at.desc(), HealthCheck.id.desc()).limit(1)).scalar()
+    week = session.execute(
+        select(HealthCheck.status, HealthCheck.latency_ms, HealthCheck.installs)
+        .where(HealthCheck.customer_id == customer.id, HealthCheck.checked_at > since,
+               HealthCheck.checked_at <= at)
+        .order_by(HealthCheck.checked_at.desc(), HealthCheck.id.desc())).all()
+    targets = settings.targets
+    checks = len(week)
+    availability = metrics.availability_pct(sum(1 for s, _l, _i in week if s != "down"), checks)
+    p95 = metrics.percentile_nearest_rank([lat for _s, lat, _i in week if lat is not None])
+    technical = metrics.mean_of([
+        None if availability is None else metrics.availability_score(
+            availability, targets.availability_pct),
+        None if p95 is None else metrics.latency_score(p95, targets.p95_latency_ms),
+    ])
+    sentiment_figures = _sentiment(session, customer.id, now)
+    satisfaction, nps = sentiment_figures["satisfaction_pct"], sentiment_figures["nps"]
+    sentiment = metrics.mean_of([
+        None if satisfaction is None else metrics.satisfaction_score(
+            satisfaction, targets.satisfaction_pct),
+        None if nps is None else metrics.nps_score(nps, targets.nps),
+    ])
+    installs = next((i for _s, _l, i in week if i is not None), None)
+    engagement = None if installs is None else (100.0 if installs > 0 else 0.0)
+    weights = {"technical": settings.health_score.weight_technical,
+               "sentiment": settings.health_score.weight_sentiment,
+               "engagement": settings.health_score.weight_engagement}
+    components = {"technical": technical, "sentiment": sentiment, "engagement": engagement}
+    score = metrics.health_score(components, weights)
+    return {
+        "last": None if last is None else {
+            "checked_at": clock.iso(last.checked_at), "status": last.status,
+            "http_status": last.http_status, "latency_ms": last.latency_ms,
+            "error": last.error, "services": json.loads(last.services) if last.services else None,
+            "installs": last.installs},
+        "score": score,
+        "color": metrics.health_color(score, settings.health_score.green_at,
+                                        settings.health_score.yellow_at),
+        "components": {name: None if value is None else round(value, 1)
+                       for name, value in components.items()},
+        "weights": weights,
+        "technical": {"window_days": TECHNICAL_WINDOW.days, "checks": checks,
+                      "availability_pct": availability, "p95_latency_ms": p95},
+        "sentiment": {"window_days": sentiment_figures.get("window_days", 30),
+                      "satisfaction_pct": satisfaction, "nps": nps},
+        "engagement": {"installs_last_check": installs},
+    }
+
+
+def _sentiment(session: Session, customer_id: int, now: datetime | None) -> dict[str, Any]:
+    from unmo_cli.services.feedback import feedback_summary
+
+    return feedback_summary(session, customer_id, now)
+
+
+# --- outputs -------------------------------------------------------------------------------------
+
+
+def health_document(run: HealthRun) -> dict[str, Any]:
+    """The contract's JSON: checked_at, summary, results (plus fail_on, passed, duration_s,
+    alerts; and per result installs, attempts, duration_ms, phase)."""
+    return {"checked_at": clock.iso(run.checked_at), "summary": run.summary,
+            "results": [r.as_json() for r in run.results], "fail_on": run.fail_on,
+            "passed": run.passed, "duration_s": run.duration_s, "recorded": run.recorded,
+            "alerts": [{"id": a["id"], "customer": a["customer"], "rule": a["rule"]}
+                       for a in run.alerts]}
+
+
+def failure_text(result: CustomerHealth) -> str:
+    """Why a customer is not healthy, in one line (JUnit's message attribute and text)."""
+    return f"{result.status}: {result.error or 'no detail'}"
+
+
+def junit_xml(run: HealthRun) -> str:
+    """One <testsuite name="unmo-health">, one <testcase> per customer (time = its check's
+    duration), a <failure> for each not healthy whose message attribute and text both say why
+    (some CI systems read only one of them)."""
+    import xml.etree.ElementTree as ET
+
+    not_healthy = [r for r in run.results if r.status != "healthy"]
+    suite = ET.Element("testsuite", {
+        "name": "unmo-health", "tests": str(len(run.results)),
+        "failures": str(len(not_healthy)), "errors": "0", "skipped": "0",
+        "time": f"{run.duration_s:.3f}", "timestamp": clock.iso(run.checked_at) or "",
+    })
+    for result in run.results:
+        case = ET.SubElement(suite, "testcase", {
+            "classname": "unmo.health", "name": result.customer,
+            "time": f"{result.duration_ms / 1000:.3f}",
+        })
+        if result.status != "healthy":
+            why = failure_text(result)
+            failure = ET.SubElement(case, "failure", {"message": why, "type": result.status})
+            failure.text = why
+    ET.indent(suite)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def check_output_writable(path: Path) -> None:
+    """--output is checked before anything runs: an unwritable place is an environment failure
+    (exit 3) and nothing is checked or recorded."""
+    target = path.expanduser()
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise EnvironmentFailure(f"--output {str(path)!r} is a folder; name a file.")
+    if not folder.is_dir():
+        raise EnvironmentFailure(f"cannot write --output {str(path)!r}: folder {str(folder)!r} "
+                                 "does not exist.")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise EnvironmentFailure(f"cannot write --output {str(path)!r}: permission denied.")
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write atomically (a temporary file beside it, then rename) so a CI never reads half."""
+    target = path.expanduser()
+    temporary = target.with_name(f".{target.name}.unmo-tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise EnvironmentFailure(f"cannot write --output {str(path)!r}: "
+                                 f"{exc.strerror or type(exc).__name__}.") from None
