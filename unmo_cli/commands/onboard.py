@@ -1,9 +1,139 @@
-"""`unmo onboard`."""
+"""`unmo onboard [NAME]`: flags, interactive prompts in a terminal, or `--from FILE`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
+
+INTEGRATION_HELP = "sdk, s2s or hybrid."
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("onboard")(onboard)
+
+
+def onboard(
+    name: str | None = typer.Argument(None, help="The customer's company or app name."),
+    contact_name: str | None = typer.Option(None, "--contact-name", help="Person or team."),
+    contact_email: str | None = typer.Option(None, "--contact-email", help="Their e-mail."),
+    industry: str | None = typer.Option(None, "--industry",
+                                        help="gaming, ecommerce, fintech or other."),
+    integration: str | None = typer.Option(None, "--integration", help=INTEGRATION_HELP),
+    platforms: str | None = typer.Option(None, "--platforms",
+                                         help="ios, android or ios,android (sdk and hybrid)."),
+    events_per_day: str | None = typer.Option(None, "--events-per-day",
+                                              help="Expected events per day."),
+    provider: str | None = typer.Option(
+        None, "--provider",
+        help="The provider they leave: appsflyer, adjust, branch, kochava, singular, none, other."),
+    mrr: str | None = typer.Option(None, "--mrr", help="Monthly revenue in dollars, e.g. 2500.50."),
+    success_manager: str | None = typer.Option(None, "--success-manager",
+                                               help="E-mail of their success manager."),
+    from_file: Path | None = typer.Option(None, "--from", help="YAML or JSON file: one customer "
+                                          "or a list, onboarded as one unit.", dir_okay=False),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be created; write "
+                                 "nothing."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    show_secrets: bool = typer.Option(False, "--show-secrets", help="Print the full keys, secret "
+                                      "ones included (they are otherwise only in .env)."),
+) -> None:
+    """Create a customer: record, keys, and customers/<slug>/ rendered from the templates."""
+    from unmo_cli import console
+    from unmo_cli.errors import InputError
+    from unmo_cli.services import onboarding
+    from unmo_cli.workspace import load_workspace
+
+    raw: dict[str, Any] = {
+        "name": name, "contact_name": contact_name, "contact_email": contact_email,
+        "industry": industry, "integration": integration, "platforms": platforms,
+        "events_per_day": events_per_day, "provider": provider, "mrr": mrr,
+        "success_manager": success_manager,
+    }
+    ws = load_workspace()
+    if from_file is not None:
+        given = [onboarding.OPTIONS[k] for k, v in raw.items() if v is not None]
+        if given:
+            raise InputError(f"--from takes every field from the file; drop {', '.join(given)}.")
+        records = onboarding.load_customer_file(from_file)
+        with console.progress(len(records), "Onboarding", threshold=10) as advance:
+            results = onboarding.onboard_records(ws, records, str(from_file), dry_run=dry_run,
+                                                 advance=advance)
+        _show(results, json_output=json_output, show_secrets=show_secrets, many=True)
+        return
+
+    mode, prior = "flags", None
+    if onboarding.missing_fields(raw) and console.can_prompt():
+        from unmo_cli.prompts import ask_customer
+
+        mode = "interactive"
+        raw, prior = ask_customer(ws, raw, confirm=not yes, dry_run=dry_run)
+    result = onboarding.onboard(ws, raw, mode=mode, dry_run=dry_run, prior_steps=prior)
+    _show([result], json_output=json_output, show_secrets=show_secrets, many=False)
+
+
+def _show(results: list[Any], *, json_output: bool, show_secrets: bool, many: bool) -> None:
+    from unmo_cli import console
+
+    if json_output:
+        documents = [r.as_json(show_secrets=show_secrets) for r in results]
+        console.emit_json(documents if many else documents[0])
+        return
+    from rich.table import Table
+
+    if many and len(results) > 1:
+        table = Table(title=("Would onboard" if results[0].dry_run else "Onboarded")
+                      + f" {len(results)} customers", title_justify="left")
+        for column in ("customer", "folder", "integration", "seconds"):
+            table.add_column(column)
+        for r in results:
+            seconds = f"{r.onboarding['duration_s']:.3f}" if r.onboarding else "—"
+            table.add_row(r.customer["name"], r.directory + "/", r.customer["integration"],
+                          seconds)
+        console.print_out(table)
+        if show_secrets:
+            for r in results:
+                _keys_table(r, show_secrets=True)
+        return
+    for r in results:
+        _one(r, show_secrets=show_secrets)
+
+
+def _one(result: Any, *, show_secrets: bool) -> None:
+
+    customer = result.customer
+    if result.dry_run:
+        _say(f"Would onboard {customer['name']} into {result.directory}/ "
+                          "(dry run: nothing written).")
+    else:
+        _say(f"Onboarded {customer['name']} into {result.directory}/ in "
+                          f"{result.onboarding['duration_s']:.2f} s.")
+    _keys_table(result, show_secrets=show_secrets)
+    _say("Files: " + ", ".join(result.files))
+    if not result.dry_run:
+        _say(f"Secret keys are only in {result.directory}/.env (mode 0600, ignored "
+                          "by git); run with --show-secrets to print them once.")
+
+
+def _say(text: str) -> None:
+    from unmo_cli import console
+
+    console.out().print(text, markup=False, highlight=False)
+
+
+def _keys_table(result: Any, *, show_secrets: bool) -> None:
+    from rich.table import Table
+
+    from unmo_cli import console
+
+    table = Table(title=f"Keys of {result.customer['slug']}", title_justify="left")
+    for column in ("kind", "environment", "key" if show_secrets else "hint"):
+        table.add_column(column, overflow="fold")
+    for key in result.keys:
+        shown = key["hint"]
+        if show_secrets:
+            shown = result.secrets.get(f"{key['kind']}_{key['environment']}", shown)
+        table.add_row(key["kind"], key["environment"], shown)
+    console.print_out(table)

@@ -1,0 +1,353 @@
+"""Customers after onboarding: finding one by slug or name, listing, the detail view, lifecycle
+(phase, churn) and re-rendering their folders from the current templates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from unmo_cli import clock
+from unmo_cli.errors import CheckFailed, EnvironmentFailure, InputError, NotFound
+from unmo_cli.services.customer_folder import (
+    ENV_FILE,
+    CustomerProfile,
+    FolderKeys,
+    read_env_file,
+    render_customer_folder,
+    replace_file,
+    secret_keys_from_env,
+)
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from unmo_cli.db.models import ApiKey, Customer
+    from unmo_cli.workspace import Workspace
+
+PHASES = ("discovery", "setup", "launch")
+
+
+# --- lookup -------------------------------------------------------------------------------------
+
+
+def get_customer(session: Session, slug_or_name: str) -> Customer:
+    """The customer whose slug is `slug_or_name`, or whose name folds to the same key (so the
+    exact name, in any case, works too); NotFound otherwise."""
+    from sqlmodel import select
+
+    from unmo_cli.db.models import Customer
+    from unmo_cli.services.onboarding import name_key
+
+    text = slug_or_name.strip()
+    found = session.exec(select(Customer).where(Customer.slug == text)).first()
+    if found is None and text:
+        key = name_key(text)
+        if key:
+            found = session.exec(select(Customer).where(Customer.name_key == key)).first()
+    if found is None:
+        raise NotFound(f"unknown customer {slug_or_name!r}; run unmo customer list to see "
+                       "the slugs.")
+    return found
+
+
+def platforms_of(customer: Customer) -> list[str]:
+    return [p for p in customer.platforms.split(",") if p]
+
+
+def customer_json(customer: Customer) -> dict[str, Any]:
+    """The contract's customer object."""
+    return {
+        "slug": customer.slug,
+        "name": customer.name,
+        "industry": customer.industry,
+        "integration": customer.integration,
+        "platforms": platforms_of(customer),
+        "provider": customer.provider,
+        "events_per_day": customer.events_per_day,
+        "mrr": customer.mrr_cents / 100,
+        "contact_name": customer.contact_name,
+        "contact_email": customer.contact_email,
+        "success_manager": customer.success_manager,
+        "phase": customer.phase,
+        "created_at": clock.iso(customer.created_at),
+        "churned_at": clock.iso(customer.churned_at),
+        "churn_reason": customer.churn_reason,
+    }
+
+
+def profile_of(customer: Customer) -> CustomerProfile:
+    created = clock.from_db(customer.created_at)
+    assert created is not None
+    return CustomerProfile(
+        slug=customer.slug, name=customer.name, industry=customer.industry,
+        integration=customer.integration, platforms=tuple(platforms_of(customer)),
+        provider=customer.provider, events_per_day=customer.events_per_day,
+        mrr_cents=customer.mrr_cents, contact_name=customer.contact_name,
+        contact_email=customer.contact_email, success_manager=customer.success_manager,
+        created_at=created,
+    )
+
+
+def _open(ws: Workspace | None) -> tuple[Workspace, Any]:
+    from unmo_cli.db import open_database
+    from unmo_cli.workspace import load_workspace
+
+    ws = ws or load_workspace()
+    return ws, open_database(ws)
+
+
+# --- list and show ------------------------------------------------------------------------------
+
+
+def list_customers(ws: Workspace | None = None, *, phase: str | None = None) -> list[dict]:
+    """Every customer (churned ones too, with churned_at set), oldest first."""
+    from sqlmodel import select
+
+    from unmo_cli.db.models import Customer
+
+    if phase is not None:
+        phase = _phase(phase)
+    ws, db = _open(ws)
+    try:
+        with db.session() as session:
+            query = select(Customer).order_by(Customer.created_at, Customer.id)
+            if phase is not None:
+                query = query.where(Customer.phase == phase)
+            return [customer_json(c) for c in session.exec(query)]
+    finally:
+        db.dispose()
+
+
+@dataclass
+class CustomerDetail:
+    """What `customer show` displays. The feedback and health services each fill their own field
+    (see customer_detail); the command renders whatever is present."""
+
+    customer: dict[str, Any]
+    directory: str
+    keys: list[dict[str, Any]]
+    onboarding: dict[str, Any] | None
+    feedback: dict | None = None
+    health: dict | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def customer_detail(ws: Workspace | None, slug: str) -> CustomerDetail:
+    """The detail view of one customer. Other areas add their part here, one line each, e.g.
+    `detail.feedback = feedback_summary(session, customer)`."""
+    ws, db = _open(ws)
+    try:
+        with db.session() as session:
+            customer = get_customer(session, slug)
+            detail = CustomerDetail(
+                customer=customer_json(customer),
+                directory=ws.relative(ws.customer_dir(customer.slug)),
+                keys=[key_json(k) for k in keys_of(session, customer)],
+                onboarding=latest_onboarding(session, customer),
+            )
+            # detail.feedback = …   (feedback area)
+            # detail.health = …     (health area)
+            return detail
+    finally:
+        db.dispose()
+
+
+def keys_of(session: Session, customer: Customer, *, active_only: bool = False) -> list[ApiKey]:
+    from sqlmodel import select
+
+    from unmo_cli.db.models import ApiKey
+
+    query = select(ApiKey).where(ApiKey.customer_id == customer.id)
+    if active_only:
+        query = query.where(ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+    query = query.order_by(ApiKey.kind, ApiKey.environment, ApiKey.created_at,
+                           ApiKey.id)  # type: ignore[arg-type]
+    return list(session.exec(query))
+
+
+def key_json(key: ApiKey) -> dict[str, Any]:
+    return {
+        "kind": key.kind,
+        "environment": key.environment,
+        "hint": key.hint,
+        "status": "revoked" if key.revoked_at else "active",
+        "created_at": clock.iso(key.created_at),
+        "revoked_at": clock.iso(key.revoked_at),
+    }
+
+
+def latest_onboarding(session: Session, customer: Customer) -> dict[str, Any] | None:
+    from sqlmodel import select
+
+    from unmo_cli.db.models import OnboardingSession, OnboardingStep
+
+    record = session.exec(
+        select(OnboardingSession)
+        .where(OnboardingSession.customer_id == customer.id,
+               OnboardingSession.outcome == "success")
+        .order_by(OnboardingSession.finished_at.desc())  # type: ignore[attr-defined]
+    ).first()
+    if record is None:
+        return None
+    steps = session.exec(select(OnboardingStep).where(OnboardingStep.session_id == record.id)
+                         .order_by(OnboardingStep.position))
+    return {
+        "mode": record.mode,
+        "started_at": clock.iso(record.started_at),
+        "finished_at": clock.iso(record.finished_at),
+        "duration_s": round(record.duration_s, 4),
+        "steps": [{"name": s.name, "duration_s": round(s.duration_s, 4)} for s in steps],
+    }
+
+
+# --- lifecycle ----------------------------------------------------------------------------------
+
+
+def _phase(value: str) -> str:
+    phase = value.strip().lower()
+    if phase not in PHASES:
+        raise InputError(f"phase {value!r} is not one of {', '.join(PHASES)}.")
+    return phase
+
+
+def set_phase(ws: Workspace | None, slug: str, phase: str) -> dict[str, Any]:
+    phase = _phase(phase)
+    ws, db = _open(ws)
+    try:
+        with db.session() as session:
+            customer = get_customer(session, slug)
+            if customer.churned_at is not None:
+                raise InputError(f"customer {customer.slug!r} churned on "
+                                 f"{clock.iso(customer.churned_at)}; its phase stays as it was.")
+            customer.phase = phase
+            session.add(customer)
+            session.flush()
+            return customer_json(customer)
+    finally:
+        db.dispose()
+
+
+def churn(ws: Workspace | None, slug: str, reason: str) -> dict[str, Any]:
+    reason = reason.strip()
+    if not reason:
+        raise InputError("--reason must say why the customer left (it feeds the weekly report).")
+    ws, db = _open(ws)
+    try:
+        with db.session() as session:
+            customer = get_customer(session, slug)
+            if customer.churned_at is not None:
+                raise InputError(f"customer {customer.slug!r} already churned on "
+                                 f"{clock.iso(customer.churned_at)}.")
+            customer.churned_at = clock.to_db(clock.now())
+            customer.churn_reason = reason
+            session.add(customer)
+            session.flush()
+            return customer_json(customer)
+    finally:
+        db.dispose()
+
+
+# --- re-rendering -------------------------------------------------------------------------------
+
+
+@dataclass
+class RenderResult:
+    slug: str
+    directory: str
+    changed: list[str]  # files written (or, with check, that differ)
+    missing_secrets: bool = False
+
+
+def folder_keys(session: Session, customer: Customer, folder: Path) -> FolderKeys:
+    """The active keys for a render: publishable values from the database, secret keys from the
+    existing `.env` (only if they still match the database's hashes)."""
+    from unmo_cli import apikeys
+
+    publishable: dict[str, str] = {}
+    hints: dict[str, str] = {}
+    hashes: dict[str, str] = {}
+    for key in keys_of(session, customer, active_only=True):
+        if key.kind == "publishable" and key.publishable_value:
+            publishable[key.environment] = key.publishable_value
+        elif key.kind == "secret":
+            hints[key.environment] = key.hint
+            hashes[key.environment] = key.key_hash
+    if set(publishable) != {"live", "test"}:
+        raise EnvironmentFailure(f"customer {customer.slug!r} has no active publishable keys for "
+                                 "both environments; run unmo keys rotate "
+                                 f"{customer.slug} --kind publishable.")
+    secret = secret_keys_from_env(read_env_file(folder / ENV_FILE))
+    if secret is not None and not all(
+        env in hashes and apikeys.same_hash(apikeys.hash_key(secret[env]), hashes[env])
+        for env in ("live", "test")
+    ):
+        secret = None  # a stale .env: leave it for the user to see rather than re-write it
+    return FolderKeys(publishable=publishable, secret_hints=hints, secret=secret)
+
+
+def render_customers(ws: Workspace | None, slugs: list[str], *, every: bool = False,
+                     check: bool = False) -> list[RenderResult]:
+    """Re-render customer folders from the current templates, keeping their keys. With `check`,
+    nothing is written and CheckFailed lists the differing files."""
+    from sqlmodel import select
+
+    from unmo_cli.db.models import Customer
+
+    if not slugs and not every:
+        raise InputError("name the customers to render (slugs) or pass --all.")
+    if slugs and every:
+        raise InputError("pass either slugs or --all, not both.")
+    ws, db = _open(ws)
+    results: list[RenderResult] = []
+    try:
+        with db.session() as session:
+            if every:
+                customers = list(session.exec(select(Customer).order_by(Customer.slug)))
+            else:
+                customers = [get_customer(session, s) for s in dict.fromkeys(slugs)]
+            for customer in customers:
+                results.append(_render_one(ws, session, customer, check=check))
+    finally:
+        db.dispose()
+    if check:
+        drifted = [f"{r.directory}/{name}" for r in results for name in r.changed]
+        if drifted:
+            raise CheckFailed(f"{len(drifted)} generated "
+                              f"{'file differs' if len(drifted) == 1 else 'files differ'} from "
+                              f"the current templates: {', '.join(drifted)}; run unmo customer "
+                              "render to update them.")
+    return results
+
+
+def _render_one(ws: Workspace, session: Session, customer: Customer, *, check: bool
+                ) -> RenderResult:
+    folder = ws.customer_dir(customer.slug)
+    keys = folder_keys(session, customer, folder)
+    files = render_customer_folder(ws.templates_dir, profile_of(customer), keys,
+                                   ws.settings.api.base_url)
+    changed = []
+    for relative, data in files.items():
+        path = folder / relative
+        try:
+            current = path.read_bytes()
+        except FileNotFoundError:
+            current = None
+        if current != data:
+            changed.append(relative)
+    if not check and changed:
+        try:
+            for relative in changed:
+                replace_file(folder / relative, files[relative])
+        except OSError as exc:
+            raise EnvironmentFailure(f"cannot write {ws.relative(folder)}: {exc.strerror}.") \
+                from None
+    return RenderResult(slug=customer.slug, directory=ws.relative(folder), changed=changed,
+                        missing_secrets=keys.secret is None)
+
+
+def created_at_of(customer: Customer) -> datetime:
+    value = clock.from_db(customer.created_at)
+    assert value is not None
+    return value

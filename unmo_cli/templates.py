@@ -1,0 +1,103 @@
+"""Owns Jinja: the one module that imports jinja2. Templates are files a team edits (the
+workspace's templates/ override, else the packaged set); the data handed to them, customer text
+included, is only ever data, never template source."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from unmo_cli.errors import EnvironmentFailure, InputError
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from unmo_cli.workspace import Workspace
+
+TEMPLATE_SUFFIX = ".j2"
+
+
+def _autoescape(template_name: str | None) -> bool:
+    """HTML-escape only what ends up as HTML (`welcome.html.j2` as well as `page.html`)."""
+    if template_name is None:
+        return False
+    return template_name.removesuffix(TEMPLATE_SUFFIX).endswith((".html", ".htm"))
+
+
+def yaml_value(value: Any) -> str:
+    """A scalar or list written so YAML reads back exactly the same value: JSON is valid YAML,
+    and a double-quoted JSON string survives colons, quotes, `#` and leading dashes."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def dollars(cents: int) -> str:
+    """Integer cents shown as dollars: 250000 → "2,500.00"."""
+    return f"{cents // 100:,}.{cents % 100:02d}"
+
+
+@lru_cache(maxsize=8)
+def _environment(templates_dir: str) -> SandboxedEnvironment:
+    # One environment per folder and process: a batch of a thousand customers compiles each
+    # template once (Jinja caches compiled templates per environment).
+    from jinja2 import FileSystemLoader, StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(templates_dir),
+        undefined=StrictUndefined,
+        autoescape=_autoescape,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters["yaml"] = yaml_value
+    env.filters["dollars"] = dollars
+    return env
+
+
+def render(workspace: Workspace, template_name: str, context: dict[str, Any]) -> str:
+    """Render `template_name` (a path relative to the workspace's templates folder, e.g.
+    "report/weekly.md.j2") with `context`. A missing template or variable, or a template error,
+    is an InputError naming the template."""
+    return render_from(workspace.templates_dir, template_name, context)
+
+
+def render_from(templates_dir: Path, template_name: str, context: dict[str, Any]) -> str:
+    from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError, UndefinedError
+
+    env = _environment(str(templates_dir))
+    try:
+        return env.get_template(template_name).render(context)
+    except TemplateNotFound:
+        raise InputError(f"template {template_name!r} is missing from {templates_dir}; restore it "
+                         "or remove the templates override.") from None
+    except TemplateSyntaxError as exc:
+        raise InputError(f"template {template_name!r} has a syntax error at line {exc.lineno}: "
+                         f"{exc.message}.") from None
+    except UndefinedError as exc:
+        raise InputError(f"template {template_name!r} uses something unmo does not provide: "
+                         f"{exc.message}.") from None
+    except TemplateError as exc:
+        raise InputError(f"template {template_name!r} failed: {exc}.") from None
+
+
+def template_files(templates_dir: Path, folder: str) -> list[str]:
+    """Every file under `folder` of the templates, as names the loader accepts ("customer/x.j2"),
+    in a stable order."""
+    base = templates_dir / folder
+    if not base.is_dir():
+        raise EnvironmentFailure(f"the templates folder {base} is missing; restore it or remove "
+                                 "the templates override.")
+    return sorted(
+        path.relative_to(templates_dir).as_posix()
+        for path in base.rglob("*")
+        if path.is_file() and not path.name.startswith(".") and "__pycache__" not in path.parts
+    )
+
+
+def output_name(template_name: str) -> str:
+    """`customer/email/welcome.html.j2` → `email/welcome.html` (relative to its folder)."""
+    return template_name.split("/", 1)[1].removesuffix(TEMPLATE_SUFFIX)
