@@ -125,9 +125,10 @@ def mean(total: float | int | None, count: int, places: int = 1) -> float | None
 
 
 def change(current: float | int | None, previous: float | int | None,
-           places: int = 2) -> float | int | None:
+           places: int = 4) -> float | int | None:
     """Week over week: current − previous (in the figure's own unit: points for percentages);
-    `None` when either week has no value."""
+    `None` when either week has no value. Figures carry at most four decimals, so the difference
+    is exact."""
     if current is None or previous is None:
         return None
     if isinstance(current, int) and isinstance(previous, int):

@@ -296,6 +296,9 @@ def check_output(output: Path | None) -> Path | None:
     if path.is_dir():
         raise EnvironmentFailure(f"--output {str(output)!r} is a folder; name a file to write.")
     folder = path.parent if str(path.parent) else Path(".")
+    if folder.exists() and not folder.is_dir():
+        raise EnvironmentFailure(f"cannot write {str(output)!r}: {str(folder)!r} is not a "
+                                 "folder.")
     if not folder.is_dir():
         raise EnvironmentFailure(f"cannot write {str(output)!r}: the folder {str(folder)!r} does "
                                  "not exist.")
