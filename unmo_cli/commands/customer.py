@@ -1,7 +1,149 @@
-"""`unmo customer …`."""
+"""`unmo customer list|show|phase|churn|render`."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
-app = typer.Typer(help="customer commands.", no_args_is_help=True)
+app = typer.Typer(help="List, inspect and re-render customers; set their phase or churn.",
+                  no_args_is_help=True)
+
+
+@app.command("list")
+def list_(
+    phase: str | None = typer.Option(None, "--phase", help="discovery, setup or launch."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Every customer, oldest first (churned ones too)."""
+    from unmo_cli import console
+    from unmo_cli.services.customers import list_customers
+
+    customers = list_customers(None, phase=phase)
+    if json_output:
+        console.emit_json(customers)
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"{len(customers)} customers", title_justify="left")
+    for column in ("slug", "name", "phase", "integration", "MRR", "created", "churned"):
+        table.add_column(column, justify="right" if column == "MRR" else "left")
+    for c in customers:
+        table.add_row(c["slug"], Text(c["name"]), c["phase"], c["integration"],
+                      f"${c['mrr']:,.2f}", (c["created_at"] or "")[:10],
+                      (c["churned_at"] or "")[:10] or "—")
+    console.print_out(table)
+
+
+@app.command("show")
+def show(
+    slug: str = typer.Argument(..., help="Slug or name of the customer."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """A customer: record, keys (hints), onboarding, latest feedback and health."""
+    from dataclasses import asdict
+
+    from unmo_cli import console
+    from unmo_cli.services.customers import customer_detail
+
+    detail = customer_detail(None, slug)
+    if json_output:
+        document = asdict(detail)
+        extra = document.pop("extra")
+        console.emit_json({**document, **extra})
+        return
+    _render_detail(detail)
+
+
+def _render_detail(detail: Any) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from unmo_cli import console
+
+    c = detail.customer
+    record = Table(title=Text(f"{c['name']} ({c['slug']})"), title_justify="left",
+                   show_header=False)
+    record.add_column("field")
+    record.add_column("value", overflow="fold")
+    for key, value in c.items():
+        if key in ("slug", "name"):
+            continue
+        if isinstance(value, list):
+            value = ", ".join(value)
+        record.add_row(key, Text("—" if value in (None, "") else str(value)))
+    record.add_row("folder", detail.directory + "/")
+    console.print_out(record)
+    keys = Table(title="Keys", title_justify="left")
+    for column in ("kind", "environment", "hint", "status", "created"):
+        keys.add_column(column)
+    for k in detail.keys:
+        keys.add_row(k["kind"], k["environment"], k["hint"], k["status"],
+                     (k["created_at"] or "")[:10])
+    console.print_out(keys)
+    onboarding = detail.onboarding
+    if onboarding:
+        steps = ", ".join(f"{s['name']} {s['duration_s']:.3f}s" for s in onboarding["steps"])
+        console.print_out(Text(f"Onboarding ({onboarding['mode']}): "
+                               f"{onboarding['duration_s']:.2f} s — {steps}"))
+    for title, section in (("Feedback", detail.feedback), ("Health", detail.health),
+                           *detail.extra.items()):
+        if section:
+            table = Table(title=title.capitalize(), title_justify="left", show_header=False)
+            table.add_column("field")
+            table.add_column("value", overflow="fold")
+            for key, value in section.items():
+                table.add_row(key, Text("—" if value is None else str(value)))
+            console.print_out(table)
+
+
+@app.command("phase")
+def phase(
+    slug: str = typer.Argument(..., help="Slug or name of the customer."),
+    new_phase: str = typer.Argument(..., metavar="PHASE", help="discovery, setup or launch."),
+) -> None:
+    """Move a customer to another lifecycle phase."""
+    from unmo_cli import console
+    from unmo_cli.services.customers import set_phase
+
+    customer = set_phase(None, slug, new_phase)
+    console.info(f"{customer['slug']} is now in the {customer['phase']} phase.")
+
+
+@app.command("churn")
+def churn(
+    slug: str = typer.Argument(..., help="Slug or name of the customer."),
+    reason: str = typer.Option(..., "--reason", help="Why they left."),
+) -> None:
+    """Mark a customer churned now (kept, but excluded from active counts)."""
+    from unmo_cli import console
+    from unmo_cli.services.customers import churn as churn_customer
+
+    customer = churn_customer(None, slug, reason)
+    console.info(f"{customer['slug']} churned at {customer['churned_at']}.")
+
+
+@app.command("render")
+def render(
+    slugs: list[str] | None = typer.Argument(None, help="Slugs (or names) to re-render."),
+    every: bool = typer.Option(False, "--all", help="Every customer."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 listing the files "
+                               "that differ from the current templates."),
+) -> None:
+    """Re-render customer folders from the current templates, keeping their keys."""
+    from unmo_cli import console
+    from unmo_cli.services.customers import render_customers
+
+    results = render_customers(None, list(slugs or []), every=every, check=check)
+    for r in results:
+        if check:
+            console.info(f"{r.directory}: up to date")
+        elif r.changed:
+            console.info(f"{r.directory}: rewrote {', '.join(r.changed)}")
+        else:
+            console.info(f"{r.directory}: up to date")
+        if r.missing_secrets and not check:
+            console.warn(f"{r.directory}/.env is missing or holds other keys than the database, "
+                         f"so it was left alone; run unmo keys rotate {r.slug} --kind secret to "
+                         "issue new secret keys.")

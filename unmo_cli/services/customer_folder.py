@@ -27,6 +27,8 @@ ENV_NAMES = {
     ("publishable", "test"): "UNMO_PUBLISHABLE_KEY_TEST",
 }
 API_URL_NAME = "UNMO_API_URL"
+# Files a rotation writes beside their targets before its commit; git-ignored like .env.
+PENDING_SUFFIX = ".unmo-new"
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ def render_customer_folder(templates_dir: Path, profile: CustomerProfile, keys: 
     if "email/welcome.md" in files and "email/welcome.html" in files:
         files[WELCOME_EML] = welcome_message(profile, files["email/welcome.md"].decode(),
                                              files["email/welcome.html"].decode())
-    files[CUSTOMER_GITIGNORE] = b"# secret keys never go to git\n.env\n"
+    files[CUSTOMER_GITIGNORE] = f"# secret keys never go to git\n.env\n*{PENDING_SUFFIX}\n".encode()
     if keys.secret is not None:
         files[ENV_FILE] = env_file_text(keys, api_base_url).encode("utf-8")
     return dict(sorted(files.items()))
@@ -230,7 +232,7 @@ def write_folder(target: Path, files: dict[str, bytes]) -> None:
 def replace_file(path: Path, data: bytes) -> None:
     """Replace one file atomically (write beside it, then rename over it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.unmo-new")
+    temporary = path.with_name(path.name + PENDING_SUFFIX)
     if path.name == ENV_FILE:
         write_private_file(temporary, data)
     else:

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +12,8 @@ from unmo_cli import clock
 from unmo_cli.errors import CheckFailed, EnvironmentFailure, InputError, NotFound
 from unmo_cli.services.customer_folder import (
     ENV_FILE,
+    ENV_NAMES,
+    PENDING_SUFFIX,
     CustomerProfile,
     FolderKeys,
     read_env_file,
@@ -47,9 +49,13 @@ def get_customer(session: Session, slug_or_name: str) -> Customer:
         if key:
             found = session.exec(select(Customer).where(Customer.name_key == key)).first()
     if found is None:
-        raise NotFound(f"unknown customer {slug_or_name!r}; run unmo customer list to see "
-                       "the slugs.")
+        raise unknown_customer(slug_or_name)
     return found
+
+
+def unknown_customer(slug_or_name: str) -> NotFound:
+    return NotFound(f"unknown customer {slug_or_name!r}; run unmo customer list to see "
+                    "the slugs.")
 
 
 def platforms_of(customer: Customer) -> list[str]:
@@ -98,6 +104,18 @@ def _open(ws: Workspace | None) -> tuple[Workspace, Any]:
     return ws, open_database(ws)
 
 
+def open_existing(ws: Workspace | None) -> tuple[Workspace, Any]:
+    """The workspace and its database, or None for the database when there is none yet: reading
+    commands must not create one."""
+    from unmo_cli.services.onboarding import database_exists
+    from unmo_cli.workspace import load_workspace
+
+    ws = ws or load_workspace()
+    if not database_exists(ws):
+        return ws, None
+    return _open(ws)
+
+
 # --- list and show ------------------------------------------------------------------------------
 
 
@@ -109,7 +127,9 @@ def list_customers(ws: Workspace | None = None, *, phase: str | None = None) -> 
 
     if phase is not None:
         phase = _phase(phase)
-    ws, db = _open(ws)
+    ws, db = open_existing(ws)
+    if db is None:
+        return []
     try:
         with db.session() as session:
             query = select(Customer).order_by(Customer.created_at, Customer.id)
@@ -137,7 +157,9 @@ class CustomerDetail:
 def customer_detail(ws: Workspace | None, slug: str) -> CustomerDetail:
     """The detail view of one customer. Other areas add their part here, one line each, e.g.
     `detail.feedback = feedback_summary(session, customer)`."""
-    ws, db = _open(ws)
+    ws, db = open_existing(ws)
+    if db is None:
+        raise unknown_customer(slug)
     try:
         with db.session() as session:
             customer = get_customer(session, slug)
@@ -214,7 +236,9 @@ def _phase(value: str) -> str:
 
 def set_phase(ws: Workspace | None, slug: str, phase: str) -> dict[str, Any]:
     phase = _phase(phase)
-    ws, db = _open(ws)
+    ws, db = open_existing(ws)
+    if db is None:
+        raise unknown_customer(slug)
     try:
         with db.session() as session:
             customer = get_customer(session, slug)
@@ -233,7 +257,9 @@ def churn(ws: Workspace | None, slug: str, reason: str) -> dict[str, Any]:
     reason = reason.strip()
     if not reason:
         raise InputError("--reason must say why the customer left (it feeds the weekly report).")
-    ws, db = _open(ws)
+    ws, db = open_existing(ws)
+    if db is None:
+        raise unknown_customer(slug)
     try:
         with db.session() as session:
             customer = get_customer(session, slug)
@@ -299,7 +325,11 @@ def render_customers(ws: Workspace | None, slugs: list[str], *, every: bool = Fa
         raise InputError("name the customers to render (slugs) or pass --all.")
     if slugs and every:
         raise InputError("pass either slugs or --all, not both.")
-    ws, db = _open(ws)
+    ws, db = open_existing(ws)
+    if db is None:
+        if every:
+            return []
+        raise unknown_customer(slugs[0])
     results: list[RenderResult] = []
     try:
         with db.session() as session:
@@ -324,6 +354,8 @@ def render_customers(ws: Workspace | None, slugs: list[str], *, every: bool = Fa
 def _render_one(ws: Workspace, session: Session, customer: Customer, *, check: bool
                 ) -> RenderResult:
     folder = ws.customer_dir(customer.slug)
+    if not check:
+        finish_pending_rotation(session, customer, folder)
     keys = folder_keys(session, customer, folder)
     files = render_customer_folder(ws.templates_dir, profile_of(customer), keys,
                                    ws.settings.api.base_url)
@@ -347,7 +379,24 @@ def _render_one(ws: Workspace, session: Session, customer: Customer, *, check: b
                         missing_secrets=keys.secret is None)
 
 
-def created_at_of(customer: Customer) -> datetime:
-    value = clock.from_db(customer.created_at)
-    assert value is not None
-    return value
+def finish_pending_rotation(session: Session, customer: Customer, folder: Path) -> None:
+    """A rotation killed between its commit and its renames leaves `*.unmo-new` files beside
+    their targets. If the pending `.env` holds exactly the keys the database has active, the
+    rotation committed: finish it; otherwise it never committed: drop the files."""
+    from unmo_cli import apikeys
+
+    pending = sorted(folder.rglob("*" + PENDING_SUFFIX)) if folder.is_dir() else []
+    if not pending:
+        return
+    values = read_env_file(folder / (ENV_FILE + PENDING_SUFFIX))
+    active = {(k.kind, k.environment): k.key_hash
+              for k in keys_of(session, customer, active_only=True)}
+    committed = bool(values) and all(
+        name in values and (kind, env) in active
+        and apikeys.same_hash(apikeys.hash_key(values[name]), active[(kind, env)])
+        for (kind, env), name in ENV_NAMES.items())
+    for temporary in pending:
+        if committed:
+            os.replace(temporary, temporary.with_name(temporary.name.removesuffix(PENDING_SUFFIX)))
+        else:
+            temporary.unlink(missing_ok=True)
