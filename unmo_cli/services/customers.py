@@ -170,7 +170,9 @@ def customer_detail(ws: Workspace | None, slug: str) -> CustomerDetail:
                 onboarding=latest_onboarding(session, customer),
             )
             # detail.feedback = …   (feedback area)
-            # detail.health = …     (health area)
+            from unmo_cli.services.health import health_summary
+
+            detail.health = health_summary(session, customer, ws.settings, clock.now())
             return detail
     finally:
         db.dispose()

@@ -30,7 +30,6 @@ STATUSES = ("healthy", "degraded", "unauthorized", "down", "error")
 FAIL_ON = ("degraded", "down")
 HEALTH_BODY_STATUSES = ("healthy", "degraded", "unhealthy")
 SERVICE_STATUSES = ("healthy", "unhealthy")
-LIVE_SECRET_VARIABLE = "UNMO_SECRET_KEY_LIVE"
 MAX_CONCURRENCY = 512
 MAX_RETRIES = 10
 _SECRET_RE = re.compile(r"unmo_sk_(?:live|test)_[0-9A-Za-z]{4,}")
@@ -406,16 +405,18 @@ def select_customers(session: Session, slugs: Iterable[str], all_customers: bool
     if not names:
         query = select(Customer).where(col(Customer.churned_at).is_(None))
         return list(session.exec(query.order_by(Customer.slug)).all())
+    from unmo_cli.services.customers import get_customer
+
     found: dict[int, Customer] = {}
     unknown: list[str] = []
     for name in names:
-        customer = session.exec(select(Customer).where(Customer.slug == name)).first() or \
-            session.exec(select(Customer).where(Customer.name == name)).first()
-        if customer is None:
+        try:
+            customer = get_customer(session, name)
+        except NotFound:
             unknown.append(name)
-        else:
-            assert customer.id is not None
-            found[customer.id] = customer
+            continue
+        assert customer.id is not None
+        found[customer.id] = customer
     if unknown:
         listed = ", ".join(repr(u) for u in unknown)
         raise NotFound(f"unknown {'customer' if len(unknown) == 1 else 'customers'} {listed}; "
@@ -426,35 +427,28 @@ def select_customers(session: Session, slugs: Iterable[str], all_customers: bool
 def read_live_secret(ws: Workspace, slug: str) -> tuple[str | None, str | None]:
     """The live secret key from customers/<slug>/.env, or (None, why there is none) — the why
     never quotes the file's content."""
-    path = ws.customer_dir(slug) / ".env"
+    from unmo_cli.services.customer_folder import ENV_FILE, ENV_NAMES, read_env_file
+
+    path = ws.customer_dir(slug) / ENV_FILE
     shown = ws.relative(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    variable = ENV_NAMES[("secret", "live")]
+    if not path.is_file():
         return None, f"no {shown}: nothing to check with (restore it, or run " \
                      f"`unmo keys rotate {slug} --kind secret --env live`)"
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-        return None, f"cannot read {shown}: {reason}"
-    value = None
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("export "):
-            line = line[len("export "):].lstrip()
-        name, sep, rest = line.partition("=")
-        if sep and name.strip() == LIVE_SECRET_VARIABLE:
-            value = rest.strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                value = value[1:-1]
+    try:
+        value = read_env_file(path).get(variable)
+    except (EnvironmentFailure, UnicodeDecodeError) as exc:
+        reason = str(exc) if isinstance(exc, EnvironmentFailure) else f"{shown} is not UTF-8"
+        return None, reason.rstrip(".")
     if not value:
-        return None, f"{shown} has no {LIVE_SECRET_VARIABLE}: nothing to check with"
+        return None, f"{shown} has no {variable}: nothing to check with"
     try:
         shape = apikeys.parse(value)
     except apikeys.MalformedKey as exc:
-        return None, f"{LIVE_SECRET_VARIABLE} in {shown} is malformed: {exc}"
+        return None, f"{variable} in {shown} is malformed: {exc}"
     if shape.kind != "secret" or shape.environment != "live":
-        return None, f"{LIVE_SECRET_VARIABLE} in {shown} is a {shape.kind} " \
-                     f"{shape.environment} key, not a live secret key"
+        return None, f"{variable} in {shown} is a {shape.kind} {shape.environment} key, " \
+                     "not a live secret key"
     return value, None
 
 
@@ -590,8 +584,8 @@ def raise_health_alerts(session: Session, latest: dict[int, CustomerHealth], set
         if rule is None:
             continue
         if not names:
-            names = dict(session.execute(select(Customer.id, Customer.name)
-                                         .where(Customer.id.in_(ids))).tuples().all())
+            names = {i: n for i, n in session.execute(
+                select(Customer.id, Customer.name).where(Customer.id.in_(ids)))}
         text = _alert_text(rule, names.get(customer_id, result.customer), result, failure_n,
                            success_n)
         alert_id = record_alert(session, customer_id, rule, text, None, created_at=now)
@@ -627,7 +621,7 @@ TECHNICAL_WINDOW = timedelta(days=7)
 
 def health_summary(session: Session, customer: Customer, settings: Settings,
                    now: datetime | None = None) -> dict[str, Any]:
-    """The last recorded check and a 0–100 health score with its colour, for `customer show`.
+    """The last recorded check and a 0–100 health score with its color, for `customer show`.
 
     Components (each 0–100; see metrics.py for the formulas):
     - technical: the last 7 days' checks — availability (not `down` ÷ all) against
@@ -638,7 +632,7 @@ def health_summary(session: Session, customer: Customer, settings: Settings,
       installs saw some, 0 when it saw none.
     Weighted by health_score.weight_technical/_sentiment/_engagement; a component without data
     is left out and the other weights renormalised. green ≥ health_score.green_at, yellow ≥
-    yellow_at, red below; no data at all → score and colour null."""
+    yellow_at, red below; no data at all → score and color null."""
     from sqlalchemy import select
 
     from unmo_cli.db.models import HealthCheck
@@ -664,8 +658,8 @@ def health_summary(session: Session, customer: Customer, settings: Settings,
             availability, targets.availability_pct),
         None if p95 is None else metrics.latency_score(p95, targets.p95_latency_ms),
     ])
-    sentiment_figures = _sentiment(session, customer.id, now)
-    satisfaction, nps = sentiment_figures["satisfaction_pct"], sentiment_figures["nps"]
+    feedback = _sentiment(session, customer.id, now)
+    satisfaction, nps = feedback["satisfaction_pct"], feedback["nps"]
     sentiment = metrics.mean_of([
         None if satisfaction is None else metrics.satisfaction_score(
             satisfaction, targets.satisfaction_pct),
@@ -678,23 +672,28 @@ def health_summary(session: Session, customer: Customer, settings: Settings,
                "engagement": settings.health_score.weight_engagement}
     components = {"technical": technical, "sentiment": sentiment, "engagement": engagement}
     score = metrics.health_score(components, weights)
+    # Flat, so `customer show` can print it as a two-column table and JSON readers need no
+    # digging; the suffixes say each figure's window.
     return {
-        "last": None if last is None else {
-            "checked_at": clock.iso(last.checked_at), "status": last.status,
-            "http_status": last.http_status, "latency_ms": last.latency_ms,
-            "error": last.error, "services": json.loads(last.services) if last.services else None,
-            "installs": last.installs},
         "score": score,
         "color": metrics.health_color(score, settings.health_score.green_at,
-                                        settings.health_score.yellow_at),
-        "components": {name: None if value is None else round(value, 1)
-                       for name, value in components.items()},
-        "weights": weights,
-        "technical": {"window_days": TECHNICAL_WINDOW.days, "checks": checks,
-                      "availability_pct": availability, "p95_latency_ms": p95},
-        "sentiment": {"window_days": sentiment_figures.get("window_days", 30),
-                      "satisfaction_pct": satisfaction, "nps": nps},
-        "engagement": {"installs_last_check": installs},
+                                      settings.health_score.yellow_at),
+        "last_checked_at": clock.iso(last.checked_at) if last else None,
+        "last_status": last.status if last else None,
+        "last_http_status": last.http_status if last else None,
+        "last_latency_ms": last.latency_ms if last else None,
+        "last_unhealthy_services": ", ".join(_unhealthy(
+            json.loads(last.services) if last and last.services else None)) or None,
+        "last_installs": last.installs if last else None,
+        "last_error": last.error if last else None,
+        "technical": None if technical is None else round(technical, 1),
+        "sentiment": None if sentiment is None else round(sentiment, 1),
+        "engagement": engagement,
+        "checks_7d": checks,
+        "availability_pct_7d": availability,
+        "p95_latency_ms_7d": p95,
+        "satisfaction_pct_30d": satisfaction,
+        "nps_30d": nps,
     }
 
 

@@ -322,11 +322,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         if code == 401:
             self.send_header("WWW-Authenticate", 'Bearer realm="unmo-sandbox"')
-        self.end_headers()
-        self.wfile.write(body)
         if self.server.log is not None:
+            # Logged before the body goes out, so the line exists once the client has its answer.
             who = owner.slug if owner else "-"
             self.server.log(f"{self.command} {urlsplit(self.path).path} {who} → {code}")
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         # Our own line per answer (above); the stdlib's would add nothing and go to stderr
