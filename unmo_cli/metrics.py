@@ -213,7 +213,7 @@ def health_score(components: dict[str, float | None], weights: dict[str, float])
     return int(round_half_up(Fraction(str(weighted)) / Fraction(str(total_weight))))
 
 
-def health_colour(score: int | None, green_at: float, yellow_at: float) -> str | None:
+def health_color(score: int | None, green_at: float, yellow_at: float) -> str | None:
     """green at or above `health_score.green_at`, yellow at or above `yellow_at`, red below;
     `None` without a score."""
     if score is None:
