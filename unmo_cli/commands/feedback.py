@@ -1,7 +1,148 @@
-"""`unmo feedback …`."""
+"""`unmo feedback …`: record, import and list customer feedback."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import typer
 
-app = typer.Typer(help="feedback commands.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from unmo_cli.services.alerts import DeliveryReport
+
+app = typer.Typer(help="Record, import and list customer feedback (satisfaction and NPS).",
+                  no_args_is_help=True)
+
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document.")
+
+
+def _delivery_notes(report: DeliveryReport | None) -> None:
+    from unmo_cli import console
+    from unmo_cli.services.alerts import delivery_notice
+
+    notice = delivery_notice(report) if report is not None else None
+    if notice and report is not None and report.configured:
+        console.warn(notice)
+    elif notice:
+        console.info(f"note: {notice}")
+
+
+@app.command("add")
+def add(
+    customer: str = typer.Argument(..., help="Customer slug or exact name."),
+    satisfaction: str = typer.Option(..., "--satisfaction", "-s", help="Score from 1 to 10."),
+    nps: str | None = typer.Option(None, "--nps", help="NPS answer from 0 to 10."),
+    category: str | None = typer.Option(
+        None, "--category", help="technical, business, support or other (default other)."),
+    comment: str | None = typer.Option(None, "--comment", "-m", help="What they said."),
+    received_at: str | None = typer.Option(
+        None, "--received-at", help="ISO 8601 time with offset (default: now)."),
+    external_id: str | None = typer.Option(
+        None, "--id", help="Your survey tool's id for it (unique per customer)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Record one response; alerts it raises go to the webhook."""
+    from unmo_cli import console
+    from unmo_cli.services.feedback import add_feedback
+    from unmo_cli.workspace import load_workspace
+
+    result = add_feedback(load_workspace(), customer, satisfaction=satisfaction, nps=nps,
+                          category=category, comment=comment, received_at=received_at,
+                          external_id=external_id)
+    if json_output:
+        console.emit_json({"feedback": result.feedback.to_json(),
+                           "alerts": [a.to_json() for a in result.alerts],
+                           "delivery": result.delivery.to_json()})
+    else:
+        from rich.text import Text
+
+        row = result.feedback
+        nps_part = f", NPS {row.nps}" if row.nps is not None else ""
+        console.print_out(Text(f"Recorded feedback #{row.id} for {row.customer_name}: "
+                               f"satisfaction {row.satisfaction}/10{nps_part} ({row.category})."))
+        for alert in result.alerts:
+            console.print_out(Text(f"Alert #{alert.id} raised: {alert.rule} ({alert.status})."))
+    _delivery_notes(result.delivery)
+
+
+@app.command("import")
+def import_(
+    file: Path = typer.Argument(..., help="CSV, JSON (a list of objects) or JSON Lines file."),
+    fmt: str | None = typer.Option(None, "--format", help="csv, json or jsonl (default: by "
+                                   "the file's extension)."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid",
+                                      help="Import the valid rows and report the others."),
+    no_alerts: bool = typer.Option(False, "--no-alerts",
+                                   help="Raise no alerts (for backfills of old surveys)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Import responses; columns customer, satisfaction, nps, category, comment, received_at,
+    id. Nothing is written unless every row is valid (or --skip-invalid); rows whose id is
+    already stored are skipped, so importing twice changes nothing."""
+    from unmo_cli import console
+    from unmo_cli.services.feedback import InvalidRows, import_feedback
+    from unmo_cli.workspace import load_workspace
+
+    try:
+        result = import_feedback(load_workspace(), file, fmt=fmt, skip_invalid=skip_invalid,
+                                 raise_alerts=not no_alerts, progress=console.progress)
+    except InvalidRows as refused:
+        if json_output:  # a script sees every bad line, and that nothing was imported
+            console.emit_json({"file": refused.file, "imported": 0, "duplicates": 0,
+                               "invalid": [row.to_json() for row in refused.invalid],
+                               "alerts": 0})
+        _list_invalid(refused.file, refused.invalid)
+        raise
+    if json_output:
+        console.emit_json(result.to_json())
+    else:
+        from rich.text import Text
+
+        console.print_out(Text(f"Imported {result.imported} of {result.rows} rows from "
+                               f"{result.file}: {result.duplicates} duplicates skipped, "
+                               f"{len(result.invalid)} invalid, {len(result.alerts)} alerts "
+                               "raised."))
+    _list_invalid(result.file, result.invalid)
+    if result.invalid:
+        console.warn(f"skipped {len(result.invalid)} invalid "
+                     f"row{'s' if len(result.invalid) != 1 else ''}.")
+    _delivery_notes(result.delivery)
+
+
+def _list_invalid(name: str, invalid: list[Any]) -> None:
+    """Each bad row on stderr as FILE:LINE: problem, the way compilers and linters do."""
+    from unmo_cli import console
+
+    for row in invalid:
+        console.info(f"{name}:{row.line}: {row.error}")
+
+
+@app.command("list")
+def list_(
+    customer: str | None = typer.Argument(None, help="Only this customer (slug or name)."),
+    since: str | None = typer.Option(None, "--since", help="From this date (YYYY-MM-DD, in the "
+                                     "workspace timezone) or ISO 8601 time."),
+    limit: int | None = typer.Option(None, "--limit", help="At most this many, newest first."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Responses, newest first."""
+    from unmo_cli import console
+    from unmo_cli.services.feedback import list_feedback
+    from unmo_cli.workspace import load_workspace
+
+    rows = list_feedback(load_workspace(), customer, since=since, limit=limit)
+    if json_output:
+        console.emit_json([row.to_json() for row in rows])
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"Feedback ({len(rows)})", title_justify="left")
+    for column in ("id", "received (UTC)", "customer", "sat.", "NPS", "category", "source",
+                   "comment"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(str(row.id), row.received_at.strftime("%Y-%m-%d %H:%M"), row.customer,
+                      str(row.satisfaction), "—" if row.nps is None else str(row.nps),
+                      row.category, row.source, Text((row.comment or "")[:80]))
+    console.print_out(table)

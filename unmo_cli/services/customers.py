@@ -169,7 +169,9 @@ def customer_detail(ws: Workspace | None, slug: str) -> CustomerDetail:
                 keys=[key_json(k) for k in keys_of(session, customer)],
                 onboarding=latest_onboarding(session, customer),
             )
-            # detail.feedback = …   (feedback area)
+            from unmo_cli.services.feedback import feedback_summary
+
+            detail.feedback = feedback_summary(session, customer.id, clock.now())
             from unmo_cli.services.health import health_summary
 
             detail.health = health_summary(session, customer, ws.settings, clock.now())

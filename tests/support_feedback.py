@@ -1,0 +1,116 @@
+"""Test support for `unmo feedback` and `unmo alerts`: customers made through the data layer (fast
+enough for property tests; onboarding has its own tests), and a webhook receiver of the tests' own
+on 127.0.0.1 that records every request and answers with the status it is told."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from unmo_cli import clock
+
+
+def make_customer(name: str, *, slug: str | None = None) -> int:
+    """A customer row in the workspace the test runs in; returns its id."""
+    from unmo_cli.db import open_database
+    from unmo_cli.db.models import Customer
+    from unmo_cli.services.onboarding import name_key, slugify
+    from unmo_cli.workspace import load_workspace
+
+    db = open_database(load_workspace())
+    try:
+        with db.session() as session:
+            customer = Customer(
+                slug=slug or slugify(name), name_key=name_key(name), name=name,
+                industry="gaming", integration="s2s", platforms="", provider="adjust",
+                events_per_day=1000, mrr_cents=10_000, contact_name="Dana Lee",
+                contact_email="dana@example.com",
+                created_at=clock.to_db(clock.parse_instant("2026-01-01T09:00:00Z")))
+            session.add(customer)
+            session.flush()
+            assert customer.id is not None
+            return customer.id
+    finally:
+        db.dispose()
+
+
+@dataclass
+class Received:
+    path: str
+    body: dict
+    content_type: str
+
+
+@dataclass
+class WebhookReceiver:
+    """What the receiver was sent, and the status it answers with (settable between calls)."""
+
+    url: str
+    status: int = 200
+    requests: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def texts(self) -> list[str]:
+        with self.lock:
+            return [r.body["text"] for r in self.requests]
+
+    def rules(self) -> list[str]:
+        """The rule named on each delivered text's first line (`unmo alert · RULE · …`)."""
+        return [text.split("\n", 1)[0].split(" · ")[1] for text in self.texts]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.requests.clear()
+
+
+@contextmanager
+def webhook_receiver(status: int = 200) -> Iterator[WebhookReceiver]:
+    """A real HTTP server on 127.0.0.1 (random port) in a thread."""
+    receiver = WebhookReceiver(url="", status=status)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            with receiver.lock:
+                receiver.requests.append(Received(self.path, json.loads(raw or b"{}"),
+                                                  self.headers.get("Content-Type", "")))
+                status = receiver.status
+            body = b"ok" if 200 <= status < 300 else b"internal_error"
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/secret-token"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def write_csv(path, header: str, *lines: str) -> None:
+    path.write_text("\n".join((header, *lines)) + "\n", encoding="utf-8")
+
+
+def write_json(path, items: list) -> None:
+    path.write_text(json.dumps(items, indent=2), encoding="utf-8")
+
+
+def write_jsonl(path, items: list) -> None:
+    path.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")

@@ -1,0 +1,113 @@
+"""Owns the alert webhook: a Slack-compatible incoming webhook receiving `{"text": …}` over httpx.
+Nothing else posts alerts; the caller decides what a failure means (alerts stay pending)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx
+
+TIMEOUT_S = 5.0
+RETRIES = 2  # after the first attempt: three attempts in all
+BACKOFF_S = 0.2  # 0.2 s, then 0.4 s
+MAX_TEXT = 3000  # Slack truncates long messages anyway; keep one alert one readable message
+
+
+@dataclass(frozen=True)
+class PostOutcome:
+    delivered: bool
+    attempts: int
+    status: int | None = None
+    error: str | None = None  # one short phrase, never the URL (it carries the webhook's token)
+
+
+def slack_escape(text: str) -> str:
+    """Slack reads `<…>` as links and mentions (`<!channel>`) and `&` as an entity: escape them so
+    a customer's comment can neither ping the channel nor forge a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _retryable(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+class WebhookClient:
+    """One connection pool for a run of posts: `with WebhookClient(url) as hook: hook.post(text)`.
+
+    A post is tried once and retried `retries` times with exponential backoff on a connection
+    failure, a timeout, a 429 or a 5xx; any 2xx is delivered; another 4xx is final."""
+
+    def __init__(self, url: str, *, timeout_s: float = TIMEOUT_S, retries: int = RETRIES,
+                 backoff_s: float = BACKOFF_S,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self._sleep = sleep
+        self._client: httpx.Client | None = None
+
+    def __enter__(self) -> WebhookClient:
+        import httpx
+
+        from unmo_cli import __version__
+
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(self.timeout_s),
+            headers={"User-Agent": f"unmo/{__version__}"},
+            follow_redirects=False,
+        )
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def post(self, text: str) -> PostOutcome:
+        import httpx
+
+        assert self._client is not None, "use WebhookClient as a context manager"
+        body = slack_escape(text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…")
+        attempts = 0
+        status: int | None = None
+        error = "not attempted"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self._sleep(self.backoff_s * 2 ** (attempt - 1))
+            attempts += 1
+            try:
+                response = self._client.post(self.url, json={"text": body})
+            except (httpx.InvalidURL, httpx.UnsupportedProtocol):
+                return PostOutcome(False, attempts, None, "the webhook URL is not an http(s) URL")
+            except httpx.TimeoutException:
+                status, error = None, f"timed out after {self.timeout_s:g} s"
+                continue
+            except httpx.TransportError as exc:
+                status, error = None, _transport_phrase(exc)
+                continue
+            status = response.status_code
+            if 200 <= status < 300:
+                return PostOutcome(True, attempts, status, None)
+            error = f"HTTP {status}"
+            if not _retryable(status):
+                break
+        return PostOutcome(False, attempts, status, error)
+
+
+def _transport_phrase(exc: Exception) -> str:
+    """A short reason without the URL: httpx messages may quote the request URL, whose path is
+    the webhook's secret token."""
+    import httpx
+
+    if isinstance(exc, httpx.ConnectError):
+        return "could not connect"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the server closed the connection"
+    return f"network error ({type(exc).__name__})"
