@@ -24,13 +24,18 @@ def _one_sentence(stderr: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("scheme", ["postgresql+psycopg", "postgresql", "postgres"])
+@pytest.mark.parametrize("scheme, command", [
+    ("postgresql+psycopg", ["db", "upgrade"]),
+    ("postgresql", ["db", "upgrade"]),
+    ("postgres", ["db", "upgrade"]),
+    ("postgresql+psycopg", ["customer", "list", "--json"]),
+])
 def test_unreachable_server_is_exit_3_naming_the_redacted_url(unmo, workspace: Path, unchanged,
-                                                              scheme: str):
+                                                              scheme: str, command: list[str]):
     port = _closed_port()
     url = f"{scheme}://unmo:s3cret-pa55@127.0.0.1:{port}/unmo"
 
-    ran = unmo("db", "upgrade", env={"UNMO_DATABASE_URL": url})
+    ran = unmo(*command, env={"UNMO_DATABASE_URL": url})
 
     assert ran.exit_code == 3
     sentence = _one_sentence(ran.stderr)
@@ -38,6 +43,7 @@ def test_unreachable_server_is_exit_3_naming_the_redacted_url(unmo, workspace: P
     assert f"postgresql+psycopg://unmo:***@127.0.0.1:{port}/unmo" in sentence
     assert "cannot connect" in sentence and "refused" in sentence.lower()
     assert "s3cret-pa55" not in ran.stderr + ran.stdout
+    assert ran.stdout == ""
     assert not (workspace / ".unmo").exists(), "a PostgreSQL workspace makes no SQLite file"
     unchanged()
 

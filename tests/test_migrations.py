@@ -127,6 +127,34 @@ def test_first_use_upgrades_an_older_workspace_automatically(workspace: Path):
     _assert_every_row_intact()
 
 
+def _assert_old_customers_readable(unmo) -> None:
+    """What the 0001-era rows look like through today's commands."""
+    listed = unmo("customer", "list", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    by_slug = {c["slug"]: c for c in listed.json()}
+    assert set(by_slug) == {row[1] for row in SCRIPT.ROWS["customers"][1]}
+    assert by_slug["techstart-mobile"]["mrr"] == 2500
+    assert by_slug["techstart-mobile"]["platforms"] == ["ios", "android"]
+    assert by_slug["cafe-munchen-apps"]["name"] == "Café München Apps"
+    assert by_slug["cafe-munchen-apps"]["churned_at"] == "2026-11-05T10:00:00Z"
+    keys = unmo("keys", "list", "techstart-mobile", "--json")
+    assert keys.exit_code == 0, keys.stderr
+    assert sorted((k["hint"], k["status"]) for k in keys.json()["keys"]) == [
+        ("unmo_pk_live_…tx8Y", "active"), ("unmo_sk_live_…CtsD", "active"),
+        ("unmo_sk_live_…LftM", "revoked"), ("unmo_sk_test_…OzEG", "active")]
+
+
+@pytest.mark.sqlite_only
+def test_a_reading_command_upgrades_an_older_workspace_first(unmo, workspace: Path):
+    database = _install_fixture(workspace)
+
+    _assert_old_customers_readable(unmo)
+
+    assert (database.parent / "unmo.db.backup-0001").is_file()
+    assert query("SELECT version_num FROM alembic_version") == [(SCHEMA_HEAD,)]
+    _assert_every_row_intact()
+
+
 @pytest.mark.sqlite_only
 def test_upgraded_database_takes_new_rows(workspace: Path):
     """After the upgrade the old customers are usable: a new table can point at them."""
@@ -169,3 +197,4 @@ def test_postgres_database_at_0001_upgrades_with_every_row(unmo, workspace: Path
     assert not (workspace / ".unmo" / "unmo.db").exists()
     assert query("SELECT version_num FROM alembic_version") == [(SCHEMA_HEAD,)]
     _assert_every_row_intact()
+    _assert_old_customers_readable(unmo)
