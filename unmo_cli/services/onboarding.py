@@ -626,6 +626,7 @@ def _customers_lock(ws: Workspace, session: Session) -> Iterator[None]:
             pass  # someone is onboarding: their temporary folders are not stale
         else:
             recover_interrupted(ws, session)
+            session.commit()  # end the read so the inserts start a fresh transaction
         fcntl.flock(fd, fcntl.LOCK_SH)
         yield
     finally:
@@ -709,6 +710,7 @@ def _key_list(keys: dict[tuple[str, str], str] | None) -> list[dict[str, str]]:
 def onboard(ws: Workspace, raw: dict[str, Any], *, mode: str = "flags", dry_run: bool = False,
             prior_steps: list[tuple[str, float, str]] | None = None) -> OnboardResult:
     """Onboard one customer from its answers (option names as keys; see FIELDS)."""
+    _hook_counts.clear()
     times = StepTimes(list(prior_steps or []))
     began = clock.monotonic()
     started_at = clock.now()
@@ -723,6 +725,7 @@ def onboard_records(ws: Workspace, records: list[dict[str, Any]], source: str, *
     """Onboard the customers of a --from file (see load_customer_file) as one unit: every record
     is validated first (all problems reported at once, nothing written), then all are created in
     one transaction and moved into place together; if anything fails, none of them remains."""
+    _hook_counts.clear()
     began = clock.monotonic()
     started_at = clock.now()
     prepared = []
@@ -763,10 +766,9 @@ def _onboard_all(ws: Workspace, prepared: list[tuple[CustomerInput, StepTimes, f
         with db.session() as session, _customers_lock(ws, session):
             try:
                 _create(ws, session, works, mode, advance)
-                commit_began = clock.monotonic()
-                _test_hook("commit")
-                session.commit()
-                commit_s = clock.monotonic() - commit_began
+                with works[0].times.step("commit"):
+                    session.commit()
+                commit_s = works[0].times.steps[-1][1]
             except IntegrityError:
                 session.rollback()
                 _remove_temporaries(works)
@@ -777,7 +779,7 @@ def _onboard_all(ws: Workspace, prepared: list[tuple[CustomerInput, StepTimes, f
                 if not isinstance(exc, InputError):
                     _record_failure(db, works, mode, exc)
                 raise
-            for work in works:
+            for work in works[1:]:
                 work.times.add("commit", commit_s)
             _move_into_place(ws, db, works, mode)
         _finish_sessions(db, works)
@@ -795,6 +797,8 @@ def _collision_message(items: list[CustomerInput]) -> str:
 
 def _create(ws: Workspace, session: Session, works: list[_Work], mode: str,
             advance: Callable[[int], None] | None) -> None:
+    """Files first, rows second: the folders are written before the first INSERT, so the
+    database's write lock is held only for the inserts and the commit."""
     from unmo_cli import apikeys
     from unmo_cli.db.models import ApiKey, OnboardingSession, OnboardingStep
 
@@ -802,22 +806,10 @@ def _create(ws: Workspace, session: Session, works: list[_Work], mode: str,
     base_url = ws.settings.api.base_url
     for work in works:
         item, times = work.item, work.times
-        with times.step("create_record"):
-            work.customer = _customer_row(item, work.started_at)
-            session.add(work.customer)
-            session.flush()
         with times.step("generate_keys"):
-            created = clock.to_db(work.started_at)
             for kind in ("publishable", "secret"):
                 for environment in apikeys.ENVIRONMENTS:
-                    key = apikeys.generate(kind, environment)
-                    work.keys[(kind, environment)] = key
-                    session.add(ApiKey(
-                        customer_id=work.customer.id, kind=kind, environment=environment,
-                        key_hash=apikeys.hash_key(key), hint=apikeys.hint(key),
-                        publishable_value=key if kind == "publishable" else None,
-                        created_at=created,
-                    ))
+                    work.keys[(kind, environment)] = apikeys.generate(kind, environment)
         keys = FolderKeys(
             publishable={e: work.keys[("publishable", e)] for e in apikeys.ENVIRONMENTS},
             secret_hints={e: apikeys.hint(work.keys[("secret", e)]) for e in apikeys.ENVIRONMENTS},
@@ -841,6 +833,21 @@ def _create(ws: Workspace, session: Session, works: list[_Work], mode: str,
                 raise EnvironmentFailure(f"cannot write the .env of {item.slug}: "
                                          f"{exc.strerror}.") from None
             work.files = sorted([*files, ENV_FILE])
+        if advance is not None:
+            advance(1)
+
+    for work in works:
+        item, times = work.item, work.times
+        with times.step("create_record"):
+            work.customer = _customer_row(item, work.started_at)
+            session.add(work.customer)
+            session.flush()
+            created = clock.to_db(work.started_at)
+            session.add_all(ApiKey(
+                customer_id=work.customer.id, kind=kind, environment=environment,
+                key_hash=apikeys.hash_key(key), hint=apikeys.hint(key),
+                publishable_value=key if kind == "publishable" else None, created_at=created,
+            ) for (kind, environment), key in work.keys.items())
         with times.step("record_session"):
             work.session_row = OnboardingSession(
                 customer_id=work.customer.id, customer_name=item.name, mode=mode,
@@ -853,8 +860,6 @@ def _create(ws: Workspace, session: Session, works: list[_Work], mode: str,
                                            duration_s=duration, outcome=outcome)
                             for n, (name, duration, outcome) in enumerate(times.steps, start=1))
             work.recorded_steps = len(times.steps)
-        if advance is not None:
-            advance(1)
 
 
 def _move_into_place(ws: Workspace, db: Database, works: list[_Work], mode: str) -> None:

@@ -1,0 +1,146 @@
+"""Every bad input to `unmo onboard` is one sentence on stderr, exit 2, and writes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support_onboarding import flags, onboard
+
+BAD = [
+    ("", {}, "missing required field: NAME"),
+    ("   ", {}, "missing required field: NAME"),
+    ("日本語", {}, "fold to ASCII"),
+    ("!!!", {}, "fold to ASCII"),
+    ("Con", {}, "Windows reserves"),
+    ("Two\nLines", {}, "line break"),
+    ("X" * 201, {}, "at most 200"),
+    ("Acme", {"contact_email": "not-an-address"}, "--contact-email 'not-an-address' is not an"),
+    ("Acme", {"contact_email": "a@b"}, "is not an e-mail address"),
+    ("Acme", {"contact_email": "a b@c.example"}, "is not an e-mail address"),
+    ("Acme", {"contact_email": "Ann <ann@c.example>"}, "is not an e-mail address"),
+    ("Acme", {"success_manager": "kim@"}, "--success-manager 'kim@'"),
+    ("Acme", {"industry": "toys"}, "--industry 'toys' is not one of gaming, ecommerce"),
+    ("Acme", {"integration": "api"}, "--integration 'api' is not one of sdk, s2s, hybrid"),
+    ("Acme", {"provider": "google"}, "--provider 'google' is not one of"),
+    ("Acme", {"platforms": "ios,windows"}, "'windows' is not a platform"),
+    ("Acme", {"platforms": ","}, "--platforms must name ios, android or both"),
+    ("Acme", {"events_per_day": "0"}, "out of range"),
+    ("Acme", {"events_per_day": "-5"}, "not a whole number"),
+    ("Acme", {"events_per_day": "1.5"}, "not a whole number"),
+    ("Acme", {"events_per_day": "3000000000"}, "out of range"),
+    ("Acme", {"mrr": "abc"}, "--mrr 'abc' is not an amount in dollars"),
+    ("Acme", {"mrr": "-1"}, "not an amount"),
+    ("Acme", {"mrr": "10.001"}, "fractions of a cent"),
+    ("Acme", {"mrr": "2000000"}, "out of range"),
+    ("Acme", {"mrr": "1e3"}, "not an amount"),
+]
+
+
+@pytest.mark.parametrize("name,overrides,message", BAD,
+                         ids=[f"{i}-{m[:20]}" for i, (_, _, m) in enumerate(BAD)])
+def test_bad_value_exit_2_and_nothing_written(unmo, workspace: Path, unchanged, name, overrides,
+                                              message):
+    ran = unmo("onboard", name, *flags(**overrides), "--yes")
+    assert ran.exit_code == 2, ran.stdout + ran.stderr
+    assert message in ran.stderr
+    assert ran.stderr.startswith("error: ") and ran.stderr.count("\n") == 1
+    assert ran.stdout == ""
+    unchanged()
+
+
+def test_bad_value_in_a_used_workspace_changes_nothing(unmo, workspace: Path):
+    onboard(unmo, "First")
+    from conftest import snapshot_tables, snapshot_tree
+
+    before = snapshot_tree(workspace), snapshot_tables(workspace)
+    ran = unmo("onboard", "Second", *flags(mrr="lots"))
+    assert ran.exit_code == 2
+    assert (snapshot_tree(workspace), snapshot_tables(workspace)) == before
+
+
+def test_missing_fields_are_all_listed_at_once(unmo, workspace: Path, unchanged):
+    ran = unmo("onboard", "Acme", "--integration", "hybrid")
+    assert ran.exit_code == 2
+    assert ("missing required fields: --contact-name, --contact-email, --industry, "
+            "--platforms, --events-per-day, --provider, --mrr") in ran.stderr
+    ran = unmo("onboard")
+    assert ran.exit_code == 2 and "NAME" in ran.stderr and "--integration" in ran.stderr
+    unchanged()
+
+
+def test_platforms_only_required_for_sdk_and_hybrid(unmo, workspace: Path):
+    ran = unmo("onboard", "Acme", *flags(platforms=None), "--json")
+    assert ran.exit_code == 2 and "--platforms" in ran.stderr
+    doc = onboard(unmo, "Server Only", "s2s")
+    assert doc["customer"]["platforms"] == []
+
+
+@pytest.mark.parametrize("taken", ["TechStart Mobile", "techstart mobile", "TECHSTART-MOBILE",
+                                   "Techstart.Mobile!", "Téchstart Mobile", "TechStartMobile"])
+def test_names_differing_by_case_or_punctuation_collide(unmo, workspace: Path, taken):
+    onboard(unmo, "TechStart Mobile")
+    from conftest import snapshot_tables, snapshot_tree
+
+    before = snapshot_tree(workspace), snapshot_tables(workspace)
+    ran = unmo("onboard", taken, *flags())
+    assert ran.exit_code == 2
+    assert "already onboarded as 'TechStart Mobile' (techstart-mobile)" in ran.stderr
+    assert (snapshot_tree(workspace), snapshot_tables(workspace)) == before
+
+
+def test_database_unique_constraint_is_the_last_word(workspace: Path):
+    """Two onboardings racing past the pre-flight check: the database refuses the second."""
+    from unmo_cli.errors import InputError
+    from unmo_cli.services import onboarding
+    from unmo_cli.workspace import load_workspace
+
+    ws = load_workspace()
+    raw = dict(zip(["name"] + [f.lstrip("-").replace("-", "_") for f in flags()[0::2]],
+                   ["Racer", *flags()[1::2]], strict=True))
+    onboarding.onboard(ws, raw)
+    original = onboarding.preflight
+    onboarding.preflight = lambda ws, items: None  # the race: both passed the check
+    try:
+        with pytest.raises(InputError, match="already onboarded"):
+            onboarding.onboard(ws, {**raw, "name": "RACER!"})
+    finally:
+        onboarding.preflight = original
+    from conftest import query
+
+    assert query("SELECT count(*) FROM customers") == [(1,)]
+    assert query("SELECT count(*) FROM api_keys") == [(4,)]
+    assert sorted(p.name for p in (workspace / "customers").iterdir()) == ["racer"]
+
+
+def test_a_folder_without_a_record_is_refused(unmo, workspace: Path, unchanged_after_folder):
+    ran = unmo("onboard", "TechStart Mobile", *flags())
+    assert ran.exit_code == 2
+    assert "customers/techstart-mobile already exists but no customer" in ran.stderr
+    unchanged_after_folder()
+
+
+@pytest.fixture
+def unchanged_after_folder(workspace: Path):
+    (workspace / "customers" / "techstart-mobile").mkdir(parents=True)
+    (workspace / "customers" / "techstart-mobile" / "notes.txt").write_text("mine")
+    from conftest import snapshot_tables, snapshot_tree
+
+    before = snapshot_tree(workspace), snapshot_tables(workspace)
+
+    def check() -> None:
+        assert (snapshot_tree(workspace), snapshot_tables(workspace)) == before
+
+    return check
+
+
+def test_lenient_but_exact_value_forms(unmo, workspace: Path):
+    doc = onboard(unmo, "Forms Inc", "sdk", mrr="$2,500.5", events_per_day="1_000_000",
+                  platforms="Android, IOS", industry="GAMING",
+                  contact_email="Ann.Lee+cs@Forms.EXAMPLE")
+    customer = doc["customer"]
+    assert customer["mrr"] == 2500.5
+    assert customer["events_per_day"] == 1_000_000
+    assert customer["platforms"] == ["ios", "android"]
+    assert customer["industry"] == "gaming"
+    assert customer["contact_email"] == "Ann.Lee+cs@forms.example"
