@@ -153,6 +153,7 @@ def test_show_secrets_prints_the_full_keys_once(unmo, workspace: Path):
     assert keys["publishable_test"] == env["UNMO_PUBLISHABLE_KEY_TEST"]
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file's bytes
 def test_secrets_absent_from_the_database_file(unmo, workspace: Path):
     onboard(unmo)
     env = secret_keys(workspace / "customers" / "techstart-mobile")
