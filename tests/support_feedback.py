@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,6 +53,8 @@ class WebhookReceiver:
     status: int = 200
     requests: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Called in the handler before it answers, while the client waits for the response.
+    on_request: Callable[[], None] | None = None
 
     @property
     def texts(self) -> list[str]:
@@ -81,6 +83,8 @@ def webhook_receiver(status: int = 200) -> Iterator[WebhookReceiver]:
                 receiver.requests.append(Received(self.path, json.loads(raw or b"{}"),
                                                   self.headers.get("Content-Type", "")))
                 status = receiver.status
+            if receiver.on_request is not None:
+                receiver.on_request()
             body = b"ok" if 200 <= status < 300 else b"internal_error"
             self.send_response(status)
             self.send_header("Content-Type", "text/plain")
@@ -94,7 +98,8 @@ def webhook_receiver(status: int = 200) -> Iterator[WebhookReceiver]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/secret-token"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     try:
         yield receiver
@@ -114,3 +119,29 @@ def write_json(path, items: list) -> None:
 
 def write_jsonl(path, items: list) -> None:
     path.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
+
+
+ONBOARD_FLAGS = ["--contact-name", "Dana Lee", "--contact-email", "dana@example.com",
+                 "--industry", "gaming", "--integration", "s2s", "--events-per-day", "1000",
+                 "--provider", "adjust", "--mrr", "100", "--yes"]
+
+
+def onboard(unmo, name: str) -> str:
+    """A customer created the way a user does it; returns the slug."""
+    ran = unmo("onboard", name, *ONBOARD_FLAGS, "--json")
+    assert ran.exit_code == 0, ran.stderr
+    return ran.json()["customer"]["slug"]
+
+
+def feedback_rows() -> list[tuple]:
+    from tests.conftest import query
+
+    return query("SELECT customer_id, satisfaction, nps, category, comment, source, "
+                 "external_id, received_at FROM feedback ORDER BY id")
+
+
+def alert_rows() -> list[tuple]:
+    from tests.conftest import query
+
+    return query("SELECT id, rule, score, notified_at, acked_at, attempts, last_error, "
+                 "feedback_id FROM alerts ORDER BY id")

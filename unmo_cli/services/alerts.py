@@ -284,9 +284,10 @@ class DeliveryReport:
 def deliver_pending(ws: Workspace, db: Database,
                     alert_ids: Iterable[int] | None = None) -> DeliveryReport:
     """Post pending alerts (not notified, not acknowledged) to `alerts.webhook_url`, oldest
-    first, once each: `notified_at` is set on a 2xx; otherwise `attempts` and `last_error` are
-    updated and the alert stays pending. `alert_ids` limits the run to those alerts (the ones a
-    command just raised); None means every pending alert (`unmo alerts notify`).
+    first, once each: `notified_at` is set on a 2xx; `attempts` counts every HTTP attempt; on
+    failure `last_error` says why and the alert stays pending. `alert_ids` limits the run to
+    those alerts (the ones a command just raised); None means every pending alert (`unmo alerts
+    notify`).
 
     When one alert fails after its retries the run stops and leaves the rest pending: a dead
     webhook then costs one timeout, not one per alert. Each outcome is committed right after its
@@ -314,13 +315,13 @@ def deliver_pending(ws: Workspace, db: Database,
         for position, (alert_id, text) in enumerate(pending):
             outcome = hook.post(text)
             with db.session() as session:
+                tried = Alert.attempts + outcome.attempts
                 if outcome.delivered:
                     session.execute(update(Alert).where(Alert.id == alert_id).values(
-                        notified_at=clock.to_db(clock.now()), attempts=Alert.attempts + 1,
-                        last_error=None))
+                        notified_at=clock.to_db(clock.now()), attempts=tried, last_error=None))
                 else:
                     session.execute(update(Alert).where(Alert.id == alert_id).values(
-                        attempts=Alert.attempts + 1,
+                        attempts=tried,
                         last_error=f"{outcome.error} after {outcome.attempts} attempts"))
             if not outcome.delivered:
                 return DeliveryReport(True, delivered, 1, len(pending) - position,

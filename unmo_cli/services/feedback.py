@@ -393,7 +393,7 @@ def read_json_list(name: str, text: str) -> list[RawRow]:
                     break
                 raise _json_problem(name, text, position, "expected ',' or ']' after an item")
     except json.JSONDecodeError as exc:
-        if exc.pos >= len(text.rstrip()):
+        if _ends_early(exc, text):
             raise _truncated(name, text) from None
         raise _json_problem(name, text, exc.pos, exc.msg) from None
     except IndexError:
@@ -409,9 +409,14 @@ def _json_whole_check(name: str, text: str) -> None:
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
-        if exc.pos >= len(text.rstrip()):
+        if _ends_early(exc, text):
             raise _truncated(name, text) from None
         raise _json_problem(name, text, exc.pos, exc.msg) from None
+
+
+def _ends_early(exc: json.JSONDecodeError, text: str) -> bool:
+    """The document stops mid-value (a cut download), rather than holding a wrong character."""
+    return exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
 
 
 def _truncated(name: str, text: str) -> InputError:
