@@ -12,6 +12,17 @@ from fractions import Fraction
 
 def round_half_up(value: Fraction | float | int, places: int = 0) -> float | int:
     """Round half away from zero (Python's round() rounds half to even)."""
+    if isinstance(value, (Fraction, int)) and places >= 0:
+        # Exact integer arithmetic: the same result as the Decimal path below, several times
+        # faster, which counts when the weekly report rounds figures for 10,000 customers.
+        scale = 10 ** places
+        numerator, denominator = value.numerator * scale, value.denominator
+        quotient, remainder = divmod(abs(numerator), denominator)
+        if 2 * remainder >= denominator:
+            quotient += 1
+        if numerator < 0:
+            quotient = -quotient
+        return quotient if places == 0 else quotient / scale
     exponent = Decimal(1).scaleb(-places)
     if isinstance(value, Fraction):
         number = Decimal(value.numerator) / Decimal(value.denominator)
@@ -104,6 +115,8 @@ def cost_per_1k_events(infra_cost_week: Fraction, events_per_day_total: int) -> 
 def cents_to_dollars(cents: int | Fraction | None) -> float | None:
     if cents is None:
         return None
+    if isinstance(cents, int):
+        return cents / 100  # whole cents: exactly the two-decimal value, no rounding needed
     return float(round_half_up(Fraction(cents) / 100, 2))
 
 

@@ -270,8 +270,10 @@ class WeeklyReport:
                     "end": document.pop("end"), "timezone": self.timezone,
                     "complete": self.complete, **document}
         document["targets"] = [asdict(row) for row in self.targets]
-        document["portfolio"] = [asdict(row) for row in self.portfolio]
-        document["alerts"] = [asdict(row) for row in self.alerts]
+        # vars() rather than asdict(): asdict deep-copies, which costs a quarter of a second at
+        # 10,000 portfolio rows; these rows hold only scalars and a fresh list.
+        document["portfolio"] = [dict(vars(row)) for row in self.portfolio]
+        document["alerts"] = [dict(vars(row)) for row in self.alerts]
         document["previous"] = self.previous.as_json()
         document["change"] = self.change
         document["trends"] = asdict(self.trends)
@@ -416,15 +418,6 @@ def _count_if(condition: Any, value: Any = 1) -> Any:
     return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
 
 
-def _bucket(column: Any, edges: list[datetime]) -> Any:
-    """The index of the week a timestamp falls in, as a CASE over the week edges (computed in
-    Python, so DST and the time zone never reach the SQL)."""
-    from sqlalchemy import case
-
-    whens = [(column < _naive(edge), index) for index, edge in enumerate(edges[1:-1])]
-    return case(*whens, else_=len(edges) - 2) if whens else case((column.isnot(None), 0))
-
-
 def _in_range(column: Any, start: datetime, end: datetime) -> Any:
     from sqlalchemy import and_
 
@@ -460,22 +453,23 @@ def _customer_figures(connection: Connection, weeks: list[Week]) -> list[dict[st
     ]
 
 
-def _grouped_by_week(connection: Connection, column: Any, edges: list[datetime],
-                     columns: list[Any], aggregates: dict[str, Any],
-                     where: Any = None) -> list[dict[str, Any]]:
-    """Aggregates per week over [edges[0], edges[-1]): the CASE bucket is computed in a subquery
-    and grouped by its name (PostgreSQL refuses GROUP BY on a repeated CASE whose bound
-    parameters differ; both databases accept the subquery's column)."""
-    from sqlalchemy import func, select
+def _per_week(connection: Connection, column: Any, edges: list[datetime],
+              aggregates: dict[str, Any], where: Any = None) -> list[dict[str, Any]]:
+    """Aggregates for each week [edges[i], edges[i+1]): one plain aggregate per week, each a
+    range read of the time column's index, sent as one UNION ALL. (A GROUP BY over a CASE of the
+    week edges made both databases sort every row of the eight weeks first: several times
+    slower.)"""
+    from sqlalchemy import func, literal, select, union_all
 
-    inner_where = _in_range(column, edges[0], edges[-1])
-    if where is not None:
-        inner_where = inner_where & where
-    rows = select(_bucket(column, edges).label("week_index"), *columns).where(
-        inner_where).subquery()
-    statement = select(rows.c.week_index, func.count().label("rows"),
-                       *[expression(rows.c).label(name) for name, expression in aggregates.items()]
-                       ).group_by(rows.c.week_index)
+    parts = []
+    for index, (start, end) in enumerate(zip(edges, edges[1:], strict=False)):
+        condition = _in_range(column, start, end)
+        if where is not None:
+            condition = condition & where
+        parts.append(select(literal(index).label("week_index"), func.count().label("rows"),
+                            *[expression.label(name) for name, expression in aggregates.items()]
+                            ).select_from(column.table).where(condition))
+    statement = union_all(*parts) if len(parts) > 1 else parts[0]
     result = [{name: 0 for name in ("rows", *aggregates)} for _ in edges[1:]]
     for row in connection.execute(statement).mappings():
         result[int(row["week_index"])] = {k: v for k, v in row.items() if k != "week_index"}
@@ -486,11 +480,11 @@ def _feedback_by_week(connection: Connection, edges: list[datetime]) -> list[dic
     from sqlalchemy import func
 
     f = _tables().feedback.c
-    rows = _grouped_by_week(connection, f.received_at, edges, [f.satisfaction, f.nps], {
-        "score_sum": lambda c: func.coalesce(func.sum(c.satisfaction), 0),
-        "answered": lambda c: func.count(c.nps),
-        "promoters": lambda c: _count_if(c.nps >= 9),
-        "detractors": lambda c: _count_if(c.nps <= 6),
+    rows = _per_week(connection, f.received_at, edges, {
+        "score_sum": func.coalesce(func.sum(f.satisfaction), 0),
+        "answered": func.count(f.nps),
+        "promoters": _count_if(f.nps >= 9),
+        "detractors": _count_if(f.nps <= 6),
     })
     return [{"responses": int(r["rows"]), "score_sum": int(r["score_sum"] or 0),
              "answered": int(r["answered"] or 0), "promoters": int(r["promoters"] or 0),
@@ -501,8 +495,8 @@ def _onboarding_by_week(connection: Connection, edges: list[datetime]) -> list[d
     from sqlalchemy import func
 
     o = _tables().onboarding.c
-    rows = _grouped_by_week(connection, o.finished_at, edges, [o.duration_s], {
-        "duration_sum": lambda c: func.sum(c.duration_s),
+    rows = _per_week(connection, o.finished_at, edges, {
+        "duration_sum": func.sum(o.duration_s),
     }, where=o.outcome == "success")
     return [{"count": int(r["rows"]), "duration_sum": r["duration_sum"]} for r in rows]
 
@@ -511,23 +505,31 @@ def _health_by_week(connection: Connection, edges: list[datetime]) -> list[dict[
     from sqlalchemy import func
 
     h = _tables().health.c
-    rows = _grouped_by_week(connection, h.checked_at, edges, [h.status, h.latency_ms], {
-        "not_down": lambda c: _count_if(c.status != "down"),
-        "healthy": lambda c: _count_if(c.status == "healthy"),
-        "with_latency": lambda c: func.count(c.latency_ms),
+    rows = _per_week(connection, h.checked_at, edges, {
+        "not_down": _count_if(h.status != "down"),
+        "healthy": _count_if(h.status == "healthy"),
+        "with_latency": func.count(h.latency_ms),
     })
     return [{"checks": int(r["rows"]), "not_down": int(r["not_down"] or 0),
              "healthy": int(r["healthy"] or 0), "with_latency": int(r["with_latency"] or 0)}
             for r in rows]
 
 
-def _value_at_rank(connection: Connection, column: Any, rank: int, where: Any) -> float | None:
-    """The value at 1-based `rank` in ascending order (ORDER BY … LIMIT 1 OFFSET rank-1)."""
+def _value_at_rank(connection: Connection, column: Any, rank: int, count: int,
+                   where: Any) -> float | None:
+    """The value at 1-based `rank` of `count` values in ascending order: ORDER BY … LIMIT 1
+    OFFSET rank-1, or, for a rank in the upper half (p95), the same value counted from the top
+    (DESC, OFFSET count-rank), so the database keeps a small top-N heap instead of sorting the
+    whole week."""
     from sqlalchemy import select
 
-    if rank <= 0:
+    if rank <= 0 or rank > count:
         return None
-    statement = select(column).where(where).order_by(column).limit(1).offset(rank - 1)
+    if rank > count // 2:
+        order, offset = column.desc(), count - rank
+    else:
+        order, offset = column.asc(), rank - 1
+    statement = select(column).where(where).order_by(order).limit(1).offset(offset)
     value = connection.execute(statement).scalar()
     return None if value is None else float(value)
 
@@ -546,9 +548,9 @@ def _week_figures(connection: Connection, settings: Settings, week: Week, base: 
     onboarding_figures = OnboardingFigures(
         count=count, mean_s=mean_s,
         median_s=_round(_value_at_rank(connection, o.duration_s, metrics.median_rank(count),
-                                       in_week), 1),
+                                       count, in_week), 1),
         p95_s=_round(_value_at_rank(connection, o.duration_s, metrics.nearest_rank(count, 95),
-                                    in_week), 1),
+                                    count, in_week), 1),
         target_s=target_s, met=metrics.at_most(mean_s, target_s))
 
     answered = feedback["answered"]
@@ -569,7 +571,7 @@ def _week_figures(connection: Connection, settings: Settings, week: Week, base: 
         healthy_pct=metrics.healthy_pct(health["healthy"], health["checks"]),
         p95_latency_ms=_round(_value_at_rank(connection, h.latency_ms,
                                              metrics.nearest_rank(with_latency, 95),
-                                             latency_where), 1))
+                                             with_latency, latency_where), 1))
 
     mrr_cents = base["mrr_cents"]
     revenue = metrics.revenue_week_cents(mrr_cents)
@@ -632,7 +634,7 @@ def _targets(settings: Settings, figures: WeekFigures) -> list[TargetRow]:
 def _portfolio(connection: Connection, week: Week) -> list[PortfolioRow]:
     """A row per customer active at some time in the week (created before its end, not churned
     before its start); per-customer figures come from one GROUP BY customer_id query each."""
-    from sqlalchemy import and_, func, or_, select
+    from sqlalchemy import and_, func, literal_column, or_, select
 
     t = _tables()
     c, f, h = t.customers.c, t.feedback.c, t.health.c
@@ -644,27 +646,31 @@ def _portfolio(connection: Connection, week: Week) -> list[PortfolioRow]:
         .order_by(c.mrr_cents.desc(), c.slug)).all()
     if not customers:
         return []
+    # GROUP BY customer_id + 0, not customer_id: with the bare column SQLite walks the
+    # (customer_id, time) index customer by customer, fetching each row from wherever it lies;
+    # the expression makes it read the week's range of the time index (rows recorded in time
+    # order sit together) and group in a temporary b-tree: 2-3x faster at 10,000 customers. The
+    # literal 0 renders the same in SELECT and GROUP BY, so PostgreSQL accepts it too.
+    f_customer = (f.customer_id + literal_column("0")).label("customer_id")
     feedback = {row.customer_id: row for row in connection.execute(
-        select(f.customer_id, func.count().label("responses"),
+        select(f_customer, func.count().label("responses"),
                func.sum(f.satisfaction).label("score_sum"), func.count(f.nps).label("answered"),
                _count_if(f.nps >= 9).label("promoters"), _count_if(f.nps <= 6).label("detractors"))
-        .where(_in_range(f.received_at, week.start, week.end)).group_by(f.customer_id))}
+        .where(_in_range(f.received_at, week.start, week.end)).group_by(f_customer))}
+    # Per customer: checks, not down, and the status of the last check of the week — one
+    # GROUP BY joined back on (customer_id, checked_at), which the composite index answers.
+    # Two checks at the same instant: the later-recorded one (higher id) wins.
+    h_customer = (h.customer_id + literal_column("0")).label("customer_id")
+    grouped = (select(h_customer, func.count().label("checks"),
+                      _count_if(h.status != "down").label("not_down"),
+                      func.max(h.checked_at).label("last_at"))
+               .where(_in_range(h.checked_at, week.start, week.end))
+               .group_by(h_customer).subquery())
     health = {row.customer_id: row for row in connection.execute(
-        select(h.customer_id, func.count().label("checks"),
-               _count_if(h.status != "down").label("not_down"),
-               func.max(h.checked_at).label("last_at"))
-        .where(_in_range(h.checked_at, week.start, week.end)).group_by(h.customer_id))}
-    last_status: dict[int, str] = {}
-    if health:
-        last = (select(h.customer_id, func.max(h.checked_at).label("last_at"))
-                .where(_in_range(h.checked_at, week.start, week.end))
-                .group_by(h.customer_id).subquery())
-        # Two checks at the same instant: the later-recorded one (higher id) wins.
-        for row in connection.execute(
-                select(h.customer_id, h.status).join(last, and_(
-                    h.customer_id == last.c.customer_id, h.checked_at == last.c.last_at))
-                .order_by(h.customer_id, h.id)):
-            last_status[row.customer_id] = row.status
+        select(grouped.c.customer_id, grouped.c.checks, grouped.c.not_down, h.status)
+        .join(t.health, and_(h.customer_id == grouped.c.customer_id,
+                             h.checked_at == grouped.c.last_at))
+        .order_by(grouped.c.customer_id, h.id))}
     rows = []
     for customer in customers:
         fb, hc = feedback.get(customer.id), health.get(customer.id)
@@ -683,7 +689,7 @@ def _portfolio(connection: Connection, week: Week) -> list[PortfolioRow]:
             health_checks=int(hc.checks) if hc else 0,
             availability_pct=metrics.availability_pct(int(hc.not_down), int(hc.checks))
             if hc else None,
-            health_status=last_status.get(customer.id)))
+            health_status=hc.status if hc else None))
     return rows
 
 

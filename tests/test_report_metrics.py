@@ -1,0 +1,48 @@
+"""The metric helpers the weekly report added to unmo_cli.metrics."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from unmo_cli import metrics
+
+
+def decimal_round(value: Fraction, places: int) -> float | int:
+    """The reference: Decimal's ROUND_HALF_UP on the exact value."""
+    exact = Decimal(value.numerator) / Decimal(value.denominator)
+    result = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return int(result) if places == 0 else float(result)
+
+
+@settings(max_examples=50, deadline=None)
+@given(numerator=st.integers(-10**9, 10**9), denominator=st.integers(1, 10**4),
+       places=st.integers(0, 4))
+def test_round_half_up_matches_decimal(numerator, denominator, places):
+    value = Fraction(numerator, denominator)
+    assert metrics.round_half_up(value, places) == decimal_round(value, places)
+    assert metrics.cents_to_dollars(numerator) == decimal_round(Fraction(numerator, 100), 2)
+
+
+def test_halves_round_away_from_zero():
+    assert metrics.round_half_up(Fraction(5, 2)) == 3
+    assert metrics.round_half_up(Fraction(-5, 2)) == -3
+    assert metrics.round_half_up(Fraction(1, 8), 2) == 0.13
+    assert metrics.round_half_up(2.675, 2) == 2.68  # floats go through their decimal text
+
+
+def test_median_and_mean_and_change():
+    assert [metrics.median_rank(n) for n in (0, 1, 2, 3, 4, 5)] == [0, 1, 1, 2, 2, 3]
+    assert metrics.mean(870.7, 3) == 290.2 and metrics.mean(None, 0) is None
+    assert metrics.change(81.4, 75.0) == 6.4 and metrics.change(17, 67) == -50
+    assert metrics.change(0.1648, 0.2679) == -0.1031
+    assert metrics.change(None, 3) is None and metrics.change(3.5, None) is None
+
+
+def test_targets_met_or_not():
+    assert metrics.at_least(90.0, 90) is True and metrics.at_least(89.9, 90) is False
+    assert metrics.at_most(300.0, 300) is True and metrics.at_most(300.1, 300) is False
+    assert metrics.at_least(None, 90) is None and metrics.at_most(None, 5) is None
