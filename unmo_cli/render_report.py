@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 NO_CHECKS = "no checks recorded"
 NO_DATA = "—"
 TERMINAL_PORTFOLIO_ROWS = 50
+STATUS_STYLES = {"healthy": "green", "degraded": "yellow", "unauthorized": "red", "down": "red",
+                 "error": "red"}
 
 INTEGRATIONS = {"sdk": "SDK", "s2s": "Server-to-server", "hybrid": "Hybrid"}
 PLATFORMS = {"ios": "iOS", "android": "Android"}
@@ -455,6 +457,7 @@ def render_csv(report: WeeklyReport) -> str:
 
 def render_table(report: WeeklyReport) -> Any:
     """The terminal view: Rich tables (headline week over week, targets, portfolio, alerts)."""
+    from rich import box
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -483,16 +486,28 @@ def render_table(report: WeeklyReport) -> Any:
     money_line = Text(f"Revenue this week {finance['revenue_week']} · infrastructure "
                       f"{finance['infra_cost_week']} · gross margin {finance['gross_margin']} · "
                       f"cost per 1K events {finance['cost_per_1k_events']}")
-    portfolio = Table(title=f"Portfolio ({len(report.portfolio)} active in the week)",
-                      title_justify="left")
-    for column in ("Customer", "Industry", "Integration", "Provider", "Events/day", "MRR",
-                   "Satisfaction", "NPS", "Health", "Phase"):
-        portfolio.add_column(column, justify="right" if column in (
-            "Events/day", "MRR", "Satisfaction", "NPS") else "left")  # type: ignore[arg-type]
-    for row in view["portfolio"][:TERMINAL_PORTFOLIO_ROWS]:
-        portfolio.add_row(row["name"], row["industry"], row["integration"], row["provider"],
-                          row["events_per_day"], row["mrr"], row["satisfaction"], row["nps"],
-                          row["health"], row["phase"])
+    portfolio = Table(title=f"Portfolio ({len(report.portfolio)} active in the week; "
+                      "* new this week)", title_justify="left", box=box.SIMPLE_HEAD)
+    # Short cells so a row fits a terminal line: slugs and codes, not display names, and no
+    # integration or provider (the other formats have them). Figures never shrink (their column
+    # is as wide as its widest value); names give way first.
+    cells = [[row.slug + (" *" if row.new else ""), row.industry, shown["events_per_day"],
+              shown["mrr"], shown["satisfaction"], shown["nps"],
+              pct(row.availability_pct, 1) if row.health_checks else NO_DATA,
+              row.health_status or NO_DATA, "churned" if row.churned_at else row.phase]
+             for row, shown in zip(report.portfolio[:TERMINAL_PORTFOLIO_ROWS],
+                                   view["portfolio"][:TERMINAL_PORTFOLIO_ROWS], strict=True)]
+    headers = ("Customer", "Industry", "Events/day", "MRR", "Sat.", "NPS", "Avail.",
+               "Last check", "Phase")
+    for index, column in enumerate(headers):
+        numeric = 2 <= index <= 6
+        widest = max([len(column), *(len(cells_of[index]) for cells_of in cells)])
+        portfolio.add_column(column, no_wrap=True, justify="right" if numeric else "left",
+                             min_width=widest if numeric else min(widest, 10))
+    for row_cells in cells:
+        status = row_cells[7]
+        portfolio.add_row(*row_cells[:7], Text(status, style=STATUS_STYLES.get(status, "dim")),
+                          row_cells[8])
     parts: list[Any] = [title, headline, targets, money_line, portfolio]
     hidden = len(view["portfolio"]) - TERMINAL_PORTFOLIO_ROWS
     if hidden > 0:
