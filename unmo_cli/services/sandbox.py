@@ -260,6 +260,9 @@ class SandboxServer(ThreadingHTTPServer):
 
 class SandboxHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the CLI's client expects
+    # Headers and body go out as two writes; with Nagle's algorithm on, the second waits for
+    # the client's delayed ACK (~40 ms) on every keep-alive answer.
+    disable_nagle_algorithm = True
     server_version = f"unmo-sandbox/{__version__}"
     server: SandboxServer
 
