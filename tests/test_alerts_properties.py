@@ -70,7 +70,7 @@ def as_events(raw: list[tuple[int, int, int | None]]):
 
 
 @pytest.mark.slow
-@settings(max_examples=30, deadline=None,
+@settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=sequences)
 @example(raw=[(0, 9, None), (24 * 40, 8, None)])          # a drop of exactly 10 points
@@ -98,7 +98,7 @@ def test_cli_alerts_match_the_reference_model(unmo, workspace, hook, raw):
 
 
 @pytest.mark.slow
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(first=sequences, second=sequences)
 def test_import_batches_match_the_reference_model(unmo, workspace, tmp_path, hook, first,

@@ -176,3 +176,18 @@ def test_customer_show_without_feedback(unmo, techstart):
 def test_customer_list_json_has_lifecycle_fields(unmo, techstart):
     [customer] = unmo("customer", "list", "--json").json()
     assert {"phase", "churned_at", "churn_reason"} <= customer.keys()
+
+
+def test_a_fresh_workspace_stays_empty(unmo, workspace, tmp_path, unchanged):
+    """Reading, or refusing, creates no database: there is nothing to write yet."""
+    export = tmp_path / "first.csv"
+    export.write_text("customer,satisfaction\nacme,9\n")
+    assert unmo("feedback", "add", "acme", "-s", "3").exit_code == 2
+    assert unmo("feedback", "import", str(export)).exit_code == 2
+    assert unmo("feedback", "import", str(export), "--skip-invalid").exit_code == 0
+    assert unmo("feedback", "list", "--json").stdout.strip() == "[]"
+    assert unmo("alerts", "list", "--json").stdout.strip() == "[]"
+    assert unmo("alerts", "ack", "1").exit_code == 2
+    assert unmo("alerts", "notify").exit_code == 0
+    unchanged()
+    assert not (workspace / ".unmo").exists()

@@ -76,7 +76,9 @@ def import_(
                                    help="Raise no alerts (for backfills of old surveys)."),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Import responses; columns customer, satisfaction, nps, category, comment, received_at,
+    """Import a survey export (CSV, JSON or JSON Lines).
+
+    Columns: customer (slug or exact name), satisfaction, nps, category, comment, received_at,
     id. Nothing is written unless every row is valid (or --skip-invalid); rows whose id is
     already stored are skipped, so importing twice changes nothing."""
     from unmo_cli import console

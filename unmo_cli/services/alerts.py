@@ -422,10 +422,12 @@ def alert_views(session: Session, ids: Sequence[int]) -> list[AlertView]:
 
 def list_alerts(ws: Workspace, *, open_only: bool = False) -> list[AlertView]:
     """Every alert, oldest first; `open_only` keeps those not acknowledged."""
-    from unmo_cli.db import open_database
     from unmo_cli.db.models import Alert
+    from unmo_cli.services.customers import open_existing
 
-    db = open_database(ws)
+    ws, db = open_existing(ws)
+    if db is None:
+        return []
     try:
         with db.session() as session:
             return _views(session, *([Alert.acked_at.is_(None)] if open_only else []))
@@ -444,14 +446,16 @@ def ack_alerts(ws: Workspace, ids: Sequence[int]) -> AckResult:
     alerts leave `--open` and are no longer sent by `unmo alerts notify`."""
     from sqlalchemy import update
 
-    from unmo_cli.db import open_database
     from unmo_cli.db.models import Alert
+    from unmo_cli.services.customers import open_existing
 
     for alert_id in ids:
         if alert_id < 1:
             raise InputError(f"alert id {alert_id} is not valid; ids are positive whole numbers "
                              "(see `unmo alerts list`).")
-    db = open_database(ws)
+    ws, db = open_existing(ws)
+    if db is None:
+        raise NotFound(f"no alert with id {', '.join(map(str, ids))}; there are no alerts yet.")
     try:
         with db.session() as session:
             found = {view.id: view for view in alert_views(session, ids)}
@@ -473,9 +477,11 @@ def ack_alerts(ws: Workspace, ids: Sequence[int]) -> AckResult:
 def notify_pending(ws: Workspace) -> DeliveryReport:
     """`unmo alerts notify`: send every pending alert once. No webhook configured with alerts
     waiting, or a webhook that fails, is an environment failure (exit 3) after the report."""
-    from unmo_cli.db import open_database
+    from unmo_cli.services.customers import open_existing
 
-    db = open_database(ws)
+    ws, db = open_existing(ws)
+    if db is None:
+        return DeliveryReport(configured=bool(ws.settings.alerts.webhook_url))
     try:
         return deliver_pending(ws, db)
     finally:

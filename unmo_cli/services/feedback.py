@@ -171,10 +171,9 @@ def add_feedback(ws: Workspace, customer: str, *, satisfaction: Any, nps: Any = 
                  external_id: Any = None) -> AddResult:
     """Record one response (source `cli`), raise its alerts, commit, then try to deliver them.
     Every value is checked before the database is opened; a bad one writes nothing."""
-    from unmo_cli.db import open_database
     from unmo_cli.db.models import Feedback
     from unmo_cli.services.alerts import alert_views, deliver_pending, record_alert
-    from unmo_cli.services.customers import get_customer
+    from unmo_cli.services.customers import get_customer, open_existing, unknown_customer
 
     values, problems = _checked_values({
         "satisfaction": (check_satisfaction, satisfaction), "nps": (check_nps, nps),
@@ -185,7 +184,9 @@ def add_feedback(ws: Workspace, customer: str, *, satisfaction: Any, nps: Any = 
     if problems:
         raise InputError("; ".join(problems) + ".")
     settings = ws.settings.alerts
-    db = open_database(ws)
+    ws, db = open_existing(ws)
+    if db is None:
+        raise unknown_customer(customer)
     try:
         with db.session() as session:
             found = get_customer(session, customer)
@@ -528,7 +529,7 @@ class _CustomerIndex:
     """Every customer, read with one query; a row's `customer` is a slug or a name (matched like
     `get_customer`: by its folded name key)."""
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session | None):
         from sqlalchemy import select
 
         from unmo_cli.db.models import Customer
@@ -536,6 +537,8 @@ class _CustomerIndex:
         self._by_slug: dict[str, _CustomerRef] = {}
         self._by_key: dict[str, _CustomerRef] = {}
         self._seen: dict[str, _CustomerRef | None] = {}
+        if session is None:
+            return
         for cid, slug, name, key in session.execute(
                 select(Customer.id, Customer.slug, Customer.name, Customer.name_key)):
             ref = _CustomerRef(cid, slug, name)
@@ -590,6 +593,10 @@ def _check_record(raw: RawRow, customers: _CustomerIndex, now: datetime
             comment = redact_secret_keys(comment.strip()) or None
         if received is None or received == "":
             received_at = clock.to_db(now)
+        elif received[-1] == "Z":  # the usual export form: already UTC, parse it naive
+            received_at = datetime.fromisoformat(received[:-1])
+            if received_at.tzinfo is not None:
+                raise ValueError
         else:
             received_at = datetime.fromisoformat(received)
             if received_at.tzinfo is not None:
@@ -689,24 +696,21 @@ def import_feedback(ws: Workspace, path: Path, *, fmt: str | None = None,
     is written; then, in one transaction, the new rows are bulk-inserted (rows whose `id` is
     already stored for that customer, or repeated in the file, are counted as duplicates) and
     their alerts recorded. Delivery is tried after the commit."""
-    from unmo_cli.db import open_database
+    from unmo_cli.services.customers import open_existing
 
     chosen, records = read_feedback_file(path, fmt)
     name = path.name
     now = clock.now()
-    db = open_database(ws)
+    ws, db = open_existing(ws)
+    if db is None:  # no customers yet: every row is refused, and no database is created
+        valid, invalid = _check_records(records, _CustomerIndex(None), now, progress, name)
+        if invalid and not skip_invalid:
+            raise InvalidRows(name, invalid, len(valid))
+        return ImportResult(name, chosen, len(records), 0, 0, invalid)
     try:
         with db.session() as session:
-            customers = _CustomerIndex(session)
-            valid: list[_Checked] = []
-            invalid: list[InvalidRow] = []
-            with _steps(progress, len(records), f"checking {name}") as advance:
-                for position, raw in enumerate(records, start=1):
-                    outcome = _check_record(raw, customers, now)
-                    (invalid if isinstance(outcome, InvalidRow) else valid).append(outcome)
-                    if position % 5000 == 0:
-                        advance(5000)
-                advance(len(records) % 5000)
+            valid, invalid = _check_records(records, _CustomerIndex(session), now, progress,
+                                            name)
             if invalid and not skip_invalid:
                 raise InvalidRows(name, invalid, len(valid))
             fresh, duplicates = _without_duplicates(session, valid)
@@ -720,6 +724,21 @@ def import_feedback(ws: Workspace, path: Path, *, fmt: str | None = None,
         return result
     finally:
         db.dispose()
+
+
+def _check_records(records: list[RawRow], customers: _CustomerIndex, now: datetime,
+                   progress: ProgressFactory | None, name: str
+                   ) -> tuple[list[_Checked], list[InvalidRow]]:
+    valid: list[_Checked] = []
+    invalid: list[InvalidRow] = []
+    with _steps(progress, len(records), f"checking {name}") as advance:
+        for position, raw in enumerate(records, start=1):
+            outcome = _check_record(raw, customers, now)
+            (invalid if isinstance(outcome, InvalidRow) else valid).append(outcome)
+            if position % 5000 == 0:
+                advance(5000)
+        advance(len(records) % 5000)
+    return valid, invalid
 
 
 def _without_duplicates(session: Session, rows: list[_Checked]) -> tuple[list[_Checked], int]:
@@ -872,14 +891,17 @@ def list_feedback(ws: Workspace, customer: str | None = None, *, since: str | No
     """Responses, newest first; for one customer and/or since a date."""
     from sqlalchemy import select
 
-    from unmo_cli.db import open_database
     from unmo_cli.db.models import Customer, Feedback
-    from unmo_cli.services.customers import get_customer
+    from unmo_cli.services.customers import get_customer, open_existing, unknown_customer
 
     start = parse_since(since, ws.settings.timezone) if since else None
     if limit is not None and limit < 1:
         raise InputError(f"--limit {limit} must be 1 or more.")
-    db = open_database(ws)
+    ws, db = open_existing(ws)
+    if db is None:
+        if customer is not None:
+            raise unknown_customer(customer)
+        return []
     try:
         with db.session() as session:
             query = (select(Feedback, Customer.slug, Customer.name)
