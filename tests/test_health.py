@@ -167,16 +167,24 @@ def test_connection_refused_is_down_after_retries(unmo, workspace: Path):
 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/v1", "http://", "not a url",
                                  "http://127.0.0.1:99999/v1", "http://user:pw@127.0.0.1/v1",
-                                 "http://127.0.0.1/v1?x=1"])
+                                 "http://127.0.0.1/v1?x=1", "http://api.example.com/v1"])
 def test_malformed_base_url_is_exit_3_and_writes_nothing(unmo, workspace: Path, url, request):
     make_customer("acme")
     check_unchanged = request.getfixturevalue("unchanged")  # taken after the customer exists
     ran = unmo("health", env={"UNMO_API_URL": url})
     assert ran.exit_code == 3
     assert ran.stderr.startswith("error: UNMO_API_URL") and ran.stderr.count("\n") == 1
-    assert "http(s) URL" in ran.stderr and "Traceback" not in ran.stderr
+    assert "https://HOST/v1" in ran.stderr and "Traceback" not in ran.stderr
     assert "pw" not in ran.stderr
     check_unchanged()
+
+
+def test_https_and_loopback_base_urls_are_accepted():
+    from unmo_cli.attribution_api import validate_base_url
+
+    for url in ("https://api.unmogrowp.example/v1/", "http://localhost:8787/v1",
+                "http://[::1]:8787/v1", "http://127.0.0.2/v1"):
+        assert validate_base_url(url) == url.rstrip("/")
 
 
 def test_malformed_base_url_in_unmo_yaml_names_the_file(unmo, workspace: Path):
@@ -353,3 +361,12 @@ def test_health_phase_change_starts_the_installs_check(unmo, api):
     set_phase("acme", "launch")
     ran = run_health(unmo, api, "--format", "json")
     assert statuses(ran) == {"acme": "degraded"}
+
+
+def test_table_output_file_is_plain_text(unmo, api, workspace: Path):
+    keys = make_customer("acme")
+    api.plays[keys.live] = "healthy"
+    ran = run_health(unmo, api, "--output", "health.txt")
+    assert ran.exit_code == 0
+    text = (workspace / "health.txt").read_text()
+    assert "acme" in text and "healthy" in text and "\x1b[" not in text

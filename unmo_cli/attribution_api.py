@@ -29,8 +29,9 @@ NOT_RETRIED_5XX = frozenset({503})
 
 def validate_base_url(url: str, *, origin: str = "api.base_url") -> str:
     """The API's base URL without a trailing slash; EnvironmentFailure (exit 3, "API
-    misconfigured") naming the value and what is accepted when it is not an http(s) URL."""
-    accepted = "an http(s) URL such as http://127.0.0.1:8787/v1"
+    misconfigured") naming the value and what is accepted when it is not an https URL, or an
+    http one on a loopback address (the sandbox): bearer keys never travel unencrypted."""
+    accepted = "https://HOST/v1, or http:// on loopback such as http://127.0.0.1:8787/v1"
     text = (url or "").strip()
     try:
         parts = urlsplit(text)
@@ -48,6 +49,9 @@ def validate_base_url(url: str, *, origin: str = "api.base_url") -> str:
         problem = "has a query or fragment"
     elif any(ch.isspace() for ch in text) or port == 0:
         problem = "is malformed"
+    elif parts.scheme == "http" and not _is_loopback(parts.hostname):
+        problem = ("would send the customers' secret keys unencrypted (plain http is only for "
+                   "a loopback address such as the sandbox's)")
     if problem:
         shown = re.sub(r"//[^/@]*@", "//***@", text)
         raise EnvironmentFailure(f"{origin} {shown!r} {problem}; use {accepted}.")
@@ -58,6 +62,17 @@ def validate_base_url(url: str, *, origin: str = "api.base_url") -> str:
     except (httpx.InvalidURL, ValueError):
         raise EnvironmentFailure(f"{origin} {url!r} is not a valid URL; use {accepted}.") from None
     return text.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost.") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
