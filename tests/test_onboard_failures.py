@@ -15,8 +15,8 @@ from conftest import query
 from support_onboarding import flags, onboard, secret_keys
 
 PILOTS = Path(__file__).resolve().parents[1] / "unmo_cli" / "data" / "pilot-customers.yaml"
-STEPS = ["validate", "prepare_workspace", "generate_keys", "render_files", "write_secrets",
-         "create_record", "record_session", "commit", "move_into_place"]
+STEPS = ["validate", "generate_keys", "render_files", "prepare_workspace", "write_files",
+         "write_secrets", "create_record", "record_session", "commit", "move_into_place"]
 
 
 def _nothing_left(workspace: Path) -> None:
@@ -44,7 +44,7 @@ def test_failure_at_each_step_leaves_nothing_and_retry_succeeds(unmo, workspace:
     assert query("SELECT count(*) FROM api_keys") == [(4,)]
 
 
-@pytest.mark.parametrize("step", ["render_files@2", "record_session@3", "move_into_place@2",
+@pytest.mark.parametrize("step", ["write_files@2", "record_session@3", "move_into_place@2",
                                   "commit"])
 def test_failure_in_a_batch_leaves_none_of_it(unmo, workspace: Path, step):
     ran = unmo("onboard", "--from", str(PILOTS), env={"UNMO_TEST_FAIL_AT": step})

@@ -37,15 +37,30 @@ def dollars(cents: int) -> str:
     return f"{cents // 100:,}.{cents % 100:02d}"
 
 
+def search_path(templates_dir: Path) -> tuple[str, ...]:
+    """The folders a template is looked up in: the workspace's override first, then the
+    packaged set, so an override needs only the files it changes."""
+    from unmo_cli.workspace import packaged_templates_dir
+
+    folders = [templates_dir.resolve()]
+    try:
+        packaged = packaged_templates_dir().resolve()
+    except EnvironmentFailure:
+        packaged = None
+    if packaged is not None and packaged not in folders:
+        folders.append(packaged)
+    return tuple(str(f) for f in folders)
+
+
 @lru_cache(maxsize=8)
-def _environment(templates_dir: str) -> SandboxedEnvironment:
-    # One environment per folder and process: a batch of a thousand customers compiles each
-    # template once (Jinja caches compiled templates per environment).
+def _environment(folders: tuple[str, ...]) -> SandboxedEnvironment:
+    # One environment per search path and process: a batch of a thousand customers compiles
+    # each template once (Jinja caches compiled templates per environment).
     from jinja2 import FileSystemLoader, StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
     env = SandboxedEnvironment(
-        loader=FileSystemLoader(templates_dir),
+        loader=FileSystemLoader(list(folders)),
         undefined=StrictUndefined,
         autoescape=_autoescape,
         keep_trailing_newline=True,
@@ -68,7 +83,7 @@ def render(workspace: Workspace, template_name: str, context: dict[str, Any]) ->
 def render_from(templates_dir: Path, template_name: str, context: dict[str, Any]) -> str:
     from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError, UndefinedError
 
-    env = _environment(str(templates_dir))
+    env = _environment(search_path(templates_dir))
     try:
         return env.get_template(template_name).render(context)
     except TemplateNotFound:
@@ -84,18 +99,22 @@ def render_from(templates_dir: Path, template_name: str, context: dict[str, Any]
         raise InputError(f"template {template_name!r} failed: {exc}.") from None
 
 
-def template_files(templates_dir: Path, folder: str) -> list[str]:
-    """Every file under `folder` of the templates, as names the loader accepts ("customer/x.j2"),
-    in a stable order."""
-    base = templates_dir / folder
-    if not base.is_dir():
-        raise EnvironmentFailure(f"the templates folder {base} is missing; restore it or remove "
-                                 "the templates override.")
-    return sorted(
-        path.relative_to(templates_dir).as_posix()
-        for path in base.rglob("*")
-        if path.is_file() and not path.name.startswith(".") and "__pycache__" not in path.parts
-    )
+def template_files(templates_dir: Path, folder: str) -> list[tuple[str, Path]]:
+    """Every file under `folder` along the search path, as (loader name, file) pairs such as
+    ("customer/email/welcome.md.j2", …), the override's copy winning, in a stable order."""
+    found: dict[str, Path] = {}
+    for root in map(Path, search_path(templates_dir)):
+        base = root / folder
+        if not base.is_dir():
+            continue
+        for path in base.rglob("*"):
+            if path.is_file() and not path.name.startswith(".") and \
+                    "__pycache__" not in path.parts:
+                found.setdefault(path.relative_to(root).as_posix(), path)
+    if not found:
+        raise EnvironmentFailure(f"no templates under {folder}/ in {templates_dir}; restore "
+                                 "them or remove the templates override.")
+    return sorted(found.items())
 
 
 def output_name(template_name: str) -> str:

@@ -121,7 +121,7 @@ def render_customer_folder(templates_dir: Path, profile: CustomerProfile, keys: 
     context = template_context(profile, keys, api_base_url)
     sections = profile.sections()
     files: dict[str, bytes] = {}
-    for name in template_files(templates_dir, TEMPLATES_FOLDER):
+    for name, path in template_files(templates_dir, TEMPLATES_FOLDER):
         relative = output_name(name)
         parts = relative.split("/")
         if parts[0] == "sdk" and len(parts) > 2 and parts[1] not in sections:
@@ -129,7 +129,7 @@ def render_customer_folder(templates_dir: Path, profile: CustomerProfile, keys: 
         if name.endswith(TEMPLATE_SUFFIX):
             files[relative] = render_from(templates_dir, name, context).encode("utf-8")
         else:
-            files[relative] = (templates_dir / name).read_bytes()
+            files[relative] = path.read_bytes()  # not a template: copied as it is
     if "email/welcome.md" in files and "email/welcome.html" in files:
         files[WELCOME_EML] = welcome_message(profile, files["email/welcome.md"].decode(),
                                              files["email/welcome.html"].decode())
@@ -143,16 +143,15 @@ def welcome_message(profile: CustomerProfile, text: str, html: str) -> bytes:
     """`welcome.eml`: To the contact, From the success manager (or the team's address), the
     Subject from the first heading of welcome.md, multipart/alternative text + HTML. The MIME
     boundary is derived from the content so re-rendering the same customer gives the same bytes."""
-    from email.headerregistry import Address
     from email.message import EmailMessage
     from email.utils import format_datetime
 
     subject = next((line.lstrip("#").strip() for line in text.splitlines()
                     if line.strip()), f"Welcome, {profile.name}")
     message = EmailMessage()
+    local, _, domain = profile.contact_email.rpartition("@")
     try:
-        local, _, domain = profile.contact_email.rpartition("@")
-        message["To"] = Address(display_name=profile.contact_name, username=local, domain=domain)
+        message["To"] = _recipient(profile.contact_name, local, domain)
         message["From"] = profile.success_manager or DEFAULT_SENDER
     except (ValueError, IndexError) as exc:
         raise InputError(f"cannot address the welcome e-mail to {profile.contact_email!r}: "
@@ -164,6 +163,25 @@ def welcome_message(profile: CustomerProfile, text: str, html: str) -> bytes:
     digest = hashlib.sha256((text + "\0" + html).encode("utf-8")).hexdigest()[:32]
     message.set_boundary(f"==unmo-{digest}==")
     return message.as_bytes()
+
+
+def _recipient(display_name: str, local: str, domain: str) -> Any:
+    """The To address with the contact's name, if that name survives a header round trip (a
+    name that looks like an RFC 2047 encoded word, or a very long non-Latin one, does not);
+    otherwise the bare address, so the message always reaches the right mailbox."""
+    from email.headerregistry import Address
+    from email.message import EmailMessage
+    from email.parser import BytesParser
+    from email.policy import default
+
+    named = Address(display_name=display_name, username=local, domain=domain)
+    probe = EmailMessage()
+    probe["To"] = named
+    parsed = BytesParser(policy=default).parsebytes(probe.as_bytes(), headersonly=True)
+    addresses = parsed["To"].addresses if parsed["To"] is not None else ()
+    if len(addresses) == 1 and addresses[0].display_name == display_name:
+        return named
+    return Address(username=local, domain=domain)
 
 
 def env_file_text(keys: FolderKeys, api_base_url: str) -> str:

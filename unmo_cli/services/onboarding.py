@@ -105,18 +105,23 @@ def name_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", fold_to_ascii(name).lower())
 
 
+# Control characters, line and paragraph breaks, surrogates, private-use and unassigned code
+# points (U+FFFE and friends): none belongs in a name, and YAML refuses several of them.
+_UNPRINTABLE = ("Cc", "Zl", "Zp", "Cs", "Co", "Cn")
+
+
 def _text(value: Any, what: str) -> str:
     if value is None or isinstance(value, (dict, list, tuple, bool)):
         raise FieldError(f"must be text, not {value!r}.")
-    text = str(value).strip()
+    raw = str(value)
+    if any(unicodedata.category(c) in _UNPRINTABLE for c in raw if c not in " \t"):
+        raise FieldError(f"{raw.strip()!r} contains a control character, a line break or a "
+                         "character that is not printable text; use one line of plain text.")
+    text = " ".join(raw.split())  # runs of spaces are one space, as in a mail header
     if not text:
         raise FieldError(f"must not be empty ({what}).")
     if len(text) > MAX_NAME:
         raise FieldError(f"is {len(text)} characters long; at most {MAX_NAME} are accepted.")
-    bad = [c for c in text if unicodedata.category(c) in ("Cc", "Zl", "Zp")]
-    if bad:
-        raise FieldError(f"{text!r} contains a control character or line break; use one line "
-                         "of plain text.")
     return text
 
 
@@ -535,6 +540,7 @@ class _Work:
     temporary: Path | None = None
     placed: bool = False
     recorded_steps: int = 0
+    rendered: dict[str, bytes] | None = field(default=None, repr=False)
 
 
 # --- the workspace side: pre-flight, locking, recovery ----------------------------------------
@@ -745,6 +751,11 @@ def _onboard_all(ws: Workspace, prepared: list[tuple[CustomerInput, StepTimes, f
     works = [_Work(item=i, times=t, began=b, started_at=s) for i, t, b, s in prepared]
     if dry_run:
         return [_dry_run(ws, w) for w in works]
+    # Keys and every file in memory first, so a template error writes nothing at all.
+    for work in works:
+        _render(ws, work)
+        if advance is not None:
+            advance(1)
 
     from sqlalchemy.exc import IntegrityError
 
@@ -765,7 +776,7 @@ def _onboard_all(ws: Workspace, prepared: list[tuple[CustomerInput, StepTimes, f
     try:
         with db.session() as session, _customers_lock(ws, session):
             try:
-                _create(ws, session, works, mode, advance)
+                _create(ws, session, works, mode)
                 with works[0].times.step("commit"):
                     session.commit()
                 commit_s = works[0].times.steps[-1][1]
@@ -795,30 +806,37 @@ def _collision_message(items: list[CustomerInput]) -> str:
             "one customer).")
 
 
-def _create(ws: Workspace, session: Session, works: list[_Work], mode: str,
-            advance: Callable[[int], None] | None) -> None:
+def _render(ws: Workspace, work: _Work) -> None:
+    from unmo_cli import apikeys
+
+    with work.times.step("generate_keys"):
+        for kind in ("publishable", "secret"):
+            for environment in apikeys.ENVIRONMENTS:
+                work.keys[(kind, environment)] = apikeys.generate(kind, environment)
+    keys = FolderKeys(
+        publishable={e: work.keys[("publishable", e)] for e in apikeys.ENVIRONMENTS},
+        secret_hints={e: apikeys.hint(work.keys[("secret", e)]) for e in apikeys.ENVIRONMENTS},
+        secret={e: work.keys[("secret", e)] for e in apikeys.ENVIRONMENTS},
+    )
+    with work.times.step("render_files"):
+        work.rendered = render_customer_folder(
+            ws.templates_dir, _profile(work.item, work.started_at), keys,
+            ws.settings.api.base_url)
+        work.files = sorted(work.rendered)
+
+
+def _create(ws: Workspace, session: Session, works: list[_Work], mode: str) -> None:
     """Files first, rows second: the folders are written before the first INSERT, so the
     database's write lock is held only for the inserts and the commit."""
     from unmo_cli import apikeys
     from unmo_cli.db.models import ApiKey, OnboardingSession, OnboardingStep
 
-    templates_dir = ws.templates_dir
-    base_url = ws.settings.api.base_url
     for work in works:
         item, times = work.item, work.times
-        with times.step("generate_keys"):
-            for kind in ("publishable", "secret"):
-                for environment in apikeys.ENVIRONMENTS:
-                    work.keys[(kind, environment)] = apikeys.generate(kind, environment)
-        keys = FolderKeys(
-            publishable={e: work.keys[("publishable", e)] for e in apikeys.ENVIRONMENTS},
-            secret_hints={e: apikeys.hint(work.keys[("secret", e)]) for e in apikeys.ENVIRONMENTS},
-            secret={e: work.keys[("secret", e)] for e in apikeys.ENVIRONMENTS},
-        )
-        with times.step("render_files"):
-            files = render_customer_folder(templates_dir, _profile(item, work.started_at), keys,
-                                           base_url)
-            secret_file = files.pop(ENV_FILE)
+        files = dict(work.rendered or {})
+        secret_file = files.pop(ENV_FILE)
+        work.rendered = None
+        with times.step("write_files"):
             work.temporary = ws.customers_dir / f"{TEMP_PREFIX}{item.slug}-{secrets.token_hex(4)}"
             try:
                 work.temporary.mkdir()
@@ -832,9 +850,6 @@ def _create(ws: Workspace, session: Session, works: list[_Work], mode: str,
             except OSError as exc:
                 raise EnvironmentFailure(f"cannot write the .env of {item.slug}: "
                                          f"{exc.strerror}.") from None
-            work.files = sorted([*files, ENV_FILE])
-        if advance is not None:
-            advance(1)
 
     for work in works:
         item, times = work.item, work.times

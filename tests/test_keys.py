@@ -1,0 +1,167 @@
+"""`unmo keys list|rotate|verify`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import query
+from support_onboarding import KEY_RE, onboard, secret_keys
+
+from unmo_cli import apikeys
+
+
+@pytest.fixture
+def folder(unmo, workspace: Path) -> Path:
+    onboard(unmo, "Key Holder", "hybrid", platforms="ios,android")
+    return workspace / "customers" / "key-holder"
+
+
+def test_list_shows_hints_only(unmo, folder: Path):
+    ran = unmo("keys", "list", "key-holder", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    doc = ran.json()
+    assert doc["customer"] == "key-holder" and len(doc["keys"]) == 4
+    assert not KEY_RE.search(ran.stdout)
+    env = secret_keys(folder)
+    assert {k["hint"] for k in doc["keys"]} == {apikeys.hint(v) for n, v in env.items()
+                                                if n.startswith("UNMO_") and "KEY" in n}
+    human = unmo("keys", "list", "Key Holder")
+    assert human.exit_code == 0 and "unmo_pk_live_…" in human.stdout
+
+
+@pytest.mark.parametrize("which", ["UNMO_SECRET_KEY_LIVE", "UNMO_PUBLISHABLE_KEY_TEST"])
+def test_verify_an_active_key(unmo, folder: Path, which):
+    key = secret_keys(folder)[which]
+    ran = unmo("keys", "verify", key, "--json")
+    assert ran.exit_code == 0, ran.stderr
+    doc = ran.json()
+    assert doc["status"] == "active" and doc["valid"] is True
+    assert doc["customer"] == "key-holder"
+    assert (doc["kind"], doc["environment"]) == (
+        ("secret", "live") if "SECRET" in which else ("publishable", "test"))
+    assert key not in ran.stdout
+    human = unmo("keys", "verify", key)
+    assert "active" in human.stdout and "Key Holder (key-holder)" in human.stdout
+
+
+def test_verify_reads_stdin_with_a_dash(unmo, folder: Path):
+    key = secret_keys(folder)["UNMO_SECRET_KEY_TEST"]
+    ran = unmo("keys", "verify", "-", input=key + "\n")
+    assert ran.exit_code == 0 and "secret test key" in ran.stdout
+
+
+def test_verify_malformed_and_unknown_keys(unmo, folder: Path):
+    key = secret_keys(folder)["UNMO_SECRET_KEY_LIVE"]
+    typo = key[:-1] + ("A" if key[-1] != "A" else "B")
+    for bad, status in ((typo, "malformed"), (key[:-3], "malformed"), ("hello", "malformed"),
+                        (apikeys.generate("secret", "live"), "unknown")):
+        ran = unmo("keys", "verify", bad, "--json")
+        assert ran.exit_code == 2, bad
+        assert ran.json()["status"] == status
+        ran = unmo("keys", "verify", bad)
+        assert ran.exit_code == 2 and status in ran.stderr and bad not in ran.stderr
+
+
+def test_verify_in_an_empty_workspace_writes_nothing(unmo, workspace: Path, unchanged):
+    ran = unmo("keys", "verify", apikeys.generate("publishable", "live"))
+    assert ran.exit_code == 2 and "unknown" in ran.stderr
+    unchanged()
+
+
+def test_rotate_the_live_secret_key(unmo, folder: Path):
+    before = secret_keys(folder)
+    ran = unmo("keys", "rotate", "key-holder", "--env", "live", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    doc = ran.json()
+    assert [(r["kind"], r["environment"]) for r in doc["rotated"]] == [("secret", "live")]
+    after = secret_keys(folder)
+    assert after["UNMO_SECRET_KEY_LIVE"] != before["UNMO_SECRET_KEY_LIVE"]
+    assert after["UNMO_SECRET_KEY_TEST"] == before["UNMO_SECRET_KEY_TEST"]
+    assert doc["rotated"][0]["new_hint"] == apikeys.hint(after["UNMO_SECRET_KEY_LIVE"])
+    assert after["UNMO_SECRET_KEY_LIVE"] not in ran.stdout
+    old = unmo("keys", "verify", before["UNMO_SECRET_KEY_LIVE"], "--json")
+    assert old.exit_code == 1 and old.json()["status"] == "revoked"
+    assert unmo("keys", "verify", after["UNMO_SECRET_KEY_LIVE"]).exit_code == 0
+    assert query("SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL") == [(1,)]
+    assert query("SELECT count(*) FROM api_keys") == [(5,)]
+    import stat
+
+    assert stat.S_IMODE((folder / ".env").stat().st_mode) == 0o600
+    assert unmo("customer", "render", "key-holder", "--check").exit_code == 0
+    # the secret key never reaches the database or any other file
+    raw = b"".join(p.read_bytes() for p in folder.parent.parent.joinpath(".unmo").iterdir()
+                   if p.is_file())
+    assert after["UNMO_SECRET_KEY_LIVE"].encode() not in raw
+    for path in folder.rglob("*"):
+        if path.is_file() and path.name != ".env":
+            assert after["UNMO_SECRET_KEY_LIVE"].encode() not in path.read_bytes(), path
+    assert not list(folder.rglob("*.unmo-new"))
+
+
+def test_rotate_publishable_keys_rerenders_the_sdk_configs(unmo, folder: Path):
+    before = secret_keys(folder)
+    ran = unmo("keys", "rotate", "key-holder", "--kind", "publishable", "--show-secrets",
+               "--json")
+    assert ran.exit_code == 0, ran.stderr
+    doc = ran.json()
+    new_live = next(r["key"] for r in doc["rotated"] if r["environment"] == "live")
+    assert "sdk/ios/UnmoConfig.plist" in doc["files"] and ".env" in doc["files"]
+    assert new_live in (folder / "sdk/ios/UnmoConfig.plist").read_text()
+    assert new_live in (folder / "sdk/android/unmo.properties").read_text()
+    assert before["UNMO_PUBLISHABLE_KEY_LIVE"] not in (folder / "README.md").read_text()
+    after = secret_keys(folder)
+    assert after["UNMO_PUBLISHABLE_KEY_LIVE"] == new_live
+    assert after["UNMO_SECRET_KEY_LIVE"] == before["UNMO_SECRET_KEY_LIVE"]
+    assert unmo("customer", "render", "--all", "--check").exit_code == 0
+
+
+def test_rotate_without_env_needs_both_secret_keys(unmo, folder: Path):
+    (folder / ".env").unlink()
+    ran = unmo("keys", "rotate", "key-holder", "--env", "live")
+    assert ran.exit_code == 2 and "rotate both" in ran.stderr
+    ran = unmo("keys", "rotate", "key-holder")
+    assert ran.exit_code == 0, ran.stderr
+    env = secret_keys(folder)
+    assert unmo("keys", "verify", env["UNMO_SECRET_KEY_TEST"]).exit_code == 0
+    assert unmo("keys", "verify", env["UNMO_PUBLISHABLE_KEY_LIVE"]).exit_code == 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--kind", "private"), "--kind 'private' is not one of publishable, secret"),
+    (("--env", "prod"), "--env 'prod' is not one of live, test"),
+])
+def test_rotate_bad_options(unmo, folder: Path, args, message):
+    from conftest import snapshot_tables, snapshot_tree
+
+    root = folder.parent.parent
+    before = snapshot_tree(root), snapshot_tables(root)
+    ran = unmo("keys", "rotate", "key-holder", *args)
+    assert ran.exit_code == 2 and message in ran.stderr
+    assert (snapshot_tree(root), snapshot_tables(root)) == before
+
+
+def test_rotate_interrupted_after_its_commit_is_finished_later(unmo, folder: Path, workspace):
+    """Simulate a rotation killed between its commit and its renames: the pending files hold
+    the committed keys, so the next render or rotation completes them."""
+    from unmo_cli.services import keys as keys_service
+
+    original = keys_service.os.replace
+    calls = []
+
+    def crash(src, dst):
+        calls.append(dst)
+        raise KeyboardInterrupt  # the process "dies" before any rename
+
+    keys_service.os.replace = crash
+    try:
+        assert unmo("keys", "rotate", "key-holder", "--env", "test").exit_code != 0
+    finally:
+        keys_service.os.replace = original
+    assert calls and list(folder.rglob("*.unmo-new"))
+    env_now = secret_keys(folder)
+    ran = unmo("keys", "verify", env_now["UNMO_SECRET_KEY_TEST"])
+    assert ran.exit_code == 1  # the database already revoked it
+    assert unmo("customer", "render", "key-holder").exit_code == 0
+    assert not list(folder.rglob("*.unmo-new"))
+    assert unmo("keys", "verify", secret_keys(folder)["UNMO_SECRET_KEY_TEST"]).exit_code == 0
