@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -209,9 +210,11 @@ def test_port_in_use_is_exit_3(unmo, sandbox):
 
 def test_ctrl_c_stops_cleanly(workspace: Path):
     make_customer("acme")
+    lazy = make_customer("lazy")
     env = {k: v for k, v in os.environ.items()} | {"UNMO_WORKSPACE": str(workspace)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "unmo_cli", "sandbox", "--port", "0"], env=env,
+        [sys.executable, "-m", "unmo_cli", "sandbox", "--port", "0", "--scenario", "lazy=slow",
+         "--slow-ms", "300"], env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = process.stderr.readline()
@@ -221,6 +224,12 @@ def test_ctrl_c_stops_cleanly(workspace: Path):
         live = next(v for k, _, v in (x.partition("=") for x in keys_env.splitlines())
                     if k == "UNMO_SECRET_KEY_LIVE")
         assert get(url + "/health", live)[0] == 200
+        # a client that gives up on a slow answer is a log line, not a traceback
+        request = urllib.request.Request(url + "/health",
+                                         headers={"Authorization": f"Bearer {lazy.live}"})
+        with pytest.raises(OSError):
+            urllib.request.urlopen(request, timeout=0.05)
+        time.sleep(0.6)
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=10)
     finally:
@@ -229,6 +238,7 @@ def test_ctrl_c_stops_cleanly(workspace: Path):
     assert process.returncode == 0
     assert "sandbox stopped." in stderr and "Traceback" not in stderr
     assert "GET /v1/health acme → 200" in stderr  # the request log, never a key
+    assert "hung up before the answer" in stderr
     assert live not in stderr + stdout
 
 

@@ -180,7 +180,7 @@ class AttributionApi:
                             break
                     status = response.status_code
         except (TimeoutError, httpx.TimeoutException):
-            return None, b"", None, f"timed out after {_seconds(self.timeout_s)}"
+            return None, b"", None, f"timed out ({_seconds(self.timeout_s)} timeout)"
         except httpx.ConnectError:
             return None, b"", None, "could not connect (connection refused or host unreachable)"
         except httpx.RemoteProtocolError:

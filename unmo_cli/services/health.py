@@ -384,7 +384,8 @@ def _validate_request(request: HealthRequest, timeout_s: float) -> None:
     if not 0 <= request.retries <= MAX_RETRIES:
         raise InputError(f"--retries {request.retries} must be between 0 and {MAX_RETRIES}.")
     if not timeout_s > 0 or timeout_s > 600:
-        raise InputError(f"--timeout {timeout_s:g} must be more than 0 and at most 600 seconds.")
+        raise InputError(f"timeout {timeout_s:g} (--timeout or api.timeout_s) must be more than 0 "
+                         "and at most 600 seconds.")
 
 
 def _origin_of_base_url(ws: Workspace) -> str:

@@ -257,6 +257,21 @@ class SandboxServer(ThreadingHTTPServer):
         self.stopping.set()
         self.server_close()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One line instead of socketserver's traceback. A client that stopped waiting (its
+        timeout hit a slow scenario) is routine, not an error."""
+        import sys
+
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            if self.log is not None:
+                self.log(f"client {client_address[0]}:{client_address[1]} hung up before the "
+                         "answer")
+            return
+        if self.log is not None:
+            self.log(f"error while answering {client_address[0]}:{client_address[1]}: "
+                     f"{type(error).__name__}")
+
 
 class SandboxHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the CLI's client expects
