@@ -371,3 +371,22 @@ def test_table_output_file_is_plain_text(unmo, api, workspace: Path):
     assert ran.exit_code == 0
     text = (workspace / "health.txt").read_text()
     assert "acme" in text and "healthy" in text and "\x1b[" not in text
+
+
+def test_recorded_checks_feed_the_weekly_report(unmo, api):
+    good = make_customer("good")
+    bad = make_customer("bad")
+    api.plays[good.live], api.plays[bad.live] = "healthy", "500"
+    for day in ("2026-11-24T10:00:00Z", "2026-11-25T10:00:00Z"):
+        ran = run_health(unmo, api, "--retries", "0", env={"UNMO_NOW": day})
+        assert ran.exit_code == 1
+    api.plays[bad.live] = "503"
+    run_health(unmo, api, env={"UNMO_NOW": "2026-11-26T10:00:00Z"})
+    ran = unmo("report", "weekly", "--week", "2026-W48", "--format", "json",
+               env={"UNMO_NOW": "2026-12-01T10:00:00Z"})
+    assert ran.exit_code == 0, ran.stderr
+    health = ran.json()["health"]
+    # 6 checks: 3 healthy, 2 down, 1 degraded
+    assert health["checks"] == 6
+    assert health["availability_pct"] == 66.67 and health["healthy_pct"] == 50.0
+    assert health["p95_latency_ms"] is not None
