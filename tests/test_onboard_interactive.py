@@ -16,6 +16,8 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX p
 def _terminal(workspace: Path, *args: str) -> Terminal:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UNMO_")}
     env["UNMO_WORKSPACE"] = str(workspace)
+    if "UNMO_DATABASE_URL" in os.environ:  # the PostgreSQL pass: this test's own database
+        env["UNMO_DATABASE_URL"] = os.environ["UNMO_DATABASE_URL"]
     return Terminal(["onboard", *args], env, workspace)
 
 
