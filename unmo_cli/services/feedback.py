@@ -171,6 +171,8 @@ def add_feedback(ws: Workspace, customer: str, *, satisfaction: Any, nps: Any = 
                  external_id: Any = None) -> AddResult:
     """Record one response (source `cli`), raise its alerts, commit, then try to deliver them.
     Every value is checked before the database is opened; a bad one writes nothing."""
+    from sqlalchemy.exc import IntegrityError
+
     from unmo_cli.db.models import Feedback
     from unmo_cli.services.alerts import alert_views, deliver_pending, record_alert
     from unmo_cli.services.customers import get_customer, open_existing, unknown_customer
@@ -197,7 +199,11 @@ def add_feedback(ws: Workspace, customer: str, *, satisfaction: Any, nps: Any = 
                                     settings.drop_points)
             row = Feedback(customer_id=found.id, source="cli", **values)
             session.add(row)
-            session.flush()
+            try:
+                session.flush()
+            except IntegrityError:  # the same id stored by another command a moment ago
+                raise InputError(f"feedback id {values['external_id']!r} is already recorded "
+                                 f"for {found.slug}; ids are unique per customer.") from None
             assert row.id is not None
             drafts = feedback_alerts(settings, customer_id=found.id, customer_name=found.name,
                                      slug=found.slug, feedback_id=row.id,
@@ -211,7 +217,7 @@ def add_feedback(ws: Workspace, customer: str, *, satisfaction: Any, nps: Any = 
                                          feedback_id=row.id))
             ids = [record_alert(session, d.customer_id, d.rule, d.text, d.score,
                                 feedback_id=d.feedback_id) for d in drafts]
-            view = FeedbackView(row.id, found.slug, found.name, row.received_at,
+            view = FeedbackView(row.id, found.slug, found.name, clock.from_db(row.received_at),
                                 row.satisfaction, row.nps, row.category, row.comment, row.source,
                                 row.external_id)
         # Committed: the alerts exist whatever the webhook does now.
