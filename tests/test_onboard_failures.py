@@ -44,7 +44,7 @@ def test_failure_at_each_step_leaves_nothing_and_retry_succeeds(unmo, workspace:
     assert query("SELECT count(*) FROM api_keys") == [(4,)]
 
 
-@pytest.mark.parametrize("step", ["write_files@2", "record_session@3", "move_into_place@2",
+@pytest.mark.parametrize("step", ["write_files@2", "create_record", "move_into_place@2",
                                   "commit"])
 def test_failure_in_a_batch_leaves_none_of_it(unmo, workspace: Path, step):
     ran = unmo("onboard", "--from", str(PILOTS), env={"UNMO_TEST_FAIL_AT": step})

@@ -40,9 +40,14 @@ def dollars(cents: int) -> str:
 def search_path(templates_dir: Path) -> tuple[str, ...]:
     """The folders a template is looked up in: the workspace's override first, then the
     packaged set, so an override needs only the files it changes."""
+    return _search_path(str(templates_dir))
+
+
+@lru_cache(maxsize=32)
+def _search_path(templates_dir: str) -> tuple[str, ...]:
     from unmo_cli.workspace import packaged_templates_dir
 
-    folders = [templates_dir.resolve()]
+    folders = [Path(templates_dir).resolve()]
     try:
         packaged = packaged_templates_dir().resolve()
     except EnvironmentFailure:
@@ -61,16 +66,36 @@ def _environment(folders: tuple[str, ...]) -> SandboxedEnvironment:
 
     env = SandboxedEnvironment(
         loader=FileSystemLoader(list(folders)),
+        bytecode_cache=_bytecode_cache(),
         undefined=StrictUndefined,
         autoescape=_autoescape,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        auto_reload=False,
+        auto_reload=True,  # an edited template is picked up in a long-lived process
     )
     env.filters["yaml"] = yaml_value
     env.filters["dollars"] = dollars
     return env
+
+
+def _bytecode_cache() -> Any:
+    """Compiled templates kept in the user's cache folder (keyed by each template's source, so
+    an edit is picked up): compiling them is most of a single onboarding's rendering time.
+    Never inside the workspace, and skipped when the cache folder cannot be made."""
+    import os
+
+    from jinja2 import FileSystemBytecodeCache
+
+    if os.environ.get("UNMO_NO_TEMPLATE_CACHE"):
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = Path(base) / "unmo" / "jinja"
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return None
+    return FileSystemBytecodeCache(str(folder))
 
 
 def render(workspace: Workspace, template_name: str, context: dict[str, Any]) -> str:
@@ -102,15 +127,17 @@ def render_from(templates_dir: Path, template_name: str, context: dict[str, Any]
 def template_files(templates_dir: Path, folder: str) -> list[tuple[str, Path]]:
     """Every file under `folder` along the search path, as (loader name, file) pairs such as
     ("customer/email/welcome.md.j2", …), the override's copy winning, in a stable order."""
+    import os
+
     found: dict[str, Path] = {}
-    for root in map(Path, search_path(templates_dir)):
-        base = root / folder
-        if not base.is_dir():
-            continue
-        for path in base.rglob("*"):
-            if path.is_file() and not path.name.startswith(".") and \
-                    "__pycache__" not in path.parts:
-                found.setdefault(path.relative_to(root).as_posix(), path)
+    for root in search_path(templates_dir):
+        for current, subfolders, names in os.walk(os.path.join(root, folder)):
+            subfolders[:] = [d for d in subfolders if not d.startswith(".")
+                             and d != "__pycache__"]
+            relative = os.path.relpath(current, root).replace(os.sep, "/")
+            for name in names:
+                if not name.startswith("."):
+                    found.setdefault(f"{relative}/{name}", Path(current, name))
     if not found:
         raise EnvironmentFailure(f"no templates under {folder}/ in {templates_dir}; restore "
                                  "them or remove the templates override.")

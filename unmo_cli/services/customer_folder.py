@@ -175,6 +175,8 @@ def _recipient(display_name: str, local: str, domain: str) -> Any:
     from email.policy import default
 
     named = Address(display_name=display_name, username=local, domain=domain)
+    if display_name.isascii() and "=?" not in display_name and len(display_name) < 60:
+        return named  # plain ASCII is written and read back as it is
     probe = EmailMessage()
     probe["To"] = named
     parsed = BytesParser(policy=default).parsebytes(probe.as_bytes(), headersonly=True)
@@ -235,16 +237,17 @@ def write_private_file(path: Path, data: bytes) -> None:
 
 def write_folder(target: Path, files: dict[str, bytes]) -> None:
     """Write `files` under a fresh folder `target` (`.env` at mode 0600)."""
-    made: set[Path] = set()
+    target.mkdir(parents=True, exist_ok=True)
+    folders = {parent for name in files for parent in Path(name).parents} - {Path(".")}
+    for folder in sorted(folders, key=lambda f: len(f.parts)):  # parents before children
+        (target / folder).mkdir(exist_ok=True)
     for relative, data in files.items():
         path = target / relative
-        if path.parent not in made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            made.add(path.parent)
         if relative == ENV_FILE:
             write_private_file(path, data)
         else:
-            path.write_bytes(data)
+            with open(path, "wb") as handle:
+                handle.write(data)
 
 
 def replace_file(path: Path, data: bytes) -> None:

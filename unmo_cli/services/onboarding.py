@@ -553,12 +553,12 @@ def database_exists(ws: Workspace) -> bool:
     return True
 
 
-def preflight(ws: Workspace, items: list[CustomerInput]) -> None:
+def preflight(ws: Workspace, items: list[CustomerInput], db: Database | None = None) -> None:
     """Refuse, before writing anything, names already onboarded and folders already present."""
     problems = []
     taken: dict[str, str] = {}
-    if items and database_exists(ws):
-        taken = _taken_names(ws, items)
+    if items and (db is not None or database_exists(ws)):
+        taken = _taken_names(ws, items, db)
     for item in items:
         existing = taken.get(item.name_key) or taken.get("slug:" + item.slug)
         folder = ws.customer_dir(item.slug)
@@ -594,13 +594,14 @@ def name_taken(ws: Workspace, name: str) -> str | None:
     return None
 
 
-def _taken_names(ws: Workspace, items: list[CustomerInput]) -> dict[str, str]:
+def _taken_names(ws: Workspace, items: list[CustomerInput], shared: Database | None = None
+                 ) -> dict[str, str]:
     from sqlmodel import col, or_, select
 
     from unmo_cli.db import open_database
     from unmo_cli.db.models import Customer
 
-    db = open_database(ws)
+    db = shared or open_database(ws)
     taken: dict[str, str] = {}
     try:
         with db.session() as session:
@@ -613,7 +614,8 @@ def _taken_names(ws: Workspace, items: list[CustomerInput]) -> dict[str, str]:
                 for key, slug, name in rows:
                     taken[key] = taken["slug:" + slug] = f"{name!r} ({slug})"
     finally:
-        db.dispose()
+        if shared is None:
+            db.dispose()
     return taken
 
 
@@ -747,10 +749,24 @@ def _onboard_all(ws: Workspace, prepared: list[tuple[CustomerInput, StepTimes, f
                  advance: Callable[[int], None] | None = None) -> list[OnboardResult]:
     assert mode in MODES
     items = [p[0] for p in prepared]
-    preflight(ws, items)
     works = [_Work(item=i, times=t, began=b, started_at=s) for i, t, b, s in prepared]
     if dry_run:
+        preflight(ws, items)
         return [_dry_run(ws, w) for w in works]
+    from unmo_cli.db import open_database
+
+    existing = open_database(ws) if database_exists(ws) else None
+    try:
+        return _onboard_into(ws, works, existing, mode=mode, advance=advance)
+    finally:
+        if existing is not None:
+            existing.dispose()
+
+
+def _onboard_into(ws: Workspace, works: list[_Work], existing: Database | None, *, mode: str,
+                  advance: Callable[[int], None] | None) -> list[OnboardResult]:
+    items = [w.item for w in works]
+    preflight(ws, items, existing)
     # Keys and every file in memory first, so a template error writes nothing at all.
     for work in works:
         _render(ws, work)
@@ -762,24 +778,20 @@ def _onboard_all(ws: Workspace, prepared: list[tuple[CustomerInput, StepTimes, f
     from unmo_cli.db import open_database
     from unmo_cli.workspace import ensure_gitignore
 
-    with works[0].times.step("prepare_workspace"):
+    with _shared_step(works, "prepare_workspace"):
         try:
             ws.customers_dir.mkdir(parents=True, exist_ok=True)
             ensure_gitignore(ws.root)
         except OSError as exc:
             raise EnvironmentFailure(f"cannot write the workspace at {ws.root}: "
                                      f"{exc.strerror}.") from None
-        db = open_database(ws)
-    prepare_s = works[0].times.steps[-1][1]
-    for work in works[1:]:
-        work.times.add("prepare_workspace", prepare_s)
+        db = existing or open_database(ws)
     try:
         with db.session() as session, _customers_lock(ws, session):
             try:
                 _create(ws, session, works, mode)
-                with works[0].times.step("commit"):
+                with _shared_step(works, "commit"):
                     session.commit()
-                commit_s = works[0].times.steps[-1][1]
             except IntegrityError:
                 session.rollback()
                 _remove_temporaries(works)
@@ -790,12 +802,11 @@ def _onboard_all(ws: Workspace, prepared: list[tuple[CustomerInput, StepTimes, f
                 if not isinstance(exc, InputError):
                     _record_failure(db, works, mode, exc)
                 raise
-            for work in works[1:]:
-                work.times.add("commit", commit_s)
             _move_into_place(ws, db, works, mode)
         _finish_sessions(db, works)
     finally:
-        db.dispose()
+        if existing is None:
+            db.dispose()
     return [_result(ws, w) for w in works]
 
 
@@ -828,6 +839,8 @@ def _render(ws: Workspace, work: _Work) -> None:
 def _create(ws: Workspace, session: Session, works: list[_Work], mode: str) -> None:
     """Files first, rows second: the folders are written before the first INSERT, so the
     database's write lock is held only for the inserts and the commit."""
+    from sqlalchemy import insert
+
     from unmo_cli import apikeys
     from unmo_cli.db.models import ApiKey, OnboardingSession, OnboardingStep
 
@@ -851,30 +864,52 @@ def _create(ws: Workspace, session: Session, works: list[_Work], mode: str) -> N
                 raise EnvironmentFailure(f"cannot write the .env of {item.slug}: "
                                          f"{exc.strerror}.") from None
 
-    for work in works:
-        item, times = work.item, work.times
-        with times.step("create_record"):
-            work.customer = _customer_row(item, work.started_at)
-            session.add(work.customer)
-            session.flush()
-            created = clock.to_db(work.started_at)
-            session.add_all(ApiKey(
-                customer_id=work.customer.id, kind=kind, environment=environment,
-                key_hash=apikeys.hash_key(key), hint=apikeys.hint(key),
-                publishable_value=key if kind == "publishable" else None, created_at=created,
-            ) for (kind, environment), key in work.keys.items())
-        with times.step("record_session"):
+    # The rows in a few bulk statements (a thousand customers are a handful of INSERTs); the
+    # time of a shared statement is divided among the customers it served.
+    with _shared_step(works, "create_record"):
+        for work in works:
+            work.customer = _customer_row(work.item, work.started_at)
+        session.add_all([w.customer for w in works])
+        session.flush()
+        session.execute(insert(ApiKey), [
+            {"customer_id": w.customer.id, "kind": kind, "environment": environment,
+             "key_hash": apikeys.hash_key(key), "hint": apikeys.hint(key),
+             "publishable_value": key if kind == "publishable" else None,
+             "created_at": clock.to_db(w.started_at)}
+            for w in works if w.customer is not None
+            for (kind, environment), key in w.keys.items()])
+    with _shared_step(works, "record_session"):
+        finished = clock.to_db(clock.now())
+        for work in works:
+            assert work.customer is not None
             work.session_row = OnboardingSession(
-                customer_id=work.customer.id, customer_name=item.name, mode=mode,
+                customer_id=work.customer.id, customer_name=work.item.name, mode=mode,
                 outcome="success", started_at=clock.to_db(work.started_at),
-                finished_at=clock.to_db(clock.now()), duration_s=times.total,
-            )
-            session.add(work.session_row)
-            session.flush()
-            session.add_all(OnboardingStep(session_id=work.session_row.id, position=n, name=name,
-                                           duration_s=duration, outcome=outcome)
-                            for n, (name, duration, outcome) in enumerate(times.steps, start=1))
-            work.recorded_steps = len(times.steps)
+                finished_at=finished, duration_s=work.times.total)
+        session.add_all([w.session_row for w in works])
+        session.flush()
+        session.execute(insert(OnboardingStep), [
+            {"session_id": w.session_row.id, "position": n, "name": name, "duration_s": d,
+             "outcome": o}
+            for w in works for n, (name, d, o) in enumerate(w.times.steps, start=1)])
+        for work in works:
+            work.recorded_steps = len(work.times.steps)
+
+
+@contextmanager
+def _shared_step(works: list[_Work], name: str) -> Iterator[None]:
+    """A step done once for all `works`: each records an equal share of its time (a failure is
+    recorded on the first)."""
+    began = clock.monotonic()
+    try:
+        _test_hook(name)
+        yield
+    except BaseException:
+        works[0].times.add(name, clock.monotonic() - began, "failed")
+        raise
+    share = (clock.monotonic() - began) / len(works)
+    for work in works:
+        work.times.add(name, share)
 
 
 def _move_into_place(ws: Workspace, db: Database, works: list[_Work], mode: str) -> None:
@@ -969,22 +1004,22 @@ def _add_session(session: Session, name: str, mode: str, outcome: str, error: st
 
 
 def _finish_sessions(db: Database, works: list[_Work]) -> None:
-    """Add the steps that could only be timed after the commit (commit, move_into_place)."""
-    from sqlmodel import col, update
+    """Add the steps that could only be timed after the commit (record_session, commit,
+    move_into_place) and the final durations."""
+    from sqlalchemy import insert, update
 
     from unmo_cli.db.models import OnboardingSession, OnboardingStep
 
+    finished = clock.to_db(clock.now())
     with db.session() as session:
-        for work in works:
-            tail = work.times.steps[work.recorded_steps:]
-            session.add_all(OnboardingStep(session_id=work.session_row.id,
-                                           position=work.recorded_steps + n, name=name,
-                                           duration_s=d, outcome=o)
-                            for n, (name, d, o) in enumerate(tail, start=1))
-            session.exec(update(OnboardingSession)  # type: ignore[call-overload]
-                         .where(col(OnboardingSession.id) == work.session_row.id)
-                         .values(duration_s=work.times.total,
-                                 finished_at=clock.to_db(clock.now())))
+        session.execute(insert(OnboardingStep), [
+            {"session_id": w.session_row.id, "position": w.recorded_steps + n, "name": name,
+             "duration_s": d, "outcome": o}
+            for w in works
+            for n, (name, d, o) in enumerate(w.times.steps[w.recorded_steps:], start=1)])
+        session.execute(update(OnboardingSession), [
+            {"id": w.session_row.id, "duration_s": w.times.total, "finished_at": finished}
+            for w in works])
 
 
 def _result(ws: Workspace, work: _Work) -> OnboardResult:
