@@ -118,6 +118,8 @@ _register()
 
 def main() -> None:
     try:
-        app()
+        # One name however it was started (`unmo` or `python -m unmo_cli`): usage lines, and the
+        # shell-completion protocol (_UNMO_COMPLETE), which is derived from it.
+        app(prog_name="unmo")
     except KeyboardInterrupt:
         sys.exit(report_error(KeyboardInterrupt()))

@@ -6,6 +6,8 @@ from typing import Any
 
 import typer
 
+from unmo_cli.completion import complete_customer_slug
+
 app = typer.Typer(help="List, inspect and re-render customers; set their phase or churn.",
                   no_args_is_help=True)
 
@@ -38,7 +40,8 @@ def list_(
 
 @app.command("show")
 def show(
-    slug: str = typer.Argument(..., help="Slug or name of the customer."),
+    slug: str = typer.Argument(..., help="Slug or name of the customer.",
+                               autocompletion=complete_customer_slug),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """A customer: record, keys (hints), onboarding, latest feedback and health."""
@@ -100,7 +103,8 @@ def _render_detail(detail: Any) -> None:
 
 @app.command("phase")
 def phase(
-    slug: str = typer.Argument(..., help="Slug or name of the customer."),
+    slug: str = typer.Argument(..., help="Slug or name of the customer.",
+                               autocompletion=complete_customer_slug),
     new_phase: str = typer.Argument(..., metavar="PHASE", help="discovery, setup or launch."),
 ) -> None:
     """Move a customer to another lifecycle phase."""
@@ -113,7 +117,8 @@ def phase(
 
 @app.command("churn")
 def churn(
-    slug: str = typer.Argument(..., help="Slug or name of the customer."),
+    slug: str = typer.Argument(..., help="Slug or name of the customer.",
+                               autocompletion=complete_customer_slug),
     reason: str = typer.Option(..., "--reason", help="Why they left."),
 ) -> None:
     """Mark a customer churned now (kept, but excluded from active counts)."""
@@ -126,7 +131,8 @@ def churn(
 
 @app.command("render")
 def render(
-    slugs: list[str] | None = typer.Argument(None, help="Slugs (or names) to re-render."),
+    slugs: list[str] | None = typer.Argument(None, help="Slugs (or names) to re-render.",
+                                             autocompletion=complete_customer_slug),
     every: bool = typer.Option(False, "--all", help="Every customer."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 listing the files "
                                "that differ from the current templates."),

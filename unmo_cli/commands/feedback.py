@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from unmo_cli.completion import complete_customer_slug
+
 if TYPE_CHECKING:
     from unmo_cli.services.alerts import DeliveryReport
 
@@ -29,7 +31,8 @@ def _delivery_notes(report: DeliveryReport | None) -> None:
 
 @app.command("add")
 def add(
-    customer: str = typer.Argument(..., help="Customer slug or exact name."),
+    customer: str = typer.Argument(..., help="Customer slug or exact name.",
+                                   autocompletion=complete_customer_slug),
     satisfaction: str = typer.Option(..., "--satisfaction", "-s", help="Score from 1 to 10."),
     nps: str | None = typer.Option(None, "--nps", help="NPS answer from 0 to 10."),
     category: str | None = typer.Option(
@@ -121,7 +124,8 @@ def _list_invalid(name: str, invalid: list[Any]) -> None:
 
 @app.command("list")
 def list_(
-    customer: str | None = typer.Argument(None, help="Only this customer (slug or name)."),
+    customer: str | None = typer.Argument(None, help="Only this customer (slug or name).",
+                                          autocompletion=complete_customer_slug),
     since: str | None = typer.Option(None, "--since", help="From this date (YYYY-MM-DD, in the "
                                      "workspace timezone) or ISO 8601 time."),
     limit: int | None = typer.Option(None, "--limit", help="At most this many, newest first."),

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from unmo_cli.completion import complete_customer_slug
+
 if TYPE_CHECKING:
     from unmo_cli.services.health import HealthRun
 
@@ -30,7 +32,8 @@ def register(app: typer.Typer) -> None:
 def health(
     slugs: list[str] | None = typer.Argument(None, metavar="[SLUG]...",
                                              help="Customers to check (default: every active "
-                                             "customer, as --all)."),
+                                             "customer, as --all).",
+                                             autocompletion=complete_customer_slug),
     all_customers: bool = typer.Option(False, "--all", help="Every active (not churned) "
                                        "customer."),
     output_format: Format = typer.Option(Format.table, "--format", help="table, json or junit."),

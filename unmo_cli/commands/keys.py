@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import typer
 
+from unmo_cli.completion import complete_customer_slug
+
 app = typer.Typer(help="List, rotate and verify customers' API keys.", no_args_is_help=True)
 
 
 @app.command("list")
 def list_(
-    slug: str = typer.Argument(..., help="Slug or name of the customer."),
+    slug: str = typer.Argument(..., help="Slug or name of the customer.",
+                               autocompletion=complete_customer_slug),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """A customer's keys, revoked ones included, as hints."""
@@ -33,7 +36,8 @@ def list_(
 
 @app.command("rotate")
 def rotate(
-    slug: str = typer.Argument(..., help="Slug or name of the customer."),
+    slug: str = typer.Argument(..., help="Slug or name of the customer.",
+                               autocompletion=complete_customer_slug),
     kind: str = typer.Option("secret", "--kind", help="secret (default) or publishable."),
     environment: str | None = typer.Option(None, "--env", help="live or test (default: both)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
