@@ -19,8 +19,7 @@ def demo(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document (what was "
                                      "built, the last health run and the report)."),
 ) -> None:
-    """A guided tour in a throwaway workspace: pilots onboarded, a month of feedback, the
-    sandbox, health checks, and the weekly report with its HTML page."""
+    """A guided tour in a throwaway workspace: pilots, feedback, sandbox, health, report."""
     from unmo_cli import console
     from unmo_cli.services.demo import run_demo
 
