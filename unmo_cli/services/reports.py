@@ -3,8 +3,11 @@ indexed time columns and turned into figures by the contract's definitions (unmo
 
 Weeks are ISO weeks in the workspace's time zone: Monday 00:00 local to the next Monday 00:00
 local (exclusive), converted to UTC instants, so a DST change shortens or lengthens the week by an
-hour instead of moving its edges. Every query works on SQLite and PostgreSQL alike: SQLAlchemy Core,
-integer COUNT/SUM, CASE, GROUP BY, ORDER BY … LIMIT 1 OFFSET k, and naive-UTC bounds."""
+hour instead of moving its edges. The edges are computed in Python and reach the SQL as naive-UTC
+bounds; every query is SQLAlchemy Core that SQLite and PostgreSQL run alike: COUNT/SUM/CASE over a
+range of a time index (one aggregate per week, sent as one UNION ALL), GROUP BY customer for the
+portfolio, ORDER BY … LIMIT 1 OFFSET k for nearest-rank percentiles. Python never loops over
+feedback or health-check rows, only over per-week and per-customer aggregates."""
 
 from __future__ import annotations
 
@@ -313,7 +316,7 @@ def write_output(path: Path, text: str) -> None:
     """Write the whole report or nothing: a temporary file beside it, moved into place."""
     handle, temporary = -1, None
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             handle = -1
             stream.write(text)
@@ -395,16 +398,14 @@ def compute_report(connection: Connection, settings: Settings, week: Week,
 
 
 def _tables() -> Any:
+    """The Core tables of the models (imported here: sqlmodel is heavy to import)."""
+    from types import SimpleNamespace
+
     from unmo_cli.db.models import Alert, Customer, Feedback, HealthCheck, OnboardingSession
 
-    class T:
-        customers = Customer.__table__
-        feedback = Feedback.__table__
-        onboarding = OnboardingSession.__table__
-        health = HealthCheck.__table__
-        alerts = Alert.__table__
-
-    return T
+    return SimpleNamespace(customers=Customer.__table__, feedback=Feedback.__table__,
+                           onboarding=OnboardingSession.__table__, health=HealthCheck.__table__,
+                           alerts=Alert.__table__)
 
 
 def _naive(instant: datetime) -> datetime:
