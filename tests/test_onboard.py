@@ -335,3 +335,19 @@ def test_from_file_with_many_records(unmo, workspace: Path):
     assert query("SELECT count(*), sum(mrr_cents) FROM customers") == [(25, 25 * 1050)]
     assert query("SELECT count(*) FROM api_keys") == [(100,)]
     assert len(list((workspace / "customers").iterdir())) == 25
+
+
+def test_names_with_rich_markup_are_printed_as_typed(unmo, workspace: Path):
+    import yaml
+
+    records = [{"name": name, "contact_name": "[red]Ops[/red]", "contact_email": f"o{n}@x.example",
+                "industry": "other", "integration": "s2s", "events_per_day": 1,
+                "provider": "none", "mrr": 1} for n, name in enumerate(["[bold]Loud[/bold]",
+                                                                         "Quiet [x]"])]
+    path = workspace.parent / "markup.yaml"
+    path.write_text(yaml.safe_dump(records))
+    ran = unmo("onboard", "--from", str(path))
+    assert ran.exit_code == 0, ran.stderr
+    assert "[bold]Loud[/bold]" in ran.stdout and "Quiet [x]" in ran.stdout
+    ran = unmo("customer", "show", "bold-loud-bold")
+    assert "[red]Ops[/red]" in ran.stdout and "[bold]Loud[/bold]" in ran.stdout

@@ -82,6 +82,7 @@ def _show(results: list[Any], *, json_output: bool, show_secrets: bool, many: bo
         console.emit_json(documents if many else documents[0])
         return
     from rich.table import Table
+    from rich.text import Text
 
     if many and len(results) > 1:
         table = Table(title=("Would onboard" if results[0].dry_run else "Onboarded")
@@ -90,7 +91,7 @@ def _show(results: list[Any], *, json_output: bool, show_secrets: bool, many: bo
             table.add_column(column)
         for r in results:
             seconds = f"{r.onboarding['duration_s']:.3f}" if r.onboarding else "—"
-            table.add_row(r.customer["name"], r.directory + "/", r.customer["integration"],
+            table.add_row(Text(r.customer["name"]), r.directory + "/", r.customer["integration"],
                           seconds)
         console.print_out(table)
         if show_secrets:
