@@ -109,7 +109,6 @@ class AttributionApi:
     async def __aenter__(self) -> AttributionApi:
         import httpx
 
-        _skip_failing_sniffio_import()
         self._client = httpx.AsyncClient(
             base_url=self.base_url + "/",
             http1=True,
@@ -191,18 +190,6 @@ class AttributionApi:
         finally:
             gate.leave()
         return status, bytes(body), round((monotonic() - started) * 1000, 1), None
-
-
-def _skip_failing_sniffio_import() -> None:
-    """httpcore runs `import sniffio` on every request to learn the async library; without
-    sniffio installed each attempt searches sys.path again and fails (a dozen per check, a
-    quarter of the client's CPU at 1,000 customers). A None in sys.modules is Python's
-    documented way to make that import fail at once; with sniffio installed nothing changes."""
-    import importlib.util
-    import sys
-
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 
 def _seconds(value: float) -> str:
