@@ -62,6 +62,7 @@ def test_only_slugs_starting_with_what_was_typed(customers: Path, typed: str, ex
     assert _complete(["customer", "show", typed]) == expected
 
 
+@pytest.mark.sqlite_only  # the folder decides which database only while it is SQLite's
 def test_the_global_workspace_option_is_honoured(customers: Path, tmp_path: Path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -721,8 +721,10 @@ def import_feedback(ws: Workspace, path: Path, *, fmt: str | None = None,
                 raise InvalidRows(name, invalid, len(valid))
             fresh, duplicates = _without_duplicates(session, valid)
             alert_ids = _write(ws, session, fresh, raise_alerts, progress, name)
+            _test_pause("import-insert")  # rows and alerts inserted, not yet committed
         result = ImportResult(name, chosen, len(records), len(fresh), duplicates, invalid,
                               alert_ids)
+        _test_pause("import-deliver")  # committed, alerts not yet delivered
         if alert_ids:
             from unmo_cli.services.alerts import deliver_pending
 
@@ -730,6 +732,29 @@ def import_feedback(ws: Workspace, path: Path, *, fmt: str | None = None,
         return result
     finally:
         db.dispose()
+
+
+def _test_pause(point: str) -> None:
+    """Test-only, never set in production: with UNMO_TEST_PAUSE_AT=<point> (import-insert,
+    import-deliver) the import writes "paused at <point>" to stderr, writes
+    UNMO_TEST_PAUSE_FILE if set, and waits UNMO_TEST_PAUSE_S seconds (default 60) or until the
+    test deletes that file, so a test can kill it mid-way or run another command meanwhile (the
+    same variables as onboarding's hooks)."""
+    import os
+
+    if os.environ.get("UNMO_TEST_PAUSE_AT") != point:
+        return
+    import sys
+    import time
+
+    sys.stderr.write(f"unmo: paused at {point} (pid {os.getpid()}, UNMO_TEST_PAUSE_AT)\n")
+    sys.stderr.flush()
+    marker = os.environ.get("UNMO_TEST_PAUSE_FILE")
+    if marker:
+        Path(marker).write_text(f"{point} {os.getpid()}\n", encoding="utf-8")
+    deadline = time.monotonic() + float(os.environ.get("UNMO_TEST_PAUSE_S", "60"))
+    while time.monotonic() < deadline and (not marker or Path(marker).exists()):
+        time.sleep(0.02)
 
 
 def _check_records(records: list[RawRow], customers: _CustomerIndex, now: datetime,

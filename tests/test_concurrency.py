@@ -1,0 +1,214 @@
+"""Several unmo processes on one workspace at once, as a team shares it: real subprocesses on
+the same database (SQLite with WAL and a busy timeout, or PostgreSQL in its pass, where the
+`workspace` fixture's UNMO_DATABASE_URL is inherited by every subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import query
+from support_onboarding import flags, secret_keys
+
+REPORT_NOW = "2026-11-25T12:00:00Z"  # the report's week is 2026-W47 (16–22 Nov)
+ONBOARDED_AT = "2026-11-02T10:00:00Z"
+
+
+def _spawn(*args: str, **extra: str) -> subprocess.Popen:
+    env = {**os.environ, "NO_COLOR": "1", **extra}
+    return subprocess.Popen([sys.executable, "-m", "unmo_cli", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
+    stdout, stderr = process.communicate(timeout=timeout)
+    return process.returncode, stdout, stderr
+
+
+def _run(*args: str, **extra: str) -> tuple[int, str, str]:
+    return _finish(_spawn(*args, **extra))
+
+
+def _wait_for(marker: Path, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not marker.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"exited {process.returncode} before pausing: "
+                                 f"{process.communicate()[1]}")
+        assert time.monotonic() < deadline, "never reached the pause"
+        time.sleep(0.02)
+
+
+def _single_sentence(stderr: str) -> None:
+    assert stderr.startswith("error: "), stderr
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr, stderr
+
+
+# --- two onboardings of one name ------------------------------------------------------------
+
+# (first name, second name, pause both after their pre-flight check): the same name twice, and
+# names that differ only by case and punctuation, which are one customer.
+RACES = [("Race Games", "Race Games", True), ("Photon Apps", "photon-apps", True),
+         ("Quasar Labs", "Quasar Labs", False), ("Nimbus Pay", "NIMBUS  pay!", False)]
+
+
+@pytest.mark.slow
+def test_two_onboardings_of_one_name_make_exactly_one_customer(unmo, workspace: Path):
+    for first, second, pause in RACES:
+        slug = first.lower().replace(" ", "-")
+        # Paused right after the pre-flight check, both have seen the name free: only the
+        # database's unique constraints can stop the second one.
+        hooks = {"UNMO_TEST_PAUSE_AT": "prepare_workspace", "UNMO_TEST_PAUSE_S": "0.5"} \
+            if pause else {}
+        processes = [_spawn("onboard", name, *flags(), "--yes", "--json", **hooks)
+                     for name in (first, second)]
+        outcomes = [_finish(p) for p in processes]
+        codes = sorted(code for code, _out, _err in outcomes)
+        assert codes == [0, 2], f"{first!r} vs {second!r}: {outcomes}"
+        (_, won, _), (_, _, lost) = sorted(outcomes, key=lambda o: o[0])
+        assert json.loads(won)["customer"]["slug"] == slug
+        loser_err = "\n".join(line for line in lost.splitlines()
+                              if not line.startswith("unmo: paused at")) + "\n"
+        _single_sentence(loser_err)
+        assert "already onboarded" in loser_err
+
+        assert query("SELECT count(*) FROM customers WHERE slug = :slug", slug=slug) == [(1,)]
+        assert query("SELECT count(*) FROM api_keys k JOIN customers c ON c.id = k.customer_id "
+                     "WHERE c.slug = :slug", slug=slug) == [(4,)]
+        folders = sorted(p.name for p in (workspace / "customers").iterdir())
+        assert slug in folders and not [f for f in folders if f.startswith(".tmp-")]
+        # The folder that stayed is the winner's: its .env holds the keys the database knows.
+        live = secret_keys(workspace / "customers" / slug)["UNMO_SECRET_KEY_LIVE"]
+        ran = unmo("keys", "verify", live, "--json")
+        assert ran.exit_code == 0 and ran.json()["customer"] == slug
+    assert query("SELECT count(*) FROM customers") == [(len(RACES),)]
+    assert query("SELECT count(*) FROM api_keys") == [(4 * len(RACES),)]
+
+
+# --- a feedback import while reports run ----------------------------------------------------
+
+
+def _onboard_pilots(unmo, workspace: Path, count: int = 3) -> list[str]:
+    records = [{"name": f"Pilot {n:02d}", "contact_name": "Growth Team",
+                "contact_email": f"growth{n}@pilot.example", "industry": "gaming",
+                "integration": "s2s", "events_per_day": 50000, "provider": "adjust",
+                "mrr": 1000} for n in range(1, count + 1)]
+    path = workspace.parent / "pilots.yaml"
+    path.write_text(yaml.safe_dump(records))
+    ran = unmo("onboard", "--from", str(path), "--yes", "--json",
+               env={"UNMO_NOW": ONBOARDED_AT})
+    assert ran.exit_code == 0, ran.stderr
+    return [f"pilot-{n:02d}" for n in range(1, count + 1)]
+
+
+def _survey(path: Path, slugs: list[str], rows: int) -> Path:
+    lines = ["customer,satisfaction,nps,category,comment,received_at,id"]
+    for n in range(rows):
+        lines.append(f"{slugs[n % len(slugs)]},{7 + n % 4},{6 + n % 5},support,fine,"
+                     f"2026-11-{16 + n % 7}T{8 + n % 10:02d}:00:00Z,s-{n}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _report(**extra: str) -> dict:
+    code, out, err = _run("report", "weekly", "--format", "json", UNMO_NOW=REPORT_NOW, **extra)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_reports_and_another_writer_while_an_import_holds_its_transaction(unmo,
+                                                                         workspace: Path):
+    slugs = _onboard_pilots(unmo, workspace)
+    survey = _survey(workspace.parent / "survey.csv", slugs, 3000)
+    marker = workspace.parent / "import-paused"
+    importer = _spawn("feedback", "import", str(survey), "--json", UNMO_NOW=REPORT_NOW,
+                      UNMO_TEST_PAUSE_AT="import-insert", UNMO_TEST_PAUSE_FILE=str(marker),
+                      UNMO_TEST_PAUSE_S="120")
+    try:
+        _wait_for(marker, importer)
+        # The import has inserted its 3,000 rows and holds its transaction open: reports read
+        # the last committed state, whole, without waiting for it.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            reports = list(pool.map(lambda _n: _report(), range(2)))
+        for report in reports:
+            assert report["satisfaction"]["responses"] == 0
+        assert importer.poll() is None, "the import finished before the reports read"
+        # Another writer meanwhile waits for the lock (SQLite) or takes its own row
+        # (PostgreSQL); it does not fail.
+        adder = _spawn("feedback", "add", slugs[0], "--satisfaction", "9",
+                       "--received-at", "2026-11-20T10:00:00Z", UNMO_NOW=REPORT_NOW)
+        time.sleep(0.3)
+    finally:
+        marker.unlink(missing_ok=True)  # releases the import
+    code, out, err = _finish(importer)
+    assert code == 0, err
+    assert json.loads(out)["imported"] == 3000
+    code, _out, err = _finish(adder)
+    assert code == 0, err
+    after = _report()
+    assert after["satisfaction"]["responses"] == 3001
+    assert query("SELECT count(*) FROM feedback") == [(3001,)]
+
+
+def test_an_import_and_reports_started_together_all_succeed(unmo, workspace: Path):
+    slugs = _onboard_pilots(unmo, workspace)
+    survey = _survey(workspace.parent / "survey.csv", slugs, 5000)
+    processes = [_spawn("feedback", "import", str(survey), "--json", UNMO_NOW=REPORT_NOW)]
+    processes += [_spawn("report", "weekly", "--format", "json", UNMO_NOW=REPORT_NOW)
+                  for _ in range(3)]
+    outcomes = [_finish(p) for p in processes]
+    for code, _out, err in outcomes:
+        assert code == 0, err
+    assert json.loads(outcomes[0][1])["imported"] == 5000
+    for _code, out, _err in outcomes[1:]:
+        # Each report saw the import entirely or not at all.
+        assert json.loads(out)["satisfaction"]["responses"] in (0, 5000)
+
+
+# --- health checks writing while reports read -------------------------------------------------
+
+
+@pytest.fixture
+def sandbox_url(workspace: Path):
+    from unmo_cli.services.sandbox import SandboxOptions, start_in_thread
+    from unmo_cli.workspace import load_workspace
+
+    url, stop = start_in_thread(SandboxOptions(port=0, latency_ms=50, key_refresh_s=0),
+                                workspace=load_workspace())
+    try:
+        yield url
+    finally:
+        stop()
+
+
+@pytest.mark.slow
+def test_health_runs_write_while_reports_read(unmo, workspace: Path, sandbox_url: str):
+    slugs = _onboard_pilots(unmo, workspace, count=12)
+    week = "2026-W48"  # the week of REPORT_NOW, where the checks are recorded
+    rounds, writers, readers = 2, 2, 3
+    for _ in range(rounds):
+        processes = [_spawn("health", "--all", "--format", "json", "--retries", "0",
+                            UNMO_API_URL=sandbox_url, UNMO_NOW=REPORT_NOW)
+                     for _ in range(writers)]
+        processes += [_spawn("report", "weekly", "--week", week, "--format", "json",
+                             UNMO_NOW=REPORT_NOW) for _ in range(readers)]
+        outcomes = [_finish(p) for p in processes]
+        for code, out, err in outcomes[:writers]:
+            assert code == 0, err
+            assert json.loads(out)["summary"]["healthy"] == len(slugs)
+        for code, out, err in outcomes[writers:]:
+            assert code == 0, err
+            checks = json.loads(out)["health"]["checks"]
+            assert checks % len(slugs) == 0, "a report saw half of a health run"
+    assert query("SELECT count(*) FROM health_checks") == [(rounds * writers * len(slugs),)]
+    this_week = json.loads(_run("report", "weekly", "--week", week, "--format", "json",
+                                UNMO_NOW=REPORT_NOW)[1])
+    assert this_week["health"]["checks"] == rounds * writers * len(slugs)
+    assert this_week["health"]["availability_pct"] == 100.0
