@@ -641,6 +641,27 @@ def _customers_lock(ws: Workspace, session: Session) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+def recover_if_idle(ws: Workspace, db: Database) -> list[str]:
+    """Before the pre-flight check: finish or sweep what killed onboardings left, unless an
+    onboarding is running. So the retry of an onboarding killed after its commit finds the
+    folder in place (and the name taken), not a stray temporary folder."""
+    import fcntl
+
+    folder = ws.customers_dir
+    if not folder.is_dir() or not any(folder.glob(TEMP_PREFIX + "*")):
+        return []
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return []  # someone is onboarding: their temporary folders are not stale
+        with db.session() as session:
+            return recover_interrupted(ws, session)
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def recover_interrupted(ws: Workspace, session: Session) -> list[str]:
     """Finish or undo onboardings a killed process left behind (call under the exclusive lock).
     A temporary folder whose `.env` matches a committed customer's secret keys, and whose target
@@ -766,6 +787,8 @@ def _onboard_all(ws: Workspace, prepared: list[tuple[CustomerInput, StepTimes, f
 def _onboard_into(ws: Workspace, works: list[_Work], existing: Database | None, *, mode: str,
                   advance: Callable[[int], None] | None) -> list[OnboardResult]:
     items = [w.item for w in works]
+    if existing is not None:
+        recover_if_idle(ws, existing)
     preflight(ws, items, existing)
     # Keys and every file in memory first, so a template error writes nothing at all.
     for work in works:
