@@ -95,6 +95,8 @@ class Feedback(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("customer_id", "external_id"),
         Index("ix_feedback_customer_received", "customer_id", "received_at"),
+        # Covers the report's weekly aggregates (migration 0004).
+        Index("ix_feedback_received_cover", "received_at", "customer_id", "satisfaction", "nps"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -127,7 +129,12 @@ class Alert(SQLModel, table=True):
 
 class HealthCheck(SQLModel, table=True):
     __tablename__ = "health_checks"
-    __table_args__ = (Index("ix_health_checks_customer_checked", "customer_id", "checked_at"),)
+    __table_args__ = (
+        Index("ix_health_checks_customer_checked", "customer_id", "checked_at"),
+        # Covers the report's weekly aggregates (migration 0004).
+        Index("ix_health_checks_checked_cover", "checked_at", "customer_id", "status",
+              "latency_ms"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customers.id", ondelete="CASCADE")
