@@ -90,9 +90,11 @@ def test_rotate_the_live_secret_key(unmo, folder: Path):
     assert stat.S_IMODE((folder / ".env").stat().st_mode) == 0o600
     assert unmo("customer", "render", "key-holder", "--check").exit_code == 0
     # the secret key never reaches the database or any other file
-    raw = b"".join(p.read_bytes() for p in folder.parent.parent.joinpath(".unmo").iterdir()
-                   if p.is_file())
+    state = folder.parent.parent.joinpath(".unmo")  # the SQLite file (absent on PostgreSQL)
+    raw = b"".join(p.read_bytes() for p in state.iterdir() if p.is_file()) \
+        if state.is_dir() else b""
     assert after["UNMO_SECRET_KEY_LIVE"].encode() not in raw
+    assert after["UNMO_SECRET_KEY_LIVE"] not in repr(query("SELECT * FROM api_keys"))
     for path in folder.rglob("*"):
         if path.is_file() and path.name != ".env":
             assert after["UNMO_SECRET_KEY_LIVE"].encode() not in path.read_bytes(), path
