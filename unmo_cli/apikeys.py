@@ -74,7 +74,9 @@ def hint(key: str) -> str:
     """What is shown instead of the key: its prefix and last four characters."""
     match = re.match(r"^(unmo_(?:pk|sk)_(?:live|test)_)", key)
     head = match.group(1) if match else ""
-    return f"{head}…{key[-4:]}"
+    # A malformed key's tail is whatever was typed: shown only if it looks like a key's.
+    tail = key[-4:] if re.fullmatch(r"[0-9A-Za-z]{4}", key[-4:]) else ""
+    return f"{head}…{tail}"
 
 
 def hash_key(key: str) -> str:

@@ -64,8 +64,26 @@ def _environment(folders: tuple[str, ...]) -> SandboxedEnvironment:
     from jinja2 import FileSystemLoader, StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
+    class ConfinedLoader(FileSystemLoader):
+        """Serves only files that really are inside its folders: a symlink in a templates
+        override that points elsewhere (/etc/passwd, ~/.ssh/…) is refused, not read into a
+        customer's folder. (`..` and absolute names never get this far: Jinja refuses them.)"""
+
+        def get_source(self, environment: Any, template: str) -> Any:
+            import os
+
+            from jinja2.exceptions import SecurityError
+
+            source, filename, uptodate = super().get_source(environment, template)
+            real = os.path.realpath(filename)
+            if not any(real.startswith(os.path.join(os.path.realpath(folder), ""))
+                       for folder in self.searchpath):
+                raise SecurityError(f"{template!r} is a link to a file outside the templates "
+                                    "folders, which templates may not read")
+            return source, filename, uptodate
+
     env = SandboxedEnvironment(
-        loader=FileSystemLoader(list(folders)),
+        loader=ConfinedLoader(list(folders)),
         bytecode_cache=_bytecode_cache(),
         undefined=StrictUndefined,
         autoescape=_autoescape,
@@ -93,7 +111,11 @@ def _bytecode_cache() -> Any:
     folder = Path(base) / "unmo" / "jinja"
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        owner = folder.stat()
     except OSError:
+        return None
+    # Cached bytecode is code this process will run: only from a folder nobody else can write.
+    if owner.st_uid != os.getuid() or owner.st_mode & 0o022:
         return None
     return FileSystemBytecodeCache(str(folder))
 
@@ -111,7 +133,11 @@ def render_from(templates_dir: Path, template_name: str, context: dict[str, Any]
     env = _environment(search_path(templates_dir))
     try:
         return env.get_template(template_name).render(context)
-    except TemplateNotFound:
+    except TemplateNotFound as exc:
+        if exc.name and exc.name != template_name:
+            raise InputError(f"template {template_name!r} includes {exc.name!r}, which is not a "
+                             f"template in {templates_dir} or the packaged set; templates can "
+                             "include only other templates, by their names there.") from None
         raise InputError(f"template {template_name!r} is missing from {templates_dir}; restore it "
                          "or remove the templates override.") from None
     except TemplateSyntaxError as exc:
@@ -119,9 +145,9 @@ def render_from(templates_dir: Path, template_name: str, context: dict[str, Any]
                          f"{exc.message}.") from None
     except UndefinedError as exc:
         raise InputError(f"template {template_name!r} uses something unmo does not provide: "
-                         f"{exc.message}.") from None
+                         f"{str(exc.message).rstrip('.')}.") from None
     except TemplateError as exc:
-        raise InputError(f"template {template_name!r} failed: {exc}.") from None
+        raise InputError(f"template {template_name!r} failed: {str(exc).rstrip('.')}.") from None
 
 
 def template_files(templates_dir: Path, folder: str) -> list[tuple[str, Path]]:

@@ -106,9 +106,13 @@ class Workspace:
     @property
     def templates_dir(self) -> Path:
         if self.settings.templates_dir:
-            configured = Path(self.settings.templates_dir).expanduser()
-            configured = configured if configured.is_absolute() else self.root / configured
-            if not configured.is_dir():
+            try:
+                configured = Path(self.settings.templates_dir).expanduser()
+                configured = configured if configured.is_absolute() else self.root / configured
+                is_folder = configured.is_dir()
+            except (OSError, RuntimeError, ValueError):  # too long, ~unknown-user, …
+                is_folder, configured = False, Path(self.settings.templates_dir)
+            if not is_folder:
                 raise InputError(
                     f"templates_dir {str(configured)!r} in the settings is not a folder."
                 )
@@ -222,8 +226,11 @@ def _walk(path: Path, node: Any, cls: type, prefix: str, flat: dict[str, Any]) -
 
     schema = _schema(cls)
     for key_node, value_node in node.value:
-        key = key_node.value
         line = key_node.start_mark.line + 1
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise InputError(f"{path}: line {line}: a key must be a plain name such as "
+                             f"timezone or api.base_url, not a {type(key_node).__name__[:-4]}.")
+        key = key_node.value
         dotted = f"{prefix}{key}"
         if key not in schema:
             known = ", ".join(prefix + k for k in schema)
@@ -257,7 +264,11 @@ def _coerce(value: Any, kind: Any, dotted: str, where: str) -> Any:
     if base is str:
         if isinstance(value, (dict, list)):
             raise InputError(f"{where}{dotted!r} must be text.")
-        return str(value)
+        text = str(value)
+        if "\x00" in text or any("\ud800" <= c <= "\udfff" for c in text):
+            raise InputError(f"{where}{dotted!r} contains a NUL character or an escape that is "
+                             "not a Unicode character; use plain text.")
+        return text
     if base is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):

@@ -43,6 +43,9 @@ def get_customer(session: Session, slug_or_name: str) -> Customer:
     from unmo_cli.services.onboarding import name_key
 
     text = slug_or_name.strip()
+    if "\x00" in text or any("\ud800" <= c <= "\udfff" for c in text):
+        # Not text a database can be asked about (a NUL, bytes that were not UTF-8): no match.
+        raise unknown_customer(slug_or_name)
     found = session.exec(select(Customer).where(Customer.slug == text)).first()
     if found is None and text:
         key = name_key(text)
@@ -261,6 +264,9 @@ def churn(ws: Workspace | None, slug: str, reason: str) -> dict[str, Any]:
     reason = reason.strip()
     if not reason:
         raise InputError("--reason must say why the customer left (it feeds the weekly report).")
+    if "\x00" in reason or any("\ud800" <= c <= "\udfff" for c in reason):
+        raise InputError("--reason contains a NUL character or bytes that are not UTF-8; give "
+                         "plain text.")
     ws, db = open_existing(ws)
     if db is None:
         raise unknown_customer(slug)

@@ -103,12 +103,26 @@ def check_category(value: Any) -> str:
     raise FieldError(f"category {value!r} is not one of {', '.join(CATEGORIES)}")
 
 
+# NUL (PostgreSQL's text cannot hold it) and lone surrogates (bytes that were not UTF-8 when a
+# shell handed them over): text no database can store as it was given.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(text: str, name: str) -> str:
+    found = _UNSTORABLE.search(text)
+    if found:
+        what = "a NUL character" if found.group() == "\x00" else "bytes that are not UTF-8"
+        raise FieldError(f"{name} contains {what} at position {found.start() + 1}; send plain "
+                         "UTF-8 text")
+    return text
+
+
 def check_comment(value: Any) -> str | None:
     if _blank(value):
         return None
     if not isinstance(value, str):
         raise FieldError(f"comment {value!r} must be text")
-    return redact_secret_keys(value.strip())
+    return redact_secret_keys(_storable(value.strip(), "comment"))
 
 
 def check_received_at(value: Any, default: datetime) -> datetime:
@@ -129,7 +143,7 @@ def check_external_id(value: Any) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise FieldError(f"id {value!r} must be text or a whole number")
-    text = str(value).strip()
+    text = _storable(str(value).strip(), "id")
     if len(text) > EXTERNAL_ID_MAX:
         raise FieldError(f"id is {len(text)} characters long; at most {EXTERNAL_ID_MAX} are "
                          "accepted")

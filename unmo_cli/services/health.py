@@ -514,7 +514,12 @@ def _result(target: _Target, probe: HealthProbe, duration_ms: float) -> Customer
     return CustomerHealth(
         customer=target.slug, status=verdict.status,
         http_status=probe.http_status, latency_ms=probe.latency_ms,
-        error=scrub_secrets(verdict.error, secrets), services=verdict.services,
+        error=scrub_secrets(verdict.error, secrets),
+        # Service names are the server's words too: a server that echoes the key there must
+        # not get it printed or recorded.
+        services=None if verdict.services is None else {
+            scrub_secrets(name, secrets) or "": scrub_secrets(state, secrets) or ""
+            for name, state in verdict.services.items()},
         installs=verdict.installs, attempts=probe.attempts if target.secret else 0,
         duration_ms=duration_ms, phase=target.phase,
     )

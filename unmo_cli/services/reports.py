@@ -84,6 +84,10 @@ def parse_week(text: str, zone: str) -> Week:
     if not match:
         raise InputError(f"--week {text!r} is not an ISO week; use YYYY-Www, e.g. 2026-W46.")
     year, number = int(match.group(1)), int(match.group(2))
+    # The report reaches eight weeks back and one forward: keep every date it touches valid.
+    if not 1900 <= year <= 9998:
+        raise InputError(f"--week {text!r} is out of range; use an ISO week of the years 1900 to "
+                         "9998, e.g. 2026-W46.")
     try:
         date.fromisocalendar(year, number, 1)
     except ValueError:
