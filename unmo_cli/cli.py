@@ -30,6 +30,21 @@ def report_error(exc: BaseException) -> int:
     return code
 
 
+# What a shell reports for a process killed by SIGPIPE (128 + 13), as `git log | head` does.
+EXIT_BROKEN_PIPE = 141
+
+
+def reader_went_away() -> int:
+    """stdout's reader closed the pipe (`unmo … --json | head`): not an error of ours. Point
+    stdout at /dev/null so the interpreter's final flush stays quiet, and exit like SIGPIPE."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (a test runner's buffer)
+        pass
+    return EXIT_BROKEN_PIPE
+
+
 class UnmoGroup(TyperGroup):
     """Every command runs inside this invoke: our errors become exit codes here, once."""
 
@@ -38,6 +53,8 @@ class UnmoGroup(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
+        except BrokenPipeError:
+            raise typer.Exit(reader_went_away()) from None
         except Exception as exc:
             if os.environ.get("UNMO_DEBUG") == "1":
                 raise
@@ -122,5 +139,7 @@ def main() -> None:
         # One name however it was started (`unmo` or `python -m unmo_cli`): usage lines, and the
         # shell-completion protocol (_UNMO_COMPLETE), which is derived from it.
         app(prog_name="unmo")
+    except BrokenPipeError:
+        sys.exit(reader_went_away())
     except KeyboardInterrupt:
         sys.exit(report_error(KeyboardInterrupt()))

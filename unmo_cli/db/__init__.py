@@ -284,6 +284,10 @@ def open_database(workspace: Workspace, *, upgrade: bool = True) -> Database:
             if db.schema_revision() != SCHEMA_HEAD:
                 db.upgrade()
         except SQLAlchemyError as exc:
+            db.dispose()
             raise EnvironmentFailure(f"the database at {redact_url(url)} could not be opened: "
                                      f"{type(exc).__name__}.") from None
+        except BaseException:
+            db.dispose()
+            raise
     return db
