@@ -170,6 +170,11 @@ def test_failed_onboardings_never_show_a_secret(unmo, workspace: Path, step: str
     assert not FULL_SECRET.search(_texts_of_rows())
 
 
+# Terminal escapes: retitle the window, clear the screen, set the clipboard (OSC 52), a raw
+# CSI (U+009B), and a line break that would split a CI log line.
+ESCAPES_TEXT = "\x1b]0;pwned\x07\x1b[2J\x1b]52;c;ZXZpbA==\x07\x9b31m\nsecond line"
+
+
 class _EchoingApi(BaseHTTPRequestHandler):
     """A hostile or buggy API that quotes the bearer it was sent in every kind of answer."""
 
@@ -190,6 +195,9 @@ class _EchoingApi(BaseHTTPRequestHandler):
             "services": (200, json.dumps(echoed)),
             "503": (503, json.dumps({**echoed, "status": "degraded"})),
             "302": (302, ""),
+            "escapes": (401, json.dumps({"error": f"{ESCAPES_TEXT} key {bearer}"})),
+            "escaped-services": (200, json.dumps({**echoed, "services": {
+                f"kafka{ESCAPES_TEXT}": f"unhealthy{ESCAPES_TEXT}"}})),
         }
         code, body = plays[self.server.play]  # type: ignore[attr-defined]
         if self.path.split("?")[0].endswith("/analytics/attribution"):
@@ -221,7 +229,7 @@ def echoing_api() -> Iterator[ThreadingHTTPServer]:
 
 
 @pytest.mark.parametrize("play", ["401", "403", "500", "garbage", "bad-status", "services",
-                                  "503", "302"])
+                                  "503", "302", "escapes", "escaped-services"])
 def test_health_never_repeats_a_key_a_server_echoes(unmo, workspace: Path, echoing_api, play):
     onboard(unmo, "TechStart Mobile")
     onboard(unmo, "Launched Co")
@@ -247,6 +255,49 @@ def test_health_never_repeats_a_key_a_server_echoes(unmo, workspace: Path, echoi
         body = secret[len("unmo_sk_live_"):-4]  # what a hint never shows
         for text in (*outputs, recorded):
             assert body not in text, f"a secret key leaked with the {play} answer"
+    for text in outputs:  # NO_COLOR and no terminal: any ESC or BEL came from the server
+        assert not re.search("[\x07\x1b\x9b]", text), f"terminal escapes passed through ({play})"
+    assert not re.search(r"\\x1b|\\x9b|\\x07", recorded), "terminal escapes were recorded"
+
+
+@pytest.mark.parametrize("text", ["\x1b]0;pwned\x07", "\x1b[2J", "a\x00b", "\udcff", "\x9b31m",
+                                  "\x08\x08\x08"])
+def test_control_characters_are_refused_in_stored_text(unmo, workspace: Path, text: str):
+    onboard(unmo, "TechStart Mobile")
+    for args in (["feedback", "add", "techstart-mobile", "-s", "9", f"--comment=x {text} y"],
+                 ["feedback", "add", "techstart-mobile", "-s", "9", f"--id=x{text}"],
+                 ["customer", "churn", "techstart-mobile", f"--reason=gone {text}"]):
+        before = _state(workspace)
+        ran = unmo(*args)
+        assert ran.exit_code == 2, (args, ran.stderr)
+        assert ran.stderr.count("\n") == 1 and not re.search("[\x00\x07\x1b\x9b]", ran.stderr)
+        _assert_state(workspace, before)
+
+
+def test_an_import_with_control_characters_names_the_lines(unmo, workspace: Path):
+    onboard(unmo, "TechStart Mobile")
+    csv_file = workspace.parent / "survey.csv"
+    csv_file.write_bytes(b"customer,satisfaction,comment\n"
+                         b"techstart-mobile,9,fine\n"
+                         b"techstart-mobile,9,\"evil \x1b]0;pwned\x07\"\n"
+                         b"techstart-mobile,9,\"nul \x00 here\"\n"
+                         b"techstart-mobile,9,\"two\nlines are fine\"\n")
+    json_file = workspace.parent / "survey.json"
+    json_file.write_text('[{"customer": "techstart-mobile", "satisfaction": 9, '
+                         '"comment": "fine"},\n {"customer": "techstart-mobile", '
+                         '"satisfaction": 9, "comment": "lone \\ud800 surrogate"},\n'
+                         ' {"customer": "techstart-mobile", "satisfaction": 9, '
+                         '"comment": "nul \\u0000"}]\n')
+    for path, lines in ((csv_file, [3, 4]), (json_file, [2, 3])):
+        before = _state(workspace)
+        ran = unmo("feedback", "import", str(path), "--json")
+        assert ran.exit_code == 2, ran.stderr
+        assert [row["line"] for row in ran.json()["invalid"]] == lines
+        _assert_state(workspace, before)
+        ran = unmo("feedback", "import", str(path), "--skip-invalid", "--json")
+        assert ran.exit_code == 0, ran.stderr
+    comments = [c for (c,) in query("SELECT comment FROM feedback")]
+    assert sorted(comments) == ["fine", "fine", "two\nlines are fine"]
 
 
 def test_a_webhook_token_never_shows_in_warnings_or_rows(unmo, workspace: Path):
@@ -473,8 +524,8 @@ def test_any_text_in_a_feedback_field(unmo, workspace: Path, one_customer: str, 
                    "--json")
         _judged(ran, before, workspace)
         if ran.exit_code == 0 and option == "--comment":
-            stored = ran.json()["feedback"]["comment"]
-            assert stored is None or "\x00" not in stored
+            stored = ran.json()["feedback"]["comment"] or ""
+            assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]", stored)
 
     run()
     listed = unmo("feedback", "list", "--json")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -264,9 +265,9 @@ def churn(ws: Workspace | None, slug: str, reason: str) -> dict[str, Any]:
     reason = reason.strip()
     if not reason:
         raise InputError("--reason must say why the customer left (it feeds the weekly report).")
-    if "\x00" in reason or any("\ud800" <= c <= "\udfff" for c in reason):
-        raise InputError("--reason contains a NUL character or bytes that are not UTF-8; give "
-                         "plain text.")
+    if re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]", reason):
+        raise InputError("--reason contains a control character (such as NUL or ESC) or bytes "
+                         "that are not UTF-8; give plain text.")
     ws, db = open_existing(ws)
     if db is None:
         raise unknown_customer(slug)

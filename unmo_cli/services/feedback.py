@@ -103,17 +103,23 @@ def check_category(value: Any) -> str:
     raise FieldError(f"category {value!r} is not one of {', '.join(CATEGORIES)}")
 
 
-# NUL (PostgreSQL's text cannot hold it) and lone surrogates (bytes that were not UTF-8 when a
-# shell handed them over): text no database can store as it was given.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Control characters other than tab and line breaks (ESC would let a stored comment drive the
+# terminal of whoever lists it: retitle it, rewrite lines, set its clipboard), NUL (PostgreSQL's
+# text cannot hold it) and lone surrogates (bytes that were not UTF-8 when a shell handed them
+# over): none of it is text a person wrote.
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_BREAKS = re.compile("[\t\n\r]")
 
 
-def _storable(text: str, name: str) -> str:
-    found = _UNSTORABLE.search(text)
+def _storable(text: str, name: str, *, breaks: bool = True) -> str:
+    found = _UNSTORABLE.search(text) or (None if breaks else _BREAKS.search(text))
     if found:
-        what = "a NUL character" if found.group() == "\x00" else "bytes that are not UTF-8"
+        char = found.group()
+        what = ("bytes that are not UTF-8" if "\ud800" <= char <= "\udfff"
+                else f"a control character (U+{ord(char):04X})")
+        allowed = "tabs and line breaks are fine" if breaks else "one line of plain text"
         raise FieldError(f"{name} contains {what} at position {found.start() + 1}; send plain "
-                         "UTF-8 text")
+                         f"UTF-8 text ({allowed})")
     return text
 
 
@@ -143,7 +149,7 @@ def check_external_id(value: Any) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise FieldError(f"id {value!r} must be text or a whole number")
-    text = _storable(str(value).strip(), "id")
+    text = _storable(str(value).strip(), "id", breaks=False)
     if len(text) > EXTERNAL_ID_MAX:
         raise FieldError(f"id is {len(text)} characters long; at most {EXTERNAL_ID_MAX} are "
                          "accepted")
@@ -610,6 +616,8 @@ def _check_record(raw: RawRow, customers: _CustomerIndex, now: datetime
         nps = None if nps is None or nps == "" else _SCORES[nps]
         category = _CATEGORY_OF[category]
         if comment is not None:
+            if _UNSTORABLE.search(comment):
+                raise ValueError  # the field check names the character
             comment = redact_secret_keys(comment.strip()) or None
         if received is None or received == "":
             received_at = clock.to_db(now)
@@ -623,7 +631,9 @@ def _check_record(raw: RawRow, customers: _CustomerIndex, now: datetime
                 received_at = received_at.astimezone(UTC).replace(tzinfo=None)
         if external_id is not None:
             external_id = external_id.strip() or None
-            if external_id is not None and len(external_id) > EXTERNAL_ID_MAX:
+            if external_id is not None and (len(external_id) > EXTERNAL_ID_MAX
+                                            or _UNSTORABLE.search(external_id)
+                                            or _BREAKS.search(external_id)):
                 raise ValueError
         if customer is not None and satisfaction >= 1:
             return (raw.line, customer, received_at, satisfaction, nps, category, comment,

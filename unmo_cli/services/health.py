@@ -219,6 +219,18 @@ def is_failure(status: str, fail_on: str = "degraded") -> bool:
     return not (fail_on == "down" and status == "degraded")
 
 
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f]+")
+
+
+def _server_words(text: str | None, secrets: Iterable[str]) -> str | None:
+    """What a server said, fit to print and record: no secret key, and control characters
+    (ESC sequences would drive the reader's terminal, line breaks would split a CI log line)
+    as single spaces."""
+    if text is None:
+        return None
+    return _CONTROL_RE.sub(" ", scrub_secrets(text, secrets) or "")
+
+
 def scrub_secrets(text: str | None, secrets: Iterable[str] = ()) -> str | None:
     """`text` with every secret key (the given ones, and anything shaped like one) replaced by
     its hint: error text may quote what a server said, and a server may echo a key."""
@@ -514,11 +526,11 @@ def _result(target: _Target, probe: HealthProbe, duration_ms: float) -> Customer
     return CustomerHealth(
         customer=target.slug, status=verdict.status,
         http_status=probe.http_status, latency_ms=probe.latency_ms,
-        error=scrub_secrets(verdict.error, secrets),
-        # Service names are the server's words too: a server that echoes the key there must
-        # not get it printed or recorded.
+        error=_server_words(verdict.error, secrets),
+        # Service names are the server's words too: a server that echoes the key there, or
+        # sends terminal escapes, must not get them printed or recorded.
         services=None if verdict.services is None else {
-            scrub_secrets(name, secrets) or "": scrub_secrets(state, secrets) or ""
+            _server_words(name, secrets) or "": _server_words(state, secrets) or ""
             for name, state in verdict.services.items()},
         installs=verdict.installs, attempts=probe.attempts if target.secret else 0,
         duration_ms=duration_ms, phase=target.phase,
