@@ -38,7 +38,12 @@ def can_prompt() -> bool:
 def _make_console(stream: Any) -> Console:
     from rich.console import Console
 
-    return Console(
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # Rich would exit 1 here; raise instead so the CLI's one handler exits like SIGPIPE.
+            raise BrokenPipeError
+
+    return _Console(
         file=stream,
         no_color="NO_COLOR" in os.environ,
         highlight=False,
