@@ -176,7 +176,7 @@ def test_a_wheel_install_finds_its_packaged_data_from_any_folder(tmp_path: Path)
                            cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     assert Path(where.stdout.strip()).is_relative_to(site), "the wheel's copy was not imported"
     assert (site / "unmo_cli" / "data" / "pilot-customers.yaml").is_file()
-    assert (site / "unmo_cli" / "templates" / "customer" / "README.md.j2").is_file()
+    assert (site / "unmo_cli" / "data" / "templates" / "customer" / "README.md.j2").is_file()
     ran = subprocess.run([sys.executable, "-m", "unmo_cli", "demo", "--dir",
                           str(tmp_path / "demo"), "--json"],
                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120)

@@ -133,10 +133,10 @@ class Workspace:
 
 
 def packaged_templates_dir() -> Path:
-    """The templates shipped in the wheel (unmo_cli/templates), or the repository's top-level
+    """The templates shipped in the wheel (unmo_cli/data/templates), or the repository's top-level
     templates/ when running from a source checkout."""
     here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
+    for candidate in (here / "data" / "templates", here.parent / "templates"):
         if candidate.is_dir():
             return candidate
     raise EnvironmentFailure("the packaged templates are missing; reinstall unmo.")
