@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 
 def test_usage_error_is_exit_2_without_traceback(unmo):
     ran = unmo("report", "weekly", "--bogus")
@@ -26,8 +28,9 @@ def test_a_closed_pipe_is_not_reported_as_a_bug(workspace):
         assert stderr == b""
 
 
-def test_unexpected_failure_is_one_sentence_and_debug_shows_the_traceback(workspace):
-    (workspace / ".unmo").write_text("not a folder")  # the state folder cannot be created
+@pytest.mark.sqlite_only
+def test_a_blocked_state_folder_is_one_sentence(workspace):
+    (workspace / ".unmo").write_text("not a folder")  # the SQLite folder cannot be created
     plain = subprocess.run([sys.executable, "-m", "unmo_cli", "db", "upgrade"],
                            capture_output=True, text=True)
     assert plain.returncode in (2, 3)
