@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from unmo_cli import apikeys, clock
 
@@ -141,6 +141,8 @@ class PlayServer:
     analytics_plays: dict[str, str] = field(default_factory=dict)
     counts: Counter = field(default_factory=Counter)
     headers_seen: list[dict[str, str]] = field(default_factory=list)
+    # (bearer, path, query parameters) of every request, in arrival order
+    queries: list[tuple[str, str, dict[str, list[str]]]] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -181,11 +183,13 @@ class PlayServer:
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         token = handler.headers.get("Authorization", "").removeprefix("Bearer ")
-        path = urlsplit(handler.path).path
+        parts = urlsplit(handler.path)
+        path = parts.path
         with self._lock:
             seen = self.counts[(token, path)]
             self.counts[(token, path)] += 1
             self.headers_seen.append(dict(handler.headers))
+            self.queries.append((token, path, parse_qs(parts.query, keep_blank_values=True)))
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -27,17 +26,49 @@ def _environment(**extra: str) -> dict[str, str]:
     return env
 
 
-def _complete(words: list[str], *, cwd: Path | None = None, **extra: str) -> list[str]:
-    """What bash would be offered for the last of `words` (possibly ""), through the completion
-    protocol Typer's bash script uses."""
-    line = " ".join(["unmo", *words])
-    env = _environment(_UNMO_COMPLETE="complete_bash", COMP_WORDS=line,
-                       COMP_CWORD=str(len(words)), **extra)
-    ran = subprocess.run([sys.executable, "-m", "unmo_cli"], env=env, cwd=cwd,
+# A fresh interpreter that plays Typer's bash script once per case: the completion protocol's
+# variables set, the real entry point run, what it printed collected. One interpreter for many
+# Tab presses keeps the suite fast; each case still goes through the whole protocol.
+_PROBE = """
+import contextlib, io, json, os, sys
+from unmo_cli.cli import main
+answers = []
+for words in json.loads(sys.argv[1]):
+    os.environ["COMP_WORDS"] = " ".join(["unmo", *words])
+    os.environ["COMP_CWORD"] = str(len(words))
+    sys.argv = ["unmo"]
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code or 0
+    answers.append({"code": code, "stdout": out.getvalue(), "stderr": err.getvalue()})
+print(json.dumps(answers))
+"""
+
+
+def _complete_all(cases: list[list[str]], *, cwd: Path | None = None,
+                  **extra: str) -> list[list[str]]:
+    """What bash would be offered for the last word (possibly "") of each case, through the
+    completion protocol Typer's bash script uses."""
+    import json
+
+    env = _environment(_UNMO_COMPLETE="complete_bash", **extra)
+    ran = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(cases)], env=env, cwd=cwd,
                          capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
-    assert ran.stderr == "", ran.stderr
-    return [item for item in ran.stdout.splitlines() if item]
+    offered = []
+    for words, answer in zip(cases, json.loads(ran.stdout), strict=True):
+        assert answer["code"] == 0, (words, answer)
+        assert answer["stderr"] == "", (words, answer["stderr"])
+        offered.append([item for item in answer["stdout"].splitlines() if item])
+    return offered
+
+
+def _complete(words: list[str], *, cwd: Path | None = None, **extra: str) -> list[str]:
+    return _complete_all([words], cwd=cwd, **extra)[0]
 
 
 @pytest.fixture
@@ -48,8 +79,7 @@ def customers(unmo, workspace: Path) -> Path:
 
 
 def test_every_slug_argument_completes_the_customers(customers: Path):
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        offered = list(pool.map(lambda words: _complete([*words, ""]), SLUG_COMMANDS))
+    offered = _complete_all([[*words, ""] for words in SLUG_COMMANDS])
     for words, got in zip(SLUG_COMMANDS, offered, strict=True):
         assert got == SLUGS, f"unmo {' '.join(words)} <Tab> offered {got}"
 
@@ -59,9 +89,7 @@ PREFIXES = [("tech", ["techstart-mobile"]), ("ec", ["ecomgrowth-labs"]), ("a", [
 
 
 def test_only_slugs_starting_with_what_was_typed(customers: Path):
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        offered = list(pool.map(lambda item: _complete(["customer", "show", item[0]]),
-                                PREFIXES))
+    offered = _complete_all([["customer", "show", typed] for typed, _expected in PREFIXES])
     for (typed, expected), got in zip(PREFIXES, offered, strict=True):
         assert got == expected, f"{typed!r} <Tab> offered {got}"
 
@@ -78,9 +106,11 @@ def test_the_global_workspace_option_is_honoured(customers: Path, tmp_path: Path
 
 
 def test_other_arguments_are_not_offered_slugs(customers: Path):
-    assert "show" in _complete(["customer", ""])
-    assert not set(_complete(["feedback", "import", ""])) & set(SLUGS)
-    assert not set(_complete(["keys", "verify", ""])) & set(SLUGS)
+    sub, import_file, verify_key = _complete_all([["customer", ""], ["feedback", "import", ""],
+                                                  ["keys", "verify", ""]])
+    assert "show" in sub
+    assert not set(import_file) & set(SLUGS)
+    assert not set(verify_key) & set(SLUGS)
 
 
 def test_no_database_means_no_suggestions_and_nothing_created(tmp_path: Path):

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import json
-import time
+import os
+import stat
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -144,12 +145,9 @@ def test_concurrency_overlaps_and_is_bounded(unmo, api):
     for i in range(n):
         keys = make_customer(f"slow-{i}")
         api.plays[keys.live], api.delays[keys.live] = "healthy", delay
-    started = time.monotonic()
     ran = run_health(unmo, api, "--format", "json", "--concurrency", str(n))
-    elapsed = time.monotonic() - started
     assert ran.exit_code == 0, ran.stdout
     assert api.max_in_flight == n  # every customer was in flight at once
-    assert elapsed < n * delay / 2  # loose: serial would take n × delay
     api.max_in_flight = 0
     ran = run_health(unmo, api, "--format", "json", "--concurrency", "3")
     assert ran.exit_code == 0
@@ -228,16 +226,48 @@ def test_junit_parsed_back(unmo, api, workspace: Path):
 def test_json_output_file_and_unwritable_output(unmo, api, workspace: Path, request):
     keys = make_customer("acme")
     api.plays[keys.live] = "healthy"
+    (workspace / "a-file").write_text("x")
     check_unchanged = request.getfixturevalue("unchanged")
-    ran = run_health(unmo, api, "--format", "json", "--output", "missing/dir/health.json")
-    assert ran.exit_code == 3 and "missing/dir" in ran.stderr
-    ran = run_health(unmo, api, "--format", "json", "--output", str(workspace / "customers"))
-    assert ran.exit_code == 2 or ran.exit_code == 3
+    for place, says in (("missing/dir/health.json", "'missing/dir' does not exist"),
+                        (str(workspace / "customers"), "is a folder; name a file"),
+                        ("a-file/health.json", "'a-file' is not a folder")):
+        ran = run_health(unmo, api, "--format", "json", "--output", place)
+        # the contract's exit 3, "folder not writable" — the same as `report weekly --output`
+        assert ran.exit_code == 3, (place, ran.stderr)
+        assert says in ran.stderr and ran.stderr.count("\n") == 1
     check_unchanged()  # nothing checked, nothing recorded
     assert api.requests(keys.live) == 0
     ran = run_health(unmo, api, "--format", "json", "--output", "health.json")
     assert ran.exit_code == 0
     assert json.loads((workspace / "health.json").read_text())["summary"]["healthy"] == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_output_in_a_read_only_folder_is_exit_3(unmo, api, workspace: Path):
+    keys = make_customer("acme")
+    api.plays[keys.live] = "healthy"
+    locked = workspace / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        ran = run_health(unmo, api, "--output", "locked/health.xml", "--format", "junit")
+    finally:
+        locked.chmod(0o700)
+    assert ran.exit_code == 3 and "permission denied" in ran.stderr
+    assert api.requests(keys.live) == 0 and list(locked.iterdir()) == []
+
+
+def test_output_replaces_a_file_whole_and_keeps_its_mode(unmo, api, workspace: Path):
+    keys = make_customer("acme")
+    api.plays[keys.live] = "500"
+    target = workspace / "health.xml"
+    target.write_text("<old/>")
+    target.chmod(0o640)
+    ran = run_health(unmo, api, "--format", "junit", "--output", "health.xml", "--retries", "0")
+    assert ran.exit_code == 1
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert ET.parse(target).getroot().get("failures") == "1"
+    assert sorted(p.name for p in workspace.iterdir() if p.name.startswith(".health")) == []
 
 
 def test_secrets_never_appear_in_any_output(unmo, api, workspace: Path):
@@ -341,11 +371,30 @@ def test_unknown_customers_and_bad_options_are_exit_2(unmo, api, request):
     check_unchanged()
 
 
-def test_no_customers_is_a_pass(unmo, api):
+def test_no_customers_is_a_pass_with_a_warning_and_creates_nothing(unmo, api, workspace: Path):
+    """No database yet: nothing to check, so exit 0 and an empty result (a CI job keeps
+    working), with a warning that says so on stderr — and, like every reading command, no
+    database created."""
     ran = run_health(unmo, api, "--format", "json")
+    assert ran.exit_code == 0, ran.stderr
+    assert ran.json()["summary"]["total"] == 0 and ran.json()["results"] == []
+    assert "warning: nothing to check" in ran.stderr and "0 checked" in ran.stderr
+    ran = run_health(unmo, api, "--format", "junit", "--output", "health.xml", "--all")
     assert ran.exit_code == 0
-    assert ran.json()["summary"]["total"] == 0
-    assert "0 checked" in ran.stderr
+    suite = ET.parse(workspace / "health.xml").getroot()
+    assert (suite.get("name"), suite.get("tests"), suite.get("failures")) == \
+        ("unmo-health", "0", "0")
+    assert not (workspace / ".unmo").exists(), "health created a database"
+    ran = run_health(unmo, api, "acme")
+    assert ran.exit_code == 2 and "unknown customer 'acme'" in ran.stderr
+    assert not (workspace / ".unmo").exists()
+    assert not any(path for path, _n in api.counts)  # the API was never asked
+
+
+def test_no_active_customers_warns_too(unmo, api):
+    make_customer("gone", churned=True)
+    ran = run_health(unmo, api, "--all")
+    assert ran.exit_code == 0 and "warning: nothing to check" in ran.stderr
 
 
 def test_customer_named_by_exact_name(unmo, api):
@@ -353,6 +402,23 @@ def test_customer_named_by_exact_name(unmo, api):
     api.plays[keys.live] = "healthy"
     ran = run_health(unmo, api, "Techstart Mobile", "--format", "json")
     assert statuses(ran) == {"techstart-mobile": "healthy"}
+
+
+@pytest.mark.parametrize(("now", "day"), [("2026-11-23T00:05:00Z", "2026-11-22"),
+                                           ("2026-11-23T23:59:59Z", "2026-11-22"),
+                                           ("2026-11-23T01:30:00+02:00", "2026-11-21")])
+def test_installs_are_asked_for_the_last_complete_utc_day(unmo, api, now, day):
+    """"The last day" is one whole UTC date, the one before now's: start_date = end_date."""
+    keys = make_customer("launched", phase="launch")
+    api.plays[keys.live], api.installs[keys.live] = "healthy", 0
+    ran = run_health(unmo, api, "--format", "json", env={"UNMO_NOW": now})
+    asked = [q for token, path, q in api.queries
+             if token == keys.live and path == "/v1/analytics/attribution"]
+    assert asked == [{"start_date": [day], "end_date": [day]}]
+    result = ran.json()["results"][0]
+    assert result["status"] == "degraded"
+    assert result["error"] == f"no installs on {day} (the last complete UTC day) for a " \
+                              "launched customer"
 
 
 def test_health_phase_change_starts_the_installs_check(unmo, api):

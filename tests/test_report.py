@@ -221,6 +221,43 @@ def test_nearest_rank_percentiles_and_median(unmo, workspace):
                              "p95_latency_ms": 190.0}
 
 
+@pytest.mark.parametrize(("durations", "mean_s", "minutes", "met"), [
+    ([300.2], 300.2, 5.0, False),        # 5.0033 min: shown as 5.0, still over 5
+    ([300.04], 300.0, 5.0, False),       # mean_s shows 300.0, the mean itself is over
+    ([299.96], 300.0, 5.0, True),
+    ([240.0, 360.1], 300.1, 5.0, False),
+    ([240.0, 360.0], 300.0, 5.0, True),  # exactly the target: within it
+])
+def test_onboarding_met_is_decided_once_from_the_exact_mean(unmo, workspace, durations, mean_s,
+                                                             minutes, met):
+    """`onboarding.met` and the targets row's `met` are the same verdict, taken on the mean
+    itself: neither mean_s (one decimal) nor the row's minutes (two decimals) may flip it."""
+    from support_report import at
+
+    from unmo_cli.db import open_database
+    from unmo_cli.db.models import Customer, OnboardingSession
+    from unmo_cli.workspace import load_workspace
+
+    db = open_database(load_workspace())
+    with db.session() as session:
+        for n, duration in enumerate(durations):
+            customer = Customer(slug=f"c{n}", name_key=f"c{n}", name=f"C{n}", industry="other",
+                                integration="s2s", provider="none", events_per_day=0,
+                                mrr_cents=0, contact_name="K", contact_email="k@c.example",
+                                created_at=at("2026-11-10T12:00:00"))
+            session.add(customer)
+            session.flush()
+            finished = at("2026-11-10T12:05:00")
+            session.add(OnboardingSession(customer_id=customer.id, mode="flags",
+                                          outcome="success", started_at=finished,
+                                          finished_at=finished, duration_s=duration))
+    db.dispose()
+    doc = report_json(unmo, "--week", "2026-W46")
+    row = next(r for r in doc["targets"] if r["metric"] == "onboarding_minutes")
+    assert doc["onboarding"]["mean_s"] == mean_s and row["achieved"] == minutes
+    assert doc["onboarding"]["met"] is met and row["met"] is met
+
+
 def test_empty_workspace_gives_nulls_not_zeros(unmo, workspace):
     doc = report_json(unmo)
     assert doc["week"] == "2026-W46"
@@ -420,8 +457,10 @@ def test_bad_options_exit_with_a_sentence_and_write_nothing(unmo, workspace, arg
 
 
 def test_bad_options_leave_an_existing_workspace_unchanged(unmo, week_data, unchanged):
-    for args in (["--week", "nope"], ["--format", "xlsx"],
-                 ["--format", "csv", "--output", "no/such/folder.csv"]):
+    for args, code in ((["--week", "nope"], 2), (["--format", "xlsx"], 2),
+                       (["--format", "csv", "--output", "no/such/folder.csv"], 3),
+                       (["--format", "csv", "--output", str(week_data)], 3)):
         ran = run_report(unmo, *args)
-        assert ran.exit_code in (2, 3) and ran.stdout == ""
+        assert ran.exit_code == code, (args, ran.stderr)
+        assert ran.stdout == ""
     unchanged()

@@ -1,6 +1,6 @@
 """Start-up budget: `unmo --help`, `unmo --version` and every `… --help` import none of the heavy
-libraries (the database stack, HTTP, templates, prompts). Measured in a fresh interpreter per
-command, through sys.modules and `python -X importtime`; the time itself is a figure that
+libraries (the database stack, HTTP, templates, prompts). Measured in fresh interpreters, through
+sys.modules and `python -X importtime`; the time itself is a figure that
 benchmarks/bench_startup.py prints, not something a test asserts."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -23,18 +22,27 @@ from unmo_cli.cli import app
 HEAVY = ("sqlmodel", "sqlalchemy", "alembic", "psycopg", "httpx", "jinja2", "questionary",
          "prompt_toolkit")
 
-# Runs the real entry point with ARGS, then writes the top-level packages it imported.
+# One fresh interpreter runs the real entry point with each ARGS in turn and, after each,
+# notes which heavy packages are loaded. A loaded module stays loaded, so the first invocation
+# that imports one is the one named — and any of them importing one fails the test.
 _PROBE = """
-import json, sys
-args, out = sys.argv[1:-1], sys.argv[-1]
-sys.argv = ["unmo", *args]
+import contextlib, io, json, sys
+heavy, runs = set(json.loads(sys.argv[1])), json.loads(sys.argv[2])
 from unmo_cli.cli import main
-try:
-    main()
-except SystemExit:
-    pass
-with open(out, "w") as handle:
-    json.dump(sorted({name.split(".")[0] for name in sys.modules}), handle)
+report = []
+for args in runs:
+    sys.argv = ["unmo", *args]
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code or 0
+    loaded = {name.split(".")[0] for name in sys.modules}
+    report.append({"code": code, "typer": "typer" in loaded,
+                   "heavy": sorted(loaded & heavy), "output": out.getvalue() + err.getvalue()})
+print(json.dumps(report))
 """
 
 
@@ -42,13 +50,6 @@ def _clean_env(workspace: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UNMO_")}
     env["UNMO_WORKSPACE"] = str(workspace)
     return env
-
-
-def _imported_by(args: list[str], workspace: Path, out: Path) -> tuple[int, set[str], str]:
-    ran = subprocess.run([sys.executable, "-c", _PROBE, *args, str(out)],
-                         env=_clean_env(workspace), capture_output=True, text=True, timeout=60)
-    modules = set(json.loads(out.read_text())) if out.exists() else set()
-    return ran.returncode, modules, ran.stdout + ran.stderr
 
 
 def _invocations() -> list[list[str]]:
@@ -75,18 +76,21 @@ def test_typer_itself_imports_none_of_the_heavy_modules(tmp_path: Path):
 def test_help_version_and_every_command_help_stay_light(tmp_path: Path):
     runs = _invocations()
     assert len(runs) > 2 + 5, "the app registered fewer commands than expected"
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(
-            lambda item: _imported_by(item[1], tmp_path, tmp_path / f"modules-{item[0]}.json"),
-            enumerate(runs)))
+    ran = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(HEAVY), json.dumps(runs)],
+                         env=_clean_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    results = json.loads(ran.stdout)
     heavy_imports = {}
-    for args, (code, modules, output) in zip(runs, results, strict=True):
-        assert code == 0, f"unmo {' '.join(args)} exited {code}: {output}"
-        assert "typer" in modules, f"the probe did not run unmo {' '.join(args)}"
-        found = sorted(modules.intersection(HEAVY))
-        if found:
-            heavy_imports["unmo " + " ".join(args)] = found
+    for args, result in zip(runs, results, strict=True):
+        shown = "unmo " + " ".join(args)
+        assert result["code"] == 0, f"{shown} exited {result['code']}: {result['output']}"
+        assert result["typer"], f"the probe did not run {shown}"
+        assert ("Usage: unmo" in result["output"]) == ("--help" in args), (shown,
+                                                                            result["output"])
+        if result["heavy"]:
+            heavy_imports[shown] = result["heavy"]
     assert heavy_imports == {}, "start-up imports that belong inside the command functions"
+    assert list(tmp_path.iterdir()) == [], "a --help or --version wrote into the workspace"
 
 
 @pytest.mark.parametrize("flag", ["--help", "--version"])

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from unmo_cli.errors import InputError
@@ -25,12 +28,32 @@ def parse_instant(text: str, *, what: str = "time") -> datetime:
     return value.astimezone(UTC)
 
 
+# An instant pinned by `pinned()` for the code running in this context only (this thread, and
+# the asyncio tasks it starts); other threads — the demo's sandbox server — keep the real clock.
+_pinned: ContextVar[datetime | None] = ContextVar("unmo_pinned_now", default=None)
+
+
 def now() -> datetime:
-    """The current instant, aware and in UTC; `UNMO_NOW` pins it for tests, demos and backfills."""
-    pinned = os.environ.get("UNMO_NOW")
-    if pinned:
-        return parse_instant(pinned, what="UNMO_NOW")
+    """The current instant, aware and in UTC; `UNMO_NOW` pins it for tests, demos and backfills,
+    and `pinned()` for a block of code."""
+    instant = _pinned.get()
+    if instant is not None:
+        return instant
+    pinned_text = os.environ.get("UNMO_NOW")
+    if pinned_text:
+        return parse_instant(pinned_text, what="UNMO_NOW")
     return datetime.now(UTC)
+
+
+@contextmanager
+def pinned(instant: datetime) -> Iterator[None]:
+    """now() returns `instant` inside the block, in this thread only: unlike setting UNMO_NOW,
+    nothing process-wide changes, so a server thread running meanwhile is not affected."""
+    token = _pinned.set(instant.astimezone(UTC))
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
 
 
 def to_db(value: datetime) -> datetime:

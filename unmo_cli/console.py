@@ -104,6 +104,19 @@ def print_out(*renderables: Any) -> None:
     out().print(*renderables)
 
 
+def render_text(renderable: Any, width: int = 140) -> str:
+    """A Rich renderable (a table, a group) as plain text `width` columns wide: no colour, no
+    escape sequences, whatever the terminal — for an --output file that holds the table."""
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, no_color=True, color_system=None, force_terminal=False,
+            highlight=False).print(renderable)
+    return buffer.getvalue()
+
+
 def warn(message: str) -> None:
     """A warning sentence on stderr (plain text: never markup-interpreted)."""
     err().print(f"warning: {message}", markup=False, highlight=False)

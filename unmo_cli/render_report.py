@@ -221,7 +221,7 @@ def build_view(report: WeeklyReport, charts: list[dict[str, Any]] | None = None
     """The formatted figures the Markdown and HTML templates lay out."""
     cur = report.current
     target_of = {row.metric: row.target for row in report.targets}
-    nps_met = metrics.at_least(cur.satisfaction.nps, target_of["nps"])
+    nps_met = next(row.met for row in report.targets if row.metric == "nps")
     targets = [{"metric": row.metric, "label": row.label,
                 "target": _target_text(row.metric, row.target),
                 "achieved": _achieved_text(row.metric, row.achieved, report),
@@ -526,28 +526,18 @@ def render_table(report: WeeklyReport) -> Any:
     return Group(*parts)
 
 
-def table_text(renderable: Any, width: int = 140) -> str:
-    """The terminal view as plain text (for --format table --output FILE)."""
-    from rich.console import Console
-
-    buffer = io.StringIO()
-    Console(file=buffer, width=width, no_color=True, color_system=None,
-            force_terminal=False).print(renderable)
-    return buffer.getvalue()
-
-
-def deliver(report: WeeklyReport, fmt: str, output: Path | None) -> None:
-    """Print the report in `fmt`, or write it to `output` whole (nothing on stdout then)."""
+def deliver(workspace: Workspace, report: WeeklyReport, fmt: str, output: Path | None) -> None:
+    """Print the report in `fmt`, or write it to `output` whole (nothing on stdout then).
+    `workspace` is the one the report was computed in: its templates shape Markdown and HTML."""
     from unmo_cli import console
-    from unmo_cli.services.reports import write_output
-    from unmo_cli.workspace import load_workspace
+    from unmo_cli.files import write_atomic
 
     if fmt == "table":
         renderable = render_table(report)
         if output is None:
             console.print_out(renderable)
             return
-        text = table_text(renderable)
+        text = console.render_text(renderable)
     elif fmt == "json":
         if output is None:
             console.emit_json(report.as_json())
@@ -556,14 +546,14 @@ def deliver(report: WeeklyReport, fmt: str, output: Path | None) -> None:
     elif fmt == "csv":
         text = render_csv(report)
     elif fmt == "markdown":
-        text = render_markdown(load_workspace(), report)
+        text = render_markdown(workspace, report)
     else:
-        text = render_html(load_workspace(), report)
+        text = render_html(workspace, report)
     if output is None:
         import sys
 
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    write_output(output, text)
+    write_atomic(output, text)
     console.info(f"wrote the {fmt} report of {report.week.label} to {output}")

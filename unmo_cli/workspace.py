@@ -211,6 +211,9 @@ def _read_config(path: Path) -> dict[str, Any]:
         where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise InputError(f"{path}:{where}: {problem}; unmo.yaml must be a YAML mapping.") from None
+    except RecursionError:  # PyYAML composes nested brackets recursively: "{{{{…" exhausts it
+        raise InputError(f"{path}: nested too deeply to be settings; unmo.yaml must be a YAML "
+                         "mapping.") from None
     if root is None:
         return {}
     if not isinstance(root, yaml.MappingNode):

@@ -30,14 +30,14 @@ def register(app: typer.Typer) -> None:
 
 
 def health(
-    slugs: list[str] | None = typer.Argument(None, metavar="[SLUG]...",
+    slugs: list[str] | None = typer.Argument(None, metavar="SLUG",
                                              help="Customers to check (default: every active "
                                              "customer, as --all).",
                                              autocompletion=complete_customer_slug),
     all_customers: bool = typer.Option(False, "--all", help="Every active (not churned) "
                                        "customer."),
     output_format: Format = typer.Option(Format.table, "--format", help="table, json or junit."),
-    output: Path | None = typer.Option(None, "--output", "-o", dir_okay=False,
+    output: Path | None = typer.Option(None, "--output", "-o",
                                        help="Write the chosen format to this file; the table "
                                        "goes to stdout."),
     timeout: float | None = typer.Option(None, "--timeout", help="Seconds per request "
@@ -74,10 +74,10 @@ def _deliver(run: HealthRun, output: Path | None, text: str | None) -> None:
     import sys
 
     from unmo_cli import console
-    from unmo_cli.services.health import write_output
+    from unmo_cli.files import write_atomic
 
     if output is not None:
-        write_output(output, text if text is not None else _table_text(run))
+        write_atomic(output, text if text is not None else console.render_text(_table(run), 160))
         console.info(f"wrote {output}")
     if text is None or output is not None:
         console.print_out(_table(run))
@@ -105,13 +105,3 @@ def _table(run: HealthRun):  # -> rich.table.Table
             "—" if r.installs is None else f"{r.installs:,}", Text(r.error or ""),
         )
     return table
-
-
-def _table_text(run: HealthRun) -> str:
-    import io
-
-    from rich.console import Console
-
-    buffer = io.StringIO()
-    Console(file=buffer, no_color=True, width=160, highlight=False).print(_table(run))
-    return buffer.getvalue()

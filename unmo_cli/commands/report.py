@@ -22,6 +22,8 @@ def weekly(
     with last week's figures and the change."""
     from unmo_cli.render_report import deliver
     from unmo_cli.services.reports import check_format, weekly_report
+    from unmo_cli.workspace import load_workspace
 
-    report = weekly_report(week=week, fmt=fmt, output=output)
-    deliver(report, check_format(fmt), output)
+    ws = load_workspace()
+    report = weekly_report(week=week, fmt=fmt, output=output, workspace=ws)
+    deliver(ws, report, check_format(fmt), output)

@@ -5,21 +5,22 @@ customer launched, the sandbox serving the attribution API, health checked every
 ends with the weekly report and its HTML page.
 
 The story is deterministic: every event has its instant, relative to "now" (which honours
-UNMO_NOW), and runs with the clock pinned there, so records, alerts and health checks land in
-the weeks the report shows. Nothing of the user's own workspace, database, API or webhook
-settings is read or touched: the demo's settings are the defaults, with a SQLite database inside
-the demo folder."""
+UNMO_NOW), so records, alerts and health checks land in the weeks the report shows. Health and
+the report take the instant as an argument; onboarding, feedback and phase changes read
+clock.now(), so they run inside clock.pinned(instant), which pins the clock for this thread
+only (the sandbox serving meanwhile in its own thread keeps the real clock, and no environment
+variable changes). Nothing of the user's own workspace, database, API or webhook settings is
+read or touched: the demo's settings are the defaults, with a SQLite database inside the demo
+folder. The service returns what it built; the command renders it (terminal table, HTML page)."""
 
 from __future__ import annotations
 
 import csv
 import io
-import os
 import random
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -63,6 +64,7 @@ class DemoResult:
 
     root: Path
     created_folder: bool
+    workspace: Workspace
     customers: list[str] = field(default_factory=list)
     surveys: list[str] = field(default_factory=list)
     responses: int = 0
@@ -73,7 +75,13 @@ class DemoResult:
     health: HealthRun | None = None
     health_alerts: int = 0
     report: WeeklyReport | None = None
-    html: Path | None = None
+
+    @property
+    def html(self) -> Path | None:
+        """Where the report's HTML page belongs: in the demo folder, named after its week."""
+        if self.report is None:
+            return None
+        return self.root / f"weekly-report-{self.report.week.label}.html"
 
     def as_json(self) -> dict[str, Any]:
         from unmo_cli.services.health import health_document
@@ -126,21 +134,6 @@ def demo_workspace(root: Path) -> Workspace:
     from unmo_cli.workspace import Settings, Workspace
 
     return Workspace(root=root, settings=Settings(), config_file=root / "unmo.yaml")
-
-
-@contextmanager
-def clock_at(instant: datetime) -> Iterator[None]:
-    """Run a step at `instant` of the story. UNMO_NOW is the contract's switch for pinning the
-    clock ("for tests, demos and backfills"); the caller's own value comes back afterwards."""
-    before = os.environ.get("UNMO_NOW")
-    os.environ["UNMO_NOW"] = clock.iso(instant) or ""
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("UNMO_NOW", None)
-        else:
-            os.environ["UNMO_NOW"] = before
 
 
 # --- the story ----------------------------------------------------------------------------------
@@ -196,7 +189,7 @@ class _Event:
     at: datetime
     order: int
     name: str = field(compare=False)
-    run: Callable[[], None] = field(compare=False)
+    run: Callable[[datetime], None] = field(compare=False)  # called with `at`
 
 
 def run_demo(requested: Path | None = None, *,
@@ -225,9 +218,9 @@ def _play(root: Path, created: bool, note: Callable[[str], None]) -> DemoResult:
     from unmo_cli.services.workspace_admin import init_workspace
     from unmo_cli.workspace import packaged_data_file
 
-    result = DemoResult(root=root, created_folder=created)
-    now = clock.now()
     ws = demo_workspace(root)
+    result = DemoResult(root=root, created_folder=created, workspace=ws)
+    now = clock.now()
     week = reports.last_complete_week(now, ws.settings.timezone)
     note(f"Building a throwaway workspace in {root} (your own workspace is not touched).")
     init_workspace(root)
@@ -240,13 +233,14 @@ def _play(root: Path, created: bool, note: Callable[[str], None]) -> DemoResult:
                  for n, slug in enumerate(slugs)}
     events: list[_Event] = []
 
-    def add(at: datetime, name: str, run: Callable[[], None]) -> None:
+    def add(at: datetime, name: str, run: Callable[[datetime], None]) -> None:
         events.append(_Event(at, len(events), name, run))
 
     for record, slug in zip(records, slugs, strict=True):
 
-        def do_onboard(record: dict[str, Any] = record) -> None:
-            done = onboard(ws, record, mode="batch")
+        def do_onboard(at: datetime, record: dict[str, Any] = record) -> None:
+            with clock.pinned(at):
+                done = onboard(ws, record, mode="batch")
             result.customers.append(done.customer["slug"])
 
         add(onboarded[slug], f"onboard {slug}", do_onboard)
@@ -264,14 +258,15 @@ def _play(root: Path, created: bool, note: Callable[[str], None]) -> DemoResult:
         batch = [r for r in responses[taken:] if r.received_at < at]
         taken += len(batch)
         if batch:
-            add(at, "survey import", lambda batch=batch, at=at: _import_survey(ws, result, batch,
-                                                                                 at))
+            add(at, "survey import", lambda at, batch=batch: _import_survey(ws, result, batch,
+                                                                              at))
     # A success engineer logs a difficult call with the troubled pilot in the report's week.
     call_at = week.start + timedelta(days=3, hours=15)
-    add(call_at, "call", lambda: _log_call(ws, result, slugs[TROUBLED]))
+    add(call_at, "call", lambda at: _log_call(ws, result, slugs[TROUBLED], at))
     # The first pilot goes live on both stores: the launch phase, so health also asks the API
     # for its installs.
-    add(week.start + timedelta(days=2, hours=9), "launch", lambda: _launch(ws, slugs[LAUNCHED]))
+    add(week.start + timedelta(days=2, hours=9), "launch",
+        lambda at: _launch(ws, slugs[LAUNCHED], at))
 
     # Health every morning for the last two weeks or so, against the sandbox, all healthy; then
     # the last few checks, minutes apart, with the troubled pilot's kafka degraded.
@@ -289,15 +284,14 @@ def _play(root: Path, created: bool, note: Callable[[str], None]) -> DemoResult:
         morning = first_morning
         while morning < finals[0]:
             if morning > min(onboarded.values()):
-                add(morning, "health", lambda: _check(checking, result))
+                add(morning, "health", lambda at: _check(checking, result, at))
             morning += timedelta(days=1)
 
         events.sort()
         note(f"Onboarding the {len(records)} pilot customers from {pilots_file.name}, importing "
              "weekly survey exports and checking health every morning …")
         for event in events:
-            with clock_at(event.at):
-                event.run()
+            event.run(event.at)
         note(f"Onboarded {', '.join(result.customers)}; {slugs[LAUNCHED]} is in the launch "
              "phase.")
         note(f"Imported {len(result.surveys)} survey exports ({result.responses} responses) and "
@@ -312,8 +306,7 @@ def _play(root: Path, created: bool, note: Callable[[str], None]) -> DemoResult:
         checking = replace(checking, settings=replace(
             checking.settings, api=replace(checking.settings.api, base_url=url)))
         for at in finals:
-            with clock_at(at):
-                _check(checking, result)
+            _check(checking, result, at)
         assert result.health is not None
         last = "; ".join(f"{r.customer} {r.status}"
                          + (f" ({', '.join(r.unhealthy_services)} unhealthy)"
@@ -324,12 +317,7 @@ def _play(root: Path, created: bool, note: Callable[[str], None]) -> DemoResult:
         if stop_sandbox is not None:
             stop_sandbox()
 
-    with clock_at(now):
-        result.report = reports.weekly_report(workspace=ws)
-        from unmo_cli.render_report import render_html
-
-        result.html = root / f"weekly-report-{result.report.week.label}.html"
-        reports.write_output(result.html, render_html(ws, result.report))
+    result.report = reports.weekly_report(workspace=ws, now=now)
     return result
 
 
@@ -341,32 +329,35 @@ def _import_survey(ws: Workspace, result: DemoResult, batch: list[Response],
     folder.mkdir(exist_ok=True)
     path = folder / f"survey-export-{at:%Y-%m-%d-%H%M}.csv"
     path.write_text(survey_csv(batch), encoding="utf-8")
-    imported = import_feedback(ws, path)
+    with clock.pinned(at):
+        imported = import_feedback(ws, path)
     result.surveys.append(ws.relative(path))
     result.responses += imported.imported
     result.feedback_alerts += len(imported.alerts)
 
 
-def _log_call(ws: Workspace, result: DemoResult, slug: str) -> None:
+def _log_call(ws: Workspace, result: DemoResult, slug: str, at: datetime) -> None:
     from unmo_cli.services.feedback import add_feedback
 
-    added = add_feedback(ws, slug, satisfaction=5, nps=4, category="technical",
-                         comment="Server-to-server postbacks were six hours late on Tuesday; "
-                                 "their campaign report was wrong for a day.")
+    with clock.pinned(at):
+        added = add_feedback(ws, slug, satisfaction=5, nps=4, category="technical",
+                             comment="Server-to-server postbacks were six hours late on "
+                                     "Tuesday; their campaign report was wrong for a day.")
     result.calls += 1
     result.feedback_alerts += len(added.alerts)
 
 
-def _launch(ws: Workspace, slug: str) -> None:
+def _launch(ws: Workspace, slug: str, at: datetime) -> None:
     from unmo_cli.services.customers import set_phase
 
-    set_phase(ws, slug, "launch")
+    with clock.pinned(at):
+        set_phase(ws, slug, "launch")
 
 
-def _check(ws: Workspace, result: DemoResult) -> None:
+def _check(ws: Workspace, result: DemoResult, at: datetime) -> None:
     from unmo_cli.services.health import HealthRequest, run_health
 
-    run = run_health(HealthRequest(all_customers=True, retries=0), workspace=ws)
+    run = run_health(HealthRequest(all_customers=True, retries=0), workspace=ws, now=at)
     result.health = run
     result.health_runs += 1
     result.health_alerts += len(run.alerts)

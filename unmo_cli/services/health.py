@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,7 @@ class HealthProbe:
     attempts: int = 1
     timeout_s: float = 5.0
     launched: bool = False
+    installs_day: str | None = None  # the UTC date the installs were asked for
     analytics_status: int | None = None
     analytics_body: bytes = b""
     analytics_failure: str | None = None
@@ -80,7 +81,8 @@ def classify_health(probe: HealthProbe) -> Verdict:
     - down: any other 5xx, any status the API does not document for /health (404, 429, 3xx …),
       or a 200 whose body is not the documented Health JSON;
     - degraded: a body `status` other than healthy, any service unhealthy, or — for a customer in
-      the `launch` phase — no installs over the last day, or installs that could not be read;
+      the `launch` phase — no installs over the last day (last_complete_day), or installs that
+      could not be read;
     - healthy otherwise."""
     if probe.credential_problem:
         return Verdict("error", probe.credential_problem)
@@ -119,12 +121,14 @@ def classify_health(probe: HealthProbe) -> Verdict:
     if unhealthy:
         return Verdict("degraded", f"unhealthy: {', '.join(unhealthy)}", services, installs)
     if probe.launched:
+        day = (f"on {probe.installs_day} (the last complete UTC day)" if probe.installs_day
+               else "over the last day")
         if installs_problem:
-            return Verdict("degraded", f"installs over the last day unknown: {installs_problem}",
+            return Verdict("degraded", f"installs {day} unknown: {installs_problem}",
                            services, None)
         if installs == 0:
-            return Verdict("degraded", "no installs over the last day (launched customer)",
-                           services, 0)
+            return Verdict("degraded", f"no installs {day} for a launched customer", services,
+                           0)
     return Verdict("healthy", None, services, installs)
 
 
@@ -348,14 +352,22 @@ class _Target:
 
 
 def run_health(request: HealthRequest, *, workspace: Workspace | None = None,
-               progress: ProgressFactory | None = None) -> HealthRun:
+               progress: ProgressFactory | None = None,
+               now: datetime | None = None) -> HealthRun:
     """Check the requested customers (`unmo health`), record each result as a HealthCheck row in
     one transaction (unless request.record is False), raise and deliver health alerts.
 
     With neither slugs nor --all, every active customer is checked (like `--all`); customers
-    named explicitly are checked even when churned — `--all` skips churned ones."""
+    named explicitly are checked even when churned — `--all` skips churned ones. `now` (default
+    clock.now()) is the run's checked_at and decides "the last day" of the installs check.
+
+    A workspace without a database has no customers: nothing is checked, no database is
+    created (health only reads until it has results to record), and the run is empty — exit 0,
+    with a warning, so a CI job pointed at the wrong folder does not pass unnoticed. Named
+    customers there are unknown (exit 2)."""
     from unmo_cli.attribution_api import validate_base_url
-    from unmo_cli.db import open_database
+    from unmo_cli.files import check_output_path
+    from unmo_cli.services.customers import open_existing
     from unmo_cli.workspace import load_workspace
 
     ws = workspace or load_workspace()
@@ -364,10 +376,15 @@ def run_health(request: HealthRequest, *, workspace: Workspace | None = None,
     _validate_request(request, timeout_s)
     base_url = validate_base_url(settings.api.base_url, origin=_origin_of_base_url(ws))
     if request.output is not None:
-        check_output_writable(request.output)
+        check_output_path(request.output)
 
-    checked_at = clock.now()
-    db = open_database(ws)
+    checked_at = now or clock.now()
+    ws, db = open_existing(ws)
+    if db is None:
+        if request.slugs:
+            raise _unknown_customers(list(dict.fromkeys(request.slugs)))
+        return HealthRun(checked_at=checked_at, fail_on=request.fail_on, results=[],
+                         recorded=False, warnings=[NOTHING_TO_CHECK])
     try:
         with db.session() as session:
             customers = select_customers(session, request.slugs, request.all_customers)
@@ -377,12 +394,18 @@ def run_health(request: HealthRequest, *, workspace: Workspace | None = None,
         results = [_result(t, p, d) for t, (p, d) in zip(targets, probes, strict=True)]
         run = HealthRun(checked_at=checked_at, fail_on=request.fail_on, results=results,
                         duration_s=round(clock.monotonic() - started, 3),
-                        recorded=request.record)
+                        recorded=request.record and bool(results))
+        if not results:
+            run.warnings.append(NOTHING_TO_CHECK)
         if request.record and results:
             _record(db, ws, run, targets)
     finally:
         db.dispose()
     return run
+
+
+NOTHING_TO_CHECK = ("nothing to check: the workspace has no active customers (is this the "
+                    "right workspace? see `unmo customer list`).")
 
 
 def _validate_request(request: HealthRequest, timeout_s: float) -> None:
@@ -431,10 +454,15 @@ def select_customers(session: Session, slugs: Iterable[str], all_customers: bool
         assert customer.id is not None
         found[customer.id] = customer
     if unknown:
-        listed = ", ".join(repr(u) for u in unknown)
-        raise NotFound(f"unknown {'customer' if len(unknown) == 1 else 'customers'} {listed}; "
-                       "see `unmo customer list` for slugs.")
+        raise _unknown_customers(unknown)
     return sorted(found.values(), key=lambda c: c.slug)
+
+
+def _unknown_customers(names: list[str]) -> NotFound:
+    """Every unknown name at once, so a CI job's typo list is fixed in one go."""
+    listed = ", ".join(repr(u) for u in names)
+    return NotFound(f"unknown {'customer' if len(names) == 1 else 'customers'} {listed}; "
+                    "see `unmo customer list` for slugs.")
 
 
 def read_live_secret(ws: Workspace, slug: str) -> tuple[str | None, str | None]:
@@ -488,8 +516,7 @@ async def _probe_all(targets: list[_Target], base_url: str, timeout_s: float,
                      ) -> list[tuple[HealthProbe, float]]:
     from unmo_cli.attribution_api import AttributionApi
 
-    # "The last day": yesterday and today in UTC (the API's dates are whole, inclusive days).
-    start_date, end_date = (now - timedelta(days=1)).date().isoformat(), now.date().isoformat()
+    day = last_complete_day(now).isoformat()
     slots = asyncio.Semaphore(request.concurrency)
 
     async with AttributionApi(base_url, timeout_s=timeout_s, concurrency=request.concurrency,
@@ -505,13 +532,13 @@ async def _probe_all(targets: list[_Target], base_url: str, timeout_s: float,
                 analytics: ApiAnswer | None = None
                 launched = target.phase == "launch"
                 if launched and health.status_code in (200, 503):
-                    analytics = await api.get_attribution(target.secret, start_date, end_date)
+                    analytics = await api.get_attribution(target.secret, day, day)
                 duration = round((clock.monotonic() - started) * 1000, 1)
             advance()
             return HealthProbe(
                 http_status=health.status_code, body=health.body, latency_ms=health.latency_ms,
                 transport_failure=health.failure, attempts=health.attempts, timeout_s=timeout_s,
-                launched=launched,
+                launched=launched, installs_day=day,
                 analytics_status=analytics.status_code if analytics else None,
                 analytics_body=analytics.body if analytics else b"",
                 analytics_failure=analytics.failure if analytics else None,
@@ -535,6 +562,15 @@ def _result(target: _Target, probe: HealthProbe, duration_ms: float) -> Customer
         installs=verdict.installs, attempts=probe.attempts if target.secret else 0,
         duration_ms=duration_ms, phase=target.phase,
     )
+
+
+def last_complete_day(now: datetime) -> date:
+    """"The last day" of the contract's installs check, for an API whose periods are whole,
+    inclusive UTC dates: the last complete UTC day before `now` — yesterday (UTC). One whole day,
+    so the count does not depend on the hour of the check (today so far would read zero
+    installs just after midnight, and yesterday-plus-today would be up to two days). The price:
+    a customer launched today is judged on yesterday, which the verdict names."""
+    return now.astimezone(UTC).date() - timedelta(days=1)
 
 
 # --- the record and the alerts -------------------------------------------------------------------
@@ -762,30 +798,3 @@ def junit_xml(run: HealthRun) -> str:
             failure.text = why
     ET.indent(suite)
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
-
-
-def check_output_writable(path: Path) -> None:
-    """--output is checked before anything runs: an unwritable place is an environment failure
-    (exit 3) and nothing is checked or recorded."""
-    target = path.expanduser()
-    folder = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise EnvironmentFailure(f"--output {str(path)!r} is a folder; name a file.")
-    if not folder.is_dir():
-        raise EnvironmentFailure(f"cannot write --output {str(path)!r}: folder {str(folder)!r} "
-                                 "does not exist.")
-    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise EnvironmentFailure(f"cannot write --output {str(path)!r}: permission denied.")
-
-
-def write_output(path: Path, text: str) -> None:
-    """Write atomically (a temporary file beside it, then rename) so a CI never reads half."""
-    target = path.expanduser()
-    temporary = target.with_name(f".{target.name}.unmo-tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, target)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise EnvironmentFailure(f"cannot write --output {str(path)!r}: "
-                                 f"{exc.strerror or type(exc).__name__}.") from None

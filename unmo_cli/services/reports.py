@@ -11,9 +11,7 @@ feedback or health-check rows, only over per-week and per-customer aggregates.""
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
@@ -22,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from unmo_cli import clock, metrics
-from unmo_cli.errors import EnvironmentFailure, InputError
+from unmo_cli.errors import InputError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -297,59 +295,21 @@ def check_format(fmt: str) -> str:
     return value
 
 
-def check_output(output: Path | None) -> Path | None:
-    """Refuse an --output that cannot be written before anything is computed or created."""
-    if output is None:
-        return None
-    path = output.expanduser()
-    if path.is_dir():
-        raise EnvironmentFailure(f"--output {str(output)!r} is a folder; name a file to write.")
-    folder = path.parent if str(path.parent) else Path(".")
-    if folder.exists() and not folder.is_dir():
-        raise EnvironmentFailure(f"cannot write {str(output)!r}: {str(folder)!r} is not a "
-                                 "folder.")
-    if not folder.is_dir():
-        raise EnvironmentFailure(f"cannot write {str(output)!r}: the folder {str(folder)!r} does "
-                                 "not exist.")
-    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise EnvironmentFailure(f"cannot write {str(output)!r}: permission denied.")
-    return path
-
-
-def write_output(path: Path, text: str) -> None:
-    """Write the whole report or nothing: a temporary file beside it, moved into place."""
-    handle, temporary = -1, None
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            handle = -1
-            stream.write(text)
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-        temporary = None
-    except OSError as exc:
-        raise EnvironmentFailure(f"cannot write {str(path)!r}: {exc.strerror or exc}.") from None
-    finally:
-        if handle >= 0:
-            os.close(handle)
-        if temporary is not None and os.path.exists(temporary):
-            os.unlink(temporary)
-
-
 def weekly_report(week: str | None = None, fmt: str = "table",
-                  output: Path | None = None, workspace: Workspace | None = None
-                  ) -> WeeklyReport:
-    """The report of `week` (YYYY-Www; default the last complete week before clock.now()).
-    --format and --output are checked first, so a bad option writes nothing, not even the
-    database file."""
+                  output: Path | None = None, workspace: Workspace | None = None,
+                  now: datetime | None = None) -> WeeklyReport:
+    """The report of `week` (YYYY-Www; default the last complete week before `now`, which
+    defaults to clock.now()). --format and --output are checked first, so a bad option writes
+    nothing, not even the database file."""
+    from unmo_cli.files import check_output_path
     from unmo_cli.workspace import load_workspace
 
     check_format(fmt)
-    check_output(output)
+    if output is not None:
+        check_output_path(output)
     ws = workspace or load_workspace()
     zone = ws.settings.timezone
-    now = clock.now()
+    now = now or clock.now()
     chosen = parse_week(week, zone) if week else last_complete_week(now, zone)
     if chosen.start > now:
         raise InputError(f"--week {chosen.label} has not started yet in {zone}; the last "
@@ -550,13 +510,18 @@ def _week_figures(connection: Connection, settings: Settings, week: Week, base: 
     count = onboarding["count"]
     mean_s = metrics.mean(onboarding["duration_sum"], count)
     target_s = float(targets.onboarding_minutes) * 60
+    # `met` compares the exact mean, not mean_s (one decimal) nor the targets row's minutes (two
+    # decimals): rounding either way could flip it, and both places must say the same.
+    exact_mean = (None if not count
+                  else Fraction(str(onboarding["duration_sum"] or 0)) / count)
+    exact_target = Fraction(str(targets.onboarding_minutes)) * 60
     onboarding_figures = OnboardingFigures(
         count=count, mean_s=mean_s,
         median_s=_round(_value_at_rank(connection, o.duration_s, metrics.median_rank(count),
                                        count, in_week), 1),
         p95_s=_round(_value_at_rank(connection, o.duration_s, metrics.nearest_rank(count, 95),
                                     count, in_week), 1),
-        target_s=target_s, met=metrics.at_most(mean_s, target_s))
+        target_s=target_s, met=metrics.at_most(exact_mean, exact_target))
 
     answered = feedback["answered"]
     pct = metrics.satisfaction_pct(feedback["score_sum"], feedback["responses"])
@@ -613,27 +578,35 @@ def _changes(current: WeekFigures, previous: WeekFigures) -> dict[str, dict[str,
 
 
 def _targets(settings: Settings, figures: WeekFigures) -> list[TargetRow]:
+    """One row per target. `met` is decided once per target: the onboarding and satisfaction
+    rows take it from their sections (so the JSON's `onboarding.met` and the targets row never
+    disagree); the others compare the figure the report shows."""
     t = settings.targets
     mean_minutes = (None if figures.onboarding.mean_s is None
                     else _round(figures.onboarding.mean_s / 60, 2))
     rows = [
         ("new_customers_per_week", "New customers", "customers", t.new_customers_per_week,
-         figures.customers.new, metrics.at_least),
+         figures.customers.new, metrics.at_least(figures.customers.new,
+                                                 t.new_customers_per_week)),
         ("onboarding_minutes", "Onboarding time (mean)", "min", t.onboarding_minutes,
-         mean_minutes, metrics.at_most),
+         mean_minutes, figures.onboarding.met),
         ("satisfaction_pct", "Customer satisfaction", "%", t.satisfaction_pct,
-         figures.satisfaction.pct, metrics.at_least),
-        ("nps", "NPS", "", t.nps, figures.satisfaction.nps, metrics.at_least),
+         figures.satisfaction.pct, figures.satisfaction.met),
+        ("nps", "NPS", "", t.nps, figures.satisfaction.nps,
+         metrics.at_least(figures.satisfaction.nps, t.nps)),
         ("p95_latency_ms", "P95 API latency", "ms", t.p95_latency_ms,
-         figures.health.p95_latency_ms, metrics.at_most),
+         figures.health.p95_latency_ms, metrics.at_most(figures.health.p95_latency_ms,
+                                                         t.p95_latency_ms)),
         ("availability_pct", "Availability", "%", t.availability_pct,
-         figures.health.availability_pct, metrics.at_least),
-        ("mrr", "MRR", "$", t.mrr, figures.mrr.current, metrics.at_least),
+         figures.health.availability_pct, metrics.at_least(figures.health.availability_pct,
+                                                            t.availability_pct)),
+        ("mrr", "MRR", "$", t.mrr, figures.mrr.current,
+         metrics.at_least(figures.mrr.current, t.mrr)),
     ]
     # A count target stays a whole number; the others read the same from unmo.yaml or defaults.
     return [TargetRow(metric, label, unit, int(target) if metric == "new_customers_per_week"
-                      else float(target), achieved, rule(achieved, target))
-            for metric, label, unit, target, achieved, rule in rows]
+                      else float(target), achieved, met)
+            for metric, label, unit, target, achieved, met in rows]
 
 
 def _portfolio(connection: Connection, week: Week) -> list[PortfolioRow]:

@@ -105,18 +105,21 @@ class KeyRing:
         self._db = db
         self._refresh_s = refresh_s
         self._lock = threading.Lock()
-        self._keys: dict[str, tuple[str, KeyOwner]] = {}
+        self._keys: dict[str, KeyOwner] = {}
         self._loaded_at: float | None = None
 
     def owner(self, bearer: str) -> KeyOwner | None:
+        """The owner of a live or test secret key that is not revoked, or None.
+
+        A dict lookup by the bearer's SHA-256 hash, and nothing more: how long the lookup takes
+        can only depend on the hash, and hashes of a guess say nothing about the keys that are
+        accepted (one cannot steer a guess's hash toward a stored one prefix by prefix), so it
+        is no timing oracle on the key. A constant-time comparison after the lookup would
+        compare a hash with itself. What makes the check meaningful is what the ring holds:
+        only non-revoked secret keys, re-read every `refresh_s` seconds (tests: a wrong,
+        revoked or rotated key gets 401, the current one 200)."""
         self._refresh()
-        digest = apikeys.hash_key(bearer)
-        found = self._keys.get(digest)
-        if found is None:
-            return None
-        # The lookup is by hash (never by key); the confirming comparison is constant-time.
-        stored, owner = found
-        return owner if apikeys.same_hash(stored, digest) else None
+        return self._keys.get(apikeys.hash_key(bearer))
 
     def close(self) -> None:
         self._db.dispose()
@@ -133,7 +136,7 @@ class KeyRing:
                     raise
             self._loaded_at = now
 
-    def _load(self) -> dict[str, tuple[str, KeyOwner]]:
+    def _load(self) -> dict[str, KeyOwner]:
         from sqlmodel import col, select
 
         from unmo_cli.db.models import ApiKey, Customer
@@ -145,7 +148,7 @@ class KeyRing:
                 .join(Customer, col(Customer.id) == col(ApiKey.customer_id))
                 .where(ApiKey.kind == "secret", col(ApiKey.revoked_at).is_(None))
             ).all()
-        return {key_hash: (key_hash, KeyOwner(slug, events, environment))
+        return {key_hash: KeyOwner(slug, events, environment)
                 for key_hash, environment, slug, events in rows}
 
 
