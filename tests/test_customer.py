@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from conftest import query
-from support_onboarding import onboard, secret_keys
+from support_onboarding import flags, onboard, secret_keys
 
 CUSTOMER_FIELDS = ["slug", "name", "industry", "integration", "platforms", "provider",
                    "events_per_day", "mrr", "contact_name", "contact_email", "success_manager",
@@ -90,6 +90,67 @@ def test_unknown_customer_is_exit_2(unmo, workspace: Path, unchanged, args):
     assert ran.exit_code == 2
     assert "unknown customer 'nobody'; run unmo customer list to see the slugs." in ran.stderr
     unchanged()
+
+
+UNKNOWN = "error: unknown customer 'nobody'; run unmo customer list to see the slugs.\n"
+
+
+@pytest.mark.parametrize("args", [
+    ("customer", "show", "nobody"), ("customer", "phase", "nobody", "launch"),
+    ("customer", "churn", "nobody", "--reason", "x"), ("customer", "render", "nobody"),
+    ("keys", "list", "nobody"), ("keys", "rotate", "nobody"),
+    ("feedback", "add", "nobody", "-s", "9"), ("feedback", "list", "nobody"),
+])
+def test_one_sentence_for_an_unknown_customer_everywhere(unmo, three, args):
+    ran = unmo(*args)
+    assert (ran.exit_code, ran.stderr) == (2, UNKNOWN)
+
+
+def test_render_names_every_unknown_customer_at_once(unmo, three, workspace: Path):
+    from conftest import snapshot_tree
+
+    before = snapshot_tree(workspace)
+    ran = unmo("customer", "render", "alpha-apps", "nobody", "Beta Shop", "ghost")
+    assert ran.exit_code == 2
+    assert ran.stderr == ("error: unknown customers 'nobody', 'ghost'; run unmo customer list "
+                          "to see the slugs.\n")
+    assert snapshot_tree(workspace) == before
+
+
+def test_render_keeps_the_api_url_each_customer_was_given(unmo, workspace: Path, three):
+    """The operator's UNMO_API_URL is for onboarding new customers; re-rendering keeps the
+    URL recorded in customer.yaml, so --check does not depend on the caller's environment."""
+    folder = workspace / "customers" / "alpha-apps"
+    given = secret_keys(folder)["UNMO_API_URL"]
+    elsewhere = {"UNMO_API_URL": "https://api.unmo.example/v2"}
+    assert unmo("customer", "render", "--all", "--check", env=elsewhere).exit_code == 0
+    ran = unmo("customer", "render", "--all", env=elsewhere)
+    assert ran.exit_code == 0 and "rewrote" not in ran.stderr, ran.stderr
+    assert secret_keys(folder)["UNMO_API_URL"] == given
+    ran = unmo("onboard", "Delta Games", *flags(), "--yes", env=elsewhere)
+    assert ran.exit_code == 0, ran.stderr
+    delta = workspace / "customers" / "delta-games"
+    assert secret_keys(delta)["UNMO_API_URL"] == "https://api.unmo.example/v2"
+    assert unmo("customer", "render", "--all", "--check").exit_code == 0
+
+
+def test_editing_the_recorded_api_url_moves_a_customer(unmo, workspace: Path, three):
+    folder = workspace / "customers" / "beta-shop"
+    record = folder / "customer.yaml"
+    record.write_text(record.read_text().replace('api_base_url: "http://127.0.0.1:8787/v1"',
+                                                 'api_base_url: "https://eu.unmo.example/v1"'))
+    ran = unmo("customer", "render", "--all", "--check")
+    assert ran.exit_code == 1 and "customers/beta-shop/.env" in ran.stderr
+    assert unmo("customer", "render", "beta-shop").exit_code == 0
+    assert secret_keys(folder)["UNMO_API_URL"] == "https://eu.unmo.example/v1"
+    assert "https://eu.unmo.example/v1" in (folder / "sdk/server/curl-examples.sh").read_text()
+    # a record without the URL (an older template, a hand edit): the .env still knows
+    record.write_text("\n".join(line for line in record.read_text().splitlines()
+                                if not line.startswith("api_base_url")) + "\n")
+    ran = unmo("customer", "render", "--all", "--check",
+               env={"UNMO_API_URL": "http://127.0.0.1:1/v1"})
+    assert ran.exit_code == 1 and ran.stderr.count("differ") == 1
+    assert "customers/beta-shop/customer.yaml" in ran.stderr and ".env" not in ran.stderr
 
 
 def test_phase_and_churn(unmo, three):

@@ -102,6 +102,10 @@ def test_mixed_rows_report_exact_lines_and_write_nothing(unmo, customers, inbox,
     skipped = unmo("feedback", "import", str(path), "--skip-invalid", "--json")
     assert skipped.exit_code == 0, skipped.stderr
     result = skipped.json()
+    # A refusal reads like a success that imported nothing: the same keys, the same file facts.
+    assert list(refused.json()) == list(result)
+    assert refused.json() == {**result, "imported": 0, "duplicates": 0, "alerts": 0,
+                              "delivery": None}
     assert result["imported"] == 2 and result["rows"] == 7
     assert [i["line"] for i in result["invalid"]] == [3, 6, 8, 9, 10]
     assert "survey.csv:6: unknown customer 'nobody'" in skipped.stderr

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -143,27 +148,83 @@ def test_rotate_bad_options(unmo, folder: Path, args, message):
     assert (snapshot_tree(root), snapshot_tables(root)) == before
 
 
-def test_rotate_interrupted_after_its_commit_is_finished_later(unmo, folder: Path, workspace):
-    """Simulate a rotation killed between its commit and its renames: the pending files hold
-    the committed keys, so the next render or rotation completes them."""
-    from unmo_cli.services import keys as keys_service
+def _paused_rotation(workspace: Path, *args: str) -> subprocess.Popen:
+    """`unmo keys rotate key-holder ARGS…` in its own process, paused before its second file
+    replacement (after its commit)."""
+    marker = workspace.parent / "rotation-paused"
+    env = {**os.environ, "UNMO_TEST_PAUSE_AT": "rotate-replace@2",
+           "UNMO_TEST_PAUSE_FILE": str(marker), "UNMO_TEST_PAUSE_S": "120"}
+    process = subprocess.Popen([sys.executable, "-m", "unmo_cli", "keys", "rotate", "key-holder",
+                                *args], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.monotonic() < deadline, "the rotation never paused"
+        time.sleep(0.02)
+    return process
 
-    original = keys_service.os.replace
-    calls = []
 
-    def crash(src, dst):
-        calls.append(dst)
-        raise KeyboardInterrupt  # the process "dies" before any rename
-
-    keys_service.os.replace = crash
-    try:
-        assert unmo("keys", "rotate", "key-holder", "--env", "test").exit_code != 0
-    finally:
-        keys_service.os.replace = original
-    assert calls and list(folder.rglob("*.unmo-new"))
-    env_now = secret_keys(folder)
-    ran = unmo("keys", "verify", env_now["UNMO_SECRET_KEY_TEST"])
+def test_rotate_killed_after_its_commit_is_finished_later(unmo, folder: Path, workspace):
+    """A rotation killed between its commit and its last rename: the pending files hold the
+    committed keys, `.env` (replaced last) still the old ones; the next render completes it."""
+    before = secret_keys(folder)
+    process = _paused_rotation(workspace, "--env", "test")
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    process.stderr.close()
+    assert (folder / ".env.unmo-new").is_file()
+    assert secret_keys(folder) == before, ".env was replaced before the other files"
+    ran = unmo("keys", "verify", before["UNMO_SECRET_KEY_TEST"])
     assert ran.exit_code == 1  # the database already revoked it
     assert unmo("customer", "render", "key-holder").exit_code == 0
     assert not list(folder.rglob("*.unmo-new"))
     assert unmo("keys", "verify", secret_keys(folder)["UNMO_SECRET_KEY_TEST"]).exit_code == 0
+    assert unmo("customer", "render", "--all", "--check").exit_code == 0
+
+
+@pytest.mark.parametrize("failing", ["rotate-replace@2", "rotate-replace@3"])
+@pytest.mark.parametrize("kind", ["secret", "publishable"])
+def test_a_rotation_whose_files_cannot_all_be_replaced_changes_nothing(unmo, folder: Path,
+                                                                      unchanged, failing, kind):
+    """A replacement failing after others succeeded: the replaced files get their old bytes
+    back and the database its old keys, so the customer is not locked out."""
+    before = secret_keys(folder)
+    ran = unmo("keys", "rotate", "key-holder", "--kind", kind,
+               env={"UNMO_TEST_FAIL_AT": failing})
+    assert ran.exit_code == 3, ran.stderr
+    assert "cannot rewrite the files of key-holder" in ran.stderr
+    assert "the old keys stay active" in ran.stderr
+    unchanged()
+    for name in ("UNMO_SECRET_KEY_LIVE", "UNMO_PUBLISHABLE_KEY_TEST"):
+        assert unmo("keys", "verify", before[name]).exit_code == 0
+    ran = unmo("keys", "rotate", "key-holder", "--kind", kind)  # and a retry goes through
+    assert ran.exit_code == 0, ran.stderr
+    assert unmo("keys", "verify", before["UNMO_SECRET_KEY_LIVE"]).exit_code == (
+        1 if kind == "secret" else 0)
+    assert unmo("customer", "render", "--all", "--check").exit_code == 0
+
+
+def test_rotation_keeps_the_api_url_the_customer_was_given(unmo, folder: Path):
+    """The operator's own UNMO_API_URL (a sandbox, say) never reaches a customer's files."""
+    given = secret_keys(folder)["UNMO_API_URL"]
+    sandbox = {"UNMO_API_URL": "http://127.0.0.1:9999/v1"}
+    ran = unmo("keys", "rotate", "key-holder", "--kind", "publishable", env=sandbox)
+    assert ran.exit_code == 0, ran.stderr
+    assert secret_keys(folder)["UNMO_API_URL"] == given
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert "9999" not in path.read_text(), path
+    assert unmo("customer", "render", "--all", "--check", env=sandbox).exit_code == 0
+    assert unmo("customer", "render", "--all", "--check").exit_code == 0
+
+
+def test_list_at_80_columns_shows_whole_hints_and_dates(unmo, folder: Path):
+    assert unmo("keys", "rotate", "key-holder", "--env", "live").exit_code == 0
+    keys = unmo("keys", "list", "key-holder", "--json").json()["keys"]
+    ran = unmo("keys", "list", "key-holder", env={"COLUMNS": "80"})
+    assert ran.exit_code == 0, ran.stderr
+    assert max(len(line) for line in ran.stdout.splitlines()) <= 80
+    for key in keys:
+        assert key["hint"] in ran.stdout
+        assert key["created_at"][:10] in ran.stdout and key["created_at"] not in ran.stdout

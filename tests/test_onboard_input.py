@@ -76,6 +76,21 @@ def test_platforms_only_required_for_sdk_and_hybrid(unmo, workspace: Path):
     assert doc["customer"]["platforms"] == []
 
 
+def test_platforms_are_refused_for_s2s(unmo, workspace: Path, unchanged, tmp_path: Path):
+    ran = unmo("onboard", "Server Only", *flags("s2s", platforms="ios"), "--yes")
+    assert ran.exit_code == 2, ran.stdout + ran.stderr
+    assert ran.stderr == ("error: --platforms is only for sdk and hybrid integrations; drop it "
+                          "for an s2s customer.\n")
+    records = tmp_path / "servers.yaml"
+    records.write_text("- {name: Server One, contact_name: Ops, contact_email: ops@one.example,"
+                       " industry: other, integration: s2s, platforms: [android],"
+                       " events_per_day: 10, provider: none, mrr: 1}\n")
+    ran = unmo("onboard", "--from", str(records), "--yes")
+    assert ran.exit_code == 2
+    assert "record 1 (Server One): platforms is only for sdk and hybrid" in ran.stderr
+    unchanged()
+
+
 @pytest.mark.parametrize("taken", ["TechStart Mobile", "techstart mobile", "TECHSTART-MOBILE",
                                    "Techstart.Mobile!", "Téchstart Mobile", "TechStartMobile"])
 def test_names_differing_by_case_or_punctuation_collide(unmo, workspace: Path, taken):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -160,3 +160,20 @@ class _RichAdvance:
 
     def __call__(self, step: int = 1) -> None:
         self._bar.advance(self._task, step)
+
+
+def key_value_table(rows: Iterable[tuple[str, Any]], title: str) -> Any:
+    """A Rich table of fields and their values, without a header (`customer show`'s sections,
+    the onboarding summary). Titles and values are plain text, never markup; None, "" and an
+    empty list show as "—", a list as its items joined by commas."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(title), title_justify="left", show_header=False)
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    for key, value in rows:
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(str(item) for item in value)
+        table.add_row(key, Text("—" if value is None or value == "" else str(value)))
+    return table

@@ -118,19 +118,9 @@ def _ask_missing(ws: Workspace, answers: dict[str, Any]) -> None:
 
 
 def _summary(answers: dict[str, Any]) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
     from unmo_cli import console
     from unmo_cli.services import onboarding
 
-    table = Table(title="New customer", title_justify="left", show_header=False)
-    table.add_column("field")
-    table.add_column("value")
-    for field in onboarding.FIELDS:
-        value = answers.get(field)
-        if isinstance(value, (list, tuple)):
-            value = ",".join(value)
-        table.add_row(field, Text(str(value) if value not in (None, "") else "—"))
-    table.add_row("folder", Text(f"customers/{onboarding.slugify(str(answers['name']))}/"))
-    console.print_out(table)
+    rows = [(field, answers.get(field)) for field in onboarding.FIELDS]
+    rows.append(("folder", f"customers/{onboarding.slugify(str(answers['name']))}/"))
+    console.print_out(console.key_value_table(rows, "New customer"))

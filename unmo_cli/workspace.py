@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from unmo_cli.errors import EnvironmentFailure, InputError
+from unmo_cli.text import text_problem
 
 CONFIG_NAME = "unmo.yaml"
 STATE_DIR = ".unmo"
@@ -268,9 +269,9 @@ def _coerce(value: Any, kind: Any, dotted: str, where: str) -> Any:
         if isinstance(value, (dict, list)):
             raise InputError(f"{where}{dotted!r} must be text.")
         text = str(value)
-        if "\x00" in text or any("\ud800" <= c <= "\udfff" for c in text):
-            raise InputError(f"{where}{dotted!r} contains a NUL character or an escape that is "
-                             "not a Unicode character; use plain text.")
+        problem = text_problem(text, allow_newlines=True)
+        if problem:
+            raise InputError(f"{where}{dotted!r} contains {problem}; use plain text.")
         return text
     if base is int:
         if isinstance(value, bool) or not isinstance(value, int):

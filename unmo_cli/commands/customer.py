@@ -66,21 +66,12 @@ def _render_detail(detail: Any) -> None:
     from unmo_cli import console
 
     c = detail.customer
-    record = Table(title=Text(f"{c['name']} ({c['slug']})"), title_justify="left",
-                   show_header=False)
-    record.add_column("field")
-    record.add_column("value", overflow="fold")
-    for key, value in c.items():
-        if key in ("slug", "name"):
-            continue
-        if isinstance(value, list):
-            value = ", ".join(value)
-        record.add_row(key, Text("—" if value in (None, "") else str(value)))
-    record.add_row("folder", detail.directory + "/")
-    console.print_out(record)
+    record = [(k, v) for k, v in c.items() if k not in ("slug", "name")]
+    console.print_out(console.key_value_table([*record, ("folder", detail.directory + "/")],
+                                              f"{c['name']} ({c['slug']})"))
     keys = Table(title="Keys", title_justify="left")
     for column in ("kind", "environment", "hint", "status", "created"):
-        keys.add_column(column)
+        keys.add_column(column, no_wrap=column == "hint")
     for k in detail.keys:
         keys.add_row(k["kind"], k["environment"], k["hint"], k["status"],
                      (k["created_at"] or "")[:10])
@@ -93,12 +84,7 @@ def _render_detail(detail: Any) -> None:
     for title, section in (("Feedback", detail.feedback), ("Health", detail.health),
                            *detail.extra.items()):
         if section:
-            table = Table(title=title.capitalize(), title_justify="left", show_header=False)
-            table.add_column("field")
-            table.add_column("value", overflow="fold")
-            for key, value in section.items():
-                table.add_row(key, Text("—" if value is None else str(value)))
-            console.print_out(table)
+            console.print_out(console.key_value_table(section.items(), title.capitalize()))
 
 
 @app.command("phase")
@@ -142,10 +128,8 @@ def render(
     from unmo_cli.services.customers import render_customers
 
     results = render_customers(None, list(slugs or []), every=every, check=check)
-    for r in results:
-        if check:
-            console.info(f"{r.directory}: up to date")
-        elif r.changed:
+    for r in results:  # with --check, drift has already ended the command (exit 1)
+        if r.changed and not check:
             console.info(f"{r.directory}: rewrote {', '.join(r.changed)}")
         else:
             console.info(f"{r.directory}: up to date")

@@ -93,33 +93,37 @@ def import_(
                                  raise_alerts=not no_alerts, progress=console.progress)
     except InvalidRows as refused:
         if json_output:  # a script sees every bad line, and that nothing was imported
-            console.emit_json({"file": refused.file, "imported": 0, "duplicates": 0,
-                               "invalid": [row.to_json() for row in refused.invalid],
-                               "alerts": 0})
+            console.emit_json(refused.to_json())
         _list_invalid(refused.file, refused.invalid)
         raise
     if json_output:
         console.emit_json(result.to_json())
     else:
-        from rich.text import Text
-
-        console.print_out(Text(f"Imported {result.imported} of {result.rows} rows from "
-                               f"{result.file}: {result.duplicates} duplicates skipped, "
-                               f"{len(result.invalid)} invalid, {len(result.alerts)} alerts "
-                               "raised."))
-    _list_invalid(result.file, result.invalid)
-    if result.invalid:
-        console.warn(f"skipped {len(result.invalid)} invalid "
-                     f"row{'s' if len(result.invalid) != 1 else ''}.")
+        _print_imported(result)
+    _list_invalid(result.file, result.invalid, skipped=True)
     _delivery_notes(result.delivery)
 
 
-def _list_invalid(name: str, invalid: list[Any]) -> None:
-    """Each bad row on stderr as FILE:LINE: problem, the way compilers and linters do."""
+def _print_imported(result: Any) -> None:
+    from rich.text import Text
+
+    from unmo_cli import console
+
+    console.print_out(Text(f"Imported {result.imported} of {result.rows} rows from "
+                           f"{result.file}: {result.duplicates} duplicates skipped, "
+                           f"{len(result.invalid)} invalid, {len(result.alerts)} alerts "
+                           "raised."))
+
+
+def _list_invalid(name: str, invalid: list[Any], *, skipped: bool = False) -> None:
+    """Each bad row on stderr as FILE:LINE: problem, the way compilers and linters do; with
+    `skipped` (--skip-invalid imported the rest), a warning counting them."""
     from unmo_cli import console
 
     for row in invalid:
         console.info(f"{name}:{row.line}: {row.error}")
+    if skipped and invalid:
+        console.warn(f"skipped {len(invalid)} invalid row{'s' if len(invalid) != 1 else ''}.")
 
 
 @app.command("list")

@@ -26,11 +26,12 @@ def list_(
     from rich.table import Table
 
     table = Table(title=f"Keys of {listing.slug}", title_justify="left")
-    for column in ("kind", "environment", "hint", "status", "created", "revoked"):
-        table.add_column(column)
+    # "env", dates as days and an unbreakable hint: whole rows fit an 80-column terminal.
+    for column in ("kind", "env", "hint", "status", "created", "revoked"):
+        table.add_column(column, no_wrap=column == "hint")
     for k in listing.keys:
-        table.add_row(k["kind"], k["environment"], k["hint"], k["status"], k["created_at"],
-                      k["revoked_at"] or "—")
+        table.add_row(k["kind"], k["environment"], k["hint"], k["status"],
+                      k["created_at"][:10], (k["revoked_at"] or "")[:10] or "—")
     console.print_out(table)
 
 

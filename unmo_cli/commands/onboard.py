@@ -41,8 +41,9 @@ def onboard(
                                       "ones included (they are otherwise only in .env)."),
 ) -> None:
     """Create a customer: record, keys, and customers/<slug>/ rendered from the templates."""
+    from functools import partial
+
     from unmo_cli import console
-    from unmo_cli.errors import InputError
     from unmo_cli.services import onboarding
     from unmo_cli.workspace import load_workspace
 
@@ -54,24 +55,26 @@ def onboard(
     }
     ws = load_workspace()
     if from_file is not None:
-        given = [onboarding.OPTIONS[k] for k, v in raw.items() if v is not None]
-        if given:
-            raise InputError(f"--from takes every field from the file; drop {', '.join(given)}.")
-        records = onboarding.load_customer_file(from_file)
-        with console.progress(len(records), "Onboarding", threshold=10) as advance:
-            results = onboarding.onboard_records(ws, records, str(from_file), dry_run=dry_run,
-                                                 advance=advance)
+        results = onboarding.onboard_file(ws, from_file, raw, dry_run=dry_run,
+                                          progress=partial(console.progress, threshold=10))
         _show(results, json_output=json_output, show_secrets=show_secrets, many=True)
         return
+    result = _onboard_one(ws, raw, dry_run=dry_run, confirm=not yes)
+    _show([result], json_output=json_output, show_secrets=show_secrets, many=False)
+
+
+def _onboard_one(ws: Any, raw: dict[str, Any], *, dry_run: bool, confirm: bool) -> Any:
+    """From the flags, asking what is missing when a person is at a terminal."""
+    from unmo_cli import console
+    from unmo_cli.services import onboarding
 
     mode, prior = "flags", None
     if onboarding.missing_fields(raw) and console.can_prompt():
         from unmo_cli.prompts import ask_customer
 
         mode = "interactive"
-        raw, prior = ask_customer(ws, raw, confirm=not yes, dry_run=dry_run)
-    result = onboarding.onboard(ws, raw, mode=mode, dry_run=dry_run, prior_steps=prior)
-    _show([result], json_output=json_output, show_secrets=show_secrets, many=False)
+        raw, prior = ask_customer(ws, raw, confirm=confirm, dry_run=dry_run)
+    return onboarding.onboard(ws, raw, mode=mode, dry_run=dry_run, prior_steps=prior)
 
 
 def _show(results: list[Any], *, json_output: bool, show_secrets: bool, many: bool) -> None:
@@ -103,19 +106,18 @@ def _show(results: list[Any], *, json_output: bool, show_secrets: bool, many: bo
 
 
 def _one(result: Any, *, show_secrets: bool) -> None:
-
     customer = result.customer
     if result.dry_run:
-        _say(f"Would onboard {customer['name']} into {result.directory}/ "
-                          "(dry run: nothing written).")
+        _say(f"Would onboard {customer['name']} into {result.directory}/ (dry run: nothing "
+             "written).")
     else:
         _say(f"Onboarded {customer['name']} into {result.directory}/ in "
-                          f"{result.onboarding['duration_s']:.2f} s.")
+             f"{result.onboarding['duration_s']:.2f} s.")
     _keys_table(result, show_secrets=show_secrets)
     _say("Files: " + ", ".join(result.files))
     if not result.dry_run:
-        _say(f"Secret keys are only in {result.directory}/.env (mode 0600, ignored "
-                          "by git); run with --show-secrets to print them once.")
+        _say(f"Secret keys are only in {result.directory}/.env (mode 0600, ignored by git); "
+             "run with --show-secrets to print them once.")
 
 
 def _say(text: str) -> None:

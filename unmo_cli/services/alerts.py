@@ -330,6 +330,23 @@ def deliver_pending(ws: Workspace, db: Database,
     return DeliveryReport(True, delivered, 0, 0)
 
 
+def deliver_raised(ws: Workspace, alert_ids: Sequence[int]
+                   ) -> tuple[DeliveryReport, list[AlertView]]:
+    """After the commit that raised `alert_ids`: try to deliver them (deliver_pending), then
+    read them back with the delivery's outcome. No alerts, no database work."""
+    if not alert_ids:
+        return DeliveryReport(configured=bool(ws.settings.alerts.webhook_url)), []
+    from unmo_cli.db import open_database
+
+    db = open_database(ws)
+    try:
+        delivery = deliver_pending(ws, db, alert_ids)
+        with db.session() as session:
+            return delivery, alert_views(session, alert_ids)
+    finally:
+        db.dispose()
+
+
 def _count_pending(db: Database, wanted: list[int] | None) -> int:
     from sqlalchemy import func, select
 

@@ -27,6 +27,8 @@ ENV_NAMES = {
     ("publishable", "test"): "UNMO_PUBLISHABLE_KEY_TEST",
 }
 API_URL_NAME = "UNMO_API_URL"
+CUSTOMER_RECORD = "customer.yaml"
+RECORDED_API_URL = "api_base_url"  # the key in customer.yaml
 # Files a rotation writes beside their targets before its commit; git-ignored like .env.
 PENDING_SUFFIX = ".unmo-new"
 
@@ -216,6 +218,27 @@ def read_env_file(path: Path) -> dict[str, str]:
         name, _, value = line.partition("=")
         values[name.strip()] = value.strip().strip('"').strip("'")
     return values
+
+
+def recorded_api_url(folder: Path) -> str | None:
+    """The API URL the customer was given: `api_base_url` in its customer.yaml (the record; edit
+    it to move a customer to another API), else UNMO_API_URL in its `.env`; None when the folder
+    records neither. Re-rendering and rotation reuse it, so what a customer receives never
+    depends on the operator's own `api.base_url` (say, an UNMO_API_URL pointing at a sandbox)."""
+    import yaml
+
+    from unmo_cli.text import text_problem
+
+    try:
+        record = yaml.safe_load((folder / CUSTOMER_RECORD).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        record = None  # no record, or one edited out of shape: the .env still knows
+    candidates = [record.get(RECORDED_API_URL) if isinstance(record, dict) else None,
+                  read_env_file(folder / ENV_FILE).get(API_URL_NAME)]
+    for url in candidates:
+        if isinstance(url, str) and url.strip() and text_problem(url) is None:
+            return url.strip()
+    return None
 
 
 def secret_keys_from_env(values: dict[str, str]) -> dict[str, str] | None:

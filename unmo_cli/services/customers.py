@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import os
-import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,10 +19,12 @@ from unmo_cli.services.customer_folder import (
     CustomerProfile,
     FolderKeys,
     read_env_file,
+    recorded_api_url,
     render_customer_folder,
     replace_file,
     secret_keys_from_env,
 )
+from unmo_cli.text import text_problem
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -44,8 +47,9 @@ def get_customer(session: Session, slug_or_name: str) -> Customer:
     from unmo_cli.services.onboarding import name_key
 
     text = slug_or_name.strip()
-    if "\x00" in text or any("\ud800" <= c <= "\udfff" for c in text):
-        # Not text a database can be asked about (a NUL, bytes that were not UTF-8): no match.
+    if text_problem(text):
+        # Not text any customer is named with (a control character, bytes that were not UTF-8,
+        # a line break), nor always text a database can be asked about: no match.
         raise unknown_customer(slug_or_name)
     found = session.exec(select(Customer).where(Customer.slug == text)).first()
     if found is None and text:
@@ -57,9 +61,28 @@ def get_customer(session: Session, slug_or_name: str) -> Customer:
     return found
 
 
-def unknown_customer(slug_or_name: str) -> NotFound:
-    return NotFound(f"unknown customer {slug_or_name!r}; run unmo customer list to see "
-                    "the slugs.")
+def unknown_customer(*slugs_or_names: str) -> NotFound:
+    """The one sentence for customers that are not in the workspace (every one at once)."""
+    named = ", ".join(repr(s) for s in slugs_or_names)
+    noun = "customer" if len(slugs_or_names) == 1 else "customers"
+    return NotFound(f"unknown {noun} {named}; run unmo customer list to see the slugs.")
+
+
+@contextmanager
+def customer_session(ws: Workspace | None, slug_or_name: str
+                     ) -> Iterator[tuple[Session, Customer]]:
+    """One unit of work on one customer: the database session and the customer found by slug
+    or name (see get_customer); committed when the block ends, rolled back if it raises, the
+    database closed either way. A workspace without a database has no customers: NotFound, and
+    no database is created."""
+    ws, db = open_existing(ws)
+    if db is None:
+        raise unknown_customer(slug_or_name)
+    try:
+        with db.session() as session:
+            yield session, get_customer(session, slug_or_name)
+    finally:
+        db.dispose()
 
 
 def platforms_of(customer: Customer) -> list[str]:
@@ -161,27 +184,21 @@ class CustomerDetail:
 def customer_detail(ws: Workspace | None, slug: str) -> CustomerDetail:
     """The detail view of one customer. Other areas add their part here, one line each, e.g.
     `detail.feedback = feedback_summary(session, customer)`."""
-    ws, db = open_existing(ws)
-    if db is None:
-        raise unknown_customer(slug)
-    try:
-        with db.session() as session:
-            customer = get_customer(session, slug)
-            detail = CustomerDetail(
-                customer=customer_json(customer),
-                directory=ws.relative(ws.customer_dir(customer.slug)),
-                keys=[key_json(k) for k in keys_of(session, customer)],
-                onboarding=latest_onboarding(session, customer),
-            )
-            from unmo_cli.services.feedback import feedback_summary
+    from unmo_cli.services.feedback import feedback_summary
+    from unmo_cli.services.health import health_summary
+    from unmo_cli.workspace import load_workspace
 
-            detail.feedback = feedback_summary(session, customer.id, clock.now())
-            from unmo_cli.services.health import health_summary
-
-            detail.health = health_summary(session, customer, ws.settings, clock.now())
-            return detail
-    finally:
-        db.dispose()
+    ws = ws or load_workspace()
+    with customer_session(ws, slug) as (session, customer):
+        detail = CustomerDetail(
+            customer=customer_json(customer),
+            directory=ws.relative(ws.customer_dir(customer.slug)),
+            keys=[key_json(k) for k in keys_of(session, customer)],
+            onboarding=latest_onboarding(session, customer),
+        )
+        detail.feedback = feedback_summary(session, customer.id, clock.now())
+        detail.health = health_summary(session, customer, ws.settings, clock.now())
+        return detail
 
 
 def keys_of(session: Session, customer: Customer, *, active_only: bool = False) -> list[ApiKey]:
@@ -244,46 +261,32 @@ def _phase(value: str) -> str:
 
 def set_phase(ws: Workspace | None, slug: str, phase: str) -> dict[str, Any]:
     phase = _phase(phase)
-    ws, db = open_existing(ws)
-    if db is None:
-        raise unknown_customer(slug)
-    try:
-        with db.session() as session:
-            customer = get_customer(session, slug)
-            if customer.churned_at is not None:
-                raise InputError(f"customer {customer.slug!r} churned on "
-                                 f"{clock.iso(customer.churned_at)}; its phase stays as it was.")
-            customer.phase = phase
-            session.add(customer)
-            session.flush()
-            return customer_json(customer)
-    finally:
-        db.dispose()
+    with customer_session(ws, slug) as (session, customer):
+        if customer.churned_at is not None:
+            raise InputError(f"customer {customer.slug!r} churned on "
+                             f"{clock.iso(customer.churned_at)}; its phase stays as it was.")
+        customer.phase = phase
+        session.add(customer)
+        session.flush()
+        return customer_json(customer)
 
 
 def churn(ws: Workspace | None, slug: str, reason: str) -> dict[str, Any]:
     reason = reason.strip()
     if not reason:
         raise InputError("--reason must say why the customer left (it feeds the weekly report).")
-    if re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]", reason):
-        raise InputError("--reason contains a control character (such as NUL or ESC) or bytes "
-                         "that are not UTF-8; give plain text.")
-    ws, db = open_existing(ws)
-    if db is None:
-        raise unknown_customer(slug)
-    try:
-        with db.session() as session:
-            customer = get_customer(session, slug)
-            if customer.churned_at is not None:
-                raise InputError(f"customer {customer.slug!r} already churned on "
-                                 f"{clock.iso(customer.churned_at)}.")
-            customer.churned_at = clock.to_db(clock.now())
-            customer.churn_reason = reason
-            session.add(customer)
-            session.flush()
-            return customer_json(customer)
-    finally:
-        db.dispose()
+    problem = text_problem(reason, allow_newlines=True)
+    if problem:
+        raise InputError(f"--reason contains {problem}; give plain text.")
+    with customer_session(ws, slug) as (session, customer):
+        if customer.churned_at is not None:
+            raise InputError(f"customer {customer.slug!r} already churned on "
+                             f"{clock.iso(customer.churned_at)}.")
+        customer.churned_at = clock.to_db(clock.now())
+        customer.churn_reason = reason
+        session.add(customer)
+        session.flush()
+        return customer_json(customer)
 
 
 # --- re-rendering -------------------------------------------------------------------------------
@@ -340,14 +343,14 @@ def render_customers(ws: Workspace | None, slugs: list[str], *, every: bool = Fa
     if db is None:
         if every:
             return []
-        raise unknown_customer(slugs[0])
+        raise unknown_customer(*dict.fromkeys(slugs))
     results: list[RenderResult] = []
     try:
         with db.session() as session:
             if every:
                 customers = list(session.exec(select(Customer).order_by(Customer.slug)))
             else:
-                customers = [get_customer(session, s) for s in dict.fromkeys(slugs)]
+                customers = find_customers(session, slugs)
             for customer in customers:
                 results.append(_render_one(ws, session, customer, check=check))
     finally:
@@ -362,6 +365,23 @@ def render_customers(ws: Workspace | None, slugs: list[str], *, every: bool = Fa
     return results
 
 
+def find_customers(session: Session, slugs_or_names: list[str]) -> list[Customer]:
+    """The customers named (by slug or name, repeats once), in the order given; NotFound naming
+    every unknown one at once."""
+    found: dict[int | None, Customer] = {}
+    unknown: list[str] = []
+    for name in dict.fromkeys(slugs_or_names):
+        try:
+            customer = get_customer(session, name)
+        except NotFound:
+            unknown.append(name)
+            continue
+        found.setdefault(customer.id, customer)
+    if unknown:
+        raise unknown_customer(*unknown)
+    return list(found.values())
+
+
 def _render_one(ws: Workspace, session: Session, customer: Customer, *, check: bool
                 ) -> RenderResult:
     folder = ws.customer_dir(customer.slug)
@@ -369,7 +389,7 @@ def _render_one(ws: Workspace, session: Session, customer: Customer, *, check: b
         finish_pending_rotation(session, customer, folder)
     keys = folder_keys(session, customer, folder)
     files = render_customer_folder(ws.templates_dir, profile_of(customer), keys,
-                                   ws.settings.api.base_url)
+                                   customer_api_url(ws, folder))
     changed = []
     for relative, data in files.items():
         path = folder / relative
@@ -388,6 +408,12 @@ def _render_one(ws: Workspace, session: Session, customer: Customer, *, check: b
                 from None
     return RenderResult(slug=customer.slug, directory=ws.relative(folder), changed=changed,
                         missing_secrets=keys.secret is None)
+
+
+def customer_api_url(ws: Workspace, folder: Path) -> str:
+    """The API URL to render a customer's folder with: the one it records (see
+    recorded_api_url); the workspace's `api.base_url` only for a folder that records none."""
+    return recorded_api_url(folder) or ws.settings.api.base_url
 
 
 def finish_pending_rotation(session: Session, customer: Customer, folder: Path) -> None:

@@ -15,7 +15,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from unmo_cli import clock, metrics
+from unmo_cli import clock, metrics, testhooks
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.services.alerts import (
     AlertDraft,
@@ -28,6 +28,7 @@ from unmo_cli.services.alerts import (
     redact_secret_keys,
     satisfaction_windows,
 )
+from unmo_cli.text import text_problem
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -103,23 +104,12 @@ def check_category(value: Any) -> str:
     raise FieldError(f"category {value!r} is not one of {', '.join(CATEGORIES)}")
 
 
-# Control characters other than tab and line breaks (ESC would let a stored comment drive the
-# terminal of whoever lists it: retitle it, rewrite lines, set its clipboard), NUL (PostgreSQL's
-# text cannot hold it) and lone surrogates (bytes that were not UTF-8 when a shell handed them
-# over): none of it is text a person wrote.
-_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-_BREAKS = re.compile("[\t\n\r]")
-
-
 def _storable(text: str, name: str, *, breaks: bool = True) -> str:
-    found = _UNSTORABLE.search(text) or (None if breaks else _BREAKS.search(text))
-    if found:
-        char = found.group()
-        what = ("bytes that are not UTF-8" if "\ud800" <= char <= "\udfff"
-                else f"a control character (U+{ord(char):04X})")
+    """`text` if unmo may store it (see unmo_cli/text.py), else FieldError saying why."""
+    problem = text_problem(text, allow_newlines=breaks)
+    if problem:
         allowed = "tabs and line breaks are fine" if breaks else "one line of plain text"
-        raise FieldError(f"{name} contains {what} at position {found.start() + 1}; send plain "
-                         f"UTF-8 text ({allowed})")
+        raise FieldError(f"{name} contains {problem}; send plain UTF-8 text ({allowed})")
     return text
 
 
@@ -194,8 +184,8 @@ def add_feedback(ws: Workspace, customer: str, *, satisfaction: Any, nps: Any = 
     from sqlalchemy.exc import IntegrityError
 
     from unmo_cli.db.models import Feedback
-    from unmo_cli.services.alerts import alert_views, deliver_pending, record_alert
-    from unmo_cli.services.customers import get_customer, open_existing, unknown_customer
+    from unmo_cli.services.alerts import deliver_raised, record_alert
+    from unmo_cli.services.customers import customer_session
 
     values, problems = _checked_values({
         "satisfaction": (check_satisfaction, satisfaction), "nps": (check_nps, nps),
@@ -206,47 +196,37 @@ def add_feedback(ws: Workspace, customer: str, *, satisfaction: Any, nps: Any = 
     if problems:
         raise InputError("; ".join(problems) + ".")
     settings = ws.settings.alerts
-    ws, db = open_existing(ws)
-    if db is None:
-        raise unknown_customer(customer)
-    try:
-        with db.session() as session:
-            found = get_customer(session, customer)
-            assert found.id is not None
-            if values["external_id"] is not None:
-                _refuse_known_id(session, found.id, found.slug, values["external_id"])
-            before = dropped_before(session, found.id, values["received_at"],
-                                    settings.drop_points)
-            row = Feedback(customer_id=found.id, source="cli", **values)
-            session.add(row)
-            try:
-                session.flush()
-            except IntegrityError:  # the same id stored by another command a moment ago
-                raise InputError(f"feedback id {values['external_id']!r} is already recorded "
-                                 f"for {found.slug}; ids are unique per customer.") from None
-            assert row.id is not None
-            drafts = feedback_alerts(settings, customer_id=found.id, customer_name=found.name,
-                                     slug=found.slug, feedback_id=row.id,
-                                     satisfaction=row.satisfaction, nps=row.nps,
-                                     category=row.category, comment=row.comment,
-                                     received_at=row.received_at)
-            windows = satisfaction_windows(session, found.id, row.received_at)
-            if drop_crossed(before, windows, settings.drop_points):
-                drafts.append(drop_alert(settings, windows, customer_id=found.id,
-                                         customer_name=found.name, slug=found.slug,
-                                         feedback_id=row.id))
-            ids = [record_alert(session, d.customer_id, d.rule, d.text, d.score,
-                                feedback_id=d.feedback_id) for d in drafts]
-            view = FeedbackView(row.id, found.slug, found.name, clock.from_db(row.received_at),
-                                row.satisfaction, row.nps, row.category, row.comment, row.source,
-                                row.external_id)
-        # Committed: the alerts exist whatever the webhook does now.
-        delivery = deliver_pending(ws, db, ids)
-        with db.session() as session:
-            alerts = alert_views(session, ids)
-        return AddResult(view, alerts, delivery)
-    finally:
-        db.dispose()
+    with customer_session(ws, customer) as (session, found):
+        assert found.id is not None
+        if values["external_id"] is not None:
+            _refuse_known_id(session, found.id, found.slug, values["external_id"])
+        before = dropped_before(session, found.id, values["received_at"], settings.drop_points)
+        row = Feedback(customer_id=found.id, source="cli", **values)
+        session.add(row)
+        try:
+            session.flush()
+        except IntegrityError:  # the same id stored by another command a moment ago
+            raise InputError(f"feedback id {values['external_id']!r} is already recorded "
+                             f"for {found.slug}; ids are unique per customer.") from None
+        assert row.id is not None
+        drafts = feedback_alerts(settings, customer_id=found.id, customer_name=found.name,
+                                 slug=found.slug, feedback_id=row.id,
+                                 satisfaction=row.satisfaction, nps=row.nps,
+                                 category=row.category, comment=row.comment,
+                                 received_at=row.received_at)
+        windows = satisfaction_windows(session, found.id, row.received_at)
+        if drop_crossed(before, windows, settings.drop_points):
+            drafts.append(drop_alert(settings, windows, customer_id=found.id,
+                                     customer_name=found.name, slug=found.slug,
+                                     feedback_id=row.id))
+        ids = [record_alert(session, d.customer_id, d.rule, d.text, d.score,
+                            feedback_id=d.feedback_id) for d in drafts]
+        view = FeedbackView(row.id, found.slug, found.name, clock.from_db(row.received_at),
+                            row.satisfaction, row.nps, row.category, row.comment, row.source,
+                            row.external_id)
+    # Committed: the alerts exist whatever the webhook does now.
+    delivery, alerts = deliver_raised(ws, ids)
+    return AddResult(view, alerts, delivery)
 
 
 def _checked_values(checks: dict[str, tuple[Callable[[Any], Any], Any]]
@@ -514,8 +494,9 @@ class InvalidRow:
 class InvalidRows(InputError):
     """Some records are invalid and `--skip-invalid` was not given: nothing was written."""
 
-    def __init__(self, name: str, invalid: list[InvalidRow], valid: int):
+    def __init__(self, name: str, fmt: str, invalid: list[InvalidRow], valid: int):
         self.file = name
+        self.format = fmt
         self.invalid = invalid
         self.valid = valid
         count = len(invalid)
@@ -524,6 +505,12 @@ class InvalidRows(InputError):
             f"{invalid[0].line}); nothing was imported. Fix {'them' if count != 1 else 'it'}, "
             f"or pass --skip-invalid to import the {valid} valid row{'s' if valid != 1 else ''}."
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """The import's JSON with nothing imported: the keys of ImportResult.to_json(), so a
+        script reads a refusal the way it reads a success."""
+        return ImportResult(self.file, self.format, len(self.invalid) + self.valid, 0, 0,
+                            self.invalid).to_json()
 
 
 @dataclass
@@ -616,7 +603,7 @@ def _check_record(raw: RawRow, customers: _CustomerIndex, now: datetime
         nps = None if nps is None or nps == "" else _SCORES[nps]
         category = _CATEGORY_OF[category]
         if comment is not None:
-            if _UNSTORABLE.search(comment):
+            if text_problem(comment, allow_newlines=True):
                 raise ValueError  # the field check names the character
             comment = redact_secret_keys(comment.strip()) or None
         if received is None or received == "":
@@ -632,8 +619,7 @@ def _check_record(raw: RawRow, customers: _CustomerIndex, now: datetime
         if external_id is not None:
             external_id = external_id.strip() or None
             if external_id is not None and (len(external_id) > EXTERNAL_ID_MAX
-                                            or _UNSTORABLE.search(external_id)
-                                            or _BREAKS.search(external_id)):
+                                            or text_problem(external_id)):
                 raise ValueError
         if customer is not None and satisfaction >= 1:
             return (raw.line, customer, received_at, satisfaction, nps, category, comment,
@@ -728,6 +714,7 @@ def import_feedback(ws: Workspace, path: Path, *, fmt: str | None = None,
     their alerts recorded. Delivery is tried after the commit."""
     from unmo_cli.services.customers import open_existing
 
+    testhooks.reset()
     chosen, records = read_feedback_file(path, fmt)
     name = path.name
     now = clock.now()
@@ -735,20 +722,20 @@ def import_feedback(ws: Workspace, path: Path, *, fmt: str | None = None,
     if db is None:  # no customers yet: every row is refused, and no database is created
         valid, invalid = _check_records(records, _CustomerIndex(None), now, progress, name)
         if invalid and not skip_invalid:
-            raise InvalidRows(name, invalid, len(valid))
+            raise InvalidRows(name, chosen, invalid, len(valid))
         return ImportResult(name, chosen, len(records), 0, 0, invalid)
     try:
         with db.session() as session:
             valid, invalid = _check_records(records, _CustomerIndex(session), now, progress,
                                             name)
             if invalid and not skip_invalid:
-                raise InvalidRows(name, invalid, len(valid))
+                raise InvalidRows(name, chosen, invalid, len(valid))
             fresh, duplicates = _without_duplicates(session, valid)
             alert_ids = _write(ws, session, fresh, raise_alerts, progress, name)
-            _test_pause("import-insert")  # rows and alerts inserted, not yet committed
+            testhooks.checkpoint("import-insert")  # rows and alerts inserted, not committed
         result = ImportResult(name, chosen, len(records), len(fresh), duplicates, invalid,
                               alert_ids)
-        _test_pause("import-deliver")  # committed, alerts not yet delivered
+        testhooks.checkpoint("import-deliver")  # committed, alerts not yet delivered
         if alert_ids:
             from unmo_cli.services.alerts import deliver_pending
 
@@ -756,29 +743,6 @@ def import_feedback(ws: Workspace, path: Path, *, fmt: str | None = None,
         return result
     finally:
         db.dispose()
-
-
-def _test_pause(point: str) -> None:
-    """Test-only, never set in production: with UNMO_TEST_PAUSE_AT=<point> (import-insert,
-    import-deliver) the import writes "paused at <point>" to stderr, writes
-    UNMO_TEST_PAUSE_FILE if set, and waits UNMO_TEST_PAUSE_S seconds (default 60) or until the
-    test deletes that file, so a test can kill it mid-way or run another command meanwhile (the
-    same variables as onboarding's hooks)."""
-    import os
-
-    if os.environ.get("UNMO_TEST_PAUSE_AT") != point:
-        return
-    import sys
-    import time
-
-    sys.stderr.write(f"unmo: paused at {point} (pid {os.getpid()}, UNMO_TEST_PAUSE_AT)\n")
-    sys.stderr.flush()
-    marker = os.environ.get("UNMO_TEST_PAUSE_FILE")
-    if marker:
-        Path(marker).write_text(f"{point} {os.getpid()}\n", encoding="utf-8")
-    deadline = time.monotonic() + float(os.environ.get("UNMO_TEST_PAUSE_S", "60"))
-    while time.monotonic() < deadline and (not marker or Path(marker).exists()):
-        time.sleep(0.02)
 
 
 def _check_records(records: list[RawRow], customers: _CustomerIndex, now: datetime,
@@ -944,33 +908,40 @@ def parse_since(text: str, timezone: str) -> datetime:
 def list_feedback(ws: Workspace, customer: str | None = None, *, since: str | None = None,
                   limit: int | None = None) -> list[FeedbackView]:
     """Responses, newest first; for one customer and/or since a date."""
-    from sqlalchemy import select
-
-    from unmo_cli.db.models import Customer, Feedback
-    from unmo_cli.services.customers import get_customer, open_existing, unknown_customer
+    from unmo_cli.services.customers import customer_session, open_existing
 
     start = parse_since(since, ws.settings.timezone) if since else None
     if limit is not None and limit < 1:
         raise InputError(f"--limit {limit} must be 1 or more.")
+    if customer is not None:
+        with customer_session(ws, customer) as (session, found):
+            return _listed(session, found.id, start, limit)
     ws, db = open_existing(ws)
     if db is None:
-        if customer is not None:
-            raise unknown_customer(customer)
         return []
     try:
         with db.session() as session:
-            query = (select(Feedback, Customer.slug, Customer.name)
-                     .join(Customer, Customer.id == Feedback.customer_id)
-                     .order_by(Feedback.received_at.desc(), Feedback.id.desc()))
-            if customer is not None:
-                query = query.where(Feedback.customer_id == get_customer(session, customer).id)
-            if start is not None:
-                query = query.where(Feedback.received_at >= clock.to_db(start))
-            if limit is not None:
-                query = query.limit(limit)
-            return [_view(row, slug, name) for row, slug, name in session.execute(query)]
+            return _listed(session, None, start, limit)
     finally:
         db.dispose()
+
+
+def _listed(session: Session, customer_id: int | None, start: datetime | None,
+            limit: int | None) -> list[FeedbackView]:
+    from sqlalchemy import select
+
+    from unmo_cli.db.models import Customer, Feedback
+
+    query = (select(Feedback, Customer.slug, Customer.name)
+             .join(Customer, Customer.id == Feedback.customer_id)
+             .order_by(Feedback.received_at.desc(), Feedback.id.desc()))
+    if customer_id is not None:
+        query = query.where(Feedback.customer_id == customer_id)
+    if start is not None:
+        query = query.where(Feedback.received_at >= clock.to_db(start))
+    if limit is not None:
+        query = query.limit(limit)
+    return [_view(row, slug, name) for row, slug, name in session.execute(query)]
 
 
 def _view(row: Any, slug: str, name: str) -> FeedbackView:

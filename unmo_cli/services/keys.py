@@ -1,14 +1,21 @@
 """API keys after onboarding: listing (hints only), verifying a key offline and against the
-database, and rotation (revoke, create, rewrite `.env` and the files that hold the key)."""
+database, and rotation (revoke, create, rewrite `.env` and the files that hold the key).
+
+A rotation keeps the database and the customer's files in agreement: the new files are written
+beside their targets, the database commits, then they replace the old ones with `.env` last; if
+a replacement fails, the files already replaced get their old bytes back and the database change
+is undone, so the customer keeps working keys. A process killed after the commit leaves the
+pending files (`*.unmo-new`), which the next rotation or render puts in place."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unmo_cli import apikeys, clock
+from unmo_cli import apikeys, clock, testhooks
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.services.customer_folder import (
     ENV_FILE,
@@ -16,16 +23,17 @@ from unmo_cli.services.customer_folder import (
     FolderKeys,
     read_env_file,
     render_customer_folder,
+    replace_file,
     secret_keys_from_env,
 )
 from unmo_cli.services.customers import (
+    customer_api_url,
+    customer_session,
     finish_pending_rotation,
-    get_customer,
     key_json,
     keys_of,
     open_existing,
     profile_of,
-    unknown_customer,
 )
 
 if TYPE_CHECKING:
@@ -39,16 +47,9 @@ class KeyListing:
 
 def list_keys(ws: Workspace | None, slug: str) -> KeyListing:
     """Every key of a customer, revoked ones included, as hints."""
-    ws, db = open_existing(ws)
-    if db is None:
-        raise unknown_customer(slug)
-    try:
-        with db.session() as session:
-            customer = get_customer(session, slug)
-            return KeyListing(slug=customer.slug,
-                              keys=[key_json(k) for k in keys_of(session, customer)])
-    finally:
-        db.dispose()
+    with customer_session(ws, slug) as (session, customer):
+        return KeyListing(slug=customer.slug,
+                          keys=[key_json(k) for k in keys_of(session, customer)])
 
 
 # --- verify -------------------------------------------------------------------------------------
@@ -143,82 +144,76 @@ def _choices(value: str | None, accepted: tuple[str, ...], option: str) -> tuple
 def rotate_keys(ws: Workspace | None, slug: str, *, kind: str | None = "secret",
                 environment: str | None = None) -> RotateResult:
     """Revoke the chosen keys (default: both secret keys), create new ones, and rewrite the
-    customer's `.env` and every file that changes. Files are written beside their targets first,
-    the database commits, then they replace the old ones; if that fails the database change is
-    undone."""
+    customer's `.env` and every file that changes, all or nothing (see the module docstring).
+    The files keep the API URL the customer was given (customer_api_url)."""
+    from unmo_cli.workspace import load_workspace
+
     kinds = _choices(kind, ("publishable", "secret"), "--kind")
     environments = _choices(environment, apikeys.ENVIRONMENTS, "--env")
-    ws, db = open_existing(ws)
-    if db is None:
-        raise unknown_customer(slug)
-    try:
-        with db.session() as session:
-            customer = get_customer(session, slug)
-            folder = ws.customer_dir(customer.slug)
-            if not folder.is_dir():
-                raise InputError(f"the folder {ws.relative(folder)} is missing; run unmo "
-                                 f"customer render {customer.slug} first.")
-            finish_pending_rotation(session, customer, folder)
-            active = {(k.kind, k.environment): k for k in keys_of(session, customer,
-                                                                      active_only=True)}
-            secret = secret_keys_from_env(read_env_file(folder / ENV_FILE))
-            secret = dict(secret) if secret and _matches(secret, active) else None
-            keeps_a_secret = "secret" not in kinds or len(environments) < 2
-            if secret is None and keeps_a_secret:
-                raise InputError(f"the .env of {customer.slug} is missing or does not hold its "
-                                 "current secret keys, so it cannot be rewritten with one key "
-                                 f"kept; rotate both: unmo keys rotate {customer.slug} --kind "
-                                 "secret.")
-            now = clock.to_db(clock.now())
-            from unmo_cli.db.models import ApiKey
-
-            new: dict[tuple[str, str], str] = {}
-            rotated = []
-            for k in kinds:
-                for e in environments:
-                    old = active.get((k, e))
-                    key = new[(k, e)] = apikeys.generate(k, e)
-                    if old is not None:
-                        old.revoked_at = now
-                        session.add(old)
-                    session.add(ApiKey(customer_id=customer.id, kind=k, environment=e,
-                                       key_hash=apikeys.hash_key(key), hint=apikeys.hint(key),
-                                       publishable_value=key if k == "publishable" else None,
-                                       created_at=now))
-                    rotated.append({"kind": k, "environment": e,
-                                    "old_hint": old.hint if old else None,
-                                    "new_hint": apikeys.hint(key)})
-            publishable = {e: new.get(("publishable", e)) or active[("publishable", e)]
-                           .publishable_value for e in apikeys.ENVIRONMENTS}
-            secret = secret or {}
-            secret.update({e: v for (k, e), v in new.items() if k == "secret"})
-            keys = FolderKeys(
-                publishable=publishable,  # type: ignore[arg-type]
-                secret_hints={e: apikeys.hint(secret[e]) for e in apikeys.ENVIRONMENTS},
-                secret=secret,
-            )
-            files = render_customer_folder(ws.templates_dir, profile_of(customer), keys,
-                                           ws.settings.api.base_url)
-            changed = [name for name, data in files.items() if _differs(folder / name, data)]
-            session.flush()
-            pending = _write_pending(folder, {n: files[n] for n in changed})
-            try:
-                session.commit()
-            except BaseException:
-                _discard(pending)
-                raise
-            try:
-                for temporary, target in pending:
-                    os.replace(temporary, target)
-            except OSError as exc:
-                _discard(pending)
-                _undo_rotation(db, customer.id, now, new)
-                raise EnvironmentFailure(f"cannot rewrite the files of {customer.slug}: "
-                                         f"{exc.strerror}; the old keys stay active.") from None
-    finally:
-        db.dispose()
+    testhooks.reset()
+    ws = ws or load_workspace()
+    with customer_session(ws, slug) as (session, customer):
+        folder = ws.customer_dir(customer.slug)
+        if not folder.is_dir():
+            raise InputError(f"the folder {ws.relative(folder)} is missing; run unmo "
+                             f"customer render {customer.slug} first.")
+        finish_pending_rotation(session, customer, folder)
+        active = {(k.kind, k.environment): k for k in keys_of(session, customer,
+                                                                  active_only=True)}
+        secret = secret_keys_from_env(read_env_file(folder / ENV_FILE))
+        secret = dict(secret) if secret and _matches(secret, active) else None
+        keeps_a_secret = "secret" not in kinds or len(environments) < 2
+        if secret is None and keeps_a_secret:
+            raise InputError(f"the .env of {customer.slug} is missing or does not hold its "
+                             "current secret keys, so it cannot be rewritten with one key "
+                             f"kept; rotate both: unmo keys rotate {customer.slug} --kind "
+                             "secret.")
+        now = clock.to_db(clock.now())
+        new, rotated = _issue(session, customer.id, kinds, environments, active, now)
+        publishable = {e: new.get(("publishable", e)) or active[("publishable", e)]
+                       .publishable_value for e in apikeys.ENVIRONMENTS}
+        secret = secret or {}
+        secret.update({e: v for (k, e), v in new.items() if k == "secret"})
+        keys = FolderKeys(
+            publishable=publishable,  # type: ignore[arg-type]
+            secret_hints={e: apikeys.hint(secret[e]) for e in apikeys.ENVIRONMENTS},
+            secret=secret,
+        )
+        files = render_customer_folder(ws.templates_dir, profile_of(customer), keys,
+                                       customer_api_url(ws, folder))
+        originals = {name: _current(folder / name) for name in files}
+        changed = [name for name, data in files.items() if originals[name] != data]
+        session.flush()
+        _commit_with_files(session, folder, {n: files[n] for n in changed}, originals,
+                           undo=lambda: _undo_rotation(session, customer.id, now, new))
     return RotateResult(slug=customer.slug, rotated=rotated, files=changed,
                         secrets={f"{k}_{e}": v for (k, e), v in new.items()})
+
+
+def _issue(session: Any, customer_id: int | None, kinds: tuple[str, ...],
+           environments: tuple[str, ...], active: dict[tuple[str, str], Any], now: Any
+           ) -> tuple[dict[tuple[str, str], str], list[dict[str, Any]]]:
+    """Revoke the active keys of each kind and environment, add new ones; returns the new keys
+    and what changed, as hints."""
+    from unmo_cli.db.models import ApiKey
+
+    new: dict[tuple[str, str], str] = {}
+    rotated = []
+    for k in kinds:
+        for e in environments:
+            old = active.get((k, e))
+            key = new[(k, e)] = apikeys.generate(k, e)
+            if old is not None:
+                old.revoked_at = now
+                session.add(old)
+            session.add(ApiKey(customer_id=customer_id, kind=k, environment=e,
+                               key_hash=apikeys.hash_key(key), hint=apikeys.hint(key),
+                               publishable_value=key if k == "publishable" else None,
+                               created_at=now))
+            rotated.append({"kind": k, "environment": e,
+                            "old_hint": old.hint if old else None,
+                            "new_hint": apikeys.hint(key)})
+    return new, rotated
 
 
 def _matches(secret: dict[str, str], active: dict[tuple[str, str], Any]) -> bool:
@@ -226,11 +221,15 @@ def _matches(secret: dict[str, str], active: dict[tuple[str, str], Any]) -> bool
         apikeys.hash_key(secret[e]), active[("secret", e)].key_hash) for e in apikeys.ENVIRONMENTS)
 
 
-def _differs(path: Path, data: bytes) -> bool:
+def _current(path: Path) -> bytes | None:
+    """A file's bytes before the rotation (None if it does not exist yet): the backup a failed
+    rotation restores."""
     try:
-        return path.read_bytes() != data
+        return path.read_bytes()
     except FileNotFoundError:
-        return True
+        return None
+    except OSError as exc:
+        raise EnvironmentFailure(f"cannot read {path}: {exc.strerror}.") from None
 
 
 def _write_pending(folder: Path, files: dict[str, bytes]) -> list[tuple[Path, Path]]:
@@ -258,22 +257,73 @@ def _discard(pending: list[tuple[Path, Path]]) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def _undo_rotation(db: Any, customer_id: int | None, revoked_at: Any,
+def _commit_with_files(session: Any, folder: Path, files: dict[str, bytes],
+                       originals: dict[str, bytes | None], undo: Callable[[], None]) -> None:
+    """Write `files` beside their targets, commit, then move them over the targets, `.env`
+    last: until it is replaced the customer's secret keys are the old ones. If a replacement
+    fails (or is interrupted), the files already replaced get their original bytes back, or are
+    removed if they are new, and `undo` reverts the committed rows, so the files and the
+    database keep agreeing."""
+    pending = _write_pending(folder, files)
+    try:
+        session.commit()
+    except BaseException:
+        _discard(pending)
+        raise
+    replaced: list[Path] = []
+    try:
+        for temporary, target in sorted(pending, key=lambda p: p[1] == folder / ENV_FILE):
+            testhooks.checkpoint("rotate-replace")
+            os.replace(temporary, target)
+            replaced.append(target)
+    except BaseException as exc:
+        _discard(pending)
+        unrestored = _restore(folder, replaced, originals)
+        undo()
+        if not isinstance(exc, (OSError, EnvironmentFailure)):
+            raise
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc).rstrip(".")
+        advice = (f"; {', '.join(unrestored)} could not be restored either: run unmo customer "
+                  f"render {folder.name}" if unrestored else "")
+        raise EnvironmentFailure(f"cannot rewrite the files of {folder.name}: {reason}; the old "
+                                 f"keys stay active{advice}.") from None
+
+
+def _restore(folder: Path, replaced: list[Path], originals: dict[str, bytes | None]
+             ) -> list[str]:
+    """Put back the bytes `replaced` files had before; returns those that could not be."""
+    failed = []
+    for target in reversed(replaced):
+        relative = target.relative_to(folder).as_posix()
+        before = originals.get(relative)
+        try:
+            if before is None:
+                target.unlink(missing_ok=True)
+            else:
+                replace_file(target, before)
+        except OSError:
+            failed.append(relative)
+    return failed
+
+
+def _undo_rotation(session: Any, customer_id: int | None, revoked_at: Any,
                    new: dict[tuple[str, str], str]) -> None:
+    """After a committed rotation whose files could not be replaced: the new keys deleted, the
+    ones it revoked active again, committed."""
     from sqlmodel import col, delete, select
 
     from unmo_cli.db.models import ApiKey
 
-    with db.session() as session:
-        session.exec(delete(ApiKey).where(  # type: ignore[call-overload]
-            col(ApiKey.key_hash).in_([apikeys.hash_key(k) for k in new.values()])))
-        for (kind, environment) in new:
-            old = session.exec(select(ApiKey).where(
-                ApiKey.customer_id == customer_id, ApiKey.kind == kind,
-                ApiKey.environment == environment, ApiKey.revoked_at == revoked_at)).all()
-            for row in old:
-                row.revoked_at = None
-                session.add(row)
+    session.exec(delete(ApiKey).where(  # type: ignore[call-overload]
+        col(ApiKey.key_hash).in_([apikeys.hash_key(k) for k in new.values()])))
+    for (kind, environment) in new:
+        old = session.exec(select(ApiKey).where(
+            ApiKey.customer_id == customer_id, ApiKey.kind == kind,
+            ApiKey.environment == environment, ApiKey.revoked_at == revoked_at)).all()
+        for row in old:
+            row.revoked_at = None
+            session.add(row)
+    session.commit()
 
 
 def secret_key(ws: Workspace, slug: str, environment: str = "live") -> str | None:

@@ -8,10 +8,8 @@ before the commit leaves only a temporary folder, which the next onboarding remo
 between the commit and the rename leaves a complete temporary folder whose `.env` matches the
 committed keys, which the next onboarding moves into place (roll forward).
 
-Test-only hooks (never set them in production): `UNMO_TEST_FAIL_AT=<step>[@n]` makes the n-th
-(default first) occurrence of that step fail as an environment failure; `UNMO_TEST_PAUSE_AT=<step>`
-pauses there for `UNMO_TEST_PAUSE_S` seconds (default 60) after writing "paused at <step>" to
-stderr and touching `UNMO_TEST_PAUSE_FILE` if set, so a test can kill the process mid-way."""
+Every timed step is a test-only failure and pause point (unmo_cli/testhooks.py), so tests can
+prove what a failure or a kill at each step leaves behind."""
 
 from __future__ import annotations
 
@@ -19,18 +17,16 @@ import os
 import re
 import secrets
 import shutil
-import sys
-import time
 import unicodedata
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unmo_cli import clock
+from unmo_cli import clock, testhooks
 from unmo_cli.errors import EnvironmentFailure, InputError, MissingFields
 from unmo_cli.services.customer_folder import (
     ENV_FILE,
@@ -41,6 +37,7 @@ from unmo_cli.services.customer_folder import (
     secret_keys_from_env,
     write_folder,
 )
+from unmo_cli.text import text_problem
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -67,6 +64,10 @@ FIELDS = ("name", "contact_name", "contact_email", "industry", "integration", "p
 OPTIONS = {name: "NAME" if name == "name" else "--" + name.replace("_", "-") for name in FIELDS}
 REQUIRED = ("name", "contact_name", "contact_email", "industry", "integration", "platforms",
             "events_per_day", "provider", "mrr")
+
+
+# A callable like console.progress: (total, description) -> context manager yielding advance(n).
+ProgressFactory = Callable[[int, str], AbstractContextManager[Callable[[int], None]]]
 
 
 class FieldError(ValueError):
@@ -105,18 +106,13 @@ def name_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", fold_to_ascii(name).lower())
 
 
-# Control characters, line and paragraph breaks, surrogates, private-use and unassigned code
-# points (U+FFFE and friends): none belongs in a name, and YAML refuses several of them.
-_UNPRINTABLE = ("Cc", "Zl", "Zp", "Cs", "Co", "Cn")
-
-
 def _text(value: Any, what: str) -> str:
     if value is None or isinstance(value, (dict, list, tuple, bool)):
         raise FieldError(f"must be text, not {value!r}.")
     raw = str(value)
-    if any(unicodedata.category(c) in _UNPRINTABLE for c in raw if c not in " \t"):
-        raise FieldError(f"{raw.strip()!r} contains a control character, a line break or a "
-                         "character that is not printable text; use one line of plain text.")
+    problem = text_problem(raw)
+    if problem:
+        raise FieldError(f"{raw.strip()!r} contains {problem}; use one line of plain text.")
     text = " ".join(raw.split())  # runs of spaces are one space, as in a mail header
     if not text:
         raise FieldError(f"must not be empty ({what}).")
@@ -318,7 +314,17 @@ def field_errors(raw: dict[str, Any], label: Callable[[str], str]) -> list[str]:
             continue
         if name == "platforms" and not parsed:
             errors.append(f"{label(name)} must name ios, android or both.")
+        elif name == "platforms" and _integration_of(raw) == "s2s":
+            errors.append(f"{label(name)} is only for sdk and hybrid integrations; drop it for "
+                          "an s2s customer.")
     return errors
+
+
+def _integration_of(raw: dict[str, Any]) -> str | None:
+    try:
+        return parse_integration(raw.get("integration"))
+    except FieldError:
+        return None
 
 
 def validate(raw: dict[str, Any], *, label: Callable[[str], str] = OPTIONS.__getitem__
@@ -438,33 +444,7 @@ def validate_records(records: list[dict[str, Any]], source: str) -> list[tuple[C
     return valid
 
 
-# --- steps, timing, test hooks ----------------------------------------------------------------
-
-_hook_counts: dict[str, int] = {}
-
-
-def _test_hook(step: str) -> None:
-    """Test-only failure and pause injection (see the module docstring)."""
-    fail = os.environ.get("UNMO_TEST_FAIL_AT")
-    pause = os.environ.get("UNMO_TEST_PAUSE_AT")
-    if not fail and not pause:
-        return
-    count = _hook_counts[step] = _hook_counts.get(step, 0) + 1
-    if fail:
-        name, _, nth = fail.partition("@")
-        if name == step and count == int(nth or 1):
-            raise EnvironmentFailure(f"injected failure at step {step!r} (UNMO_TEST_FAIL_AT is "
-                                     "set; it is for tests only).")
-    if pause:
-        name, _, nth = pause.partition("@")
-        if name == step and count == int(nth or 1):
-            sys.stderr.write(f"unmo: paused at {step} (pid {os.getpid()}, UNMO_TEST_PAUSE_AT)\n")
-            sys.stderr.flush()
-            marker = os.environ.get("UNMO_TEST_PAUSE_FILE")
-            if marker:
-                Path(marker).write_text(f"{step} {os.getpid()}\n", encoding="utf-8")
-            time.sleep(float(os.environ.get("UNMO_TEST_PAUSE_S", "60")))
-
+# --- steps and timing ----------------------------------------------------------------------
 
 @dataclass
 class StepTimes:
@@ -476,7 +456,7 @@ class StepTimes:
     def step(self, name: str) -> Iterator[None]:
         began = clock.monotonic()
         try:
-            _test_hook(name)
+            testhooks.checkpoint(name)
             yield
         except BaseException:
             self.steps.append((name, clock.monotonic() - began, "failed"))
@@ -739,7 +719,7 @@ def _key_list(keys: dict[tuple[str, str], str] | None) -> list[dict[str, str]]:
 def onboard(ws: Workspace, raw: dict[str, Any], *, mode: str = "flags", dry_run: bool = False,
             prior_steps: list[tuple[str, float, str]] | None = None) -> OnboardResult:
     """Onboard one customer from its answers (option names as keys; see FIELDS)."""
-    _hook_counts.clear()
+    testhooks.reset()
     times = StepTimes(list(prior_steps or []))
     began = clock.monotonic()
     started_at = clock.now()
@@ -748,13 +728,27 @@ def onboard(ws: Workspace, raw: dict[str, Any], *, mode: str = "flags", dry_run:
     return _onboard_all(ws, [(item, times, began, started_at)], mode=mode, dry_run=dry_run)[0]
 
 
+def onboard_file(ws: Workspace, path: Path, given: dict[str, Any], *, dry_run: bool = False,
+                 progress: ProgressFactory | None = None) -> list[OnboardResult]:
+    """`onboard --from FILE`: every answer comes from the file, so answers also `given` as
+    options (None when not) are refused; then onboard_records, advancing `progress`."""
+    options = [OPTIONS[name] for name, value in given.items() if value is not None]
+    if options:
+        raise InputError(f"--from takes every field from the file; drop {', '.join(options)}.")
+    records = load_customer_file(path)
+    if progress is None:
+        return onboard_records(ws, records, str(path), dry_run=dry_run)
+    with progress(len(records), "Onboarding") as advance:
+        return onboard_records(ws, records, str(path), dry_run=dry_run, advance=advance)
+
+
 def onboard_records(ws: Workspace, records: list[dict[str, Any]], source: str, *,
                     dry_run: bool = False, advance: Callable[[int], None] | None = None
                     ) -> list[OnboardResult]:
     """Onboard the customers of a --from file (see load_customer_file) as one unit: every record
     is validated first (all problems reported at once, nothing written), then all are created in
     one transaction and moved into place together; if anything fails, none of them remains."""
-    _hook_counts.clear()
+    testhooks.reset()
     began = clock.monotonic()
     started_at = clock.now()
     prepared = []
@@ -925,7 +919,7 @@ def _shared_step(works: list[_Work], name: str) -> Iterator[None]:
     recorded on the first)."""
     began = clock.monotonic()
     try:
-        _test_hook(name)
+        testhooks.checkpoint(name)
         yield
     except BaseException:
         works[0].times.add(name, clock.monotonic() - began, "failed")

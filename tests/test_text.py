@@ -1,0 +1,101 @@
+"""unmo_cli/text.py: the one rule for storable text, against a reference written with
+unicodedata, and its use by every place that stores free text."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from conftest import snapshot_tables, snapshot_tree
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from support_onboarding import flags, onboard
+
+from unmo_cli.text import text_problem
+
+BREAKS = {"\n", "\r", "\u2028", "\u2029"}
+
+
+def refused(char: str, *, allow_newlines: bool) -> bool:
+    """The reference: control characters but tab (and, with allow_newlines, LF and CR), lone
+    surrogates, noncharacters, and, without allow_newlines, every line break."""
+    code = ord(char)
+    if char in BREAKS:
+        return not allow_newlines
+    if char == "\t":
+        return False
+    if unicodedata.category(char) in ("Cc", "Cs"):
+        return True
+    return 0xFDD0 <= code <= 0xFDEF or code % 0x10000 in (0xFFFE, 0xFFFF)
+
+
+# Any code point, lone surrogates included, weighted towards the interesting ones.
+texts = st.text(st.one_of(st.characters(exclude_categories=()),
+                          st.sampled_from(["\t", "\n", "\r", "\x1b", "\x00", "\x7f", "\x85",
+                                           "\x9b", "\u2028", "\ufffe", "\U0010ffff", "\ud800",
+                                           "é", "💻", "\u200d", "\u202e", "\ue000"])),
+                max_size=40)
+
+
+@settings(max_examples=50, deadline=None)
+@given(text=texts, allow_newlines=st.booleans())
+@example(text="tab\there", allow_newlines=False)
+@example(text="two\nlines", allow_newlines=True)
+@example(text="\U0001fffe", allow_newlines=True)
+def test_text_problem_matches_the_reference(text: str, allow_newlines: bool):
+    bad = [i for i, c in enumerate(text) if refused(c, allow_newlines=allow_newlines)]
+    problem = text_problem(text, allow_newlines=allow_newlines)
+    if not bad:
+        assert problem is None
+        return
+    assert problem is not None and problem.endswith(f" at position {bad[0] + 1}")
+    code = ord(text[bad[0]])
+    assert (f"U+{code:04X}" in problem) != (0xD800 <= code <= 0xDFFF)  # surrogates: no number
+    # the words read after "contains", name no raw character and stay on one line
+    assert problem.isprintable() and problem.isascii()
+
+
+@settings(max_examples=50, deadline=None)
+@given(texts)
+def test_one_line_is_stricter_than_several(text: str):
+    if text_problem(text, allow_newlines=True):
+        assert text_problem(text)
+    cleaned = "".join(c for c in text if not refused(c, allow_newlines=False))
+    assert text_problem(cleaned) is None and text_problem(cleaned, allow_newlines=True) is None
+
+
+@pytest.mark.parametrize("text,words", [
+    ("a\x1bb", "a control character (U+001B) at position 2"),
+    ("\udcff", "bytes that are not UTF-8 at position 1"),
+    ("x\u2028", "a line break (U+2028) at position 2"),
+    ("ok\ufffe", "a noncharacter (U+FFFE) at position 3"),
+])
+def test_the_words_name_the_character_and_where(text: str, words: str):
+    assert text_problem(text) == words
+
+
+# --- every free-text input uses it ----------------------------------------------------------
+
+UNSTORABLE = "\x1b]0;pwned\x07"
+
+
+def test_names_comments_ids_reasons_and_settings_share_the_rule(unmo, workspace):
+    onboard(unmo, "TechStart Mobile")
+    before = snapshot_tree(workspace), snapshot_tables(workspace)
+    runs = {
+        "name": unmo("onboard", f"Evil{UNSTORABLE}", *flags(), "--yes"),
+        "contact": unmo("onboard", "Fine Name", *flags(contact_name=f"Dana{UNSTORABLE}"),
+                        "--yes"),
+        "comment": unmo("feedback", "add", "techstart-mobile", "-s", "9",
+                        f"--comment={UNSTORABLE}"),
+        "id": unmo("feedback", "add", "techstart-mobile", "-s", "9", "--id=a\nb"),
+        "reason": unmo("customer", "churn", "techstart-mobile", f"--reason={UNSTORABLE}"),
+        "setting": unmo("config", "show", env={"UNMO_TIMEZONE": f"UTC{UNSTORABLE}"}),
+    }
+    for what, ran in runs.items():
+        assert ran.exit_code == 2, (what, ran.stderr)
+        expected = "a line break (U+000A) at position 2" if what == "id" else \
+            "a control character (U+001B) at position"
+        assert expected in ran.stderr, (what, ran.stderr)
+        assert "\x1b" not in ran.stderr and ran.stderr.count("\n") == 1
+    assert (snapshot_tree(workspace), snapshot_tables(workspace)) == before

@@ -1,0 +1,38 @@
+"""The one rule for text unmo stores and shows again (customer names, comments, ids, churn
+reasons, settings): what a person could have typed, and nothing that would drive the terminal of
+whoever reads it back or that a database, YAML or e-mail cannot hold."""
+
+from __future__ import annotations
+
+import re
+
+# Control characters other than tab, line feed and carriage return: C0 (NUL cannot be held by
+# PostgreSQL's text; ESC, BEL and friends would retitle a reader's terminal, rewrite its lines or
+# set its clipboard), DEL and C1 (CSI, NEL). Lone surrogates: bytes that were not UTF-8 when a
+# shell handed them over. Noncharacters (U+FFFE, U+FDD0 …): YAML and XML refuse them.
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
+    chr(plane * 0x10000 + 0xFFFE) + chr(plane * 0x10000 + 0xFFFF) for plane in range(17))
+_ALWAYS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff" + _NONCHARACTERS
+_LINE_BREAKS = "\n\r\u2028\u2029"
+_MULTI_LINE = re.compile(f"[{_ALWAYS}]")
+_ONE_LINE = re.compile(f"[{_ALWAYS}{_LINE_BREAKS}]")
+
+
+def text_problem(text: str, *, allow_newlines: bool = False) -> str | None:
+    """Why `text` cannot be stored, as words that read after "contains" (e.g. "a control
+    character (U+001B) at position 4"), or None when it can. Tabs are always fine; line breaks
+    (LF, CR, U+2028, U+2029) only with `allow_newlines`. Positions count characters from 1."""
+    found = (_MULTI_LINE if allow_newlines else _ONE_LINE).search(text)
+    if found is None:
+        return None
+    char = found.group()
+    code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:
+        what = "bytes that are not UTF-8"
+    elif char in _LINE_BREAKS:
+        what = f"a line break (U+{code:04X})"
+    elif 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:
+        what = f"a noncharacter (U+{code:04X})"
+    else:
+        what = f"a control character (U+{code:04X})"
+    return f"{what} at position {found.start() + 1}"
