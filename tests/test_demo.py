@@ -183,3 +183,31 @@ def test_a_wheel_install_finds_its_packaged_data_from_any_folder(tmp_path: Path)
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["customers"] == PILOTS
     assert list(cwd.iterdir()) == []
+
+
+def test_the_demo_pins_its_clock_for_its_own_thread_only(monkeypatch):
+    """The demo's story runs with clock.pinned(instant), not by setting UNMO_NOW: the pin holds
+    in the demo's thread and the asyncio tasks it starts (health's checks), while another
+    thread — the sandbox serving meanwhile — and the environment are left alone."""
+    import asyncio
+    import threading
+    from datetime import UTC, datetime
+
+    from unmo_cli import clock
+
+    monkeypatch.delenv("UNMO_NOW", raising=False)
+    story = datetime(2020, 2, 3, 9, 0, tzinfo=UTC)
+    seen: dict[str, object] = {}
+
+    async def in_a_task() -> datetime:
+        return clock.now()
+
+    with clock.pinned(story):
+        server = threading.Thread(target=lambda: seen.update(server=clock.now()))
+        server.start()
+        server.join()
+        seen.update(here=clock.now(), task=asyncio.run(in_a_task()),
+                    env=os.environ.get("UNMO_NOW"))
+    assert seen["here"] == story and seen["task"] == story
+    assert seen["server"].year >= 2025 and seen["env"] is None
+    assert clock.now().year >= 2025  # and the pin is gone afterwards

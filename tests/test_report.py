@@ -419,6 +419,27 @@ def test_table_shows_the_week_in_the_terminal(unmo, week_data):
         [cell for cell in line if cell not in "│┃"] for line in lines]
 
 
+def test_the_table_shows_alert_text_as_typed_never_as_markup(unmo, week_data):
+    """An alert quotes the customer's comment: square brackets in it are text, not Rich markup
+    (a closing tag like "[/oops]" used to stop the report with a MarkupError)."""
+    from sqlalchemy import update
+
+    from unmo_cli.db import open_database
+    from unmo_cli.db.models import Alert
+    from unmo_cli.workspace import load_workspace
+
+    said = "comment: [/oops] then [bold]loud[/bold]"
+    db = open_database(load_workspace())
+    with db.session() as session:
+        session.execute(update(Alert).where(Alert.rule == "detractor").values(text=said))
+    db.dispose()
+    for extra in ([], ["--output", "week.txt"]):
+        ran = run_report(unmo, *extra)
+        assert ran.exit_code == 0, ran.stderr
+        shown = ran.stdout if not extra else (week_data / "week.txt").read_text()
+        assert " ".join(shown.split()).count("[/oops] then [bold]loud[/bold]") == 1, shown
+
+
 @pytest.mark.parametrize("fmt", ["table", "markdown", "json", "csv", "html"])
 def test_output_writes_the_file_and_nothing_on_stdout(unmo, week_data, fmt):
     target = week_data / f"week.{fmt}"

@@ -506,8 +506,9 @@ def render_table(report: WeeklyReport) -> Any:
                              min_width=widest if numeric else min(widest, 10))
     for row_cells in cells:
         status = row_cells[7]
-        portfolio.add_row(*row_cells[:7], Text(status, style=STATUS_STYLES.get(status, "dim")),
-                          row_cells[8])
+        portfolio.add_row(*map(Text, row_cells[:7]),
+                          Text(status, style=STATUS_STYLES.get(status, "dim")),
+                          Text(row_cells[8]))
     parts: list[Any] = [title, headline, targets, money_line, portfolio]
     hidden = len(view["portfolio"]) - TERMINAL_PORTFOLIO_ROWS
     if hidden > 0:
@@ -518,8 +519,10 @@ def render_table(report: WeeklyReport) -> Any:
         for column in ("When", "Customer", "Rule", "Alert", "State"):
             alerts.add_column(column, overflow="fold")
         for alert in view["alerts"]:
-            alerts.add_row(alert["when"], alert["customer"], alert["rule"], alert["text"],
-                           alert["state"])
+            # Text cells: an alert quotes the customer's comment, which is never Rich markup
+            # ("[/x]" in a comment would otherwise stop the report with a MarkupError).
+            alerts.add_row(*(Text(alert[key]) for key in ("when", "customer", "rule", "text",
+                                                           "state")))
         parts.append(alerts)
     else:
         parts.append(Text("No alerts this week.", style="dim"))

@@ -93,7 +93,7 @@ def _table(run: HealthRun):  # -> rich.table.Table
               "error": "magenta"}
     table = Table(title=f"Health at {run.checked_at:%Y-%m-%d %H:%M:%S} UTC", title_justify="left")
     for name in ("customer", "status", "HTTP", "latency", "unhealthy services",
-                 "installs (last day)", "detail"):
+                 "installs (yesterday UTC)", "detail"):
         table.add_column(name, justify="right" if name in ("HTTP", "latency") else "left",
                          overflow="fold")
     for r in run.results:
