@@ -1,5 +1,6 @@
 """Property tests: over random feedback sequences, each rule fires exactly when a plain reference
-model of the contract says so, through the real CLI, database and a real webhook receiver."""
+model of the contract says so, through the feedback service (what `unmo feedback add` calls; one
+sequence also through the CLI), the real database and a real webhook receiver."""
 
 from __future__ import annotations
 
@@ -69,7 +70,21 @@ def as_events(raw: list[tuple[int, int, int | None]]):
     return [(START + timedelta(hours=h), s, n) for h, s, n in raw]
 
 
-@pytest.mark.slow
+def added_rules(slug: str, events: list[tuple[datetime, int, int | None]]) -> list[list[str]]:
+    """Each response recorded through the service `unmo feedback add` calls; the rules each
+    one raised."""
+    from unmo_cli.services.feedback import add_feedback
+    from unmo_cli.workspace import load_workspace
+
+    fired = []
+    for at, score, nps in events:
+        result = add_feedback(load_workspace(), slug, satisfaction=str(score),
+                              nps=None if nps is None else str(nps), received_at=clock.iso(at))
+        assert result.delivery.failed == 0, result.delivery
+        fired.append([alert.rule for alert in result.alerts])
+    return fired
+
+
 @settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=sequences)
@@ -78,22 +93,36 @@ def as_events(raw: list[tuple[int, int, int | None]]):
 @example(raw=[(0, 10, None), (24 * 35, 7, None), (24 * 36, 6, None)])  # persists: one alert
 @example(raw=[(0, 10, None), (24 * 35, 7, None), (24 * 100, 9, None), (24 * 140, 5, None)])
 @example(raw=[(24 * 40, 8, None), (0, 9, None)])          # a backfill arriving late
-def test_cli_alerts_match_the_reference_model(unmo, workspace, hook, raw):
+def test_alerts_match_the_reference_model(workspace, hook, monkeypatch, raw):
+    monkeypatch.setenv("UNMO_ALERT_WEBHOOK", hook.url)
     events = as_events(raw)
     slug = f"prop-{next(_names)}"
     make_customer(slug.replace("-", " ").title(), slug=slug)
+    hook.clear()
+    expected = expected_rules(events)
+    assert added_rules(slug, events) == expected
+    # every alert reached the receiver exactly once, in order
+    assert hook.rules() == [rule for rules in expected for rule in rules]
+
+
+def test_cli_alerts_match_the_reference_model(unmo, workspace, hook):
+    """The same, end to end through `unmo feedback add --json`, for one sequence that raises
+    every rule."""
+    events = as_events([(0, 10, 10), (24 * 31, 8, 5), (24 * 32, 6, 9), (24 * 70, 10, None)])
+    make_customer("Cli Prop", slug="cli-prop")
     hook.clear()
     fired = []
     for at, score, nps in events:
         args = ["-s", str(score), "--received-at", clock.iso(at), "--json"]
         if nps is not None:
             args += ["--nps", str(nps)]
-        ran = unmo("feedback", "add", slug, *args, env={"UNMO_ALERT_WEBHOOK": hook.url})
+        ran = unmo("feedback", "add", "cli-prop", *args, env={"UNMO_ALERT_WEBHOOK": hook.url})
         assert ran.exit_code == 0, ran.stderr
         fired.append([a["rule"] for a in ran.json()["alerts"]])
     expected = expected_rules(events)
+    assert {rule for rules in expected for rule in rules} == {
+        "low_satisfaction", "detractor", "satisfaction_drop"}
     assert fired == expected
-    # every alert reached the receiver exactly once, in order
     assert hook.rules() == [rule for rules in expected for rule in rules]
 
 

@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from support_onboarding import flags, onboard
 
-from unmo_cli.text import text_problem
+from unmo_cli.text import one_line, text_problem
 
 BREAKS = {"\n", "\r", "\u2028", "\u2029"}
 
@@ -62,6 +62,19 @@ def test_one_line_is_stricter_than_several(text: str):
         assert text_problem(text)
     cleaned = "".join(c for c in text if not refused(c, allow_newlines=False))
     assert text_problem(cleaned) is None and text_problem(cleaned, allow_newlines=True) is None
+
+
+@settings(max_examples=50, deadline=None)
+@given(texts)
+@example("server \x1b[2J said\r\n\x07no")
+def test_one_line_keeps_everything_storable(text: str):
+    shown = one_line(text)
+    assert text_problem(shown) is None
+    assert shown.replace(" ", "") == "".join(
+        c for c in text if not refused(c, allow_newlines=False)).replace(" ", "")
+    assert one_line(shown) == shown
+    if text_problem(text) is None:
+        assert shown == text
 
 
 @pytest.mark.parametrize("text,words", [

@@ -36,3 +36,13 @@ def text_problem(text: str, *, allow_newlines: bool = False) -> str | None:
     else:
         what = f"a control character (U+{code:04X})"
     return f"{what} at position {found.start() + 1}"
+
+
+def one_line(text: str) -> str:
+    """`text` made storable and printable on one line: every run of characters text_problem
+    refuses (control characters, line breaks, …) becomes a single space. For words unmo did not
+    choose but must show or record, such as what a server answered."""
+    return _ONE_LINE_RUNS.sub(" ", text)
+
+
+_ONE_LINE_RUNS = re.compile(f"[{_ALWAYS}{_LINE_BREAKS}]+")
