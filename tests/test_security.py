@@ -151,6 +151,9 @@ def test_failed_onboardings_never_show_a_secret(unmo, workspace: Path, step: str
 # Terminal escapes: retitle the window, clear the screen, set the clipboard (OSC 52), a raw
 # CSI (U+009B), and a line break that would split a CI log line.
 ESCAPES_TEXT = "\x1b]0;pwned\x07\x1b[2J\x1b]52;c;ZXZpbA==\x07\x9b31m\nsecond line"
+# What JSON can carry but no terminal, log or database should get: a lone surrogate (valid as a
+# JSON escape, not encodable as UTF-8), Unicode's line and paragraph separators, a noncharacter.
+UNENCODABLE_TEXT = "bad \ud800 half\u2028next line\u2029\ufffe end"
 
 
 class _EchoingApi(BaseHTTPRequestHandler):
@@ -176,6 +179,9 @@ class _EchoingApi(BaseHTTPRequestHandler):
             "escapes": (401, json.dumps({"error": f"{ESCAPES_TEXT} key {bearer}"})),
             "escaped-services": (200, json.dumps({**echoed, "services": {
                 f"kafka{ESCAPES_TEXT}": f"unhealthy{ESCAPES_TEXT}"}})),
+            "unencodable": (401, json.dumps({"error": f"{UNENCODABLE_TEXT} key {bearer}"})),
+            "unencodable-services": (200, json.dumps({**echoed, "services": {
+                f"kafka{UNENCODABLE_TEXT}": "unhealthy"}})),
         }
         code, body = plays[self.server.play]  # type: ignore[attr-defined]
         if self.path.split("?")[0].endswith("/analytics/attribution"):
@@ -207,7 +213,8 @@ def echoing_api() -> Iterator[ThreadingHTTPServer]:
 
 
 @pytest.mark.parametrize("play", ["401", "403", "500", "garbage", "bad-status", "services",
-                                  "503", "302", "escapes", "escaped-services"])
+                                  "503", "302", "escapes", "escaped-services", "unencodable",
+                                  "unencodable-services"])
 def test_health_never_repeats_a_key_a_server_echoes(unmo, workspace: Path, echoing_api, play):
     onboard(unmo, "TechStart Mobile")
     onboard(unmo, "Launched Co")
@@ -235,7 +242,9 @@ def test_health_never_repeats_a_key_a_server_echoes(unmo, workspace: Path, echoi
             assert body not in text, f"a secret key leaked with the {play} answer"
     for text in outputs:  # NO_COLOR and no terminal: any ESC or BEL came from the server
         assert not re.search("[\x07\x1b\x9b]", text), f"terminal escapes passed through ({play})"
+        assert not re.search("[\ud800-\udfff\u2028\u2029\ufffe]", text), play
     assert not re.search(r"\\x1b|\\x9b|\\x07", recorded), "terminal escapes were recorded"
+    assert not re.search(r"\\ud[89a-f]|\u2028|\u2029|\\ufffe", recorded), play
 
 
 @pytest.mark.parametrize("text", ["\x1b]0;pwned\x07", "\x1b[2J", "a\x00b", "\udcff", "\x9b31m",

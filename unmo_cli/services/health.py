@@ -223,16 +223,15 @@ def is_failure(status: str, fail_on: str = "degraded") -> bool:
     return not (fail_on == "down" and status == "degraded")
 
 
-_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f]+")
-
-
 def _server_words(text: str | None, secrets: Iterable[str]) -> str | None:
-    """What a server said, fit to print and record: no secret key, and control characters
-    (ESC sequences would drive the reader's terminal, line breaks would split a CI log line)
-    as single spaces."""
+    """What a server said, fit to print and record: no secret key, and on one line of storable
+    text (text.one_line: ESC sequences would drive the reader's terminal, line breaks would
+    split a CI log line, a lone surrogate from a JSON escape could not be printed or stored)."""
     if text is None:
         return None
-    return _CONTROL_RE.sub(" ", scrub_secrets(text, secrets) or "")
+    from unmo_cli.text import one_line
+
+    return one_line(scrub_secrets(text, secrets) or "")
 
 
 def scrub_secrets(text: str | None, secrets: Iterable[str] = ()) -> str | None:
@@ -367,7 +366,7 @@ def run_health(request: HealthRequest, *, workspace: Workspace | None = None,
     customers there are unknown (exit 2)."""
     from unmo_cli.attribution_api import validate_base_url
     from unmo_cli.files import check_output_path
-    from unmo_cli.services.customers import open_existing
+    from unmo_cli.services.customers import open_existing, unknown_customer
     from unmo_cli.workspace import load_workspace
 
     ws = workspace or load_workspace()
@@ -382,7 +381,7 @@ def run_health(request: HealthRequest, *, workspace: Workspace | None = None,
     ws, db = open_existing(ws)
     if db is None:
         if request.slugs:
-            raise _unknown_customers(list(dict.fromkeys(request.slugs)))
+            raise unknown_customer(*dict.fromkeys(request.slugs))
         return HealthRun(checked_at=checked_at, fail_on=request.fail_on, results=[],
                          recorded=False, warnings=[NOTHING_TO_CHECK])
     try:
@@ -441,7 +440,7 @@ def select_customers(session: Session, slugs: Iterable[str], all_customers: bool
     if not names:
         query = select(Customer).where(col(Customer.churned_at).is_(None))
         return list(session.exec(query.order_by(Customer.slug)).all())
-    from unmo_cli.services.customers import get_customer
+    from unmo_cli.services.customers import get_customer, unknown_customer
 
     found: dict[int, Customer] = {}
     unknown: list[str] = []
@@ -453,16 +452,9 @@ def select_customers(session: Session, slugs: Iterable[str], all_customers: bool
             continue
         assert customer.id is not None
         found[customer.id] = customer
-    if unknown:
-        raise _unknown_customers(unknown)
+    if unknown:  # every one at once, so a CI job's typos are fixed in one go
+        raise unknown_customer(*unknown)
     return sorted(found.values(), key=lambda c: c.slug)
-
-
-def _unknown_customers(names: list[str]) -> NotFound:
-    """Every unknown name at once, so a CI job's typo list is fixed in one go."""
-    listed = ", ".join(repr(u) for u in names)
-    return NotFound(f"unknown {'customer' if len(names) == 1 else 'customers'} {listed}; "
-                    "see `unmo customer list` for slugs.")
 
 
 def read_live_secret(ws: Workspace, slug: str) -> tuple[str | None, str | None]:

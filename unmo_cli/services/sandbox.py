@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from unmo_cli import __version__, apikeys, clock
-from unmo_cli.errors import EnvironmentFailure, InputError, NotFound
+from unmo_cli.errors import EnvironmentFailure, InputError
 
 if TYPE_CHECKING:
     from unmo_cli.db import Database
@@ -375,9 +375,10 @@ def create_server(options: SandboxOptions, *, workspace: Workspace | None = None
                 col(Customer.slug).in_(list(options.scenarios)))).all())
         unknown = [slug for slug in options.scenarios if slug not in known]
         if unknown:
+            from unmo_cli.services.customers import unknown_customer
+
             db.dispose()
-            raise NotFound(f"--scenario names unknown customer {', '.join(map(repr, unknown))}; "
-                           "see `unmo customer list` for slugs.")
+            raise unknown_customer(*unknown)
     keyring = KeyRing(db, options.key_refresh_s)
     try:
         return SandboxServer(options, keyring, log)
