@@ -19,7 +19,7 @@ import secrets
 import shutil
 import unicodedata
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
     from unmo_cli.db import Database
     from unmo_cli.db.models import Customer
+    from unmo_cli.services.feedback import ProgressFactory
     from unmo_cli.workspace import Workspace
 
 INDUSTRIES = ("gaming", "ecommerce", "fintech", "other")
@@ -64,10 +65,6 @@ FIELDS = ("name", "contact_name", "contact_email", "industry", "integration", "p
 OPTIONS = {name: "NAME" if name == "name" else "--" + name.replace("_", "-") for name in FIELDS}
 REQUIRED = ("name", "contact_name", "contact_email", "industry", "integration", "platforms",
             "events_per_day", "provider", "mrr")
-
-
-# A callable like console.progress: (total, description) -> context manager yielding advance(n).
-ProgressFactory = Callable[[int, str], AbstractContextManager[Callable[[int], None]]]
 
 
 class FieldError(ValueError):
