@@ -22,6 +22,9 @@ SLUG_COMMANDS = [
 
 def _environment(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("_UNMO", "COMP_"))}
+    # Typer otherwise guesses the shell from the parent processes and ignores the `bash` we
+    # pass: under cron, an IDE or a detached CI runner there is no shell to find.
+    env["_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION"] = "1"
     env.update(extra)
     return env
 
