@@ -33,6 +33,7 @@ def _explicit_workspace(ctx: Any) -> Path | None:
 
 
 def _slugs_starting_with(prefix: str, workspace: Path | None) -> list[str]:
+    from unmo_cli.services.customers import slugs_starting_with
     from unmo_cli.workspace import load_workspace, set_workspace_override
 
     if workspace is not None:
@@ -42,26 +43,5 @@ def _slugs_starting_with(prefix: str, workspace: Path | None) -> list[str]:
     finally:
         if workspace is not None:
             set_workspace_override(None)
-    url = ws.database_url
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if not path.is_file():
-            return []  # no database yet: nothing to suggest, and nothing gets created
-        url = f"sqlite:///file:{path.as_posix()}?mode=ro&uri=true"
-    elif url.startswith(("postgresql", "postgres")) and "connect_timeout" not in url:
-        url += ("&" if "?" in url else "?") + f"connect_timeout={SERVER_TIMEOUT_S}"
-
-    from sqlalchemy import select
-
-    from unmo_cli.db import connect
-    from unmo_cli.db.models import Customer
-
-    db = connect(url)
-    try:
-        with db.engine.connect() as connection:
-            query = (select(Customer.slug)
-                     .where(Customer.slug.startswith(prefix, autoescape=True))
-                     .order_by(Customer.slug).limit(MAX_SUGGESTIONS))
-            return [slug for (slug,) in connection.execute(query)]
-    finally:
-        db.dispose()
+    return slugs_starting_with(prefix, ws, connect_timeout_s=SERVER_TIMEOUT_S,
+                               limit=MAX_SUGGESTIONS)

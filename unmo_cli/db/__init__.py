@@ -291,3 +291,43 @@ def open_database(workspace: Workspace, *, upgrade: bool = True) -> Database:
             db.dispose()
             raise
     return db
+
+
+def database_exists(workspace: Workspace) -> bool:
+    """Whether the workspace's database is there yet (a server database always counts): reading
+    commands use this so that they never create one."""
+    url = workspace.database_url
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///")).exists()
+    return True
+
+
+def open_read_only(
+    workspace: Workspace, *, connect_timeout_s: int | None = None
+) -> Database | None:
+    """The existing database for a quick read that must change nothing (shell completion): no
+    file, folder or schema is created and nothing is migrated; None when there is no database.
+    SQLite is opened in read-only mode; a server gets a connect timeout."""
+    url = workspace.database_url
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            return None
+        url = f"sqlite:///file:{path.as_posix()}?mode=ro&uri=true"
+    elif connect_timeout_s is not None and "connect_timeout" not in url:
+        url += ("&" if "?" in url else "?") + f"connect_timeout={connect_timeout_s}"
+    return connect(url)
+
+
+def open_empty() -> Database:
+    """An empty database with the newest schema, in memory: what a reading command reports on in
+    a workspace that has no database yet, so reading never creates one."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import StaticPool
+
+    from unmo_cli.db.models import metadata
+
+    db = Database(url="sqlite://", engine=create_engine(
+        "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}))
+    metadata.create_all(db.engine)
+    return db

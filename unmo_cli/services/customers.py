@@ -134,7 +134,7 @@ def _open(ws: Workspace | None) -> tuple[Workspace, Any]:
 def open_existing(ws: Workspace | None) -> tuple[Workspace, Any]:
     """The workspace and its database, or None for the database when there is none yet: reading
     commands must not create one."""
-    from unmo_cli.services.onboarding import database_exists
+    from unmo_cli.db import database_exists
     from unmo_cli.workspace import load_workspace
 
     ws = ws or load_workspace()
@@ -437,3 +437,25 @@ def finish_pending_rotation(session: Session, customer: Customer, folder: Path) 
             os.replace(temporary, temporary.with_name(temporary.name.removesuffix(PENDING_SUFFIX)))
         else:
             temporary.unlink(missing_ok=True)
+
+
+def slugs_starting_with(prefix: str, ws: Workspace, *, connect_timeout_s: int = 2,
+                        limit: int = 500) -> list[str]:
+    """Customer slugs that start with `prefix`, in order, read without creating or migrating
+    anything ([] when there is no database yet). Shell completion asks this on every Tab."""
+    from sqlalchemy import select
+
+    from unmo_cli.db import open_read_only
+    from unmo_cli.db.models import Customer
+
+    db = open_read_only(ws, connect_timeout_s=connect_timeout_s)
+    if db is None:
+        return []
+    try:
+        with db.engine.connect() as connection:
+            query = (select(Customer.slug)
+                     .where(Customer.slug.startswith(prefix, autoescape=True))
+                     .order_by(Customer.slug).limit(limit))
+            return [slug for (slug,) in connection.execute(query)]
+    finally:
+        db.dispose()

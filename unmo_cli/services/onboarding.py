@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unmo_cli import clock, testhooks
+from unmo_cli.db import database_exists
 from unmo_cli.errors import EnvironmentFailure, InputError, MissingFields
 from unmo_cli.services.customer_folder import (
     ENV_FILE,
@@ -521,13 +522,6 @@ class _Work:
 
 
 # --- the workspace side: pre-flight, locking, recovery ----------------------------------------
-
-
-def database_exists(ws: Workspace) -> bool:
-    url = ws.database_url
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///")).exists()
-    return True
 
 
 def preflight(ws: Workspace, items: list[CustomerInput], db: Database | None = None) -> None:

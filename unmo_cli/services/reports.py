@@ -314,9 +314,9 @@ def weekly_report(week: str | None = None, fmt: str = "table",
     if chosen.start > now:
         raise InputError(f"--week {chosen.label} has not started yet in {zone}; the last "
                          f"complete week is {last_complete_week(now, zone).label}.")
-    from unmo_cli.db import open_database
+    from unmo_cli.db import database_exists, open_database, open_empty
 
-    db = open_database(ws)
+    db = open_database(ws) if database_exists(ws) else open_empty()
     try:
         with db.session() as session:
             return compute_report(session.connection(), ws.settings, chosen, now)
