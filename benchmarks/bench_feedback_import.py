@@ -5,7 +5,11 @@ writes a survey export with an id per row, then times the import as a subprocess
 start-up, imports, parsing, checking, the bulk insert and the alerts included — and a second,
 idempotent re-import of the same file. Prints the figures; asserts nothing about time.
 
-    python benchmarks/bench_feedback_import.py [--rows N] [--runs N]
+    python benchmarks/bench_feedback_import.py [--rows N] [--runs N] [--json]
+
+UNMO_DATABASE_URL (an empty database) measures on that database instead of the workspace's SQLite
+file; each run needs an empty one, so use --runs 1 there (benchmarks/run_all.py makes a fresh
+database per run).
 """
 
 from __future__ import annotations
@@ -83,7 +87,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", action="store_true",
+                        help="end with one JSON line of the figures (for benchmarks/run_all.py)")
     options = parser.parse_args()
+    database_url = os.environ.get("UNMO_DATABASE_URL")
+    if database_url and options.runs != 1:
+        sys.exit("with UNMO_DATABASE_URL every run needs an empty database: use --runs 1 "
+                 "(benchmarks/run_all.py makes a fresh database per run).")
 
     firsts: list[float] = []
     cpus: list[float] = []
@@ -94,6 +104,8 @@ def main() -> None:
         try:
             env = {k: v for k, v in os.environ.items() if not k.startswith("UNMO_")}
             env.update(UNMO_WORKSPACE=str(root), NO_COLOR="1", UNMO_NOW="2026-11-27T12:00:00Z")
+            if database_url:
+                env["UNMO_DATABASE_URL"] = database_url
             make_workspace(root, env)
             export = root / "survey.csv"
             write_export(export, options.rows)
@@ -112,6 +124,9 @@ def main() -> None:
           f"(goal ≤ {GOAL_S:.0f} s: {'met' if median <= GOAL_S else 'NOT met'}); "
           f"CPU median {statistics.median(cpus):.2f} s; {summary['alerts']} alerts raised")
     print(f"  re-import (all duplicates): median {statistics.median(agains):.2f} s")
+    if options.json:
+        print(json.dumps({"rows": options.rows, "runs": options.runs, "import_s": firsts,
+                          "cpu_s": cpus, "reimport_s": agains, "alerts": summary["alerts"]}))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,11 @@ at several concurrencies, and prints for each:
     the floor do not show.
 
     python benchmarks/bench_health.py [--customers N] [--latency-ms MS]
-                                      [--concurrency 8,32,64] [--runs R] [--keep]
+                                      [--concurrency 8,32,64] [--runs R] [--keep] [--json]
+                                      [--empty-database-url URL]
+
+UNMO_DATABASE_URL (an empty database) measures on that database instead of the workspace's SQLite
+file; the start-up run then needs a second, empty database: --empty-database-url.
 """
 
 from __future__ import annotations
@@ -105,11 +109,21 @@ def main() -> None:
     parser.add_argument("--concurrency", default="8,32,64")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="Keep the temporary workspace.")
+    parser.add_argument("--json", action="store_true",
+                        help="end with one JSON line of the figures (for benchmarks/run_all.py)")
+    parser.add_argument("--empty-database-url", default=None,
+                        help="an empty database for the start-up run (with UNMO_DATABASE_URL)")
     options = parser.parse_args()
+    database_url = os.environ.get("UNMO_DATABASE_URL")
+    if database_url and not options.empty_database_url:
+        sys.exit("with UNMO_DATABASE_URL the start-up run needs a second, empty database: "
+                 "--empty-database-url URL")
 
     root = Path(tempfile.mkdtemp(prefix="unmo-bench-health-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("UNMO_")}
     env |= {"UNMO_WORKSPACE": str(root), "NO_COLOR": "1"}
+    if database_url:
+        env["UNMO_DATABASE_URL"] = database_url
     os.environ.update({"UNMO_WORKSPACE": str(root)})
     sandbox = None
     try:
@@ -124,6 +138,8 @@ def main() -> None:
         # Start-up of the command itself: the same run over an empty workspace (imports, settings,
         # opening the database), so the goal charges the per-customer work only.
         empty = env | {"UNMO_WORKSPACE": str(root / "empty")}
+        if options.empty_database_url:
+            empty["UNMO_DATABASE_URL"] = options.empty_database_url
         (root / "empty").mkdir()
         timed(unmo + ["health", "--all"], empty)
         startup = statistics.median(
@@ -132,6 +148,7 @@ def main() -> None:
         print(f"sandbox at {url}, answering every request after {options.latency_ms} ms\n"
               f"start-up: `unmo health --all` over no customers {startup:.3f} s (bare `unmo "
               f"--version` {bare:.3f} s); load average {load:.1f} on {os.cpu_count()} CPUs\n")
+        figures: list[dict] = []
         print(f"{'concurrency':>11} {'whole (median)':>15} {'best':>7} {'floor':>7} "
               f"{'goal':>7}  met  {'CPU (median)':>12}  results")
         for concurrency in (int(c) for c in options.concurrency.split(",")):
@@ -152,9 +169,16 @@ def main() -> None:
                   f"{goal:>5.3f} s  {'yes' if met else 'NO ':3}  "
                   f"{statistics.median(cpus):>10.3f} s  "
                   f"{summary.get('healthy')} healthy of {summary.get('total')}")
+            figures.append({"concurrency": concurrency, "whole_s": times, "cpu_s": cpus,
+                            "floor_s": floor, "goal_s": goal, "healthy": summary.get("healthy"),
+                            "total": summary.get("total")})
         print("\nwhole = a fresh `unmo health --all --format json` process (reads every .env, "
               "checks, records every result in one transaction); floor = customers × latency ÷ "
               "concurrency; goal = 1.5 × floor + start-up, and ≤ 5 s at concurrency 32.")
+        if options.json:
+            print(json.dumps({"customers": options.customers, "latency_ms": options.latency_ms,
+                              "runs": options.runs, "startup_s": startup, "version_s": bare,
+                              "by_concurrency": figures}))
     finally:
         if sandbox is not None:
             sandbox.terminate()

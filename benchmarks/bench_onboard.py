@@ -1,16 +1,18 @@
 """Onboarding speed, each as a whole process (what a user waits for):
 
-    python benchmarks/bench_onboard.py [--runs N] [--batch 1000]
+    python benchmarks/bench_onboard.py [--runs N] [--batch 1000] [--json]
 
 1. `unmo --help` against `python -c "import typer"` (goal: ratio ≤ 1.5);
 2. one non-interactive `unmo onboard … --yes`, in a fresh workspace (creates the database) and in
    a workspace that already has one (goal ≤ 0.5 s);
 3. `unmo onboard --from FILE` with 1,000 customers (goal ≤ 30 s).
-Prints medians and the machine; asserts nothing."""
+Prints medians and the machine; asserts nothing. UNMO_DATABASE_URL (an empty database) measures
+on that database instead of each workspace's SQLite file; the workspaces then share it."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import resource
@@ -36,7 +38,8 @@ def _unmo() -> list[str]:
 
 
 def _env(workspace: Path | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UNMO_") and k != "CI"}
+    env = {k: v for k, v in os.environ.items()
+           if (not k.startswith("UNMO_") or k == "UNMO_DATABASE_URL") and k != "CI"}
     env["NO_COLOR"] = "1"
     if workspace is not None:
         env["UNMO_WORKSPACE"] = str(workspace)
@@ -76,6 +79,9 @@ def _batch_file(path: Path, count: int) -> None:
         "integration": integrations[n % 3], "platforms": ["ios", "android"],
         "events_per_day": 1000 + n, "provider": "none", "mrr": 99.5,
     } for n in range(count)]
+    for record in records:
+        if record["integration"] == "s2s":  # the contract: platforms only for sdk and hybrid
+            del record["platforms"]
     path.write_text(yaml.safe_dump(records, sort_keys=False), encoding="utf-8")
 
 
@@ -83,6 +89,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="runs per measurement (default 7)")
     parser.add_argument("--batch", type=int, default=1000, help="customers in the --from file")
+    parser.add_argument("--json", action="store_true",
+                        help="end with one JSON line of the figures (for benchmarks/run_all.py)")
     args = parser.parse_args()
     unmo = _unmo()
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
@@ -100,7 +108,9 @@ def main() -> None:
         for n in range(args.runs + 1):
             workspace = root / f"fresh-{n}"
             workspace.mkdir()
-            fresh.append(_timed([*unmo, "onboard", "Bench Mobile", *FLAGS], _env(workspace)))
+            # a name per run: with UNMO_DATABASE_URL every workspace shares one database
+            fresh.append(_timed([*unmo, "onboard", f"Bench Mobile {n}", *FLAGS],
+                                _env(workspace)))
             fresh_cpu.append(CPU[-1])
             used.append(_timed([*unmo, "onboard", f"Second Mobile {n}", *FLAGS],
                                _env(workspace)))
@@ -127,6 +137,13 @@ def main() -> None:
             (probe / f"f{n}").write_bytes(b"x" * 2000)
         print(f"(this disk: {(time.perf_counter() - started):.2f} ms per small file created; "
               "the batch writes ~24 files and folders per customer)")
+    if args.json:
+        print(json.dumps({
+            "runs": args.runs, "typer_s": typer_s, "help_s": help_s,
+            "onboard_fresh_s": statistics.median(fresh[1:]),
+            "onboard_s": statistics.median(used[1:]),
+            "onboard_cpu_s": statistics.median(used_cpu[1:]),
+            "batch": args.batch, "batch_s": batch_s, "batch_cpu_s": CPU[-1]}))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ onboarding session per customer and some alerts) straight through the project's 
     SQL through the driver (the floor), with the ratio whole / floor.
 
     python benchmarks/bench_report.py [--customers N] [--feedback N] [--checks N] [--weeks W]
-                                      [--runs R] [--shuffled] [--keep]
+                                      [--runs R] [--shuffled] [--keep] [--json]
 
 The rows are spread evenly over the last W weeks (default 13, a quarter) before UNMO_NOW, so the
 report's 8-week trend reads 8/13 of all feedback. Set UNMO_DATABASE_URL to an empty PostgreSQL
@@ -20,6 +20,7 @@ database to measure there instead of SQLite.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import resource
@@ -195,13 +196,17 @@ def main() -> None:
     parser.add_argument("--shuffled", action="store_true",
                         help="store feedback and checks in random time order (a backfill)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workspace")
+    parser.add_argument("--json", action="store_true",
+                        help="end with one JSON line of the figures (for benchmarks/run_all.py)")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="unmo-bench-report-"))
     os.environ.update({"UNMO_WORKSPACE": str(root), "UNMO_NOW": NOW})
     env = {**os.environ, "NO_COLOR": "1"}
     try:
+        started = time.perf_counter()
         generate(args.customers, args.feedback, args.checks, args.weeks, args.shuffled)
+        generated = time.perf_counter() - started
         figures = whole_command(args.runs, env)
         each, floor, heaviest = statements(args.runs)
         whole = statistics.median(figures["wall"])
@@ -223,6 +228,13 @@ def main() -> None:
         print(f"  {' '.join(heaviest.split())[:300]}")
         print(f"\nratio whole command / heaviest aggregate: {whole / floor:.1f}x wall, "
               f"{cpu / floor:.1f}x CPU")
+        if args.json:
+            print(json.dumps({
+                "customers": args.customers, "feedback": args.feedback, "checks": args.checks,
+                "runs": args.runs, "generate_s": generated, "whole_s": figures["wall"],
+                "cpu_s": figures["cpu"], "startup_s": statistics.median(figures["startup"]),
+                "statements": len(each), "floor_s": floor, "heaviest": " ".join(heaviest.split()),
+                "json_bytes": figures["size"]}))
     finally:
         if args.keep:
             print(f"\nworkspace kept at {root}")

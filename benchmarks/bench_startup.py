@@ -9,6 +9,7 @@ and `unmo customer --help`, and the slowest imports of `unmo --help` (python -X 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -57,7 +58,10 @@ def _slowest_imports(command: list[str], env: dict[str, str], count: int = 8) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21, help="runs per command (default 21)")
-    runs = parser.parse_args().runs
+    parser.add_argument("--json", action="store_true",
+                        help="end with one JSON line of the figures (for benchmarks/run_all.py)")
+    options = parser.parse_args()
+    runs = options.runs
 
     with tempfile.TemporaryDirectory() as folder:
         env = {k: v for k, v in os.environ.items() if not k.startswith("UNMO_")}
@@ -85,6 +89,9 @@ def main() -> None:
     print("slowest top-level imports of `unmo --help` (cumulative):")
     for row in slowest:
         print(f"  {row}")
+    if options.json:
+        print(json.dumps({"runs": runs, "typer_s": typer_s, "help_s": help_s, "ratio": ratio,
+                          "version_s": version_s, "goal_ratio": GOAL}))
 
 
 if __name__ == "__main__":
