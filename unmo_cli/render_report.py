@@ -293,6 +293,8 @@ def build_view(report: WeeklyReport, charts: list[dict[str, Any]] | None = None
         "portfolio": [_portfolio_view(row, zone) for row in report.portfolio],
         "alerts": [{"when": _local_time(a.created_at, zone), "customer": a.customer,
                     "rule": a.rule.replace("_", " "), "text": a.text,
+                    # The text without its headline (customer and rule have columns of their own)
+                    "detail": " ".join(a.text.split("\n")[1:]) or a.text,
                     "state": "acknowledged" if a.acked_at else
                     ("notified" if a.notified_at else "pending")} for a in report.alerts],
         "charts": charts or [],
@@ -515,14 +517,13 @@ def render_table(report: WeeklyReport) -> Any:
         parts.append(Text(f"… and {hidden:,} more customers: use --format csv or markdown for "
                           "all of them.", style="dim"))
     if view["alerts"]:
-        alerts = Table(title=f"Alerts ({len(view['alerts'])})", title_justify="left")
-        for column in ("When", "Customer", "Rule", "Alert", "State"):
-            alerts.add_column(column, overflow="fold")
+        # A list, not a table: an alert's detail quotes a comment, and at 80 columns a fifth
+        # column leaves it a word per line. Text, never markup: "[/x]" in a comment is data.
+        alerts = Text(f"Alerts ({len(view['alerts'])})\n", style="italic")
         for alert in view["alerts"]:
-            # Text cells: an alert quotes the customer's comment, which is never Rich markup
-            # ("[/x]" in a comment would otherwise stop the report with a MarkupError).
-            alerts.add_row(*(Text(alert[key]) for key in ("when", "customer", "rule", "text",
-                                                           "state")))
+            alerts.append(f"{alert['when']}  {alert['customer']}  {alert['rule']}  "
+                          f"[{alert['state']}]\n", style="bold")
+            alerts.append(f"  {alert['detail']}\n")
         parts.append(alerts)
     else:
         parts.append(Text("No alerts this week.", style="dim"))
