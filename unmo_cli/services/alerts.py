@@ -92,8 +92,7 @@ def record_alerts(session: Session, drafts: Sequence[AlertDraft],
     """Record many alerts with one bulk insert (imports); returns their ids, ascending."""
     if not drafts:
         return []
-    from sqlalchemy import insert
-
+    from unmo_cli.db import bulk_insert
     from unmo_cli.db.models import Alert
 
     stamp = clock.to_db(created_at or clock.now())
@@ -104,8 +103,7 @@ def record_alerts(session: Session, drafts: Sequence[AlertDraft],
                      "text": redact_secret_keys(draft.text), "score": draft.score,
                      "feedback_id": draft.feedback_id, "created_at": stamp, "attempts": 0})
     table: Any = Alert.__table__
-    result = session.connection().execute(insert(table).returning(table.c.id), rows)
-    return sorted(result.scalars())
+    return sorted(bulk_insert(session, table, rows, returning_ids=True, in_row_order=False))
 
 
 # --- the feedback rules ------------------------------------------------------------------------

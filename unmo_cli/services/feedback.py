@@ -43,7 +43,6 @@ _COLUMN_SET = frozenset(COLUMNS)
 EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 EXTERNAL_ID_MAX = 200
 SUMMARY_WINDOW = timedelta(days=30)
-INSERT_CHUNK = 10_000
 LOOKUP_CHUNK = 500  # ids per IN (…) when looking for already imported rows
 
 # A callable like console.progress: (total, description) -> context manager yielding advance(n).
@@ -783,11 +782,11 @@ def _without_duplicates(session: Session, rows: list[_Checked]) -> tuple[list[_C
 def _write(ws: Workspace, session: Session, rows: list[_Checked], raise_alerts: bool,
            progress: ProgressFactory | None, name: str) -> list[int]:
     """Bulk-insert the rows and record their alerts; returns the alert ids. Rows that raise a
-    per-response alert are inserted with RETURNING so the alert can point at its row; the rest
-    go through a plain executemany."""
-    from sqlalchemy import insert
+    per-response alert are inserted asking for their ids so the alert can point at its row; the
+    rest are inserted without (db.bulk_insert: COPY on PostgreSQL, executemany on SQLite)."""
     from sqlalchemy.exc import IntegrityError
 
+    from unmo_cli.db import bulk_insert
     from unmo_cli.db.models import Feedback
     from unmo_cli.services.alerts import record_alerts
 
@@ -808,7 +807,6 @@ def _write(ws: Workspace, session: Session, rows: list[_Checked], raise_alerts: 
                 if raise_alerts and (row[3] < below or (row[4] is not None and row[4] <= 6))]
     alerting_set = set(alerting)
     table: Any = Feedback.__table__
-    connection = session.connection()
     feedback_ids: dict[int, int] = {}
 
     def values(row: _Checked) -> dict[str, Any]:
@@ -818,17 +816,13 @@ def _write(ws: Workspace, session: Session, rows: list[_Checked], raise_alerts: 
 
     try:
         with _steps(progress, len(rows), f"writing {name}") as advance:
-            returning = insert(table).returning(*(table.c[n] for n in _IDENTITY))
-            for start in range(0, len(alerting), INSERT_CHUNK):
-                chunk = alerting[start:start + INSERT_CHUNK]
-                stored = connection.execute(returning, [values(rows[i]) for i in chunk])
-                feedback_ids.update(_match_ids(rows, chunk, stored))
-                advance(len(chunk))
-            plain = [row for i, row in enumerate(rows) if i not in alerting_set]
-            for start in range(0, len(plain), INSERT_CHUNK):
-                chunk_rows = plain[start:start + INSERT_CHUNK]
-                connection.execute(insert(table), [values(row) for row in chunk_rows])
-                advance(len(chunk_rows))
+            ids = bulk_insert(session, table, [values(rows[i]) for i in alerting],
+                              returning_ids=True)
+            feedback_ids.update(zip(alerting, ids, strict=True))
+            advance(len(alerting))
+            plain = [values(row) for i, row in enumerate(rows) if i not in alerting_set]
+            bulk_insert(session, table, plain)
+            advance(len(plain))
     except IntegrityError:
         raise InputError(f"{name}: another import stored some of these ids at the same time; "
                          "nothing was imported, run the import again (stored ids are skipped)."
@@ -852,25 +846,6 @@ def _write(ws: Workspace, session: Session, rows: list[_Checked], raise_alerts: 
                 slug=ref.slug,
                 feedback_id=feedback_ids.get(index) or _latest_id(session, customer_id, at)))
     return record_alerts(session, drafts)
-
-
-# RETURNING rows come back in no promised order (asking for parameter order makes SQLAlchemy
-# much slower on SQLite), so inserted rows are matched back to the file's rows by content: the
-# (customer, id) pair is unique, and rows without an id that are alike are interchangeable.
-_IDENTITY = ("id", "customer_id", "external_id", "received_at", "satisfaction", "nps",
-             "category", "comment")
-
-
-def _match_ids(rows: list[_Checked], chunk: list[int], stored: Any) -> dict[int, int]:
-    waiting: dict[tuple[Any, ...], list[int]] = {}
-    for index in chunk:
-        row = rows[index]
-        waiting.setdefault((row[1].id, row[7], row[2], row[3], row[4], row[5], row[6]),
-                           []).append(index)
-    matched: dict[int, int] = {}
-    for feedback_id, *identity in stored:
-        matched[waiting[tuple(identity)].pop()] = feedback_id
-    return matched
 
 
 def _latest_id(session: Session, customer_id: int, at: datetime) -> int | None:
