@@ -199,7 +199,14 @@ def test_an_unexpected_failure_in_one_check_is_that_customers_error(unmo, hostil
     hostile.plays[broken.live] = "healthy"
     hostile.plays[judged.live] = "array"
     make_customer("fine")
+    make_customer("broken-folder")
     real_get, real_problem = attribution_api.AttributionApi.get_health, health.health_body_problem
+    real_read = health.read_live_secret
+
+    def read_live_secret(ws, slug):
+        if slug == "broken-folder":
+            raise OSError("detail-2b8")
+        return real_read(ws, slug)
 
     async def get_health(self, secret_key):
         if secret_key == broken.live:
@@ -213,6 +220,7 @@ def test_an_unexpected_failure_in_one_check_is_that_customers_error(unmo, hostil
 
     monkeypatch.setattr(attribution_api.AttributionApi, "get_health", get_health)
     monkeypatch.setattr(health, "health_body_problem", body_problem)
+    monkeypatch.setattr(health, "read_live_secret", read_live_secret)
     report = workspace / "health.xml"
     ran = unmo("health", "--format", "junit", "--output", str(report),
                env={"UNMO_API_URL": hostile.url})
@@ -223,10 +231,13 @@ def test_an_unexpected_failure_in_one_check_is_that_customers_error(unmo, hostil
     assert "RuntimeError" in cases["broken-check"].get("message")
     assert cases["broken-verdict"].get("type") == "error"
     assert "KeyError" in cases["broken-verdict"].get("message")
+    assert cases["broken-folder"].get("type") == "error"
+    assert "OSError" in cases["broken-folder"].get("message")
     assert "detail-" not in ran.stdout + ran.stderr  # the class, never the text
     assert dict(query("SELECT c.slug, h.status FROM health_checks h JOIN customers c "
                       "ON c.id = h.customer_id")) == {
-        "broken-check": "error", "broken-verdict": "error", "fine": "healthy"}
+        "broken-check": "error", "broken-verdict": "error", "broken-folder": "error",
+        "fine": "healthy"}
 
 
 # --- the bounded JSON reader ---------------------------------------------------------------------

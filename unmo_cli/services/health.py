@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from unmo_cli import apikeys, clock, metrics
 from unmo_cli.attribution_api import read_json
-from unmo_cli.errors import EnvironmentFailure, InputError, NotFound
+from unmo_cli.errors import EnvironmentFailure, InputError, NotFound, UnmoError
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -523,7 +523,12 @@ def read_live_secret(ws: Workspace, slug: str) -> tuple[str | None, str | None]:
 
 def _target(ws: Workspace, customer: Customer) -> _Target:
     assert customer.id is not None
-    secret, problem = read_live_secret(ws, customer.slug)
+    try:
+        secret, problem = read_live_secret(ws, customer.slug)
+    except UnmoError as exc:  # this customer's folder (a link out of the workspace, say)
+        secret, problem = None, str(exc).rstrip(".")
+    except Exception as exc:  # one customer's folder, not the run
+        secret, problem = None, _internal_failure("read", exc)
     return _Target(customer.id, customer.slug, customer.phase, secret, problem)
 
 
@@ -594,9 +599,9 @@ def _internal_failure(stage: str, exc: BaseException) -> str:
         import traceback
 
         traceback.print_exception(exc, file=sys.stderr)
-    return (f"unmo failed while it {'checked' if stage == 'check' else 'judged'} this customer "
-            f"({type(exc).__name__}); this is a bug in unmo, run again with UNMO_DEBUG=1 to "
-            "see the traceback")
+    doing = {"check": "checked", "judge": "judged", "read": "read the key of"}[stage]
+    return (f"unmo failed while it {doing} this customer ({type(exc).__name__}); this is a bug "
+            "in unmo, run again with UNMO_DEBUG=1 to see the traceback")
 
 
 def _result(target: _Target, probe: HealthProbe, duration_ms: float) -> CustomerHealth:
