@@ -85,6 +85,11 @@ def _gzip(data: bytes) -> bytes:
     return packer.compress(data) + packer.flush()
 
 
+def _raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return packer.compress(data) + packer.flush()
+
+
 def _chunked(stream: socket.socket, pieces: Callable[[], bytes | None], **headers: str) -> None:
     fields = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
     fields |= {k.replace("_", "-"): v for k, v in headers.items()}
@@ -124,6 +129,12 @@ PLAYS: dict[str, Play] = {
     "healthy-gzip": lambda s, srv: s.sendall(_whole(200, _gzip(HEALTHY),
                                                     Content_Encoding="gzip")),
     "healthy-chunked": lambda s, srv: _chunked(s, _slices(HEALTHY, 7)),
+    "healthy-deflate": lambda s, srv: s.sendall(_whole(200, zlib.compress(HEALTHY),
+                                                       Content_Encoding="deflate")),
+    "healthy-raw-deflate": lambda s, srv: s.sendall(_whole(200, _raw_deflate(HEALTHY),
+                                                           Content_Encoding="deflate")),
+    "healthy-gzip-chunked": lambda s, srv: _chunked(s, _slices(_gzip(HEALTHY), 5),
+                                                    Content_Encoding="x-gzip"),
     "gzip-bomb": lambda s, srv: s.sendall(_whole(200, gzip_bomb(), Content_Encoding="gzip")),
     "gzip-bomb-chunked": lambda s, srv: _chunked(s, _slices(gzip_bomb(), 32 * 1024),
                                                  Content_Encoding="gzip"),
