@@ -82,7 +82,7 @@ def _delivery_rows() -> list[tuple]:
 
 def _assert_each_posted_once(hook, texts: list[str]) -> None:
     posts = Counter(hook.texts)
-    twice = {text.splitlines()[-1]: n for text, n in posts.items() if n != 1}
+    twice = {" | ".join(text.splitlines()[::2]): n for text, n in posts.items() if n != 1}
     assert not twice, f"posted more than once: {twice}"
     assert sorted(posts) == sorted(texts), "an alert was never posted"
     rows = _delivery_rows()
@@ -159,6 +159,38 @@ def test_an_import_delivering_its_alerts_beside_a_notify_posts_each_once(unmo, w
     delivery = json.loads(iout)["delivery"]
     assert delivery["delivered"] + json.loads(out)["delivered"] == 16
     assert delivery["pending"] == 0
+
+
+def test_a_health_run_delivering_its_alerts_beside_a_notify_posts_each_once(workspace: Path,
+                                                                          hook):
+    from support_health import PlayServer, make_customer
+
+    (workspace / "unmo.yaml").write_text("alerts:\n  health_failure_threshold: 1\n")
+    api = PlayServer()
+    try:
+        for n in range(8):
+            api.plays[make_customer(f"failing-{n}").live] = "500"
+        hook.answer_after_s = 0.3  # health's 8 posts take 2.4 s: the notify starts meanwhile
+        notifiers: list[subprocess.Popen] = []
+
+        def start_notify() -> None:
+            if not notifiers:
+                notifiers.append(_spawn("alerts", "notify", "--json",
+                                        UNMO_ALERT_WEBHOOK=hook.url))
+
+        hook.on_request = start_notify
+        code, out, err = _finish(_spawn("health", "--format", "json", "--retries", "0",
+                                        UNMO_API_URL=api.url, UNMO_ALERT_WEBHOOK=hook.url))
+    finally:
+        api.stop()
+    assert code == 1, err  # every integration failing: exit 1, the alerts raised
+    assert len(json.loads(out)["alerts"]) == 8
+    assert "could not deliver" not in err
+    assert len(notifiers) == 1
+    ncode, _nout, nerr = _finish(notifiers[0])
+    assert ncode == 0, nerr
+    texts = [text for (text,) in query("SELECT text FROM alerts ORDER BY id")]
+    _assert_each_posted_once(hook, texts)
 
 
 # --- a webhook that accepts but answers too late ---------------------------------------------
