@@ -60,6 +60,8 @@ class WebhookReceiver:
     # Seconds the handler waits, after recording the post, before it answers: more than the
     # client's timeout makes a webhook that accepted the alert but answered too late.
     answer_after_s: float = 0.0
+    # Take the post, then close the connection without any answer.
+    hang_up: bool = False
 
     @property
     def texts(self) -> list[str]:
@@ -91,6 +93,9 @@ def webhook_receiver(status: int = 200) -> Iterator[WebhookReceiver]:
                 status, delay = receiver.status, receiver.answer_after_s
             if receiver.on_request is not None:
                 receiver.on_request()
+            if receiver.hang_up:
+                self.close_connection = True
+                return
             if delay:
                 time.sleep(delay)
             body = b"ok" if 200 <= status < 300 else b"internal_error"

@@ -231,6 +231,19 @@ def test_a_post_answered_after_the_timeout_is_not_repeated_in_that_run(unmo, wor
     assert again.exit_code == 0 and len(hook.requests) == 3
 
 
+def test_a_webhook_that_takes_the_post_and_hangs_up_gets_it_once_per_run(unmo, workspace: Path,
+                                                                         hook):
+    slug = onboard(unmo, "TechStart Mobile")
+    hook.hang_up = True
+    ran = unmo("feedback", "add", slug, "-s", "2", env={"UNMO_ALERT_WEBHOOK": hook.url})
+    assert ran.exit_code == 0, ran.stderr
+    assert len(hook.requests) == 1
+    assert "the server closed the connection after sending it; the webhook may have received " \
+        "it" in ran.stderr
+    [(_id, notified, attempts, claimed_by, _until)] = _delivery_rows()
+    assert (notified, attempts, claimed_by) == (False, 1, None)
+
+
 def test_an_unreachable_webhook_is_still_retried(unmo, workspace: Path):
     """Only a post that may have arrived is not retried: a refused connection certainly did not."""
     import socket
