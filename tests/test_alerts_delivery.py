@@ -196,6 +196,7 @@ def test_a_health_run_delivering_its_alerts_beside_a_notify_posts_each_once(work
 # --- a webhook that accepts but answers too late ---------------------------------------------
 
 
+@pytest.mark.slow  # two posts wait out the real 5 s timeout
 def test_a_post_answered_after_the_timeout_is_not_repeated_in_that_run(unmo, workspace: Path,
                                                                      hook):
     slug = onboard(unmo, "TechStart Mobile")
