@@ -13,7 +13,10 @@ and that heading's section (up to the next heading) must name every flag that co
 shows, short aliases included (`--yes` / `-y`). No heading may name a command that does not
 exist, no heading may show a flag its command does not take, and no `--flag` anywhere on the page
 may be one that no command takes. A new command, sub-command or flag without its line in
-docs/cli.md fails here, and so does a page that documents one the code dropped."""
+docs/cli.md fails here, and so does a page that documents one the code dropped.
+
+The JSON too: every field name the commands print, over real data, is named in the command's
+section, and every setting `unmo config show` lists is a row of the settings table."""
 
 from __future__ import annotations
 
@@ -179,3 +182,113 @@ The keys.
     assert help_flags("Usage: x\n\nOptions:\n  -o, --output <path>  Write --json here.\n"
                       "  --no-record          Record nothing.\n  -h, --help  Help.\n") == {
         "-o", "--output", "--no-record"}
+
+
+# --- JSON field names --------------------------------------------------------------------------
+
+NOW = "2026-11-18T10:00:00Z"  # Wednesday of 2026-W47; the report reads that week a week later
+# Maps whose keys are data, not field names: a health check's services, the settings in force
+# (those are checked against the settings table instead).
+DATA_KEYS = {("health", "results", "services"), ("config", "show", "settings")}
+
+
+def _keys(document, path: tuple[str, ...], skip: tuple[str, ...]) -> set[str]:
+    if isinstance(document, list):
+        return set().union(set(), *(_keys(item, path, skip) for item in document))
+    if not isinstance(document, dict) or (*skip, *path) in DATA_KEYS:
+        return set()
+    found = set(document)
+    for key, value in document.items():
+        found |= _keys(value, (*path, key), skip)
+    return found
+
+
+def _real_json_documents(unmo, workspace: Path) -> dict[tuple[str, ...], list]:
+    """Command path → the JSON documents it printed, from real runs over real data."""
+    from support_onboarding import onboard, secret_keys
+
+    from unmo_cli.services.sandbox import SandboxOptions, start_in_thread
+
+    env = {"UNMO_NOW": NOW}
+    out: dict[tuple[str, ...], list] = {}
+
+    def run(path: tuple[str, ...], *args: str, input: str | None = None,
+            extra_env: dict | None = None, codes=(0,)) -> None:
+        ran = unmo(*path, *args, env=env | (extra_env or {}), input=input)
+        assert ran.exit_code in codes, (path, args, ran.stderr)
+        out.setdefault(path, []).append(ran.json())
+
+    out[("onboard",)] = [onboard(unmo, "TechStart Mobile", "sdk", "--show-secrets")]
+    (workspace / "more.yaml").write_text(
+        "- {name: Ecom Labs, industry: ecommerce, integration: s2s, events_per_day: 10,"
+        " provider: adjust, mrr: 100, contact_name: Data, contact_email: d@ecom.example}\n")
+    run(("onboard",), "--from", "more.yaml", "--yes", "--json")
+    slug = "techstart-mobile"
+    run(("customer", "list"), "--json")
+    run(("customer", "show"), slug, "--json")
+    run(("keys", "list"), slug, "--json")
+    live = secret_keys(workspace / "customers" / slug)["UNMO_SECRET_KEY_LIVE"]
+    run(("keys", "verify"), "-", "--json", input=live + "\n")
+    run(("keys", "rotate"), slug, "--env", "test", "--json")
+    run(("feedback", "add"), slug, "--satisfaction", "3", "--nps", "2", "--comment", "slow",
+        "--json")
+    (workspace / "survey.csv").write_text("customer,satisfaction,nps,id\n"
+                                          f"{slug},9,10,s-1\n{slug},11,10,s-2\n")
+    run(("feedback", "import"), "survey.csv", "--json", codes=(2,))  # refused: same keys
+    run(("feedback", "import"), "survey.csv", "--skip-invalid", "--json")
+    run(("feedback", "list"), "--json")
+    run(("alerts", "list"), "--json")
+    run(("alerts", "notify"), "--json", codes=(3,))  # no webhook: alerts stay pending
+    assert unmo("customer", "phase", slug, "launch", env=env).exit_code == 0  # installs too
+    url, stop = start_in_thread(SandboxOptions(port=0, key_refresh_s=0))
+    try:
+        run(("health",), "--format", "json", extra_env={"UNMO_API_URL": url}, codes=(0, 1))
+    finally:
+        stop()
+    run(("customer", "show"), slug, "--json")  # now with a health check
+    run(("report", "weekly"), "--format", "json", extra_env={"UNMO_NOW": "2026-11-25T10:00:00Z"})
+    run(("config", "show"), "--json")
+    return out
+
+
+def test_every_json_field_a_command_prints_is_in_its_section(unmo, workspace: Path):
+    """Real JSON from real runs: each field name any document of a command carries, at any
+    depth, is named in that command's section of docs/cli.md (the `health` section for health,
+    `report weekly` for the report …), its group's, or one it points at with "as in `unmo X`";
+    so a field added or renamed without its line fails."""
+    doc = DOC.read_text(encoding="utf-8")
+    documented = documented_tree(doc)
+    undocumented = {}
+    for path, documents in _real_json_documents(unmo, workspace).items():
+        section = documented[path][1]
+        # a group's shared field list (e.g. "Customer JSON fields") sits in the group's section,
+        # and a section may point at another's objects: "(alert objects, as in `unmo alerts …`)"
+        section += "".join(documented[path[:i]][1] for i in range(1, len(path)))
+        for other in re.findall(r"as in\s+`unmo((?: [a-z][a-z0-9-]*)+)", section):
+            section += documented[tuple(other.split())][1]
+        names = set(re.findall(r"[a-z][a-z0-9_]*", section))
+        missing = sorted(_keys(documents, (), path) - names)
+        if missing:
+            undocumented[_name(path)] = missing
+    assert undocumented == {}, (
+        f"JSON fields the commands print that docs/cli.md does not name: {undocumented}")
+
+
+def test_every_setting_in_force_is_in_the_settings_table(unmo):
+    """`unmo config show --json` lists every setting; each is a row of docs/cli.md's table
+    (`targets.mrr`, or `health_score.green_at` written `health_score.green_at`, `.yellow_at`)."""
+    ran = unmo("config", "show", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    workspace = re.search(r"^## Workspace\n(.*?)(?=^## )", DOC.read_text(encoding="utf-8"),
+                          re.MULTILINE | re.DOTALL)
+    assert workspace, "docs/cli.md has no '## Workspace' section"
+    named: set[str] = set()
+    for row in re.findall(r"^\|(.*)$", workspace.group(1), re.MULTILINE):
+        last = ""
+        for token in re.findall(r"`([a-z0-9_.]+)`", row.split("|")[0]):
+            if token.startswith(".") and last:  # `.yellow_at` after `health_score.green_at`
+                token = last.rsplit(".", 1)[0] + token
+            named.add(token)
+            last = token
+    missing = sorted(set(ran.json()["settings"]) - named)
+    assert missing == [], "settings `unmo config show` has that docs/cli.md's table lacks"
