@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # Read at import: the autouse fixture in conftest.py removes CI from the tests' environment.
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
-pytestmark = pytest.mark.slow
+# With default settings the quick start's database is the SQLite file it checks for; the
+# PostgreSQL pass has nothing to add to it.
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
 
 def quick_start_commands(readme: str) -> list[str]:
