@@ -3,9 +3,11 @@ and served at /v1/openapi.yaml) over real HTTP, accepting the workspace's non-re
 by their SHA-256 hash, with per-customer scenarios for demos and tests. It conforms to that spec
 under Schemathesis (tests/test_sandbox_conformance.py), every answer JSON.
 
-The standard library's ThreadingHTTPServer is enough here: two GET endpoints, a thread per
+The standard library's ThreadingHTTPServer is enough here: three GET endpoints, a thread per
 keep-alive connection (the CLI opens at most --concurrency of them), no dependency to install or
-keep current, and sleeping "slow" handlers do not hold up the others."""
+keep current, and sleeping "slow" handlers do not hold up the others. Answering every method in
+JSON takes one override (send_error, where the stdlib sends its HTML pages), so no web framework
+is needed for it either."""
 
 from __future__ import annotations
 
