@@ -65,8 +65,11 @@ def help_flags(text: str) -> set[str]:
 
 
 def help_subcommands(text: str) -> list[str]:
-    return [line.split()[0] for line in _block(text, "Commands") if line.startswith("  ")
-            and not line.startswith("   ")]
+    return [
+        line.split()[0]
+        for line in _block(text, "Commands")
+        if line.startswith("  ") and not line.startswith("   ")
+    ]
 
 
 def real_tree() -> dict[tuple[str, ...], set[str]]:
@@ -93,7 +96,7 @@ def documented_tree(doc: str) -> dict[tuple[str, ...], tuple[str, str]]:
         path = tuple(match.group(2).split())
         assert path not in sections, f"docs/cli.md documents `unmo {' '.join(path)}` twice"
         end = next(start for start in starts if start > match.start())
-        sections[path] = (match.group(0), body[match.start():end])
+        sections[path] = (match.group(0), body[match.start() : end])
     return sections
 
 
@@ -107,8 +110,12 @@ def test_the_help_parser_reads_what_click_registers():
 
     # Typer carries its own copy of click, so no isinstance against the click package.
     def walk(command, path: tuple[str, ...]):
-        options = {name for param in command.params if param.param_type_name == "option"
-                   and not param.hidden for name in (*param.opts, *param.secondary_opts)}
+        options = {
+            name
+            for param in command.params
+            if param.param_type_name == "option" and not param.hidden
+            for name in (*param.opts, *param.secondary_opts)
+        }
         yield path, options - HELP_FLAGS
         if hasattr(command, "commands"):
             for name in command.list_commands(None):
@@ -127,7 +134,8 @@ def test_every_command_and_subcommand_has_its_section():
     assert not missing and not unknown, (
         f"docs/cli.md '## Commands' does not match `unmo --help`: no section for {missing}; "
         f"sections for commands that do not exist: {unknown}. Give each its heading, e.g. "
-        "#### `unmo customer list [--json]`")
+        "#### `unmo customer list [--json]`"
+    )
 
 
 def test_every_flag_in_help_is_in_its_commands_section():
@@ -141,8 +149,9 @@ def test_every_flag_in_help_is_in_its_commands_section():
         named = set(_FLAG.findall(section))
         if flags - named:
             undocumented[_name(path)] = sorted(flags - named)
-    assert undocumented == {}, ("flags that `--help` shows but the command's section of "
-                                "docs/cli.md does not name")
+    assert undocumented == {}, (
+        "flags that `--help` shows but the command's section of docs/cli.md does not name"
+    )
 
 
 def test_no_heading_shows_a_flag_its_command_does_not_take():
@@ -179,9 +188,10 @@ The keys.
     assert set(sections) == {(), ("keys",), ("keys", "list"), ("keys", "rotate"), ("health",)}
     assert _FLAG.findall(sections[("keys", "list")][1]) == ["--json"]
     assert "rotate" not in sections[("keys", "list")][1]
-    assert help_flags("Usage: x\n\nOptions:\n  -o, --output <path>  Write --json here.\n"
-                      "  --no-record          Record nothing.\n  -h, --help  Help.\n") == {
-        "-o", "--output", "--no-record"}
+    assert help_flags(
+        "Usage: x\n\nOptions:\n  -o, --output <path>  Write --json here.\n"
+        "  --no-record          Record nothing.\n  -h, --help  Help.\n"
+    ) == {"-o", "--output", "--no-record"}
 
 
 # --- JSON field names --------------------------------------------------------------------------
@@ -212,8 +222,13 @@ def _real_json_documents(unmo, workspace: Path) -> dict[tuple[str, ...], list]:
     env = {"UNMO_NOW": NOW}
     out: dict[tuple[str, ...], list] = {}
 
-    def run(path: tuple[str, ...], *args: str, input: str | None = None,
-            extra_env: dict | None = None, codes=(0,)) -> None:
+    def run(
+        path: tuple[str, ...],
+        *args: str,
+        input: str | None = None,
+        extra_env: dict | None = None,
+        codes=(0,),
+    ) -> None:
         ran = unmo(*path, *args, env=env | (extra_env or {}), input=input)
         assert ran.exit_code in codes, (path, args, ran.stderr)
         out.setdefault(path, []).append(ran.json())
@@ -221,7 +236,8 @@ def _real_json_documents(unmo, workspace: Path) -> dict[tuple[str, ...], list]:
     out[("onboard",)] = [onboard(unmo, "TechStart Mobile", "sdk", "--show-secrets")]
     (workspace / "more.yaml").write_text(
         "- {name: Ecom Labs, industry: ecommerce, integration: s2s, events_per_day: 10,"
-        " provider: adjust, mrr: 100, contact_name: Data, contact_email: d@ecom.example}\n")
+        " provider: adjust, mrr: 100, contact_name: Data, contact_email: d@ecom.example}\n"
+    )
     run(("onboard",), "--from", "more.yaml", "--yes", "--json")
     slug = "techstart-mobile"
     run(("customer", "list"), "--json")
@@ -230,10 +246,20 @@ def _real_json_documents(unmo, workspace: Path) -> dict[tuple[str, ...], list]:
     live = secret_keys(workspace / "customers" / slug)["UNMO_SECRET_KEY_LIVE"]
     run(("keys", "verify"), "-", "--json", input=live + "\n")
     run(("keys", "rotate"), slug, "--env", "test", "--json")
-    run(("feedback", "add"), slug, "--satisfaction", "3", "--nps", "2", "--comment", "slow",
-        "--json")
-    (workspace / "survey.csv").write_text("customer,satisfaction,nps,id\n"
-                                          f"{slug},9,10,s-1\n{slug},11,10,s-2\n")
+    run(
+        ("feedback", "add"),
+        slug,
+        "--satisfaction",
+        "3",
+        "--nps",
+        "2",
+        "--comment",
+        "slow",
+        "--json",
+    )
+    (workspace / "survey.csv").write_text(
+        f"customer,satisfaction,nps,id\n{slug},9,10,s-1\n{slug},11,10,s-2\n"
+    )
     run(("feedback", "import"), "survey.csv", "--json", codes=(2,))  # refused: same keys
     run(("feedback", "import"), "survey.csv", "--skip-invalid", "--json")
     run(("feedback", "list"), "--json")
@@ -271,7 +297,8 @@ def test_every_json_field_a_command_prints_is_in_its_section(unmo, workspace: Pa
         if missing:
             undocumented[_name(path)] = missing
     assert undocumented == {}, (
-        f"JSON fields the commands print that docs/cli.md does not name: {undocumented}")
+        f"JSON fields the commands print that docs/cli.md does not name: {undocumented}"
+    )
 
 
 def test_every_setting_in_force_is_in_the_settings_table(unmo):
@@ -279,8 +306,9 @@ def test_every_setting_in_force_is_in_the_settings_table(unmo):
     (`targets.mrr`, or `health_score.green_at` written `health_score.green_at`, `.yellow_at`)."""
     ran = unmo("config", "show", "--json")
     assert ran.exit_code == 0, ran.stderr
-    workspace = re.search(r"^## Workspace\n(.*?)(?=^## )", DOC.read_text(encoding="utf-8"),
-                          re.MULTILINE | re.DOTALL)
+    workspace = re.search(
+        r"^## Workspace\n(.*?)(?=^## )", DOC.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL
+    )
     assert workspace, "docs/cli.md has no '## Workspace' section"
     named: set[str] = set()
     for row in re.findall(r"^\|(.*)$", workspace.group(1), re.MULTILINE):

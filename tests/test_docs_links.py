@@ -37,10 +37,14 @@ def repository_files() -> frozenset[str]:
     if listed.returncode == 0 and listed.stdout:
         files = {name for name in listed.stdout.decode().split("\0") if name}
     else:
-        files = {p.relative_to(ROOT).as_posix() for p in ROOT.rglob("*") if p.is_file()
-                 and ".venv" not in p.parts and ".git" not in p.parts}
-    folders = {"/".join(name.split("/")[:i]) for name in files
-               for i in range(1, name.count("/") + 1)}
+        files = {
+            p.relative_to(ROOT).as_posix()
+            for p in ROOT.rglob("*")
+            if p.is_file() and ".venv" not in p.parts and ".git" not in p.parts
+        }
+    folders = {
+        "/".join(name.split("/")[:i]) for name in files for i in range(1, name.count("/") + 1)
+    }
     return frozenset(files | folders)
 
 
@@ -81,8 +85,9 @@ def test_markdown_links_resolve_inside_the_repository():
                 continue  # a URL, mailto: or an anchor on the same page
             problem = _exists(path, target)
             if problem:
-                broken.append(f"{path.relative_to(ROOT)}:{_line(text, match.start())}: "
-                              f"{target} is {problem}")
+                broken.append(
+                    f"{path.relative_to(ROOT)}:{_line(text, match.start())}: {target} is {problem}"
+                )
     assert not broken, "\n".join(broken)
 
 
@@ -93,8 +98,10 @@ def test_up_paths_stay_inside_the_repository():
         for match in _UP_PATH.finditer(text):
             problem = _exists(path, match.group(1))
             if problem:
-                broken.append(f"{path.relative_to(ROOT)}:{_line(text, match.start())}: "
-                              f"{match.group(1)} is {problem}")
+                broken.append(
+                    f"{path.relative_to(ROOT)}:{_line(text, match.start())}: "
+                    f"{match.group(1)} is {problem}"
+                )
     assert not broken, "\n".join(broken)
 
 
@@ -134,5 +141,7 @@ def test_the_checks_see_a_broken_link(tmp_path: Path):
     assert _exists(page, "../../shared/spec/cli.md") == "outside the repository"
     assert _exists(page, "nope.md") == "not in the repository"
     assert _MD_LINK.findall("see [the spec](../shared/spec/cli.md) and [x](#anchor)") == [
-        "../shared/spec/cli.md", "#anchor"]
+        "../shared/spec/cli.md",
+        "#anchor",
+    ]
     assert _UP_PATH.findall("(see ../seed/WEEK_2.md), not https://x/../y") == ["../seed/WEEK_2.md"]

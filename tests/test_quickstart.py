@@ -36,18 +36,23 @@ pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
 def quick_start_commands(readme: str) -> list[str]:
     """The lines of the first code block under `## Quick start`."""
-    section = re.search(r"^## Quick start[ \t]*\n(.*?)(?=^## |\Z)", readme,
-                        re.MULTILINE | re.DOTALL)
+    section = re.search(
+        r"^## Quick start[ \t]*\n(.*?)(?=^## |\Z)", readme, re.MULTILINE | re.DOTALL
+    )
     assert section, "README.md has no '## Quick start' section"
     block = re.search(r"^```[a-z]*\n(.*?)^```", section.group(1), re.MULTILINE | re.DOTALL)
     assert block, "the README's quick start has no code block"
-    return [line.strip() for line in block.group(1).splitlines()
-            if line.strip() and not line.strip().startswith("#")]
+    return [
+        line.strip()
+        for line in block.group(1).splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
 
 
 def _archive_of_head(target: Path) -> None:
-    archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=ROOT,
-                             capture_output=True, timeout=120)
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", "HEAD"], cwd=ROOT, capture_output=True, timeout=120
+    )
     if archive.returncode != 0:
         reason = f"not a git checkout, no HEAD to archive: {archive.stderr.decode()[:200]}"
         if IN_CI:  # CI runs in a clone: this must not pass by skipping there
@@ -60,14 +65,17 @@ def _archive_of_head(target: Path) -> None:
 def _fresh_venv(folder: Path) -> tuple[Path, Path]:
     """(bin folder, site-packages) of a new venv that also sees this environment's packages
     (after its own), for pip, hatchling and unmo's dependencies without an index."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True,
-                   timeout=120)
-    purelib = Path(sysconfig.get_path("purelib", vars={"base": str(folder),
-                                                       "platbase": str(folder)}))
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=120
+    )
+    purelib = Path(
+        sysconfig.get_path("purelib", vars={"base": str(folder), "platbase": str(folder)})
+    )
     purelib.mkdir(parents=True, exist_ok=True)
     parents = [p for p in (*site.getsitepackages(), sysconfig.get_path("purelib")) if p]
     (purelib / "zz_parent_environment.pth").write_text(
-        "\n".join(dict.fromkeys(parents)) + "\n", encoding="utf-8")
+        "\n".join(dict.fromkeys(parents)) + "\n", encoding="utf-8"
+    )
     return folder / "bin", purelib
 
 
@@ -88,15 +96,36 @@ def test_the_quick_start_works_in_a_clone_and_in_an_empty_folder(tmp_path: Path)
     assert unmo_commands and all(c.startswith("unmo ") for c in unmo_commands), commands
 
     bin_dir, purelib = _fresh_venv(tmp_path / "venv")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("UNMO_", "PYTHON", "VIRTUAL_ENV", "PIP_"))}
-    env.update(HOME=str(home), NO_COLOR="1", PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1",
-               PATH=os.pathsep.join([str(bin_dir), env.get("PATH", "")]))
-    install = _run([str(bin_dir / "python"), "-m", *shlex.split(commands[0]), "--no-deps",
-                    "--no-build-isolation", "-q"], cwd=clone, env=env)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("UNMO_", "PYTHON", "VIRTUAL_ENV", "PIP_"))
+    }
+    env.update(
+        HOME=str(home),
+        NO_COLOR="1",
+        PIP_NO_INDEX="1",
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PATH=os.pathsep.join([str(bin_dir), env.get("PATH", "")]),
+    )
+    install = _run(
+        [
+            str(bin_dir / "python"),
+            "-m",
+            *shlex.split(commands[0]),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+        ],
+        cwd=clone,
+        env=env,
+    )
     assert install.returncode == 0, install.stdout + install.stderr
-    where = _run([str(bin_dir / "python"), "-c", "import unmo_cli; print(unmo_cli.__file__)"],
-                 cwd=empty, env=env)
+    where = _run(
+        [str(bin_dir / "python"), "-c", "import unmo_cli; print(unmo_cli.__file__)"],
+        cwd=empty,
+        env=env,
+    )
     assert Path(where.stdout.strip()).is_relative_to(purelib), where.stdout + where.stderr
     assert (bin_dir / "unmo").is_file()
 
@@ -108,20 +137,28 @@ def test_the_quick_start_works_in_a_clone_and_in_an_empty_folder(tmp_path: Path)
         expected = {"clone": pilots, "empty": []}[folder.name]
         new = [name for name in created if name not in expected]
         assert len(new) == 1 and (folder / "customers" / new[0] / "customer.yaml").is_file(), (
-            folder.name, created)
+            folder.name,
+            created,
+        )
         assert (folder / ".unmo" / "unmo.db").is_file()
 
     _installed_sandbox_serves_the_spec(bin_dir, purelib, empty, env)
 
 
-def _installed_sandbox_serves_the_spec(bin_dir: Path, purelib: Path, cwd: Path,
-                                       env: dict[str, str]) -> None:
+def _installed_sandbox_serves_the_spec(
+    bin_dir: Path, purelib: Path, cwd: Path, env: dict[str, str]
+) -> None:
     """The wheel ships docs/attribution-api.yaml and `unmo sandbox` serves it."""
     spec = (ROOT / "docs" / "attribution-api.yaml").read_bytes()
     assert (purelib / "unmo_cli" / "data" / "attribution-api.yaml").read_bytes() == spec
-    process = subprocess.Popen([str(bin_dir / "unmo"), "sandbox", "--port", "0", "--quiet"],
-                               cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [str(bin_dir / "unmo"), "sandbox", "--port", "0", "--quiet"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = process.stderr.readline()
         assert " at http://127.0.0.1:" in line, line

@@ -47,13 +47,23 @@ def running_sandbox(workspace: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """(base URL, live key by slug) of a real `unmo sandbox` process on 127.0.0.1."""
     _require_schemathesis()
     keys = {slug: make_customer(slug).live for slug in ("fine", *SCENARIOS)}
-    command = [sys.executable, "-m", "unmo_cli", "sandbox", "--host", "127.0.0.1", "--port", "0",
-               "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "unmo_cli",
+        "sandbox",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--quiet",
+    ]
     for slug, scenario in SCENARIOS.items():
         command += ["--scenario", f"{slug}={scenario}"]
     env = dict(os.environ, UNMO_WORKSPACE=str(workspace))
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     try:
         line = process.stderr.readline()
         assert " at http://127.0.0.1:" in line, line + (process.stderr.read() or "")
@@ -67,23 +77,54 @@ class SchemathesisRun:
     """`schemathesis run docs/attribution-api.yaml --checks all` against url, started at once;
     .report() waits for it and returns its JSON report (plus its output under "output")."""
 
-    def __init__(self, url: str, key: str, report_dir: Path, *, max_examples: int = 25,
-                 hooks: bool = True) -> None:
+    def __init__(
+        self, url: str, key: str, report_dir: Path, *, max_examples: int = 25, hooks: bool = True
+    ) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEMATHESIS_")}
         if hooks:  # the period rule the spec states in words (see schemathesis_hooks.py)
-            env.update(SCHEMATHESIS_HOOKS="schemathesis_hooks",
-                       PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "tests"),
-                                                                env.get("PYTHONPATH")])))
+            env.update(
+                SCHEMATHESIS_HOOKS="schemathesis_hooks",
+                PYTHONPATH=os.pathsep.join(
+                    filter(None, [str(ROOT / "tests"), env.get("PYTHONPATH")])
+                ),
+            )
         self.report_dir = report_dir
         report_dir.mkdir(parents=True)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "schemathesis.cli", "run", str(SPEC), "--url", url,
-             "--checks", "all", "--header", f"Authorization: Bearer {key}",
-             "--max-examples", str(max_examples), "--seed", "20261201", "--workers", "1",
-             "--request-timeout", "5", "--generation-database", "none", "--no-color",
-             "--report", "json", "--report-dir", str(report_dir)],
-            cwd=report_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True)
+            [
+                sys.executable,
+                "-m",
+                "schemathesis.cli",
+                "run",
+                str(SPEC),
+                "--url",
+                url,
+                "--checks",
+                "all",
+                "--header",
+                f"Authorization: Bearer {key}",
+                "--max-examples",
+                str(max_examples),
+                "--seed",
+                "20261201",
+                "--workers",
+                "1",
+                "--request-timeout",
+                "5",
+                "--generation-database",
+                "none",
+                "--no-color",
+                "--report",
+                "json",
+                "--report-dir",
+                str(report_dir),
+            ],
+            cwd=report_dir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     def report(self) -> dict:
         try:
@@ -125,23 +166,29 @@ def test_each_scenario_is_held_to_what_the_spec_declares_of_it(running_sandbox, 
     - and without the period hook Schemathesis sends a reversed or over-long period as "valid"
       and the sandbox refuses it as the spec says it must: the hook hides no other rejection."""
     url, keys = running_sandbox
-    runs = {slug: SchemathesisRun(url, keys[slug], tmp_path / slug, max_examples=5)
-            for slug in SCENARIOS}
+    runs = {
+        slug: SchemathesisRun(url, keys[slug], tmp_path / slug, max_examples=5)
+        for slug in SCENARIOS
+    }
     runs["no-hook"] = SchemathesisRun(url, keys["fine"], tmp_path / "no-hook", hooks=False)
     reports = {name: run.report() for name, run in runs.items()}
 
     quiet = reports["silent"]
     assert quiet["failures"] == [] and quiet["exit_code"] == 0, quiet["output"]
     assert _failures(reports["shaky"]) == {"ST101": {"GET /health"}}, reports["shaky"]["output"]
-    assert _failures(reports["dead"]) == {
-        "ST101": {"GET /health", "GET /analytics/attribution"}}, reports["dead"]["output"]
+    assert _failures(reports["dead"]) == {"ST101": {"GET /health", "GET /analytics/attribution"}}, (
+        reports["dead"]["output"]
+    )
     for name in ("shaky", "dead"):
         assert reports[name]["errors"] == [], reports[name]["output"]
     garbage = reports["noisy"]
     assert garbage["exit_code"] == 1
-    assert _failures(garbage)["ST105"] == {"GET /health", "GET /analytics/attribution"}, (
-        garbage["output"])
+    assert _failures(garbage)["ST105"] == {"GET /health", "GET /analytics/attribution"}, garbage[
+        "output"
+    ]
     unhooked = reports["no-hook"]
     assert _failures(unhooked) == {"ST202": {"GET /analytics/attribution"}}, unhooked["output"]
-    assert ("start_date is after end_date" in unhooked["output"]
-            or "longer than 366 days" in unhooked["output"]), unhooked["output"]
+    assert (
+        "start_date is after end_date" in unhooked["output"]
+        or "longer than 366 days" in unhooked["output"]
+    ), unhooked["output"]
