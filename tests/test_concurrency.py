@@ -212,3 +212,55 @@ def test_health_runs_write_while_reports_read(unmo, workspace: Path, sandbox_url
                                 UNMO_NOW=REPORT_NOW)[1])
     assert this_week["health"]["checks"] == rounds * writers * len(slugs)
     assert this_week["health"]["availability_pct"] == 100.0
+
+
+# --- concurrent key rotations of one customer -------------------------------------------------
+
+
+def _assert_one_active_key_each(unmo, folder: Path, slug: str) -> None:
+    """Exactly one active key per kind x environment, and it is the one the folder holds."""
+    active = query("SELECT k.kind, k.environment, count(*) FROM api_keys k JOIN customers c "
+                   "ON c.id = k.customer_id WHERE c.slug = :slug AND k.revoked_at IS NULL "
+                   "GROUP BY k.kind, k.environment ORDER BY k.kind, k.environment", slug=slug)
+    assert active == [("publishable", "live", 1), ("publishable", "test", 1),
+                      ("secret", "live", 1), ("secret", "test", 1)], active
+    for name, key in secret_keys(folder).items():
+        if name.startswith("UNMO_") and "_KEY_" in name:
+            ran = unmo("keys", "verify", key, "--json")
+            assert ran.exit_code == 0 and ran.json()["customer"] == slug, (name, ran.stdout)
+    assert not list(folder.rglob("*.unmo-new")), "a pending file was left behind"
+    ran = unmo("customer", "render", slug, "--check")
+    assert ran.exit_code == 0, ran.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [(), ("--kind", "publishable"), ("--env", "live")])
+def test_concurrent_rotations_of_one_customer_leave_one_active_key_each(unmo, workspace: Path,
+                                                                         args):
+    """Five `keys rotate` of one customer at once: they take turns (a row lock on PostgreSQL,
+    the write lock on SQLite, and a lock on the customer's folder for its files), so each
+    succeeds, and the keys the database holds active are exactly those in `.env`."""
+    ran = unmo("onboard", "Rota Games", *flags("hybrid"), "--yes", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    folder = workspace / "customers" / "rota-games"
+    before = secret_keys(folder)
+    processes = [_spawn("keys", "rotate", "rota-games", *args, "--json") for _ in range(5)]
+    outcomes = [_finish(p) for p in processes]
+    for code, _out, err in outcomes:
+        assert code == 0, err
+    rotated = [json.loads(out)["rotated"] for _code, out, _err in outcomes]
+    per_racer = len(rotated[0])
+    assert all(len(r) == per_racer for r in rotated)
+    # Serialised: each racer revoked the key the one before it created (and the first the
+    # original), so the old hints chain into the new ones.
+    old = sorted(item["old_hint"] for r in rotated for item in r)
+    new = sorted(item["new_hint"] for r in rotated for item in r)
+    assert len(set(new)) == 5 * per_racer
+    assert len(set(old) - set(new)) == per_racer, "two racers revoked the same key"
+    _assert_one_active_key_each(unmo, folder, "rota-games")
+    revoked = query("SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL")
+    assert revoked == [(5 * per_racer,)]
+    after = secret_keys(folder)
+    for name in before:
+        if name.startswith("UNMO_") and "_KEY_" in name and before[name] != after[name]:
+            assert unmo("keys", "verify", before[name]).exit_code == 1
