@@ -4,8 +4,10 @@ the same database (SQLite with WAL and a busy timeout, or PostgreSQL in its pass
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -264,3 +266,95 @@ def test_concurrent_rotations_of_one_customer_leave_one_active_key_each(unmo, wo
     for name in before:
         if name.startswith("UNMO_") and "_KEY_" in name and before[name] != after[name]:
             assert unmo("keys", "verify", before[name]).exit_code == 1
+
+
+@pytest.mark.slow
+def test_rotations_from_two_workspaces_on_one_database_still_take_turns(unmo, workspace: Path):
+    """Two checkouts of the team workspace (each with its own customers/ folder) on one
+    database: the folders' locks cannot see each other, so only the database's lock (the
+    customer's row on PostgreSQL, the write lock on SQLite) keeps the keys right."""
+    from unmo_cli.workspace import load_workspace
+
+    ran = unmo("onboard", "Twin Apps", *flags("s2s"), "--yes", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    other = workspace.parent / "ws-copy"
+    other.mkdir()
+    shutil.copytree(workspace / "customers", other / "customers", symlinks=True)
+    shared = {"UNMO_DATABASE_URL": load_workspace().database_url}
+    processes = [_spawn("keys", "rotate", "twin-apps", "--json", UNMO_WORKSPACE=str(root),
+                        **shared) for root in (workspace, other) * 3]
+    outcomes = [_finish(p) for p in processes]
+    for code, _out, err in outcomes:
+        assert code == 0, err
+    olds = [item["old_hint"] for _c, out, _e in outcomes for item in json.loads(out)["rotated"]]
+    assert len(olds) == len(set(olds)) == 12, "two rotations revoked the same key"
+    active = query("SELECT kind, environment, count(*) FROM api_keys WHERE revoked_at IS NULL "
+                   "GROUP BY kind, environment ORDER BY kind, environment")
+    assert active == [("publishable", "live", 1), ("publishable", "test", 1),
+                      ("secret", "live", 1), ("secret", "test", 1)], active
+    # The last rotation's folder holds the active keys (the other one is a checkout behind).
+    current = [root for root in (workspace, other) if all(
+        _run("keys", "verify", key, UNMO_WORKSPACE=str(root), **shared)[0] == 0
+        for name, key in secret_keys(root / "customers" / "twin-apps").items()
+        if "_KEY_" in name)]
+    assert len(current) == 1
+
+
+# --- other read-then-write commands ------------------------------------------------------------
+
+
+def _second_while_first_paused(workspace: Path, first: list[str], second: list[str], point: str,
+                               *, wait_s: float = 5.0
+                               ) -> tuple[tuple[int, str, str], tuple[int, str, str]]:
+    """`first` paused at `point` (after what it read, before it writes), `second` run to its end
+    meanwhile, or for `wait_s` if it waits for a lock `first` holds (less than SQLite's busy
+    timeout), then `first` released; both outcomes."""
+    marker = workspace.parent / f"paused-{time.monotonic_ns()}"
+    held = _spawn(*first, UNMO_TEST_PAUSE_AT=point, UNMO_TEST_PAUSE_FILE=str(marker),
+                  UNMO_TEST_PAUSE_S="120")
+    try:
+        _wait_for(marker, held)
+        racer = _spawn(*second)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            racer.wait(timeout=wait_s)
+    finally:
+        marker.unlink(missing_ok=True)
+    return _finish(held), _finish(racer)
+
+
+def _without_pause_line(stderr: str) -> str:
+    return "".join(line + "\n" for line in stderr.splitlines()
+                   if not line.startswith("unmo: paused at"))
+
+
+@pytest.mark.parametrize("second", [["customer", "churn", "lock-co", "--reason", "second"],
+                                    ["customer", "phase", "lock-co", "launch"]])
+def test_churn_and_phase_do_not_act_on_what_another_changed_meanwhile(unmo, workspace: Path,
+                                                                      second):
+    ran = unmo("onboard", "Lock Co", *flags("s2s"), "--yes", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    first, other = _second_while_first_paused(
+        workspace, ["customer", "churn", "lock-co", "--reason", "first"], second,
+        "customer-change")
+    assert first[0] == 0, first[2]
+    # The second one ran after the churn committed: it sees the customer churned and refuses,
+    # in one sentence, instead of overwriting the churn or changing a churned customer.
+    assert other[0] == 2, other
+    _single_sentence(other[2])
+    assert "churned on" in other[2]
+    assert query("SELECT phase, churn_reason FROM customers") == [("setup", "first")]
+
+
+def test_two_acks_of_one_alert_keep_the_first_time(unmo, workspace: Path):
+    ran = unmo("onboard", "Ack Co", *flags("s2s"), "--yes", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    assert unmo("feedback", "add", "ack-co", "-s", "2").exit_code == 0
+    first, second = _second_while_first_paused(workspace, ["alerts", "ack", "1"],
+                                               ["alerts", "ack", "1"], "alerts-ack", wait_s=30)
+    assert second[0] == 0 and "acknowledged alert #1" in second[2], second
+    acked_at = query("SELECT acked_at FROM alerts")
+    # The paused one read the alert as open, but by its write it was acknowledged: it says so
+    # and keeps the other's time.
+    assert first[0] == 0, first
+    assert "already acknowledged" in _without_pause_line(first[2]), first[2]
+    assert query("SELECT acked_at FROM alerts") == acked_at

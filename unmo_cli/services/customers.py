@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unmo_cli import clock
+from unmo_cli import clock, testhooks
 from unmo_cli.errors import CheckFailed, EnvironmentFailure, InputError, NotFound, UnmoError
 from unmo_cli.services.customer_folder import (
     ENV_FILE,
@@ -281,6 +281,7 @@ def set_phase(ws: Workspace | None, slug: str, phase: str) -> dict[str, Any]:
         if customer.churned_at is not None:
             raise InputError(f"customer {customer.slug!r} churned on "
                              f"{clock.iso(customer.churned_at)}; its phase stays as it was.")
+        testhooks.checkpoint("customer-change")
         customer.phase = phase
         session.add(customer)
         session.flush()
@@ -299,6 +300,7 @@ def churn(ws: Workspace | None, slug: str, reason: str) -> dict[str, Any]:
         if customer.churned_at is not None:
             raise InputError(f"customer {customer.slug!r} already churned on "
                              f"{clock.iso(customer.churned_at)}.")
+        testhooks.checkpoint("customer-change")
         customer.churned_at = clock.to_db(clock.now())
         customer.churn_reason = reason
         session.add(customer)
