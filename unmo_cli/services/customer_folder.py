@@ -318,17 +318,23 @@ def refuse_links(shown: Callable[[Path], str], folder: Path, *, customers_dir: P
     """InputError (exit 2), naming the link, when `customers/` is a symbolic link or the customer
     folder is one or holds one: a write through it would land outside the workspace (a git
     checkout can carry `sdk -> /elsewhere`), so unmo writes nothing there at all."""
-    if customers_dir.is_symlink():
-        raise InputError(f"{shown(customers_dir)} is a symbolic link (to "
-                         f"{os.readlink(customers_dir)}); unmo writes customer folders only "
-                         "inside the workspace, so make it a real folder (or point "
-                         "UNMO_WORKSPACE at the other place).")
+    refuse_linked_customers_dir(shown, customers_dir)
     link = link_inside(folder)
     if link is not None:
         raise InputError(f"{shown(link)} is a symbolic link (to {os.readlink(link)}); unmo "
                          f"does not write through links, so {shown(folder)} was left as it is: "
                          "replace the link with a real file or folder, then run the command "
                          "again.")
+
+
+def refuse_linked_customers_dir(shown: Callable[[Path], str], customers_dir: Path) -> None:
+    """InputError (exit 2) when `customers/` is a symbolic link: customer folders are written
+    only inside the workspace. (The workspace itself may be a link: the user chose it.)"""
+    if customers_dir.is_symlink():
+        raise InputError(f"{shown(customers_dir)} is a symbolic link (to "
+                         f"{os.readlink(customers_dir)}); unmo writes customer folders only "
+                         "inside the workspace, so make it a real folder (or point "
+                         "UNMO_WORKSPACE at the other place).")
 
 
 def pending_name(relative: str, token: str) -> str:

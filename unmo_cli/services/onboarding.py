@@ -34,6 +34,7 @@ from unmo_cli.services.customer_folder import (
     CustomerProfile,
     FolderKeys,
     read_env_file,
+    refuse_linked_customers_dir,
     render_customer_folder,
     secret_keys_from_env,
     write_folder,
@@ -645,7 +646,8 @@ def recover_interrupted(ws: Workspace, session: Session) -> list[str]:
     for temporary in sorted(ws.customers_dir.glob(TEMP_PREFIX + "*")):
         match = re.fullmatch(re.escape(TEMP_PREFIX) + r"([a-z0-9-]+)-[0-9a-f]{8}", temporary.name)
         target = ws.customer_dir(match.group(1)) if match else None
-        if match and target is not None and not target.exists() and temporary.is_dir():
+        if match and target is not None and not target.exists() and not target.is_symlink() \
+                and temporary.is_dir() and not temporary.is_symlink():
             customer = session.exec(select(Customer).where(Customer.slug == match.group(1))
                                     ).first()
             if customer is not None and _env_matches(session, customer, temporary):
@@ -772,6 +774,7 @@ def _onboard_all(ws: Workspace, prepared: list[tuple[CustomerInput, StepTimes, f
 def _onboard_into(ws: Workspace, works: list[_Work], existing: Database | None, *, mode: str,
                   advance: Callable[[int], None] | None) -> list[OnboardResult]:
     items = [w.item for w in works]
+    refuse_linked_customers_dir(ws.relative, ws.customers_dir)
     if existing is not None:
         recover_if_idle(ws, existing)
     preflight(ws, items, existing)
@@ -930,7 +933,7 @@ def _move_into_place(ws: Workspace, db: Database, works: list[_Work], mode: str)
             with work.times.step("move_into_place"):
                 assert work.temporary is not None
                 target = ws.customer_dir(work.item.slug)
-                if target.exists():
+                if target.exists() or target.is_symlink():
                     raise EnvironmentFailure(f"{ws.relative(target)} appeared while onboarding; "
                                              "nothing was onboarded.")
                 os.rename(work.temporary, target)
