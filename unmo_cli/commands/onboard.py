@@ -80,6 +80,7 @@ def _onboard_one(ws: Any, raw: dict[str, Any], *, dry_run: bool, confirm: bool) 
 def _show(results: list[Any], *, json_output: bool, show_secrets: bool, many: bool) -> None:
     from unmo_cli import console
 
+    _warn(results)
     if json_output:
         documents = [r.as_json(show_secrets=show_secrets) for r in results]
         console.emit_json(documents if many else documents[0])
@@ -103,6 +104,14 @@ def _show(results: list[Any], *, json_output: bool, show_secrets: bool, many: bo
         return
     for r in results:
         _one(r, show_secrets=show_secrets)
+
+
+def _warn(results: list[Any]) -> None:
+    """What could not be done after the commit (see OnboardResult.warnings), once each."""
+    from unmo_cli import console
+
+    for warning in dict.fromkeys(w for r in results for w in r.warnings):
+        console.warn(warning)
 
 
 def _one(result: Any, *, show_secrets: bool) -> None:
