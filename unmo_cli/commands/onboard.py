@@ -58,9 +58,11 @@ def onboard(
         results = onboarding.onboard_file(ws, from_file, raw, dry_run=dry_run,
                                           progress=partial(console.progress, threshold=10))
         _show(results, json_output=json_output, show_secrets=show_secrets, many=True)
+        _warn(results)
         return
     result = _onboard_one(ws, raw, dry_run=dry_run, confirm=not yes)
     _show([result], json_output=json_output, show_secrets=show_secrets, many=False)
+    _warn([result])
 
 
 def _onboard_one(ws: Any, raw: dict[str, Any], *, dry_run: bool, confirm: bool) -> Any:
@@ -80,7 +82,6 @@ def _onboard_one(ws: Any, raw: dict[str, Any], *, dry_run: bool, confirm: bool) 
 def _show(results: list[Any], *, json_output: bool, show_secrets: bool, many: bool) -> None:
     from unmo_cli import console
 
-    _warn(results)
     if json_output:
         documents = [r.as_json(show_secrets=show_secrets) for r in results]
         console.emit_json(documents if many else documents[0])
