@@ -358,3 +358,20 @@ def test_two_acks_of_one_alert_keep_the_first_time(unmo, workspace: Path):
     assert first[0] == 0, first
     assert "already acknowledged" in _without_pause_line(first[2]), first[2]
     assert query("SELECT acked_at FROM alerts") == acked_at
+
+
+def test_the_same_file_imported_twice_at_once_is_stored_once_and_both_succeed(unmo,
+                                                                            workspace: Path):
+    """The second import waits for the first (the customers' rows locked, or SQLite's write
+    lock) and then counts its rows as duplicates, instead of failing on the unique ids."""
+    slugs = _onboard_pilots(unmo, workspace)
+    survey = _survey(workspace.parent / "survey.csv", slugs, 300)
+    first, second = _second_while_first_paused(
+        workspace, ["feedback", "import", str(survey), "--json"],
+        ["feedback", "import", str(survey), "--json"], "import-insert")
+    assert first[0] == 0, first[2]
+    assert second[0] == 0, second[2]
+    counts = sorted((json.loads(o)["imported"], json.loads(o)["duplicates"])
+                    for o in (first[1], second[1]))
+    assert counts == [(0, 300), (300, 0)]
+    assert query("SELECT count(*) FROM feedback") == [(300,)]
