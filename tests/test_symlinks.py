@@ -175,3 +175,19 @@ def test_a_link_swapped_in_after_the_check_fails_the_write(folder: Path, elsewhe
         writer.write("notes.txt", b"replaced the link, not its target\n")
     assert not (folder / "notes.txt").is_symlink()
     assert _tree(elsewhere) == {"precious.txt": b"mine\n"}
+
+
+def test_a_folder_another_command_holds_is_waited_for_then_refused(folder: Path):
+    """Rotations and renders of one customer take turns on the folder's lock; one that waited
+    too long gives up with exit 3 (the environment), having changed nothing."""
+    from unmo_cli.errors import EnvironmentFailure
+    from unmo_cli.services.customer_folder import open_folder
+
+    with open_folder(str, folder, customers_dir=folder.parent):
+        with pytest.raises(EnvironmentFailure) as waited, \
+                open_folder(str, folder, customers_dir=folder.parent, wait_s=0.2):
+            pass
+        assert "another unmo command has been rotating or rendering link-holder" in str(
+            waited.value)
+    with open_folder(str, folder, customers_dir=folder.parent, wait_s=0.2):
+        pass  # free again
