@@ -214,3 +214,43 @@ def test_an_onboarding_whose_timings_cannot_be_recorded_warns(unmo, workspace: P
     assert ran.stderr.startswith("warning: ") and ran.stderr.count("\n") == 1, ran.stderr
     assert "flood-one is onboarded, but" in ran.stderr
     assert query("SELECT outcome FROM onboarding_sessions") == [("success",)]
+
+
+def test_a_move_that_fails_on_a_full_disk_whose_undo_fails_too_says_so(unmo, small_disk: Path,
+                                                                        tmp_path: Path):
+    """A batch committed, the disk full, the second folder's move failing (ENOSPC injected) and,
+    with SQLite on the same disk, the undo failing too: the message must not say "nothing was
+    onboarded"; it names what stays and the next onboarding finishes it."""
+    records = tmp_path / "two.json"
+    records.write_text(json.dumps([
+        {"name": n, "contact_name": "Ops", "contact_email": "ops@x.example",
+         "industry": "gaming", "integration": "s2s", "events_per_day": 10,
+         "provider": "adjust", "mrr": 1} for n in ("Flood One", "Flood Two")]))
+    onboard(unmo, "Before The Flood", "s2s")
+    marker = small_disk.parent / "paused"
+    process = _spawn("onboard", "--from", str(records), "--yes",
+                     UNMO_TEST_PAUSE_AT="move_into_place", UNMO_TEST_PAUSE_FILE=str(marker),
+                     UNMO_TEST_FAIL_AT="move_into_place@2", UNMO_TEST_FAIL_ERRNO="ENOSPC")
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    filler = _fill(small_disk)
+    marker.unlink()
+    _out, err = process.communicate(timeout=120)
+    lines = _stderr_lines(err)
+    assert process.returncode == 3 and len(lines) == 1, err
+    filler.unlink()
+    slugs = sorted(s for (s,) in query("SELECT slug FROM customers"))
+    if "UNMO_DATABASE_URL" in os.environ:  # PostgreSQL, with room: the undo went through
+        assert "nothing was onboarded" in lines[0], lines[0]
+        assert slugs == ["before-the-flood"]
+        return
+    assert "stay onboarded" in lines[0] and "flood-one, flood-two" in lines[0], lines[0]
+    assert slugs == ["before-the-flood", "flood-one", "flood-two"]
+    again = unmo("onboard", "--from", str(records), "--yes")
+    assert again.exit_code == 2 and "already onboarded" in again.stderr
+    for slug in ("flood-one", "flood-two"):
+        live = secret_keys(small_disk / "customers" / slug)["UNMO_SECRET_KEY_LIVE"]
+        assert unmo("keys", "verify", live).exit_code == 0

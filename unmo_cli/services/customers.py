@@ -440,14 +440,15 @@ def _render_files(ws: Workspace, session: Session, customer: Customer,
 
 
 def _folder_failure(ws: Workspace, folder: Path, exc: OSError) -> UnmoError:
-    """A write that met a link swapped in after the check is refused like one found by it; any
-    other OSError is the environment's."""
+    """A write that met a link swapped in after the check (ELOOP), or a file where a folder
+    goes (ENOTDIR), is refused like a link the check found; any other OSError is the
+    environment's."""
     import errno
 
     if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-        return InputError(f"{ws.relative(folder)} changed while unmo wrote it (a symbolic link "
-                          "appeared in it); unmo does not write through links, run the command "
-                          "again once it is a plain folder.")
+        return InputError(f"cannot write {ws.relative(folder)}: a symbolic link or a file stands "
+                          "where unmo writes a file or folder; unmo does not write through "
+                          "links, so make it a plain folder and run the command again.")
     return EnvironmentFailure(f"cannot write {ws.relative(folder)}: {exc.strerror}.")
 
 
