@@ -375,3 +375,18 @@ def test_the_same_file_imported_twice_at_once_is_stored_once_and_both_succeed(un
                     for o in (first[1], second[1]))
     assert counts == [(0, 300), (300, 0)]
     assert query("SELECT count(*) FROM feedback") == [(300,)]
+
+
+def test_a_render_while_a_rotation_replaces_files_waits_for_it(unmo, workspace: Path):
+    """The rotation has committed and is replacing its files; a render meanwhile used to take
+    the rotation's pending files for a killed one's (and the rotation then failed on a vanished
+    file, or the render wrote the old keys back). It waits for the folder now."""
+    ran = unmo("onboard", "Render Race", *flags("hybrid"), "--yes", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    folder = workspace / "customers" / "render-race"
+    rotation, render = _second_while_first_paused(
+        workspace, ["keys", "rotate", "render-race", "--kind", "publishable"],
+        ["customer", "render", "render-race"], "rotate-replace@2")
+    assert rotation[0] == 0, rotation[2]
+    assert render[0] == 0, render[2]
+    _assert_one_active_key_each(unmo, folder, "render-race")
