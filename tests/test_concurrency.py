@@ -390,3 +390,30 @@ def test_a_render_while_a_rotation_replaces_files_waits_for_it(unmo, workspace: 
     assert rotation[0] == 0, rotation[2]
     assert render[0] == 0, render[2]
     _assert_one_active_key_each(unmo, folder, "render-race")
+
+
+def test_two_health_runs_at_once_raise_a_failing_alert_once(unmo, workspace: Path):
+    """Each run decides its health alerts from the recorded history and the open alerts; the
+    first one paused after deciding (its alert stored, not committed), the second used to decide
+    the same on PostgreSQL and store a second alert. They take turns on the customers' rows."""
+    import socket
+
+    ran = unmo("onboard", "Down Co", *flags("s2s"), "--yes", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    (workspace / "unmo.yaml").write_text("alerts:\n  health_failure_threshold: 1\n")
+    with socket.socket() as probe:  # a port nobody listens on: the API is down
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = {"UNMO_API_URL": f"http://127.0.0.1:{port}/v1"}
+    os.environ.update(down)
+    try:
+        first, second = _second_while_first_paused(
+            workspace, ["health", "down-co", "--retries", "0", "--format", "json"],
+            ["health", "down-co", "--retries", "0", "--format", "json"], "health-record")
+    finally:
+        os.environ.pop("UNMO_API_URL")
+    for code, out, err in (first, second):
+        assert code == 1, err
+        assert json.loads(out)["results"][0]["status"] == "down"
+    assert query("SELECT count(*) FROM health_checks") == [(2,)]
+    assert query("SELECT rule FROM alerts") == [("health_failing",)]
