@@ -4,8 +4,10 @@ the same database (SQLite with WAL and a busy timeout, or PostgreSQL in its pass
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -212,3 +214,206 @@ def test_health_runs_write_while_reports_read(unmo, workspace: Path, sandbox_url
                                 UNMO_NOW=REPORT_NOW)[1])
     assert this_week["health"]["checks"] == rounds * writers * len(slugs)
     assert this_week["health"]["availability_pct"] == 100.0
+
+
+# --- concurrent key rotations of one customer -------------------------------------------------
+
+
+def _assert_one_active_key_each(unmo, folder: Path, slug: str) -> None:
+    """Exactly one active key per kind x environment, and it is the one the folder holds."""
+    active = query("SELECT k.kind, k.environment, count(*) FROM api_keys k JOIN customers c "
+                   "ON c.id = k.customer_id WHERE c.slug = :slug AND k.revoked_at IS NULL "
+                   "GROUP BY k.kind, k.environment ORDER BY k.kind, k.environment", slug=slug)
+    assert active == [("publishable", "live", 1), ("publishable", "test", 1),
+                      ("secret", "live", 1), ("secret", "test", 1)], active
+    for name, key in secret_keys(folder).items():
+        if name.startswith("UNMO_") and "_KEY_" in name:
+            ran = unmo("keys", "verify", key, "--json")
+            assert ran.exit_code == 0 and ran.json()["customer"] == slug, (name, ran.stdout)
+    assert not list(folder.rglob("*.unmo-new")), "a pending file was left behind"
+    ran = unmo("customer", "render", slug, "--check")
+    assert ran.exit_code == 0, ran.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [(), ("--kind", "publishable"), ("--env", "live")])
+def test_concurrent_rotations_of_one_customer_leave_one_active_key_each(unmo, workspace: Path,
+                                                                         args):
+    """Five `keys rotate` of one customer at once: they take turns (a row lock on PostgreSQL,
+    the write lock on SQLite, and a lock on the customer's folder for its files), so each
+    succeeds, and the keys the database holds active are exactly those in `.env`."""
+    ran = unmo("onboard", "Rota Games", *flags("hybrid"), "--yes", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    folder = workspace / "customers" / "rota-games"
+    before = secret_keys(folder)
+    processes = [_spawn("keys", "rotate", "rota-games", *args, "--json") for _ in range(5)]
+    outcomes = [_finish(p) for p in processes]
+    for code, _out, err in outcomes:
+        assert code == 0, err
+    rotated = [json.loads(out)["rotated"] for _code, out, _err in outcomes]
+    per_racer = len(rotated[0])
+    assert all(len(r) == per_racer for r in rotated)
+    # Serialised: each racer revoked the key the one before it created (and the first the
+    # original), so the old hints chain into the new ones.
+    old = sorted(item["old_hint"] for r in rotated for item in r)
+    new = sorted(item["new_hint"] for r in rotated for item in r)
+    assert len(set(new)) == 5 * per_racer
+    assert len(set(old) - set(new)) == per_racer, "two racers revoked the same key"
+    _assert_one_active_key_each(unmo, folder, "rota-games")
+    revoked = query("SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL")
+    assert revoked == [(5 * per_racer,)]
+    after = secret_keys(folder)
+    for name in before:
+        if name.startswith("UNMO_") and "_KEY_" in name and before[name] != after[name]:
+            assert unmo("keys", "verify", before[name]).exit_code == 1
+
+
+@pytest.mark.slow
+def test_rotations_from_two_workspaces_on_one_database_still_take_turns(unmo, workspace: Path):
+    """Two checkouts of the team workspace (each with its own customers/ folder) on one
+    database: the folders' locks cannot see each other, so only the database's lock (the
+    customer's row on PostgreSQL, the write lock on SQLite) keeps the keys right."""
+    from unmo_cli.workspace import load_workspace
+
+    ran = unmo("onboard", "Twin Apps", *flags("s2s"), "--yes", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    other = workspace.parent / "ws-copy"
+    other.mkdir()
+    shutil.copytree(workspace / "customers", other / "customers", symlinks=True)
+    shared = {"UNMO_DATABASE_URL": load_workspace().database_url}
+    processes = [_spawn("keys", "rotate", "twin-apps", "--json", UNMO_WORKSPACE=str(root),
+                        **shared) for root in (workspace, other) * 3]
+    outcomes = [_finish(p) for p in processes]
+    for code, _out, err in outcomes:
+        assert code == 0, err
+    olds = [item["old_hint"] for _c, out, _e in outcomes for item in json.loads(out)["rotated"]]
+    assert len(olds) == len(set(olds)) == 12, "two rotations revoked the same key"
+    active = query("SELECT kind, environment, count(*) FROM api_keys WHERE revoked_at IS NULL "
+                   "GROUP BY kind, environment ORDER BY kind, environment")
+    assert active == [("publishable", "live", 1), ("publishable", "test", 1),
+                      ("secret", "live", 1), ("secret", "test", 1)], active
+    # The last rotation's folder holds the active keys (the other one is a checkout behind).
+    current = [root for root in (workspace, other) if all(
+        _run("keys", "verify", key, UNMO_WORKSPACE=str(root), **shared)[0] == 0
+        for name, key in secret_keys(root / "customers" / "twin-apps").items()
+        if "_KEY_" in name)]
+    assert len(current) == 1
+
+
+# --- other read-then-write commands ------------------------------------------------------------
+
+
+def _second_while_first_paused(workspace: Path, first: list[str], second: list[str], point: str,
+                               *, wait_s: float = 5.0
+                               ) -> tuple[tuple[int, str, str], tuple[int, str, str]]:
+    """`first` paused at `point` (after what it read, before it writes), `second` run to its end
+    meanwhile, or for `wait_s` if it waits for a lock `first` holds (less than SQLite's busy
+    timeout), then `first` released; both outcomes."""
+    marker = workspace.parent / f"paused-{time.monotonic_ns()}"
+    held = _spawn(*first, UNMO_TEST_PAUSE_AT=point, UNMO_TEST_PAUSE_FILE=str(marker),
+                  UNMO_TEST_PAUSE_S="120")
+    try:
+        _wait_for(marker, held)
+        racer = _spawn(*second)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            racer.wait(timeout=wait_s)
+    finally:
+        marker.unlink(missing_ok=True)
+    return _finish(held), _finish(racer)
+
+
+def _without_pause_line(stderr: str) -> str:
+    return "".join(line + "\n" for line in stderr.splitlines()
+                   if not line.startswith("unmo: paused at"))
+
+
+@pytest.mark.parametrize("second", [["customer", "churn", "lock-co", "--reason", "second"],
+                                    ["customer", "phase", "lock-co", "launch"]])
+def test_churn_and_phase_do_not_act_on_what_another_changed_meanwhile(unmo, workspace: Path,
+                                                                      second):
+    ran = unmo("onboard", "Lock Co", *flags("s2s"), "--yes", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    first, other = _second_while_first_paused(
+        workspace, ["customer", "churn", "lock-co", "--reason", "first"], second,
+        "customer-change")
+    assert first[0] == 0, first[2]
+    # The second one ran after the churn committed: it sees the customer churned and refuses,
+    # in one sentence, instead of overwriting the churn or changing a churned customer.
+    assert other[0] == 2, other
+    _single_sentence(other[2])
+    assert "churned on" in other[2]
+    assert query("SELECT phase, churn_reason FROM customers") == [("setup", "first")]
+
+
+def test_two_acks_of_one_alert_keep_the_first_time(unmo, workspace: Path):
+    ran = unmo("onboard", "Ack Co", *flags("s2s"), "--yes", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    assert unmo("feedback", "add", "ack-co", "-s", "2").exit_code == 0
+    first, second = _second_while_first_paused(workspace, ["alerts", "ack", "1"],
+                                               ["alerts", "ack", "1"], "alerts-ack", wait_s=30)
+    assert second[0] == 0 and "acknowledged alert #1" in second[2], second
+    acked_at = query("SELECT acked_at FROM alerts")
+    # The paused one read the alert as open, but by its write it was acknowledged: it says so
+    # and keeps the other's time.
+    assert first[0] == 0, first
+    assert "already acknowledged" in _without_pause_line(first[2]), first[2]
+    assert query("SELECT acked_at FROM alerts") == acked_at
+
+
+def test_the_same_file_imported_twice_at_once_is_stored_once_and_both_succeed(unmo,
+                                                                            workspace: Path):
+    """The second import waits for the first (the customers' rows locked, or SQLite's write
+    lock) and then counts its rows as duplicates, instead of failing on the unique ids."""
+    slugs = _onboard_pilots(unmo, workspace)
+    survey = _survey(workspace.parent / "survey.csv", slugs, 300)
+    first, second = _second_while_first_paused(
+        workspace, ["feedback", "import", str(survey), "--json"],
+        ["feedback", "import", str(survey), "--json"], "import-insert")
+    assert first[0] == 0, first[2]
+    assert second[0] == 0, second[2]
+    counts = sorted((json.loads(o)["imported"], json.loads(o)["duplicates"])
+                    for o in (first[1], second[1]))
+    assert counts == [(0, 300), (300, 0)]
+    assert query("SELECT count(*) FROM feedback") == [(300,)]
+
+
+def test_a_render_while_a_rotation_replaces_files_waits_for_it(unmo, workspace: Path):
+    """The rotation has committed and is replacing its files; a render meanwhile used to take
+    the rotation's pending files for a killed one's (and the rotation then failed on a vanished
+    file, or the render wrote the old keys back). It waits for the folder now."""
+    ran = unmo("onboard", "Render Race", *flags("hybrid"), "--yes", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    folder = workspace / "customers" / "render-race"
+    rotation, render = _second_while_first_paused(
+        workspace, ["keys", "rotate", "render-race", "--kind", "publishable"],
+        ["customer", "render", "render-race"], "rotate-replace@2")
+    assert rotation[0] == 0, rotation[2]
+    assert render[0] == 0, render[2]
+    _assert_one_active_key_each(unmo, folder, "render-race")
+
+
+def test_two_health_runs_at_once_raise_a_failing_alert_once(unmo, workspace: Path):
+    """Each run decides its health alerts from the recorded history and the open alerts; the
+    first one paused after deciding (its alert stored, not committed), the second used to decide
+    the same on PostgreSQL and store a second alert. They take turns on the customers' rows."""
+    import socket
+
+    ran = unmo("onboard", "Down Co", *flags("s2s"), "--yes", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    (workspace / "unmo.yaml").write_text("alerts:\n  health_failure_threshold: 1\n")
+    with socket.socket() as probe:  # a port nobody listens on: the API is down
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = {"UNMO_API_URL": f"http://127.0.0.1:{port}/v1"}
+    os.environ.update(down)
+    try:
+        first, second = _second_while_first_paused(
+            workspace, ["health", "down-co", "--retries", "0", "--format", "json"],
+            ["health", "down-co", "--retries", "0", "--format", "json"], "health-record")
+    finally:
+        os.environ.pop("UNMO_API_URL")
+    for code, out, err in (first, second):
+        assert code == 1, err
+        assert json.loads(out)["results"][0]["status"] == "down"
+    assert query("SELECT count(*) FROM health_checks") == [(2,)]
+    assert query("SELECT rule FROM alerts") == [("health_failing",)]

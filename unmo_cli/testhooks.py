@@ -2,7 +2,8 @@
 step leaves behind. Inert unless these variables are set; never set them in production.
 
 - `UNMO_TEST_FAIL_AT=<step>[@n]`: the n-th time (default the first) the command reaches `step`,
-  it fails there as an environment failure (exit 3).
+  it fails there as an environment failure (exit 3); with `UNMO_TEST_FAIL_ERRNO=<name>` (say
+  ENOSPC) it raises that OSError instead, as the file system would.
 - `UNMO_TEST_PAUSE_AT=<step>[@n]`: there, the command writes "unmo: paused at <step> (pid …)"
   to stderr, writes `UNMO_TEST_PAUSE_FILE` if set, and waits `UNMO_TEST_PAUSE_S` seconds
   (default 60) or until the test deletes that file, so a test can kill it mid-way or run
@@ -10,11 +11,13 @@ step leaves behind. Inert unless these variables are set; never set them in prod
 
 Steps are the names of onboarding's timed steps (validate … move_into_place), `import-insert`
 and `import-deliver` in a feedback import, `rotate-replace` (each file a key rotation
-replaces), and `alert-claimed` / `alert-posted` (each alert a delivery run claims, before and
-after its post)."""
+replaces), `folder-write` (each file written into an existing customer folder, after it is
+created and before its bytes are), and `alert-claimed` / `alert-posted` (each alert a delivery
+run claims, before and after its post)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
@@ -23,6 +26,7 @@ from pathlib import Path
 from unmo_cli.errors import EnvironmentFailure
 
 FAIL_AT = "UNMO_TEST_FAIL_AT"
+FAIL_ERRNO = "UNMO_TEST_FAIL_ERRNO"
 PAUSE_AT = "UNMO_TEST_PAUSE_AT"
 PAUSE_S = "UNMO_TEST_PAUSE_S"
 PAUSE_FILE = "UNMO_TEST_PAUSE_FILE"
@@ -50,6 +54,9 @@ def _due(variable: str, step: str) -> bool:
 def fail_at(step: str) -> None:
     """Raise EnvironmentFailure when UNMO_TEST_FAIL_AT names this occurrence of `step`."""
     if _due(FAIL_AT, step):
+        code = getattr(errno, os.environ.get(FAIL_ERRNO, ""), None)
+        if isinstance(code, int):
+            raise OSError(code, os.strerror(code))
         raise EnvironmentFailure(f"injected failure at step {step!r} ({FAIL_AT} is set; it is "
                                  "for tests only).")
 

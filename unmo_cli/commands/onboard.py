@@ -58,9 +58,11 @@ def onboard(
         results = onboarding.onboard_file(ws, from_file, raw, dry_run=dry_run,
                                           progress=partial(console.progress, threshold=10))
         _show(results, json_output=json_output, show_secrets=show_secrets, many=True)
+        _warn(results)
         return
     result = _onboard_one(ws, raw, dry_run=dry_run, confirm=not yes)
     _show([result], json_output=json_output, show_secrets=show_secrets, many=False)
+    _warn([result])
 
 
 def _onboard_one(ws: Any, raw: dict[str, Any], *, dry_run: bool, confirm: bool) -> Any:
@@ -103,6 +105,14 @@ def _show(results: list[Any], *, json_output: bool, show_secrets: bool, many: bo
         return
     for r in results:
         _one(r, show_secrets=show_secrets)
+
+
+def _warn(results: list[Any]) -> None:
+    """What could not be done after the commit (see OnboardResult.warnings), once each."""
+    from unmo_cli import console
+
+    for warning in dict.fromkeys(w for r in results for w in r.warnings):
+        console.warn(warning)
 
 
 def _one(result: Any, *, show_secrets: bool) -> None:

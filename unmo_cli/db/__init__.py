@@ -141,6 +141,29 @@ class Database:
         self.engine.dispose()
 
 
+def lock_for_update(session: Session, model: Any, ids: Sequence[int]) -> None:
+    """Serialise this transaction with every other writer of the rows `ids` of `model`, until it
+    commits or rolls back, so that what it reads next is what it may write on. PostgreSQL locks
+    the rows (SELECT … FOR UPDATE, in id order so two lockers cannot deadlock); SQLite has no
+    row locks, so the transaction takes the database's write lock now (BEGIN IMMEDIATE) rather
+    than at its first write. Call it before reading what the change depends on; objects loaded
+    before it should be refreshed (session.refresh). Another writer holding the lock longer than
+    the busy timeout is an EnvironmentFailure through Database.session()."""
+    from sqlalchemy import select
+
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        driver = connection.connection.driver_connection
+        # The sqlite3 module opens a transaction only at the first INSERT/UPDATE/DELETE; one
+        # already open has taken the write lock.
+        if driver is not None and not driver.in_transaction:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    if ids:
+        session.execute(select(model.id).where(model.id.in_(sorted(set(ids))))
+                        .order_by(model.id).with_for_update())
+
+
 BULK_CHUNK = 10_000  # rows per executemany on SQLite
 
 

@@ -570,6 +570,7 @@ def ack_alerts(ws: Workspace, ids: Sequence[int]) -> AckResult:
     alerts leave `--open` and are no longer sent by `unmo alerts notify`."""
     from sqlalchemy import update
 
+    from unmo_cli import testhooks
     from unmo_cli.db.models import Alert
     from unmo_cli.services.customers import open_existing
 
@@ -587,12 +588,17 @@ def ack_alerts(ws: Workspace, ids: Sequence[int]) -> AckResult:
             if missing:
                 raise NotFound(f"no alert with id {', '.join(missing)}; see `unmo alerts list` "
                                "for the ids.")
-            fresh = [found[i] for i in dict.fromkeys(ids) if found[i].acked_at is None]
-            already = [found[i] for i in dict.fromkeys(ids) if found[i].acked_at is not None]
-            if fresh:
-                session.execute(update(Alert).where(Alert.id.in_([v.id for v in fresh]))
-                                .values(acked_at=clock.to_db(clock.now())))
-            acked = alert_views(session, [v.id for v in fresh])
+            testhooks.checkpoint("alerts-ack")
+            # Only alerts nobody acknowledged meanwhile: another `alerts ack` of the same id
+            # between the read above and this write keeps its time and is reported as such.
+            fresh = [found[i].id for i in dict.fromkeys(ids) if found[i].acked_at is None]
+            won = set(session.execute(
+                update(Alert).where(Alert.id.in_(fresh), Alert.acked_at.is_(None))
+                .values(acked_at=clock.to_db(clock.now())).returning(Alert.id)).scalars()) \
+                if fresh else set()
+            views = {view.id: view for view in alert_views(session, list(dict.fromkeys(ids)))}
+            acked = [views[i] for i in dict.fromkeys(ids) if i in won]
+            already = [views[i] for i in dict.fromkeys(ids) if i not in won]
         return AckResult(acked, already)
     finally:
         db.dispose()

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -210,6 +214,11 @@ def read_env_file(path: Path) -> dict[str, str]:
         return {}
     except OSError as exc:
         raise EnvironmentFailure(f"cannot read {path}: {exc.strerror}.") from None
+    return parse_env_text(text)
+
+
+def parse_env_text(text: str) -> dict[str, str]:
+    """The KEY=VALUE pairs of a `.env`'s text (see read_env_file)."""
     values: dict[str, str] = {}
     for line in text.splitlines():
         line = line.strip()
@@ -249,13 +258,23 @@ def secret_keys_from_env(values: dict[str, str]) -> dict[str, str] | None:
 
 
 def write_private_file(path: Path, data: bytes) -> None:
-    """Create (or replace) a file readable by its owner only, whatever the umask."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Create (or replace) a file readable by its owner only, whatever the umask. A link at
+    `path` is not followed (ELOOP)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
         os.fchmod(fd, 0o600)
-        os.write(fd, data)
+        _write_all(fd, data)
     finally:
         os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write may write less than asked (a full disk, a signal): loop until all is written,
+    so a file is whole or the write raised."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 def write_folder(target: Path, files: dict[str, bytes]) -> None:
@@ -273,12 +292,212 @@ def write_folder(target: Path, files: dict[str, bytes]) -> None:
                 handle.write(data)
 
 
-def replace_file(path: Path, data: bytes) -> None:
-    """Replace one file atomically (write beside it, then rename over it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + PENDING_SUFFIX)
-    if path.name == ENV_FILE:
-        write_private_file(temporary, data)
-    else:
-        temporary.write_bytes(data)
-    os.replace(temporary, path)
+# --- writing inside an existing customer folder -------------------------------------------------
+
+# How long a command waits for another one rendering or rotating the same customer.
+FOLDER_LOCK_WAIT_S = 60.0
+
+
+def link_inside(folder: Path) -> Path | None:
+    """The first symbolic link at `folder` itself or anywhere inside it (links are not
+    followed), or None."""
+    if folder.is_symlink():
+        return folder
+    if not folder.is_dir():
+        return None
+    for current, folders, names in os.walk(folder, followlinks=False):
+        for name in sorted(folders + names):
+            path = Path(current) / name
+            if path.is_symlink():
+                return path
+        folders.sort()
+    return None
+
+
+def refuse_links(shown: Callable[[Path], str], folder: Path, *, customers_dir: Path) -> None:
+    """InputError (exit 2), naming the link, when `customers/` is a symbolic link or the customer
+    folder is one or holds one: a write through it would land outside the workspace (a git
+    checkout can carry `sdk -> /elsewhere`), so unmo writes nothing there at all."""
+    refuse_linked_customers_dir(shown, customers_dir)
+    link = link_inside(folder)
+    if link is not None:
+        raise InputError(f"{shown(link)} is a symbolic link (to {os.readlink(link)}); unmo "
+                         f"does not write through links, so {shown(folder)} was left as it is: "
+                         "replace the link with a real file or folder, then run the command "
+                         "again.")
+
+
+def refuse_linked_customers_dir(shown: Callable[[Path], str], customers_dir: Path) -> None:
+    """InputError (exit 2) when `customers/` is a symbolic link: customer folders are written
+    only inside the workspace. (The workspace itself may be a link: the user chose it.)"""
+    if customers_dir.is_symlink():
+        raise InputError(f"{shown(customers_dir)} is a symbolic link (to "
+                         f"{os.readlink(customers_dir)}); unmo writes customer folders only "
+                         "inside the workspace, so make it a real folder (or point "
+                         "UNMO_WORKSPACE at the other place).")
+
+
+def pending_name(relative: str, token: str) -> str:
+    """Where a file waits beside its target until the rotation's commit: `<name>.<token>` +
+    PENDING_SUFFIX, the token unique to the process, so two commands never share one."""
+    return f"{relative}.{token}{PENDING_SUFFIX}"
+
+
+def pending_target(relative: str) -> tuple[str, str] | None:
+    """(target, token) of a pending file's relative path, or None if it is not one. The form
+    without a token is what unmo 0.x wrote before tokens existed."""
+    if not relative.endswith(PENDING_SUFFIX):
+        return None
+    stem = relative.removesuffix(PENDING_SUFFIX)
+    match = re.fullmatch(r"(.+)\.([0-9a-f]{16})", stem)
+    return (match.group(1), match.group(2)) if match else (stem, "")
+
+
+class FolderWriter:
+    """Reads and writes inside one customer folder, never through a symbolic link: every path
+    is walked one component at a time from the folder's own descriptor with O_NOFOLLOW, so a
+    link swapped in after the check (refuse_links) makes the write fail instead of landing
+    outside. Holds an exclusive lock on the folder (flock) while open: rotations and renders of
+    one customer take turns, so each reads the `.env` the previous one left."""
+
+    def __init__(self, folder: Path, root_fd: int) -> None:
+        self.folder = folder
+        self._root = root_fd
+        self.token = secrets.token_hex(8)
+
+    # -- paths
+    def _parent(self, relative: str, *, create: bool) -> tuple[int, str]:
+        """A descriptor of the folder holding `relative` (the caller closes it unless it is the
+        root) and the file's own name."""
+        *parents, name = relative.split("/")
+        fd = self._root
+        for part in parents:
+            if create:
+                with suppress(FileExistsError):
+                    os.mkdir(part, 0o777, dir_fd=fd)
+            try:
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            finally:
+                if fd != self._root:
+                    os.close(fd)
+            fd = child
+        return fd, name
+
+    def _close(self, fd: int) -> None:
+        if fd != self._root:
+            os.close(fd)
+
+    def read(self, relative: str) -> bytes | None:
+        """A file's bytes, or None when it (or a folder on its way) does not exist."""
+        try:
+            fd, name = self._parent(relative, create=False)
+        except FileNotFoundError:
+            return None
+        try:
+            handle = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
+        except FileNotFoundError:
+            return None
+        finally:
+            self._close(fd)
+        with os.fdopen(handle, "rb") as stream:
+            return stream.read()
+
+    def create(self, relative: str, data: bytes) -> None:
+        """Create a new file (it must not exist), written whole and flushed to disk; `.env` and
+        pending `.env` files owner-only. On failure (a full disk) nothing of it remains."""
+        private = relative.split("/")[-1].startswith(ENV_FILE)
+        fd, name = self._parent(relative, create=True)
+        try:
+            handle = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                             0o600 if private else 0o666, dir_fd=fd)
+            try:
+                if private:
+                    os.fchmod(handle, 0o600)
+                from unmo_cli import testhooks
+
+                testhooks.fail_at("folder-write")
+                _write_all(handle, data)
+                os.fsync(handle)
+            except BaseException:
+                os.close(handle)
+                os.unlink(name, dir_fd=fd)
+                raise
+            os.close(handle)
+        finally:
+            self._close(fd)
+
+    def replace(self, source: str, target: str) -> None:
+        """Rename `source` over `target` (both relative; the same folder)."""
+        fd, name = self._parent(target, create=False)
+        try:
+            os.replace(source.split("/")[-1], name, src_dir_fd=fd, dst_dir_fd=fd)
+        finally:
+            self._close(fd)
+
+    def remove(self, relative: str) -> None:
+        try:
+            fd, name = self._parent(relative, create=False)
+        except FileNotFoundError:
+            return
+        try:
+            with suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=fd)
+        finally:
+            self._close(fd)
+
+    def write(self, relative: str, data: bytes) -> None:
+        """Replace one file atomically: written beside it under a name of this process's, then
+        renamed over it."""
+        temporary = pending_name(relative, self.token)
+        self.create(temporary, data)
+        try:
+            self.replace(temporary, relative)
+        except BaseException:
+            self.remove(temporary)
+            raise
+
+    def pending_files(self) -> list[str]:
+        """Every pending file in the folder (relative paths), left by this or a killed command."""
+        found = []
+        for current, folders, names in os.walk(self.folder, followlinks=False):
+            folders.sort()
+            for name in names:
+                relative = (Path(current) / name).relative_to(self.folder).as_posix()
+                if pending_target(relative) is not None:
+                    found.append(relative)
+        return sorted(found)
+
+
+@contextmanager
+def open_folder(shown: Callable[[Path], str], folder: Path, *, customers_dir: Path,
+                wait_s: float = FOLDER_LOCK_WAIT_S) -> Iterator[FolderWriter]:
+    """A FolderWriter on an existing customer folder: refused (InputError, exit 2) when the
+    folder is missing, is a link or holds one (refuse_links); waits up to `wait_s` for another
+    command holding the folder, then EnvironmentFailure (exit 3)."""
+    import fcntl
+    import time
+
+    refuse_links(shown, folder, customers_dir=customers_dir)
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        raise InputError(f"the folder {shown(folder)} is missing; run unmo customer render "
+                         f"{folder.name} first.") from None
+    except OSError as exc:
+        raise EnvironmentFailure(f"cannot open {shown(folder)}: {exc.strerror}.") from None
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise EnvironmentFailure(
+                        f"another unmo command has been rotating or rendering {folder.name} "
+                        f"for over {wait_s:.0f} s; nothing was changed, try again when it has "
+                        "finished.") from None
+                time.sleep(0.05)
+        yield FolderWriter(folder, fd)
+    finally:
+        os.close(fd)  # releases the lock

@@ -3,26 +3,29 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unmo_cli import clock
-from unmo_cli.errors import CheckFailed, EnvironmentFailure, InputError, NotFound
+from unmo_cli import clock, testhooks
+from unmo_cli.errors import CheckFailed, EnvironmentFailure, InputError, NotFound, UnmoError
 from unmo_cli.services.customer_folder import (
     ENV_FILE,
     ENV_NAMES,
-    PENDING_SUFFIX,
     CustomerProfile,
     FolderKeys,
+    FolderWriter,
+    open_folder,
+    parse_env_text,
+    pending_target,
     read_env_file,
     recorded_api_url,
+    refuse_links,
     render_customer_folder,
-    replace_file,
     secret_keys_from_env,
+    write_folder,
 )
 from unmo_cli.text import text_problem
 
@@ -83,6 +86,18 @@ def customer_session(ws: Workspace | None, slug_or_name: str
             yield session, get_customer(session, slug_or_name)
     finally:
         db.dispose()
+
+
+def lock_customer(session: Session, customer: Customer) -> None:
+    """Make `customer` this session's to change until it commits: other commands changing it
+    (a rotation, a phase, a churn) wait (db.lock_for_update), and it is read again, so a check
+    such as "not churned yet" holds for the write that follows."""
+    from unmo_cli.db import lock_for_update
+    from unmo_cli.db.models import Customer
+
+    assert customer.id is not None
+    lock_for_update(session, Customer, [customer.id])
+    session.refresh(customer)
 
 
 def platforms_of(customer: Customer) -> list[str]:
@@ -262,9 +277,11 @@ def _phase(value: str) -> str:
 def set_phase(ws: Workspace | None, slug: str, phase: str) -> dict[str, Any]:
     phase = _phase(phase)
     with customer_session(ws, slug) as (session, customer):
+        lock_customer(session, customer)
         if customer.churned_at is not None:
             raise InputError(f"customer {customer.slug!r} churned on "
                              f"{clock.iso(customer.churned_at)}; its phase stays as it was.")
+        testhooks.checkpoint("customer-change")
         customer.phase = phase
         session.add(customer)
         session.flush()
@@ -279,9 +296,11 @@ def churn(ws: Workspace | None, slug: str, reason: str) -> dict[str, Any]:
     if problem:
         raise InputError(f"--reason contains {problem}; give plain text.")
     with customer_session(ws, slug) as (session, customer):
+        lock_customer(session, customer)
         if customer.churned_at is not None:
             raise InputError(f"customer {customer.slug!r} already churned on "
                              f"{clock.iso(customer.churned_at)}.")
+        testhooks.checkpoint("customer-change")
         customer.churned_at = clock.to_db(clock.now())
         customer.churn_reason = reason
         session.add(customer)
@@ -351,6 +370,9 @@ def render_customers(ws: Workspace | None, slugs: list[str], *, every: bool = Fa
                 customers = list(session.exec(select(Customer).order_by(Customer.slug)))
             else:
                 customers = find_customers(session, slugs)
+            for customer in customers:  # every folder checked before any is written
+                refuse_links(ws.relative, ws.customer_dir(customer.slug),
+                             customers_dir=ws.customers_dir)
             for customer in customers:
                 results.append(_render_one(ws, session, customer, check=check))
     finally:
@@ -385,29 +407,49 @@ def find_customers(session: Session, slugs_or_names: list[str]) -> list[Customer
 def _render_one(ws: Workspace, session: Session, customer: Customer, *, check: bool
                 ) -> RenderResult:
     folder = ws.customer_dir(customer.slug)
-    if not check:
-        finish_pending_rotation(session, customer, folder)
+    if not folder.is_dir() and not folder.is_symlink():
+        return _render_files(ws, session, customer, None, check=check)
+    with open_folder(ws.relative, folder, customers_dir=ws.customers_dir) as writer:
+        return _render_files(ws, session, customer, writer, check=check)
+
+
+def _render_files(ws: Workspace, session: Session, customer: Customer,
+                  writer: FolderWriter | None, *, check: bool) -> RenderResult:
+    """Under the folder's lock (`writer`; None for a folder that does not exist yet, which is
+    created whole)."""
+    folder = ws.customer_dir(customer.slug)
+    if not check and writer is not None:
+        finish_pending_rotation(session, customer, writer)
     keys = folder_keys(session, customer, folder)
     files = render_customer_folder(ws.templates_dir, profile_of(customer), keys,
                                    customer_api_url(ws, folder))
-    changed = []
-    for relative, data in files.items():
-        path = folder / relative
-        try:
-            current = path.read_bytes()
-        except FileNotFoundError:
-            current = None
-        if current != data:
-            changed.append(relative)
-    if not check and changed:
-        try:
-            for relative in changed:
-                replace_file(folder / relative, files[relative])
-        except OSError as exc:
-            raise EnvironmentFailure(f"cannot write {ws.relative(folder)}: {exc.strerror}.") \
-                from None
+    try:
+        changed = [relative for relative, data in files.items()
+                   if (writer.read(relative) if writer else None) != data]
+        if not check and changed:
+            if writer is None:
+                refuse_links(ws.relative, folder, customers_dir=ws.customers_dir)
+                write_folder(folder, files)
+            else:
+                for relative in changed:
+                    writer.write(relative, files[relative])
+    except OSError as exc:
+        raise _folder_failure(ws, folder, exc) from None
     return RenderResult(slug=customer.slug, directory=ws.relative(folder), changed=changed,
                         missing_secrets=keys.secret is None)
+
+
+def _folder_failure(ws: Workspace, folder: Path, exc: OSError) -> UnmoError:
+    """A write that met a link swapped in after the check (ELOOP), or a file where a folder
+    goes (ENOTDIR), is refused like a link the check found; any other OSError is the
+    environment's."""
+    import errno
+
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        return InputError(f"cannot write {ws.relative(folder)}: a symbolic link or a file stands "
+                          "where unmo writes a file or folder; unmo does not write through "
+                          "links, so make it a plain folder and run the command again.")
+    return EnvironmentFailure(f"cannot write {ws.relative(folder)}: {exc.strerror}.")
 
 
 def customer_api_url(ws: Workspace, folder: Path) -> str:
@@ -416,27 +458,44 @@ def customer_api_url(ws: Workspace, folder: Path) -> str:
     return recorded_api_url(folder) or ws.settings.api.base_url
 
 
-def finish_pending_rotation(session: Session, customer: Customer, folder: Path) -> None:
-    """A rotation killed between its commit and its renames leaves `*.unmo-new` files beside
-    their targets. If the pending `.env` holds exactly the keys the database has active, the
-    rotation committed: finish it; otherwise it never committed: drop the files."""
+def finish_pending_rotation(session: Session, customer: Customer, writer: FolderWriter) -> None:
+    """A rotation killed between its commit and its renames leaves pending files (`*.unmo-new`)
+    beside their targets. Under the folder's lock no other command has any, so every one found
+    is a killed command's: the set whose `.env` holds exactly the keys the database has active
+    committed, and is put in place (`.env` last); every other never committed, and is removed."""
     from unmo_cli import apikeys
 
-    pending = sorted(folder.rglob("*" + PENDING_SUFFIX)) if folder.is_dir() else []
+    pending = writer.pending_files()
     if not pending:
         return
-    values = read_env_file(folder / (ENV_FILE + PENDING_SUFFIX))
     active = {(k.kind, k.environment): k.key_hash
               for k in keys_of(session, customer, active_only=True)}
-    committed = bool(values) and all(
-        name in values and (kind, env) in active
-        and apikeys.same_hash(apikeys.hash_key(values[name]), active[(kind, env)])
-        for (kind, env), name in ENV_NAMES.items())
-    for temporary in pending:
-        if committed:
-            os.replace(temporary, temporary.with_name(temporary.name.removesuffix(PENDING_SUFFIX)))
-        else:
-            temporary.unlink(missing_ok=True)
+    by_token: dict[str, list[tuple[str, str]]] = {}
+    for relative in pending:
+        target = pending_target(relative)
+        assert target is not None
+        by_token.setdefault(target[1], []).append((relative, target[0]))
+
+    def committed(token: str) -> bool:
+        env = next((p for p, t in by_token[token] if t == ENV_FILE), None)
+        data = writer.read(env) if env else None
+        values = parse_env_text(data.decode("utf-8", "replace")) if data else {}
+        return bool(values) and all(
+            name in values and (kind, env) in active
+            and apikeys.same_hash(apikeys.hash_key(values[name]), active[(kind, env)])
+            for (kind, env), name in ENV_NAMES.items())
+
+    try:
+        for token, files in by_token.items():
+            if committed(token):
+                for relative, target in sorted(files, key=lambda f: f[1] == ENV_FILE):
+                    writer.replace(relative, target)
+            else:
+                for relative, _target in files:
+                    writer.remove(relative)
+    except OSError as exc:
+        raise EnvironmentFailure(f"cannot finish the interrupted rotation in "
+                                 f"{writer.folder}: {exc.strerror}.") from None
 
 
 def slugs_starting_with(prefix: str, ws: Workspace, *, connect_timeout_s: int = 2,

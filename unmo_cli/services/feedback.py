@@ -197,6 +197,7 @@ def add_feedback(ws: Workspace, customer: str, *, satisfaction: Any, nps: Any = 
     settings = ws.settings.alerts
     with customer_session(ws, customer) as (session, found):
         assert found.id is not None
+        _lock_customers(session, {found.id})  # the id check and the drop rule read, then write
         if values["external_id"] is not None:
             _refuse_known_id(session, found.id, found.slug, values["external_id"])
         before = dropped_before(session, found.id, values["received_at"], settings.drop_points)
@@ -729,6 +730,9 @@ def import_feedback(ws: Workspace, path: Path, *, fmt: str | None = None,
                                             name)
             if invalid and not skip_invalid:
                 raise InvalidRows(name, chosen, invalid, len(valid))
+            # Imports touching the same customers take turns from here: each one's duplicate
+            # check and drop rule see the rows the one before it committed.
+            _lock_customers(session, {row[1].id for row in valid})
             fresh, duplicates = _without_duplicates(session, valid)
             alert_ids = _write(ws, session, fresh, raise_alerts, progress, name)
             testhooks.checkpoint("import-insert")  # rows and alerts inserted, not committed
@@ -757,6 +761,14 @@ def _check_records(records: list[RawRow], customers: _CustomerIndex, now: dateti
                 advance(5000)
         advance(len(records) % 5000)
     return valid, invalid
+
+
+def _lock_customers(session: Session, ids: set[int]) -> None:
+    from unmo_cli.db import lock_for_update
+    from unmo_cli.db.models import Customer
+
+    if ids:
+        lock_for_update(session, Customer, sorted(ids))
 
 
 def _without_duplicates(session: Session, rows: list[_Checked]) -> tuple[list[_Checked], int]:

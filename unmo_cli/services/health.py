@@ -649,7 +649,9 @@ def _record(db: Database, ws: Workspace, run: HealthRun, targets: list[_Target])
     call for (stored before any webhook is tried); delivery follows the commit."""
     from sqlalchemy import insert
 
-    from unmo_cli.db.models import HealthCheck
+    from unmo_cli import testhooks
+    from unmo_cli.db import lock_for_update
+    from unmo_cli.db.models import Customer, HealthCheck
 
     at = clock.to_db(run.checked_at)
     rows = [{"customer_id": t.customer_id, "checked_at": at, "status": r.status,
@@ -658,10 +660,14 @@ def _record(db: Database, ws: Workspace, run: HealthRun, targets: list[_Target])
              else None, "installs": r.installs}
             for t, r in zip(targets, run.results, strict=True)]
     with db.session() as session:
+        # Runs checking the same customers take turns from here, so each one's alert decision
+        # reads the history and open alerts the one before it committed (no alert twice).
+        lock_for_update(session, Customer, sorted({t.customer_id for t in targets}))
         session.execute(insert(HealthCheck), rows)
         run.alerts = raise_health_alerts(session, {t.customer_id: r for t, r in
                                                    zip(targets, run.results, strict=True)},
                                          ws.settings, run.checked_at)
+        testhooks.checkpoint("health-record")  # decided and stored, not committed
     if run.alerts:
         run.warnings.extend(_deliver(ws, db, [a["id"] for a in run.alerts]))
 

@@ -9,21 +9,21 @@ pending files (`*.unmo-new`), which the next rotation or render puts in place.""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unmo_cli import apikeys, clock, testhooks
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.services.customer_folder import (
     ENV_FILE,
-    PENDING_SUFFIX,
     FolderKeys,
+    FolderWriter,
+    open_folder,
+    pending_name,
     read_env_file,
     render_customer_folder,
-    replace_file,
     secret_keys_from_env,
 )
 from unmo_cli.services.customers import (
@@ -32,6 +32,7 @@ from unmo_cli.services.customers import (
     finish_pending_rotation,
     key_json,
     keys_of,
+    lock_customer,
     open_existing,
     profile_of,
 )
@@ -145,19 +146,23 @@ def rotate_keys(ws: Workspace | None, slug: str, *, kind: str | None = "secret",
                 environment: str | None = None) -> RotateResult:
     """Revoke the chosen keys (default: both secret keys), create new ones, and rewrite the
     customer's `.env` and every file that changes, all or nothing (see the module docstring).
-    The files keep the API URL the customer was given (customer_api_url)."""
+    The files keep the API URL the customer was given (customer_api_url).
+
+    Rotations of one customer take turns: the folder's lock (open_folder) covers reading `.env`
+    to replacing it, and the customer's row lock (lock_customer) the keys read and written, so
+    however many run at once each revokes exactly the keys the one before it left active."""
     from unmo_cli.workspace import load_workspace
 
     kinds = _choices(kind, ("publishable", "secret"), "--kind")
     environments = _choices(environment, apikeys.ENVIRONMENTS, "--env")
     testhooks.reset()
     ws = ws or load_workspace()
-    with customer_session(ws, slug) as (session, customer):
-        folder = ws.customer_dir(customer.slug)
-        if not folder.is_dir():
-            raise InputError(f"the folder {ws.relative(folder)} is missing; run unmo "
-                             f"customer render {customer.slug} first.")
-        finish_pending_rotation(session, customer, folder)
+    with customer_session(ws, slug) as (session, customer), \
+            open_folder(ws.relative, ws.customer_dir(customer.slug),
+                        customers_dir=ws.customers_dir) as writer:
+        lock_customer(session, customer)
+        folder = writer.folder
+        finish_pending_rotation(session, customer, writer)
         active = {(k.kind, k.environment): k for k in keys_of(session, customer,
                                                                   active_only=True)}
         secret = secret_keys_from_env(read_env_file(folder / ENV_FILE))
@@ -181,10 +186,10 @@ def rotate_keys(ws: Workspace | None, slug: str, *, kind: str | None = "secret",
         )
         files = render_customer_folder(ws.templates_dir, profile_of(customer), keys,
                                        customer_api_url(ws, folder))
-        originals = {name: _current(folder / name) for name in files}
+        originals = {name: _current(writer, name) for name in files}
         changed = [name for name, data in files.items() if originals[name] != data]
         session.flush()
-        _commit_with_files(session, folder, {n: files[n] for n in changed}, originals,
+        _commit_with_files(session, writer, {n: files[n] for n in changed}, originals,
                            undo=lambda: _undo_rotation(session, customer.id, now, new))
     return RotateResult(slug=customer.slug, rotated=rotated, files=changed,
                         secrets={f"{k}_{e}": v for (k, e), v in new.items()})
@@ -221,86 +226,99 @@ def _matches(secret: dict[str, str], active: dict[tuple[str, str], Any]) -> bool
         apikeys.hash_key(secret[e]), active[("secret", e)].key_hash) for e in apikeys.ENVIRONMENTS)
 
 
-def _current(path: Path) -> bytes | None:
+def _current(writer: FolderWriter, name: str) -> bytes | None:
     """A file's bytes before the rotation (None if it does not exist yet): the backup a failed
     rotation restores."""
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
+        return writer.read(name)
     except OSError as exc:
-        raise EnvironmentFailure(f"cannot read {path}: {exc.strerror}.") from None
+        raise EnvironmentFailure(f"cannot read {writer.folder / name}: {exc.strerror}.") \
+            from None
 
 
-def _write_pending(folder: Path, files: dict[str, bytes]) -> list[tuple[Path, Path]]:
-    from unmo_cli.services.customer_folder import write_private_file
-
-    pending = []
+def _write_pending(writer: FolderWriter, files: dict[str, bytes]) -> list[tuple[str, str]]:
+    """Every file written beside its target under this process's pending name; on a failure
+    (a full disk) the ones already written are removed and nothing is left behind."""
+    pending: list[tuple[str, str]] = []
     try:
         for name, data in files.items():
-            target = folder / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(target.name + PENDING_SUFFIX)
-            if name == ENV_FILE:
-                write_private_file(temporary, data)
-            else:
-                temporary.write_bytes(data)
-            pending.append((temporary, target))
+            temporary = pending_name(name, writer.token)
+            writer.create(temporary, data)
+            pending.append((temporary, name))
     except OSError as exc:
-        _discard(pending)
-        raise EnvironmentFailure(f"cannot write in {folder}: {exc.strerror}.") from None
+        _discard(writer, pending)
+        raise EnvironmentFailure(f"cannot write in {writer.folder}: {exc.strerror}; nothing "
+                                 "was changed, the old keys stay active.") from None
     return pending
 
 
-def _discard(pending: list[tuple[Path, Path]]) -> None:
+def _discard(writer: FolderWriter, pending: list[tuple[str, str]]) -> None:
     for temporary, _ in pending:
-        temporary.unlink(missing_ok=True)
+        # One that cannot be removed is swept by the next rotation or render
+        # (finish_pending_rotation).
+        with suppress(OSError):
+            writer.remove(temporary)
 
 
-def _commit_with_files(session: Any, folder: Path, files: dict[str, bytes],
+def _commit_with_files(session: Any, writer: FolderWriter, files: dict[str, bytes],
                        originals: dict[str, bytes | None], undo: Callable[[], None]) -> None:
     """Write `files` beside their targets, commit, then move them over the targets, `.env`
     last: until it is replaced the customer's secret keys are the old ones. If a replacement
-    fails (or is interrupted), the files already replaced get their original bytes back, or are
-    removed if they are new, and `undo` reverts the committed rows, so the files and the
-    database keep agreeing."""
-    pending = _write_pending(folder, files)
+    fails (or is interrupted), `undo` reverts the committed rows and the files already replaced
+    get their original bytes back, or are removed if they are new, so the files and the
+    database keep agreeing; if even `undo` fails, the pending files stay for the next render to
+    put in place (finish_pending_rotation), and the message says so."""
+    folder = writer.folder
+    pending = _write_pending(writer, files)
     try:
         session.commit()
     except BaseException:
-        _discard(pending)
+        _discard(writer, pending)
         raise
-    replaced: list[Path] = []
+    replaced: list[str] = []
     try:
-        for temporary, target in sorted(pending, key=lambda p: p[1] == folder / ENV_FILE):
+        for temporary, target in sorted(pending, key=lambda p: p[1] == ENV_FILE):
             testhooks.checkpoint("rotate-replace")
-            os.replace(temporary, target)
+            writer.replace(temporary, target)
             replaced.append(target)
     except BaseException as exc:
-        _discard(pending)
-        unrestored = _restore(folder, replaced, originals)
-        undo()
+        reason = _reason(exc)
+        try:
+            undo()
+        except Exception as undo_failed:  # noqa: BLE001 - told to the user below
+            raise EnvironmentFailure(
+                f"cannot rewrite the files of {folder.name}: {reason}; its new keys are "
+                f"recorded ({_reason(undo_failed)} when undoing them), so run unmo customer "
+                f"render {folder.name} to put the files that hold them in place.") from None
+        _discard(writer, pending)
+        unrestored = _restore(writer, replaced, originals)
         if not isinstance(exc, (OSError, EnvironmentFailure)):
             raise
-        reason = exc.strerror if isinstance(exc, OSError) else str(exc).rstrip(".")
         advice = (f"; {', '.join(unrestored)} could not be restored either: run unmo customer "
                   f"render {folder.name}" if unrestored else "")
         raise EnvironmentFailure(f"cannot rewrite the files of {folder.name}: {reason}; the old "
                                  f"keys stay active{advice}.") from None
 
 
-def _restore(folder: Path, replaced: list[Path], originals: dict[str, bytes | None]
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    if isinstance(exc, EnvironmentFailure):
+        return str(exc).rstrip(".")
+    return type(exc).__name__
+
+
+def _restore(writer: FolderWriter, replaced: list[str], originals: dict[str, bytes | None]
              ) -> list[str]:
     """Put back the bytes `replaced` files had before; returns those that could not be."""
     failed = []
-    for target in reversed(replaced):
-        relative = target.relative_to(folder).as_posix()
+    for relative in reversed(replaced):
         before = originals.get(relative)
         try:
             if before is None:
-                target.unlink(missing_ok=True)
+                writer.remove(relative)
             else:
-                replace_file(target, before)
+                writer.write(relative, before)
         except OSError:
             failed.append(relative)
     return failed

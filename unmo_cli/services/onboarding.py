@@ -34,6 +34,7 @@ from unmo_cli.services.customer_folder import (
     CustomerProfile,
     FolderKeys,
     read_env_file,
+    refuse_linked_customers_dir,
     render_customer_folder,
     secret_keys_from_env,
     write_folder,
@@ -485,6 +486,8 @@ class OnboardResult:
     dry_run: bool = False
     # Full keys, only for --show-secrets; never part of repr or the default JSON.
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    # What could not be done after the commit (the command shows them on stderr).
+    warnings: list[str] = field(default_factory=list)
 
     def as_json(self, *, show_secrets: bool = False) -> dict[str, Any]:
         keys = [dict(k) for k in self.keys]
@@ -645,7 +648,8 @@ def recover_interrupted(ws: Workspace, session: Session) -> list[str]:
     for temporary in sorted(ws.customers_dir.glob(TEMP_PREFIX + "*")):
         match = re.fullmatch(re.escape(TEMP_PREFIX) + r"([a-z0-9-]+)-[0-9a-f]{8}", temporary.name)
         target = ws.customer_dir(match.group(1)) if match else None
-        if match and target is not None and not target.exists() and temporary.is_dir():
+        if match and target is not None and not target.exists() and not target.is_symlink() \
+                and temporary.is_dir() and not temporary.is_symlink():
             customer = session.exec(select(Customer).where(Customer.slug == match.group(1))
                                     ).first()
             if customer is not None and _env_matches(session, customer, temporary):
@@ -772,6 +776,7 @@ def _onboard_all(ws: Workspace, prepared: list[tuple[CustomerInput, StepTimes, f
 def _onboard_into(ws: Workspace, works: list[_Work], existing: Database | None, *, mode: str,
                   advance: Callable[[int], None] | None) -> list[OnboardResult]:
     items = [w.item for w in works]
+    refuse_linked_customers_dir(ws.relative, ws.customers_dir)
     if existing is not None:
         recover_if_idle(ws, existing)
     preflight(ws, items, existing)
@@ -811,11 +816,14 @@ def _onboard_into(ws: Workspace, works: list[_Work], existing: Database | None, 
                     _record_failure(db, works, mode, exc)
                 raise
             _move_into_place(ws, db, works, mode)
-        _finish_sessions(db, works)
+        warnings = _finish_sessions(db, works)
     finally:
         if existing is None:
             db.dispose()
-    return [_result(ws, w) for w in works]
+    results = [_result(ws, w) for w in works]
+    for result in results:
+        result.warnings = warnings
+    return results
 
 
 def _collision_message(items: list[CustomerInput]) -> str:
@@ -930,17 +938,29 @@ def _move_into_place(ws: Workspace, db: Database, works: list[_Work], mode: str)
             with work.times.step("move_into_place"):
                 assert work.temporary is not None
                 target = ws.customer_dir(work.item.slug)
-                if target.exists():
+                if target.exists() or target.is_symlink():
                     raise EnvironmentFailure(f"{ws.relative(target)} appeared while onboarding; "
                                              "nothing was onboarded.")
                 os.rename(work.temporary, target)
                 work.placed = True
     except BaseException as exc:
-        _compensate(ws, db, works, mode, exc)
+        name = current.item.slug if current else "?"
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc).rstrip(".")
+        try:
+            _compensate(ws, db, works, mode, exc)
+        except Exception as undo:  # noqa: BLE001 - a full disk fails the undo too: say so
+            waiting = [ws.relative(w.temporary) for w in works
+                       if not w.placed and w.temporary is not None and w.temporary.exists()]
+            why = str(undo).rstrip(".") if isinstance(undo, EnvironmentFailure) else (
+                type(undo).__name__)
+            raise EnvironmentFailure(
+                f"cannot move the folder of {name} into place ({reason}), nor undo the "
+                f"onboarding ({why}): {_names(works)} stay onboarded"
+                + (f", with {', '.join(waiting)} to be renamed to customers/<slug> once there "
+                   "is room (the next unmo onboard does it)" if waiting else "") + ".") from None
         if isinstance(exc, OSError):
-            name = current.item.slug if current else "?"
             raise EnvironmentFailure(f"cannot move the folder of {name} into place: "
-                                     f"{exc.strerror}; nothing was onboarded.") from None
+                                     f"{reason}; nothing was onboarded.") from None
         raise
 
 
@@ -1011,9 +1031,32 @@ def _add_session(session: Session, name: str, mode: str, outcome: str, error: st
                                    outcome=o) for n, (step, d, o) in enumerate(times.steps, 1))
 
 
-def _finish_sessions(db: Database, works: list[_Work]) -> None:
+def _finish_sessions(db: Database, works: list[_Work]) -> list[str]:
     """Add the steps that could only be timed after the commit (record_session, commit,
-    move_into_place) and the final durations."""
+    move_into_place) and the final durations. The customers are onboarded by now, so a failure
+    here (a full disk, a lost server) must not say otherwise: it becomes a warning, and the
+    sessions keep the steps and durations recorded at the commit."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        testhooks.fail_at("finish_sessions")
+        _record_timings(db, works)
+    except (EnvironmentFailure, SQLAlchemyError, OSError) as exc:
+        reason = str(exc).rstrip(".") if isinstance(exc, EnvironmentFailure) else (
+            exc.strerror if isinstance(exc, OSError) else type(exc).__name__)
+        done = "is" if len(works) == 1 else "are"
+        return [f"{_names(works)} {done} onboarded, but the timing of the last steps could not "
+                f"be recorded ({reason}); `customer show` gives the durations up to the "
+                "commit."]
+    return []
+
+
+def _names(works: list[_Work]) -> str:
+    names = ", ".join(w.item.slug for w in works[:3])
+    return names + (f" and {len(works) - 3} more" if len(works) > 3 else "")
+
+
+def _record_timings(db: Database, works: list[_Work]) -> None:
     from sqlalchemy import insert, update
 
     from unmo_cli.db.models import OnboardingSession, OnboardingStep
