@@ -6,8 +6,6 @@ are computed here as SVG coordinates and drawn by the HTML template (no JavaScri
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -447,14 +445,14 @@ def render_html(workspace: Workspace, report: WeeklyReport) -> str:
 
 def render_csv(report: WeeklyReport) -> str:
     """One row per customer of the portfolio; empty cells where there is no data."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in report.portfolio:
+    from unmo_cli.spreadsheet import csv_text
+
+    def cells(row: PortfolioRow) -> list[Any]:
         values = {**row.__dict__, "week": report.week.label,
                   "platforms": ",".join(row.platforms), "new": "yes" if row.new else "no"}
-        writer.writerow(["" if values[name] is None else values[name] for name in CSV_COLUMNS])
-    return buffer.getvalue()
+        return [values[name] for name in CSV_COLUMNS]
+
+    return csv_text(CSV_COLUMNS, map(cells, report.portfolio))
 
 
 def render_table(report: WeeklyReport) -> Any:

@@ -15,8 +15,6 @@ folder. The service returns what it built; the command renders it (terminal tabl
 
 from __future__ import annotations
 
-import csv
-import io
 import random
 import shutil
 import tempfile
@@ -174,14 +172,12 @@ def survey_responses(slug: str, onboarded: datetime, until: datetime,
 
 def survey_csv(responses: list[Response]) -> str:
     """A survey tool's export, in the columns `unmo feedback import` reads."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["customer", "satisfaction", "nps", "category", "comment", "received_at",
-                     "id"])
-    for r in responses:
-        writer.writerow([r.slug, r.satisfaction, "" if r.nps is None else r.nps, r.category,
-                         r.comment, clock.iso(r.received_at), r.external_id])
-    return buffer.getvalue()
+    from unmo_cli.spreadsheet import csv_text
+
+    return csv_text(["customer", "satisfaction", "nps", "category", "comment", "received_at",
+                     "id"],
+                    ([r.slug, r.satisfaction, r.nps, r.category, r.comment,
+                      clock.iso(r.received_at), r.external_id] for r in responses))
 
 
 @dataclass(order=True)
