@@ -7,6 +7,7 @@ are computed here as SVG coordinates and drawn by the HTML template (no JavaScri
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -300,15 +301,37 @@ def build_view(report: WeeklyReport, charts: list[dict[str, Any]] | None = None
 
 
 def markdown_cell(value: Any) -> str:
-    """Text safe inside a Markdown table cell: pipes escaped, line breaks folded."""
+    """Text unmo wrote, safe inside a Markdown table cell: pipes escaped, line breaks folded."""
     return " ".join(str(value).split()).replace("|", "\\|")
+
+
+# What can turn someone's text into markup: HTML and autolinks (< > &), links and images ([ ]),
+# GFM's bare autolinks (the ":" of "https://", the "." of "www."), emphasis, code, strikethrough
+# and math (* _ ` ~ $), table cells (|) and the escape itself.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_~\[\]<>&|:.$])")
+_WORD_JOINER = "\u2060"
+
+
+def markdown_text(value: Any) -> str:
+    """Text unmo did not write (a customer's name, a comment quoted in an alert), shown in
+    Markdown as typed: every character that could start markup is backslash-escaped, line
+    breaks are folded, and an invisible word joiner before "@" stops GitHub from linking an
+    e-mail address (its email autolinks see through escapes)."""
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
+    return text.replace("@", _WORD_JOINER + "@")
+
+
+_CUSTOMER_TEXT = {"portfolio": ("slug", "name"), "alerts": ("customer", "text", "detail")}
 
 
 def _markdown_view(view: dict[str, Any]) -> dict[str, Any]:
     view = dict(view)
-    view["portfolio"] = [{k: markdown_cell(v) if isinstance(v, str) else v for k, v in row.items()}
-                         for row in view["portfolio"]]
-    view["alerts"] = [{k: markdown_cell(v) for k, v in row.items()} for row in view["alerts"]]
+    for section, fields in _CUSTOMER_TEXT.items():
+        view[section] = [{k: (markdown_text(v) if k in fields else markdown_cell(v))
+                          if isinstance(v, str) else v for k, v in row.items()}
+                         for row in view[section]]
+    view["customers"] = {**view["customers"],
+                         "new_names": [markdown_text(n) for n in view["customers"]["new_names"]]}
     return view
 
 
