@@ -77,7 +77,7 @@ def test_customer_text_renders_as_typed_on_github(unmo, workspace: Path):
     assert ran.exit_code == 0, ran.stderr
     page = _render_github(ran.stdout)
     assert not {"a", "img", "script", "em", "del"} & set(page.tags), page.tags
-    assert page.tags.count("code") == 1  # the footer's command, which unmo wrote
+    assert page.tags.count("code") == 2  # `unmo customer show` and the footer: unmo wrote both
     shown = [cell.replace("\u2060", "") for cell in page.cells]
     assert HOSTILE_NAME + " (new)" in shown  # the portfolio's customer cell
     assert HOSTILE_COMMENT in shown          # the alerts table
