@@ -600,8 +600,11 @@ class FittingPortfolio:
                 break
             lowest = max(droppable, key=lambda c: c[3])
             columns.remove(lowest)
-            left_out.insert(0, lowest[0].lower())
+            left_out.insert(0, "score change" if lowest[1] == "score_change"
+                            else lowest[0].lower())
         yield table
+        yield Text("* new this week; score: health at the week's end; Δ: its change in the week",
+                   style="dim")
         if left_out:
             yield Text(f"(not shown at this width: {', '.join(left_out)}; see --format csv)",
                        style="dim")
@@ -634,12 +637,12 @@ def render_table(report: WeeklyReport) -> Any:
         targets.add_row(row["label"], row["target"], row["achieved"],
                         Text(row["status"], style=style))
     finance = view["finance"]
+    # Two short lines, not one long one: in a pipe Rich does not wrap text.
     money_line = Text(f"Revenue this week {finance['revenue_week']} · infrastructure "
-                      f"{finance['infra_cost_week']} · gross margin {finance['gross_margin']} · "
+                      f"{finance['infra_cost_week']}\nGross margin {finance['gross_margin']} · "
                       f"cost per 1K events {finance['cost_per_1k_events']}")
     portfolio = FittingPortfolio(
-        f"Portfolio ({len(report.portfolio)} active in the week; red accounts first; "
-        "* new this week)",
+        f"Portfolio ({len(report.portfolio)} active in the week; red accounts first)",
         [_portfolio_cells(row, shown) for row, shown in
          zip(report.portfolio[:TERMINAL_PORTFOLIO_ROWS],
              view["portfolio"][:TERMINAL_PORTFOLIO_ROWS], strict=True)])
