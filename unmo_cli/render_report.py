@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from unmo_cli import metrics
+from unmo_cli.wording import plural
 
 if TYPE_CHECKING:
     from unmo_cli.services.reports import PortfolioRow, WeeklyReport
@@ -174,11 +175,6 @@ def headline_figures(report: WeeklyReport) -> list[Figure]:
                 prev.finance.gross_margin_pct, pct, lambda v: signed(v, 1, " pts"),
                 lambda v: metrics.round_half_up(v, 1)),
     ]
-
-
-def plural(count: int | float, word: str, words: str | None = None) -> str:
-    """ "1 customer", "3 customers", "1,200 customers"."""
-    return f"{_number(count, 0)} {word if count == 1 else (words or word + 's')}"
 
 
 def _plain(value: float | int) -> str:
