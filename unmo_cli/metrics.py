@@ -248,7 +248,11 @@ def health_score(components: dict[str, float | None], weights: dict[str, float])
     if not present or total_weight <= 0:
         return None
     weighted = sum(weights.get(name, 0.0) * value for name, value in present.items())
-    return int(round_half_up(Fraction(str(weighted)) / Fraction(str(total_weight))))
+    # Decimal, not Fraction: the weekly report scores every customer twice. The quotient of two
+    # floats' shortest decimals is exact when it ends in .5, and any other one is at least 1e-17
+    # away from .5, far beyond Decimal's 28 digits, so it rounds exactly as Fraction would.
+    quotient = Decimal(repr(weighted)) / Decimal(repr(float(total_weight)))
+    return int(quotient.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def health_color(score: int | None, green_at: float, yellow_at: float) -> str | None:

@@ -685,8 +685,7 @@ def _portfolio(connection: Connection, settings: Settings, week: Week,
                              h.checked_at == grouped.c.last_at))
         .order_by(grouped.c.customer_id, h.id))}
     phases = _phases_as_of(connection, as_of)
-    scores_now = _health_scores(connection, settings, as_of)
-    scores_before = _health_scores(connection, settings, week.start)
+    scores_before, scores_now = _health_scores(connection, settings, [week.start, as_of])
     green_at, yellow_at = settings.health_score.green_at, settings.health_score.yellow_at
     rows = []
     for customer in customers:
@@ -739,64 +738,111 @@ def _phases_as_of(connection: Connection, as_of: datetime) -> dict[int, tuple[st
 
 
 def _health_scores(connection: Connection, settings: Settings,
-                   as_of: datetime) -> dict[int, int | None]:
+                   instants: list[datetime]) -> list[dict[int, int | None]]:
     """Each customer's health score as `customer show` computes it (metrics.health_components
     and metrics.health_score over health.TECHNICAL_WINDOW of checks and the feedback summary's
-    30 days), with the windows ending just before `as_of` — for every customer at once: one
-    aggregate per source, and window functions for the nearest-rank p95 and the newest install
-    count, so the database does the per-row work."""
-    from sqlalchemy import func, select
+    30 days), with the windows ending just before each of `instants` — for every customer at
+    once: one aggregate over the checks and one over the feedback for all the instants (a CASE
+    per instant), and window functions for the nearest-rank p95 and the newest install count,
+    so the database does the per-row work."""
+    from sqlalchemy import literal_column, select
 
     from unmo_cli.services.feedback import SUMMARY_WINDOW
     from unmo_cli.services.health import TECHNICAL_WINDOW
 
     t = _tables()
     h, f = t.health.c, t.feedback.c
-    end = _naive(as_of)
-    in_checks = (h.checked_at >= end - TECHNICAL_WINDOW) & (h.checked_at < end)
-    checks = {row.customer_id: row for row in connection.execute(
-        select(h.customer_id, func.count().label("checks"),
-               _count_if(h.status != "down").label("not_down"))
-        .where(in_checks).group_by(h.customer_id))}
-    by_latency = func.row_number().over(partition_by=h.customer_id,
-                                        order_by=(h.latency_ms.asc(), h.id.asc()))
-    with_latency = func.count().over(partition_by=h.customer_id)
-    ranked = (select(h.customer_id, h.latency_ms, by_latency.label("rank"),
-                     with_latency.label("n"))
-              .where(in_checks & h.latency_ms.isnot(None)).subquery())
-    # nearest rank ⌈95·n/100⌉ in integer arithmetic, as metrics.nearest_rank
-    p95 = dict(connection.execute(
-        select(ranked.c.customer_id, ranked.c.latency_ms)
-        .where(ranked.c.rank == (ranked.c.n * 95 + 99) // 100)).all())
-    newest = func.row_number().over(partition_by=h.customer_id,
-                                    order_by=(h.checked_at.desc(), h.id.desc()))
-    measured = (select(h.customer_id, h.installs, newest.label("rank"))
-                .where(in_checks & h.installs.isnot(None)).subquery())
-    installs = dict(connection.execute(
-        select(measured.c.customer_id, measured.c.installs).where(measured.c.rank == 1)).all())
-    sentiment = {row.customer_id: row for row in connection.execute(
-        select(f.customer_id, func.count().label("responses"),
-               func.sum(f.satisfaction).label("score_sum"), func.count(f.nps).label("answered"),
-               _count_if(f.nps >= 9).label("promoters"), _count_if(f.nps <= 6).label("detractors"))
-        .where(f.received_at >= end - SUMMARY_WINDOW, f.received_at < end)
-        .group_by(f.customer_id))}
+    ends = [_naive(instant) for instant in instants]
+
+    def in_checks(end: datetime) -> Any:
+        return (h.checked_at >= end - TECHNICAL_WINDOW) & (h.checked_at < end)
+
+    def in_feedback(end: datetime) -> Any:
+        return (f.received_at >= end - SUMMARY_WINDOW) & (f.received_at < end)
+
+    # customer_id + 0: read the time index's range and group in a temporary b-tree, as in
+    # _portfolio (SQLite would otherwise walk the customer index customer by customer).
+    h_customer = (h.customer_id + literal_column("0")).label("customer_id")
+    f_customer = (f.customer_id + literal_column("0")).label("customer_id")
+    check_columns, feedback_columns = [], []
+    for i, end in enumerate(ends):
+        check_columns += [_count_if(in_checks(end)).label(f"checks_{i}"),
+                          _count_if(in_checks(end) & (h.status != "down")).label(f"up_{i}")]
+        window = in_feedback(end)
+        feedback_columns += [
+            _count_if(window).label(f"responses_{i}"),
+            _count_if(window, f.satisfaction).label(f"score_sum_{i}"),
+            _count_if(window & f.nps.isnot(None)).label(f"answered_{i}"),
+            _count_if(window & (f.nps >= 9)).label(f"promoters_{i}"),
+            _count_if(window & (f.nps <= 6)).label(f"detractors_{i}")]
+    first, last = min(ends), max(ends)
+    checks = connection.execute(
+        select(h_customer, *check_columns)
+        .where(h.checked_at >= first - TECHNICAL_WINDOW, h.checked_at < last)
+        .group_by(h_customer)).all()
+    feedback = connection.execute(
+        select(f_customer, *feedback_columns)
+        .where(f.received_at >= first - SUMMARY_WINDOW, f.received_at < last)
+        .group_by(f_customer)).all()
     weights = {"technical": settings.health_score.weight_technical,
                "sentiment": settings.health_score.weight_sentiment,
                "engagement": settings.health_score.weight_engagement}
-    scores: dict[int, int | None] = {}
-    for customer_id in set(checks) | set(sentiment) | set(installs):
-        hc, fb = checks.get(customer_id), sentiment.get(customer_id)
-        components = metrics.health_components(
-            availability=metrics.availability_pct(int(hc.not_down), int(hc.checks))
-            if hc else None,
-            p95_ms=None if p95.get(customer_id) is None else float(p95[customer_id]),
-            satisfaction=metrics.satisfaction_pct(fb.score_sum, int(fb.responses))
-            if fb else None,
-            nps_value=metrics.nps(int(fb.promoters), int(fb.detractors), int(fb.answered))
-            if fb else None,
-            installs=installs.get(customer_id), targets=settings.targets)
-        scores[customer_id] = metrics.health_score(components, weights)
-    return scores
+    results: list[dict[int, int | None]] = []
+    for i, end in enumerate(ends):
+        p95, installs = _latency_p95(connection, in_checks(end)), _newest_installs(
+            connection, in_checks(end))
+        availability = {row[0]: metrics.availability_pct(int(row[2 + 2 * i]),
+                                                         int(row[1 + 2 * i]))
+                        for row in checks if row[1 + 2 * i]}
+        sentiment = {}
+        for row in feedback:
+            responses, score_sum, answered, promoters, detractors = (
+                int(v) for v in row[1 + 5 * i:6 + 5 * i])
+            if responses:
+                sentiment[row[0]] = (metrics.satisfaction_pct(score_sum, responses),
+                                     metrics.nps(promoters, detractors, answered))
+        scores: dict[int, int | None] = {}
+        for customer_id in set(availability) | set(sentiment) | set(installs):
+            satisfaction, nps = sentiment.get(customer_id, (None, None))
+            latency = p95.get(customer_id)
+            components = metrics.health_components(
+                availability=availability.get(customer_id),
+                p95_ms=None if latency is None else float(latency),
+                satisfaction=satisfaction, nps_value=nps,
+                installs=installs.get(customer_id), targets=settings.targets)
+            scores[customer_id] = metrics.health_score(components, weights)
+        results.append(scores)
+    return results
+
+
+def _latency_p95(connection: Connection, where: Any) -> dict[int, float]:
+    """Per customer, the nearest-rank p95 latency of the checks `where` selects: rank
+    ⌈95·n/100⌉ in integer arithmetic, as metrics.nearest_rank."""
+    from sqlalchemy import func, select
+
+    h = _tables().health.c
+    rank = func.row_number().over(partition_by=h.customer_id,
+                                  order_by=(h.latency_ms.asc(), h.id.asc()))
+    ranked = (select(h.customer_id, h.latency_ms, rank.label("rank"),
+                     func.count().over(partition_by=h.customer_id).label("n"))
+              .where(where & h.latency_ms.isnot(None)).subquery())
+    return dict(connection.execute(
+        select(ranked.c.customer_id, ranked.c.latency_ms)
+        .where(ranked.c.rank == (ranked.c.n * 95 + 99) // 100)).all())
+
+
+def _newest_installs(connection: Connection, where: Any) -> dict[int, int]:
+    """Per customer, the installs of the newest check `where` selects that measured them."""
+    from sqlalchemy import func, select
+
+    h = _tables().health.c
+    newest = func.row_number().over(partition_by=h.customer_id,
+                                    order_by=(h.checked_at.desc(), h.id.desc()))
+    measured = (select(h.customer_id, h.installs, newest.label("rank"))
+                .where(where & h.installs.isnot(None)).subquery())
+    return dict(connection.execute(
+        select(measured.c.customer_id, measured.c.installs)
+        .where(measured.c.rank == 1)).all())
 
 
 def _alerts(connection: Connection, week: Week, now: datetime) -> list[AlertRow]:
