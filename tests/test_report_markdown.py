@@ -92,3 +92,29 @@ def test_the_report_still_reads_the_same_for_ordinary_names(unmo, workspace: Pat
     page = _render_github(ran.stdout)
     assert "Gamma Pay (new)" in page.cells and "echo-travel" in page.cells
     assert "strong" in page.tags and "table" in page.tags  # unmo's own markup still renders
+
+
+def test_html_autoescapes_the_same_text(unmo, workspace: Path):
+    """The HTML page (Jinja autoescape) with the same hostile name and comment: text, no tag."""
+    from sqlalchemy import update
+
+    from unmo_cli.db import open_database
+    from unmo_cli.db.models import Alert, Customer
+    from unmo_cli.workspace import load_workspace
+
+    (workspace / "unmo.yaml").write_text(f"timezone: {ZONE}\n")
+    build_dataset()
+    db = open_database(load_workspace())
+    with db.session() as session:
+        session.execute(update(Customer).where(Customer.slug == "gamma-pay")
+                        .values(name=HOSTILE_NAME))
+        session.execute(update(Alert).where(Alert.rule == "detractor")
+                        .values(text=HOSTILE_COMMENT))
+    db.dispose()
+    ran = unmo("report", "weekly", "--format", "html", env={"UNMO_NOW": NOW})
+    assert ran.exit_code == 0, ran.stderr
+    page = Page()
+    page.feed(ran.stdout)
+    assert not {"a", "img", "script"} & set(page.tags)
+    assert any(HOSTILE_NAME in cell for cell in page.cells)
+    assert HOSTILE_COMMENT in page.cells
