@@ -50,10 +50,17 @@ def test_the_demo_builds_a_workspace_and_reports_its_week(unmo, workspace: Path,
     assert report["satisfaction"]["responses"] > 0 and report["satisfaction"]["pct"] is not None
     assert report["health"]["checks"] > 0 and report["health"]["availability_pct"] == 100.0
     assert report["previous"]["health"]["checks"] > 0
+    # One story: the alerts the demo raised, the health it told of, all in the report's week.
     assert {(a["customer"], a["rule"]) for a in report["alerts"]} == {
-        ("ecomgrowth-labs", "low_satisfaction"), ("ecomgrowth-labs", "detractor")}
+        ("ecomgrowth-labs", "low_satisfaction"), ("ecomgrowth-labs", "detractor"),
+        ("ecomgrowth-labs", "health_failing")}
     phases = {row["slug"]: row["phase"] for row in report["portfolio"]}
     assert phases["techstart-mobile"] == "launch"
+    last_checks = {row["slug"]: row["health_status"] for row in report["portfolio"]}
+    assert last_checks == {"ecomgrowth-labs": "degraded", "financetrack-pro": "healthy",
+                           "techstart-mobile": "healthy"}
+    assert report["start"] <= doc["health"]["latest"]["checked_at"] < report["end"]
+    assert all(row["health_score"] is not None for row in report["portfolio"])
 
     feedback = doc["feedback"]
     assert feedback["responses"] >= 15 and feedback["calls"] == 1
@@ -116,6 +123,12 @@ def test_table_output_messages_and_the_global_workspace_option(unmo, workspace: 
         in ran.stderr
     assert "Traceback" not in ran.stderr and "error" not in ran.stderr.lower()
     assert "unmo_sk_" not in ran.stdout + ran.stderr
+    # Plurals as a person writes them.
+    for said in ("logged 1 call;", "2 feedback alerts raised", "1 health alert raised",
+                 "Onboarding the 3 pilot customers"):
+        assert said in ran.stderr, said
+    assert "1 customer " in ran.stdout and "1 customers" not in ran.stdout
+    assert (folder / "weekly-report-2026-W47.html").is_file()  # --workspace: kept
 
 
 @pytest.mark.parametrize("occupied", ["a-file", "a-folder-with-something"])
@@ -141,15 +154,46 @@ def test_on_a_machine_with_nothing_set_up(tmp_path: Path):
         folder.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("UNMO_")}
     env.update(HOME=str(home), TMPDIR=str(temp), NO_COLOR="1", UNMO_NOW=NOW)
-    ran = subprocess.run([sys.executable, "-m", "unmo_cli", "demo", "--json"], cwd=cwd, env=env,
-                         capture_output=True, text=True, timeout=120)
+    ran = subprocess.run([sys.executable, "-m", "unmo_cli", "demo", "--json", "--keep"],
+                         cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     assert ran.returncode == 0, ran.stderr
     doc = json.loads(ran.stdout)
     root = Path(doc["workspace"])
     assert root.parent == temp.resolve() and root.name.startswith("unmo-demo-")
     assert list(cwd.iterdir()) == []
     assert {p.name for p in home.iterdir()} <= {".cache"}  # at most caches, never a workspace
-    assert Path(doc["html"]).is_file()
+    assert Path(doc["html"]).is_file() and doc["kept"] is True
+    # Without --keep, each run removes its folder: TMPDIR holds only the kept one.
+    again = subprocess.run([sys.executable, "-m", "unmo_cli", "demo", "--json"], cwd=cwd,
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["kept"] is False
+    assert [p.name for p in temp.iterdir()] == [root.name]
+    assert "unmo demo --keep" in again.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_demo_leaves_no_folder_behind(tmp_path: Path, how: str):
+    """Ctrl-C (SIGINT) or a kill (SIGTERM) in the middle of the story: the temporary folder is
+    removed on the way out."""
+    import signal
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNMO_")}
+    env.update(TMPDIR=str(temp), NO_COLOR="1", UNMO_NOW=NOW, HOME=str(tmp_path))
+    demo = subprocess.Popen([sys.executable, "-m", "unmo_cli", "demo"], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert demo.stderr is not None
+    for line in demo.stderr:
+        if line.startswith("Onboarding the"):  # the folder exists and the story is running
+            break
+    assert [p.name for p in temp.iterdir() if p.name.startswith("unmo-demo-")]
+    demo.send_signal(getattr(signal, how))
+    demo.stderr.read()
+    assert demo.wait(timeout=60) != 0
+    assert [p.name for p in temp.iterdir() if p.name.startswith("unmo-demo-")] == []
 
 
 @pytest.mark.slow

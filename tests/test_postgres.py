@@ -19,7 +19,7 @@ from unmo_cli.workspace import load_workspace
 pytestmark = pytest.mark.postgres
 
 ALL_TABLES = {"customers", "api_keys", "onboarding_sessions", "onboarding_steps", "feedback",
-              "alerts", "health_checks", "alembic_version"}
+              "alerts", "health_checks", "phase_changes", "alembic_version"}
 
 
 def _tables() -> set[str]:

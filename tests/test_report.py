@@ -51,9 +51,10 @@ def test_headline_figures_of_the_week_by_hand(unmo, week_data):
     # A 2,500 + B 2,500 + C 3,000.50 + D 1,200 + G 1,000; at W45's end A + B + E 800.
     assert doc["mrr"] == {"current": 10200.5, "previous": 5800.0, "delta": 4400.5}
     # Successful sessions 240.5, 300.0, 330.2: mean 870.7 / 3 = 290.23; median rank ⌈1.5⌉ = 2;
-    # p95 rank ⌈2.85⌉ = 3; mean within 5 min.
+    # p95 rank ⌈2.85⌉ = 3; mean within 5 min. The _ms fields: 870,700 ms / 3 = 290,233.333.
     assert doc["onboarding"] == {"count": 3, "mean_s": 290.2, "median_s": 300.0, "p95_s": 330.2,
-                                 "target_s": 300.0, "met": True}
+                                 "target_s": 300.0, "met": True, "mean_ms": 290233.333,
+                                 "median_ms": 300000.0, "p95_ms": 330200.0}
     # Scores 9 5 10 8 6 9 10 = 57 over 7 → 81.4; NPS answers 9 2 10 7 3 9: promoters 3,
     # passive 1, detractors 2 → round(100 × 1 / 6) = 17.
     assert doc["satisfaction"] == {"responses": 7, "pct": 81.4, "nps": 17, "promoters": 3,
@@ -95,7 +96,9 @@ def test_previous_week_and_the_change(unmo, week_data):
     assert before["customers"] == {"total": 4, "active": 3, "new": 1, "churned": 0}
     assert before["mrr"] == {"current": 5800.0, "previous": 3300.0, "delta": 2500.0}
     assert before["onboarding"] == {"count": 1, "mean_s": 420.0, "median_s": 420.0,
-                                    "p95_s": 420.0, "target_s": 300.0, "met": False}
+                                    "p95_s": 420.0, "target_s": 300.0, "met": False,
+                                    "mean_ms": 420000.0, "median_ms": 420000.0,
+                                    "p95_ms": 420000.0}
     # 6 8 9 and the Sunday-evening 7 (Monday 03:00 UTC) = 30 / 4 → 75.0; NPS 9 10 8 → 67.
     assert before["satisfaction"] == {"responses": 4, "pct": 75.0, "nps": 67, "promoters": 2,
                                       "passives": 1, "detractors": 0, "target_pct": 90.0,
@@ -108,7 +111,8 @@ def test_previous_week_and_the_change(unmo, week_data):
     assert doc["change"] == {
         "customers": {"total": 3, "active": 2, "new": 2, "churned": 1},
         "mrr": {"current": 4400.5},
-        "onboarding": {"count": 2, "mean_s": -129.8, "median_s": -120.0, "p95_s": -89.8},
+        "onboarding": {"count": 2, "mean_s": -129.8, "median_s": -120.0, "p95_s": -89.8,
+                       "mean_ms": -129766.667, "median_ms": -120000.0, "p95_ms": -89800.0},
         "satisfaction": {"responses": 3, "pct": 6.4, "nps": -50},
         "health": {"checks": 5, "availability_pct": 35.71, "healthy_pct": 7.14,
                    "p95_latency_ms": 60.0},
@@ -125,13 +129,17 @@ def test_eight_week_trends_leave_gaps_where_there_is_no_data(unmo, week_data):
     # MRR at each week's end: F; + E (W40); + A (W43); − F (W44); + B (W45); W46 as above.
     assert trends["mrr"] == [500.0, 1300.0, 1300.0, 1300.0, 3800.0, 3300.0, 5800.0, 10200.5]
     assert trends["onboarding_mean_s"] == [None, 600.0, None, None, 360.0, None, 420.0, 290.2]
+    assert trends["onboarding_mean_ms"] == [None, 600000.0, None, None, 360000.0, None, 420000.0,
+                                            290233.333]
 
 
 def test_portfolio_has_a_row_per_customer_active_in_the_week(unmo, week_data):
     portfolio = report_json(unmo)["portfolio"]
-    # By MRR, then slug; E churned mid-week is still in; F (churned in W44) and H (W47) are not.
+    # Red first, then yellow, green and no score (the scores are worked out by hand in
+    # test_report_asof.py: B 51 and E 72 yellow; C 100, A 89, D 100 green; G none), by MRR and
+    # slug within a colour; E churned mid-week is still in; F (churned in W44) and H (W47) not.
     assert [row["slug"] for row in portfolio] == [
-        "gamma-pay", "alpha-games", "beta-shop", "delta-fit", "golf-late", "echo-travel"]
+        "beta-shop", "echo-travel", "gamma-pay", "alpha-games", "delta-fit", "golf-late"]
     rows = {row["slug"]: row for row in portfolio}
     assert rows["gamma-pay"] == {
         "slug": "gamma-pay", "name": "Gamma Pay", "industry": "fintech",
@@ -139,7 +147,8 @@ def test_portfolio_has_a_row_per_customer_active_in_the_week(unmo, week_data):
         "events_per_day": 75000, "mrr": 3000.5, "phase": "setup", "new": True,
         "created_at": "2026-11-10T16:00:00Z", "churned_at": None, "responses": 2,
         "satisfaction_pct": 95.0, "nps": 100, "health_checks": 1, "availability_pct": 100.0,
-        "health_status": "healthy"}
+        "health_status": "healthy", "health_score": 100, "health_color": "green",
+        "health_score_change": None}
     figures = {slug: (r["responses"], r["satisfaction_pct"], r["nps"], r["health_checks"],
                       r["availability_pct"], r["health_status"]) for slug, r in rows.items()}
     assert figures == {
@@ -215,7 +224,8 @@ def test_nearest_rank_percentiles_and_median(unmo, workspace):
     doc = report_json(unmo, "--week", "2026-W46")
     # n = 20: mean 10.5; median rank ⌈10⌉ = 10 → 10; p95 rank ⌈19⌉ = 19 → 19.
     assert doc["onboarding"] == {"count": 20, "mean_s": 10.5, "median_s": 10.0, "p95_s": 19.0,
-                                 "target_s": 300.0, "met": True}
+                                 "target_s": 300.0, "met": True, "mean_ms": 10500.0,
+                                 "median_ms": 10000.0, "p95_ms": 19000.0}
     # 21 checks, 20 with a latency (10..200 ms): rank 19 → 190; one down → 20/21 = 95.24 %.
     assert doc["health"] == {"checks": 21, "availability_pct": 95.24, "healthy_pct": 95.24,
                              "p95_latency_ms": 190.0}
@@ -263,7 +273,8 @@ def test_empty_workspace_gives_nulls_not_zeros(unmo, workspace):
     assert doc["week"] == "2026-W46"
     assert doc["customers"] == {"total": 0, "active": 0, "new": 0, "churned": 0}
     assert doc["onboarding"] == {"count": 0, "mean_s": None, "median_s": None, "p95_s": None,
-                                 "target_s": 300.0, "met": None}
+                                 "target_s": 300.0, "met": None, "mean_ms": None,
+                                 "median_ms": None, "p95_ms": None}
     assert doc["satisfaction"] == {"responses": 0, "pct": None, "nps": None, "promoters": 0,
                                    "passives": 0, "detractors": 0, "target_pct": 90.0,
                                    "met": None}
@@ -324,13 +335,14 @@ def test_markdown_reads_like_the_sprint_summary(unmo, week_data):
         ["**Availability**", "≥ 99.9%", "85.71%", "❌ missed"],
         ["**MRR**", "≥ $10,000", "$10,200.50", "✅ met"],
     ]
-    portfolio = tables["Customer | Industry | Integration | Provider | Events/day | MRR | "
-                       "Satisfaction | NPS | Health | Phase"]
-    assert [row[0] for row in portfolio] == ["Gamma Pay (new)", "Alpha Games", "Beta Shop",
-                                             "Delta Fit (new)", "Golf Late (new)", "Echo Travel"]
-    assert portfolio[2] == ["Beta Shop", "Ecommerce", "Server-to-server", "Adjust", "100,000",
-                            "$2,500", "70.0%", "−50", "50.00% (down)", "launch"]
-    assert portfolio[4][8] == "no checks recorded"
+    portfolio = tables["Customer | Score | Score change | Industry | Integration | Provider | "
+                       "Events/day | MRR | Satisfaction | NPS | Health | Phase"]
+    assert [row[0] for row in portfolio] == ["Beta Shop", "Echo Travel", "Gamma Pay (new)",
+                                             "Alpha Games", "Delta Fit (new)", "Golf Late (new)"]
+    assert portfolio[0] == ["Beta Shop", "51 yellow", "−37", "Ecommerce", "Server-to-server",
+                            "Adjust", "100,000", "$2,500", "70.0%", "−50", "50.00% (down)",
+                            "launch"]
+    assert portfolio[5][1:3] == ["—", "—"] and portfolio[5][10] == "no checks recorded"
     week_over_week = {row[0]: row[1:] for row in tables["Figure | This week | Last week | Change"]}
     assert week_over_week["NPS"] == ["+17", "+67", "−50"]
     assert week_over_week["Satisfaction"] == ["81.4%", "75.0%", "+6.4 pts"]
@@ -344,15 +356,17 @@ def test_csv_has_one_row_per_customer(unmo, week_data):
     assert ran.exit_code == 0, ran.stderr
     rows = list(csv.DictReader(io.StringIO(ran.stdout)))
     assert [row["slug"] for row in rows] == [
-        "gamma-pay", "alpha-games", "beta-shop", "delta-fit", "golf-late", "echo-travel"]
-    assert rows[1] == {
+        "beta-shop", "echo-travel", "gamma-pay", "alpha-games", "delta-fit", "golf-late"]
+    assert rows[3] == {
         "week": "2026-W46", "slug": "alpha-games", "name": "Alpha Games", "industry": "gaming",
         "integration": "sdk", "platforms": "ios,android", "provider": "appsflyer",
         "events_per_day": "50000", "mrr": "2500.0", "phase": "launch", "new": "no",
         "created_at": "2026-10-20T15:00:00Z", "churned_at": "", "responses": "2",
         "satisfaction_pct": "95.0", "nps": "100", "health_checks": "3",
-        "availability_pct": "100.0", "health_status": "degraded"}
-    assert rows[4]["satisfaction_pct"] == "" and rows[4]["availability_pct"] == ""
+        "availability_pct": "100.0", "health_status": "degraded", "health_score": "89",
+        "health_color": "green", "health_score_change": "53"}
+    assert rows[5]["satisfaction_pct"] == "" and rows[5]["availability_pct"] == ""
+    assert rows[5]["health_score"] == "" and rows[0]["health_score_change"] == "-37"
 
 
 class PageParser(HTMLParser):
@@ -411,10 +425,10 @@ def test_table_shows_the_week_in_the_terminal(unmo, week_data):
                   "echo-travel rated satisfaction"):
         assert shown in ran.stdout
     lines = [line.split() for line in ran.stdout.splitlines()]
-    assert ["gamma-pay", "*", "fintech", "75,000", "$3,000.50", "95.0%", "+100", "100.0%",
-            "healthy", "setup"] in lines
-    assert ["echo-travel", "other", "10,000", "$800", "50.0%", "−100", "—", "—",
-            "churned"] in lines
+    assert ["gamma-pay", "*", "100", "green", "—", "fintech", "75,000", "$3,000.50", "95.0%",
+            "+100", "100.0%", "healthy", "setup"] in lines
+    assert ["echo-travel", "72", "yellow", "−28", "other", "10,000", "$800", "50.0%", "−100",
+            "—", "—", "churned"] in lines
     assert ["Availability", "85.71%", "50.00%", "+35.71", "pts"] in [
         [cell for cell in line if cell not in "│┃"] for line in lines]
 

@@ -46,3 +46,21 @@ def test_targets_met_or_not():
     assert metrics.at_least(90.0, 90) is True and metrics.at_least(89.9, 90) is False
     assert metrics.at_most(300.0, 300) is True and metrics.at_most(300.1, 300) is False
     assert metrics.at_least(None, 90) is None and metrics.at_most(None, 5) is None
+
+
+@given(st.dictionaries(st.sampled_from(["technical", "sentiment", "engagement"]),
+                       st.one_of(st.none(), st.floats(0, 100), st.integers(0, 200).map(
+                           lambda n: n / 2))),
+       st.dictionaries(st.sampled_from(["technical", "sentiment", "engagement"]),
+                       st.one_of(st.floats(0, 10), st.sampled_from([0.5, 0.3, 0.2, 1 / 3]))))
+def test_health_score_rounds_the_exact_weighted_mean(components, weights):
+    """metrics.health_score divides in Decimal (it runs twice per customer in the report): the
+    same whole number as the exact rational mean rounded half up."""
+    present = {n: v for n, v in components.items() if v is not None}
+    total = sum(weights.get(n, 0.0) for n in present)
+    if not present or total <= 0:
+        assert metrics.health_score(components, weights) is None
+        return
+    weighted = sum(weights.get(n, 0.0) * v for n, v in present.items())
+    exact = Fraction(str(weighted)) / Fraction(str(total))
+    assert metrics.health_score(components, weights) == int(metrics.round_half_up(exact))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from typing import Any
 
 
 def round_half_up(value: Fraction | float | int, places: int = 0) -> float | int:
@@ -215,6 +216,30 @@ def mean_of(values: list[float | None]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
+def health_components(availability: float | None, p95_ms: float | None,
+                      satisfaction: float | None, nps_value: float | None,
+                      installs: int | None, targets: Any) -> dict[str, float | None]:
+    """The three components of the health score, each 0–100 or `None` without data, from one
+    customer's figures over the score's windows (`customer show` and the weekly report both):
+    - technical: availability_score and latency_score averaged (the last 7 days' checks);
+    - sentiment: satisfaction_score and nps_score averaged (the last 30 days' feedback);
+    - engagement: 100 when the newest check that measured installs saw some, 0 when none.
+    `targets` is the workspace's targets settings (availability_pct, p95_latency_ms,
+    satisfaction_pct, nps)."""
+    technical = mean_of([
+        None if availability is None else availability_score(availability,
+                                                             targets.availability_pct),
+        None if p95_ms is None else latency_score(p95_ms, targets.p95_latency_ms),
+    ])
+    sentiment = mean_of([
+        None if satisfaction is None else satisfaction_score(satisfaction,
+                                                             targets.satisfaction_pct),
+        None if nps_value is None else nps_score(nps_value, targets.nps),
+    ])
+    engagement = None if installs is None else (100.0 if installs > 0 else 0.0)
+    return {"technical": technical, "sentiment": sentiment, "engagement": engagement}
+
+
 def health_score(components: dict[str, float | None], weights: dict[str, float]) -> int | None:
     """Σ weight × component ÷ Σ weight over the components present (renormalised), rounded half
     up to a whole number; `None` when no component has data or the present weights sum to 0."""
@@ -223,7 +248,11 @@ def health_score(components: dict[str, float | None], weights: dict[str, float])
     if not present or total_weight <= 0:
         return None
     weighted = sum(weights.get(name, 0.0) * value for name, value in present.items())
-    return int(round_half_up(Fraction(str(weighted)) / Fraction(str(total_weight))))
+    # Decimal, not Fraction: the weekly report scores every customer twice. The quotient of two
+    # floats' shortest decimals is exact when it ends in .5, and any other one is at least 1e-17
+    # away from .5, far beyond Decimal's 28 digits, so it rounds exactly as Fraction would.
+    quotient = Decimal(repr(weighted)) / Decimal(repr(float(total_weight)))
+    return int(quotient.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def health_color(score: int | None, green_at: float, yellow_at: float) -> str | None:

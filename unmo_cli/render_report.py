@@ -6,9 +6,8 @@ are computed here as SVG coordinates and drawn by the HTML template (no JavaScri
 
 from __future__ import annotations
 
-import csv
-import io
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,12 +15,15 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from unmo_cli import metrics
+from unmo_cli.wording import plural
 
 if TYPE_CHECKING:
     from unmo_cli.services.reports import PortfolioRow, WeeklyReport
     from unmo_cli.workspace import Workspace
 
 NO_CHECKS = "no checks recorded"
+# The phase of a customer in a week before phases had a history (migration 0006_phase_history).
+UNKNOWN_PHASE = "unknown"
 NO_DATA = "—"
 TERMINAL_PORTFOLIO_ROWS = 50
 STATUS_STYLES = {"healthy": "green", "degraded": "yellow", "unauthorized": "red", "down": "red",
@@ -34,7 +36,8 @@ PROVIDERS = {"appsflyer": "AppsFlyer", "adjust": "Adjust", "branch": "Branch",
 
 CSV_COLUMNS = ["week", "slug", "name", "industry", "integration", "platforms", "provider",
                "events_per_day", "mrr", "phase", "new", "created_at", "churned_at", "responses",
-               "satisfaction_pct", "nps", "health_checks", "availability_pct", "health_status"]
+               "satisfaction_pct", "nps", "health_checks", "availability_pct", "health_status",
+               "health_score", "health_color", "health_score_change"]
 
 
 # --- formatting of single figures ----------------------------------------------------------------
@@ -67,12 +70,19 @@ def signed(value: float | int | None, places: int = 0, unit: str = "") -> str:
     return f"{sign}{text}{unit}"
 
 
-def minutes(seconds: float | None) -> str:
-    return NO_DATA if seconds is None else f"{_number(seconds / 60, 1)} min"
-
-
 def milliseconds(value: float | None) -> str:
     return NO_DATA if value is None else f"{_number(value, 0)} ms"
+
+
+def score_text(score: int | None, color: str | None) -> str:
+    """The health score with its colour in words: "42 red"; — without a score."""
+    return NO_DATA if score is None else f"{score} {color}"
+
+
+def _duration(seconds: float | None) -> str:
+    from unmo_cli.durations import duration_text
+
+    return duration_text(seconds)
 
 
 def status_mark(met: bool | None) -> str:
@@ -110,8 +120,14 @@ class Figure:
     good: bool | None  # whether that direction is good news (None: neutral or unknown)
 
 
-def _figure(key: str, label: str, now: Any, before: Any, delta: Any, show: Any,
-            show_delta: Any, higher_is_better: bool | None = True) -> Figure:
+def _figure(key: str, label: str, now: Any, before: Any, show: Any, show_delta: Any,
+            as_shown: Any = None, higher_is_better: bool | None = True) -> Figure:
+    """A headline figure; its change is the difference of the two values as shown (`as_shown`
+    rounds a value to the precision `show` prints it with), so "99 ms" beside "99 ms" is
+    unchanged, never "+1 ms"."""
+    as_shown = as_shown or (lambda value: value)
+    delta = metrics.change(None if now is None else as_shown(now),
+                           None if before is None else as_shown(before))
     if delta is None or delta == 0:
         trend, good = ("none" if delta is None else "flat"), None
     else:
@@ -120,35 +136,44 @@ def _figure(key: str, label: str, now: Any, before: Any, delta: Any, show: Any,
     return Figure(key, label, show(now), show(before), show_delta(delta), trend, good)
 
 
+def _seconds(milliseconds: float | None) -> float | None:
+    return None if milliseconds is None else milliseconds / 1000
+
+
 def headline_figures(report: WeeklyReport) -> list[Figure]:
-    cur, prev, change = report.current, report.previous, report.change
+    from unmo_cli.durations import duration_text, shown_seconds
+
+    cur, prev = report.current, report.previous
+
+    def count(v: Any) -> str:
+        return _number(v, 0)
+
     return [
         _figure("active", "Active customers", cur.customers.active, prev.customers.active,
-                change["customers"]["active"], lambda v: _number(v, 0), signed),
-        _figure("new", "New customers", cur.customers.new, prev.customers.new,
-                change["customers"]["new"], lambda v: _number(v, 0), signed),
-        _figure("churned", "Churned", cur.customers.churned, prev.customers.churned,
-                change["customers"]["churned"], lambda v: _number(v, 0), signed, False),
-        _figure("mrr", "MRR", cur.mrr.current, prev.mrr.current, change["mrr"]["current"],
-                money, lambda v: NO_DATA if v is None else ("+" if v > 0 else "") + money(v)),
-        _figure("onboarding", "Onboarding time (mean)", cur.onboarding.mean_s,
-                prev.onboarding.mean_s, change["onboarding"]["mean_s"], minutes,
-                lambda v: NO_DATA if v is None else signed(v / 60, 1, " min"), False),
+                count, signed),
+        _figure("new", "New customers", cur.customers.new, prev.customers.new, count, signed),
+        _figure("churned", "Churned", cur.customers.churned, prev.customers.churned, count,
+                signed, higher_is_better=False),
+        _figure("mrr", "MRR", cur.mrr.current, prev.mrr.current, money,
+                lambda v: NO_DATA if v is None else ("+" if v > 0 else "") + money(v)),
+        _figure("onboarding", "Onboarding time (mean)", _seconds(cur.onboarding.mean_ms),
+                _seconds(prev.onboarding.mean_ms), duration_text,
+                lambda v: duration_text(v, signed=True), shown_seconds, False),
         _figure("satisfaction", "Satisfaction", cur.satisfaction.pct, prev.satisfaction.pct,
-                change["satisfaction"]["pct"], pct, lambda v: signed(v, 1, " pts")),
+                pct, lambda v: signed(v, 1, " pts"), lambda v: metrics.round_half_up(v, 1)),
         _figure("nps", "NPS", cur.satisfaction.nps, prev.satisfaction.nps,
-                change["satisfaction"]["nps"], lambda v: signed(v, 0), signed),
+                lambda v: signed(v, 0), signed),
         _figure("availability", "Availability", cur.health.availability_pct,
-                prev.health.availability_pct, change["health"]["availability_pct"],
+                prev.health.availability_pct,
                 lambda v: NO_CHECKS if v is None else pct(v, 2),
-                lambda v: signed(v, 2, " pts")),
+                lambda v: signed(v, 2, " pts"), lambda v: metrics.round_half_up(v, 2)),
         _figure("latency", "P95 API latency", cur.health.p95_latency_ms,
-                prev.health.p95_latency_ms, change["health"]["p95_latency_ms"],
+                prev.health.p95_latency_ms,
                 lambda v: NO_CHECKS if v is None else milliseconds(v),
-                lambda v: signed(v, 0, " ms"), False),
+                lambda v: signed(v, 0, " ms"), lambda v: metrics.round_half_up(v, 0), False),
         _figure("margin", "Gross margin", cur.finance.gross_margin_pct,
-                prev.finance.gross_margin_pct, change["finance"]["gross_margin_pct"], pct,
-                lambda v: signed(v, 1, " pts")),
+                prev.finance.gross_margin_pct, pct, lambda v: signed(v, 1, " pts"),
+                lambda v: metrics.round_half_up(v, 1)),
     ]
 
 
@@ -161,7 +186,7 @@ def _plain(value: float | int) -> str:
 def _target_text(metric: str, target: float | int) -> str:
     shown = _plain(target)
     return {
-        "new_customers_per_week": f"≥ {shown} customers",
+        "new_customers_per_week": f"≥ {shown} {'customer' if target == 1 else 'customers'}",
         "onboarding_minutes": f"≤ {shown} min",
         "satisfaction_pct": f"≥ {shown}%",
         "nps": f"≥ {signed(target, 0)}",
@@ -177,8 +202,8 @@ def _achieved_text(metric: str, achieved: float | int | None, report: WeeklyRepo
             return NO_CHECKS
         return NO_DATA
     return {
-        "new_customers_per_week": lambda: f"{_number(achieved, 0)} customers",
-        "onboarding_minutes": lambda: f"{_number(achieved, 1)} min",
+        "new_customers_per_week": lambda: plural(achieved, "customer"),
+        "onboarding_minutes": lambda: _duration(_seconds(report.current.onboarding.mean_ms)),
         "satisfaction_pct": lambda: pct(achieved),
         "nps": lambda: signed(achieved, 0),
         "p95_latency_ms": lambda: milliseconds(achieved),
@@ -210,8 +235,12 @@ def _portfolio_view(row: PortfolioRow, zone: str) -> dict[str, Any]:
         "nps": signed(row.nps, 0),
         "health": _health_cell(row),
         "health_status": row.health_status or "none",
-        "phase": row.phase + (" (churned " + _local_time(row.churned_at, zone) + ")"
-                              if row.churned_at else ""),
+        "phase": (row.phase or UNKNOWN_PHASE) + (" (churned " + _local_time(row.churned_at, zone)
+                                                 + ")" if row.churned_at else ""),
+        "score": score_text(row.health_score, row.health_color),
+        "score_change": NO_DATA if row.health_score_change is None
+        else signed(row.health_score_change, 0),
+        "color": row.health_color or "none",
         "new": row.new,
     }
 
@@ -252,9 +281,9 @@ def build_view(report: WeeklyReport, charts: list[dict[str, Any]] | None = None
                 "target": money(target_of["mrr"])},
         "onboarding": {
             "count": cur.onboarding.count,
-            "mean": minutes(cur.onboarding.mean_s),
-            "median": minutes(cur.onboarding.median_s),
-            "p95": minutes(cur.onboarding.p95_s),
+            "mean": _duration(_seconds(cur.onboarding.mean_ms)),
+            "median": _duration(_seconds(cur.onboarding.median_ms)),
+            "p95": _duration(_seconds(cur.onboarding.p95_ms)),
             "target": f"{_plain(cur.onboarding.target_s / 60)} min",
             "met": cur.onboarding.met,
             "status": status_mark(cur.onboarding.met),
@@ -302,15 +331,37 @@ def build_view(report: WeeklyReport, charts: list[dict[str, Any]] | None = None
 
 
 def markdown_cell(value: Any) -> str:
-    """Text safe inside a Markdown table cell: pipes escaped, line breaks folded."""
+    """Text unmo wrote, safe inside a Markdown table cell: pipes escaped, line breaks folded."""
     return " ".join(str(value).split()).replace("|", "\\|")
+
+
+# What can turn someone's text into markup: HTML and autolinks (< > &), links and images ([ ]),
+# GFM's bare autolinks (the ":" of "https://", the "." of "www."), emphasis, code, strikethrough
+# and math (* _ ` ~ $), table cells (|) and the escape itself.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_~\[\]<>&|:.$])")
+_WORD_JOINER = "\u2060"
+
+
+def markdown_text(value: Any) -> str:
+    """Text unmo did not write (a customer's name, a comment quoted in an alert), shown in
+    Markdown as typed: every character that could start markup is backslash-escaped, line
+    breaks are folded, and an invisible word joiner before "@" stops GitHub from linking an
+    e-mail address (its email autolinks see through escapes)."""
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
+    return text.replace("@", _WORD_JOINER + "@")
+
+
+_CUSTOMER_TEXT = {"portfolio": ("slug", "name"), "alerts": ("customer", "text", "detail")}
 
 
 def _markdown_view(view: dict[str, Any]) -> dict[str, Any]:
     view = dict(view)
-    view["portfolio"] = [{k: markdown_cell(v) if isinstance(v, str) else v for k, v in row.items()}
-                         for row in view["portfolio"]]
-    view["alerts"] = [{k: markdown_cell(v) for k, v in row.items()} for row in view["alerts"]]
+    for section, fields in _CUSTOMER_TEXT.items():
+        view[section] = [{k: (markdown_text(v) if k in fields else markdown_cell(v))
+                          if isinstance(v, str) else v for k, v in row.items()}
+                         for row in view[section]]
+    view["customers"] = {**view["customers"],
+                         "new_names": [markdown_text(n) for n in view["customers"]["new_names"]]}
     return view
 
 
@@ -399,8 +450,17 @@ def _shown(formatter: Any) -> Any:
 
 
 def trend_charts(report: WeeklyReport) -> list[dict[str, Any]]:
+    from unmo_cli.durations import duration_text, unit_for
+
     trends, targets = report.trends, {row.metric: row.target for row in report.targets}
-    onboarding_min = [None if v is None else v / 60 for v in trends.onboarding_mean_s]
+    # The onboarding chart reads in the unit of its largest week (ms, s or min), so sessions
+    # under a minute are not a flat line at "0.0 min"; the target line is drawn only when it
+    # is on that scale (a 5-minute target over 130 ms sessions would flatten them again).
+    measured = [v / 1000 for v in trends.onboarding_mean_ms if v is not None]
+    unit, size = unit_for(max(measured)) if measured else ("min", 60.0)
+    onboarding = [None if v is None else v / 1000 / size for v in trends.onboarding_mean_ms]
+    target_s = float(targets.get("onboarding_minutes", 0)) * 60
+    on_scale = not measured or target_s <= 3 * max(measured)
     return [
         trend_chart("Customer satisfaction", trends.weeks, trends.satisfaction_pct,
                     _shown(lambda v, axis: f"{_number(v, 0 if axis else 1)}%"),
@@ -412,9 +472,10 @@ def trend_charts(report: WeeklyReport) -> list[dict[str, Any]]:
         trend_chart("MRR at week end", trends.weeks, trends.mrr,
                     _shown(lambda v, axis: _short_money(v) if axis else money(v)),
                     targets.get("mrr"), f"target {money(targets.get('mrr'))}"),
-        trend_chart("Onboarding time (mean)", trends.weeks, onboarding_min,
-                    _shown(lambda v, axis: f"{_number(v, 1)} min"),
-                    targets.get("onboarding_minutes"),
+        trend_chart("Onboarding time (mean)", trends.weeks, onboarding,
+                    _shown(lambda v, axis: f"{_plain(v)} {unit}" if axis
+                           else duration_text(v * size)),
+                    target_s / size if on_scale else None,
                     f"target {_plain(targets.get('onboarding_minutes', 0))} min",
                     lower_is_better=True),
     ]
@@ -447,19 +508,106 @@ def render_html(workspace: Workspace, report: WeeklyReport) -> str:
 
 def render_csv(report: WeeklyReport) -> str:
     """One row per customer of the portfolio; empty cells where there is no data."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in report.portfolio:
+    from unmo_cli.spreadsheet import csv_text
+
+    def cells(row: PortfolioRow) -> list[Any]:
         values = {**row.__dict__, "week": report.week.label,
                   "platforms": ",".join(row.platforms), "new": "yes" if row.new else "no"}
-        writer.writerow(["" if values[name] is None else values[name] for name in CSV_COLUMNS])
-    return buffer.getvalue()
+        return [values[name] for name in CSV_COLUMNS]
+
+    return csv_text(CSV_COLUMNS, map(cells, report.portfolio))
+
+
+# The terminal portfolio's columns: (header, key, numeric, priority). Slugs, scores and
+# statuses are what a reader types or acts on next: they are never cut or wrapped. When the
+# line is too narrow, whole columns give way, the lowest priority first (the other formats
+# have them all).
+PORTFOLIO_COLUMNS = (
+    ("Customer", "slug", False, 0),
+    ("Score", "score", True, 0),
+    ("Δ", "score_change", True, 3),
+    ("Industry", "industry", False, 8),
+    ("Events/day", "events_per_day", True, 7),
+    ("MRR", "mrr", True, 2),
+    ("Sat.", "satisfaction", True, 5),
+    ("NPS", "nps", True, 6),
+    ("Avail.", "availability", True, 4),
+    ("Last check", "last_check", False, 1),
+    ("Phase", "phase", False, 0),
+)
+SCORE_STYLES = {"green": "green", "yellow": "yellow", "red": "bold red"}
+
+
+def _portfolio_cells(row: PortfolioRow, shown: dict[str, Any]) -> dict[str, Any]:
+    from rich.text import Text
+
+    status = row.health_status or NO_DATA
+    return {
+        "slug": Text(row.slug + (" *" if row.new else "")),
+        "score": Text(shown["score"], style=SCORE_STYLES.get(row.health_color or "", "dim")),
+        "score_change": Text(shown["score_change"]),
+        "industry": Text(row.industry),
+        "events_per_day": Text(shown["events_per_day"]),
+        "mrr": Text(shown["mrr"]),
+        "satisfaction": Text(shown["satisfaction"]),
+        "nps": Text(shown["nps"]),
+        "availability": Text(pct(row.availability_pct, 1) if row.health_checks else NO_DATA),
+        "last_check": Text(status, style=STATUS_STYLES.get(status, "dim")),
+        "phase": Text("churned" if row.churned_at else row.phase or UNKNOWN_PHASE),
+    }
+
+
+class FittingPortfolio:
+    """The portfolio table, laid out for the width it is printed at (a terminal, 80 columns in
+    a pipe, or an --output file): every shown column is as wide as its widest cell, and columns
+    are left out, lowest priority first, until the rest fits; a note names what was left out."""
+
+    def __init__(self, title: str, rows: list[dict[str, Any]]) -> None:
+        self.title, self.rows = title, rows
+
+    def _table(self, columns: list[tuple[str, str, bool, int]]) -> Any:
+        from rich import box
+        from rich.table import Table
+
+        table = Table(title=self.title, title_justify="left", box=box.SIMPLE_HEAD,
+                      pad_edge=False, collapse_padding=True)
+        for header, key, numeric, _priority in columns:
+            widest = max([len(header), *(self.rows_width(key))])
+            table.add_column(header, no_wrap=True, justify="right" if numeric else "left",
+                             min_width=widest, max_width=widest)
+        for row in self.rows:
+            table.add_row(*(row[key] for _h, key, _n, _p in columns))
+        return table
+
+    def rows_width(self, key: str) -> list[int]:
+        return [row[key].cell_len for row in self.rows]
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.measure import Measurement
+        from rich.text import Text
+
+        columns = list(PORTFOLIO_COLUMNS)
+        left_out: list[str] = []
+        while True:
+            table = self._table(columns)
+            wide = Measurement.get(console, options.update_width(10_000), table).maximum
+            droppable = [c for c in columns if c[3] > 0]
+            if wide <= options.max_width or not droppable:
+                break
+            lowest = max(droppable, key=lambda c: c[3])
+            columns.remove(lowest)
+            left_out.insert(0, "score change" if lowest[1] == "score_change"
+                            else lowest[0].lower())
+        yield table
+        yield Text("* new this week; score: health at the week's end; Δ: its change in the week",
+                   style="dim")
+        if left_out:
+            yield Text(f"(not shown at this width: {', '.join(left_out)}; see --format csv)",
+                       style="dim")
 
 
 def render_table(report: WeeklyReport) -> Any:
     """The terminal view: Rich tables (headline week over week, targets, portfolio, alerts)."""
-    from rich import box
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -485,37 +633,20 @@ def render_table(report: WeeklyReport) -> Any:
         targets.add_row(row["label"], row["target"], row["achieved"],
                         Text(row["status"], style=style))
     finance = view["finance"]
+    # Two short lines, not one long one: in a pipe Rich does not wrap text.
     money_line = Text(f"Revenue this week {finance['revenue_week']} · infrastructure "
-                      f"{finance['infra_cost_week']} · gross margin {finance['gross_margin']} · "
+                      f"{finance['infra_cost_week']}\nGross margin {finance['gross_margin']} · "
                       f"cost per 1K events {finance['cost_per_1k_events']}")
-    portfolio = Table(title=f"Portfolio ({len(report.portfolio)} active in the week; "
-                      "* new this week)", title_justify="left", box=box.SIMPLE_HEAD)
-    # Short cells so a row fits a terminal line: slugs and codes, not display names, and no
-    # integration or provider (the other formats have them). Figures never shrink (their column
-    # is as wide as its widest value); names give way first.
-    cells = [[row.slug + (" *" if row.new else ""), row.industry, shown["events_per_day"],
-              shown["mrr"], shown["satisfaction"], shown["nps"],
-              pct(row.availability_pct, 1) if row.health_checks else NO_DATA,
-              row.health_status or NO_DATA, "churned" if row.churned_at else row.phase]
-             for row, shown in zip(report.portfolio[:TERMINAL_PORTFOLIO_ROWS],
-                                   view["portfolio"][:TERMINAL_PORTFOLIO_ROWS], strict=True)]
-    headers = ("Customer", "Industry", "Events/day", "MRR", "Sat.", "NPS", "Avail.",
-               "Last check", "Phase")
-    for index, column in enumerate(headers):
-        numeric = 2 <= index <= 6
-        widest = max([len(column), *(len(cells_of[index]) for cells_of in cells)])
-        portfolio.add_column(column, no_wrap=True, justify="right" if numeric else "left",
-                             min_width=widest if numeric else min(widest, 10))
-    for row_cells in cells:
-        status = row_cells[7]
-        portfolio.add_row(*map(Text, row_cells[:7]),
-                          Text(status, style=STATUS_STYLES.get(status, "dim")),
-                          Text(row_cells[8]))
+    portfolio = FittingPortfolio(
+        f"Portfolio ({len(report.portfolio)} active in the week; red accounts first)",
+        [_portfolio_cells(row, shown) for row, shown in
+         zip(report.portfolio[:TERMINAL_PORTFOLIO_ROWS],
+             view["portfolio"][:TERMINAL_PORTFOLIO_ROWS], strict=True)])
     parts: list[Any] = [title, headline, targets, money_line, portfolio]
     hidden = len(view["portfolio"]) - TERMINAL_PORTFOLIO_ROWS
     if hidden > 0:
-        parts.append(Text(f"… and {hidden:,} more customers: use --format csv or markdown for "
-                          "all of them.", style="dim"))
+        parts.append(Text(f"… and {plural(hidden, 'more customer', 'more customers')}: use "
+                          "--format csv or markdown for all of them.", style="dim"))
     if view["alerts"]:
         # A list, not a table: an alert's detail quotes a comment, and at 80 columns a fifth
         # column leaves it a word per line. Text, never markup: "[/x]" in a comment is data.

@@ -149,3 +149,19 @@ class HealthCheck(SQLModel, table=True):
     error: str | None = Field(default=None)
     services: str | None = Field(default=None)  # JSON object: {"kafka": "unhealthy", ...}
     installs: int | None = Field(default=None)
+
+
+class PhaseChange(SQLModel, table=True):
+    """A customer's phase changing (migration 0006_phase_history), so that a report of a past
+    week shows the phase the customer was in then. `from_phase` NULL: what the phase was before
+    is unknown — the row migration 0006_phase_history wrote for each customer that existed
+    before phases had a history."""
+
+    __tablename__ = "phase_changes"
+    __table_args__ = (Index("ix_phase_changes_customer_changed", "customer_id", "changed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id", ondelete="CASCADE")
+    changed_at: datetime = Field(sa_type=DateTime)
+    from_phase: str | None = Field(default=None, max_length=16)
+    to_phase: str = Field(max_length=16)

@@ -282,6 +282,11 @@ def set_phase(ws: Workspace | None, slug: str, phase: str) -> dict[str, Any]:
             raise InputError(f"customer {customer.slug!r} churned on "
                              f"{clock.iso(customer.churned_at)}; its phase stays as it was.")
         testhooks.checkpoint("customer-change")
+        if phase != customer.phase:  # the history a report of a past week reads
+            from unmo_cli.db.models import PhaseChange
+
+            session.add(PhaseChange(customer_id=customer.id, changed_at=clock.to_db(clock.now()),
+                                    from_phase=customer.phase, to_phase=phase))
         customer.phase = phase
         session.add(customer)
         session.flush()

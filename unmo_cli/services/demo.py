@@ -5,7 +5,9 @@ customer launched, the sandbox serving the attribution API, health checked every
 ends with the weekly report and its HTML page.
 
 The story is deterministic: every event has its instant, relative to "now" (which honours
-UNMO_NOW), so records, alerts and health checks land in the weeks the report shows. Health and
+UNMO_NOW), and the whole story ends on the last day of the report's week (the last complete
+one), so what the demo says about health checks, alerts and feedback is what that report
+shows. Health and
 the report take the instant as an argument; onboarding, feedback and phase changes read
 clock.now(), so they run inside clock.pinned(instant), which pins the clock for this thread
 only (the sandbox serving meanwhile in its own thread keeps the real clock, and no environment
@@ -15,12 +17,11 @@ folder. The service returns what it built; the command renders it (terminal tabl
 
 from __future__ import annotations
 
-import csv
-import io
 import random
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from unmo_cli import clock
 from unmo_cli.errors import InputError
+from unmo_cli.wording import plural
 
 if TYPE_CHECKING:
     from unmo_cli.services.health import HealthRun
@@ -37,6 +39,9 @@ if TYPE_CHECKING:
 PILOTS_FILE = "pilot-customers.yaml"
 SURVEY_FOLDER = "surveys"
 FINAL_CHECKS = 3  # = the default alerts.health_failure_threshold: enough to raise a health alert
+# The story ends on the last day of the report's week, six hours before its end: the last survey
+# import and the last (degraded) health checks are in the week the report shows.
+STORY_ENDS_BEFORE_WEEK_END = timedelta(hours=6)
 
 # The pilots in the file's order: when each was onboarded, relative to the Monday that starts
 # the report's week (the last complete one) — three weeks before, two weeks before, inside the
@@ -75,6 +80,7 @@ class DemoResult:
     health: HealthRun | None = None
     health_alerts: int = 0
     report: WeeklyReport | None = None
+    removed: bool = False  # the temporary folder is gone (no --keep)
 
     @property
     def html(self) -> Path | None:
@@ -88,6 +94,7 @@ class DemoResult:
 
         return {
             "workspace": str(self.root),
+            "kept": not self.removed,
             "customers": self.customers,
             "launched": self.customers[LAUNCHED] if self.customers else None,
             "feedback": {"surveys": self.surveys, "responses": self.responses,
@@ -174,14 +181,12 @@ def survey_responses(slug: str, onboarded: datetime, until: datetime,
 
 def survey_csv(responses: list[Response]) -> str:
     """A survey tool's export, in the columns `unmo feedback import` reads."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["customer", "satisfaction", "nps", "category", "comment", "received_at",
-                     "id"])
-    for r in responses:
-        writer.writerow([r.slug, r.satisfaction, "" if r.nps is None else r.nps, r.category,
-                         r.comment, clock.iso(r.received_at), r.external_id])
-    return buffer.getvalue()
+    from unmo_cli.spreadsheet import csv_text
+
+    return csv_text(["customer", "satisfaction", "nps", "category", "comment", "received_at",
+                     "id"],
+                    ([r.slug, r.satisfaction, r.nps, r.category, r.comment,
+                      clock.iso(r.received_at), r.external_id] for r in responses))
 
 
 @dataclass(order=True)
@@ -195,20 +200,45 @@ class _Event:
 def run_demo(requested: Path | None = None, *,
              note: Callable[[str], None] | None = None) -> DemoResult:
     """Build the demo workspace and play the story in it; see the module docstring. On a
-    failure, a folder the demo created is removed again."""
+    failure, a folder the demo created is removed again (one it was given is emptied)."""
     root, created = choose_folder(requested)
     try:
         return _play(root, created, note or (lambda _text: None))
     except BaseException:
-        if created:
-            shutil.rmtree(root, ignore_errors=True)
-        else:
-            for child in root.iterdir():
-                if child.is_dir():
-                    shutil.rmtree(child, ignore_errors=True)
-                else:
-                    child.unlink(missing_ok=True)
+        _clear(root, created)
         raise
+
+
+@contextmanager
+def demo_session(requested: Path | None = None, *, keep: bool = False,
+                 note: Callable[[str], None] | None = None) -> Iterator[DemoResult]:
+    """run_demo, for the length of a `with` block (the command renders and prints inside it).
+    A temporary folder (no `requested` folder) is removed when the block ends, however it ends
+    (an error, Ctrl-C, SIGTERM once the command turned it into an exception), unless `keep`;
+    a folder the user named is kept after a success."""
+    result = run_demo(requested, note=note)
+    try:
+        yield result
+    except BaseException:
+        if requested is None and keep:
+            raise
+        _clear(result.root, result.created_folder)
+        raise
+    if requested is None and not keep:
+        _clear(result.root, created=True)
+        result.removed = True
+
+
+def _clear(root: Path, created: bool) -> None:
+    """Remove a folder the demo created; empty one it was given."""
+    if created:
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    for child in root.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
 
 
 def _play(root: Path, created: bool, note: Callable[[str], None]) -> DemoResult:
@@ -222,6 +252,7 @@ def _play(root: Path, created: bool, note: Callable[[str], None]) -> DemoResult:
     result = DemoResult(root=root, created_folder=created, workspace=ws)
     now = clock.now()
     week = reports.last_complete_week(now, ws.settings.timezone)
+    story_end = week.end - STORY_ENDS_BEFORE_WEEK_END
     note(f"Building a throwaway workspace in {root} (your own workspace is not touched).")
     init_workspace(root)
 
@@ -246,13 +277,13 @@ def _play(root: Path, created: bool, note: Callable[[str], None]) -> DemoResult:
         add(onboarded[slug], f"onboard {slug}", do_onboard)
 
     # The survey tool exports the past week every Monday at 08:00 and a cron job imports it;
-    # what came in since the last Monday is imported by a last run now.
+    # what came in since the last Monday is imported by a last run at the story's end.
     responses = sorted((r for n, (slug, at) in enumerate(onboarded.items())
-                        for r in survey_responses(slug, at, now - timedelta(hours=1),
+                        for r in survey_responses(slug, at, story_end - timedelta(hours=1),
                                                   MOODS[min(n, len(MOODS) - 1)])),
                        key=lambda r: r.received_at)
     import_times = [week.start + timedelta(weeks=n, hours=8) for n in range(-2, 2)]
-    import_times = [t for t in import_times if t <= now] + [now]
+    import_times = [t for t in import_times if t < story_end] + [story_end]
     taken = 0
     for at in import_times:
         batch = [r for r in responses[taken:] if r.received_at < at]
@@ -280,7 +311,8 @@ def _play(root: Path, created: bool, note: Callable[[str], None]) -> DemoResult:
         # From the Monday of the week before the report's, so both weeks of the report's
         # week-over-week columns have checks.
         first_morning = week.start - timedelta(days=7) + timedelta(hours=9)
-        finals = [now - timedelta(minutes=5 * n) for n in range(FINAL_CHECKS - 1, -1, -1)]
+        finals = [story_end - timedelta(minutes=5 * n)
+                  for n in range(FINAL_CHECKS - 1, -1, -1)]
         morning = first_morning
         while morning < finals[0]:
             if morning > min(onboarded.values()):
@@ -288,14 +320,17 @@ def _play(root: Path, created: bool, note: Callable[[str], None]) -> DemoResult:
             morning += timedelta(days=1)
 
         events.sort()
-        note(f"Onboarding the {len(records)} pilot customers from {pilots_file.name}, importing "
-             "weekly survey exports and checking health every morning …")
+        note(f"Onboarding the {plural(len(records), 'pilot customer')} from "
+             f"{pilots_file.name}, importing weekly survey exports and checking health every "
+             f"morning until {_when(story_end, ws)}, in the report's week {week.label} …")
         for event in events:
             event.run(event.at)
         note(f"Onboarded {', '.join(result.customers)}; {slugs[LAUNCHED]} is in the launch "
              "phase.")
-        note(f"Imported {len(result.surveys)} survey exports ({result.responses} responses) and "
-             f"logged {result.calls} call; {result.feedback_alerts} feedback alerts raised.")
+        note(f"Imported {plural(len(result.surveys), 'survey export')} "
+             f"({plural(result.responses, 'response')}) and logged "
+             f"{plural(result.calls, 'call')}; "
+             f"{plural(result.feedback_alerts, 'feedback alert')} raised.")
         stop_sandbox()
         stop_sandbox = None
 
@@ -311,14 +346,23 @@ def _play(root: Path, created: bool, note: Callable[[str], None]) -> DemoResult:
         last = "; ".join(f"{r.customer} {r.status}"
                          + (f" ({', '.join(r.unhealthy_services)} unhealthy)"
                             if r.unhealthy_services else "") for r in result.health.results)
-        note(f"Sandbox served the attribution API at {url}: {result.health_runs} health runs "
-             f"recorded, the last one: {last}; {result.health_alerts} health alert raised.")
+        note(f"Sandbox served the attribution API at {url}: "
+             f"{plural(result.health_runs, 'health run')} recorded up to "
+             f"{_when(story_end, ws)}, the last one: {last}; "
+             f"{plural(result.health_alerts, 'health alert')} raised.")
     finally:
         if stop_sandbox is not None:
             stop_sandbox()
 
     result.report = reports.weekly_report(workspace=ws, now=now)
     return result
+
+
+def _when(instant: datetime, ws: Workspace) -> str:
+    from zoneinfo import ZoneInfo
+
+    local = instant.astimezone(ZoneInfo(ws.settings.timezone))
+    return f"{local:%a} {local.day} {local:%b} {local:%H:%M}"
 
 
 def _import_survey(ws: Workspace, result: DemoResult, batch: list[Response],

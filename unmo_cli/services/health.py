@@ -784,24 +784,16 @@ def health_summary(session: Session, customer: Customer, settings: Settings,
     checks = len(week)
     availability = metrics.availability_pct(sum(1 for s, _l, _i in week if s != "down"), checks)
     p95 = metrics.percentile_nearest_rank([lat for _s, lat, _i in week if lat is not None])
-    technical = metrics.mean_of([
-        None if availability is None else metrics.availability_score(
-            availability, targets.availability_pct),
-        None if p95 is None else metrics.latency_score(p95, targets.p95_latency_ms),
-    ])
     feedback = _sentiment(session, customer.id, now)
     satisfaction, nps = feedback["satisfaction_pct"], feedback["nps"]
-    sentiment = metrics.mean_of([
-        None if satisfaction is None else metrics.satisfaction_score(
-            satisfaction, targets.satisfaction_pct),
-        None if nps is None else metrics.nps_score(nps, targets.nps),
-    ])
     installs = next((i for _s, _l, i in week if i is not None), None)
-    engagement = None if installs is None else (100.0 if installs > 0 else 0.0)
+    components = metrics.health_components(availability, p95, satisfaction, nps, installs,
+                                           targets)
+    technical, sentiment = components["technical"], components["sentiment"]
+    engagement = components["engagement"]
     weights = {"technical": settings.health_score.weight_technical,
                "sentiment": settings.health_score.weight_sentiment,
                "engagement": settings.health_score.weight_engagement}
-    components = {"technical": technical, "sentiment": sentiment, "engagement": engagement}
     score = metrics.health_score(components, weights)
     # Flat, so `customer show` can print it as a two-column table and JSON readers need no
     # digging; the suffixes say each figure's window.

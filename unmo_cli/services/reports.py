@@ -128,6 +128,11 @@ class OnboardingFigures:
     p95_s: float | None
     target_s: float
     met: bool | None
+    # The same durations in milliseconds with three decimals: the `_s` fields keep their tenth
+    # of a second (the contract's), which reads 0.13 s as 0.1.
+    mean_ms: float | None = None
+    median_ms: float | None = None
+    p95_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +219,11 @@ class PortfolioRow:
     health_checks: int
     availability_pct: float | None
     health_status: str | None  # the status of the customer's last check of the week
+    # The health score of `customer show` (0-100) and its colour as of the week's end, and its
+    # change since the end of the week before (None where either has no score).
+    health_score: int | None = None
+    health_color: str | None = None
+    health_score_change: int | None = None
 
 
 @dataclass(frozen=True)
@@ -238,13 +248,14 @@ class Trends:
     nps: list[int | None]
     mrr: list[float]
     onboarding_mean_s: list[float | None]
+    onboarding_mean_ms: list[float | None] = field(default_factory=list)
 
 
 # The headline figures compared week over week, by section.
 CHANGE_FIELDS: dict[str, tuple[str, ...]] = {
     "customers": ("total", "active", "new", "churned"),
     "mrr": ("current",),
-    "onboarding": ("count", "mean_s", "median_s", "p95_s"),
+    "onboarding": ("count", "mean_s", "median_s", "p95_s", "mean_ms", "median_ms", "p95_ms"),
     "satisfaction": ("responses", "pct", "nps"),
     "health": ("checks", "availability_pct", "healthy_pct", "p95_latency_ms"),
     "finance": ("revenue_week", "gross_margin_pct", "cost_per_1k_events"),
@@ -347,6 +358,7 @@ def compute_report(connection: Connection, settings: Settings, week: Week,
         nps=[metrics.nps(f["promoters"], f["detractors"], f["answered"]) for f in feedback],
         mrr=[metrics.cents_to_dollars(b["mrr_cents"]) or 0.0 for b in base],
         onboarding_mean_s=[metrics.mean(o["duration_sum"], o["count"]) for o in onboarding],
+        onboarding_mean_ms=[_mean_ms(o["duration_sum"], o["count"]) for o in onboarding],
     )
     return WeeklyReport(
         timezone=settings.timezone,
@@ -354,8 +366,8 @@ def compute_report(connection: Connection, settings: Settings, week: Week,
         current=current,
         previous=previous,
         targets=_targets(settings, current),
-        portfolio=_portfolio(connection, week),
-        alerts=_alerts(connection, week),
+        portfolio=_portfolio(connection, settings, week, now),
+        alerts=_alerts(connection, week, now),
         trends=trends,
         change=_changes(current, previous),
     )
@@ -515,13 +527,16 @@ def _week_figures(connection: Connection, settings: Settings, week: Week, base: 
     exact_mean = (None if not count
                   else Fraction(str(onboarding["duration_sum"] or 0)) / count)
     exact_target = Fraction(str(targets.onboarding_minutes)) * 60
+    median = _value_at_rank(connection, o.duration_s, metrics.median_rank(count), count,
+                            in_week)
+    p95 = _value_at_rank(connection, o.duration_s, metrics.nearest_rank(count, 95), count,
+                         in_week)
     onboarding_figures = OnboardingFigures(
-        count=count, mean_s=mean_s,
-        median_s=_round(_value_at_rank(connection, o.duration_s, metrics.median_rank(count),
-                                       count, in_week), 1),
-        p95_s=_round(_value_at_rank(connection, o.duration_s, metrics.nearest_rank(count, 95),
-                                    count, in_week), 1),
-        target_s=target_s, met=metrics.at_most(exact_mean, exact_target))
+        count=count, mean_s=mean_s, median_s=_round(median, 1), p95_s=_round(p95, 1),
+        target_s=target_s, met=metrics.at_most(exact_mean, exact_target),
+        mean_ms=_mean_ms(onboarding["duration_sum"], count),
+        median_ms=None if median is None else _round(median * 1000, 3),
+        p95_ms=None if p95 is None else _round(p95 * 1000, 3))
 
     answered = feedback["answered"]
     pct = metrics.satisfaction_pct(feedback["score_sum"], feedback["responses"])
@@ -561,6 +576,13 @@ def _week_figures(connection: Connection, settings: Settings, week: Week, base: 
                        metrics.cents_to_dollars(mrr_cents - base["mrr_cents_before"]) or 0.0),
         onboarding=onboarding_figures, satisfaction=satisfaction, health=health_figures,
         finance=finance)
+
+
+def _mean_ms(total: float | None, count: int) -> float | None:
+    """The mean duration in milliseconds, three decimals (exact: no float division)."""
+    if not count:
+        return None
+    return float(metrics.round_half_up(Fraction(str(total or 0)) * 1000 / count, 3))
 
 
 def _round(value: float | None, places: int) -> float | None:
@@ -609,14 +631,27 @@ def _targets(settings: Settings, figures: WeekFigures) -> list[TargetRow]:
             for metric, label, unit, target, achieved, met in rows]
 
 
-def _portfolio(connection: Connection, week: Week) -> list[PortfolioRow]:
+def _as_of(week: Week, now: datetime) -> datetime:
+    """The instant a report's state is taken at: the week's end, or now for the week still in
+    progress. What happened at or after it belongs to a later report."""
+    return min(week.end, now)
+
+
+def _portfolio(connection: Connection, settings: Settings, week: Week,
+               now: datetime) -> list[PortfolioRow]:
     """A row per customer active at some time in the week (created before its end, not churned
-    before its start); per-customer figures come from one GROUP BY customer_id query each."""
+    before its start); per-customer figures come from one GROUP BY customer_id query each.
+
+    Everything is as of the week's end: a churn after it is not shown, the phase is the one the
+    customer had then (from the phase history), the health score is computed as of then and as
+    of the end of the week before. Red accounts come first, then yellow, green and those without
+    a score; by MRR and slug within each colour."""
     from sqlalchemy import and_, func, literal_column, or_, select
 
     t = _tables()
     c, f, h = t.customers.c, t.feedback.c, t.health.c
     start, end = _naive(week.start), _naive(week.end)
+    as_of = _as_of(week, now)
     customers = connection.execute(
         select(c.id, c.slug, c.name, c.industry, c.integration, c.platforms, c.provider,
                c.events_per_day, c.mrr_cents, c.phase, c.created_at, c.churned_at)
@@ -649,17 +684,24 @@ def _portfolio(connection: Connection, week: Week) -> list[PortfolioRow]:
         .join(t.health, and_(h.customer_id == grouped.c.customer_id,
                              h.checked_at == grouped.c.last_at))
         .order_by(grouped.c.customer_id, h.id))}
+    phases = _phases_as_of(connection, as_of)
+    scores_before, scores_now = _health_scores(connection, settings, [week.start, as_of])
+    green_at, yellow_at = settings.health_score.green_at, settings.health_score.yellow_at
     rows = []
     for customer in customers:
         fb, hc = feedback.get(customer.id), health.get(customer.id)
+        churned_at = (customer.churned_at if customer.churned_at is not None
+                      and customer.churned_at < _naive(as_of) else None)
+        score, before = scores_now.get(customer.id), scores_before.get(customer.id)
         rows.append(PortfolioRow(
             slug=customer.slug, name=customer.name, industry=customer.industry,
             integration=customer.integration,
             platforms=[p for p in (customer.platforms or "").split(",") if p],
             provider=customer.provider, events_per_day=customer.events_per_day,
-            mrr=metrics.cents_to_dollars(customer.mrr_cents) or 0.0, phase=customer.phase,
+            mrr=metrics.cents_to_dollars(customer.mrr_cents) or 0.0,
+            phase=phases.get(customer.id, (customer.phase,))[0],
             new=customer.created_at >= start,
-            created_at=clock.iso(customer.created_at), churned_at=clock.iso(customer.churned_at),
+            created_at=clock.iso(customer.created_at), churned_at=clock.iso(churned_at),
             responses=int(fb.responses) if fb else 0,
             satisfaction_pct=metrics.satisfaction_pct(fb.score_sum, fb.responses) if fb else None,
             nps=metrics.nps(int(fb.promoters), int(fb.detractors), int(fb.answered))
@@ -667,12 +709,151 @@ def _portfolio(connection: Connection, week: Week) -> list[PortfolioRow]:
             health_checks=int(hc.checks) if hc else 0,
             availability_pct=metrics.availability_pct(int(hc.not_down), int(hc.checks))
             if hc else None,
-            health_status=hc.status if hc else None))
+            health_status=hc.status if hc else None,
+            health_score=score, health_color=metrics.health_color(score, green_at, yellow_at),
+            health_score_change=None if score is None or before is None else score - before))
+    rows.sort(key=lambda row: COLOR_ORDER.get(row.health_color, len(COLOR_ORDER)))
     return rows
 
 
-def _alerts(connection: Connection, week: Week) -> list[AlertRow]:
+COLOR_ORDER = {"red": 0, "yellow": 1, "green": 2}  # then the customers without a score
+
+
+def _phases_as_of(connection: Connection, as_of: datetime) -> dict[int, tuple[str | None]]:
+    """The phase of each customer whose phase changed at or after `as_of`: the phase its first
+    such change replaced (None when that is unknown: the row migration 0006_phase_history
+    wrote for customers older than the history). A customer missing here had the phase it has
+    now."""
+    from sqlalchemy import func, select
+
+    from unmo_cli.db.models import PhaseChange
+
+    p = PhaseChange.__table__.c
+    rank = func.row_number().over(partition_by=p.customer_id,
+                                  order_by=(p.changed_at.asc(), p.id.asc())).label("rank")
+    first = (select(p.customer_id, p.from_phase, rank)
+             .where(p.changed_at >= _naive(as_of)).subquery())
+    return {row.customer_id: (row.from_phase,) for row in connection.execute(
+        select(first.c.customer_id, first.c.from_phase).where(first.c.rank == 1))}
+
+
+def _health_scores(connection: Connection, settings: Settings,
+                   instants: list[datetime]) -> list[dict[int, int | None]]:
+    """Each customer's health score as `customer show` computes it (metrics.health_components
+    and metrics.health_score over health.TECHNICAL_WINDOW of checks and the feedback summary's
+    30 days), with the windows ending just before each of `instants` — for every customer at
+    once: one aggregate over the checks and one over the feedback for all the instants (a CASE
+    per instant), and window functions for the nearest-rank p95 and the newest install count,
+    so the database does the per-row work."""
+    from sqlalchemy import literal_column, select
+
+    from unmo_cli.services.feedback import SUMMARY_WINDOW
+    from unmo_cli.services.health import TECHNICAL_WINDOW
+
+    t = _tables()
+    h, f = t.health.c, t.feedback.c
+    ends = [_naive(instant) for instant in instants]
+
+    def in_checks(end: datetime) -> Any:
+        return (h.checked_at >= end - TECHNICAL_WINDOW) & (h.checked_at < end)
+
+    def in_feedback(end: datetime) -> Any:
+        return (f.received_at >= end - SUMMARY_WINDOW) & (f.received_at < end)
+
+    # customer_id + 0: read the time index's range and group in a temporary b-tree, as in
+    # _portfolio (SQLite would otherwise walk the customer index customer by customer).
+    h_customer = (h.customer_id + literal_column("0")).label("customer_id")
+    f_customer = (f.customer_id + literal_column("0")).label("customer_id")
+    check_columns, feedback_columns = [], []
+    for i, end in enumerate(ends):
+        check_columns += [_count_if(in_checks(end)).label(f"checks_{i}"),
+                          _count_if(in_checks(end) & (h.status != "down")).label(f"up_{i}")]
+        window = in_feedback(end)
+        feedback_columns += [
+            _count_if(window).label(f"responses_{i}"),
+            _count_if(window, f.satisfaction).label(f"score_sum_{i}"),
+            _count_if(window & f.nps.isnot(None)).label(f"answered_{i}"),
+            _count_if(window & (f.nps >= 9)).label(f"promoters_{i}"),
+            _count_if(window & (f.nps <= 6)).label(f"detractors_{i}")]
+    first, last = min(ends), max(ends)
+    checks = connection.execute(
+        select(h_customer, *check_columns)
+        .where(h.checked_at >= first - TECHNICAL_WINDOW, h.checked_at < last)
+        .group_by(h_customer)).all()
+    feedback = connection.execute(
+        select(f_customer, *feedback_columns)
+        .where(f.received_at >= first - SUMMARY_WINDOW, f.received_at < last)
+        .group_by(f_customer)).all()
+    weights = {"technical": settings.health_score.weight_technical,
+               "sentiment": settings.health_score.weight_sentiment,
+               "engagement": settings.health_score.weight_engagement}
+    results: list[dict[int, int | None]] = []
+    for i, end in enumerate(ends):
+        p95, installs = _latency_p95(connection, in_checks(end)), _newest_installs(
+            connection, in_checks(end))
+        availability = {row[0]: metrics.availability_pct(int(row[2 + 2 * i]),
+                                                         int(row[1 + 2 * i]))
+                        for row in checks if row[1 + 2 * i]}
+        sentiment = {}
+        for row in feedback:
+            responses, score_sum, answered, promoters, detractors = (
+                int(v) for v in row[1 + 5 * i:6 + 5 * i])
+            if responses:
+                sentiment[row[0]] = (metrics.satisfaction_pct(score_sum, responses),
+                                     metrics.nps(promoters, detractors, answered))
+        scores: dict[int, int | None] = {}
+        for customer_id in set(availability) | set(sentiment) | set(installs):
+            satisfaction, nps = sentiment.get(customer_id, (None, None))
+            latency = p95.get(customer_id)
+            components = metrics.health_components(
+                availability=availability.get(customer_id),
+                p95_ms=None if latency is None else float(latency),
+                satisfaction=satisfaction, nps_value=nps,
+                installs=installs.get(customer_id), targets=settings.targets)
+            scores[customer_id] = metrics.health_score(components, weights)
+        results.append(scores)
+    return results
+
+
+def _latency_p95(connection: Connection, where: Any) -> dict[int, float]:
+    """Per customer, the nearest-rank p95 latency of the checks `where` selects: rank
+    ⌈95·n/100⌉ in integer arithmetic, as metrics.nearest_rank."""
+    from sqlalchemy import func, select
+
+    h = _tables().health.c
+    rank = func.row_number().over(partition_by=h.customer_id,
+                                  order_by=(h.latency_ms.asc(), h.id.asc()))
+    ranked = (select(h.customer_id, h.latency_ms, rank.label("rank"),
+                     func.count().over(partition_by=h.customer_id).label("n"))
+              .where(where & h.latency_ms.isnot(None)).subquery())
+    return dict(connection.execute(
+        select(ranked.c.customer_id, ranked.c.latency_ms)
+        .where(ranked.c.rank == (ranked.c.n * 95 + 99) // 100)).all())
+
+
+def _newest_installs(connection: Connection, where: Any) -> dict[int, int]:
+    """Per customer, the installs of the newest check `where` selects that measured them."""
+    from sqlalchemy import func, select
+
+    h = _tables().health.c
+    newest = func.row_number().over(partition_by=h.customer_id,
+                                    order_by=(h.checked_at.desc(), h.id.desc()))
+    measured = (select(h.customer_id, h.installs, newest.label("rank"))
+                .where(where & h.installs.isnot(None)).subquery())
+    return dict(connection.execute(
+        select(measured.c.customer_id, measured.c.installs)
+        .where(measured.c.rank == 1)).all())
+
+
+def _alerts(connection: Connection, week: Week, now: datetime) -> list[AlertRow]:
+    """The alerts raised in the week, their delivery and acknowledgement as of its end: an alert
+    acknowledged after the week is still pending (or notified) in that week's report."""
     from sqlalchemy import select
+
+    as_of = _naive(_as_of(week, now))
+
+    def then(instant: datetime | None) -> str | None:
+        return clock.iso(instant) if instant is not None and instant < as_of else None
 
     t = _tables()
     a, c = t.alerts.c, t.customers.c
@@ -683,6 +864,6 @@ def _alerts(connection: Connection, week: Week) -> list[AlertRow]:
                  .order_by(a.created_at, a.id))
     return [AlertRow(id=row.id, customer=row.slug, rule=row.rule, text=row.text,
                      score=None if row.score is None else float(row.score),
-                     created_at=clock.iso(row.created_at), notified_at=clock.iso(row.notified_at),
-                     acked_at=clock.iso(row.acked_at))
+                     created_at=clock.iso(row.created_at), notified_at=then(row.notified_at),
+                     acked_at=then(row.acked_at))
             for row in connection.execute(statement)]
