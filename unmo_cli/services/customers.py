@@ -412,8 +412,8 @@ def _render_one(ws: Workspace, session: Session, customer: Customer, *, check: b
 
 def customer_api_url(ws: Workspace, folder: Path) -> str:
     """The API URL to render a customer's folder with: the one it records (see
-    recorded_api_url); the workspace's `api.base_url` only for a folder that records none."""
-    return recorded_api_url(folder) or ws.settings.api.base_url
+    recorded_api_url); the workspace's `api.public_url` only for a folder that records none."""
+    return recorded_api_url(folder) or ws.settings.api.public_url
 
 
 def finish_pending_rotation(session: Session, customer: Customer, folder: Path) -> None:
