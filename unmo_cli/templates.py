@@ -43,28 +43,52 @@ YAML_WIDTH = 80  # yamllint's default line-length
 
 def yaml_value(value: Any, indent: int = 0, key_width: int = 22) -> str:
     """A scalar or list written so YAML reads back exactly the same value and yamllint's defaults
-    accept the line: strings double-quoted with YAML's escapes, folded with escaped line breaks
+    accept the lines: strings double-quoted with YAML's escapes, folded with escaped line breaks
     (`\\` at the end of a line, continuation lines indented by `indent` + 2) so that no line
-    passes 80 columns when the key before it (at `indent`) is at most `key_width` characters."""
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(yaml_value(item, indent, key_width) for item in value) + "]"
+    passes 80 columns when the key before it (at `indent`) is at most `key_width` characters;
+    lists as flow sequences, broken between items the same way."""
+    column = indent + key_width + 2  # after "key: "
+    lines = [""]
+    if not isinstance(value, (list, tuple)):
+        _yaml_append(lines, value, column, indent)
+        return ("\n" + " " * (indent + 2)).join(lines)
+    one_line = "[" + ", ".join(yaml_value(item, indent, key_width) for item in value) + "]"
+    if "\n" not in one_line and column + len(one_line) <= YAML_WIDTH:
+        return one_line
+    # Too long for one line: "[", then one item a line, then "]" under the key, as yamllint's
+    # indentation rule wants a flow sequence broken across lines.
+    items = []
+    for item in value:
+        item_lines = [""]
+        _yaml_append(item_lines, item, indent + 2, indent)
+        items.append(("\n" + " " * (indent + 2)).join(item_lines))
+    inner = ("\n" + " " * (indent + 2)).join(
+        text + ("," if number < len(items) - 1 else "") for number, text in enumerate(items))
+    return f"[\n{' ' * (indent + 2)}{inner}\n{' ' * indent}]"
+
+
+def _yaml_append(lines: list[str], value: Any, column: int, indent: int) -> int:
+    """Append `value` to `lines` (the last one starts at `column`), folding a long string onto
+    new lines; returns the column the last line starts at."""
     if value is None or isinstance(value, (bool, int, float)):
         if isinstance(value, float) and not math.isfinite(value):
             raise InputError(f"{value!r} cannot be written into a YAML file unmo reads back.")
-        return json.dumps(value)
+        lines[-1] += json.dumps(value)
+        return column
     tokens = [ch if _YAML_PLAIN.fullmatch(ch) and ch not in _YAML_ESCAPES
               else _YAML_ESCAPES.get(ch) or _yaml_escape(ch) for ch in str(value)]
-    lines, line = [], '"'
-    room = YAML_WIDTH - indent - key_width - 2
-    for token in tokens:
-        if len(line) + len(token) + 2 > room and len(line) > 1:  # keep room for `"` or `\\`
-            lines.append(line + "\\")
-            line, room = "", YAML_WIDTH - indent - 2
+    lines[-1] += '"'
+    for number, token in enumerate(tokens):
+        # Keep room for the closing `"`, `\\`, and a `,` or `]` after it.
+        if column + len(lines[-1]) + len(token) + 3 > YAML_WIDTH and number:
+            lines[-1] += "\\"
+            lines.append("")
+            column = indent + 2
             if token == " ":
                 token = "\\ "  # a leading space would be folded away
-        line += token
-    lines.append(line + '"')
-    return ("\n" + " " * (indent + 2)).join(lines)
+        lines[-1] += token
+    lines[-1] += '"'
+    return column
 
 
 def _yaml_escape(ch: str) -> str:

@@ -172,7 +172,8 @@ def welcome_message(profile: CustomerProfile, text: str, html: str) -> bytes:
     message["Date"] = format_datetime(profile.created_at)
     # Stable across re-renders (the drift check compares bytes), unique per onboarding.
     sender = message["From"].addresses[0].domain or "unmogrowp.example"
-    message["Message-ID"] = (f"<welcome.{profile.slug}.{profile.created_at:%Y%m%dT%H%M%S}"
+    local_part = re.sub(r"[^A-Za-z0-9-]+", "-", profile.slug)
+    message["Message-ID"] = (f"<welcome.{local_part}.{profile.created_at:%Y%m%dT%H%M%S}"
                              f"@{sender}>")
     message.set_content(text)
     message.add_alternative(html, subtype="html")
@@ -190,7 +191,10 @@ def _recipient(display_name: str, local: str, domain: str) -> Any:
     from email.parser import BytesParser
     from email.policy import default
 
-    named = Address(display_name=display_name, username=local, domain=domain)
+    try:
+        named = Address(display_name=display_name, username=local, domain=domain)
+    except ValueError:  # a line break in the name: a header cannot hold it
+        return Address(username=local, domain=domain)
     if display_name.isascii() and "=?" not in display_name and len(display_name) < 60:
         return named  # plain ASCII is written and read back as it is
     probe = EmailMessage()
