@@ -75,18 +75,18 @@ def _yaml_append(lines: list[str], value: Any, column: int, indent: int) -> int:
             raise InputError(f"{value!r} cannot be written into a YAML file unmo reads back.")
         lines[-1] += json.dumps(value)
         return column
-    tokens = [ch if _YAML_PLAIN.fullmatch(ch) and ch not in _YAML_ESCAPES
+    pieces = [ch if _YAML_PLAIN.fullmatch(ch) and ch not in _YAML_ESCAPES
               else _YAML_ESCAPES.get(ch) or _yaml_escape(ch) for ch in str(value)]
     lines[-1] += '"'
-    for number, token in enumerate(tokens):
+    for number, piece in enumerate(pieces):
         # Keep room for the closing `"`, `\\`, and a `,` or `]` after it.
-        if column + len(lines[-1]) + len(token) + 3 > YAML_WIDTH and number:
+        if column + len(lines[-1]) + len(piece) + 3 > YAML_WIDTH and number:
             lines[-1] += "\\"
             lines.append("")
             column = indent + 2
-            if token == " ":
-                token = "\\ "  # a leading space would be folded away
-        lines[-1] += token
+            if piece == " ":
+                piece = "\\ "  # a leading space would be folded away
+        lines[-1] += piece
     lines[-1] += '"'
     return column
 
