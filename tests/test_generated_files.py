@@ -330,3 +330,17 @@ def test_settings_refuse_line_breaks(unmo, workspace: Path, key: str):
     ran = unmo("onboard", "Acme", *flags(), "--yes")
     assert ran.exit_code == 2 and "line break" in ran.stderr, ran.stderr
     assert not (workspace / "customers").exists()
+
+
+def test_render_warns_about_a_customer_whose_record_points_at_this_machine(
+        unmo, workspace: Path):
+    """A customer onboarded when the sandbox was the default keeps its record, and is told."""
+    folder = _hybrid(unmo, workspace)
+    record = folder / "customer.yaml"
+    record.write_text(record.read_text().replace('"https://api.unmogrowp.com/v1"',
+                                                 '"http://127.0.0.1:8787/v1"'))
+    ran = unmo("customer", "render", "financetrack-pro")
+    assert ran.exit_code == 0, ran.stderr
+    assert "customers/financetrack-pro gives its customer http://127.0.0.1:8787/v1, an address " \
+        "on this machine" in ran.stderr
+    assert secret_keys(folder)["UNMO_API_URL"] == "http://127.0.0.1:8787/v1"  # the record holds

@@ -25,6 +25,7 @@ from unmo_cli.services.customer_folder import (
     secret_keys_from_env,
 )
 from unmo_cli.text import text_problem
+from unmo_cli.urls import local_host
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -298,6 +299,7 @@ class RenderResult:
     directory: str
     changed: list[str]  # files written (or, with check, that differ)
     missing_secrets: bool = False
+    local_api_url: str | None = None  # the recorded URL, when it names this machine
 
 
 def folder_keys(session: Session, customer: Customer, folder: Path) -> FolderKeys:
@@ -388,8 +390,8 @@ def _render_one(ws: Workspace, session: Session, customer: Customer, *, check: b
     if not check:
         finish_pending_rotation(session, customer, folder)
     keys = folder_keys(session, customer, folder)
-    files = render_customer_folder(ws.templates_dir, profile_of(customer), keys,
-                                   customer_api_url(ws, folder))
+    api_url = customer_api_url(ws, folder)
+    files = render_customer_folder(ws.templates_dir, profile_of(customer), keys, api_url)
     changed = []
     for relative, data in files.items():
         path = folder / relative
@@ -407,7 +409,8 @@ def _render_one(ws: Workspace, session: Session, customer: Customer, *, check: b
             raise EnvironmentFailure(f"cannot write {ws.relative(folder)}: {exc.strerror}.") \
                 from None
     return RenderResult(slug=customer.slug, directory=ws.relative(folder), changed=changed,
-                        missing_secrets=keys.secret is None)
+                        missing_secrets=keys.secret is None,
+                        local_api_url=api_url if local_host(api_url) else None)
 
 
 def customer_api_url(ws: Workspace, folder: Path) -> str:
