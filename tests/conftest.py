@@ -26,7 +26,8 @@ from unmo_cli.cli import app
 
 # Variables that would leak the developer's own settings into a test.
 _SETTINGS_ENV = [
-    "UNMO_WORKSPACE", "UNMO_DATABASE_URL", "UNMO_API_URL", "UNMO_API_TIMEOUT", "UNMO_TIMEZONE",
+    "UNMO_WORKSPACE", "UNMO_DATABASE_URL", "UNMO_API_URL", "UNMO_API_PUBLIC_URL",
+    "UNMO_API_TIMEOUT", "UNMO_TIMEZONE",
     "UNMO_ALERT_WEBHOOK", "UNMO_NOW", "UNMO_DEBUG", "CI",
 ]
 

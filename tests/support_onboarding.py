@@ -44,12 +44,11 @@ def onboard(unmo, name: str = "TechStart Mobile", preset: str = "sdk", /, *extra
 
 
 def secret_keys(folder: Path) -> dict[str, str]:
-    values = {}
-    for line in (folder / ".env").read_text().splitlines():
-        if line.startswith("UNMO_") and "=" in line:
-            name, _, value = line.partition("=")
-            values[name] = value
-    return values
+    """The folder's `.env` as python-dotenv (what a customer's own code uses) reads it."""
+    from dotenv import dotenv_values
+
+    return {name: value for name, value in dotenv_values(folder / ".env").items()
+            if name.startswith("UNMO_") and value is not None}
 
 
 def mask_keys(text: str) -> str:

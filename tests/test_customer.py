@@ -118,11 +118,13 @@ def test_render_names_every_unknown_customer_at_once(unmo, three, workspace: Pat
 
 
 def test_render_keeps_the_api_url_each_customer_was_given(unmo, workspace: Path, three):
-    """The operator's UNMO_API_URL is for onboarding new customers; re-rendering keeps the
-    URL recorded in customer.yaml, so --check does not depend on the caller's environment."""
+    """The operator's UNMO_API_PUBLIC_URL is for onboarding new customers (and UNMO_API_URL, what
+    unmo calls, reaches no customer file); re-rendering keeps the URL recorded in customer.yaml,
+    so --check does not depend on the caller's environment."""
     folder = workspace / "customers" / "alpha-apps"
     given = secret_keys(folder)["UNMO_API_URL"]
-    elsewhere = {"UNMO_API_URL": "https://api.unmo.example/v2"}
+    elsewhere = {"UNMO_API_URL": "http://127.0.0.1:1/v1",
+                 "UNMO_API_PUBLIC_URL": "https://api.unmo.example/v2"}
     assert unmo("customer", "render", "--all", "--check", env=elsewhere).exit_code == 0
     ran = unmo("customer", "render", "--all", env=elsewhere)
     assert ran.exit_code == 0 and "rewrote" not in ran.stderr, ran.stderr
@@ -137,7 +139,7 @@ def test_render_keeps_the_api_url_each_customer_was_given(unmo, workspace: Path,
 def test_editing_the_recorded_api_url_moves_a_customer(unmo, workspace: Path, three):
     folder = workspace / "customers" / "beta-shop"
     record = folder / "customer.yaml"
-    record.write_text(record.read_text().replace('api_base_url: "http://127.0.0.1:8787/v1"',
+    record.write_text(record.read_text().replace('api_base_url: "https://api.unmogrowp.com/v1"',
                                                  'api_base_url: "https://eu.unmo.example/v1"'))
     ran = unmo("customer", "render", "--all", "--check")
     assert ran.exit_code == 1 and "customers/beta-shop/.env" in ran.stderr
@@ -148,7 +150,7 @@ def test_editing_the_recorded_api_url_moves_a_customer(unmo, workspace: Path, th
     record.write_text("\n".join(line for line in record.read_text().splitlines()
                                 if not line.startswith("api_base_url")) + "\n")
     ran = unmo("customer", "render", "--all", "--check",
-               env={"UNMO_API_URL": "http://127.0.0.1:1/v1"})
+               env={"UNMO_API_PUBLIC_URL": "https://elsewhere.example/v1"})
     assert ran.exit_code == 1 and ran.stderr.count("differ") == 1
     assert "customers/beta-shop/customer.yaml" in ran.stderr and ".env" not in ran.stderr
 

@@ -197,8 +197,12 @@ def test_html_in_a_name_is_escaped_in_welcome_html(unmo, workspace: Path):
     html = (folder / "email" / "welcome.html").read_text()
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Sons" in html
-    # markdown and YAML keep the name as typed
-    assert "<script>alert(1)</script> & Sons" in (folder / "README.md").read_text()
+    # YAML keeps the name as typed; Markdown shows it as text, never as raw HTML
+    from support_files import markdown_html
+
+    rendered = markdown_html((folder / "README.md").read_text())
+    assert "<script>" not in rendered and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Sons" \
+        in rendered
     import yaml
 
     assert yaml.safe_load((folder / "customer.yaml").read_text())["name"] == doc["customer"]["name"]
@@ -213,8 +217,10 @@ def test_template_syntax_in_a_name_stays_text(unmo, workspace: Path):
         if path.is_file() and path.suffix in (".md", ".yaml"):
             text = path.read_text()
             assert "49 Games" not in text, path
-    assert name in (folder / "README.md").read_text()
-    assert "{{ config }}" in (folder / "email" / "welcome.md").read_text()
+    from support_files import markdown_html
+
+    assert name in markdown_html((folder / "README.md").read_text())
+    assert "{{ config }}" in markdown_html((folder / "email" / "welcome.md").read_text())
 
 
 def test_welcome_eml_is_a_multipart_message_to_the_contact(unmo, workspace: Path):
@@ -245,20 +251,23 @@ def test_sdk_configs_hold_publishable_keys_and_server_examples_read_the_environm
     props = (folder / "sdk" / "android" / "unmo.properties").read_text()
     assert env["UNMO_PUBLISHABLE_KEY_TEST"] in props
     python = (folder / "sdk" / "server" / "unmo_example.py").read_text()
-    assert 'os.environ["UNMO_SECRET_KEY_TEST"]' in python and "/health" in python
+    assert "KEY_NAME = 'UNMO_SECRET_KEY_TEST'" in python and "/health" in python
     assert "/analytics/attribution" in python
     compile(python, "unmo_example.py", "exec")
     curl = (folder / "sdk" / "server" / "curl-examples.sh").read_text()
-    assert "Authorization: Bearer $KEY" in curl and "http://127.0.0.1:8787/v1" in curl
+    assert "Authorization: Bearer $KEY" in curl and "https://api.unmogrowp.com/v1" in curl
     assert not KEY_RE.search(python + curl)
 
 
-def test_api_url_setting_reaches_env_and_examples(unmo, workspace: Path):
-    (workspace / "unmo.yaml").write_text("api:\n  base_url: https://api.example.test/v2/\n")
+def test_public_url_setting_reaches_env_and_examples_and_base_url_does_not(
+        unmo, workspace: Path):
+    (workspace / "unmo.yaml").write_text("api:\n  public_url: https://api.example.test/v2/\n"
+                                         "  base_url: http://127.0.0.1:9/v1\n")
     doc = onboard(unmo, "Remote", "s2s")
     folder = workspace / doc["directory"]
     assert secret_keys(folder)["UNMO_API_URL"] == "https://api.example.test/v2"
     assert "https://api.example.test/v2" in (folder / "sdk/server/curl-examples.sh").read_text()
+    assert not [p for p in folder.rglob("*") if p.is_file() and b"127.0.0.1" in p.read_bytes()]
 
 
 def test_from_file_records_are_validated_together(unmo, workspace: Path, unchanged):

@@ -63,3 +63,43 @@ def test_a_broken_override_refuses_onboarding_and_writes_nothing(unmo, workspace
     assert ran.exit_code == 2
     assert "customer/sdk/server/README.md.j2" in ran.stderr and "syntax error" in ran.stderr
     assert (snapshot_tree(workspace), snapshot_tables(workspace)) == before
+
+
+# --- the per-format filters ---------------------------------------------------------------------
+
+
+def test_each_filter_quotes_for_its_format():
+    import ast
+    import subprocess
+
+    from unmo_cli import templates
+
+    nasty = "a'b\"c$(id)`x`\\d\n{{e}}"
+    assert ast.literal_eval(templates.python_literal(nasty)) == nasty
+    shell = subprocess.run(["sh", "-c", f"printf %s {templates.shell_word(nasty)}"],
+                           capture_output=True, text=True)
+    assert shell.stdout == nasty
+    assert templates.kotlin_string('a"$b\\é') == '"a\\"\\$b\\\\\\u00e9"'
+    assert templates.swift_string('\\(x)"é') == '"\\\\(x)\\"\\u{e9}"'
+    assert templates.properties_value(" #é\\😀") == "\\ #\\u00e9\\\\\\ud83d\\ude00"
+    assert templates.xml_text("<a & 'b'>") == "&lt;a &amp; &apos;b&apos;&gt;"
+    assert templates.comment_text("one\ntwo\r\u2028three\x1b") == "one two three"
+    assert templates.dotenv_value("https://api.example/v1") == "'https://api.example/v1'"
+    for refused in ("it's", "back\\slash", "new\nline"):
+        with pytest.raises(InputError):
+            templates.dotenv_value(refused)
+    with pytest.raises(InputError):
+        templates.xml_text("nul\x00")
+
+
+@pytest.mark.parametrize(("text", "escaped"), [
+    ("1. First", "1\\. First"), ("- item", "\\- item"), ("+ item", "\\+ item"),
+    ("=== rule", "\\=== rule"), ("> quote", "\\> quote"), ("# heading", "\\# heading"),
+    ("<b>bold</b>", "\\<b\\>bold\\</b\\>"), ("[x](https://e.example)", "\\[x\\](https\\://e.example)"),
+    ("www.e.example", "www\\.e.example"), ("a | b", "a \\| b"), ("&amp;", "\\&amp;"),
+    ("TechStart Mobile", "TechStart Mobile"), ("two\nlines", "two lines"),
+])
+def test_markdown_filter_escapes_what_could_start_markup(text: str, escaped: str):
+    from unmo_cli.templates import markdown_text
+
+    assert markdown_text(text) == escaped

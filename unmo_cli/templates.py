@@ -5,11 +5,14 @@ included, is only ever data, never template source."""
 from __future__ import annotations
 
 import json
+import math
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unmo_cli.errors import EnvironmentFailure, InputError
+from unmo_cli.text import one_line, text_problem
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
@@ -26,10 +29,191 @@ def _autoescape(template_name: str | None) -> bool:
     return template_name.removesuffix(TEMPLATE_SUFFIX).endswith((".html", ".htm"))
 
 
-def yaml_value(value: Any) -> str:
-    """A scalar or list written so YAML reads back exactly the same value: JSON is valid YAML,
-    and a double-quoted JSON string survives colons, quotes, `#` and leading dashes."""
-    return json.dumps(value, ensure_ascii=False)
+# --- one filter per format a value is written into ----------------------------------------------
+# Values reach templates already validated where they entered (names, e-mail addresses, the API
+# URL); each filter still quotes for its format, so a value is never trusted to be harmless.
+# A value a format cannot hold at all is refused (InputError), never written half-quoted.
+
+# YAML's printable set, less what YAML 1.1 (PyYAML) reads as a line break or a BOM.
+_YAML_PLAIN = re.compile("[\u0020-\u007e\u00a0-\u2027\u202a-\ud7ff\ue000-\ufefe"
+                         "\uff00-\ufffd\U00010000-\U0010ffff]")
+_YAML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+YAML_WIDTH = 80  # yamllint's default line-length
+
+
+def yaml_value(value: Any, indent: int = 0, key_width: int = 22) -> str:
+    """A scalar or list written so YAML reads back exactly the same value and yamllint's defaults
+    accept the lines: strings double-quoted with YAML's escapes, folded with escaped line breaks
+    (`\\` at the end of a line, continuation lines indented by `indent` + 2) so that no line
+    passes 80 columns when the key before it (at `indent`) is at most `key_width` characters;
+    lists as flow sequences, broken between items the same way."""
+    column = indent + key_width + 2  # after "key: "
+    lines = [""]
+    if not isinstance(value, (list, tuple)):
+        _yaml_append(lines, value, column, indent)
+        return ("\n" + " " * (indent + 2)).join(lines)
+    one_line = "[" + ", ".join(yaml_value(item, indent, key_width) for item in value) + "]"
+    if "\n" not in one_line and column + len(one_line) <= YAML_WIDTH:
+        return one_line
+    # Too long for one line: "[", then one item a line, then "]" under the key, as yamllint's
+    # indentation rule wants a flow sequence broken across lines.
+    items = []
+    for item in value:
+        item_lines = [""]
+        _yaml_append(item_lines, item, indent + 2, indent)
+        items.append(("\n" + " " * (indent + 2)).join(item_lines))
+    inner = ("\n" + " " * (indent + 2)).join(
+        text + ("," if number < len(items) - 1 else "") for number, text in enumerate(items))
+    return f"[\n{' ' * (indent + 2)}{inner}\n{' ' * indent}]"
+
+
+def _yaml_append(lines: list[str], value: Any, column: int, indent: int) -> int:
+    """Append `value` to `lines` (the last one starts at `column`), folding a long string onto
+    new lines; returns the column the last line starts at."""
+    if value is None or isinstance(value, (bool, int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"{value!r} cannot be written into a YAML file unmo reads back.")
+        lines[-1] += json.dumps(value)
+        return column
+    pieces = [ch if _YAML_PLAIN.fullmatch(ch) and ch not in _YAML_ESCAPES
+              else _YAML_ESCAPES.get(ch) or _yaml_escape(ch) for ch in str(value)]
+    lines[-1] += '"'
+    for number, piece in enumerate(pieces):
+        # Keep room for the closing `"`, `\\`, and a `,` or `]` after it.
+        if column + len(lines[-1]) + len(piece) + 3 > YAML_WIDTH and number:
+            lines[-1] += "\\"
+            lines.append("")
+            column = indent + 2
+            if piece == " ":
+                piece = "\\ "  # a leading space would be folded away
+        lines[-1] += piece
+    lines[-1] += '"'
+    return column
+
+
+def _yaml_escape(ch: str) -> str:
+    code = ord(ch)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def shell_word(value: Any) -> str:
+    """One word for a POSIX shell (sh, bash, zsh), single-quoted unless it needs no quotes."""
+    import shlex
+
+    return shlex.quote(str(value))
+
+
+def python_literal(value: Any) -> str:
+    """A Python literal that evaluates to `value` (str, int, float, bool, None, or lists)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{value!r} cannot be written as a Python literal.")
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(python_literal(item) for item in value) + "]"
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value)
+    return repr(str(value))
+
+
+def dotenv_value(value: Any) -> str:
+    """A `.env` value that python-dotenv, docker compose and a POSIX shell's `set -a; . .env`
+    all read as the same text: single-quoted, so nothing in it is expanded. A value holding a
+    quote, a backslash or a control character (none of which these readers agree on) is
+    refused."""
+    text = str(value)
+    if "'" in text or "\\" in text or text_problem(text) is not None:
+        raise InputError(f"{text!r} cannot be written into a .env file: it holds a quote, a "
+                         "backslash or a control character.")
+    return f"'{text}'"
+
+
+# XML 1.0's characters (a plist is XML); anything else cannot be escaped, only refused.
+_XML_INVALID = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(value: Any) -> str:
+    """Text for an XML element or attribute (plists), with &, <, >, " and ' escaped."""
+    from xml.sax.saxutils import escape
+
+    text = str(value)
+    if _XML_INVALID.search(text):
+        raise InputError(f"{text!r} holds a character that XML (a plist) cannot hold.")
+    return escape(text, {'"': "&quot;", "'": "&apos;"})
+
+
+def properties_value(value: Any) -> str:
+    """A Java .properties value: backslashes, line breaks and a leading space escaped, and
+    everything outside printable ASCII as \\uXXXX (UTF-16 units), as Properties.load reads it."""
+    out = []
+    for index, ch in enumerate(str(value)):
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == " " and index == 0:
+            out.append("\\ ")
+        elif ch in "#!=:" and index == 0:
+            out.append("\\" + ch)
+        elif " " <= ch <= "~":
+            out.append(ch)
+        else:
+            data = ch.encode("utf-16-be")
+            out.extend(f"\\u{data[i] << 8 | data[i + 1]:04x}" for i in range(0, len(data), 2))
+    return "".join(out)
+
+
+def kotlin_string(value: Any) -> str:
+    """A Kotlin string literal ("…", with `$` escaped so nothing is interpolated)."""
+    out = []
+    for ch in str(value):
+        if ch in '"\\$':
+            out.append("\\" + ch)
+        elif " " <= ch <= "~":
+            out.append(ch)
+        else:
+            data = ch.encode("utf-16-be")
+            out.extend(f"\\u{data[i] << 8 | data[i + 1]:04x}" for i in range(0, len(data), 2))
+    return '"' + "".join(out) + '"'
+
+
+def swift_string(value: Any) -> str:
+    """A Swift string literal ("…"; `\\(` interpolation cannot start: backslashes are escaped)."""
+    out = []
+    for ch in str(value):
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif " " <= ch <= "~":
+            out.append(ch)
+        else:
+            out.append(f"\\u{{{ord(ch):x}}}")
+    return '"' + "".join(out) + '"'
+
+
+def comment_text(value: Any) -> str:
+    """Text for a `#` or `//` comment: on one line (line breaks and control characters become
+    spaces), so it cannot end the comment and start code."""
+    return " ".join(one_line(str(value)).split())
+
+
+# Markdown: every character that can start markup anywhere in a line. `:` and `@` (autolinks such
+# as https://… or name@host), `&` (entities), `<` (raw HTML), `|` (table cells), `$` (math).
+_MD_INLINE = re.compile(r"([\\`*_\[\]<>!|#~&$:@{}])")
+_MD_LINE_START = re.compile(r"^([-+=>]|\d+(?=[.)]))")
+
+
+def markdown_text(value: Any) -> str:
+    """Text unmo did not write, made inert for Markdown (CommonMark and GitHub's): one line,
+    every character that could make a link, an image, raw HTML, emphasis, a table cell or a
+    heading backslash-escaped, and what would start a list, a quote or a rule at the start of
+    a line too. It reads as the same text once rendered."""
+    text = " ".join(one_line(str(value)).split())
+    text = _MD_INLINE.sub(r"\\\1", text)
+    text = re.sub(r"(?i)\b(www)\.", r"\1\\.", text)  # GitHub links www.host without a scheme
+    match = _MD_LINE_START.match(text)
+    if match:
+        end = match.end()
+        text = (f"\\{text}" if not match.group(1).isdigit()
+                else f"{text[:end]}\\{text[end:]}")
+    return text
 
 
 def dollars(cents: int) -> str:
@@ -92,7 +276,9 @@ def _environment(folders: tuple[str, ...]) -> SandboxedEnvironment:
         lstrip_blocks=True,
         auto_reload=True,  # an edited template is picked up in a long-lived process
     )
-    env.filters["yaml"] = yaml_value
+    env.filters.update(yaml=yaml_value, sh=shell_word, py=python_literal, dotenv=dotenv_value,
+                       xml=xml_text, properties=properties_value, kotlin=kotlin_string,
+                       swift=swift_string, comment=comment_text, md=markdown_text)
     env.filters["dollars"] = dollars
     return env
 

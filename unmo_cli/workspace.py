@@ -11,6 +11,7 @@ from typing import Any, get_type_hints
 
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.text import text_problem
+from unmo_cli.urls import PRODUCTION_API_URL, url_problem
 
 CONFIG_NAME = "unmo.yaml"
 STATE_DIR = ".unmo"
@@ -20,7 +21,11 @@ STATE_DIR = ".unmo"
 
 @dataclass(frozen=True)
 class ApiSettings:
+    """`base_url` is what unmo itself calls (`unmo health`; the sandbox by default);
+    `public_url` is what new customers are given in their files (the platform's production API)."""
+
     base_url: str = "http://127.0.0.1:8787/v1"
+    public_url: str = PRODUCTION_API_URL
     timeout_s: float = 5.0
 
 
@@ -76,12 +81,16 @@ class Settings:
 ENVIRONMENT = {
     "database_url": "UNMO_DATABASE_URL",
     "api.base_url": "UNMO_API_URL",
+    "api.public_url": "UNMO_API_PUBLIC_URL",
     "api.timeout_s": "UNMO_API_TIMEOUT",
     "timezone": "UNMO_TIMEZONE",
     "alerts.webhook_url": "UNMO_ALERT_WEBHOOK",
 }
 
 _SECRET_KEYS = {"database_url", "alerts.webhook_url"}
+# Settings that may span lines. None do: every text setting is a URL, a name or a path, and a
+# line break in one is how a value smuggles an extra line into a generated file (`.env`).
+FREE_TEXT_SETTINGS: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -269,9 +278,10 @@ def _coerce(value: Any, kind: Any, dotted: str, where: str) -> Any:
         if isinstance(value, (dict, list)):
             raise InputError(f"{where}{dotted!r} must be text.")
         text = str(value)
-        problem = text_problem(text, allow_newlines=True)
+        problem = text_problem(text, allow_newlines=dotted in FREE_TEXT_SETTINGS)
         if problem:
-            raise InputError(f"{where}{dotted!r} contains {problem}; use plain text.")
+            raise InputError(f"{where}{dotted!r} contains {problem}; use one line of plain "
+                             "text.")
         return text
     if base is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -333,6 +343,10 @@ def _validate(settings: Settings, flat: dict[str, Any], config_file: Path | None
     except (ZoneInfoNotFoundError, ValueError):
         raise InputError(f"{where('timezone')}timezone {settings.timezone!r} is not an IANA time "
                          "zone name (e.g. UTC, Europe/Berlin, America/New_York).") from None
+    problem = url_problem(settings.api.public_url)
+    if problem:
+        raise InputError(f"{where('api.public_url')}api.public_url {settings.api.public_url!r} "
+                         f"{problem}; use the platform's URL, e.g. {PRODUCTION_API_URL}.")
     if settings.api.timeout_s <= 0:
         raise InputError(f"{where('api.timeout_s')}api.timeout_s must be more than 0 seconds.")
     for name in ("health_failure_threshold", "health_success_threshold"):

@@ -133,6 +133,10 @@ def render(
             console.info(f"{r.directory}: rewrote {', '.join(r.changed)}")
         else:
             console.info(f"{r.directory}: up to date")
+        if r.local_api_url:
+            console.warn(f"{r.directory} gives its customer {r.local_api_url}, an address on this "
+                         "machine; set api_base_url in its customer.yaml to the platform's URL "
+                         "(e.g. https://api.unmogrowp.com/v1) and re-render.")
         if r.missing_secrets and not check:
             console.warn(f"{r.directory}/.env is missing or holds other keys than the database, "
                          f"so it was left alone; run unmo keys rotate {r.slug} --kind secret to "

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from unmo_cli.errors import EnvironmentFailure, InputError
+from unmo_cli.urls import PRODUCTION_API_URL, url_problem
 
 TEMPLATES_FOLDER = "customer"
 ENV_FILE = ".env"
@@ -82,6 +83,8 @@ class FolderKeys:
 
 def template_context(profile: CustomerProfile, keys: FolderKeys, api_base_url: str
                      ) -> dict[str, Any]:
+    """What templates see. `api.base_url` is the URL this customer was given (api.public_url at
+    onboarding, then the one its customer.yaml records), not the one unmo itself calls."""
     from unmo_cli.clock import iso
 
     sections = profile.sections()
@@ -124,6 +127,9 @@ def render_customer_folder(templates_dir: Path, profile: CustomerProfile, keys: 
     secret keys are known (onboarding, rotation, or read back from the existing `.env`)."""
     from unmo_cli.templates import TEMPLATE_SUFFIX, output_name, render_from, template_files
 
+    problem = url_problem(api_base_url.rstrip("/"))
+    if problem:  # every caller validated it; this keeps a new caller from skipping that
+        raise InputError(f"the API URL {api_base_url!r} for {profile.slug} {problem}.")
     context = template_context(profile, keys, api_base_url)
     sections = profile.sections()
     files: dict[str, bytes] = {}
@@ -149,12 +155,16 @@ def welcome_message(profile: CustomerProfile, text: str, html: str) -> bytes:
     """`welcome.eml`: To the contact, From the success manager (or the team's address), the
     Subject from the first heading of welcome.md, multipart/alternative text + HTML. The MIME
     boundary is derived from the content so re-rendering the same customer gives the same bytes."""
+    import re
     from email.message import EmailMessage
+    from email.policy import SMTP
     from email.utils import format_datetime
 
-    subject = next((line.lstrip("#").strip() for line in text.splitlines()
-                    if line.strip()), f"Welcome, {profile.name}")
-    message = EmailMessage()
+    # welcome.md escapes Markdown in the customer's name; the Subject is plain text.
+    heading = next((line.lstrip("#").strip() for line in text.splitlines() if line.strip()), "")
+    subject = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", heading) or f"Welcome, {profile.name}"
+    # CRLF line ends and 7-bit transfer encodings: the bytes go to any SMTP server as they are.
+    message = EmailMessage(policy=SMTP.clone(cte_type="7bit"))
     local, _, domain = profile.contact_email.rpartition("@")
     try:
         message["To"] = _recipient(profile.contact_name, local, domain)
@@ -164,6 +174,11 @@ def welcome_message(profile: CustomerProfile, text: str, html: str) -> bytes:
                          f"{exc}.") from None
     message["Subject"] = subject
     message["Date"] = format_datetime(profile.created_at)
+    # Stable across re-renders (the drift check compares bytes), unique per onboarding.
+    sender = message["From"].addresses[0].domain or "unmogrowp.example"
+    local_part = re.sub(r"[^A-Za-z0-9-]+", "-", profile.slug)
+    message["Message-ID"] = (f"<welcome.{local_part}.{profile.created_at:%Y%m%dT%H%M%S}"
+                             f"@{sender}>")
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     digest = hashlib.sha256((text + "\0" + html).encode("utf-8")).hexdigest()[:32]
@@ -180,7 +195,10 @@ def _recipient(display_name: str, local: str, domain: str) -> Any:
     from email.parser import BytesParser
     from email.policy import default
 
-    named = Address(display_name=display_name, username=local, domain=domain)
+    try:
+        named = Address(display_name=display_name, username=local, domain=domain)
+    except ValueError:  # a line break in the name: a header cannot hold it
+        return Address(username=local, domain=domain)
     if display_name.isascii() and "=?" not in display_name and len(display_name) < 60:
         return named  # plain ASCII is written and read back as it is
     probe = EmailMessage()
@@ -193,17 +211,37 @@ def _recipient(display_name: str, local: str, domain: str) -> Any:
 
 
 def env_file_text(keys: FolderKeys, api_base_url: str) -> str:
+    """The five documented variables, each value quoted by the dotenv filter (single quotes:
+    python-dotenv and `set -a; . .env` read the same text, and expand nothing)."""
+    from unmo_cli.templates import dotenv_value
+
     assert keys.secret is not None
+    values = {
+        API_URL_NAME: api_base_url.rstrip("/"),
+        ENV_NAMES[("secret", "live")]: keys.secret["live"],
+        ENV_NAMES[("secret", "test")]: keys.secret["test"],
+        ENV_NAMES[("publishable", "live")]: keys.publishable["live"],
+        ENV_NAMES[("publishable", "test")]: keys.publishable["test"],
+    }
     lines = [
         "# unmo: this customer's API keys. The secret keys live only in this file:",
         "# never commit it, never paste it into a ticket or a chat.",
-        f"{API_URL_NAME}={api_base_url.rstrip('/')}",
-        f"{ENV_NAMES[('secret', 'live')]}={keys.secret['live']}",
-        f"{ENV_NAMES[('secret', 'test')]}={keys.secret['test']}",
-        f"{ENV_NAMES[('publishable', 'live')]}={keys.publishable['live']}",
-        f"{ENV_NAMES[('publishable', 'test')]}={keys.publishable['test']}",
+        *(f"{name}={dotenv_value(value)}" for name, value in values.items()),
     ]
     return "\n".join(lines) + "\n"
+
+
+def is_script(relative: str, data: bytes) -> bool:
+    """Whether a generated file is a script a customer runs (`./curl-examples.sh`, as its README
+    says): it starts with `#!`. Scripts are written executable; `.env` never is."""
+    return relative != ENV_FILE and data.startswith(b"#!")
+
+
+def make_executable(fd: int) -> None:
+    """Add the execute bits that match the file's read bits (0644 -> 0755 under the usual umask
+    022, 0600 -> 0700 under 077), as `chmod +x` does: no one gains read access by it."""
+    mode = os.fstat(fd).st_mode & 0o777
+    os.fchmod(fd, mode | (mode & 0o444) >> 2)
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -233,20 +271,27 @@ def recorded_api_url(folder: Path) -> str | None:
     """The API URL the customer was given: `api_base_url` in its customer.yaml (the record; edit
     it to move a customer to another API), else UNMO_API_URL in its `.env`; None when the folder
     records neither. Re-rendering and rotation reuse it, so what a customer receives never
-    depends on the operator's own `api.base_url` (say, an UNMO_API_URL pointing at a sandbox)."""
+    depends on the operator's settings (`api.base_url`, `api.public_url`). A recorded URL that
+    could not be written safely into the customer's files (see urls.url_problem) is an
+    InputError naming the file, never written."""
     import yaml
-
-    from unmo_cli.text import text_problem
 
     try:
         record = yaml.safe_load((folder / CUSTOMER_RECORD).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         record = None  # no record, or one edited out of shape: the .env still knows
-    candidates = [record.get(RECORDED_API_URL) if isinstance(record, dict) else None,
-                  read_env_file(folder / ENV_FILE).get(API_URL_NAME)]
-    for url in candidates:
-        if isinstance(url, str) and url.strip() and text_problem(url) is None:
-            return url.strip()
+    candidates = [(CUSTOMER_RECORD, RECORDED_API_URL,
+                   record.get(RECORDED_API_URL) if isinstance(record, dict) else None),
+                  (ENV_FILE, API_URL_NAME, read_env_file(folder / ENV_FILE).get(API_URL_NAME))]
+    for file_name, key, url in candidates:
+        if url is None or (isinstance(url, str) and not url.strip()):
+            continue
+        text = url.strip().rstrip("/") if isinstance(url, str) else repr(url)
+        problem = url_problem(text) if isinstance(url, str) else "is not text"
+        if problem:
+            raise InputError(f"{folder / file_name}: {key} {text!r} {problem}; set it to the "
+                             f"API this customer uses, e.g. {PRODUCTION_API_URL}.")
+        return text
     return None
 
 
@@ -290,6 +335,8 @@ def write_folder(target: Path, files: dict[str, bytes]) -> None:
         else:
             with open(path, "wb") as handle:
                 handle.write(data)
+                if is_script(relative, data):
+                    make_executable(handle.fileno())
 
 
 # --- writing inside an existing customer folder -------------------------------------------------
@@ -417,6 +464,8 @@ class FolderWriter:
 
                 testhooks.fail_at("folder-write")
                 _write_all(handle, data)
+                if is_script(relative, data):
+                    make_executable(handle)
                 os.fsync(handle)
             except BaseException:
                 os.close(handle)

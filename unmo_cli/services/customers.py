@@ -28,6 +28,7 @@ from unmo_cli.services.customer_folder import (
     write_folder,
 )
 from unmo_cli.text import text_problem
+from unmo_cli.urls import local_host
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -322,6 +323,7 @@ class RenderResult:
     directory: str
     changed: list[str]  # files written (or, with check, that differ)
     missing_secrets: bool = False
+    local_api_url: str | None = None  # the recorded URL, when it names this machine
 
 
 def folder_keys(session: Session, customer: Customer, folder: Path) -> FolderKeys:
@@ -426,8 +428,8 @@ def _render_files(ws: Workspace, session: Session, customer: Customer,
     if not check and writer is not None:
         finish_pending_rotation(session, customer, writer)
     keys = folder_keys(session, customer, folder)
-    files = render_customer_folder(ws.templates_dir, profile_of(customer), keys,
-                                   customer_api_url(ws, folder))
+    api_url = customer_api_url(ws, folder)
+    files = render_customer_folder(ws.templates_dir, profile_of(customer), keys, api_url)
     try:
         changed = [relative for relative, data in files.items()
                    if (writer.read(relative) if writer else None) != data]
@@ -441,7 +443,8 @@ def _render_files(ws: Workspace, session: Session, customer: Customer,
     except OSError as exc:
         raise _folder_failure(ws, folder, exc) from None
     return RenderResult(slug=customer.slug, directory=ws.relative(folder), changed=changed,
-                        missing_secrets=keys.secret is None)
+                        missing_secrets=keys.secret is None,
+                        local_api_url=api_url if local_host(api_url) else None)
 
 
 def _folder_failure(ws: Workspace, folder: Path, exc: OSError) -> UnmoError:
@@ -459,8 +462,8 @@ def _folder_failure(ws: Workspace, folder: Path, exc: OSError) -> UnmoError:
 
 def customer_api_url(ws: Workspace, folder: Path) -> str:
     """The API URL to render a customer's folder with: the one it records (see
-    recorded_api_url); the workspace's `api.base_url` only for a folder that records none."""
-    return recorded_api_url(folder) or ws.settings.api.base_url
+    recorded_api_url); the workspace's `api.public_url` only for a folder that records none."""
+    return recorded_api_url(folder) or ws.settings.api.public_url
 
 
 def finish_pending_rotation(session: Session, customer: Customer, writer: FolderWriter) -> None:

@@ -758,6 +758,7 @@ def _onboard_all(ws: Workspace, prepared: list[tuple[CustomerInput, StepTimes, f
                  *, mode: str, dry_run: bool,
                  advance: Callable[[int], None] | None = None) -> list[OnboardResult]:
     assert mode in MODES
+    check_public_url(ws)
     items = [p[0] for p in prepared]
     works = [_Work(item=i, times=t, began=b, started_at=s) for i, t, b, s in prepared]
     if dry_run:
@@ -826,6 +827,25 @@ def _onboard_into(ws: Workspace, works: list[_Work], existing: Database | None, 
     return results
 
 
+def check_public_url(ws: Workspace) -> str:
+    """The URL new customers are given (api.public_url); an InputError when no customer could
+    use it: it names this machine (the sandbox's http://127.0.0.1:8787/v1, say) or is not https.
+    The demo onboards with the default, so it never meets this."""
+    from unmo_cli.urls import PRODUCTION_API_URL, customer_url_problem
+
+    url = ws.settings.api.public_url
+    problem = customer_url_problem(url)
+    if problem:
+        if os.environ.get("UNMO_API_PUBLIC_URL"):
+            origin = "UNMO_API_PUBLIC_URL"
+        else:
+            origin = f"api.public_url in {ws.config_file}" if ws.config_file else "api.public_url"
+        raise InputError(f"{origin} {url!r} {problem}, so it cannot go into a new customer's "
+                         f"files; set it to the platform's URL (the default is "
+                         f"{PRODUCTION_API_URL}) and point api.base_url at the sandbox instead.")
+    return url.rstrip("/")
+
+
 def _collision_message(items: list[CustomerInput]) -> str:
     names = ", ".join(repr(i.name) for i in items[:5])
     return (f"{names} {'is' if len(items) == 1 else 'are'} already onboarded (another onboarding "
@@ -848,7 +868,7 @@ def _render(ws: Workspace, work: _Work) -> None:
     with work.times.step("render_files"):
         work.rendered = render_customer_folder(
             ws.templates_dir, _profile(work.item, work.started_at), keys,
-            ws.settings.api.base_url)
+            ws.settings.api.public_url)
         work.files = sorted(work.rendered)
 
 
@@ -1100,7 +1120,7 @@ def _dry_run(ws: Workspace, work: _Work) -> OnboardResult:
         secret={e: placeholder[("secret", e)] for e in apikeys.ENVIRONMENTS},
     )
     files = render_customer_folder(ws.templates_dir, _profile(work.item, work.started_at), keys,
-                                   ws.settings.api.base_url)
+                                   ws.settings.api.public_url)
     return OnboardResult(
         customer=customer_json(_customer_row(work.item, work.started_at)),
         directory=ws.relative(ws.customer_dir(work.item.slug)),

@@ -14,6 +14,6 @@ enum UnmoSetup {
         }
         let environment = config["UnmoEnvironment"] ?? "test"
         let key = environment == "live" ? config["UnmoPublishableKeyLive"] : config["UnmoPublishableKeyTest"]
-        Unmo.configure(apiBaseURL: config["UnmoApiBaseURL"] ?? "http://127.0.0.1:8787/v1", publishableKey: key ?? "")
+        Unmo.configure(apiBaseURL: config["UnmoApiBaseURL"] ?? "https://api.unmogrowp.com/v1", publishableKey: key ?? "")
     }
 }

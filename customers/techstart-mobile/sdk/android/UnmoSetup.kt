@@ -13,7 +13,7 @@ object UnmoSetup {
         val key = config.getProperty("unmo.publishable_key.$environment")
         Unmo.configure(
             context,
-            apiBaseUrl = config.getProperty("unmo.api.base_url", "http://127.0.0.1:8787/v1"),
+            apiBaseUrl = config.getProperty("unmo.api.base_url", "https://api.unmogrowp.com/v1"),
             publishableKey = key,
         )
     }
