@@ -25,16 +25,14 @@ def list_(
     if json_output:
         console.emit_json(customers)
         return
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=f"{len(customers)} customers", title_justify="left")
-    for column in ("slug", "name", "phase", "integration", "MRR", "created", "churned"):
-        table.add_column(column, justify="right" if column == "MRR" else "left")
+    table = console.DataTable(f"{len(customers)} customers", [
+        console.key("slug"), console.text("name", min_width=16), console.key("phase"),
+        console.key("integration"), console.number("MRR"), console.key("created"),
+        console.key("churned")])
     for c in customers:
-        table.add_row(c["slug"], Text(c["name"]), c["phase"], c["integration"],
+        table.add_row(c["slug"], c["name"], c["phase"], c["integration"],
                       f"${c['mrr']:,.2f}", (c["created_at"] or "")[:10],
-                      (c["churned_at"] or "")[:10] or "—")
+                      (c["churned_at"] or "")[:10])
     console.print_out(table)
 
 
@@ -60,7 +58,6 @@ def show(
 
 
 def _render_detail(detail: Any) -> None:
-    from rich.table import Table
     from rich.text import Text
 
     from unmo_cli import console
@@ -69,9 +66,8 @@ def _render_detail(detail: Any) -> None:
     record = [(k, v) for k, v in c.items() if k not in ("slug", "name")]
     console.print_out(console.key_value_table([*record, ("folder", detail.directory + "/")],
                                               f"{c['name']} ({c['slug']})"))
-    keys = Table(title="Keys", title_justify="left")
-    for column in ("kind", "environment", "hint", "status", "created"):
-        keys.add_column(column, no_wrap=column == "hint")
+    keys = console.DataTable("Keys", [console.key(column) for column in
+                                      ("kind", "environment", "hint", "status", "created")])
     for k in detail.keys:
         keys.add_row(k["kind"], k["environment"], k["hint"], k["status"],
                      (k["created_at"] or "")[:10])

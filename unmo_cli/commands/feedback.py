@@ -144,15 +144,12 @@ def list_(
     if json_output:
         console.emit_json([row.to_json() for row in rows])
         return
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=f"Feedback ({len(rows)})", title_justify="left")
-    for column in ("id", "received (UTC)", "customer", "sat.", "NPS", "category", "source",
-                   "comment"):
-        table.add_column(column, overflow="fold")
+    table = console.DataTable(f"Feedback ({len(rows)})", [
+        console.key("id"), console.key("received (UTC)"), console.key("customer"),
+        console.number("sat."), console.number("NPS"), console.key("category"),
+        console.key("source"), console.text("comment")])
     for row in rows:
         table.add_row(str(row.id), row.received_at.strftime("%Y-%m-%d %H:%M"), row.customer,
-                      str(row.satisfaction), "—" if row.nps is None else str(row.nps),
-                      row.category, row.source, Text((row.comment or "")[:80]))
+                      str(row.satisfaction), None if row.nps is None else str(row.nps),
+                      row.category, row.source, row.comment)
     console.print_out(table)

@@ -85,23 +85,24 @@ def _deliver(run: HealthRun, output: Path | None, text: str | None) -> None:
         sys.stdout.write(text)
 
 
-def _table(run: HealthRun):  # -> rich.table.Table
-    from rich.table import Table
+def _table(run: HealthRun):  # -> console.DataTable
     from rich.text import Text
+
+    from unmo_cli import console
 
     styles = {"healthy": "green", "degraded": "yellow", "unauthorized": "red", "down": "red",
               "error": "magenta"}
-    table = Table(title=f"Health at {run.checked_at:%Y-%m-%d %H:%M:%S} UTC", title_justify="left")
-    for name in ("customer", "status", "HTTP", "latency", "unhealthy services",
-                 "installs (yesterday UTC)", "detail"):
-        table.add_column(name, justify="right" if name in ("HTTP", "latency") else "left",
-                         overflow="fold")
+    table = console.DataTable(
+        f"Health at {run.checked_at:%Y-%m-%d %H:%M:%S} UTC (installs: yesterday, UTC)",
+        [console.key("customer"), console.key("status"), console.number("HTTP"),
+         console.number("latency"), console.text("unhealthy services", min_width=12),
+         console.number("installs"), console.text("detail", wrap=True)])
     for r in run.results:
         # Text cells: server-supplied words must never be read as Rich markup.
         table.add_row(
-            Text(r.customer), Text(r.status, style=styles[r.status]),
-            str(r.http_status or "—"), "—" if r.latency_ms is None else f"{r.latency_ms:.0f} ms",
-            Text(", ".join(r.unhealthy_services) or "—"),
-            "—" if r.installs is None else f"{r.installs:,}", Text(r.error or ""),
+            r.customer, Text(r.status, style=styles[r.status]),
+            str(r.http_status or "—"), None if r.latency_ms is None else f"{r.latency_ms:.0f} ms",
+            ", ".join(r.unhealthy_services),
+            None if r.installs is None else f"{r.installs:,}", r.error,
         )
     return table

@@ -23,15 +23,12 @@ def list_(
     if json_output:
         console.emit_json({"customer": listing.slug, "keys": listing.keys})
         return
-    from rich.table import Table
-
-    table = Table(title=f"Keys of {listing.slug}", title_justify="left")
-    # "env", dates as days and an unbreakable hint: whole rows fit an 80-column terminal.
-    for column in ("kind", "env", "hint", "status", "created", "revoked"):
-        table.add_column(column, no_wrap=column == "hint")
+    # "env" and dates as days: whole rows fit an 80-column terminal.
+    table = console.DataTable(f"Keys of {listing.slug}", [console.key(column) for column in
+                              ("kind", "env", "hint", "status", "created", "revoked")])
     for k in listing.keys:
         table.add_row(k["kind"], k["environment"], k["hint"], k["status"],
-                      k["created_at"][:10], (k["revoked_at"] or "")[:10] or "—")
+                      k["created_at"][:10], (k["revoked_at"] or "")[:10])
     console.print_out(table)
 
 

@@ -84,17 +84,14 @@ def _show(results: list[Any], *, json_output: bool, show_secrets: bool, many: bo
         documents = [r.as_json(show_secrets=show_secrets) for r in results]
         console.emit_json(documents if many else documents[0])
         return
-    from rich.table import Table
-    from rich.text import Text
-
     if many and len(results) > 1:
-        table = Table(title=("Would onboard" if results[0].dry_run else "Onboarded")
-                      + f" {len(results)} customers", title_justify="left")
-        for column in ("customer", "folder", "integration", "seconds"):
-            table.add_column(column)
+        table = console.DataTable(
+            ("Would onboard" if results[0].dry_run else "Onboarded") + f" {len(results)} "
+            "customers", [console.text("customer", min_width=16), console.key("folder"),
+                          console.key("integration"), console.number("seconds")])
         for r in results:
-            seconds = f"{r.onboarding['duration_s']:.3f}" if r.onboarding else "—"
-            table.add_row(Text(r.customer["name"]), r.directory + "/", r.customer["integration"],
+            seconds = f"{r.onboarding['duration_s']:.3f}" if r.onboarding else None
+            table.add_row(r.customer["name"], r.directory + "/", r.customer["integration"],
                           seconds)
         console.print_out(table)
         if show_secrets:
@@ -127,13 +124,11 @@ def _say(text: str) -> None:
 
 
 def _keys_table(result: Any, *, show_secrets: bool) -> None:
-    from rich.table import Table
-
     from unmo_cli import console
 
-    table = Table(title=f"Keys of {result.customer['slug']}", title_justify="left")
-    for column in ("kind", "environment", "key" if show_secrets else "hint"):
-        table.add_column(column, overflow="fold")
+    table = console.DataTable(f"Keys of {result.customer['slug']}", [
+        console.key(column) for column in ("kind", "environment",
+                                           "key" if show_secrets else "hint")])
     for key in result.keys:
         shown = key["hint"]
         if show_secrets:
