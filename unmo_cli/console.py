@@ -95,6 +95,16 @@ def to_json(document: Any) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False, default=_json_default)
 
 
+def chosen_format(fmt: str | None, json_flag: bool, *, default: str) -> str:
+    """`--json` is `--format json`, on every command that has --format (one output switch for
+    scripts whatever the command)."""
+    if json_flag and fmt not in (None, "json"):
+        from unmo_cli.errors import InputError
+
+        raise InputError(f"--json and --format {fmt} ask for two formats; pass only one.")
+    return "json" if json_flag else (fmt or default)
+
+
 def emit_json(document: Any) -> None:
     """One JSON document on stdout and nothing else there."""
     sys.stdout.write(to_json(document) + "\n")

@@ -41,7 +41,8 @@ def list_(
 
 
 @app.command("ack")
-def ack(ids: list[int] = typer.Argument(..., help="Alert id(s), see `unmo alerts list`.")) -> None:
+def ack(ids: list[int] = typer.Argument(..., metavar="ID",
+                                        help="Alert id(s), see `unmo alerts list`.")) -> None:
     """Acknowledge alerts: they leave `--open` and are not sent again."""
     from unmo_cli import console
     from unmo_cli.services.alerts import ack_alerts

@@ -14,8 +14,8 @@ def register(app: typer.Typer) -> None:
 def demo(
     ctx: typer.Context,
     folder: Path | None = typer.Option(
-        None, "--dir", help="Build the demo here (a new or empty folder) instead of a new "
-        "temporary folder; the global --workspace does the same."),
+        None, "--dir", metavar="DIR", help="Build the demo here (a new or empty folder) instead "
+        "of a new temporary folder; the global --workspace does the same."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document (what was "
                                      "built, the last health run and the report)."),
 ) -> None:

@@ -36,17 +36,21 @@ def health(
                                              autocompletion=complete_customer_slug),
     all_customers: bool = typer.Option(False, "--all", help="Every active (not churned) "
                                        "customer."),
-    output_format: Format = typer.Option(Format.table, "--format", help="table, json or junit."),
-    output: Path | None = typer.Option(None, "--output", "-o",
+    output_format: Format | None = typer.Option(None, "--format", case_sensitive=False,
+                                                help="The format (default: table)."),
+    json_output: bool = typer.Option(False, "--json", help="The same as --format json."),
+    output: Path | None = typer.Option(None, "--output", "-o", metavar="FILE",
                                        help="Write the chosen format to this file; the table "
                                        "goes to stdout."),
-    timeout: float | None = typer.Option(None, "--timeout", help="Seconds per request "
-                                         "(default: api.timeout_s)."),
-    concurrency: int = typer.Option(32, "--concurrency", help="Customers checked at once."),
-    retries: int = typer.Option(2, "--retries", help="Retries on connection errors, timeouts "
-                                "and 5xx other than 503."),
-    fail_on: FailOn = typer.Option(FailOn.degraded, "--fail-on", help="degraded: exit 1 unless "
-                                   "all healthy; down: tolerate degraded."),
+    timeout: float | None = typer.Option(None, "--timeout", metavar="SECONDS",
+                                         help="Seconds per request (default: api.timeout_s)."),
+    concurrency: int = typer.Option(32, "--concurrency", metavar="N",
+                                    help="Customers checked at once."),
+    retries: int = typer.Option(2, "--retries", metavar="N", help="Retries on connection "
+                                "errors, timeouts and 5xx other than 503."),
+    fail_on: FailOn = typer.Option(FailOn.degraded, "--fail-on", case_sensitive=False,
+                                   help="degraded: exit 1 unless all healthy; down: tolerate "
+                                   "degraded."),
     no_record: bool = typer.Option(False, "--no-record", help="Record nothing (no rows, no "
                                    "alerts)."),
 ) -> None:
@@ -54,12 +58,14 @@ def health(
     from unmo_cli import console
     from unmo_cli.services.health import HealthRequest, health_document, junit_xml, run_health
 
+    chosen = Format(console.chosen_format(None if output_format is None else output_format.value,
+                                          json_output, default=Format.table.value))
     run = run_health(HealthRequest(
         slugs=tuple(slugs or ()), all_customers=all_customers, timeout_s=timeout,
         concurrency=concurrency, retries=retries, fail_on=fail_on.value, record=not no_record,
         output=output), progress=console.progress)
     text = {Format.json: lambda: console.to_json(health_document(run)) + "\n",
-            Format.junit: lambda: junit_xml(run), Format.table: lambda: None}[output_format]()
+            Format.junit: lambda: junit_xml(run), Format.table: lambda: None}[chosen]()
     _deliver(run, output, text)
     for warning in run.warnings:
         console.warn(warning)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from unmo_cli.commands.choices import KeyEnvironment, KeyKind, value
 from unmo_cli.completion import complete_customer_slug
 
 app = typer.Typer(help="List, rotate and verify customers' API keys.", no_args_is_help=True)
@@ -11,7 +12,7 @@ app = typer.Typer(help="List, rotate and verify customers' API keys.", no_args_i
 
 @app.command("list")
 def list_(
-    slug: str = typer.Argument(..., help="Slug or name of the customer.",
+    slug: str = typer.Argument(..., metavar="SLUG", help="Slug or name of the customer.",
                                autocompletion=complete_customer_slug),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -34,10 +35,12 @@ def list_(
 
 @app.command("rotate")
 def rotate(
-    slug: str = typer.Argument(..., help="Slug or name of the customer.",
+    slug: str = typer.Argument(..., metavar="SLUG", help="Slug or name of the customer.",
                                autocompletion=complete_customer_slug),
-    kind: str = typer.Option("secret", "--kind", help="secret (default) or publishable."),
-    environment: str | None = typer.Option(None, "--env", help="live or test (default: both)."),
+    kind: KeyKind = typer.Option(KeyKind.secret, "--kind", case_sensitive=False,
+                                 help="Which keys to rotate."),
+    environment: KeyEnvironment | None = typer.Option(
+        None, "--env", case_sensitive=False, help="Only this environment (default: both)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
     show_secrets: bool = typer.Option(False, "--show-secrets", help="Print the new keys."),
 ) -> None:
@@ -45,7 +48,7 @@ def rotate(
     from unmo_cli import console
     from unmo_cli.services.keys import rotate_keys
 
-    result = rotate_keys(None, slug, kind=kind, environment=environment)
+    result = rotate_keys(None, slug, kind=kind.value, environment=value(environment))
     if json_output:
         console.emit_json(result.as_json(show_secrets=show_secrets))
         return
@@ -58,8 +61,8 @@ def rotate(
 
 @app.command("verify")
 def verify(
-    key: str = typer.Argument(..., help="The key, or - to read it from stdin (keeps it out of "
-                              "the shell history)."),
+    key: str = typer.Argument(..., metavar="KEY", help="The key, or - to read it from stdin "
+                              "(keeps it out of the shell history)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Say whose key this is. Exit 0 active, 1 revoked, 2 malformed or unknown."""
