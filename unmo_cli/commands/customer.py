@@ -20,7 +20,7 @@ def list_(
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Every customer, oldest first (churned ones too)."""
-    from unmo_cli import console
+    from unmo_cli import console, money
     from unmo_cli.services.customers import list_customers
 
     customers = list_customers(None, phase=value(phase))
@@ -33,7 +33,7 @@ def list_(
         console.key("churned")])
     for c in customers:
         table.add_row(c["slug"], c["name"], c["phase"], c["integration"],
-                      f"${c['mrr']:,.2f}", (c["created_at"] or "")[:10],
+                      money.for_people(money.cents_of(c["mrr"])), (c["created_at"] or "")[:10],
                       (c["churned_at"] or "")[:10])
     console.print_out(table)
 
@@ -62,10 +62,11 @@ def show(
 def _render_detail(detail: Any) -> None:
     from rich.text import Text
 
-    from unmo_cli import console
+    from unmo_cli import console, money
 
     c = detail.customer
-    record = [(k, v) for k, v in c.items() if k not in ("slug", "name")]
+    record = [(k, money.for_people(money.cents_of(v)) if k == "mrr" else v)
+              for k, v in c.items() if k not in ("slug", "name")]
     console.print_out(console.key_value_table([*record, ("folder", detail.directory + "/")],
                                               f"{c['name']} ({c['slug']})"))
     keys = console.DataTable("Keys", [console.key(column) for column in
