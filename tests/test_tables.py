@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support_feedback import webhook_receiver
 from support_health import PlayServer, free_port, make_customer
 from support_onboarding import _plain
@@ -52,11 +54,13 @@ def _whole(value: str, line: str) -> bool:
     return re.search(rf"(?:^|\s){re.escape(value)}(?:\s|$)", line) is not None
 
 
-def assert_rows_whole(stdout: str, rows: list[list[str]], width: int) -> None:
+def assert_rows_whole(stdout: str, rows: list[list[str]], width: int, *,
+                      one_line: bool | None = None) -> None:
     """No line is wider than the terminal, and each row's values appear whole (between spaces or
     line ends), each within one line: on the row's own line — at 120 columns all of them —, or
     on the indented detail lines right under it, where a narrow terminal puts what does not
     fit beside the first columns."""
+    one_line = width >= 120 if one_line is None else one_line
     lines = stdout.splitlines()
     too_wide = [line for line in lines if len(line.rstrip()) > width]
     assert not too_wide, f"lines wider than {width} columns:\n" + "\n".join(too_wide)
@@ -69,7 +73,7 @@ def assert_rows_whole(stdout: str, rows: list[list[str]], width: int) -> None:
             end = start + 1
             while end < len(lines) and lines[end].startswith("  "):
                 end += 1
-            return lines[start:end] if width < 120 else lines[start:start + 1]
+            return lines[start:start + 1] if one_line else lines[start:end]
 
         assert any(all(any(_whole(v, line) for line in block(i)) for v in values)
                    for i in starts), (
@@ -228,3 +232,35 @@ def test_a_real_terminal_of_80_columns(workspace: Path, portfolio):
     os.close(master)
     screen = _plain(seen.decode("utf-8", "replace"))
     assert_rows_whole(screen, expected, 80)
+
+
+_WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(width=st.integers(min_value=40, max_value=200),
+       keys=st.integers(min_value=1, max_value=7),
+       texts=st.integers(min_value=0, max_value=2),
+       rows=st.lists(st.tuples(st.lists(_WORD, min_size=7, max_size=7),
+                               st.lists(st.lists(_WORD, max_size=12), min_size=2, max_size=2)),
+                     min_size=1, max_size=4))
+def test_any_table_at_any_width_keeps_its_key_cells_whole(width, keys, texts, rows):
+    """The layout itself, on random tables: whatever the width, every key cell is whole within
+    one line of its row, free text never pushes a line past the width, and nothing is lost."""
+    import io
+
+    from rich.console import Console
+
+    from unmo_cli import console
+
+    columns = [console.key(f"k{i}") for i in range(keys)] + [
+        console.text(f"t{i}", wrap=bool(i % 2)) for i in range(texts)]
+    table = console.DataTable("Random", columns)
+    expected = []
+    for key_cells, text_cells in rows:
+        cells = key_cells[:keys] + [" ".join(words) for words in text_cells[:texts]]
+        table.add_row(*cells)
+        expected.append(key_cells[:keys])
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, no_color=True, soft_wrap=True).print(table, crop=False)
+    assert_rows_whole(buffer.getvalue(), expected, width, one_line=False)

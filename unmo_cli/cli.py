@@ -139,7 +139,8 @@ def usage_sentence(exc: click_errors.UsageError) -> str:
             kind = _KINDS.get(cause_errors()[0].get("type"))
         if kind is not None:
             return f"{_name_of(param)} {value!r} is not {kind}"
-        return f"{_name_of(param)}: {exc.message.rstrip('.')}"
+        detail = exc.message.rstrip(".")
+        return f"{_name_of(param)}: {detail[:1].lower()}{detail[1:]}"
     if isinstance(exc, click_errors.BadOptionUsage) and exc.message.endswith(
             "requires an argument."):
         return f"{exc.option_name} needs a value"
