@@ -230,10 +230,10 @@ class DataTable:
         row = []
         for column, cell in zip(self.columns, cells, strict=True):
             if not isinstance(cell, Text):
-                cell = NO_VALUE if cell is None or cell == "" else str(cell)
-                if not column.wrap:  # one line per row: a comment's line breaks become spaces
-                    cell = " ".join(cell.splitlines())
-                cell = Text(cell)
+                cell = Text(NO_VALUE if cell is None or cell == "" else str(cell))
+            if not column.wrap and "\n" in cell.plain:
+                # one line per row: a comment's line breaks become spaces
+                cell = Text(" ".join(cell.plain.splitlines()), style=cell.style)
             row.append(cell)
         self.rows.append(row)
 
