@@ -1,5 +1,9 @@
-"""The Typer application: global options, the command nouns, and the one place where the
-project's errors become a sentence on stderr and an exit code."""
+"""The Typer application: global options, the command nouns, the one place where the
+project's errors — and the command line parser's usage errors — become a sentence on stderr and
+an exit code, and the one way every --help names values (choices and metavariables).
+
+Typer vendors click as `typer._click`; its exception classes are imported from there because
+Typer re-exports only BadParameter."""
 
 from __future__ import annotations
 
@@ -131,14 +135,15 @@ def usage_sentence(exc: click_errors.UsageError) -> str:
         return f"missing {what} {_name_of(param)}"
     if isinstance(exc, click_errors.BadParameter) and param is not None:
         value, choices = _value_of(exc), choices_of(param)
+        typed = "" if value is None else f" {value!r}"
         if choices:
-            return f"{_name_of(param)} {value!r} is not one of {', '.join(choices)}"
+            return f"{_name_of(param)}{typed} is not one of {', '.join(choices)}"
         kind = None
         cause_errors = getattr(exc.__cause__, "errors", None)
         if callable(cause_errors) and cause_errors():
             kind = _KINDS.get(cause_errors()[0].get("type"))
         if kind is not None:
-            return f"{_name_of(param)} {value!r} is not {kind}"
+            return f"{_name_of(param)}{typed} is not {kind}"
         detail = exc.message.rstrip(".")
         return f"{_name_of(param)}: {detail[:1].lower()}{detail[1:]}"
     if isinstance(exc, click_errors.BadOptionUsage) and exc.message.endswith(

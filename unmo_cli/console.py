@@ -1,4 +1,5 @@
-"""Owns stdout/stderr: terminal detection, colour (NO_COLOR), JSON output, progress and prompts'
+"""Owns stdout/stderr: terminal detection, colour (NO_COLOR), JSON output (and --json as
+--format json), tables that fit the width they are printed at, progress and prompts'
 preconditions, decided once here for every command (after gh's IOStreams)."""
 
 from __future__ import annotations
