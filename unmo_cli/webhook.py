@@ -1,5 +1,10 @@
 """Owns the alert webhook: a Slack-compatible incoming webhook receiving `{"text": …}` over httpx.
-Nothing else posts alerts; the caller decides what a failure means (alerts stay pending)."""
+Nothing else posts alerts; the caller decides what a failure means (alerts stay pending).
+
+A post is retried only when the webhook certainly did not take it (no connection, or it answered
+429/5xx). Once the request has gone out, a timeout or a dropped connection leaves the outcome
+unknown (the webhook may have accepted it and been slow to say so): that post is not repeated
+here (`PostOutcome.uncertain`), so one delivery run sends an alert at most once in that case."""
 
 from __future__ import annotations
 
@@ -24,6 +29,8 @@ class PostOutcome:
     attempts: int
     status: int | None = None
     error: str | None = None  # one short phrase, never the URL (it carries the webhook's token)
+    # The request went out and no answer came back: the webhook may have received it.
+    uncertain: bool = False
 
 
 def slack_escape(text: str) -> str:
@@ -36,11 +43,16 @@ def _retryable(status: int) -> bool:
     return status == 429 or status >= 500
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"  # IETF httpapi draft; Slack ignores it, proxies may not
+
+
 class WebhookClient:
     """One connection pool for a run of posts: `with WebhookClient(url) as hook: hook.post(text)`.
 
-    A post is tried once and retried `retries` times with exponential backoff on a connection
-    failure, a timeout, a 429 or a 5xx; any 2xx is delivered; another 4xx is final."""
+    A post is tried once and retried `retries` times with exponential backoff when it certainly
+    did not arrive (no connection, a connect timeout) or was refused for now (429, 5xx); any 2xx
+    is delivered; another 4xx is final; a timeout or a dropped connection after the request was
+    sent is final and `uncertain` (see the module's docstring)."""
 
     def __init__(self, url: str, *, timeout_s: float = TIMEOUT_S, retries: int = RETRIES,
                  backoff_s: float = BACKOFF_S,
@@ -70,11 +82,14 @@ class WebhookClient:
             self._client.close()
             self._client = None
 
-    def post(self, text: str) -> PostOutcome:
+    def post(self, text: str, *, idempotency_key: str | None = None) -> PostOutcome:
+        """Post one alert's text. `idempotency_key`, the same for every post of one alert, goes
+        out as the `Idempotency-Key` header so a receiver that keeps them can drop a repeat."""
         import httpx
 
         assert self._client is not None, "use WebhookClient as a context manager"
         body = slack_escape(text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…")
+        headers = {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else None
         attempts = 0
         status: int | None = None
         error = "not attempted"
@@ -83,15 +98,21 @@ class WebhookClient:
                 self._sleep(self.backoff_s * 2 ** (attempt - 1))
             attempts += 1
             try:
-                response = self._client.post(self.url, json={"text": body})
+                response = self._client.post(self.url, json={"text": body}, headers=headers)
             except (httpx.InvalidURL, httpx.UnsupportedProtocol):
                 return PostOutcome(False, attempts, None, "the webhook URL is not an http(s) URL")
-            except httpx.TimeoutException:
-                status, error = None, f"timed out after {self.timeout_s:g} s"
+            except (httpx.ConnectTimeout, httpx.PoolTimeout):
+                status, error = None, f"could not connect within {self.timeout_s:g} s"
                 continue
-            except httpx.TransportError as exc:
+            except (httpx.ConnectError, httpx.LocalProtocolError, httpx.ProxyError) as exc:
                 status, error = None, _transport_phrase(exc)
                 continue
+            except httpx.TimeoutException:  # read or write: the request (or part) went out
+                return PostOutcome(False, attempts, None,
+                                   f"no answer within {self.timeout_s:g} s", uncertain=True)
+            except httpx.TransportError as exc:  # read/write error, the server hung up on us
+                return PostOutcome(False, attempts, None, _transport_phrase(exc),
+                                   uncertain=True)
             status = response.status_code
             if 200 <= status < 300:
                 return PostOutcome(True, attempts, status, None)
