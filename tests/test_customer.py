@@ -26,7 +26,7 @@ def test_list_json_has_exactly_the_contract_fields(unmo, three):
     customers = ran.json()
     assert [c["slug"] for c in customers] == ["alpha-apps", "beta-shop", "gamma-pay"]
     assert all(list(c) == CUSTOMER_FIELDS for c in customers)
-    assert customers[1]["platforms"] == [] and customers[2]["mrr"] == 99.99
+    assert customers[1]["platforms"] == [] and customers[2]["mrr"] == "99.99"
 
 
 def test_list_filters_by_phase_and_renders_a_table(unmo, three):

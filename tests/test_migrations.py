@@ -133,7 +133,7 @@ def _assert_old_customers_readable(unmo) -> None:
     assert listed.exit_code == 0, listed.stderr
     by_slug = {c["slug"]: c for c in listed.json()}
     assert set(by_slug) == {row[1] for row in SCRIPT.ROWS["customers"][1]}
-    assert by_slug["techstart-mobile"]["mrr"] == 2500
+    assert by_slug["techstart-mobile"]["mrr"] == "2500.00"
     assert by_slug["techstart-mobile"]["platforms"] == ["ios", "android"]
     assert by_slug["cafe-munchen-apps"]["name"] == "Café München Apps"
     assert by_slug["cafe-munchen-apps"]["churned_at"] == "2026-11-05T10:00:00Z"

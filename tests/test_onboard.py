@@ -67,7 +67,7 @@ def test_from_json_single_record(unmo, workspace: Path):
     path.write_text(json.dumps(record))
     ran = unmo("onboard", "--from", str(path), "--json")
     assert ran.exit_code == 0, ran.stderr
-    assert ran.json()[0]["customer"]["mrr"] == 0
+    assert ran.json()[0]["customer"]["mrr"] == "0.00"
 
 
 def test_secret_keys_only_in_env(unmo, workspace: Path):
@@ -93,7 +93,7 @@ def test_json_shape_follows_the_contract(unmo, workspace: Path):
         "mrr", "contact_name", "contact_email", "success_manager", "phase", "created_at",
         "churned_at", "churn_reason"}
     assert doc["customer"]["platforms"] == ["ios", "android"]
-    assert doc["customer"]["mrr"] == 2500
+    assert doc["customer"]["mrr"] == "2500.00"
     assert all(set(k) == {"kind", "environment", "hint"} for k in doc["keys"])
     assert set(doc["onboarding"]) == {"duration_s", "steps"}
     assert all(set(s) == {"name", "duration_s"} for s in doc["onboarding"]["steps"])
@@ -102,7 +102,7 @@ def test_json_shape_follows_the_contract(unmo, workspace: Path):
 
 def test_mrr_is_kept_in_cents(unmo, workspace: Path):
     doc = onboard(unmo, "Cents", "hybrid")
-    assert doc["customer"]["mrr"] == 99.99
+    assert doc["customer"]["mrr"] == "99.99"
     assert query("SELECT mrr_cents FROM customers") == [(9999,)]
 
 

@@ -154,7 +154,7 @@ def test_lenient_but_exact_value_forms(unmo, workspace: Path):
                   platforms="Android, IOS", industry="GAMING",
                   contact_email="Ann.Lee+cs@Forms.EXAMPLE")
     customer = doc["customer"]
-    assert customer["mrr"] == 2500.5
+    assert customer["mrr"] == "2500.50"
     assert customer["events_per_day"] == 1_000_000
     assert customer["platforms"] == ["ios", "android"]
     assert customer["industry"] == "gaming"

@@ -44,6 +44,7 @@ def test_prompts_ask_only_what_is_missing_validate_and_confirm(workspace: Path):
         term.send("\r")
         term.expect("Onboard Pty Games?")
         assert "customers/pty-games/" in term.seen
+        assert "$2,500.00" in term.seen  # the summary shows money as every command does
         term.send("y")
         assert term.wait() == 0, term.seen[-2000:]
     finally:

@@ -1,5 +1,9 @@
-"""The Typer application: global options, the command nouns, and the one place where the
-project's errors become a sentence on stderr and an exit code."""
+"""The Typer application: global options, the command nouns, the one place where the
+project's errors — and the command line parser's usage errors — become a sentence on stderr and
+an exit code, and the one way every --help names values (choices and metavariables).
+
+Typer vendors click as `typer._click`; its exception classes are imported from there because
+Typer re-exports only BadParameter."""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer._click import exceptions as click_errors
+from typer._click.formatting import join_options
+from typer.core import TyperCommand, TyperGroup
 
 from unmo_cli import __version__
 from unmo_cli.errors import UnmoError
@@ -45,12 +51,164 @@ def reader_went_away() -> int:
     return EXIT_BROKEN_PIPE
 
 
+# --- one voice: help records and usage errors -----------------------------------------------
+
+
+def choices_of(param: Any) -> list[str] | None:
+    """A parameter's accepted values as typed on the command line, or None if it takes any."""
+    descriptor = getattr(param, "type_descriptor", None)
+    if descriptor is None or not descriptor.is_choice:
+        return None
+    return [str(getattr(choice, "value", choice)) for choice in descriptor.choices or ()]
+
+
+def value_label(param: Any) -> str:
+    """What `--help` shows for a parameter's value: its choices (table|json), else its
+    metavariable (SLUG, DATE, N, FILE…), never a Python type such as <str> or <list[str]>."""
+    choices = choices_of(param)
+    if param.param_type_name == "argument":
+        label = param.metavar or param.name.upper()
+        if param.nargs != 1:
+            label += "..."
+        return f"{label} {{{'|'.join(choices)}}}" if choices else label
+    if choices:
+        return "|".join(choices)
+    return param.metavar or param.name.upper()
+
+
+def help_records(command: Any, ctx: Any) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    arguments, options = [], []
+    for param in command.get_params(ctx):
+        record = param.get_help_record(ctx)
+        if record is None:
+            continue
+        if param.param_type_name == "argument":
+            arguments.append((value_label(param), record[1]))
+            continue
+        names = join_options(param.opts)[0]
+        if param.secondary_opts:
+            names += " / " + join_options(param.secondary_opts)[0]
+        if not (param.is_flag or param.count):
+            names += " " + value_label(param)
+        options.append((names, record[1]))
+    return arguments, options
+
+
+def format_options(command: Any, ctx: Any, formatter: Any) -> None:
+    arguments, options = help_records(command, ctx)
+    for title, rows in (("Arguments", arguments), ("Options", options)):
+        if rows:
+            with formatter.section(title):
+                formatter.write_dl(rows)
+
+
+def _value_of(exc: BaseException) -> Any:
+    """The value a user typed, from the validation error behind a BadParameter, if any."""
+    errors = getattr(exc.__cause__, "errors", None)
+    if callable(errors):
+        found = errors()
+        if found and "input" in found[0]:
+            return found[0]["input"]
+    return None
+
+
+def _name_of(param: Any) -> str:
+    if param.param_type_name == "argument":
+        return param.metavar or param.name.upper()
+    return max(param.opts, key=len)
+
+
+_KINDS = {"int_parsing": "a whole number", "int_type": "a whole number",
+          "float_parsing": "a number", "float_type": "a number"}
+
+
+def usage_sentence(exc: click_errors.UsageError) -> str:
+    """Click's usage error as one sentence in unmo's words, naming the value and what would be
+    accepted, like every other error unmo reports."""
+    param = getattr(exc, "param", None)
+    if isinstance(exc, click_errors.NoSuchOption):
+        hint = f" (did you mean {' or '.join(sorted(exc.possibilities))}?)" \
+            if exc.possibilities else ""
+        return f"there is no option {exc.option_name}{hint}"
+    if isinstance(exc, click_errors.MissingParameter) and param is not None:
+        what = "argument" if param.param_type_name == "argument" else "option"
+        return f"missing {what} {_name_of(param)}"
+    if isinstance(exc, click_errors.BadParameter) and param is not None:
+        value, choices = _value_of(exc), choices_of(param)
+        typed = "" if value is None else f" {value!r}"
+        if choices:
+            return f"{_name_of(param)}{typed} is not one of {', '.join(choices)}"
+        kind = None
+        cause_errors = getattr(exc.__cause__, "errors", None)
+        if callable(cause_errors) and cause_errors():
+            kind = _KINDS.get(cause_errors()[0].get("type"))
+        if kind is not None:
+            return f"{_name_of(param)}{typed} is not {kind}"
+        detail = exc.message.rstrip(".")
+        return f"{_name_of(param)}: {detail[:1].lower()}{detail[1:]}"
+    if isinstance(exc, click_errors.BadOptionUsage) and exc.message.endswith(
+            "requires an argument."):
+        return f"{exc.option_name} needs a value"
+    message = exc.message.rstrip(".")
+    if message.startswith("Got unexpected extra argument"):
+        extra = message[message.rindex("(") + 1:-1] if "(" in message else ""
+        return f"unexpected argument {extra}".rstrip()
+    return message[:1].lower() + message[1:]
+
+
+def report_usage_error(exc: click_errors.UsageError) -> int:
+    """One line on stderr, like every other error: the sentence, then where help is."""
+    where = f"; see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
+    sys.stderr.write(f"error: {usage_sentence(exc)}{where}.\n")
+    sys.stderr.flush()
+    return exc.exit_code
+
+
+def usage_pieces(command: Any, ctx: Any) -> list[str]:
+    """The usage line after the command's name, the way man pages write it: SLUG required,
+    [SLUG] optional, SLUG... repeatable."""
+    pieces = [command.options_metavar] if command.options_metavar else []
+    for param in command.get_params(ctx):
+        if param.param_type_name != "argument":
+            continue
+        name = param.metavar or param.name.upper()
+        name = name if param.required else f"[{name}]"
+        pieces.append(name + ("..." if param.nargs != 1 else ""))
+    return pieces
+
+
+class UnmoCommand(TyperCommand):
+    """Every command's help shows choices and metavariables (see `value_label`)."""
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        format_options(self, ctx, formatter)
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return usage_pieces(self, ctx)
+
+
 class UnmoGroup(TyperGroup):
-    """Every command runs inside this invoke: our errors become exit codes here, once."""
+    """Every command runs inside this invoke: our errors become exit codes here, once, and so do
+    the usage errors the command line parser raises."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None,
+                     **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click_errors.NoArgsIsHelpError:
+            raise
+        except click_errors.UsageError as exc:
+            if parent is not None:
+                raise
+            raise typer.Exit(report_usage_error(exc)) from None
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except click_errors.NoArgsIsHelpError:
+            raise
+        except click_errors.UsageError as exc:
+            raise typer.Exit(report_usage_error(exc)) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except BrokenPipeError:
@@ -63,6 +221,10 @@ class UnmoGroup(TyperGroup):
     def list_commands(self, ctx: Any) -> list[str]:
         # Keep the order we registered in (the user's journey), not alphabetical.
         return list(self.commands)
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        format_options(self, ctx, formatter)
+        self.format_commands(ctx, formatter)
 
 
 app = typer.Typer(
@@ -86,8 +248,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_callback(
     workspace: Path | None = typer.Option(
-        None, "--workspace", "-w", help="Workspace folder (default: $UNMO_WORKSPACE, the nearest "
-        "folder with unmo.yaml, or the current folder).", file_okay=False,
+        None, "--workspace", "-w", metavar="DIR", help="Workspace folder (default: "
+        "$UNMO_WORKSPACE, the nearest folder with unmo.yaml, or the current folder).",
+        file_okay=False,
     ),
     version: bool = typer.Option(
         False, "--version", "-V", help="Show the version and exit.", callback=_version,
@@ -129,6 +292,17 @@ def _register() -> None:
     init.register(app)
     app.add_typer(config.app, name="config")
     app.add_typer(db.app, name="db")
+    _one_voice(app)
+
+
+def _one_voice(typer_app: typer.Typer) -> None:
+    """Every command and group of the tree is built with the classes above."""
+    for command in typer_app.registered_commands:
+        if command.cls is None or command.cls is TyperCommand:  # Typer's default
+            command.cls = UnmoCommand
+    for group in typer_app.registered_groups:
+        group.typer_instance.info.cls = group.typer_instance.info.cls or UnmoGroup
+        _one_voice(group.typer_instance)
 
 
 _register()

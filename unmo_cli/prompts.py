@@ -118,9 +118,11 @@ def _ask_missing(ws: Workspace, answers: dict[str, Any]) -> None:
 
 
 def _summary(answers: dict[str, Any]) -> None:
-    from unmo_cli import console
+    from unmo_cli import console, money
     from unmo_cli.services import onboarding
 
     rows = [(field, answers.get(field)) for field in onboarding.FIELDS]
+    rows = [(field, money.for_people(onboarding.parse_mrr(value)) if field == "mrr" else value)
+            for field, value in rows]
     rows.append(("folder", f"customers/{onboarding.slugify(str(answers['name']))}/"))
     console.print_out(console.key_value_table(rows, "New customer"))

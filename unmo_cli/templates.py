@@ -217,8 +217,10 @@ def markdown_text(value: Any) -> str:
 
 
 def dollars(cents: int) -> str:
-    """Integer cents shown as dollars: 250000 → "2,500.00"."""
-    return f"{cents // 100:,}.{cents % 100:02d}"
+    """Integer cents shown as dollars after a "$" in the template: 250000 → "2,500.00"."""
+    from unmo_cli.money import for_people
+
+    return for_people(cents).replace("$", "", 1)
 
 
 def search_path(templates_dir: Path) -> tuple[str, ...]:

@@ -22,24 +22,27 @@ def list_(
     if json_output:
         console.emit_json([alert.to_json() for alert in alerts])
         return
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=f"Alerts ({len(alerts)})", title_justify="left")
-    for column in ("id", "created (UTC)", "customer", "rule", "score", "status"):
-        table.add_column(column, overflow="fold", min_width=min(len(column), 8))
-    table.add_column("what", no_wrap=True, overflow="ellipsis", max_width=44)
+    columns = [console.key("id"), console.key("created (UTC)"), console.key("customer"),
+               console.key("rule"), console.number("score"), console.key("status"),
+               console.text("what")]
+    failed = any(a.status == "pending" and a.last_error for a in alerts)
+    if failed:
+        columns.append(console.text("delivery"))
+    table = console.DataTable(f"Alerts ({len(alerts)})", columns)
     for alert in alerts:
-        status = alert.status + (f" ({alert.attempts} tries: {alert.last_error})"
-                                 if alert.status == "pending" and alert.last_error else "")
-        table.add_row(str(alert.id), alert.created_at.strftime("%Y-%m-%d %H:%M"), alert.customer,
-                      alert.rule, "—" if alert.score is None else f"{alert.score:g}", status,
-                      Text(alert.text.split("\n", 2)[1] if "\n" in alert.text else alert.text))
+        row = [str(alert.id), alert.created_at.strftime("%Y-%m-%d %H:%M"), alert.customer,
+               alert.rule, None if alert.score is None else f"{alert.score:g}", alert.status,
+               alert.text.split("\n", 2)[1] if "\n" in alert.text else alert.text]
+        if failed:
+            row.append(f"{alert.attempts} tries: {alert.last_error}"
+                       if alert.status == "pending" and alert.last_error else None)
+        table.add_row(*row)
     console.print_out(table)
 
 
 @app.command("ack")
-def ack(ids: list[int] = typer.Argument(..., help="Alert id(s), see `unmo alerts list`.")) -> None:
+def ack(ids: list[int] = typer.Argument(..., metavar="ID",
+                                        help="Alert id(s), see `unmo alerts list`.")) -> None:
     """Acknowledge alerts: they leave `--open` and are not sent again."""
     from unmo_cli import console
     from unmo_cli.services.alerts import ack_alerts

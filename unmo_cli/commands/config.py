@@ -18,12 +18,9 @@ def show(json_output: bool = typer.Option(False, "--json", help="Print JSON.")) 
         console.emit_json({"workspace": report.workspace, "config_file": report.config_file,
                            "settings": report.settings})
         return
-    from rich.table import Table
-
-    table = Table(title=f"Settings for {report.workspace}", title_justify="left")
-    table.add_column("key")
-    table.add_column("value", overflow="fold")
+    table = console.DataTable(f"Settings for {report.workspace}",
+                              [console.key("key"), console.text("value", wrap=True)])
     for key, value in report.settings.items():
-        table.add_row(key, "—" if value is None else str(value))
+        table.add_row(key, None if value is None else str(value))
     console.print_out(table)
     console.info(f"config file: {report.config_file or 'none (defaults and environment)'}")

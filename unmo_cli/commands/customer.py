@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 
+from unmo_cli.commands.choices import Phase, value
 from unmo_cli.completion import complete_customer_slug
 
 app = typer.Typer(help="List, inspect and re-render customers; set their phase or churn.",
@@ -14,33 +15,32 @@ app = typer.Typer(help="List, inspect and re-render customers; set their phase o
 
 @app.command("list")
 def list_(
-    phase: str | None = typer.Option(None, "--phase", help="discovery, setup or launch."),
+    phase: Phase | None = typer.Option(None, "--phase", case_sensitive=False,
+                                       help="Only the customers in this phase."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Every customer, oldest first (churned ones too)."""
-    from unmo_cli import console
+    from unmo_cli import console, money
     from unmo_cli.services.customers import list_customers
 
-    customers = list_customers(None, phase=phase)
+    customers = list_customers(None, phase=value(phase))
     if json_output:
         console.emit_json(customers)
         return
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=f"{len(customers)} customers", title_justify="left")
-    for column in ("slug", "name", "phase", "integration", "MRR", "created", "churned"):
-        table.add_column(column, justify="right" if column == "MRR" else "left")
+    table = console.DataTable(f"{len(customers)} customers", [
+        console.key("slug"), console.text("name", min_width=16), console.key("phase"),
+        console.key("integration"), console.number("MRR"), console.key("created"),
+        console.key("churned")])
     for c in customers:
-        table.add_row(c["slug"], Text(c["name"]), c["phase"], c["integration"],
-                      f"${c['mrr']:,.2f}", (c["created_at"] or "")[:10],
-                      (c["churned_at"] or "")[:10] or "—")
+        table.add_row(c["slug"], c["name"], c["phase"], c["integration"],
+                      money.for_people(money.cents_of(c["mrr"])), (c["created_at"] or "")[:10],
+                      (c["churned_at"] or "")[:10])
     console.print_out(table)
 
 
 @app.command("show")
 def show(
-    slug: str = typer.Argument(..., help="Slug or name of the customer.",
+    slug: str = typer.Argument(..., metavar="SLUG", help="Slug or name of the customer.",
                                autocompletion=complete_customer_slug),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -60,18 +60,17 @@ def show(
 
 
 def _render_detail(detail: Any) -> None:
-    from rich.table import Table
     from rich.text import Text
 
-    from unmo_cli import console
+    from unmo_cli import console, money
 
     c = detail.customer
-    record = [(k, v) for k, v in c.items() if k not in ("slug", "name")]
+    record = [(k, money.for_people(money.cents_of(v)) if k == "mrr" else v)
+              for k, v in c.items() if k not in ("slug", "name")]
     console.print_out(console.key_value_table([*record, ("folder", detail.directory + "/")],
                                               f"{c['name']} ({c['slug']})"))
-    keys = Table(title="Keys", title_justify="left")
-    for column in ("kind", "environment", "hint", "status", "created"):
-        keys.add_column(column, no_wrap=column == "hint")
+    keys = console.DataTable("Keys", [console.key(column) for column in
+                                      ("kind", "environment", "hint", "status", "created")])
     for k in detail.keys:
         keys.add_row(k["kind"], k["environment"], k["hint"], k["status"],
                      (k["created_at"] or "")[:10])
@@ -89,23 +88,24 @@ def _render_detail(detail: Any) -> None:
 
 @app.command("phase")
 def phase(
-    slug: str = typer.Argument(..., help="Slug or name of the customer.",
+    slug: str = typer.Argument(..., metavar="SLUG", help="Slug or name of the customer.",
                                autocompletion=complete_customer_slug),
-    new_phase: str = typer.Argument(..., metavar="PHASE", help="discovery, setup or launch."),
+    new_phase: Phase = typer.Argument(..., metavar="PHASE", case_sensitive=False,
+                                      help="The lifecycle phase to move to."),
 ) -> None:
     """Move a customer to another lifecycle phase."""
     from unmo_cli import console
     from unmo_cli.services.customers import set_phase
 
-    customer = set_phase(None, slug, new_phase)
+    customer = set_phase(None, slug, new_phase.value)
     console.info(f"{customer['slug']} is now in the {customer['phase']} phase.")
 
 
 @app.command("churn")
 def churn(
-    slug: str = typer.Argument(..., help="Slug or name of the customer.",
+    slug: str = typer.Argument(..., metavar="SLUG", help="Slug or name of the customer.",
                                autocompletion=complete_customer_slug),
-    reason: str = typer.Option(..., "--reason", help="Why they left."),
+    reason: str = typer.Option(..., "--reason", metavar="TEXT", help="Why they left."),
 ) -> None:
     """Mark a customer churned now (kept, but excluded from active counts)."""
     from unmo_cli import console
@@ -117,7 +117,8 @@ def churn(
 
 @app.command("render")
 def render(
-    slugs: list[str] | None = typer.Argument(None, help="Slugs (or names) to re-render.",
+    slugs: list[str] | None = typer.Argument(None, metavar="SLUG",
+                                             help="Slugs (or names) to re-render.",
                                              autocompletion=complete_customer_slug),
     every: bool = typer.Option(False, "--all", help="Every customer."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 listing the files "

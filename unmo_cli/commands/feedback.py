@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from unmo_cli.commands.choices import Category, FeedbackFormat, choices, completer, value
 from unmo_cli.completion import complete_customer_slug
 
 if TYPE_CHECKING:
@@ -31,17 +32,21 @@ def _delivery_notes(report: DeliveryReport | None) -> None:
 
 @app.command("add")
 def add(
-    customer: str = typer.Argument(..., help="Customer slug or exact name.",
+    customer: str = typer.Argument(..., metavar="SLUG", help="Customer slug or exact name.",
                                    autocompletion=complete_customer_slug),
-    satisfaction: str = typer.Option(..., "--satisfaction", "-s", help="Score from 1 to 10."),
-    nps: str | None = typer.Option(None, "--nps", help="NPS answer from 0 to 10."),
-    category: str | None = typer.Option(
-        None, "--category", help="technical, business, support or other (default other)."),
-    comment: str | None = typer.Option(None, "--comment", "-m", help="What they said."),
+    satisfaction: str = typer.Option(..., "--satisfaction", "-s", metavar="1..10",
+                                     help="Satisfaction score."),
+    nps: str | None = typer.Option(None, "--nps", metavar="0..10", help="NPS answer."),
+    # A string, not the enum: a bad category is named together with every other bad value.
+    category: str | None = typer.Option(None, "--category", metavar=choices(Category),
+                                        autocompletion=completer(Category),
+                                        help="What it is about (default other)."),
+    comment: str | None = typer.Option(None, "--comment", "-m", metavar="TEXT",
+                                       help="What they said."),
     received_at: str | None = typer.Option(
-        None, "--received-at", help="ISO 8601 time with offset (default: now)."),
+        None, "--received-at", metavar="TIME", help="ISO 8601 time with offset (default: now)."),
     external_id: str | None = typer.Option(
-        None, "--id", help="Your survey tool's id for it (unique per customer)."),
+        None, "--id", metavar="ID", help="Your survey tool's id for it (unique per customer)."),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Record one response; alerts it raises go to the webhook."""
@@ -70,9 +75,11 @@ def add(
 
 @app.command("import")
 def import_(
-    file: Path = typer.Argument(..., help="CSV, JSON (a list of objects) or JSON Lines file."),
-    fmt: str | None = typer.Option(None, "--format", help="csv, json or jsonl (default: by "
-                                   "the file's extension)."),
+    file: Path = typer.Argument(..., metavar="FILE",
+                                help="CSV, JSON (a list of objects) or JSON Lines file."),
+    fmt: FeedbackFormat | None = typer.Option(None, "--format", case_sensitive=False,
+                                              help="The file's format (default: by its "
+                                              "extension)."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid",
                                       help="Import the valid rows and report the others."),
     no_alerts: bool = typer.Option(False, "--no-alerts",
@@ -89,7 +96,7 @@ def import_(
     from unmo_cli.workspace import load_workspace
 
     try:
-        result = import_feedback(load_workspace(), file, fmt=fmt, skip_invalid=skip_invalid,
+        result = import_feedback(load_workspace(), file, fmt=value(fmt), skip_invalid=skip_invalid,
                                  raise_alerts=not no_alerts, progress=console.progress)
     except InvalidRows as refused:
         if json_output:  # a script sees every bad line, and that nothing was imported
@@ -128,11 +135,13 @@ def _list_invalid(name: str, invalid: list[Any], *, skipped: bool = False) -> No
 
 @app.command("list")
 def list_(
-    customer: str | None = typer.Argument(None, help="Only this customer (slug or name).",
+    customer: str | None = typer.Argument(None, metavar="SLUG",
+                                          help="Only this customer (slug or name).",
                                           autocompletion=complete_customer_slug),
-    since: str | None = typer.Option(None, "--since", help="From this date (YYYY-MM-DD, in the "
-                                     "workspace timezone) or ISO 8601 time."),
-    limit: int | None = typer.Option(None, "--limit", help="At most this many, newest first."),
+    since: str | None = typer.Option(None, "--since", metavar="DATE", help="From this date "
+                                     "(YYYY-MM-DD, in the workspace timezone) or ISO 8601 time."),
+    limit: int | None = typer.Option(None, "--limit", metavar="N",
+                                     help="At most this many, newest first."),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Responses, newest first."""
@@ -144,15 +153,12 @@ def list_(
     if json_output:
         console.emit_json([row.to_json() for row in rows])
         return
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=f"Feedback ({len(rows)})", title_justify="left")
-    for column in ("id", "received (UTC)", "customer", "sat.", "NPS", "category", "source",
-                   "comment"):
-        table.add_column(column, overflow="fold")
+    table = console.DataTable(f"Feedback ({len(rows)})", [
+        console.key("id"), console.key("received (UTC)"), console.key("customer"),
+        console.number("sat."), console.number("NPS"), console.key("category"),
+        console.key("source"), console.text("comment")])
     for row in rows:
         table.add_row(str(row.id), row.received_at.strftime("%Y-%m-%d %H:%M"), row.customer,
-                      str(row.satisfaction), "—" if row.nps is None else str(row.nps),
-                      row.category, row.source, Text((row.comment or "")[:80]))
+                      str(row.satisfaction), None if row.nps is None else str(row.nps),
+                      row.category, row.source, row.comment)
     console.print_out(table)

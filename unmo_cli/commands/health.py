@@ -36,19 +36,24 @@ def health(
                                              autocompletion=complete_customer_slug),
     all_customers: bool = typer.Option(False, "--all", help="Every active (not churned) "
                                        "customer."),
-    output_format: Format = typer.Option(Format.table, "--format", help="table, json or junit."),
-    output: Path | None = typer.Option(None, "--output", "-o",
+    output_format: Format | None = typer.Option(None, "--format", case_sensitive=False,
+                                                help="The format (default: table)."),
+    json_output: bool = typer.Option(False, "--json", help="The same as --format json."),
+    output: Path | None = typer.Option(None, "--output", "-o", metavar="FILE",
                                        help="Write the chosen format to this file; the table "
                                        "goes to stdout."),
-    timeout: float | None = typer.Option(None, "--timeout", help="Seconds one attempt of a "
-                                         "request may take in all: connect, headers and the "
-                                         "whole body (default: api.timeout_s)."),
-    concurrency: int = typer.Option(32, "--concurrency", help="Customers checked at once."),
-    retries: int = typer.Option(2, "--retries", help="Attempts after the first on connection "
-                                "errors, timeouts and 5xx other than 503 (backoff 0.1 s, "
-                                "doubling, at most 2 s)."),
-    fail_on: FailOn = typer.Option(FailOn.degraded, "--fail-on", help="degraded: exit 1 unless "
-                                   "all healthy; down: tolerate degraded."),
+    timeout: float | None = typer.Option(None, "--timeout", metavar="SECONDS",
+                                         help="Seconds one attempt of a request may take in "
+                                         "all: connect, headers and the whole body (default: "
+                                         "api.timeout_s)."),
+    concurrency: int = typer.Option(32, "--concurrency", metavar="N",
+                                    help="Customers checked at once."),
+    retries: int = typer.Option(2, "--retries", metavar="N", help="Attempts after the first on "
+                                "connection errors, timeouts and 5xx other than 503 (backoff "
+                                "0.1 s, doubling, at most 2 s)."),
+    fail_on: FailOn = typer.Option(FailOn.degraded, "--fail-on", case_sensitive=False,
+                                   help="degraded: exit 1 unless all healthy; down: tolerate "
+                                   "degraded."),
     no_record: bool = typer.Option(False, "--no-record", help="Record nothing (no rows, no "
                                    "alerts)."),
 ) -> None:
@@ -63,12 +68,14 @@ def health(
     from unmo_cli import console
     from unmo_cli.services.health import HealthRequest, health_document, junit_xml, run_health
 
+    chosen = Format(console.chosen_format(None if output_format is None else output_format.value,
+                                          json_output, default=Format.table.value))
     run = run_health(HealthRequest(
         slugs=tuple(slugs or ()), all_customers=all_customers, timeout_s=timeout,
         concurrency=concurrency, retries=retries, fail_on=fail_on.value, record=not no_record,
         output=output), progress=console.progress)
     text = {Format.json: lambda: console.to_json(health_document(run)) + "\n",
-            Format.junit: lambda: junit_xml(run), Format.table: lambda: None}[output_format]()
+            Format.junit: lambda: junit_xml(run), Format.table: lambda: None}[chosen]()
     _deliver(run, output, text)
     for warning in run.warnings:
         console.warn(warning)
@@ -94,23 +101,24 @@ def _deliver(run: HealthRun, output: Path | None, text: str | None) -> None:
         sys.stdout.write(text)
 
 
-def _table(run: HealthRun):  # -> rich.table.Table
-    from rich.table import Table
+def _table(run: HealthRun):  # -> console.DataTable
     from rich.text import Text
+
+    from unmo_cli import console
 
     styles = {"healthy": "green", "degraded": "yellow", "unauthorized": "red", "down": "red",
               "error": "magenta"}
-    table = Table(title=f"Health at {run.checked_at:%Y-%m-%d %H:%M:%S} UTC", title_justify="left")
-    for name in ("customer", "status", "HTTP", "latency", "unhealthy services",
-                 "installs (yesterday UTC)", "detail"):
-        table.add_column(name, justify="right" if name in ("HTTP", "latency") else "left",
-                         overflow="fold")
+    table = console.DataTable(
+        f"Health at {run.checked_at:%Y-%m-%d %H:%M:%S} UTC (installs: yesterday, UTC)",
+        [console.key("customer"), console.key("status"), console.number("HTTP"),
+         console.number("latency"), console.text("unhealthy services", min_width=12),
+         console.number("installs"), console.text("detail", wrap=True)])
     for r in run.results:
         # Text cells: server-supplied words must never be read as Rich markup.
         table.add_row(
-            Text(r.customer), Text(r.status, style=styles[r.status]),
-            str(r.http_status or "—"), "—" if r.latency_ms is None else f"{r.latency_ms:.0f} ms",
-            Text(", ".join(r.unhealthy_services) or "—"),
-            "—" if r.installs is None else f"{r.installs:,}", Text(r.error or ""),
+            r.customer, Text(r.status, style=styles[r.status]),
+            str(r.http_status or "—"), None if r.latency_ms is None else f"{r.latency_ms:.0f} ms",
+            ", ".join(r.unhealthy_services),
+            None if r.installs is None else f"{r.installs:,}", r.error,
         )
     return table

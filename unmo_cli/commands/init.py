@@ -12,7 +12,8 @@ def register(app: typer.Typer) -> None:
 
 
 def init(
-    path: Path | None = typer.Argument(None, help="Folder to set up (default: the current one)."),
+    path: Path | None = typer.Argument(None, metavar="DIR",
+                                       help="Folder to set up (default: the current one)."),
 ) -> None:
     """Write a commented unmo.yaml, customers/ and a .gitignore that keeps secrets out of git."""
     from unmo_cli import console

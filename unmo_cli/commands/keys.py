@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from unmo_cli.commands.choices import KeyEnvironment, KeyKind, value
 from unmo_cli.completion import complete_customer_slug
 
 app = typer.Typer(help="List, rotate and verify customers' API keys.", no_args_is_help=True)
@@ -11,7 +12,7 @@ app = typer.Typer(help="List, rotate and verify customers' API keys.", no_args_i
 
 @app.command("list")
 def list_(
-    slug: str = typer.Argument(..., help="Slug or name of the customer.",
+    slug: str = typer.Argument(..., metavar="SLUG", help="Slug or name of the customer.",
                                autocompletion=complete_customer_slug),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -23,24 +24,23 @@ def list_(
     if json_output:
         console.emit_json({"customer": listing.slug, "keys": listing.keys})
         return
-    from rich.table import Table
-
-    table = Table(title=f"Keys of {listing.slug}", title_justify="left")
-    # "env", dates as days and an unbreakable hint: whole rows fit an 80-column terminal.
-    for column in ("kind", "env", "hint", "status", "created", "revoked"):
-        table.add_column(column, no_wrap=column == "hint")
+    # "env" and dates as days: whole rows fit an 80-column terminal.
+    table = console.DataTable(f"Keys of {listing.slug}", [console.key(column) for column in
+                              ("kind", "env", "hint", "status", "created", "revoked")])
     for k in listing.keys:
         table.add_row(k["kind"], k["environment"], k["hint"], k["status"],
-                      k["created_at"][:10], (k["revoked_at"] or "")[:10] or "—")
+                      k["created_at"][:10], (k["revoked_at"] or "")[:10])
     console.print_out(table)
 
 
 @app.command("rotate")
 def rotate(
-    slug: str = typer.Argument(..., help="Slug or name of the customer.",
+    slug: str = typer.Argument(..., metavar="SLUG", help="Slug or name of the customer.",
                                autocompletion=complete_customer_slug),
-    kind: str = typer.Option("secret", "--kind", help="secret (default) or publishable."),
-    environment: str | None = typer.Option(None, "--env", help="live or test (default: both)."),
+    kind: KeyKind = typer.Option(KeyKind.secret, "--kind", case_sensitive=False,
+                                 help="Which keys to rotate."),
+    environment: KeyEnvironment | None = typer.Option(
+        None, "--env", case_sensitive=False, help="Only this environment (default: both)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
     show_secrets: bool = typer.Option(False, "--show-secrets", help="Print the new keys."),
 ) -> None:
@@ -48,7 +48,7 @@ def rotate(
     from unmo_cli import console
     from unmo_cli.services.keys import rotate_keys
 
-    result = rotate_keys(None, slug, kind=kind, environment=environment)
+    result = rotate_keys(None, slug, kind=kind.value, environment=value(environment))
     if json_output:
         console.emit_json(result.as_json(show_secrets=show_secrets))
         return
@@ -61,8 +61,8 @@ def rotate(
 
 @app.command("verify")
 def verify(
-    key: str = typer.Argument(..., help="The key, or - to read it from stdin (keeps it out of "
-                              "the shell history)."),
+    key: str = typer.Argument(..., metavar="KEY", help="The key, or - to read it from stdin "
+                              "(keeps it out of the shell history)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Say whose key this is. Exit 0 active, 1 revoked, 2 malformed or unknown."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-INTEGRATION_HELP = "sdk, s2s or hybrid."
+from unmo_cli.commands.choices import Industry, Integration, Provider, choices, completer
 
 
 def register(app: typer.Typer) -> None:
@@ -15,24 +15,33 @@ def register(app: typer.Typer) -> None:
 
 
 def onboard(
-    name: str | None = typer.Argument(None, help="The customer's company or app name."),
-    contact_name: str | None = typer.Option(None, "--contact-name", help="Person or team."),
-    contact_email: str | None = typer.Option(None, "--contact-email", help="Their e-mail."),
-    industry: str | None = typer.Option(None, "--industry",
-                                        help="gaming, ecommerce, fintech or other."),
-    integration: str | None = typer.Option(None, "--integration", help=INTEGRATION_HELP),
-    platforms: str | None = typer.Option(None, "--platforms",
-                                         help="ios, android or ios,android (sdk and hybrid)."),
-    events_per_day: str | None = typer.Option(None, "--events-per-day",
+    name: str | None = typer.Argument(None, metavar="NAME",
+                                      help="The customer's company or app name."),
+    contact_name: str | None = typer.Option(None, "--contact-name", metavar="NAME",
+                                            help="Person or team."),
+    contact_email: str | None = typer.Option(None, "--contact-email", metavar="EMAIL",
+                                             help="Their e-mail."),
+    # Strings checked by the service, which names every bad or missing answer at once.
+    industry: str | None = typer.Option(None, "--industry", metavar=choices(Industry),
+                                        autocompletion=completer(Industry),
+                                        help="Their industry."),
+    integration: str | None = typer.Option(None, "--integration", metavar=choices(Integration),
+                                           autocompletion=completer(Integration),
+                                           help="SDK in the app, server-to-server, or both."),
+    platforms: str | None = typer.Option(None, "--platforms", metavar="ios|android|ios,android",
+                                         help="The app's platforms (sdk and hybrid)."),
+    events_per_day: str | None = typer.Option(None, "--events-per-day", metavar="N",
                                               help="Expected events per day."),
-    provider: str | None = typer.Option(
-        None, "--provider",
-        help="The provider they leave: appsflyer, adjust, branch, kochava, singular, none, other."),
-    mrr: str | None = typer.Option(None, "--mrr", help="Monthly revenue in dollars, e.g. 2500.50."),
-    success_manager: str | None = typer.Option(None, "--success-manager",
+    provider: str | None = typer.Option(None, "--provider", metavar=choices(Provider),
+                                        autocompletion=completer(Provider),
+                                        help="The attribution provider they leave."),
+    mrr: str | None = typer.Option(None, "--mrr", metavar="AMOUNT",
+                                   help="Monthly revenue in dollars, e.g. 2500.50."),
+    success_manager: str | None = typer.Option(None, "--success-manager", metavar="EMAIL",
                                                help="E-mail of their success manager."),
-    from_file: Path | None = typer.Option(None, "--from", help="YAML or JSON file: one customer "
-                                          "or a list, onboarded as one unit.", dir_okay=False),
+    from_file: Path | None = typer.Option(None, "--from", metavar="FILE",
+                                          help="YAML or JSON file: one customer or a list, "
+                                          "onboarded as one unit.", dir_okay=False),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be created; write "
                                  "nothing."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
@@ -86,17 +95,14 @@ def _show(results: list[Any], *, json_output: bool, show_secrets: bool, many: bo
         documents = [r.as_json(show_secrets=show_secrets) for r in results]
         console.emit_json(documents if many else documents[0])
         return
-    from rich.table import Table
-    from rich.text import Text
-
     if many and len(results) > 1:
-        table = Table(title=("Would onboard" if results[0].dry_run else "Onboarded")
-                      + f" {len(results)} customers", title_justify="left")
-        for column in ("customer", "folder", "integration", "seconds"):
-            table.add_column(column)
+        table = console.DataTable(
+            ("Would onboard" if results[0].dry_run else "Onboarded") + f" {len(results)} "
+            "customers", [console.text("customer", min_width=16), console.key("folder"),
+                          console.key("integration"), console.number("seconds")])
         for r in results:
-            seconds = f"{r.onboarding['duration_s']:.3f}" if r.onboarding else "—"
-            table.add_row(Text(r.customer["name"]), r.directory + "/", r.customer["integration"],
+            seconds = f"{r.onboarding['duration_s']:.3f}" if r.onboarding else None
+            table.add_row(r.customer["name"], r.directory + "/", r.customer["integration"],
                           seconds)
         console.print_out(table)
         if show_secrets:
@@ -137,13 +143,11 @@ def _say(text: str) -> None:
 
 
 def _keys_table(result: Any, *, show_secrets: bool) -> None:
-    from rich.table import Table
-
     from unmo_cli import console
 
-    table = Table(title=f"Keys of {result.customer['slug']}", title_justify="left")
-    for column in ("kind", "environment", "key" if show_secrets else "hint"):
-        table.add_column(column, overflow="fold")
+    table = console.DataTable(f"Keys of {result.customer['slug']}", [
+        console.key(column) for column in ("kind", "environment",
+                                           "key" if show_secrets else "hint")])
     for key in result.keys:
         shown = key["hint"]
         if show_secrets:

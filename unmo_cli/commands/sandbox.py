@@ -10,14 +10,17 @@ def register(app: typer.Typer) -> None:
 
 
 def sandbox(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8787, "--port", help="Port to listen on (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host", metavar="ADDRESS",
+                             help="Address to listen on."),
+    port: int = typer.Option(8787, "--port", metavar="PORT",
+                             help="Port to listen on (0: any free port)."),
     scenario: list[str] | None = typer.Option(
         None, "--scenario", metavar="SLUG=SCENARIO",
         help="Answer for a customer as healthy, degraded, slow, down, garbage or quiet "
         "(repeatable)."),
-    slow_ms: int = typer.Option(6000, "--slow-ms", help="How long the slow scenario waits."),
-    latency_ms: int = typer.Option(0, "--latency-ms", help="Added to every answer."),
+    slow_ms: int = typer.Option(6000, "--slow-ms", metavar="MS",
+                                help="How long the slow scenario waits."),
+    latency_ms: int = typer.Option(0, "--latency-ms", metavar="MS", help="Added to every answer."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not log each request."),
 ) -> None:
     """Serve the attribution API on loopback for demos and tests, with the workspace's keys."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unmo_cli import clock, testhooks
+from unmo_cli import clock, money, testhooks
 from unmo_cli.errors import CheckFailed, EnvironmentFailure, InputError, NotFound, UnmoError
 from unmo_cli.services.customer_folder import (
     ENV_FILE,
@@ -115,7 +115,7 @@ def customer_json(customer: Customer) -> dict[str, Any]:
         "platforms": platforms_of(customer),
         "provider": customer.provider,
         "events_per_day": customer.events_per_day,
-        "mrr": customer.mrr_cents / 100,
+        "mrr": money.for_machines(customer.mrr_cents),
         "contact_name": customer.contact_name,
         "contact_email": customer.contact_email,
         "success_manager": customer.success_manager,

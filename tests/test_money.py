@@ -1,0 +1,62 @@
+"""One money format for people ($2,500.50, always with the cents) and one for machines (the
+decimal string "2500.50" in JSON, exact to the cent), from unmo_cli/money.py, in every command
+that shows an amount."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+from support_onboarding import onboard
+
+from unmo_cli import money
+
+PEOPLE = re.compile(r"−?\$\d{1,3}(,\d{3})*\.\d\d")
+
+
+@given(st.integers(min_value=-10**12, max_value=10**12))
+def test_both_forms_are_exact_to_the_cent(cents: int):
+    machine = money.for_machines(cents)
+    assert re.fullmatch(r"-?\d+\.\d\d", machine)
+    assert money.cents_of(machine) == cents
+    assert Decimal(machine) * 100 == cents
+    person = money.for_people(cents)
+    assert PEOPLE.fullmatch(person)
+    assert int(re.sub(r"[^\d]", "", person)) == abs(cents)
+
+
+def test_examples():
+    assert money.for_people(250000) == "$2,500.00"
+    assert money.for_people(250050) == "$2,500.50"
+    assert money.for_people(9) == "$0.09"
+    assert money.for_people(-1050) == "−$10.50"
+    assert money.for_machines(250050) == "2500.50"
+    assert money.for_machines(0) == "0.00"
+
+
+def test_customer_commands_show_one_format(unmo):
+    doc = onboard(unmo, "TechStart Mobile", "s2s")  # --mrr 2500.50
+    assert doc["customer"]["mrr"] == "2500.50"
+    slug = doc["customer"]["slug"]
+    listed = unmo("customer", "list", "--json").json()
+    assert [c["mrr"] for c in listed] == ["2500.50"]
+    assert unmo("customer", "show", slug, "--json").json()["customer"]["mrr"] == "2500.50"
+    table = unmo("customer", "list").stdout
+    shown = unmo("customer", "show", slug).stdout
+    for text in (table, shown):
+        assert "$2,500.50" in text
+        assert "2500.5" not in text and "$2,500.5 " not in text
+    assert re.search(r"\bmrr\s+\$2,500\.50\b", shown)
+
+
+def test_whole_dollars_keep_their_cents_and_big_amounts_stay_exact(unmo, workspace):
+    onboard(unmo, "Round Numbers", "sdk")  # --mrr 2500
+    onboard(unmo, "Big Spender", "sdk", mrr="999999.99")
+    listed = {c["name"]: c["mrr"] for c in unmo("customer", "list", "--json").json()}
+    assert listed == {"Round Numbers": "2500.00", "Big Spender": "999999.99"}
+    table = unmo("customer", "list").stdout
+    assert "$2,500.00" in table and "$999,999.99" in table
+    readme = (workspace / "customers" / "big-spender" / "README.md").read_text()
+    assert "$999,999.99" in readme

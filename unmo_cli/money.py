@@ -1,0 +1,39 @@
+"""Money, which unmo holds as integer cents, written out in one of two ways: for people,
+`$2,500.00` (always the cents, so amounts line up in a column); for machines (JSON), the
+decimal string `"2500.00"`, exact to the cent, which a float (2500.5, 0.1 + 0.2) is not.
+Every command, file and report that shows an amount uses these two and nothing else."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+MINUS = "−"  # U+2212, as the report writes a negative change
+
+
+def dollars(cents: int) -> Decimal:
+    """The exact amount in dollars, with its two places: 250050 → Decimal("2500.50")."""
+    return Decimal(int(cents)).scaleb(-2)
+
+
+def for_people(cents: int) -> str:
+    """250000 → "$2,500.00"; −1050 → "−$10.50"."""
+    sign = MINUS if cents < 0 else ""
+    return f"{sign}${dollars(abs(int(cents))):,.2f}"
+
+
+def for_machines(cents: int) -> str:
+    """250050 → "2500.50": a JSON string that reads back as the exact amount
+    (`Decimal(text)`, or `round(float(text) * 100)` cents)."""
+    return f"{dollars(cents):.2f}"
+
+
+def cents_of(amount: str) -> int:
+    """The inverse of `for_machines`: "2500.50" → 250050. Anything that is not an amount to the
+    cent is a ValueError."""
+    try:
+        value = Decimal(amount) * 100
+    except (InvalidOperation, TypeError):
+        raise ValueError(f"{amount!r} is not an amount of money") from None
+    if not value.is_finite() or value != value.to_integral_value():
+        raise ValueError(f"{amount!r} is not an amount to the cent")
+    return int(value)
