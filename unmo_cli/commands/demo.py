@@ -16,8 +16,8 @@ def register(app: typer.Typer) -> None:
 def demo(
     ctx: typer.Context,
     folder: Path | None = typer.Option(
-        None, "--dir", metavar="DIR", help="Build the demo here (a new or empty folder, kept afterwards) "
-        "instead of a temporary folder; the global --workspace does the same."),
+        None, "--dir", metavar="DIR", help="Build the demo here (a new or empty folder, kept "
+        "afterwards) instead of a temporary folder; the global --workspace does the same."),
     keep: bool = typer.Option(False, "--keep", help="Keep the temporary folder (workspace, "
                               "HTML page) to look around afterwards; without it the folder is "
                               "removed when the demo ends, also on an error or Ctrl-C."),
