@@ -66,7 +66,11 @@ DEEP = 200_000  # 400 KB of brackets: far past Python's recursion limit
 
 
 def _head(status: int = 200, headers: dict[str, str] | None = None) -> bytes:
-    lines = [f"HTTP/1.1 {status} X"] + [f"{k}: {v}" for k, v in (headers or {}).items()]
+    # The server closes the connection after every answer, so it says so: otherwise the client
+    # may reuse a connection the server is closing and fail the next customer's request (the
+    # ordinary keep-alive race, which `--retries 0` in these tests would turn into a flake).
+    headers = {"Connection": "close"} | (headers or {})
+    lines = [f"HTTP/1.1 {status} X"] + [f"{k}: {v}" for k, v in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
