@@ -14,6 +14,10 @@ from support_onboarding import flags, onboard
 from unmo_cli.text import one_line, text_problem
 
 BREAKS = {"\n", "\r", "\u2028", "\u2029"}
+# Unicode's bidirectional formatting characters (UAX #9): embeddings, overrides, isolates and
+# the implicit marks, named by their Bidi_Class.
+BIDI_CLASSES = {"LRE", "RLE", "PDF", "LRO", "RLO", "LRI", "RLI", "FSI", "PDI"}
+BIDI_MARKS = {"\u200e", "\u200f", "\u061c"}  # LRM, RLM, ALM
 
 
 def refused(char: str, *, allow_newlines: bool) -> bool:
@@ -24,6 +28,8 @@ def refused(char: str, *, allow_newlines: bool) -> bool:
         return not allow_newlines
     if char == "\t":
         return False
+    if unicodedata.bidirectional(char) in BIDI_CLASSES or char in BIDI_MARKS:
+        return True
     if unicodedata.category(char) in ("Cc", "Cs"):
         return True
     return 0xFDD0 <= code <= 0xFDEF or code % 0x10000 in (0xFFFE, 0xFFFF)
@@ -33,7 +39,8 @@ def refused(char: str, *, allow_newlines: bool) -> bool:
 texts = st.text(st.one_of(st.characters(exclude_categories=()),
                           st.sampled_from(["\t", "\n", "\r", "\x1b", "\x00", "\x7f", "\x85",
                                            "\x9b", "\u2028", "\ufffe", "\U0010ffff", "\ud800",
-                                           "é", "💻", "\u200d", "\u202e", "\ue000"])),
+                                           "é", "💻", "\u200d", "\u202e", "\ue000", "\u2066",
+                                           "\u200f", "\u061c", "\u202a"])),
                 max_size=40)
 
 
@@ -42,6 +49,8 @@ texts = st.text(st.one_of(st.characters(exclude_categories=()),
 @example(text="tab\there", allow_newlines=False)
 @example(text="two\nlines", allow_newlines=True)
 @example(text="\U0001fffe", allow_newlines=True)
+@example(text="Acme\u202etxt.exe", allow_newlines=True)
+@example(text="a\u2069", allow_newlines=False)
 def test_text_problem_matches_the_reference(text: str, allow_newlines: bool):
     bad = [i for i, c in enumerate(text) if refused(c, allow_newlines=allow_newlines)]
     problem = text_problem(text, allow_newlines=allow_newlines)

@@ -20,12 +20,29 @@ def parse_instant(text: str, *, what: str = "time") -> datetime:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
+        from unmo_cli.text import shown
+
         raise InputError(
-            f"{what} {text!r} is not an ISO 8601 date or time (e.g. 2026-11-23T10:00:00+01:00)."
+            f"{what} {shown(text)} is not an ISO 8601 date or time (e.g. "
+            "2026-11-23T10:00:00+01:00)."
         ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    return in_utc(value, f"{what} {text!r}")
+
+
+class OutsideCalendar(InputError):
+    """A time that exists in its own offset but not in UTC (before year 1 or after 9999)."""
+
+
+def in_utc(value: datetime, what: str) -> datetime:
+    """`value` (aware) in UTC; InputError when that falls outside the years 1 to 9999, as
+    0001-01-01T00:00:00+14:00 does (Python's datetime cannot hold it: OverflowError)."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise OutsideCalendar(f"{what} is outside the years 1 to 9999 once converted to UTC; "
+                              "give a time between 0001-01-02 and 9999-12-30.") from None
 
 
 # An instant pinned by `pinned()` for the code running in this context only (this thread, and

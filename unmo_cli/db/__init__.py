@@ -29,6 +29,9 @@ BUSY_TIMEOUT_MS = 10_000
 CONNECT_TIMEOUT_S = 10
 # Any fixed key: every unmo process migrating the same PostgreSQL database takes this lock.
 _MIGRATION_LOCK_KEY = 874021
+# Row ids are INTEGER columns: 32 bits on PostgreSQL. An id above this names no row, and asking
+# for it would be an error of the driver (out of range), not an answer.
+MAX_ROW_ID = 2**31 - 1
 SUPPORTED_URLS = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
 
 
