@@ -24,7 +24,7 @@ from unmo_cli.services.customer_folder import (
     replace_file,
     secret_keys_from_env,
 )
-from unmo_cli.text import text_problem
+from unmo_cli.text import MAX_REASON, length_problem, text_problem
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -278,6 +278,9 @@ def churn(ws: Workspace | None, slug: str, reason: str) -> dict[str, Any]:
     problem = text_problem(reason, allow_newlines=True)
     if problem:
         raise InputError(f"--reason contains {problem}; give plain text.")
+    too_long = length_problem(reason, MAX_REASON)
+    if too_long:
+        raise InputError(f"--reason {too_long}.")
     with customer_session(ws, slug) as (session, customer):
         if customer.churned_at is not None:
             raise InputError(f"customer {customer.slug!r} already churned on "

@@ -768,7 +768,33 @@ def _check_records(records: list[RawRow], customers: _CustomerIndex, now: dateti
             if position % 5000 == 0:
                 advance(5000)
         advance(len(records) % 5000)
+    valid, repeated = _without_conflicting_ids(valid)
+    if repeated:
+        invalid = sorted(invalid + repeated, key=lambda row: row.line)
     return valid, invalid
+
+
+def _without_conflicting_ids(rows: list[_Checked]) -> tuple[list[_Checked], list[InvalidRow]]:
+    """A file that gives one id (for one customer) to two different responses is wrong on one
+    of the two lines, and unmo cannot tell which: the later row is invalid, naming the earlier.
+    A row repeated exactly (a survey export that overlaps itself) is kept, and counted as a
+    duplicate when it is written."""
+    first: dict[tuple[int, str], _Checked] = {}
+    kept: list[_Checked] = []
+    conflicts: list[InvalidRow] = []
+    for row in rows:
+        external_id = row[7]
+        if external_id is None:
+            kept.append(row)
+            continue
+        earlier = first.setdefault((row[1].id, external_id), row)
+        if earlier is not row and earlier[2:7] != row[2:7]:
+            conflicts.append(InvalidRow(row[0], f"id {shown(external_id)} is also on line "
+                                                f"{earlier[0]} for {row[1].slug} with different "
+                                                "values; one id is one response"))
+            continue
+        kept.append(row)
+    return kept, conflicts
 
 
 def _without_duplicates(session: Session, rows: list[_Checked]) -> tuple[list[_Checked], int]:

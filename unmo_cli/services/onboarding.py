@@ -68,6 +68,11 @@ REQUIRED = ("name", "contact_name", "contact_email", "industry", "integration", 
             "events_per_day", "provider", "mrr")
 
 
+LOOK_ALIKE_REASON = ("their letters are confusable (such as the Cyrillic letter U+0430 for a Latin a), so "
+                     "readers could not tell the two customers apart; choose a name that reads "
+                     "differently")
+
+
 class FieldError(ValueError):
     """One answer is invalid; the message reads after the field's name ("--mrr …")."""
 
@@ -102,6 +107,28 @@ def name_key(name: str) -> str:
     """The name reduced to lowercase ASCII letters and digits; the database keeps it unique so
     names that differ only by case, accents or punctuation are the same customer."""
     return re.sub(r"[^a-z0-9]", "", fold_to_ascii(name).lower())
+
+
+def look_alike_key(name: str) -> str:
+    """What a reader sees of `name`: Unicode's confusable skeleton (UTS #39, computed by ICU's
+    SpoofChecker) of the case-folded name, letters and digits only. Names with one key read the
+    same ("Аcme" with a Cyrillic А, "Acrne", "ACME"), so they are one customer, as names
+    differing by case or punctuation are (name_key)."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    skeleton = _spoof_checker().getSkeleton(0, folded)
+    return "".join(char for char in skeleton if char.isalnum())
+
+
+_checker: Any = None
+
+
+def _spoof_checker() -> Any:
+    global _checker
+    if _checker is None:
+        import icu  # PyICU: the Unicode consortium's own implementation of UTS #39
+
+        _checker = icu.SpoofChecker()
+    return _checker
 
 
 def _text(value: Any, what: str) -> str:
@@ -459,6 +486,10 @@ def validate_records(records: list[dict[str, Any]], source: str) -> list[tuple[C
             problems.append(f"{title}: the same customer as record {earlier} (names differing "
                             "only by case or punctuation are one customer)")
             continue
+        earlier = seen.setdefault("look:" + look_alike_key(item.name), number)
+        if earlier != number:
+            problems.append(f"{title}: looks like record {earlier}: {LOOK_ALIKE_REASON}")
+            continue
         valid.append((item, clock.monotonic() - began))
     if problems:
         count = len(problems)
@@ -558,10 +589,13 @@ def preflight(ws: Workspace, items: list[CustomerInput], db: Database | None = N
         taken = _taken_names(ws, items, db)
     for item in items:
         existing = taken.get(item.name_key) or taken.get("slug:" + item.slug)
+        look_alike = taken.get("look:" + look_alike_key(item.name))
         folder = ws.customer_dir(item.slug)
         if existing:
             problems.append(f"{item.name!r} is already onboarded as {existing} (names differing "
                             "only by case or punctuation are one customer)")
+        elif look_alike:
+            problems.append(f"{item.name!r} looks like {look_alike}: {LOOK_ALIKE_REASON}")
         elif folder.exists() or folder.is_symlink():
             problems.append(f"the folder {ws.relative(folder)} already exists but no customer "
                             f"{item.slug!r} is in the database; move it away or delete it, then "
@@ -586,6 +620,9 @@ def name_taken(ws: Workspace, name: str) -> str | None:
         existing = taken.get(key) or taken.get("slug:" + slug)
         if existing:
             return f"already onboarded as {existing}"
+        look_alike = taken.get("look:" + look_alike_key(item_name))
+        if look_alike:
+            return f"looks like {look_alike}: {LOOK_ALIKE_REASON}"
     if ws.customer_dir(slug).exists():
         return f"the folder customers/{slug} already exists"
     return None
@@ -610,6 +647,10 @@ def _taken_names(ws: Workspace, items: list[CustomerInput], shared: Database | N
                         col(Customer.slug).in_(slugs[chunk:chunk + 500]))))
                 for key, slug, name in rows:
                     taken[key] = taken["slug:" + slug] = f"{name!r} ({slug})"
+            # Look-alikes share no column to ask for, so every name is compared (one query;
+            # ICU computes thousands of skeletons in milliseconds).
+            for slug, name in session.exec(select(Customer.slug, Customer.name)):
+                taken.setdefault("look:" + look_alike_key(name), f"{name!r} ({slug})")
     finally:
         if shared is None:
             db.dispose()
