@@ -249,7 +249,10 @@ def secret_keys_from_env(values: dict[str, str]) -> dict[str, str] | None:
 
 
 def write_private_file(path: Path, data: bytes) -> None:
-    """Create (or replace) a file readable by its owner only, whatever the umask."""
+    """Create (or replace) a file readable by its owner only, whatever the umask, in a folder
+    that is owner-only too (a customer folder holding `.env`: 0700, so not even the file's
+    name and the other generated files are open to other users)."""
+    os.chmod(path.parent, 0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.fchmod(fd, 0o600)

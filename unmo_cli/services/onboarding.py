@@ -68,9 +68,9 @@ REQUIRED = ("name", "contact_name", "contact_email", "industry", "integration", 
             "events_per_day", "provider", "mrr")
 
 
-LOOK_ALIKE_REASON = ("their letters are confusable (such as the Cyrillic letter U+0430 for a Latin a), so "
-                     "readers could not tell the two customers apart; choose a name that reads "
-                     "differently")
+LOOK_ALIKE_REASON = ("their letters are confusable (such as the Cyrillic letter U+0430 for a "
+                     "Latin a), so readers could not tell the two customers apart; choose a name "
+                     "that reads differently")
 
 
 class FieldError(ValueError):
