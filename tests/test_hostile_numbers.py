@@ -382,3 +382,18 @@ def test_report_json_is_standard_json(unmo, workspace: Path, acme: str):
         raise AssertionError(f"{token} in the report's JSON")
 
     json.loads(ran.stdout, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("text", ["api_base_url: " + HUGE, "a: " + "[" * 5000,
+                                  "a: " + "[" * 999 + "]" * 999, "api_base_url: .inf"])
+def test_a_mangled_customer_yaml_is_drift_not_a_crash(unmo, workspace: Path, acme: str,
+                                                      text: str):
+    """customer.yaml is read back for the API URL it records: one edited out of shape (a
+    5,000-digit number, brackets 5,000 deep) is a file that drifted, never exit 3."""
+    (workspace / "customers" / "acme" / "customer.yaml").write_text(text + "\n")
+    ran = unmo("customer", "render", "acme", "--check")
+    assert ran.exit_code == 1, ran.stderr
+    assert "customer.yaml" in ran.stderr and "bug" not in ran.stderr
+    ran = unmo("customer", "render", "acme")
+    assert ran.exit_code == 0, ran.stderr
+    assert unmo("customer", "render", "acme", "--check").exit_code == 0

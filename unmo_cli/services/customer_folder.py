@@ -227,11 +227,12 @@ def recorded_api_url(folder: Path) -> str | None:
     depends on the operator's own `api.base_url` (say, an UNMO_API_URL pointing at a sandbox)."""
     import yaml
 
+    from unmo_cli.documents import DocumentError, load_yaml
     from unmo_cli.text import text_problem
 
-    try:
-        record = yaml.safe_load((folder / CUSTOMER_RECORD).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    try:  # load_yaml: nesting or a 5,000-digit number is out of shape too, not a crash
+        record = load_yaml((folder / CUSTOMER_RECORD).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, DocumentError):
         record = None  # no record, or one edited out of shape: the .env still knows
     candidates = [record.get(RECORDED_API_URL) if isinstance(record, dict) else None,
                   read_env_file(folder / ENV_FILE).get(API_URL_NAME)]
