@@ -65,7 +65,10 @@ def utc_overflow() -> st.SearchStrategy[str]:
                       st.integers(0, 12), st.integers(0, 59), st.integers(0, 9))
     late = st.builds(lambda h, extra: f"9999-12-31T{23 - h:02d}:30:00-{h + 1 + extra:02d}:00",
                      st.integers(0, 12), st.integers(0, 9))
-    return st.one_of(early, late)
+    other_years = st.builds(lambda y, t: f"{y:04d}-06-01T00:00:00{t}",
+                            st.one_of(st.integers(1, 1899), st.just(9999)),
+                            st.sampled_from(["Z", "+05:00", ""]))
+    return st.one_of(early, late, other_years)
 
 
 bad_instants = st.one_of(utc_overflow(), st.sampled_from(
@@ -159,6 +162,23 @@ def test_feedback_received_at(unmo, workspace: Path, acme: str):
         before = state(workspace)
         ran = unmo("feedback", "add", acme, "--satisfaction", "8", f"--received-at={value}")
         judge(ran, before, workspace)
+
+    run()
+
+
+def test_unmo_now(unmo, workspace: Path, acme: str):
+    """UNMO_NOW pins "now" for every command: one the report's 8 weeks or the 60-day windows
+    cannot reach back from (0001-01-03), or past 9998, is refused, not an OverflowError."""
+    @FUZZ
+    @example(value="0001-01-03T00:00:00Z", args=("report", "weekly", "--format", "json"))
+    @example(value="0001-01-03T00:00:00Z", args=("customer", "show", "acme"))
+    @example(value="9999-12-31T23:59:59Z", args=("report", "weekly", "--format", "json"))
+    @given(value=bad_instants, args=st.sampled_from([
+        ("report", "weekly", "--format", "json"), ("customer", "show", "acme"),
+        ("feedback", "add", "acme", "--satisfaction", "3")]))
+    def run(value: str, args: tuple[str, ...]) -> None:
+        before = state(workspace)
+        judge(unmo(*args, env={"UNMO_NOW": value}), before, workspace)
 
     run()
 

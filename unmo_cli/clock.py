@@ -31,18 +31,27 @@ def parse_instant(text: str, *, what: str = "time") -> datetime:
     return in_utc(value, f"{what} {text!r}")
 
 
+# The times unmo stores, filters on or pins "now" to: the years its weeks cover (a report looks 8
+# weeks back, a customer's summary 60 days; Python's datetime ends at the years 1 and 9999).
+MIN_YEAR, MAX_YEAR = 1900, 9998
+
+
 class OutsideCalendar(InputError):
-    """A time that exists in its own offset but not in UTC (before year 1 or after 9999)."""
+    """A time outside the years MIN_YEAR to MAX_YEAR in UTC."""
 
 
 def in_utc(value: datetime, what: str) -> datetime:
-    """`value` (aware) in UTC; InputError when that falls outside the years 1 to 9999, as
-    0001-01-01T00:00:00+14:00 does (Python's datetime cannot hold it: OverflowError)."""
+    """`value` (aware) in UTC; OutsideCalendar (an InputError) when that falls outside the years
+    MIN_YEAR to MAX_YEAR, as 0001-01-01T00:00:00+14:00 does (it does not even exist in UTC:
+    Python raises OverflowError)."""
     try:
-        return value.astimezone(UTC)
+        converted = value.astimezone(UTC)
     except OverflowError:
-        raise OutsideCalendar(f"{what} is outside the years 1 to 9999 once converted to UTC; "
-                              "give a time between 0001-01-02 and 9999-12-30.") from None
+        converted = None
+    if converted is None or not MIN_YEAR <= converted.year <= MAX_YEAR:
+        raise OutsideCalendar(f"{what} is outside the years {MIN_YEAR} to {MAX_YEAR} (in UTC) "
+                              "that unmo works with.")
+    return converted
 
 
 # An instant pinned by `pinned()` for the code running in this context only (this thread, and

@@ -627,6 +627,8 @@ def _check_record(raw: RawRow, customers: _CustomerIndex, now: datetime
             received_at = datetime.fromisoformat(received)
             if received_at.tzinfo is not None:
                 received_at = received_at.astimezone(UTC).replace(tzinfo=None)
+        if not clock.MIN_YEAR <= received_at.year <= clock.MAX_YEAR:
+            raise ValueError  # the field check says which years are accepted
         if external_id is not None:
             external_id = external_id.strip() or None
             if external_id is not None and (len(external_id) > EXTERNAL_ID_MAX
