@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import snapshot_tables, snapshot_tree
+from conftest import Ran, snapshot_tables, snapshot_tree
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from support_onboarding import flags, onboard
@@ -255,14 +255,25 @@ def test_health_options(unmo, workspace: Path, acme: str, option: str, values):
 
 @pytest.mark.parametrize("option, low, high", [("--port", 0, 65535), ("--slow-ms", 0, 3_600_000),
                                                ("--latency-ms", 0, 3_600_000)])
-def test_sandbox_options(unmo, workspace: Path, option: str, low: int, high: int):
-    """Only values outside the range: a valid one would start the server (and block)."""
-    @FUZZ
+def test_sandbox_options(workspace: Path, option: str, low: int, high: int):
+    """Only values outside the range. In a subprocess with a timeout: a value wrongly accepted
+    starts the server, which would otherwise block the test run."""
+    import subprocess
+    import sys
+
+    @settings(FUZZ, max_examples=8)
     @given(value=outside(low, high))
     def run(value: str) -> None:
         before = state(workspace)
-        judge(unmo("sandbox", f"{option}={value}", "--port=0" if option != "--port" else
-                   "--quiet"), before, workspace)
+        try:
+            done = subprocess.run([sys.executable, "-m", "unmo_cli", "sandbox", "--quiet",
+                                   f"{option}={value}", *(["--port=0"] if option != "--port"
+                                                          else [])],
+                                  capture_output=True, text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"sandbox {option}={value[:40]} was accepted: it served") \
+                from None
+        judge(Ran(done.returncode, done.stdout, done.stderr), before, workspace)
 
     run()
 
