@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class Received:
     path: str
     body: dict
     content_type: str
+    idempotency_key: str | None = None
 
 
 @dataclass
@@ -55,6 +57,11 @@ class WebhookReceiver:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Called in the handler before it answers, while the client waits for the response.
     on_request: Callable[[], None] | None = None
+    # Seconds the handler waits, after recording the post, before it answers: more than the
+    # client's timeout makes a webhook that accepted the alert but answered too late.
+    answer_after_s: float = 0.0
+    # Take the post, then close the connection without any answer.
+    hang_up: bool = False
 
     @property
     def texts(self) -> list[str]:
@@ -81,16 +88,25 @@ def webhook_receiver(status: int = 200) -> Iterator[WebhookReceiver]:
             raw = self.rfile.read(length)
             with receiver.lock:
                 receiver.requests.append(Received(self.path, json.loads(raw or b"{}"),
-                                                  self.headers.get("Content-Type", "")))
-                status = receiver.status
+                                                  self.headers.get("Content-Type", ""),
+                                                  self.headers.get("Idempotency-Key")))
+                status, delay = receiver.status, receiver.answer_after_s
             if receiver.on_request is not None:
                 receiver.on_request()
+            if receiver.hang_up:
+                self.close_connection = True
+                return
+            if delay:
+                time.sleep(delay)
             body = b"ok" if 200 <= status < 300 else b"internal_error"
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:  # the client gave up waiting (timed out) and hung up
+                pass
 
         def log_message(self, *args: object) -> None:
             return None

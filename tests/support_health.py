@@ -33,9 +33,10 @@ class Keys:
 
 def make_customer(slug: str, *, phase: str = "setup", events_per_day: int = 10_000,
                   churned: bool = False, write_env: bool = True,
-                  created_at: datetime | None = None) -> Keys:
+                  created_at: datetime | None = None,
+                  churned_at: datetime | None = None) -> Keys:
     """A customer row, its four keys (secret ones hashed) and customers/<slug>/.env (0600), in the
-    workspace the tests run in."""
+    workspace the tests run in. `churned` churns it when it was created, `churned_at` then."""
     from unmo_cli.db import open_database
     from unmo_cli.db.models import ApiKey, Customer
     from unmo_cli.workspace import load_workspace
@@ -52,8 +53,9 @@ def make_customer(slug: str, *, phase: str = "setup", events_per_day: int = 10_0
                 industry="gaming", integration="sdk", platforms="ios,android",
                 provider="appsflyer", events_per_day=events_per_day, mrr_cents=250_000,
                 contact_name="Growth Team", contact_email=f"growth@{slug}.example", phase=phase,
-                created_at=at, churned_at=at if churned else None,
-                churn_reason="moved on" if churned else None)
+                created_at=at,
+                churned_at=clock.to_db(churned_at) if churned_at else at if churned else None,
+                churn_reason="moved on" if churned or churned_at else None)
             session.add(customer)
             session.flush()
             for key in (keys.live, keys.test, keys.publishable_live, keys.publishable_test):

@@ -161,7 +161,7 @@ def test_500_webhook_keeps_the_alert_pending_then_notify_sends_it_once(unmo, slu
     sent = unmo("alerts", "notify", "--json", env=env)
     assert sent.exit_code == 0, sent.stderr
     assert sent.json() == {"webhook": True, "delivered": 1, "failed": 0, "pending": 0,
-                           "error": None}
+                           "in_flight": 0, "error": None}
     assert len(hook.requests) == 1 and "low_satisfaction" in hook.texts[0]
     [alert] = alert_rows()
     assert alert[3] is not None and alert[5] == 4 and alert[6] is None
@@ -204,7 +204,7 @@ def test_without_webhook_alerts_wait_with_a_note(unmo, slug):
         "note: 1 alert stays pending: no webhook is configured (set alerts.webhook_url in "
         "unmo.yaml or UNMO_ALERT_WEBHOOK), then run `unmo alerts notify`.")
     assert ran.json()["delivery"] == {"webhook": False, "delivered": 0, "failed": 0,
-                                      "pending": 1, "error": None}
+                                      "pending": 1, "in_flight": 0, "error": None}
     notify = unmo("alerts", "notify")
     assert notify.exit_code == 3
     assert "1 pending alert not sent: no webhook is configured" in notify.stderr

@@ -305,7 +305,7 @@ def test_import_raises_alerts_and_delivers_them(unmo, customers, inbox):
         result = imported(unmo, path, env={"UNMO_ALERT_WEBHOOK": hook.url})
         assert result["alerts"] == 2
         assert result["delivery"] == {"webhook": True, "delivered": 2, "failed": 0,
-                                      "pending": 0, "error": None}
+                                      "pending": 0, "in_flight": 0, "error": None}
         assert sorted(hook.rules()) == ["detractor", "low_satisfaction"]
         low = next(t for t in hook.texts if "low_satisfaction" in t)
         assert "TechStart Mobile" in low and "5/10" in low

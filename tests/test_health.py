@@ -10,6 +10,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from support_health import PlayServer, free_port, make_customer, set_phase, wait_for
 
 from tests.conftest import query, snapshot_tables
@@ -182,8 +184,36 @@ def test_https_and_loopback_base_urls_are_accepted():
     from unmo_cli.attribution_api import validate_base_url
 
     for url in ("https://api.unmogrowp.example/v1/", "http://localhost:8787/v1",
-                "http://[::1]:8787/v1", "http://127.0.0.2/v1"):
+                "http://LOCALHOST.:8787/v1", "http://[::1]:8787/v1", "http://127.0.0.2/v1",
+                "http://127.255.0.9/v1", "http://[::ffff:127.0.0.1]:8787/v1",
+                "https://sandbox.localhost/v1"):
         assert validate_base_url(url) == url.rstrip("/")
+
+
+@pytest.mark.parametrize("host", ["api.localhost", "x.y.LOCALHOST", "localhost.example.com",
+                                  "127.0.0.1.nip.io", "2130706433", "0x7f000001", "127.1",
+                                  "[::ffff:10.0.0.1]", "[fe80::1]", "10.0.0.1", "0.0.0.0"])
+def test_plain_http_to_a_name_that_might_leave_the_machine_is_refused(unmo, workspace, host,
+                                                                       request):
+    """Only literal loopback addresses and `localhost` carry keys over plain http: a name under
+    .localhost is resolved by DNS on glibc like any other, so whoever answers DNS would decide
+    where the keys go in clear."""
+    make_customer("acme")
+    check_unchanged = request.getfixturevalue("unchanged")
+    ran = unmo("health", env={"UNMO_API_URL": f"http://{host}:8787/v1"})
+    assert ran.exit_code == 3
+    assert "unencrypted" in ran.stderr and "127.0.0.1, [::1] or localhost" in ran.stderr
+    assert ran.stderr.count("\n") == 1 and "Traceback" not in ran.stderr
+    check_unchanged()
+
+
+@given(st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z0-9]{1,10}){0,3}",
+                     fullmatch=True))
+def test_no_name_under_localhost_is_trusted_as_loopback(label):
+    from unmo_cli.attribution_api import is_loopback_host
+
+    assert not is_loopback_host(f"{label}.localhost")
+    assert not is_loopback_host(f"{label}.localhost.")
 
 
 def test_malformed_base_url_in_unmo_yaml_names_the_file(unmo, workspace: Path):

@@ -98,6 +98,39 @@ def test_error_when_nothing_to_check_with():
     assert verdict.status == "error" and verdict.error == "no customers/x/.env"
 
 
+def test_an_answer_unmo_refused_is_down_whatever_its_status():
+    for code in (200, 401, 503):
+        verdict = classify_health(probe(http_status=code, body=b"", refused="it is over 1 MiB"))
+        assert verdict.status == "down"
+        assert verdict.error == (f"HTTP {code} from GET /health with a body unmo refused: "
+                                 "it is over 1 MiB")
+    verdict = classify_health(launched(analytics_refused="it inflates to more than 1 MiB (gzip)"))
+    assert verdict.status == "down" and "/analytics/attribution" in verdict.error
+    # a customer not launched is not judged on the analytics call
+    assert classify_health(probe(analytics_refused="it is over 1 MiB")).status == "healthy"
+
+
+def test_bounds_on_what_an_answer_may_hold():
+    many = HEALTHY | {"services": {f"s{i}": "healthy" for i in range(65)}}
+    assert health_body_problem(many) == "services lists 65 entries, more than 64"
+    assert health_body_problem(HEALTHY | {"services": {"s" * 65: "healthy"}}) == \
+        "a service name is longer than 64 characters"
+    assert health_body_problem(HEALTHY | {"services": {"s" * 64: "healthy"}}) is None
+    for count, status in ((2**31 - 1, "healthy"), (2**31, "degraded"), (10**4000, "degraded")):
+        verdict = classify_health(launched(ANALYTICS | {"metrics": {"total_installs": count}}))
+        assert verdict.status == status
+    deep: list = []
+    for _ in range(32):
+        deep = [deep]
+    nested = body(HEALTHY | {"extra": deep})  # 34 levels with the object around it
+    assert classify_health(probe(body=nested)).error.endswith("nests deeper than 32 levels")
+
+
+def test_unmo_failing_on_one_customer_is_its_error():
+    verdict = classify_health(HealthProbe(internal_failure="unmo failed (KeyError)"))
+    assert verdict.status == "error" and verdict.error == "unmo failed (KeyError)"
+
+
 def test_health_schema_fields_and_types():
     assert health_body_problem(HEALTHY) is None
     assert "missing" in health_body_problem({"status": "healthy"})

@@ -143,6 +143,87 @@ def test_unknown_paths_and_methods(sandbox):
     assert status == 405 and "error" in json.loads(body)
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE",
+                                    "CONNECT", "BREW"])
+def test_every_method_is_answered_in_json(sandbox, method: str):
+    """Not the stdlib's 501 HTML page: a method other than GET/HEAD on a known path is 405 JSON
+    with Allow (before authentication), on an unknown path 404 JSON, whatever the method."""
+    keys = make_customer("acme")
+    url = sandbox()
+    for key in (keys.live, None):
+        status, body, headers = _raw(url, method, "/v1/health", key)
+        assert status == 405, (method, body)
+        assert headers["content-type"] == "application/json"
+        assert headers["allow"] == "GET, HEAD"
+        assert json.loads(body)["code"] == "method_not_allowed"
+    status, body, headers = _raw(url, method, "/v1/nope", keys.live)
+    assert status == 404 and json.loads(body)["code"] == "not_found"
+
+
+def test_head_is_get_without_a_body(sandbox):
+    keys = make_customer("acme")
+    url = sandbox()
+    status, body, headers = _raw(url, "HEAD", "/v1/health", keys.live)
+    assert status == 200 and body == b"" and headers["content-type"] == "application/json"
+    assert int(headers["content-length"]) > 0
+    assert _raw(url, "HEAD", "/v1/health", None)[:2] == (401, b"")
+    assert _raw(url, "HEAD", "/v1/nope", None)[:2] == (404, b"")
+
+
+@pytest.mark.parametrize(("request_bytes", "status"), [
+    (b"GET /v1/health HTTP/1.1 extra words\r\n\r\n", 400),
+    (b"GET /v1/health HTTP/1.x\r\n\r\n", 400),
+    (b"GET /v1/health HTTP/1.1\r\nX: " + b"a" * 70_000 + b"\r\n\r\n", 431),
+    (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),
+])
+def test_a_request_that_is_not_http_gets_json_too(sandbox, request_bytes: bytes, status: int):
+    import socket
+
+    make_customer("acme")
+    url = sandbox()
+    host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(request_bytes)
+        answer = b""
+        while chunk := connection.recv(65536):  # the sandbox closes the connection
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d " % status), answer[:200]
+    assert b"Content-Type: application/json" in head and b"Connection: close" in head
+    assert json.loads(body)["code"] == "bad_request"
+
+
+def test_the_sandbox_serves_its_spec(sandbox):
+    """GET /v1/openapi.yaml without a key: the bytes of docs/attribution-api.yaml."""
+    make_customer("acme")
+    url = sandbox()
+    status, body, headers = get(url + "/openapi.yaml")
+    assert status == 200 and headers["Content-Type"] == "application/yaml"
+    spec = Path(__file__).resolve().parents[1] / "docs" / "attribution-api.yaml"
+    assert body == spec.read_bytes()
+    import yaml
+
+    document = yaml.safe_load(body)
+    assert {"/health", "/analytics/attribution", "/openapi.yaml"} <= set(document["paths"])
+    assert document["servers"][0]["url"] == "http://127.0.0.1:8787/v1"
+
+
+def _raw(url: str, method: str, path: str, key: str | None) -> tuple[int, bytes, dict]:
+    """One request with any method (urllib would refuse CONNECT and invented ones)."""
+    import http.client
+
+    host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        connection.request(method, path, headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        return response.status, body, {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        connection.close()
+
+
 def test_scenarios(sandbox):
     keys = {slug: make_customer(slug) for slug in
             ("fine", "shaky", "dead", "noisy", "lazy", "silent")}

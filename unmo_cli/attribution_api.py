@@ -1,16 +1,23 @@
 """Owns the calls to the attribution API (attribution-api.yaml): the one module that uses httpx for
-it. One AsyncClient serves every customer; each call carries that customer's secret key as its
-bearer, which never leaves this module in a message: transport failures are described by their
-kind, never by str(exception) (httpx's texts can quote the request)."""
+it, and the one that reads what the API answers. One AsyncClient serves every customer; each call
+carries that customer's secret key as its bearer, which never leaves this module in a message:
+transport failures are described by their kind, never by str(exception) (httpx's texts can quote
+the request).
+
+The API is not trusted to be well-behaved: every attempt has one deadline for the whole exchange,
+a body is inflated here (not by httpx, which inflates a chunk whole) with a cap on what it may
+become, and JSON is read with a bound on its nesting."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from unmo_cli import __version__
@@ -20,8 +27,17 @@ from unmo_cli.errors import EnvironmentFailure
 if TYPE_CHECKING:
     import httpx
 
-# A health answer is a few hundred bytes; anything far larger is not the documented JSON.
+# A health answer is a few hundred bytes; anything far larger is not the documented JSON. The cap
+# holds for the bytes received and for what they inflate to, whatever the Content-Encoding.
 MAX_BODY_BYTES = 1 << 20
+MAX_BODY_TEXT = "1 MiB"
+# The documented answers nest three or four levels; deeper is not the documented JSON (and past
+# about a thousand, Python's json would raise RecursionError).
+MAX_JSON_DEPTH = 32
+# What unmo inflates itself, with its cap. Said explicitly, so that httpx does not advertise br or
+# zstd because a package that decodes them happens to be installed.
+ACCEPT_ENCODING = "gzip, deflate"
+MAX_CODINGS = 2
 # Statuses that are worth asking again: the server failed, but not in a way it told us to accept.
 # 503 is the API's own "degraded" answer, and 401/403 will not change by asking again.
 NOT_RETRIED_5XX = frozenset({503})
@@ -30,7 +46,8 @@ NOT_RETRIED_5XX = frozenset({503})
 def validate_base_url(url: str, *, origin: str = "api.base_url") -> str:
     """The API's base URL without a trailing slash; EnvironmentFailure (exit 3, "API
     misconfigured") naming the value and what is accepted when it is not an https URL, or an
-    http one on a loopback address (the sandbox): bearer keys never travel unencrypted."""
+    http one on a loopback host (is_loopback_host: the sandbox): bearer keys never travel
+    unencrypted."""
     accepted = "https://HOST/v1, or http:// on loopback such as http://127.0.0.1:8787/v1"
     text = (url or "").strip()
     try:
@@ -49,9 +66,9 @@ def validate_base_url(url: str, *, origin: str = "api.base_url") -> str:
         problem = "has a query or fragment"
     elif any(ch.isspace() for ch in text) or port == 0:
         problem = "is malformed"
-    elif parts.scheme == "http" and not _is_loopback(parts.hostname):
+    elif parts.scheme == "http" and not is_loopback_host(parts.hostname):
         problem = ("would send the customers' secret keys unencrypted (plain http is only for "
-                   "a loopback address such as the sandbox's)")
+                   "a loopback address such as the sandbox's: 127.0.0.1, [::1] or localhost)")
     if problem:
         shown = re.sub(r"//[^/@]*@", "//***@", text)
         raise EnvironmentFailure(f"{origin} {shown!r} {problem}; use {accepted}.")
@@ -64,28 +81,69 @@ def validate_base_url(url: str, *, origin: str = "api.base_url") -> str:
     return text.rstrip("/")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` (a URL's hostname, brackets removed) is trusted to be this machine without
+    asking the network: a literal loopback address (127.0.0.0/8, ::1, or ::1's IPv4-mapped
+    form ::ffff:127.x.x.x) or the name `localhost` itself, which every system maps in its hosts
+    file. Any other name is not, `*.localhost` included: RFC 6761 asks resolvers to keep those on
+    loopback, but glibc sends them to DNS like any name, and whoever answers DNS would choose
+    where the customers' keys go in clear. Such a name needs https, or the IP address."""
     import ipaddress
 
-    if host.lower() in ("localhost", "localhost.") or host.lower().endswith(".localhost"):
+    name = host.lower()
+    if name in ("localhost", "localhost."):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(name)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def read_json(body: bytes) -> tuple[Any, str | None]:
+    """(document, None), or (None, why the body is not JSON unmo accepts: not JSON, not UTF-8,
+    over MAX_BODY_BYTES, or nested deeper than MAX_JSON_DEPTH). Never raises for any bytes."""
+    if len(body) > MAX_BODY_BYTES:
+        return None, f"it is over {MAX_BODY_TEXT}"
+    # The nesting is measured before parsing, skipping strings: a JSON text cannot nest deeper
+    # than it has brackets, so the usual answer is not scanned at all.
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
+        depth = 0
+        for token in _JSON_TOKEN.finditer(body):
+            mark = token.group()
+            if mark in (b"[", b"{"):
+                depth += 1
+                if depth > MAX_JSON_DEPTH:
+                    return None, f"it nests deeper than {MAX_JSON_DEPTH} levels"
+            elif mark in (b"]", b"}"):
+                depth -= 1
+    try:
+        return json.loads(body), None
+    except RecursionError:  # not reachable after the scan; kept so no body can end a run
+        return None, f"it nests deeper than {MAX_JSON_DEPTH} levels"
+    except UnicodeDecodeError:
+        return None, "it is not JSON (not valid UTF-8)"
+    except ValueError:
+        return None, "it is not JSON"
 
 
 @dataclass(frozen=True)
 class ApiAnswer:
     """The outcome of one logical call, after retries. `status_code` is None when no HTTP answer
     came (then `failure` says why, in words safe to print); `latency_ms` is the last attempt's
-    time to the whole body."""
+    time to the whole body. `refused` says why an answer's body was not read to its end (over
+    the cap once inflated, an encoding unmo did not ask for); its body is then empty."""
 
     status_code: int | None
     body: bytes
     latency_ms: float | None
     attempts: int
     failure: str | None = None
+    refused: str | None = None
 
 
 class AttributionApi:
@@ -119,7 +177,8 @@ class AttributionApi:
             # pool=None: the caller's semaphore already bounds concurrent calls.
             timeout=httpx.Timeout(self.timeout_s, pool=None),
             follow_redirects=False,
-            headers={"User-Agent": f"unmo/{__version__}", "Accept": "application/json"},
+            headers={"User-Agent": f"unmo/{__version__}", "Accept": "application/json",
+                     "Accept-Encoding": ACCEPT_ENCODING},
         )
         return self
 
@@ -145,18 +204,22 @@ class AttributionApi:
         attempts = 0
         while True:
             attempts += 1
-            status, body, latency, failure = await self._attempt(path, secret_key, params)
-            retriable = failure is not None or (
-                status is not None and status >= 500 and status not in NOT_RETRIED_5XX)
+            answer = replace(await self._attempt(path, secret_key, params), attempts=attempts)
+            code = answer.status_code
+            # A refused body is an answer, not a transport failure: asking again would only
+            # fetch the same bomb again.
+            retriable = answer.failure is not None or (
+                answer.refused is None and code is not None and code >= 500
+                and code not in NOT_RETRIED_5XX)
             if not retriable or attempts > self.retries:
-                return ApiAnswer(status, body, latency, attempts, failure)
+                return answer
             # "Full jitter" between half and all of the exponential step: many customers failing
             # together do not come back at the same instant.
             step = min(self.backoff_max_s, self.backoff_s * (2 ** (attempts - 1)))
             await asyncio.sleep(step * random.uniform(0.5, 1.0))
 
     async def _attempt(self, path: str, secret_key: str, params: dict[str, str] | None
-                       ) -> tuple[int | None, bytes, float | None, str | None]:
+                       ) -> ApiAnswer:
         import httpx
 
         assert self._client is not None, "use AttributionApi as an async context manager"
@@ -165,31 +228,107 @@ class AttributionApi:
         started = monotonic()
         try:
             # One deadline for the whole exchange (connect, headers, body): httpx's own timeouts
-            # apply per phase, so a server trickling bytes could otherwise hold a check forever.
+            # apply per read, so a server trickling a byte at a time would otherwise hold a
+            # check for as long as it likes.
             async with asyncio.timeout(self.timeout_s):
                 async with self._client.stream(
                     "GET", path, params=params,
                     headers={"Authorization": f"Bearer {secret_key}"},
                     extensions={"trace": gate.trace},
                 ) as response:
-                    body = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        body.extend(chunk)
-                        if len(body) > MAX_BODY_BYTES:
-                            break
                     status = response.status_code
+                    body, refused = await _read_body(response)
         except (TimeoutError, httpx.TimeoutException):
-            return None, b"", None, f"timed out ({_seconds(self.timeout_s)} timeout)"
+            return _no_answer(f"timed out ({_seconds(self.timeout_s)} timeout)")
         except httpx.ConnectError:
-            return None, b"", None, "could not connect (connection refused or host unreachable)"
+            return _no_answer("could not connect (connection refused or host unreachable)")
         except httpx.RemoteProtocolError:
-            return None, b"", None, "the server closed the connection or did not speak HTTP"
+            return _no_answer("the server closed the connection or did not speak HTTP")
         except httpx.HTTPError as exc:
             # Never str(exc): it may quote the request. The class name says enough.
-            return None, b"", None, f"transport failure ({type(exc).__name__})"
+            return _no_answer(f"transport failure ({type(exc).__name__})")
+        except (OSError, ValueError, UnicodeError, LookupError) as exc:
+            # What h11, anyio or the sockets may raise beneath httpx's own errors for an answer
+            # they could not take apart: this customer's failure, never the run's.
+            return _no_answer(f"transport failure ({type(exc).__name__})")
         finally:
             gate.leave()
-        return status, bytes(body), round((monotonic() - started) * 1000, 1), None
+        return ApiAnswer(status, body, round((monotonic() - started) * 1000, 1), 1,
+                         refused=refused)
+
+
+def _no_answer(why: str) -> ApiAnswer:
+    return ApiAnswer(None, b"", None, 1, failure=why)
+
+
+async def _read_body(response: httpx.Response) -> tuple[bytes, str | None]:
+    """The body undone of its Content-Encoding, or (b"", why it was refused) as soon as the bytes
+    received or what they inflate to pass MAX_BODY_BYTES: a 1 MB gzip bomb costs about 1 MiB of
+    memory here, where httpx's decoder would inflate each 64 KB chunk whole (66 MB at once)."""
+    announced = response.headers.get("content-length", "").strip()
+    if announced.isdigit() and (len(announced) > 15 or int(announced) > MAX_BODY_BYTES):
+        return b"", f"its Content-Length announces more than {MAX_BODY_TEXT}"
+    codings = [c.strip().lower() for c in response.headers.get("content-encoding", "").split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    unknown = [c for c in codings if c not in _Inflater.CODINGS]
+    if unknown:
+        return b"", (f"its Content-Encoding {unknown[0][:40]!r} is not one unmo asked for "
+                     f"({ACCEPT_ENCODING})")
+    if len(codings) > MAX_CODINGS:
+        return b"", f"it is encoded {len(codings)} times over"
+    stages = [_Inflater(c) for c in reversed(codings)]
+    received = 0
+    body = bytearray()
+    async for chunk in response.aiter_raw():
+        received += len(chunk)
+        if received > MAX_BODY_BYTES:
+            return b"", f"it is over {MAX_BODY_TEXT}"
+        try:
+            for stage in stages:
+                chunk = stage.inflate(chunk)
+        except _TooLarge:
+            return b"", f"it inflates to more than {MAX_BODY_TEXT} ({', '.join(codings)})"
+        except zlib.error:
+            return b"", f"it is not valid {', '.join(codings)} data"
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:  # only reachable without an encoding
+            return b"", f"it is over {MAX_BODY_TEXT}"
+    return bytes(body), None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Inflater:
+    """One content coding undone with zlib, never producing more than MAX_BODY_BYTES in all:
+    zlib's max_length stops the inflation there, and reaching it means the body is too large."""
+
+    CODINGS = ("gzip", "x-gzip", "deflate")
+
+    def __init__(self, coding: str) -> None:
+        self._gzip = coding != "deflate"
+        self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16 if self._gzip else zlib.MAX_WBITS)
+        # HTTP's deflate is a zlib stream, but some servers send raw deflate (as httpx allows).
+        self._may_be_raw = not self._gzip
+        self._produced = 0
+
+    def inflate(self, data: bytes) -> bytes:
+        if not data:
+            return b""
+        try:
+            out = self._zlib.decompress(data, MAX_BODY_BYTES - self._produced + 1)
+        except zlib.error:
+            if not self._may_be_raw:
+                raise
+            self._may_be_raw = False
+            self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+            return self.inflate(data)
+        self._may_be_raw = False
+        self._produced += len(out)
+        if self._produced > MAX_BODY_BYTES:
+            raise _TooLarge
+        return out
 
 
 def _seconds(value: float) -> str:

@@ -1,4 +1,4 @@
-"""The contract's metric definitions (../shared/spec/cli.md, "Metric definitions"), in one place.
+"""The contract's metric definitions (docs/cli.md, "Metric definitions"), in one place.
 
 The report, `customer show` and the tests all use these. Each takes the integer aggregates that SQL
 computes (COUNT/SUM over indexed time ranges), so SQLite and PostgreSQL give the same numbers:

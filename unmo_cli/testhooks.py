@@ -9,8 +9,9 @@ step leaves behind. Inert unless these variables are set; never set them in prod
   another command meanwhile.
 
 Steps are the names of onboarding's timed steps (validate … move_into_place), `import-insert`
-and `import-deliver` in a feedback import, and `rotate-replace` (each file a key rotation
-replaces)."""
+and `import-deliver` in a feedback import, `rotate-replace` (each file a key rotation
+replaces), and `alert-claimed` / `alert-posted` (each alert a delivery run claims, before and
+after its post)."""
 
 from __future__ import annotations
 

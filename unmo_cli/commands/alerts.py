@@ -56,17 +56,22 @@ def ack(ids: list[int] = typer.Argument(..., help="Alert id(s), see `unmo alerts
 @app.command("notify")
 def notify(json_output: bool = typer.Option(False, "--json", help="Print one JSON document.")
            ) -> None:
-    """Send every pending alert to the webhook once (exit 3 if some stay pending)."""
+    """Send every pending alert to the webhook (exit 3 if some stay pending); safe to run
+    several at once: each alert is claimed before it is posted."""
     from unmo_cli import console
-    from unmo_cli.services.alerts import notify_failure, notify_pending
+    from unmo_cli.services.alerts import in_flight_notice, notify_failure, notify_pending
     from unmo_cli.workspace import load_workspace
 
     report = notify_pending(load_workspace())
     if json_output:
         console.emit_json(report.to_json())
     elif report.delivered or not report.pending:
+        none = " (none pending)" if not report.delivered and not report.in_flight else ""
         console.info(f"sent {report.delivered} alert{'s' if report.delivered != 1 else ''}"
-                     f"{'' if report.delivered else ' (none pending)'}.")
+                     f"{none}.")
+    notice = in_flight_notice(report)
+    if notice is not None and not json_output:
+        console.info(notice)
     failure = notify_failure(report)
     if failure is not None:
         raise failure

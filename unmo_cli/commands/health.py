@@ -40,17 +40,26 @@ def health(
     output: Path | None = typer.Option(None, "--output", "-o",
                                        help="Write the chosen format to this file; the table "
                                        "goes to stdout."),
-    timeout: float | None = typer.Option(None, "--timeout", help="Seconds per request "
-                                         "(default: api.timeout_s)."),
+    timeout: float | None = typer.Option(None, "--timeout", help="Seconds one attempt of a "
+                                         "request may take in all: connect, headers and the "
+                                         "whole body (default: api.timeout_s)."),
     concurrency: int = typer.Option(32, "--concurrency", help="Customers checked at once."),
-    retries: int = typer.Option(2, "--retries", help="Retries on connection errors, timeouts "
-                                "and 5xx other than 503."),
+    retries: int = typer.Option(2, "--retries", help="Attempts after the first on connection "
+                                "errors, timeouts and 5xx other than 503 (backoff 0.1 s, "
+                                "doubling, at most 2 s)."),
     fail_on: FailOn = typer.Option(FailOn.degraded, "--fail-on", help="degraded: exit 1 unless "
                                    "all healthy; down: tolerate degraded."),
     no_record: bool = typer.Option(False, "--no-record", help="Record nothing (no rows, no "
                                    "alerts)."),
 ) -> None:
-    """Check each customer's integration against the attribution API; exit 1 if any fails."""
+    """Check each customer's integration against the attribution API; exit 1 if any fails.
+
+    Checking is bounded in time: each attempt ends after --timeout seconds whatever the server
+    does; a customer gets at most 1 + --retries attempts of GET /health (and as many of the
+    analytics call in the launch phase), so its check ends within 2 × (1 + retries) × (timeout
+    + 2 s), and the checks of a run within that × customers ÷ --concurrency, rounded up; the
+    alerts they raise are posted afterwards, as `unmo alerts notify` does. An answer over 1 MiB
+    (once inflated) or nested deeper than 32 levels is `down`."""
     from unmo_cli import console
     from unmo_cli.services.health import HealthRequest, health_document, junit_xml, run_health
 

@@ -28,6 +28,6 @@ def sandbox(
                              slow_ms=slow_ms, latency_ms=latency_ms)
     serve(options, log=None if quiet else console.info,
           on_ready=lambda url: console.info(f"unmo sandbox serving attribution-api.yaml at {url} "
-                                            "(set api.base_url or UNMO_API_URL to it; Ctrl-C "
-                                            "stops)"))
+                                            f"(the spec: {url}/openapi.yaml; set api.base_url "
+                                            "or UNMO_API_URL to it; Ctrl-C stops)"))
     console.info("sandbox stopped.")

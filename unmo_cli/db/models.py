@@ -125,6 +125,10 @@ class Alert(SQLModel, table=True):
     acked_at: datetime | None = Field(default=None, sa_type=DateTime)
     attempts: int = Field(default=0)
     last_error: str | None = Field(default=None)
+    # A delivery run's claim (migration 0005): set by a conditional UPDATE before the post,
+    # cleared with the outcome; a crashed run's claim lapses at claimed_until (real time).
+    claimed_by: str | None = Field(default=None, max_length=40)
+    claimed_until: datetime | None = Field(default=None, sa_type=DateTime)
 
 
 class HealthCheck(SQLModel, table=True):

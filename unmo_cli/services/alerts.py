@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from unmo_cli.db import Database
+    from unmo_cli.webhook import PostOutcome
     from unmo_cli.workspace import AlertSettings, Workspace
 
 FEEDBACK_RULES = ("low_satisfaction", "satisfaction_drop", "detractor")
@@ -259,16 +260,25 @@ def drop_alert(settings: AlertSettings, windows: SatisfactionWindows, *, custome
 # --- delivery ----------------------------------------------------------------------------------
 
 
+# How long a delivery run's claim on an alert holds. One post takes at most about 16 s (three
+# connection attempts of 5 s and their backoff; a post that went out is never repeated), so a
+# live run never loses its claim; a crashed run's alert is posted again once this has passed.
+CLAIM_LEASE = timedelta(minutes=5)
+
+
 @dataclass(frozen=True)
 class DeliveryReport:
     """What a delivery run did. `pending` counts the alerts considered that are still not
-    notified (failed ones and those not tried after the webhook failed)."""
+    notified (failed ones and those not tried after the webhook failed); `in_flight` those left
+    alone because another run holds their claim (it is posting them, or it stopped and its claim
+    has not lapsed yet)."""
 
     configured: bool
     delivered: int = 0
     failed: int = 0
     pending: int = 0
     error: str | None = None  # the webhook's failure, e.g. "HTTP 500 after 3 attempts"
+    in_flight: int = 0
 
     @property
     def considered(self) -> int:
@@ -276,7 +286,83 @@ class DeliveryReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"webhook": self.configured, "delivered": self.delivered, "failed": self.failed,
-                "pending": self.pending, "error": self.error}
+                "pending": self.pending, "in_flight": self.in_flight, "error": self.error}
+
+
+def delivery_key(alert_id: int, created_at: datetime, text: str) -> str:
+    """The `Idempotency-Key` of every post of one alert: the same in each run and process, and
+    unlike another database's alert with the same id."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{alert_id}\n{clock.iso(clock.from_db(created_at))}\n{text}"
+                            .encode()).hexdigest()
+    return f"unmo-alert-{alert_id}-{digest[:24]}"
+
+
+def _lease_clock() -> datetime:
+    """Claims lapse in real time, whatever UNMO_NOW pins for the records' timestamps: a back-fill
+    run with a pinned past must not see a live claim as lapsed (nor the reverse)."""
+    from datetime import UTC
+
+    return clock.to_db(datetime.now(UTC))
+
+
+def _claimable(now: datetime) -> list[Any]:
+    from sqlalchemy import or_
+
+    from unmo_cli.db.models import Alert
+
+    return [Alert.notified_at.is_(None), Alert.acked_at.is_(None),
+            or_(Alert.claimed_until.is_(None), Alert.claimed_until <= now)]
+
+
+def _claim_next(db: Database, run: str, chunk: Sequence[int] | None
+                ) -> tuple[int, str, datetime] | None:
+    """Claim the oldest claimable alert (of `chunk`, or of all) for this run, in one statement
+    committed at once: (id, text, created_at), or None when none is left.
+
+    One conditional UPDATE … WHERE id = (the oldest claimable) … RETURNING: on SQLite the write
+    lock makes it atomic; on PostgreSQL the inner SELECT takes the row `FOR UPDATE SKIP LOCKED`,
+    so a run never waits behind another's claim, and the outer WHERE re-checks the row."""
+    from sqlalchemy import select, update
+
+    from unmo_cli.db.models import Alert
+
+    now = _lease_clock()
+    oldest = select(Alert.id).where(*_claimable(now))
+    if chunk is not None:
+        oldest = oldest.where(Alert.id.in_(list(chunk)))
+    oldest = oldest.order_by(Alert.id).limit(1).with_for_update(skip_locked=True)
+    table: Any = Alert.__table__
+    statement = (update(table).where(table.c.id == oldest.scalar_subquery(), *_claimable(now))
+                 .values(claimed_by=run, claimed_until=now + CLAIM_LEASE)
+                 .returning(table.c.id, table.c.text, table.c.created_at))
+    with db.session() as session:
+        row = session.connection().execute(statement).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def _record_outcome(db: Database, alert_id: int, outcome: PostOutcome) -> str | None:
+    """Store a post's outcome and release the claim; returns the failure phrase (None: sent).
+    A 2xx marks the alert notified even if the claim lapsed meanwhile: it was delivered."""
+    from sqlalchemy import update
+
+    from unmo_cli.db.models import Alert
+
+    tried = Alert.attempts + outcome.attempts
+    released = {"claimed_by": None, "claimed_until": None}
+    if outcome.delivered:
+        values: dict[str, Any] = {"notified_at": clock.to_db(clock.now()), "last_error": None}
+        error = None
+    else:
+        error = (f"{outcome.error} after sending it; the webhook may have received it, so it "
+                 "is not retried in this run" if outcome.uncertain
+                 else f"{outcome.error} after {outcome.attempts} attempts")
+        values = {"last_error": error}
+    with db.session() as session:
+        session.execute(update(Alert).where(Alert.id == alert_id)
+                        .values(attempts=tried, **released, **values))
+    return error
 
 
 def deliver_pending(ws: Workspace, db: Database,
@@ -287,12 +373,21 @@ def deliver_pending(ws: Workspace, db: Database,
     those alerts (the ones a command just raised); None means every pending alert (`unmo alerts
     notify`).
 
-    When one alert fails after its retries the run stops and leaves the rest pending: a dead
-    webhook then costs one timeout, not one per alert. Each outcome is committed right after its
-    post, so an interrupted run re-sends at most the alert in flight."""
-    from sqlalchemy import select, update
+    Each alert is claimed (`_claim_next`) before its post and released with its outcome, so
+    runs at once (two notifies, a notify beside a feedback command or a health run) share the
+    alerts and never post one twice; a run killed while holding a claim leaves that alert to a
+    later run once CLAIM_LEASE has passed. The delivery promise (README, "Feedback and alerts"):
+    at least once; a second post of one alert happens only after a post whose outcome is
+    unknown (a timeout or dropped connection once the request went out: not retried in that
+    run, posted again by a later `unmo alerts notify`) or a run killed between its post and
+    recording it. Every post of one alert carries the same `Idempotency-Key`.
 
-    from unmo_cli.db.models import Alert
+    When one alert fails the run stops and leaves the rest pending: a dead webhook then costs
+    one timeout, not one per alert."""
+    import os
+    import secrets
+
+    from unmo_cli import testhooks
     from unmo_cli.webhook import WebhookClient
 
     url = ws.settings.alerts.webhook_url
@@ -301,31 +396,25 @@ def deliver_pending(ws: Workspace, db: Database,
         return DeliveryReport(configured=bool(url))
     if not url:
         return DeliveryReport(configured=False, pending=_count_pending(db, wanted))
-    query = (select(Alert.id, Alert.text)
-             .where(Alert.notified_at.is_(None), Alert.acked_at.is_(None)).order_by(Alert.id))
-    with db.session() as session:
-        pending: list[tuple[int, str]] = []
-        for chunk in _chunks(wanted, 500) if wanted is not None else [None]:
-            chosen = query if chunk is None else query.where(Alert.id.in_(chunk))
-            pending.extend((row[0], row[1]) for row in session.execute(chosen))
+    run = f"{os.getpid()}-{secrets.token_hex(6)}"
     delivered = 0
     with WebhookClient(url) as hook:
-        for position, (alert_id, text) in enumerate(pending):
-            outcome = hook.post(text)
-            with db.session() as session:
-                tried = Alert.attempts + outcome.attempts
-                if outcome.delivered:
-                    session.execute(update(Alert).where(Alert.id == alert_id).values(
-                        notified_at=clock.to_db(clock.now()), attempts=tried, last_error=None))
-                else:
-                    session.execute(update(Alert).where(Alert.id == alert_id).values(
-                        attempts=tried,
-                        last_error=f"{outcome.error} after {outcome.attempts} attempts"))
-            if not outcome.delivered:
-                return DeliveryReport(True, delivered, 1, len(pending) - position,
-                                      f"{outcome.error} after {outcome.attempts} attempts")
-            delivered += 1
-    return DeliveryReport(True, delivered, 0, 0)
+        for chunk in _chunks(wanted, 500) if wanted is not None else [None]:
+            while (claimed := _claim_next(db, run, chunk)) is not None:
+                alert_id, text, created_at = claimed
+                testhooks.checkpoint("alert-claimed")
+                outcome = hook.post(text, idempotency_key=delivery_key(alert_id, created_at,
+                                                                       text))
+                testhooks.checkpoint("alert-posted")
+                error = _record_outcome(db, alert_id, outcome)
+                if error is not None:
+                    pending, in_flight = _count_open(db, wanted)
+                    return DeliveryReport(True, delivered, 1, pending, error, in_flight)
+                delivered += 1
+    # Nothing was left to claim: what is open now is another run's (in flight), or one it
+    # released unsent a moment ago (pending).
+    pending, in_flight = _count_open(db, wanted)
+    return DeliveryReport(True, delivered, 0, pending, None, in_flight)
 
 
 def deliver_raised(ws: Workspace, alert_ids: Sequence[int]
@@ -343,6 +432,26 @@ def deliver_raised(ws: Workspace, alert_ids: Sequence[int]
             return delivery, alert_views(session, alert_ids)
     finally:
         db.dispose()
+
+
+def _count_open(db: Database, wanted: list[int] | None) -> tuple[int, int]:
+    """(pending and claimable, pending but claimed by a run whose claim holds) among `wanted`
+    (None: all)."""
+    from sqlalchemy import and_, func, not_, select
+
+    from unmo_cli.db.models import Alert
+
+    claimable = and_(*_claimable(_lease_clock()))
+    query = (select(func.count(Alert.id).filter(claimable),
+                    func.count(Alert.id).filter(not_(claimable)))
+             .where(Alert.notified_at.is_(None), Alert.acked_at.is_(None)))
+    pending = in_flight = 0
+    with db.session() as session:
+        for chunk in _chunks(wanted, 500) if wanted is not None else [None]:
+            chosen = query if chunk is None else query.where(Alert.id.in_(list(chunk)))
+            row = session.execute(chosen).one()
+            pending, in_flight = pending + int(row[0] or 0), in_flight + int(row[1] or 0)
+    return pending, in_flight
 
 
 def _count_pending(db: Database, wanted: list[int] | None) -> int:
@@ -514,6 +623,20 @@ def notify_failure(report: DeliveryReport) -> EnvironmentFailure | None:
         return EnvironmentFailure(
             f"{report.pending} pending alert{'s' if report.pending != 1 else ''} not sent: no "
             "webhook is configured; set alerts.webhook_url in unmo.yaml or UNMO_ALERT_WEBHOOK.")
-    return EnvironmentFailure(
-        f"the webhook failed ({report.error}); {report.pending} alert"
-        f"{'s stay' if report.pending != 1 else ' stays'} pending.")
+    stay = f"{report.pending} alert{'s stay' if report.pending != 1 else ' stays'} pending"
+    if report.error is None:
+        return EnvironmentFailure(f"{stay}: another unmo run could not deliver "
+                                  f"{'them' if report.pending != 1 else 'it'}; see "
+                                  "`unmo alerts list` for the reason.")
+    return EnvironmentFailure(f"the webhook failed ({report.error}); {stay}.")
+
+
+def in_flight_notice(report: DeliveryReport) -> str | None:
+    """The note `unmo alerts notify` adds for alerts another run holds (None: there are none)."""
+    if not report.in_flight:
+        return None
+    minutes = int(CLAIM_LEASE.total_seconds() // 60)
+    return (f"{report.in_flight} alert{'s are' if report.in_flight != 1 else ' is'} being sent "
+            f"by another unmo run; if that run stopped, `unmo alerts notify` sends "
+            f"{'them' if report.in_flight != 1 else 'it'} once its claim lapses (at most "
+            f"{minutes} minutes).")

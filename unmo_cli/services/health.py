@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unmo_cli import apikeys, clock, metrics
-from unmo_cli.errors import EnvironmentFailure, InputError, NotFound
+from unmo_cli.attribution_api import read_json
+from unmo_cli.errors import EnvironmentFailure, InputError, NotFound, UnmoError
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from unmo_cli.attribution_api import ApiAnswer
+    from unmo_cli.attribution_api import ApiAnswer, AttributionApi
     from unmo_cli.db import Database
     from unmo_cli.db.models import Customer
     from unmo_cli.workspace import Settings, Workspace
@@ -32,6 +33,11 @@ HEALTH_BODY_STATUSES = ("healthy", "degraded", "unhealthy")
 SERVICE_STATUSES = ("healthy", "unhealthy")
 MAX_CONCURRENCY = 512
 MAX_RETRIES = 10
+# Bounds of what a Health answer may hold before unmo prints and stores it: the platform has a
+# handful of services, and installs are stored in a 32-bit column.
+MAX_SERVICES = 64
+MAX_SERVICE_NAME = 64
+MAX_INSTALLS = 2**31 - 1
 _SECRET_RE = re.compile(r"unmo_sk_(?:live|test)_[0-9A-Za-z]{4,}")
 _DATE_TIME_RE = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$"
@@ -45,14 +51,16 @@ ProgressFactory = Callable[[int, str], AbstractContextManager[Callable[..., None
 @dataclass(frozen=True)
 class HealthProbe:
     """Everything one check saw, before it is judged. `transport_failure` is set when GET /health
-    got no HTTP answer after its retries; the `analytics_*` fields only for a launched customer
-    whose /health answered."""
+    got no HTTP answer after its retries, `refused` when it answered with a body unmo would not
+    read (ApiAnswer.refused); the `analytics_*` fields only for a launched customer whose /health
+    answered. `internal_failure` is set when unmo itself failed during the check."""
 
     credential_problem: str | None = None
     http_status: int | None = None
     body: bytes = b""
     latency_ms: float | None = None
     transport_failure: str | None = None
+    refused: str | None = None
     attempts: int = 1
     timeout_s: float = 5.0
     launched: bool = False
@@ -60,6 +68,8 @@ class HealthProbe:
     analytics_status: int | None = None
     analytics_body: bytes = b""
     analytics_failure: str | None = None
+    analytics_refused: str | None = None
+    internal_failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,9 +83,12 @@ class Verdict:
 def classify_health(probe: HealthProbe) -> Verdict:
     """The contract's table (cli.md, `unmo health`), first match wins:
 
-    - error: nothing to check with (no .env, no or malformed live secret key);
+    - error: nothing to check with (no .env, no or malformed live secret key), or unmo itself
+      failed during the check;
     - down: no HTTP answer (connection refused, timeout) after retries, or an answer slower than
       the timeout;
+    - down: an answer whose body unmo refused to read (over 1 MiB once inflated, an encoding it
+      did not ask for), from GET /health or, for a launched customer, the analytics call;
     - unauthorized: 401 or 403;
     - degraded: 503 (whatever its body);
     - down: any other 5xx, any status the API does not document for /health (404, 429, 3xx …),
@@ -86,6 +99,8 @@ def classify_health(probe: HealthProbe) -> Verdict:
     - healthy otherwise."""
     if probe.credential_problem:
         return Verdict("error", probe.credential_problem)
+    if probe.internal_failure:
+        return Verdict("error", probe.internal_failure)
     tries = f" after {probe.attempts} attempt{'s' if probe.attempts != 1 else ''}"
     if probe.http_status is None:
         return Verdict("down", (probe.transport_failure or "no answer") + tries)
@@ -93,6 +108,12 @@ def classify_health(probe: HealthProbe) -> Verdict:
         return Verdict("down", f"answered in {probe.latency_ms:g} ms, over the "
                                f"{probe.timeout_s:g} s timeout")
     code = probe.http_status
+    if probe.refused:
+        return Verdict("down", f"HTTP {code} from GET /health with a body unmo refused: "
+                               f"{probe.refused}")
+    if probe.launched and probe.analytics_refused:
+        return Verdict("down", f"HTTP {probe.analytics_status} from GET /analytics/attribution "
+                               f"with a body unmo refused: {probe.analytics_refused}")
     document, problem = _health_document(probe.body)
     services = document["services"] if document is not None else None
     if code in (401, 403):
@@ -152,6 +173,10 @@ def health_body_problem(document: Any) -> str | None:
     if not isinstance(services, dict) or not all(
             isinstance(k, str) and v in SERVICE_STATUSES for k, v in services.items()):
         return "services is not an object of healthy/unhealthy"
+    if len(services) > MAX_SERVICES:
+        return f"services lists {len(services):,} entries, more than {MAX_SERVICES}"
+    if any(len(name) > MAX_SERVICE_NAME for name in services):
+        return f"a service name is longer than {MAX_SERVICE_NAME} characters"
     uptime = document["uptime"]
     if isinstance(uptime, bool) or not isinstance(uptime, int) or uptime < 0:
         return "uptime is not a whole number of seconds"
@@ -160,10 +185,9 @@ def health_body_problem(document: Any) -> str | None:
 
 def attribution_installs(body: bytes) -> tuple[int | None, str | None]:
     """`metrics.total_installs` of an AttributionAnalytics body, or why it cannot be read."""
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None, "the analytics body is not JSON"
+    document, problem = read_json(body)
+    if problem:
+        return None, f"the analytics body is not accepted: {problem}"
     if not isinstance(document, dict) or any(
             k not in document for k in ("period", "attribution_model", "metrics", "campaigns")):
         return None, "the analytics body is not the documented AttributionAnalytics JSON"
@@ -171,6 +195,8 @@ def attribution_installs(body: bytes) -> tuple[int | None, str | None]:
     installs = figures.get("total_installs") if isinstance(figures, dict) else None
     if isinstance(installs, bool) or not isinstance(installs, int) or installs < 0:
         return None, "the analytics body has no metrics.total_installs"
+    if installs > MAX_INSTALLS:
+        return None, f"metrics.total_installs is over {MAX_INSTALLS:,}, not a plausible count"
     return installs, None
 
 
@@ -183,10 +209,9 @@ def _bad_instant(text: str) -> bool:
 
 
 def _health_document(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None, "it is not JSON"
+    document, problem = read_json(body)
+    if problem:
+        return None, problem
     problem = health_body_problem(document)
     return (None, problem) if problem else (document, None)
 
@@ -206,10 +231,7 @@ def _installs_of(probe: HealthProbe) -> tuple[int | None, str | None]:
 
 
 def _server_error(body: bytes) -> str | None:
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
+    document, _problem = read_json(body)
     said = document.get("error") if isinstance(document, dict) else None
     return said[:200] if isinstance(said, str) and said.strip() else None
 
@@ -358,7 +380,9 @@ def run_health(request: HealthRequest, *, workspace: Workspace | None = None,
 
     With neither slugs nor --all, every active customer is checked (like `--all`); customers
     named explicitly are checked even when churned — `--all` skips churned ones. `now` (default
-    clock.now()) is the run's checked_at and decides "the last day" of the installs check.
+    clock.now(), so UNMO_NOW) is the run's checked_at and decides "the last day" of the installs
+    check; a run dated in the past checks the customers as they were then (select_customers) and
+    its alerts follow the checks recorded up to then.
 
     A workspace without a database has no customers: nothing is checked, no database is
     created (health only reads until it has results to record), and the run is empty — exit 0,
@@ -386,7 +410,8 @@ def run_health(request: HealthRequest, *, workspace: Workspace | None = None,
                          recorded=False, warnings=[NOTHING_TO_CHECK])
     try:
         with db.session() as session:
-            customers = select_customers(session, request.slugs, request.all_customers)
+            customers = select_customers(session, request.slugs, request.all_customers,
+                                         at=checked_at)
         targets = [_target(ws, c) for c in customers]
         started = clock.monotonic()
         probes = _probe(targets, base_url, timeout_s, request, checked_at, progress)
@@ -428,17 +453,22 @@ def _origin_of_base_url(ws: Workspace) -> str:
     return f"api.base_url in {ws.config_file}" if ws.config_file else "api.base_url"
 
 
-def select_customers(session: Session, slugs: Iterable[str], all_customers: bool
-                     ) -> list[Customer]:
-    """The customers to check: those named (by slug or exact name; every unknown one reported at
-    once), or every active customer. Ordered by slug for stable output."""
-    from sqlmodel import col, select
+def select_customers(session: Session, slugs: Iterable[str], all_customers: bool,
+                     at: datetime | None = None) -> list[Customer]:
+    """The customers to check at instant `at` (default now): those named (by slug or exact name;
+    every unknown one reported at once, and so is one created after `at`), or every customer
+    active at `at` — created by then and not churned by then. Ordered by slug for stable
+    output."""
+    from sqlmodel import col, or_, select
 
     from unmo_cli.db.models import Customer
 
+    instant = clock.to_db(at or clock.now())
     names = list(dict.fromkeys(slugs))
     if not names:
-        query = select(Customer).where(col(Customer.churned_at).is_(None))
+        query = select(Customer).where(
+            col(Customer.created_at) <= instant,
+            or_(col(Customer.churned_at).is_(None), col(Customer.churned_at) > instant))
         return list(session.exec(query.order_by(Customer.slug)).all())
     from unmo_cli.services.customers import get_customer, unknown_customer
 
@@ -454,6 +484,12 @@ def select_customers(session: Session, slugs: Iterable[str], all_customers: bool
         found[customer.id] = customer
     if unknown:  # every one at once, so a CI job's typos are fixed in one go
         raise unknown_customer(*unknown)
+    later = sorted(c.slug for c in found.values() if c.created_at > instant)
+    if later:
+        when = clock.iso(instant)
+        were = "it was" if len(later) == 1 else "they were"
+        raise InputError(f"{', '.join(later)} did not exist yet at {when}, the instant this "
+                         f"check is dated (UNMO_NOW): {were} created later.")
     return sorted(found.values(), key=lambda c: c.slug)
 
 
@@ -487,7 +523,12 @@ def read_live_secret(ws: Workspace, slug: str) -> tuple[str | None, str | None]:
 
 def _target(ws: Workspace, customer: Customer) -> _Target:
     assert customer.id is not None
-    secret, problem = read_live_secret(ws, customer.slug)
+    try:
+        secret, problem = read_live_secret(ws, customer.slug)
+    except UnmoError as exc:  # this customer's folder (a link out of the workspace, say)
+        secret, problem = None, str(exc).rstrip(".")
+    except Exception as exc:  # one customer's folder, not the run
+        secret, problem = None, _internal_failure("read", exc)
     return _Target(customer.id, customer.slug, customer.phase, secret, problem)
 
 
@@ -520,26 +561,60 @@ async def _probe_all(targets: list[_Target], base_url: str, timeout_s: float,
                 return HealthProbe(credential_problem=target.problem, timeout_s=timeout_s), 0.0
             async with slots:
                 started = clock.monotonic()
-                health = await api.get_health(target.secret)
-                analytics: ApiAnswer | None = None
-                launched = target.phase == "launch"
-                if launched and health.status_code in (200, 503):
-                    analytics = await api.get_attribution(target.secret, day, day)
+                try:
+                    probe = await _probe_one(api, target.secret, target.phase, day, timeout_s)
+                except Exception as exc:  # one customer's check, not the run
+                    probe = HealthProbe(internal_failure=_internal_failure("check", exc),
+                                        timeout_s=timeout_s)
                 duration = round((clock.monotonic() - started) * 1000, 1)
             advance()
-            return HealthProbe(
-                http_status=health.status_code, body=health.body, latency_ms=health.latency_ms,
-                transport_failure=health.failure, attempts=health.attempts, timeout_s=timeout_s,
-                launched=launched, installs_day=day,
-                analytics_status=analytics.status_code if analytics else None,
-                analytics_body=analytics.body if analytics else b"",
-                analytics_failure=analytics.failure if analytics else None,
-            ), duration
+            return probe, duration
 
         return list(await asyncio.gather(*(check(t) for t in targets)))
 
 
+async def _probe_one(api: AttributionApi, secret: str, phase: str, day: str, timeout_s: float
+                     ) -> HealthProbe:
+    health = await api.get_health(secret)
+    analytics: ApiAnswer | None = None
+    launched = phase == "launch"
+    if launched and health.status_code in (200, 503) and health.refused is None:
+        analytics = await api.get_attribution(secret, day, day)
+    return HealthProbe(
+        http_status=health.status_code, body=health.body, latency_ms=health.latency_ms,
+        transport_failure=health.failure, refused=health.refused, attempts=health.attempts,
+        timeout_s=timeout_s, launched=launched, installs_day=day,
+        analytics_status=analytics.status_code if analytics else None,
+        analytics_body=analytics.body if analytics else b"",
+        analytics_failure=analytics.failure if analytics else None,
+        analytics_refused=analytics.refused if analytics else None,
+    )
+
+
+def _internal_failure(stage: str, exc: BaseException) -> str:
+    """The `error` verdict's words when unmo itself failed on one customer: the run goes on,
+    records it and says so; UNMO_DEBUG=1 adds the traceback to stderr."""
+    if os.environ.get("UNMO_DEBUG") == "1":
+        import sys
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    doing = {"check": "checked", "judge": "judged", "read": "read the key of"}[stage]
+    return (f"unmo failed while it {doing} this customer ({type(exc).__name__}); this is a bug "
+            "in unmo, run again with UNMO_DEBUG=1 to see the traceback")
+
+
 def _result(target: _Target, probe: HealthProbe, duration_ms: float) -> CustomerHealth:
+    try:
+        return _judged(target, probe, duration_ms)
+    except Exception as exc:  # one customer's verdict, not the run
+        failed = HealthProbe(internal_failure=_internal_failure("judge", exc),
+                             timeout_s=probe.timeout_s)
+        return _judged(target, failed, duration_ms, attempts=probe.attempts)
+
+
+def _judged(target: _Target, probe: HealthProbe, duration_ms: float,
+            attempts: int | None = None) -> CustomerHealth:
     verdict = classify_health(probe)
     secrets = [target.secret] if target.secret else []
     return CustomerHealth(
@@ -551,7 +626,8 @@ def _result(target: _Target, probe: HealthProbe, duration_ms: float) -> Customer
         services=None if verdict.services is None else {
             _server_words(name, secrets) or "": _server_words(state, secrets) or ""
             for name, state in verdict.services.items()},
-        installs=verdict.installs, attempts=probe.attempts if target.secret else 0,
+        installs=verdict.installs,
+        attempts=(probe.attempts if attempts is None else attempts) if target.secret else 0,
         duration_ms=duration_ms, phase=target.phase,
     )
 
@@ -605,11 +681,14 @@ def raise_health_alerts(session: Session, latest: dict[int, CustomerHealth], set
     success_n = settings.alerts.health_success_threshold
     depth = max(failure_n, success_n)
     ids = list(latest)
+    # As of `now`: a run dated in the past (UNMO_NOW) must not read checks or alerts recorded
+    # after it.
+    at = clock.to_db(now)
     rank = func.row_number().over(partition_by=HealthCheck.customer_id,
                                   order_by=(HealthCheck.checked_at.desc(),
                                             HealthCheck.id.desc())).label("rank")
     ranked = (select(HealthCheck.customer_id, HealthCheck.status, rank)
-              .where(HealthCheck.customer_id.in_(ids)).subquery())
+              .where(HealthCheck.customer_id.in_(ids), HealthCheck.checked_at <= at).subquery())
     history: dict[int, list[str]] = {i: [] for i in ids}
     for customer_id, status, _rank in session.execute(
             select(ranked).where(ranked.c.rank <= depth)
@@ -617,7 +696,7 @@ def raise_health_alerts(session: Session, latest: dict[int, CustomerHealth], set
         history[customer_id].append(status)
     newest = (select(func.max(Alert.id))
               .where(Alert.rule.in_(("health_failing", "health_resolved")),
-                     Alert.customer_id.in_(ids))
+                     Alert.customer_id.in_(ids), Alert.created_at <= at)
               .group_by(Alert.customer_id))
     open_ids = {customer_id for customer_id, rule in session.execute(
         select(Alert.customer_id, Alert.rule).where(Alert.id.in_(newest)))

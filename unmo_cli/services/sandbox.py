@@ -1,10 +1,13 @@
-"""`unmo sandbox`: a local stand-in for the attribution API (attribution-api.yaml) over real HTTP,
-accepting the workspace's non-revoked secret keys by their SHA-256 hash, with per-customer
-scenarios for demos and tests.
+"""`unmo sandbox`: a local stand-in for the attribution API (docs/attribution-api.yaml, packaged
+and served at /v1/openapi.yaml) over real HTTP, accepting the workspace's non-revoked secret keys
+by their SHA-256 hash, with per-customer scenarios for demos and tests. It conforms to that spec
+under Schemathesis (tests/test_sandbox_conformance.py), every answer JSON.
 
-The standard library's ThreadingHTTPServer is enough here: two GET endpoints, a thread per
+The standard library's ThreadingHTTPServer is enough here: three GET endpoints, a thread per
 keep-alive connection (the CLI opens at most --concurrency of them), no dependency to install or
-keep current, and sleeping "slow" handlers do not hold up the others."""
+keep current, and sleeping "slow" handlers do not hold up the others. Answering every method in
+JSON takes one override (send_error, where the stdlib sends its HTML pages), so no web framework
+is needed for it either."""
 
 from __future__ import annotations
 
@@ -17,7 +20,10 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,6 +39,8 @@ SCENARIOS = {
     "degraded": "503 with kafka unhealthy (analytics still answer)",
     "slow": "answers only after --slow-ms (beyond the CLI's timeout by default)",
     "down": "500 on every endpoint",
+    # Breaks attribution-api.yaml on purpose (Schemathesis flags it): what a client must take
+    # for down.
     "garbage": "200 with a body that is not JSON",
     "quiet": "healthy, but no installs (a launched customer shows degraded)",
 }
@@ -41,6 +49,11 @@ BASE_PATH = "/v1"
 ATTRIBUTION_MODELS = ("first_click", "last_click", "linear", "time_decay", "position_based")
 SERVICES = ("database", "kafka", "redis", "clickhouse")
 MAX_PERIOD_DAYS = 366
+SPEC_PATH = f"{BASE_PATH}/openapi.yaml"
+ENDPOINTS = (f"{BASE_PATH}/health", f"{BASE_PATH}/analytics/attribution", SPEC_PATH)
+ALLOWED_METHODS = ("GET", "HEAD")
+ALLOW = ", ".join(ALLOWED_METHODS)
+SPEC_FILE = "attribution-api.yaml"
 # Share of a customer's daily events that are installs: a plausible figure for attribution.
 INSTALL_SHARE = 0.02
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -231,6 +244,17 @@ def attribution_body(slug: str, events_per_day: int, query: Mapping[str, list[st
     }
 
 
+@cache
+def api_spec() -> bytes:
+    """The bytes of attribution-api.yaml: packaged in the wheel as unmo_cli/data/, or docs/ of
+    a source checkout (an editable install)."""
+    here = Path(__file__).resolve().parents[1]
+    for candidate in (here / "data" / SPEC_FILE, here.parent / "docs" / SPEC_FILE):
+        if candidate.is_file():
+            return candidate.read_bytes()
+    raise EnvironmentFailure(f"the packaged {SPEC_FILE} is missing; reinstall unmo.")
+
+
 def _error(message: str, code: str) -> dict[str, str]:
     return {"error": message, "code": code}
 
@@ -282,6 +306,10 @@ class SandboxServer(ThreadingHTTPServer):
 
 
 class SandboxHandler(BaseHTTPRequestHandler):
+    """Every answer is JSON (the spec itself excepted), whatever the method or the path: unknown
+    paths 404, methods other than GET and HEAD 405 with `Allow`, and the requests the stdlib
+    refuses on its own (a malformed request line, headers too long) in the same Error shape."""
+
     protocol_version = "HTTP/1.1"  # keep-alive, as the CLI's client expects
     # Headers and body go out as two writes; with Nagle's algorithm on, the second waits for
     # the client's delayed ACK (~40 ms) on every keep-alive answer.
@@ -290,10 +318,46 @@ class SandboxHandler(BaseHTTPRequestHandler):
     server: SandboxServer
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
+        self._answer()
+
+    # HEAD is GET without the body (RFC 9110 §9.3.2); _send_raw leaves the body out.
+    do_HEAD = do_GET  # noqa: N815
+
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        """The stdlib calls this for a method that has no do_X (501) and for requests it cannot
+        parse; both get JSON here instead of its HTML page. An unknown method is routed like any
+        other, so it gets the 404 or 405 a known method would."""
+        if code == HTTPStatus.NOT_IMPLEMENTED and self.command:
+            self._answer()
+            return
+        self.close_connection = True
+        # A request line it cannot read leaves the version at HTTP/0.9, which would send the
+        # body without a status line or headers.
+        self.request_version = self.protocol_version
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "error"
+        self._send(code, _error(message or phrase, "bad_request"))
+
+    def _answer(self) -> None:
         path = urlsplit(self.path)
         endpoint = path.path.rstrip("/")
-        if endpoint not in (f"{BASE_PATH}/health", f"{BASE_PATH}/analytics/attribution"):
+        if self._has_body():
+            # No operation takes a body; rather than read one, answer and close the connection
+            # so its bytes are never taken for the next request.
+            self.close_connection = True
+        if endpoint not in ENDPOINTS:
             self._send(404, _error(f"no endpoint {path.path}", "not_found"))
+            return
+        if self.command not in ALLOWED_METHODS:
+            self.close_connection = True
+            self._send(405, _error(f"{self.command} is not allowed on {endpoint}; "
+                                   f"allowed: {ALLOW}", "method_not_allowed"))
+            return
+        if endpoint == SPEC_PATH:
+            self._send_raw(200, api_spec(), "application/yaml")
             return
         owner = self._authenticate()
         if owner is None:
@@ -318,13 +382,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
                                          parse_qs(path.query, keep_blank_values=True),
                                          scenario), owner)
 
-    def _refuse(self, code: int, message: str) -> None:
-        self._send(code, _error(message, "not_allowed"))
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._refuse(405, "only GET is served")
-
-    do_PUT = do_DELETE = do_PATCH = do_POST  # noqa: N815
+    def _has_body(self) -> bool:
+        length = self.headers.get("Content-Length", "0").strip()
+        return length not in ("", "0") or "Transfer-Encoding" in self.headers
 
     def _authenticate(self) -> KeyOwner | None:
         header = self.headers.get("Authorization", "")
@@ -348,12 +408,18 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         if code == 401:
             self.send_header("WWW-Authenticate", 'Bearer realm="unmo-sandbox"')
+        if code == 405:
+            self.send_header("Allow", ALLOW)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         if self.server.log is not None:
             # Logged before the body goes out, so the line exists once the client has its answer.
             who = owner.slug if owner else "-"
-            self.server.log(f"{self.command} {urlsplit(self.path).path} {who} → {code}")
+            path = urlsplit(getattr(self, "path", "")).path  # unset when the request line was bad
+            self.server.log(f"{self.command} {path} {who} → {code}")
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         # Our own line per answer (above); the stdlib's would add nothing and go to stderr
@@ -372,6 +438,7 @@ def create_server(options: SandboxOptions, *, workspace: Workspace | None = None
     from unmo_cli.workspace import load_workspace
 
     validate_options(options)
+    api_spec()  # a broken install is exit 3 now, not a 500 at the first request for the spec
     ws = workspace or load_workspace()
     db = open_database(ws)
     if options.scenarios:
