@@ -400,9 +400,16 @@ def test_numbers_in_settings(unmo, workspace: Path, acme: str):
         judge(ran, before, workspace)
 
 
-def test_report_json_is_standard_json(unmo, workspace: Path, acme: str):
-    """The safety net: whatever the settings, the report's JSON is parsed by a strict reader
-    (no NaN or Infinity tokens)."""
+def test_json_output_refuses_non_finite_numbers(unmo, workspace: Path, acme: str):
+    """The safety net behind the settings check: unmo's JSON writer raises on NaN or an
+    infinity instead of printing `NaN`, which strict readers (jq, browsers) reject; and the
+    report's JSON parses with a reader that refuses those tokens."""
+    from unmo_cli.console import to_json
+
+    for number in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(ValueError):
+            to_json({"figure": number})
+    assert json.loads(to_json({"figure": 1.5})) == {"figure": 1.5}
     config = workspace / "unmo.yaml"
     config.write_text(yaml.safe_dump({"finance": {"infra_cost_per_week": 0.000001},
                                       "targets": {"mrr": 1e11}}), encoding="utf-8")
