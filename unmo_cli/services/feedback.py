@@ -366,9 +366,24 @@ def read_csv(name: str, text: str) -> list[RawRow]:
 _SPACE = re.compile(r"[ \t\n\r]*")
 
 
+_PLAIN_JSON = json.JSONDecoder()
+_EXACT_JSON = json_decoder()
+
+
 def read_json_list(name: str, text: str) -> list[RawRow]:
-    """A JSON list of objects; each record is numbered by the line its object starts on."""
-    decoder = json_decoder()
+    """A JSON list of objects; each record is numbered by the line its object starts on.
+    Read with the C decoder's own numbers (the common case, fast); a file holding an integer
+    past Python's digit limit (ValueError) is read again with documents' exact decoder, whose
+    markers the field checks refuse row by row."""
+    try:
+        return _read_json_list(name, text, _PLAIN_JSON)
+    except InputError:
+        raise
+    except ValueError:  # not JSONDecodeError: int/str conversion limit
+        return _read_json_list(name, text, _EXACT_JSON)
+
+
+def _read_json_list(name: str, text: str, decoder: json.JSONDecoder) -> list[RawRow]:
     length = len(text)
     position = _SPACE.match(text, 0).end()  # type: ignore[union-attr]
     if text[position] != "[":
@@ -461,12 +476,17 @@ def read_json_lines(name: str, text: str) -> list[RawRow]:
     """One JSON object per line; blank lines are skipped. A line that is not a JSON object is an
     invalid record (reported with its line), so `--skip-invalid` can still import the rest."""
     rows: list[RawRow] = []
-    loads = json_decoder().decode
+    loads, exact = _PLAIN_JSON.decode, _EXACT_JSON.decode  # see read_json_list
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            value = loads(line)
+            try:
+                value = loads(line)
+            except json.JSONDecodeError:
+                raise
+            except ValueError:  # an integer past Python's digit limit
+                value = exact(line)
         except json.JSONDecodeError as exc:
             rows.append(RawRow(number, None, f"is not valid JSON ({exc.msg} at column "
                                              f"{exc.colno}; truncated?)"))
