@@ -173,7 +173,7 @@ def test_unmo_now(unmo, workspace: Path, acme: str):
     @example(value="0001-01-03T00:00:00Z", args=("report", "weekly", "--format", "json"))
     @example(value="0001-01-03T00:00:00Z", args=("customer", "show", "acme"))
     @example(value="9999-12-31T23:59:59Z", args=("report", "weekly", "--format", "json"))
-    @given(value=bad_instants, args=st.sampled_from([
+    @given(value=bad_instants.filter(lambda v: "\x00" not in v), args=st.sampled_from([
         ("report", "weekly", "--format", "json"), ("customer", "show", "acme"),
         ("feedback", "add", "acme", "--satisfaction", "3")]))
     def run(value: str, args: tuple[str, ...]) -> None:
@@ -228,7 +228,7 @@ def test_report_week(unmo, workspace: Path, acme: str):
     @given(value=st.one_of(
         st.builds(lambda y, w: f"{y}-W{w:02d}", st.integers(10_000, 10**40), st.integers(1, 52)),
         st.builds(lambda y, w: f"{y:04d}-W{w:02d}", st.integers(2000, 2030), st.integers(54, 99)),
-        st.sampled_from(NON_FINITE + NOT_NUMBERS)))
+        st.sampled_from(NON_FINITE + NOT_NUMBERS[2:])))  # a blank --week is the default
     def run(value: str) -> None:
         before = state(workspace)
         judge(unmo("report", "weekly", f"--week={value}", env={"UNMO_NOW": "2026-11-25T12:00:00Z"}),
