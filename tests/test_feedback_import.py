@@ -136,7 +136,7 @@ def test_duplicate_ids_inside_the_file_and_per_customer(unmo, customers, inbox):
     path = inbox / "survey.jsonl"
     write_jsonl(path, [
         {"customer": "techstart-mobile", "satisfaction": 9, "id": "s-1"},
-        {"customer": "TechStart Mobile", "satisfaction": 8, "id": "s-1"},  # same customer: dup
+        {"customer": "TechStart Mobile", "satisfaction": 9, "id": "s-1"},  # the same row: dup
         {"customer": "acme-games", "satisfaction": 8, "id": "s-1"},        # other customer: new
         {"customer": "acme-games", "satisfaction": 8, "id": 17},           # numbers are ids too
         {"customer": "acme-games", "satisfaction": 8, "id": "17"},
@@ -144,6 +144,42 @@ def test_duplicate_ids_inside_the_file_and_per_customer(unmo, customers, inbox):
     result = imported(unmo, path)
     assert (result["imported"], result["duplicates"]) == (3, 2)
     assert sorted(r[6] for r in feedback_rows()) == ["17", "s-1", "s-1"]
+
+
+def test_one_id_with_different_values_in_one_file_names_both_lines(unmo, customers, inbox,
+                                                                    unchanged):
+    """Two responses under one id: one of the two lines is wrong and unmo cannot tell which, so
+    the import is refused (not the second silently dropped), naming both lines."""
+    path = inbox / "survey.csv"
+    write_csv(path, HEADER,
+              "techstart-mobile,9,10,support,great,2026-11-20T10:00:00Z,s-1",
+              "acme-games,8,,,,,s-1",  # another customer's s-1: fine
+              "techstart-mobile,9,10,support,great,2026-11-20T10:00:00Z,s-1",  # identical: a dup
+              "TechStart Mobile,3,10,support,great,2026-11-20T10:00:00Z,s-1")  # different
+    ran = unmo("feedback", "import", str(path))
+    assert ran.exit_code == 2, ran.stderr
+    assert "survey.csv:5: id 's-1' is also on line 2 for techstart-mobile with different " \
+        "values" in ran.stderr
+    assert ran.stderr.splitlines()[-1].startswith("error: survey.csv has 1 invalid row")
+    unchanged()
+    result = imported(unmo, path, "--skip-invalid")
+    assert (result["imported"], result["duplicates"]) == (2, 1)
+    assert [row["line"] for row in result["invalid"]] == [5]
+
+
+def test_a_comment_longer_than_the_limit_is_refused(unmo, customers, inbox, unchanged):
+    path = inbox / "survey.jsonl"
+    write_jsonl(path, [{"customer": "acme-games", "satisfaction": 8, "comment": "x" * 10_000},
+                       {"customer": "acme-games", "satisfaction": 8, "comment": "y" * 10_001}])
+    ran = unmo("feedback", "import", str(path))
+    assert ran.exit_code == 2
+    assert "survey.jsonl:2: comment is 10,001 characters long; at most 10,000 are accepted" \
+        in ran.stderr
+    unchanged()
+    ran = unmo("feedback", "add", "acme-games", "-s", "8", "--comment", "z" * 10_001)
+    assert ran.exit_code == 2 and "at most 10,000" in ran.stderr
+    unchanged()
+    assert imported(unmo, path, "--skip-invalid")["imported"] == 1
 
 
 def test_rows_without_id_are_added_again_on_reimport(unmo, customers, inbox):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support_onboarding import flags, onboard
 
 BAD = [
@@ -34,6 +36,15 @@ BAD = [
     ("Acme", {"mrr": "10.001"}, "fractions of a cent"),
     ("Acme", {"mrr": "2000000"}, "out of range"),
     ("Acme", {"mrr": "1e3"}, "not an amount"),
+    ("Acme", {"mrr": "2500.0000000000000000000000000001"}, "fractions of a cent"),
+    ("Acme", {"mrr": "1e-300"}, "not an amount"),
+    ("Acme", {"mrr": "0.0000000000000000000001"}, "fractions of a cent"),
+    ("Acme", {"mrr": "0." + "0" * 5000 + "1"}, "fractions of a cent"),
+    ("Acme", {"events_per_day": "9" * 5000}, "a number of 5,000 digits is out of range"),
+    ("Acme\u202etxt.exe", {}, "a bidirectional control (U+202E)"),
+    ("Acme\u2067Games", {}, "a bidirectional control (U+2067)"),
+    ("Acme", {"contact_name": "Ann\u200f"}, "a bidirectional control (U+200F)"),
+    ("Acme", {"contact_name": "A" * 201}, "at most 200"),
 ]
 
 
@@ -159,3 +170,68 @@ def test_lenient_but_exact_value_forms(unmo, workspace: Path):
     assert customer["platforms"] == ["ios", "android"]
     assert customer["industry"] == "gaming"
     assert customer["contact_email"] == "Ann.Lee+cs@forms.example"
+
+
+@settings(max_examples=200, deadline=None)
+@given(whole=st.integers(0, 10**6), cents=st.integers(0, 99), zeros=st.integers(0, 3000),
+       digit=st.integers(1, 9), padding=st.integers(0, 5))
+def test_an_amount_with_more_than_cents_is_refused_however_many_digits(whole, cents, zeros,
+                                                                        digit, padding):
+    """The cents check is made on the digits as written: a nonzero digit anywhere after the
+    second decimal is refused, even 3,000 digits out (Decimal's 28-digit context rounded it)."""
+    from unmo_cli.services.onboarding import FieldError, parse_mrr
+
+    text = f"{whole}.{cents:02d}{'0' * zeros}{digit}{'0' * padding}"
+    with pytest.raises(FieldError, match="fractions of a cent"):
+        parse_mrr(text)
+    assert parse_mrr(f"{min(whole, 10**6 - 1)}.{cents:02d}{'0' * zeros}") == \
+        min(whole, 10**6 - 1) * 100 + cents
+
+
+LOOK_ALIKES = [
+    ("Acme", "\u0410cme"),             # Cyrillic capital A
+    ("Acme", "\u0430cme"),             # Cyrillic small a (and the case differs)
+    ("Acme Games", "\u0410\u0441me Games"),  # Cyrillic A and s
+    ("Acme", "Acrne"),                 # rn for m
+    ("Paypal", "P\u0430yp\u0430l"),
+    ("Globex", "Gl\u03bfbex"),          # Greek omicron for o
+]
+
+
+@pytest.mark.parametrize("existing, look_alike", LOOK_ALIKES)
+def test_a_name_confusable_with_a_customer_is_refused(unmo, workspace: Path, existing: str,
+                                                       look_alike: str):
+    """Per Unicode's confusable skeleton (UTS #39), like a case duplicate: exit 2, nothing
+    written, the customer it looks like named; from flags and from a --from file alike."""
+    from conftest import snapshot_tables, snapshot_tree
+
+    onboard(unmo, existing)
+    before = snapshot_tree(workspace), snapshot_tables(workspace)
+    ran = unmo("onboard", look_alike, *flags(), "--yes")
+    assert ran.exit_code == 2, ran.stdout + ran.stderr
+    assert f"looks like {existing!r}" in ran.stderr and "confusable" in ran.stderr
+    assert ran.stderr.count("\n") == 1
+    assert (snapshot_tree(workspace), snapshot_tables(workspace)) == before
+
+
+def test_confusable_names_inside_one_file_are_refused(unmo, workspace: Path, tmp_path: Path,
+                                                      unchanged):
+    import json
+
+    record = dict(zip([f.lstrip("-").replace("-", "_") for f in flags()[0::2]], flags()[1::2],
+                      strict=True))
+    path = tmp_path / "pilots.json"
+    path.write_text(json.dumps([{**record, "name": "Acme"}, {**record, "name": "\u0410cme"}]),
+                    encoding="utf-8")
+    ran = unmo("onboard", "--from", str(path))
+    assert ran.exit_code == 2
+    assert "record 2 (\u0410cme): looks like record 1" in ran.stderr
+    unchanged()
+
+
+def test_names_that_only_share_letters_are_not_look_alikes(unmo, workspace: Path):
+    onboard(unmo, "Acme")
+    for name in ("Acne", "Acme 2", "Acmé Labs", "\u0410\u0431\u0432"):  # Абв: another word
+        ran = unmo("onboard", name, *flags(), "--yes")
+        assert ran.exit_code in (0, 2), ran.stderr
+        assert "looks like" not in ran.stderr, (name, ran.stderr)

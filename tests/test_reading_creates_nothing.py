@@ -32,3 +32,82 @@ def test_the_report_of_an_empty_workspace_is_nulls_not_zeros(unmo):
     assert report["onboarding"]["mean_s"] is None
     assert report["health"]["availability_pct"] is None
     assert report["finance"]["gross_margin_pct"] is None
+
+
+# --- a read-only workspace ---------------------------------------------------------------------
+
+READ_ONLY_READERS = [
+    ("customer", "list"), ("customer", "list", "--json"), ("customer", "show", "acme"),
+    ("customer", "show", "acme", "--json"), ("report", "weekly"),
+    ("report", "weekly", "--format", "json"), ("feedback", "list"), ("feedback", "list", "acme"),
+    ("alerts", "list", "--json"), ("keys", "list", "acme"), ("config", "show", "--json"),
+]
+
+
+def _read_only_runner(root: Path):
+    """A way to run unmo on `root` made read-only for real: `chmod -R a-w` for a normal user;
+    as root (CI), who ignores permissions, `chmod -R a-w` plus a read-only bind mount of the
+    workspace in a private mount namespace (unshare -m), where every write fails with EROFS.
+    Returns run(args) -> CompletedProcess, or skips (fails in CI) when neither is possible."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    subprocess.run(["chmod", "-R", "a-w", str(root)], check=True)
+    if os.geteuid() != 0:
+        def run_as_user(args: tuple[str, ...]) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "unmo_cli", *args],
+                                  capture_output=True, text=True, timeout=120)
+        return run_as_user
+    unshare = shutil.which("unshare")
+    script = ('mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" || exit 97; '
+              'if touch "$0/.probe" 2>/dev/null; then exit 98; fi; exec "$@"')
+
+    def run_as_root(args: tuple[str, ...]) -> subprocess.CompletedProcess:
+        return subprocess.run([unshare or "unshare", "-m", "sh", "-c", script, str(root),
+                               sys.executable, "-m", "unmo_cli", *args],
+                              capture_output=True, text=True, timeout=120)
+
+    probe = run_as_root(("--version",)) if unshare else None
+    if probe is None or probe.returncode != 0:
+        why = ("no unshare" if probe is None else
+               f"unshare/mount exited {probe.returncode}: {probe.stderr.strip()[:200]}")
+        message = f"cannot make a read-only workspace as root here ({why})"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return run_as_root
+
+
+@pytest.fixture
+def read_only_workspace(unmo, workspace: Path):
+    from support_onboarding import onboard
+
+    onboard(unmo, "Acme")
+    assert unmo("feedback", "add", "acme", "--satisfaction", "3", "--nps", "2").exit_code == 0
+    try:
+        yield _read_only_runner(workspace)
+    finally:
+        import subprocess
+
+        subprocess.run(["chmod", "-R", "u+w", str(workspace)], check=True)
+
+
+def test_reading_commands_work_on_a_read_only_workspace(read_only_workspace, workspace: Path):
+    from conftest import snapshot_tree
+
+    before = snapshot_tree(workspace)
+    for args in READ_ONLY_READERS:
+        ran = read_only_workspace(args)
+        assert ran.returncode == 0, (args, ran.stderr)
+        assert "Traceback" not in ran.stderr
+    # and it really is read-only: a command that writes to the SQLite file fails cleanly, as
+    # the environment (in the PostgreSQL pass the database is on the server, and writable)
+    from conftest import postgres_server_url
+
+    writer = read_only_workspace(("customer", "phase", "acme", "launch"))
+    if postgres_server_url() is None:
+        assert writer.returncode == 3, writer.stderr
+        assert len(writer.stderr.strip().splitlines()) == 1 and "Traceback" not in writer.stderr
+    assert snapshot_tree(workspace) == before

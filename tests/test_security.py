@@ -104,9 +104,12 @@ def test_env_files_are_owner_only_whatever_the_umask(workspace: Path):
     assert ran.returncode == 0, ran.stderr
     folder = workspace / "customers" / "techstart-mobile"
     assert _mode(folder / ".env") == 0o600
+    assert _mode(folder) == 0o700  # the folder that holds it, too
+    folder.chmod(0o755)  # say, a checkout that reset it
     ran = _run_with_umask(["keys", "rotate", "techstart-mobile"], 0o000)
     assert ran.returncode == 0, ran.stderr
     assert _mode(folder / ".env") == 0o600
+    assert _mode(folder) == 0o700
     leftovers = [p for p in folder.iterdir() if p.name.startswith(".env") and p.name != ".env"]
     assert leftovers == []
 

@@ -4,6 +4,7 @@ unicodedata, and its use by every place that stores free text."""
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
 import pytest
 from conftest import snapshot_tables, snapshot_tree
@@ -14,6 +15,10 @@ from support_onboarding import flags, onboard
 from unmo_cli.text import one_line, text_problem
 
 BREAKS = {"\n", "\r", "\u2028", "\u2029"}
+# Unicode's bidirectional formatting characters (UAX #9): embeddings, overrides, isolates and
+# the implicit marks, named by their Bidi_Class.
+BIDI_CLASSES = {"LRE", "RLE", "PDF", "LRO", "RLO", "LRI", "RLI", "FSI", "PDI"}
+BIDI_MARKS = {"\u200e", "\u200f", "\u061c"}  # LRM, RLM, ALM
 
 
 def refused(char: str, *, allow_newlines: bool) -> bool:
@@ -24,6 +29,8 @@ def refused(char: str, *, allow_newlines: bool) -> bool:
         return not allow_newlines
     if char == "\t":
         return False
+    if unicodedata.bidirectional(char) in BIDI_CLASSES or char in BIDI_MARKS:
+        return True
     if unicodedata.category(char) in ("Cc", "Cs"):
         return True
     return 0xFDD0 <= code <= 0xFDEF or code % 0x10000 in (0xFFFE, 0xFFFF)
@@ -33,7 +40,8 @@ def refused(char: str, *, allow_newlines: bool) -> bool:
 texts = st.text(st.one_of(st.characters(exclude_categories=()),
                           st.sampled_from(["\t", "\n", "\r", "\x1b", "\x00", "\x7f", "\x85",
                                            "\x9b", "\u2028", "\ufffe", "\U0010ffff", "\ud800",
-                                           "é", "💻", "\u200d", "\u202e", "\ue000"])),
+                                           "é", "💻", "\u200d", "\u202e", "\ue000", "\u2066",
+                                           "\u200f", "\u061c", "\u202a"])),
                 max_size=40)
 
 
@@ -42,6 +50,8 @@ texts = st.text(st.one_of(st.characters(exclude_categories=()),
 @example(text="tab\there", allow_newlines=False)
 @example(text="two\nlines", allow_newlines=True)
 @example(text="\U0001fffe", allow_newlines=True)
+@example(text="Acme\u202etxt.exe", allow_newlines=True)
+@example(text="a\u2069", allow_newlines=False)
 def test_text_problem_matches_the_reference(text: str, allow_newlines: bool):
     bad = [i for i, c in enumerate(text) if refused(c, allow_newlines=allow_newlines)]
     problem = text_problem(text, allow_newlines=allow_newlines)
@@ -112,3 +122,45 @@ def test_names_comments_ids_reasons_and_settings_share_the_rule(unmo, workspace)
         assert expected in ran.stderr, (what, ran.stderr)
         assert "\x1b" not in ran.stderr and ran.stderr.count("\n") == 1
     assert (snapshot_tree(workspace), snapshot_tables(workspace)) == before
+
+
+BIDI = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: "Acme\u202etxt.exe" displays as "Acmeexe.txt"
+
+
+def test_bidi_controls_are_refused_wherever_text_is_stored(unmo, workspace, tmp_path):
+    onboard(unmo, "TechStart Mobile")
+    before = snapshot_tree(workspace), snapshot_tables(workspace)
+    survey = tmp_path / "survey.csv"
+    survey.write_text("customer,satisfaction,comment\ntechstart-mobile,9,ok\u2066x\n",
+                      encoding="utf-8")
+    runs = {
+        "name": unmo("onboard", f"Evil{BIDI}gnp.exe", *flags(), "--yes"),
+        "comment": unmo("feedback", "add", "techstart-mobile", "-s", "9",
+                        f"--comment=fine {BIDI}tpircs"),
+        "id": unmo("feedback", "add", "techstart-mobile", "-s", "9", "--id=a\u200fb"),
+        "reason": unmo("customer", "churn", "techstart-mobile", f"--reason=x{BIDI}"),
+        "setting": unmo("config", "show", env={"UNMO_TIMEZONE": f"UTC{BIDI}"}),
+        "import": unmo("feedback", "import", str(survey)),
+    }
+    for what, ran in runs.items():
+        assert ran.exit_code == 2, (what, ran.stderr)
+        assert "a bidirectional control (U+" in ran.stderr, (what, ran.stderr)
+        assert not set(ran.stderr) & {BIDI, "\u2066", "\u200f"}
+    assert (snapshot_tree(workspace), snapshot_tables(workspace)) == before
+
+
+@pytest.mark.parametrize("option, limit", [("--reason", 1_000), ("--comment", 10_000)])
+def test_free_text_has_a_documented_maximum_length(unmo, workspace, option: str, limit: int):
+    """README, "Limits": the limit itself is accepted, one character more is refused."""
+    onboard(unmo, "TechStart Mobile")
+    command = (["customer", "churn", "techstart-mobile"] if option == "--reason" else
+               ["feedback", "add", "techstart-mobile", "-s", "9"])
+    before = snapshot_tree(workspace), snapshot_tables(workspace)
+    ran = unmo(*command, f"{option}={'x' * (limit + 1)}")
+    assert ran.exit_code == 2 and f"at most {limit:,} are accepted" in ran.stderr, ran.stderr
+    assert len(ran.stderr) < 300
+    assert (snapshot_tree(workspace), snapshot_tables(workspace)) == before
+    ran = unmo(*command, f"{option}={'x' * limit}")
+    assert ran.exit_code == 0, ran.stderr
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"{limit:,}" in readme.split("### Limits", 1)[1].split("\n## ", 1)[0]

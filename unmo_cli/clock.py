@@ -20,12 +20,38 @@ def parse_instant(text: str, *, what: str = "time") -> datetime:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
+        from unmo_cli.text import shown
+
         raise InputError(
-            f"{what} {text!r} is not an ISO 8601 date or time (e.g. 2026-11-23T10:00:00+01:00)."
+            f"{what} {shown(text)} is not an ISO 8601 date or time (e.g. "
+            "2026-11-23T10:00:00+01:00)."
         ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    return in_utc(value, f"{what} {text!r}")
+
+
+# The times unmo stores, filters on or pins "now" to: the years its weeks cover (a report looks 8
+# weeks back, a customer's summary 60 days; Python's datetime ends at the years 1 and 9999).
+MIN_YEAR, MAX_YEAR = 1900, 9998
+
+
+class OutsideCalendar(InputError):
+    """A time outside the years MIN_YEAR to MAX_YEAR in UTC."""
+
+
+def in_utc(value: datetime, what: str) -> datetime:
+    """`value` (aware) in UTC; OutsideCalendar (an InputError) when that falls outside the years
+    MIN_YEAR to MAX_YEAR, as 0001-01-01T00:00:00+14:00 does (it does not even exist in UTC:
+    Python raises OverflowError)."""
+    try:
+        converted = value.astimezone(UTC)
+    except OverflowError:
+        converted = None
+    if converted is None or not MIN_YEAR <= converted.year <= MAX_YEAR:
+        raise OutsideCalendar(f"{what} is outside the years {MIN_YEAR} to {MAX_YEAR} (in UTC) "
+                              "that unmo works with.")
+    return converted
 
 
 # An instant pinned by `pinned()` for the code running in this context only (this thread, and

@@ -93,7 +93,10 @@ def _json_default(value: Any) -> Any:
 
 
 def to_json(document: Any) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False, default=_json_default)
+    """The document as standard JSON: NaN or an infinity is a ValueError (a bug: every number
+    unmo reads is refused unless finite), never the `NaN` that JSON readers reject."""
+    return json.dumps(document, indent=2, ensure_ascii=False, default=_json_default,
+                      allow_nan=False)
 
 
 def chosen_format(fmt: str | None, json_flag: bool, *, default: str) -> str:

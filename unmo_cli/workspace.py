@@ -3,17 +3,23 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from unmo_cli.documents import too_long_for_int, whole_number
 from unmo_cli.errors import EnvironmentFailure, InputError
-from unmo_cli.text import text_problem
+from unmo_cli.text import shown, text_problem
 from unmo_cli.urls import PRODUCTION_API_URL, url_problem
 
 CONFIG_NAME = "unmo.yaml"
+# Numeric settings are thresholds, targets, weights and costs: a finite number no larger than
+# this (a trillion), so every figure computed from them stays an ordinary finite number.
+MAX_SETTING_NUMBER = 1e12
+MAX_SETTING_INT = 1_000_000_000_000
 STATE_DIR = ".unmo"
 
 # --- settings schema: nested dataclasses are the schema; defaults are the contract's ----------
@@ -261,8 +267,19 @@ def _walk(path: Path, node: Any, cls: type, prefix: str, flat: dict[str, Any]) -
             shape = "list" if isinstance(value_node, yaml.SequenceNode) else "mapping"
             raise InputError(f"{path}: line {line}: {dotted!r} must be a single value, "
                              f"not a {shape}.")
-        value = yaml.safe_load(yaml.serialize(value_node))
+        value = _scalar(value_node)
         flat[dotted] = (_coerce(value, kind, dotted, f"{path}: line {line}: "), line)
+
+
+def _scalar(node: Any) -> Any:
+    """A scalar node's value as YAML reads it, except that an integer of more digits than any
+    setting holds stays text (Python refuses to convert 4,300 digits or more: ValueError), for
+    _coerce to refuse by name."""
+    import yaml
+
+    if node.tag.endswith(":int") and too_long_for_int(node.value.replace("_", "")):
+        return node.value
+    return yaml.safe_load(yaml.serialize(node))
 
 
 def _coerce(value: Any, kind: Any, dotted: str, where: str) -> Any:
@@ -284,18 +301,27 @@ def _coerce(value: Any, kind: Any, dotted: str, where: str) -> Any:
                              "text.")
         return text
     if base is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
-                return int(value)
-            raise InputError(f"{where}{dotted!r} must be a whole number, not {value!r}.")
-        return value
+        number = value if isinstance(value, int) and not isinstance(value, bool) else (
+            whole_number(value) if isinstance(value, str) else None)
+        if number is None or abs(number) > MAX_SETTING_INT:
+            raise InputError(f"{where}{dotted!r} must be a whole number no larger than "
+                             f"{MAX_SETTING_INT:,}, not {shown(value)}.")
+        return number
     if base is float:
-        if isinstance(value, bool):
-            raise InputError(f"{where}{dotted!r} must be a number, not {value!r}.")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise InputError(f"{where}{dotted!r} must be a number, not {value!r}.") from None
+        number = None
+        if not isinstance(value, bool) and isinstance(value, (int, float, str)):
+            try:
+                number = float(value)
+            except (ValueError, OverflowError):  # OverflowError: an int of 400 digits
+                number = None
+        if number is None:
+            raise InputError(f"{where}{dotted!r} must be a number, not {shown(value)}.")
+        if not math.isfinite(number) or abs(number) > MAX_SETTING_NUMBER:
+            # .nan and .inf are YAML numbers, but no setting can be one, and the report's JSON
+            # could not hold the figures they make (NaN is not JSON).
+            raise InputError(f"{where}{dotted!r} must be a finite number no larger than "
+                             f"{MAX_SETTING_NUMBER:,.0f}, not {shown(value)}.")
+        return number
     return value
 
 

@@ -29,6 +29,9 @@ BUSY_TIMEOUT_MS = 10_000
 CONNECT_TIMEOUT_S = 10
 # Any fixed key: every unmo process migrating the same PostgreSQL database takes this lock.
 _MIGRATION_LOCK_KEY = 874021
+# Row ids are INTEGER columns: 32 bits on PostgreSQL. An id above this names no row, and asking
+# for it would be an error of the driver (out of range), not an answer.
+MAX_ROW_ID = 2**31 - 1
 SUPPORTED_URLS = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
 
 
@@ -307,6 +310,13 @@ def _sqlite_connect_hook(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_read_only_hook(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
 def _describe_operational(exc: Exception, url: str) -> str:
     reason = str(getattr(exc, "orig", exc)).strip()
     reason = reason.splitlines()[0].strip() if reason else "unknown reason"
@@ -332,8 +342,9 @@ def _password_of(url: str) -> str | None:
     return match.group(1) if match else None
 
 
-def connect(url: str) -> Database:
-    """An engine for `url`, without touching the schema."""
+def connect(url: str, *, read_only: bool = False) -> Database:
+    """An engine for `url`, without touching the schema; `read_only` (SQLite) sets no journal
+    mode, which would be a write."""
     from sqlalchemy import create_engine, event
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -346,7 +357,8 @@ def connect(url: str) -> Database:
                              f"support; use {SUPPORTED_URLS}.")
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
-            event.listen(engine, "connect", _sqlite_connect_hook)
+            event.listen(engine, "connect",
+                         _sqlite_read_only_hook if read_only else _sqlite_connect_hook)
         else:
             # A CLI process is short-lived: a small pool, a bounded connect and a name the
             # server's pg_stat_activity shows (query parameters in the URL win).
@@ -372,10 +384,15 @@ def connect(url: str) -> Database:
 
 
 def open_database(workspace: Workspace, *, upgrade: bool = True) -> Database:
-    """The workspace's database, created on first use and migrated to the newest schema."""
+    """The workspace's database, created on first use and migrated to the newest schema. An
+    existing SQLite file that this process cannot write (a read-only workspace: `chmod -R a-w`,
+    a read-only mount) is opened read-only instead, so reading commands still work there; a
+    command that writes then fails at its first write (exit 3)."""
     url = workspace.database_url
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
+        if path.is_file() and not _writable(path):
+            return _open_sqlite_read_only(path, url)
         from unmo_cli.workspace import ensure_private_dir
 
         ensure_private_dir(path.parent)
@@ -401,6 +418,42 @@ def open_database(workspace: Workspace, *, upgrade: bool = True) -> Database:
     return db
 
 
+def _writable(path: Path) -> bool:
+    """Whether this process may write the SQLite file and create its -wal/-shm beside it
+    (access(2) also says no on a read-only file system, for root too)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+
+
+def _read_only_sqlite_url(path: Path) -> str:
+    """A URL that reads `path` without writing anything: mode=ro; and, when its folder is not
+    writable either, immutable=1 too, since a WAL database opened read-only still wants to
+    create its -shm file beside it, and there is no writer to coordinate with in such a folder
+    (a -wal file left with content by a crashed writer is then read through mode=ro alone)."""
+    from urllib.parse import quote
+
+    query = "mode=ro"
+    wal = path.with_name(path.name + "-wal")
+    if not os.access(path.parent, os.W_OK) and not (wal.exists() and wal.stat().st_size):
+        query += "&immutable=1"
+    return f"sqlite:///file:{quote(path.as_posix())}?{query}&uri=true"
+
+
+def _open_sqlite_read_only(path: Path, url: str) -> Database:
+    db = connect(_read_only_sqlite_url(path), read_only=True)
+    try:
+        revision = db.schema_revision()
+    except BaseException:
+        db.dispose()
+        raise
+    if revision != SCHEMA_HEAD:
+        db.dispose()
+        raise EnvironmentFailure(f"the database {path} is read-only and has an older schema "
+                                 f"(revision {revision or 'none'}, unmo needs {SCHEMA_HEAD}); "
+                                 "run unmo db upgrade where it can be written.")
+    db.url = url  # messages name the database, not the read-only way it was opened
+    return db
+
+
 def database_exists(workspace: Workspace) -> bool:
     """Whether the workspace's database is there yet (a server database always counts): reading
     commands use this so that they never create one."""
@@ -421,7 +474,7 @@ def open_read_only(
         path = Path(url.removeprefix("sqlite:///"))
         if not path.is_file():
             return None
-        url = f"sqlite:///file:{path.as_posix()}?mode=ro&uri=true"
+        return connect(_read_only_sqlite_url(path), read_only=True)
     elif connect_timeout_s is not None and "connect_timeout" not in url:
         url += ("&" if "?" in url else "?") + f"connect_timeout={connect_timeout_s}"
     return connect(url)

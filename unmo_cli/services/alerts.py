@@ -571,6 +571,7 @@ def ack_alerts(ws: Workspace, ids: Sequence[int]) -> AckResult:
     from sqlalchemy import update
 
     from unmo_cli import testhooks
+    from unmo_cli.db import MAX_ROW_ID
     from unmo_cli.db.models import Alert
     from unmo_cli.services.customers import open_existing
 
@@ -578,6 +579,8 @@ def ack_alerts(ws: Workspace, ids: Sequence[int]) -> AckResult:
         if alert_id < 1:
             raise InputError(f"alert id {alert_id} is not valid; ids are positive whole numbers "
                              "(see `unmo alerts list`).")
+        if alert_id > MAX_ROW_ID:  # no row has it, and the database cannot even be asked
+            raise NotFound(f"no alert with id {alert_id}; see `unmo alerts list` for the ids.")
     ws, db = open_existing(ws)
     if db is None:
         raise NotFound(f"no alert with id {', '.join(map(str, ids))}; there are no alerts yet.")

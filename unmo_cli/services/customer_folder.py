@@ -276,9 +276,11 @@ def recorded_api_url(folder: Path) -> str | None:
     InputError naming the file, never written."""
     import yaml
 
-    try:
-        record = yaml.safe_load((folder / CUSTOMER_RECORD).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    from unmo_cli.documents import DocumentError, load_yaml
+
+    try:  # load_yaml: nesting or a 5,000-digit number is out of shape too, not a crash
+        record = load_yaml((folder / CUSTOMER_RECORD).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, DocumentError):
         record = None  # no record, or one edited out of shape: the .env still knows
     candidates = [(CUSTOMER_RECORD, RECORDED_API_URL,
                    record.get(RECORDED_API_URL) if isinstance(record, dict) else None),
@@ -303,8 +305,11 @@ def secret_keys_from_env(values: dict[str, str]) -> dict[str, str] | None:
 
 
 def write_private_file(path: Path, data: bytes) -> None:
-    """Create (or replace) a file readable by its owner only, whatever the umask. A link at
-    `path` is not followed (ELOOP)."""
+    """Create (or replace) a file readable by its owner only, whatever the umask, in a folder
+    that is owner-only too (a customer folder holding `.env`: 0700, so not even the file's
+    name and the other generated files are open to other users). A link at `path` is not
+    followed (ELOOP)."""
+    os.chmod(path.parent, 0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
         os.fchmod(fd, 0o600)
@@ -460,6 +465,7 @@ class FolderWriter:
             try:
                 if private:
                     os.fchmod(handle, 0o600)
+                    os.fchmod(fd, 0o700)  # the folder holding `.env` is owner-only too
                 from unmo_cli import testhooks
 
                 testhooks.fail_at("folder-write")

@@ -27,7 +27,7 @@ from unmo_cli.services.customer_folder import (
     secret_keys_from_env,
     write_folder,
 )
-from unmo_cli.text import text_problem
+from unmo_cli.text import MAX_REASON, length_problem, text_problem
 from unmo_cli.urls import local_host
 
 if TYPE_CHECKING:
@@ -301,6 +301,9 @@ def churn(ws: Workspace | None, slug: str, reason: str) -> dict[str, Any]:
     problem = text_problem(reason, allow_newlines=True)
     if problem:
         raise InputError(f"--reason contains {problem}; give plain text.")
+    too_long = length_problem(reason, MAX_REASON)
+    if too_long:
+        raise InputError(f"--reason {too_long}.")
     with customer_session(ws, slug) as (session, customer):
         lock_customer(session, customer)
         if customer.churned_at is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from unmo_cli import clock, metrics, testhooks
+from unmo_cli.documents import NESTED_TOO_DEEPLY, json_decoder, whole_number
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.services.alerts import (
     AlertDraft,
@@ -28,7 +29,7 @@ from unmo_cli.services.alerts import (
     redact_secret_keys,
     satisfaction_windows,
 )
-from unmo_cli.text import text_problem
+from unmo_cli.text import MAX_COMMENT, MAX_ID, length_problem, shown, text_problem
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -41,7 +42,8 @@ COLUMNS = ("customer", "satisfaction", "nps", "category", "comment", "received_a
 REQUIRED_COLUMNS = ("customer", "satisfaction")
 _COLUMN_SET = frozenset(COLUMNS)
 EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-EXTERNAL_ID_MAX = 200
+EXTERNAL_ID_MAX = MAX_ID
+MAX_LIMIT = 1_000_000_000  # --limit: more rows than any workspace holds, and fits every SQL LIMIT
 SUMMARY_WINDOW = timedelta(days=30)
 LOOKUP_CHUNK = 500  # ids per IN (…) when looking for already imported rows
 
@@ -56,7 +58,6 @@ class FieldError(ValueError):
     """One field's value is not accepted; the message names the field and what is accepted."""
 
 
-_WHOLE_RE = re.compile(r"[+-]?\d+")
 _SCORES = {str(n): n for n in range(11)}
 
 
@@ -65,14 +66,13 @@ def _whole(value: Any, name: str, low: int, high: int) -> int:
         quick = _SCORES.get(value)
         if quick is not None and low <= quick <= high:
             return quick
-        text = value.strip()
-        number = int(text) if _WHOLE_RE.fullmatch(text) else None
+        number = whole_number(value)
     elif isinstance(value, int) and not isinstance(value, bool):
         number = value
     else:
         number = None
     if number is None:
-        raise FieldError(f"{name} {value!r} is not a whole number from {low} to {high}")
+        raise FieldError(f"{name} {shown(value)} is not a whole number from {low} to {high}")
     if not low <= number <= high:
         raise FieldError(f"{name} {number} is out of range; use a whole number from {low} to "
                          f"{high}")
@@ -100,7 +100,7 @@ def check_category(value: Any) -> str:
         folded = value.strip().lower()
         if folded in CATEGORIES:
             return folded
-    raise FieldError(f"category {value!r} is not one of {', '.join(CATEGORIES)}")
+    raise FieldError(f"category {shown(value)} is not one of {', '.join(CATEGORIES)}")
 
 
 def _storable(text: str, name: str, *, breaks: bool = True) -> str:
@@ -116,8 +116,12 @@ def check_comment(value: Any) -> str | None:
     if _blank(value):
         return None
     if not isinstance(value, str):
-        raise FieldError(f"comment {value!r} must be text")
-    return redact_secret_keys(_storable(value.strip(), "comment"))
+        raise FieldError(f"comment {shown(value)} must be text")
+    text = value.strip()
+    too_long = length_problem(text, MAX_COMMENT)
+    if too_long:
+        raise FieldError(f"comment {too_long}")
+    return redact_secret_keys(_storable(text, "comment"))
 
 
 def check_received_at(value: Any, default: datetime) -> datetime:
@@ -125,7 +129,7 @@ def check_received_at(value: Any, default: datetime) -> datetime:
     if _blank(value):
         return clock.to_db(default)
     if not isinstance(value, str):
-        raise FieldError(f"received_at {value!r} must be an ISO 8601 date and time, "
+        raise FieldError(f"received_at {shown(value)} must be an ISO 8601 date and time, "
                          "e.g. 2026-11-23T10:00:00+01:00")
     try:
         return clock.to_db(clock.parse_instant(value, what="received_at"))
@@ -137,12 +141,12 @@ def check_external_id(value: Any) -> str | None:
     if _blank(value):
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise FieldError(f"id {value!r} must be text or a whole number")
-    text = _storable(str(value).strip(), "id", breaks=False)
-    if len(text) > EXTERNAL_ID_MAX:
-        raise FieldError(f"id is {len(text)} characters long; at most {EXTERNAL_ID_MAX} are "
-                         "accepted")
-    return text
+        raise FieldError(f"id {shown(value)} must be text or a whole number")
+    text = str(value).strip()
+    too_long = length_problem(text, EXTERNAL_ID_MAX)
+    if too_long:
+        raise FieldError(f"id {too_long}")
+    return _storable(text, "id", breaks=False)
 
 
 # --- add ---------------------------------------------------------------------------------------
@@ -363,9 +367,24 @@ def read_csv(name: str, text: str) -> list[RawRow]:
 _SPACE = re.compile(r"[ \t\n\r]*")
 
 
+_PLAIN_JSON = json.JSONDecoder()
+_EXACT_JSON = json_decoder()
+
+
 def read_json_list(name: str, text: str) -> list[RawRow]:
-    """A JSON list of objects; each record is numbered by the line its object starts on."""
-    decoder = json.JSONDecoder()
+    """A JSON list of objects; each record is numbered by the line its object starts on.
+    Read with the C decoder's own numbers (the common case, fast); a file holding an integer
+    past Python's digit limit (ValueError) is read again with documents' exact decoder, whose
+    markers the field checks refuse row by row."""
+    try:
+        return _read_json_list(name, text, _PLAIN_JSON)
+    except InputError:
+        raise
+    except ValueError:  # not JSONDecodeError: int/str conversion limit
+        return _read_json_list(name, text, _EXACT_JSON)
+
+
+def _read_json_list(name: str, text: str, decoder: json.JSONDecoder) -> list[RawRow]:
     length = len(text)
     position = _SPACE.match(text, 0).end()  # type: ignore[union-attr]
     if text[position] != "[":
@@ -405,6 +424,8 @@ def read_json_list(name: str, text: str) -> list[RawRow]:
         raise _json_problem(name, text, exc.pos, exc.msg) from None
     except IndexError:
         raise _truncated(name, text) from None
+    except RecursionError:
+        raise InputError(f"{name}: line {line}: the record is {NESTED_TOO_DEEPLY}.") from None
     position = _SPACE.match(text, position).end()  # type: ignore[union-attr]
     if position < length:
         raise _json_problem(name, text, position, "extra data after the list")
@@ -414,7 +435,10 @@ def read_json_list(name: str, text: str) -> list[RawRow]:
 def _json_whole_check(name: str, text: str) -> None:
     """Name the syntax error (with its line) when a non-list document is not even JSON."""
     try:
-        json.loads(text)
+        json_decoder().decode(text)
+    except RecursionError:
+        raise InputError(f"{name}: {NESTED_TOO_DEEPLY}; expected a JSON list of objects.") \
+            from None
     except json.JSONDecodeError as exc:
         if _ends_early(exc, text):
             raise _truncated(name, text) from None
@@ -453,15 +477,23 @@ def read_json_lines(name: str, text: str) -> list[RawRow]:
     """One JSON object per line; blank lines are skipped. A line that is not a JSON object is an
     invalid record (reported with its line), so `--skip-invalid` can still import the rest."""
     rows: list[RawRow] = []
-    loads = json.loads
+    loads, exact = _PLAIN_JSON.decode, _EXACT_JSON.decode  # see read_json_list
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            value = loads(line)
+            try:
+                value = loads(line)
+            except json.JSONDecodeError:
+                raise
+            except ValueError:  # an integer past Python's digit limit
+                value = exact(line)
         except json.JSONDecodeError as exc:
             rows.append(RawRow(number, None, f"is not valid JSON ({exc.msg} at column "
                                              f"{exc.colno}; truncated?)"))
+            continue
+        except RecursionError:
+            rows.append(RawRow(number, None, f"is {NESTED_TOO_DEEPLY}"))
             continue
         if isinstance(value, dict):
             rows.append(RawRow(number, value))
@@ -603,7 +635,7 @@ def _check_record(raw: RawRow, customers: _CustomerIndex, now: datetime
         nps = None if nps is None or nps == "" else _SCORES[nps]
         category = _CATEGORY_OF[category]
         if comment is not None:
-            if text_problem(comment, allow_newlines=True):
+            if len(comment) > MAX_COMMENT or text_problem(comment, allow_newlines=True):
                 raise ValueError  # the field check names the character
             comment = redact_secret_keys(comment.strip()) or None
         if received is None or received == "":
@@ -616,6 +648,8 @@ def _check_record(raw: RawRow, customers: _CustomerIndex, now: datetime
             received_at = datetime.fromisoformat(received)
             if received_at.tzinfo is not None:
                 received_at = received_at.astimezone(UTC).replace(tzinfo=None)
+        if not clock.MIN_YEAR <= received_at.year <= clock.MAX_YEAR:
+            raise ValueError  # the field check says which years are accepted
         if external_id is not None:
             external_id = external_id.strip() or None
             if external_id is not None and (len(external_id) > EXTERNAL_ID_MAX
@@ -624,8 +658,8 @@ def _check_record(raw: RawRow, customers: _CustomerIndex, now: datetime
         if customer is not None and satisfaction >= 1:
             return (raw.line, customer, received_at, satisfaction, nps, category, comment,
                     external_id)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        pass
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
+        pass  # OverflowError: an offset that takes the time past the year 1 or 9999 in UTC
     return _check_slowly(raw.line, raw.fields or dict(zip(COLUMNS, values, strict=True)),
                          customers, now)
 
@@ -760,6 +794,9 @@ def _check_records(records: list[RawRow], customers: _CustomerIndex, now: dateti
             if position % 5000 == 0:
                 advance(5000)
         advance(len(records) % 5000)
+    valid, repeated = _without_conflicting_ids(valid)
+    if repeated:
+        invalid = sorted(invalid + repeated, key=lambda row: row.line)
     return valid, invalid
 
 
@@ -769,6 +806,29 @@ def _lock_customers(session: Session, ids: set[int]) -> None:
 
     if ids:
         lock_for_update(session, Customer, sorted(ids))
+
+
+def _without_conflicting_ids(rows: list[_Checked]) -> tuple[list[_Checked], list[InvalidRow]]:
+    """A file that gives one id (for one customer) to two different responses is wrong on one
+    of the two lines, and unmo cannot tell which: the later row is invalid, naming the earlier.
+    A row repeated exactly (a survey export that overlaps itself) is kept, and counted as a
+    duplicate when it is written."""
+    first: dict[tuple[int, str], _Checked] = {}
+    kept: list[_Checked] = []
+    conflicts: list[InvalidRow] = []
+    for row in rows:
+        external_id = row[7]
+        if external_id is None:
+            kept.append(row)
+            continue
+        earlier = first.setdefault((row[1].id, external_id), row)
+        if earlier is not row and earlier[2:7] != row[2:7]:
+            conflicts.append(InvalidRow(row[0], f"id {shown(external_id)} is also on line "
+                                                f"{earlier[0]} for {row[1].slug} with different "
+                                                "values; one id is one response"))
+            continue
+        kept.append(row)
+    return kept, conflicts
 
 
 def _without_duplicates(session: Session, rows: list[_Checked]) -> tuple[list[_Checked], int]:
@@ -884,11 +944,14 @@ def parse_since(text: str, timezone: str) -> datetime:
         except ValueError:
             raise InputError(f"--since {text!r} is not a date; use YYYY-MM-DD or an ISO 8601 "
                              "time.") from None
-        return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone))
+        return clock.in_utc(datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone)),
+                            f"--since {text!r} (midnight in {timezone})")
     try:
         return clock.parse_instant(raw, what="--since")
+    except clock.OutsideCalendar:
+        raise
     except InputError:
-        raise InputError(f"--since {text!r} is not a date; use YYYY-MM-DD or an ISO 8601 "
+        raise InputError(f"--since {shown(text)} is not a date; use YYYY-MM-DD or an ISO 8601 "
                          "time.") from None
 
 
@@ -898,8 +961,8 @@ def list_feedback(ws: Workspace, customer: str | None = None, *, since: str | No
     from unmo_cli.services.customers import customer_session, open_existing
 
     start = parse_since(since, ws.settings.timezone) if since else None
-    if limit is not None and limit < 1:
-        raise InputError(f"--limit {limit} must be 1 or more.")
+    if limit is not None and not 1 <= limit <= MAX_LIMIT:
+        raise InputError(f"--limit {limit} must be between 1 and {MAX_LIMIT:,}.")
     if customer is not None:
         with customer_session(ws, customer) as (session, found):
             return _listed(session, found.id, start, limit)

@@ -22,12 +22,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unmo_cli import clock, testhooks
 from unmo_cli.db import database_exists
+from unmo_cli.documents import DocumentError, is_finite_number, too_long_for_int
 from unmo_cli.errors import EnvironmentFailure, InputError, MissingFields
 from unmo_cli.services.customer_folder import (
     ENV_FILE,
@@ -39,7 +40,7 @@ from unmo_cli.services.customer_folder import (
     secret_keys_from_env,
     write_folder,
 )
-from unmo_cli.text import text_problem
+from unmo_cli.text import MAX_NAME, shown, text_problem
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -55,7 +56,6 @@ PLATFORMS = ("ios", "android")
 PROVIDERS = ("appsflyer", "adjust", "branch", "kochava", "singular", "none", "other")
 MODES = ("interactive", "flags", "batch")
 
-MAX_NAME = 200
 MAX_SLUG = 48
 MAX_EVENTS_PER_DAY = 2_000_000_000  # fits the 32-bit integer column on PostgreSQL
 MAX_MRR_CENTS = 100_000_000  # $1,000,000 a month
@@ -67,6 +67,11 @@ FIELDS = ("name", "contact_name", "contact_email", "industry", "integration", "p
 OPTIONS = {name: "NAME" if name == "name" else "--" + name.replace("_", "-") for name in FIELDS}
 REQUIRED = ("name", "contact_name", "contact_email", "industry", "integration", "platforms",
             "events_per_day", "provider", "mrr")
+
+
+LOOK_ALIKE_REASON = ("their letters are confusable (such as the Cyrillic letter U+0430 for a "
+                     "Latin a), so readers could not tell the two customers apart; choose a name "
+                     "that reads differently")
 
 
 class FieldError(ValueError):
@@ -105,18 +110,40 @@ def name_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", fold_to_ascii(name).lower())
 
 
+def look_alike_key(name: str) -> str:
+    """What a reader sees of `name`: Unicode's confusable skeleton (UTS #39, computed by ICU's
+    SpoofChecker) of the case-folded name, letters and digits only. Names with one key read the
+    same ("Аcme" with a Cyrillic А, "Acrne", "ACME"), so they are one customer, as names
+    differing by case or punctuation are (name_key)."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    skeleton = _spoof_checker().getSkeleton(0, folded)
+    return "".join(char for char in skeleton if char.isalnum())
+
+
+_checker: Any = None
+
+
+def _spoof_checker() -> Any:
+    global _checker
+    if _checker is None:
+        import icu  # PyICU: the Unicode consortium's own implementation of UTS #39
+
+        _checker = icu.SpoofChecker()
+    return _checker
+
+
 def _text(value: Any, what: str) -> str:
     if value is None or isinstance(value, (dict, list, tuple, bool)):
-        raise FieldError(f"must be text, not {value!r}.")
+        raise FieldError(f"must be text, not {shown(value)}.")
     raw = str(value)
     problem = text_problem(raw)
     if problem:
-        raise FieldError(f"{raw.strip()!r} contains {problem}; use one line of plain text.")
+        raise FieldError(f"{shown(raw.strip())} contains {problem}; use one line of plain text.")
     text = " ".join(raw.split())  # runs of spaces are one space, as in a mail header
     if not text:
         raise FieldError(f"must not be empty ({what}).")
     if len(text) > MAX_NAME:
-        raise FieldError(f"is {len(text)} characters long; at most {MAX_NAME} are accepted.")
+        raise FieldError(f"is {len(text):,} characters long; at most {MAX_NAME} are accepted.")
     return text
 
 
@@ -144,11 +171,12 @@ _EMAIL_RE = re.compile(rf"^(?P<local>{_LOCAL})@(?P<domain>{_LABEL}(?:\.{_LABEL})
 def parse_email(value: Any) -> str:
     """An address `local@domain.tld` (no display name); the domain is lowercased."""
     if value is None or isinstance(value, (dict, list, tuple, bool)):
-        raise FieldError(f"must be an e-mail address, not {value!r}.")
+        raise FieldError(f"must be an e-mail address, not {shown(value)}.")
     text = str(value).strip()
-    match = _EMAIL_RE.match(text)
-    if not match or len(text) > 254 or len(match.group("local")) > 64:
-        raise FieldError(f"{text!r} is not an e-mail address (e.g. growth@techstart.example).")
+    match = _EMAIL_RE.match(text) if len(text) <= 254 else None
+    if not match or len(match.group("local")) > 64:
+        raise FieldError(f"{shown(text)} is not an e-mail address (e.g. "
+                         "growth@techstart.example).")
     return f"{match.group('local')}@{match.group('domain').lower()}"
 
 
@@ -161,7 +189,7 @@ def parse_optional_email(value: Any) -> str | None:
 def _choice(value: Any, choices: tuple[str, ...]) -> str:
     text = str(value).strip().lower() if isinstance(value, str) else value
     if text not in choices:
-        raise FieldError(f"{value!r} is not one of {', '.join(choices)}.")
+        raise FieldError(f"{shown(value)} is not one of {', '.join(choices)}.")
     return text
 
 
@@ -183,59 +211,77 @@ def parse_platforms(value: Any) -> tuple[str, ...]:
         return ()
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)):
-        raise FieldError(f"{value!r} must be ios, android or ios,android.")
+        raise FieldError(f"{shown(value)} must be ios, android or ios,android.")
     chosen = set()
     for item in items:
-        text = str(item).strip().lower()
+        if not isinstance(item, str):  # not str(): a YAML alias can make a nested list huge
+            raise FieldError("must list platform names (ios, android), not "
+                             f"{type(item).__name__} values.")
+        text = item.strip().lower()
         if not text:
             continue
         if text not in PLATFORMS:
-            raise FieldError(f"{item!r} is not a platform; use ios, android or ios,android.")
+            raise FieldError(f"{shown(item)} is not a platform; use ios, android or "
+                             "ios,android.")
         chosen.add(text)
     return tuple(p for p in PLATFORMS if p in chosen)
 
 
 def parse_events_per_day(value: Any) -> int:
-    if isinstance(value, bool):
-        raise FieldError(f"{value!r} is not a whole number of events.")
-    if isinstance(value, float) and value.is_integer():
+    """A whole number from 1 to MAX_EVENTS_PER_DAY: an int, a number a file gave as 5e4 or
+    50000.0, or text ("50000", "50,000", "50_000"); anything else is refused, never an
+    exception (a number of 5,000 digits included)."""
+    if isinstance(value, (float, Decimal)) and is_finite_number(value):
+        if not 1 <= value <= MAX_EVENTS_PER_DAY:
+            raise FieldError(f"{shown(value)} is out of range; expected 1 to "
+                             f"{MAX_EVENTS_PER_DAY:,}.")
+        if value % 1:
+            raise FieldError(f"{shown(value)} is not a whole number of events (e.g. 50000).")
         value = int(value)
     if isinstance(value, str):
         text = value.strip().replace("_", "")
         if re.fullmatch(r"\d{1,3}(,\d{3})+", text):
             text = text.replace(",", "")
         if not re.fullmatch(r"\d+", text):
-            raise FieldError(f"{value!r} is not a whole number of events (e.g. 50000).")
+            raise FieldError(f"{shown(value)} is not a whole number of events (e.g. 50000).")
+        if too_long_for_int(text):
+            raise FieldError(f"a number of {len(text):,} digits is out of range; expected 1 to "
+                             f"{MAX_EVENTS_PER_DAY:,}.")
         value = int(text)
-    if not isinstance(value, int):
-        raise FieldError(f"{value!r} is not a whole number of events (e.g. 50000).")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FieldError(f"{shown(value)} is not a whole number of events (e.g. 50000).")
     if not 1 <= value <= MAX_EVENTS_PER_DAY:
         raise FieldError(f"{value} is out of range; expected 1 to {MAX_EVENTS_PER_DAY:,}.")
     return value
 
 
+_AMOUNT = re.compile(r"(?P<whole>\d*)(?:\.(?P<fraction>\d*))?")
+
+
 def parse_mrr(value: Any) -> int:
     """Monthly recurring revenue in dollars, up to cents ("2500", "2,500.50", "$99.9"); returns
-    integer cents."""
-    if isinstance(value, bool) or value is None:
-        raise FieldError(f"{value!r} is not an amount in dollars (e.g. 2500 or 2500.50).")
+    integer cents. Decided on the digits as written, never on a rounded number: any nonzero
+    digit after the cents is refused, however far out ("2500.0000000000000000000000001")."""
+    if isinstance(value, bool) or value is None or isinstance(value, (list, dict, tuple)):
+        raise FieldError(f"{shown(value)} is not an amount in dollars (e.g. 2500 or 2500.50).")
+    if isinstance(value, Decimal) and value.is_finite() and abs(value.adjusted()) < 100:
+        value = format(value, "f")  # 2.5E+3 from a file, as the digits it stands for
     text = str(value).strip().removeprefix("$").strip()
     if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d*)?", text):
         text = text.replace(",", "")
-    if not re.fullmatch(r"\d+(\.\d*)?|\.\d+", text):
-        raise FieldError(f"{value!r} is not an amount in dollars (e.g. 2500 or 2500.50).")
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise FieldError(f"{value!r} is not an amount in dollars (e.g. 2500).") from None
-    cents = amount * 100
-    if cents != cents.to_integral_value():
-        raise FieldError(f"{value!r} has fractions of a cent; give dollars with at most two "
+    match = _AMOUNT.fullmatch(text)
+    if match is None or not (match.group("whole") or match.group("fraction")):
+        raise FieldError(f"{shown(value)} is not an amount in dollars (e.g. 2500 or 2500.50).")
+    whole = match.group("whole").lstrip("0") or "0"
+    fraction = (match.group("fraction") or "").rstrip("0")
+    if len(fraction) > 2:
+        raise FieldError(f"{shown(value)} has fractions of a cent; give dollars with at most two "
                          "decimals.")
-    if cents > MAX_MRR_CENTS:
-        raise FieldError(f"{value!r} is out of range; expected 0 to "
+    if len(whole) > len(str(MAX_MRR_CENTS // 100)) or \
+            int(whole) * 100 + int(fraction.ljust(2, "0")) > MAX_MRR_CENTS:
+        raise FieldError(f"{shown(value)} is out of range; expected 0 to "
                          f"{MAX_MRR_CENTS // 100:,} dollars a month.")
-    return int(cents)
+    return int(whole) * 100 + int(fraction.ljust(2, "0"))
 
 
 PARSERS: dict[str, Callable[[Any], Any]] = {
@@ -370,26 +416,12 @@ def load_customer_file(path: Path) -> list[dict[str, Any]]:
         raise InputError(f"--from {str(path)!r} is not UTF-8 text.") from None
     except OSError as exc:
         raise EnvironmentFailure(f"cannot read {path}: {exc.strerror}.") from None
-    if path.suffix.lower() == ".json":
-        import json
-
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: line {exc.lineno}: {exc.msg}; expected a JSON object or "
-                             "a list of them.") from None
-    else:
-        import yaml
-
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        try:
-            data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}:" if mark else ""
-            problem = getattr(exc, "problem", None) or "invalid YAML"
-            raise InputError(f"{path}:{where} {problem}; expected a customer mapping or a list "
-                             "of them.") from None
+    try:
+        data = _load_document(path, text)
+    except DocumentError as exc:
+        where = f" line {exc.line}:" if exc.line else ""
+        raise InputError(f"{path}:{where} {exc}; expected a customer mapping or a list of "
+                         "them.") from None
     records = [data] if isinstance(data, dict) else data
     if not isinstance(records, list) or not records:
         raise InputError(f"{path} holds no customers; expected a mapping of fields or a list of "
@@ -409,6 +441,27 @@ def load_customer_file(path: Path) -> list[dict[str, Any]]:
     return normalised
 
 
+def _load_document(path: Path, text: str) -> Any:
+    """The document in a --from file: JSON by its extension, else YAML (JSON is YAML too)."""
+    from unmo_cli import documents
+
+    if path.suffix.lower() == ".json":
+        import json
+
+        try:
+            return documents.load_json(text)
+        except json.JSONDecodeError as exc:
+            raise DocumentError(f"{exc.msg}", exc.lineno) from None
+    import yaml
+
+    try:
+        return documents.load_yaml(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise DocumentError(problem, mark.line + 1 if mark else None) from None
+
+
 def validate_records(records: list[dict[str, Any]], source: str) -> list[tuple[CustomerInput,
                                                                                 float]]:
     """Every record validated, each with the time it took; all problems reported at once, and
@@ -419,8 +472,8 @@ def validate_records(records: list[dict[str, Any]], source: str) -> list[tuple[C
     for number, record in enumerate(records, start=1):
         began = clock.monotonic()
         title = f"record {number}"
-        if _present(record.get("name")):
-            title += f" ({str(record['name']).strip()})"
+        if isinstance(record.get("name"), str) and record["name"].strip():
+            title += f" ({record['name'].strip()[:MAX_NAME]})"
         missing = missing_fields(record)
         errors = field_errors(record, lambda name: name)
         if missing:
@@ -433,6 +486,10 @@ def validate_records(records: list[dict[str, Any]], source: str) -> list[tuple[C
         if earlier != number:
             problems.append(f"{title}: the same customer as record {earlier} (names differing "
                             "only by case or punctuation are one customer)")
+            continue
+        earlier = seen.setdefault("look:" + look_alike_key(item.name), number)
+        if earlier != number:
+            problems.append(f"{title}: looks like record {earlier}: {LOOK_ALIKE_REASON}")
             continue
         valid.append((item, clock.monotonic() - began))
     if problems:
@@ -535,10 +592,13 @@ def preflight(ws: Workspace, items: list[CustomerInput], db: Database | None = N
         taken = _taken_names(ws, items, db)
     for item in items:
         existing = taken.get(item.name_key) or taken.get("slug:" + item.slug)
+        look_alike = taken.get("look:" + look_alike_key(item.name))
         folder = ws.customer_dir(item.slug)
         if existing:
             problems.append(f"{item.name!r} is already onboarded as {existing} (names differing "
                             "only by case or punctuation are one customer)")
+        elif look_alike:
+            problems.append(f"{item.name!r} looks like {look_alike}: {LOOK_ALIKE_REASON}")
         elif folder.exists() or folder.is_symlink():
             problems.append(f"the folder {ws.relative(folder)} already exists but no customer "
                             f"{item.slug!r} is in the database; move it away or delete it, then "
@@ -563,6 +623,9 @@ def name_taken(ws: Workspace, name: str) -> str | None:
         existing = taken.get(key) or taken.get("slug:" + slug)
         if existing:
             return f"already onboarded as {existing}"
+        look_alike = taken.get("look:" + look_alike_key(item_name))
+        if look_alike:
+            return f"looks like {look_alike}: {LOOK_ALIKE_REASON}"
     if ws.customer_dir(slug).exists():
         return f"the folder customers/{slug} already exists"
     return None
@@ -587,6 +650,10 @@ def _taken_names(ws: Workspace, items: list[CustomerInput], shared: Database | N
                         col(Customer.slug).in_(slugs[chunk:chunk + 500]))))
                 for key, slug, name in rows:
                     taken[key] = taken["slug:" + slug] = f"{name!r} ({slug})"
+            # Look-alikes share no column to ask for, so every name is compared (one query;
+            # ICU computes thousands of skeletons in milliseconds).
+            for slug, name in session.exec(select(Customer.slug, Customer.name)):
+                taken.setdefault("look:" + look_alike_key(name), f"{name!r} ({slug})")
     finally:
         if shared is None:
             db.dispose()

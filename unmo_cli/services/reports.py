@@ -80,7 +80,9 @@ def parse_week(text: str, zone: str) -> Week:
     """`2026-W46` (also `2026W46`, `2026-w46`) → its Week; an InputError names what is accepted."""
     match = _WEEK_PATTERN.fullmatch(text.strip())
     if not match:
-        raise InputError(f"--week {text!r} is not an ISO week; use YYYY-Www, e.g. 2026-W46.")
+        from unmo_cli.text import shown
+
+        raise InputError(f"--week {shown(text)} is not an ISO week; use YYYY-Www, e.g. 2026-W46.")
     year, number = int(match.group(1)), int(match.group(2))
     # The report reaches eight weeks back and one forward: keep every date it touches valid.
     if not 1900 <= year <= 9998:

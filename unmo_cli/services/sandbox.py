@@ -86,11 +86,16 @@ def parse_scenarios(items: Iterable[str]) -> dict[str, str]:
     return scenarios
 
 
+MAX_DELAY_MS = 3_600_000
+
+
 def validate_options(options: SandboxOptions) -> None:
     if not 0 <= options.port <= 65535:
         raise InputError(f"--port {options.port} must be between 0 and 65535 (0: any free port).")
-    if options.slow_ms < 0 or options.latency_ms < 0:
-        raise InputError("--slow-ms and --latency-ms must be 0 or more.")
+    if not (0 <= options.slow_ms <= MAX_DELAY_MS and 0 <= options.latency_ms <= MAX_DELAY_MS):
+        # above an hour, time.sleep itself refuses some values (OverflowError) mid-request
+        raise InputError(f"--slow-ms and --latency-ms must be from 0 to {MAX_DELAY_MS:,} "
+                         "(an hour).")
     if options.key_refresh_s < 0:
         raise InputError("the key refresh interval must be 0 or more seconds.")
     for slug, scenario in options.scenarios.items():
