@@ -45,7 +45,7 @@ def test_the_demo_builds_a_workspace_and_reports_its_week(unmo, workspace: Path,
     report = doc["report"]
     assert report["week"] == "2026-W47" and report["complete"] is True
     assert report["customers"] == {"total": 3, "active": 3, "new": 1, "churned": 0}
-    assert report["mrr"]["current"] == 7500 and report["mrr"]["previous"] == 5000
+    assert report["mrr"]["current"] == "7500.00" and report["mrr"]["previous"] == "5000.00"
     assert report["onboarding"]["count"] == 1
     assert report["satisfaction"]["responses"] > 0 and report["satisfaction"]["pct"] is not None
     assert report["health"]["checks"] > 0 and report["health"]["availability_pct"] == 100.0

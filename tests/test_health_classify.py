@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from unmo_cli import apikeys, metrics
@@ -252,6 +252,8 @@ component = st.one_of(st.none(), st.floats(0, 100))
 
 @settings(max_examples=50, deadline=None)
 @given(technical=component, sentiment=component, engagement=component, w=weights)
+@example(technical=0.0, sentiment=50.5, engagement=0.0,  # a subnormal weight: float products
+         w={"technical": 0.0, "sentiment": 5e-324, "engagement": 0.0})  # lost their digits (49)
 def test_health_score_is_a_renormalised_weighted_mean(technical, sentiment, engagement, w):
     components = {"technical": technical, "sentiment": sentiment, "engagement": engagement}
     score = metrics.health_score(components, w)

@@ -49,7 +49,8 @@ def test_headline_figures_of_the_week_by_hand(unmo, week_data):
     # new: C D G (G on Sunday 23:30 New York); churned: E.
     assert doc["customers"] == {"total": 7, "active": 5, "new": 3, "churned": 1}
     # A 2,500 + B 2,500 + C 3,000.50 + D 1,200 + G 1,000; at W45's end A + B + E 800.
-    assert doc["mrr"] == {"current": 10200.5, "previous": 5800.0, "delta": 4400.5}
+    # Money for machines is an exact decimal string, as in every command (unmo_cli.money).
+    assert doc["mrr"] == {"current": "10200.50", "previous": "5800.00", "delta": "4400.50"}
     # Successful sessions 240.5, 300.0, 330.2: mean 870.7 / 3 = 290.23; median rank ⌈1.5⌉ = 2;
     # p95 rank ⌈2.85⌉ = 3; mean within 5 min. The _ms fields: 870,700 ms / 3 = 290,233.333.
     assert doc["onboarding"] == {"count": 3, "mean_s": 290.2, "median_s": 300.0, "p95_s": 330.2,
@@ -66,7 +67,7 @@ def test_headline_figures_of_the_week_by_hand(unmo, week_data):
                              "p95_latency_ms": 150.0}
     # 10,200.50 × 12 / 52 = 2,353.96; (2,353.96 − 300) / 2,353.96 = 87.26 %;
     # events 50,000 + 100,000 + 75,000 + 20,000 + 15,000 = 260,000/day → 300 / 1,820 = 0.1648.
-    assert doc["finance"] == {"revenue_week": 2353.96, "infra_cost_week": 300.0,
+    assert doc["finance"] == {"revenue_week": "2353.96", "infra_cost_week": "300.00",
                               "gross_margin_pct": 87.3, "cost_per_1k_events": 0.1648}
 
 
@@ -83,7 +84,7 @@ def test_targets_come_from_the_settings(unmo, week_data):
         "nps": (10.0, 17, True),
         "p95_latency_ms": (100.0, 150.0, False),
         "availability_pct": (99.9, 85.71, False),
-        "mrr": (12000.0, 10200.5, False),
+        "mrr": ("12000.00", "10200.50", False),
     }
 
 
@@ -94,7 +95,7 @@ def test_previous_week_and_the_change(unmo, week_data):
         "2026-W45", "2026-11-02T05:00:00Z", "2026-11-09T05:00:00Z")
     # A B E F created; A B E active; B new; at W44's end A + E = 3,300 (F churned in W44).
     assert before["customers"] == {"total": 4, "active": 3, "new": 1, "churned": 0}
-    assert before["mrr"] == {"current": 5800.0, "previous": 3300.0, "delta": 2500.0}
+    assert before["mrr"] == {"current": "5800.00", "previous": "3300.00", "delta": "2500.00"}
     assert before["onboarding"] == {"count": 1, "mean_s": 420.0, "median_s": 420.0,
                                     "p95_s": 420.0, "target_s": 300.0, "met": False,
                                     "mean_ms": 420000.0, "median_ms": 420000.0,
@@ -106,17 +107,17 @@ def test_previous_week_and_the_change(unmo, week_data):
     assert before["health"] == {"checks": 2, "availability_pct": 50.0, "healthy_pct": 50.0,
                                 "p95_latency_ms": 90.0}
     # 5,800 × 12 / 52 = 1,338.46; margin 77.59 %; 300 / (160,000 × 7 / 1,000) = 0.2679.
-    assert before["finance"] == {"revenue_week": 1338.46, "infra_cost_week": 300.0,
+    assert before["finance"] == {"revenue_week": "1338.46", "infra_cost_week": "300.00",
                                  "gross_margin_pct": 77.6, "cost_per_1k_events": 0.2679}
     assert doc["change"] == {
         "customers": {"total": 3, "active": 2, "new": 2, "churned": 1},
-        "mrr": {"current": 4400.5},
+        "mrr": {"current": "4400.50"},
         "onboarding": {"count": 2, "mean_s": -129.8, "median_s": -120.0, "p95_s": -89.8,
                        "mean_ms": -129766.667, "median_ms": -120000.0, "p95_ms": -89800.0},
         "satisfaction": {"responses": 3, "pct": 6.4, "nps": -50},
         "health": {"checks": 5, "availability_pct": 35.71, "healthy_pct": 7.14,
                    "p95_latency_ms": 60.0},
-        "finance": {"revenue_week": 1015.5, "gross_margin_pct": 9.7,
+        "finance": {"revenue_week": "1015.50", "gross_margin_pct": 9.7,
                     "cost_per_1k_events": -0.1031},
     }
 
@@ -127,7 +128,8 @@ def test_eight_week_trends_leave_gaps_where_there_is_no_data(unmo, week_data):
     assert trends["satisfaction_pct"] == [None, None, None, None, 100.0, None, 75.0, 81.4]
     assert trends["nps"] == [None, None, None, None, 100, None, 67, 17]
     # MRR at each week's end: F; + E (W40); + A (W43); − F (W44); + B (W45); W46 as above.
-    assert trends["mrr"] == [500.0, 1300.0, 1300.0, 1300.0, 3800.0, 3300.0, 5800.0, 10200.5]
+    assert trends["mrr"] == ["500.00", "1300.00", "1300.00", "1300.00", "3800.00", "3300.00",
+                             "5800.00", "10200.50"]
     assert trends["onboarding_mean_s"] == [None, 600.0, None, None, 360.0, None, 420.0, 290.2]
     assert trends["onboarding_mean_ms"] == [None, 600000.0, None, None, 360000.0, None, 420000.0,
                                             290233.333]
@@ -144,7 +146,7 @@ def test_portfolio_has_a_row_per_customer_active_in_the_week(unmo, week_data):
     assert rows["gamma-pay"] == {
         "slug": "gamma-pay", "name": "Gamma Pay", "industry": "fintech",
         "integration": "hybrid", "platforms": ["ios"], "provider": "branch",
-        "events_per_day": 75000, "mrr": 3000.5, "phase": "setup", "new": True,
+        "events_per_day": 75000, "mrr": "3000.50", "phase": "setup", "new": True,
         "created_at": "2026-11-10T16:00:00Z", "churned_at": None, "responses": 2,
         "satisfaction_pct": 95.0, "nps": 100, "health_checks": 1, "availability_pct": 100.0,
         "health_status": "healthy", "health_score": 100, "health_color": "green",
@@ -320,7 +322,7 @@ def test_markdown_reads_like_the_sprint_summary(unmo, week_data):
     assert text.startswith("# Week 2026-W46: Executive Summary\n")
     for line in ("- 3 new customers onboarded (Gamma Pay, Delta Fit, Golf Late)",
                  "- **5 active customers** (7 signed in total, 1 churned this week)",
-                 "- **$10,200.50 MRR** (+$4,400.50 vs $5,800 last week; target $10,000)",
+                 "- **$10,200.50 MRR** (+$4,400.50 vs $5,800.00 last week; target $10,000.00)",
                  "- Customer satisfaction: 81.4% (target: 90%) ❌ missed from 7 responses",
                  "- Availability: 85.71% over 7 checks (healthy 57.14%)",
                  "- Gross profit: $2,053.96/week · gross margin 87.3%"):
@@ -333,14 +335,14 @@ def test_markdown_reads_like_the_sprint_summary(unmo, week_data):
         ["**NPS**", "≥ +50", "+17", "❌ missed"],
         ["**P95 API latency**", "≤ 100 ms", "150 ms", "❌ missed"],
         ["**Availability**", "≥ 99.9%", "85.71%", "❌ missed"],
-        ["**MRR**", "≥ $10,000", "$10,200.50", "✅ met"],
+        ["**MRR**", "≥ $10,000.00", "$10,200.50", "✅ met"],
     ]
     portfolio = tables["Customer | Score | Score change | Industry | Integration | Provider | "
                        "Events/day | MRR | Satisfaction | NPS | Health | Phase"]
     assert [row[0] for row in portfolio] == ["Beta Shop", "Echo Travel", "Gamma Pay (new)",
                                              "Alpha Games", "Delta Fit (new)", "Golf Late (new)"]
     assert portfolio[0] == ["Beta Shop", "51 yellow", "−37", "Ecommerce", "Server-to-server",
-                            "Adjust", "100,000", "$2,500", "70.0%", "−50", "50.00% (down)",
+                            "Adjust", "100,000", "$2,500.00", "70.0%", "−50", "50.00% (down)",
                             "launch"]
     assert portfolio[5][1:3] == ["—", "—"] and portfolio[5][10] == "no checks recorded"
     week_over_week = {row[0]: row[1:] for row in tables["Figure | This week | Last week | Change"]}
@@ -360,7 +362,7 @@ def test_csv_has_one_row_per_customer(unmo, week_data):
     assert rows[3] == {
         "week": "2026-W46", "slug": "alpha-games", "name": "Alpha Games", "industry": "gaming",
         "integration": "sdk", "platforms": "ios,android", "provider": "appsflyer",
-        "events_per_day": "50000", "mrr": "2500.0", "phase": "launch", "new": "no",
+        "events_per_day": "50000", "mrr": "2500.00", "phase": "launch", "new": "no",
         "created_at": "2026-10-20T15:00:00Z", "churned_at": "", "responses": "2",
         "satisfaction_pct": "95.0", "nps": "100", "health_checks": "3",
         "availability_pct": "100.0", "health_status": "degraded", "health_score": "89",
@@ -427,7 +429,7 @@ def test_table_shows_the_week_in_the_terminal(unmo, week_data):
     lines = [line.split() for line in ran.stdout.splitlines()]
     assert ["gamma-pay", "*", "100", "green", "—", "fintech", "75,000", "$3,000.50", "95.0%",
             "+100", "100.0%", "healthy", "setup"] in lines
-    assert ["echo-travel", "72", "yellow", "−28", "other", "10,000", "$800", "50.0%", "−100",
+    assert ["echo-travel", "72", "yellow", "−28", "other", "10,000", "$800.00", "50.0%", "−100",
             "—", "—", "churned"] in lines
     assert ["Availability", "85.71%", "50.00%", "+35.71", "pts"] in [
         [cell for cell in line if cell not in "│┃"] for line in lines]

@@ -244,14 +244,19 @@ def health_score(components: dict[str, float | None], weights: dict[str, float])
     """Σ weight × component ÷ Σ weight over the components present (renormalised), rounded half
     up to a whole number; `None` when no component has data or the present weights sum to 0."""
     present = {name: value for name, value in components.items() if value is not None}
-    total_weight = sum(weights.get(name, 0.0) for name in present)
-    if not present or total_weight <= 0:
+    if not present:
         return None
-    weighted = sum(weights.get(name, 0.0) * value for name, value in present.items())
-    # Decimal, not Fraction: the weekly report scores every customer twice. The quotient of two
-    # floats' shortest decimals is exact when it ends in .5, and any other one is at least 1e-17
-    # away from .5, far beyond Decimal's 28 digits, so it rounds exactly as Fraction would.
-    quotient = Decimal(repr(weighted)) / Decimal(repr(float(total_weight)))
+    # Decimal from the inputs' shortest decimals, not float products: a float weight as small as
+    # 5e-324 times a component loses most of its digits (the mean then left the components'
+    # range), and Decimal is cheaper than Fraction for the report, which scores every customer
+    # twice. 28 digits hold every product and sum of these inputs exactly.
+    shares = {name: Decimal(repr(float(weights.get(name, 0.0)))) for name in present}
+    total_weight = sum(shares.values(), Decimal(0))
+    if total_weight <= 0:
+        return None
+    weighted = sum((shares[name] * Decimal(repr(float(value))) for name, value in present.items()),
+                   Decimal(0))
+    quotient = weighted / total_weight
     return int(quotient.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 

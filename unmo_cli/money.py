@@ -15,6 +15,20 @@ def dollars(cents: int) -> Decimal:
     return Decimal(int(cents)).scaleb(-2)
 
 
+def cents_of_dollars(dollars_value: float | int | Decimal) -> int:
+    """A figure computed in dollars (the report's sums and means) as whole cents, rounded half
+    away from zero from its shortest decimal form: 10200.5 → 1020050, 2353.9615 → 235396."""
+    from decimal import ROUND_HALF_UP
+
+    exact = dollars_value if isinstance(dollars_value, Decimal) else Decimal(repr(dollars_value))
+    return int((exact * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def dollars_for_machines(dollars_value: float | int | None) -> str | None:
+    """`for_machines` of a figure computed in dollars; None stays None (JSON null)."""
+    return None if dollars_value is None else for_machines(cents_of_dollars(dollars_value))
+
+
 def for_people(cents: int) -> str:
     """250000 → "$2,500.00"; −1050 → "−$10.50"."""
     sign = MINUS if cents < 0 else ""

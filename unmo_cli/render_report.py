@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from unmo_cli import metrics
+from unmo_cli import money as amounts
 from unmo_cli.wording import plural
 
 if TYPE_CHECKING:
@@ -49,12 +50,10 @@ def _number(value: float | int, places: int) -> str:
 
 
 def money(value: float | int | None) -> str:
-    """$12,500 for whole dollars, $2,884.62 otherwise."""
+    """An amount in dollars as every command shows money (unmo_cli.money): $12,500.00."""
     if value is None:
         return NO_DATA
-    sign = "−" if value < 0 else ""
-    value = abs(value)
-    return f"{sign}${_number(value, 0 if float(value).is_integer() else 2)}"
+    return amounts.for_people(amounts.cents_of_dollars(value))
 
 
 def pct(value: float | None, places: int = 1) -> str:
@@ -512,6 +511,7 @@ def render_csv(report: WeeklyReport) -> str:
 
     def cells(row: PortfolioRow) -> list[Any]:
         values = {**row.__dict__, "week": report.week.label,
+                  "mrr": amounts.dollars_for_machines(row.mrr),
                   "platforms": ",".join(row.platforms), "new": "yes" if row.new else "no"}
         return [values[name] for name in CSV_COLUMNS]
 

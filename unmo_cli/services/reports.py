@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from unmo_cli import clock, metrics
+from unmo_cli import clock, metrics, money
 from unmo_cli.errors import InputError
 
 if TYPE_CHECKING:
@@ -293,9 +293,32 @@ class WeeklyReport:
         document["portfolio"] = [dict(vars(row)) for row in self.portfolio]
         document["alerts"] = [dict(vars(row)) for row in self.alerts]
         document["previous"] = self.previous.as_json()
-        document["change"] = self.change
+        document["change"] = {section: dict(values) for section, values in self.change.items()}
         document["trends"] = asdict(self.trends)
+        _money_for_machines(document)
         return document
+
+
+def _money_for_machines(document: dict[str, Any]) -> None:
+    """Amounts of money in the JSON document as exact decimal strings ("10200.50"), as every
+    command writes money for machines (unmo_cli.money); rates (cost per 1,000 events) and
+    percentages stay numbers."""
+    text = money.dollars_for_machines
+    for week in (document, document["previous"]):
+        week["mrr"] = {name: text(value) for name, value in week["mrr"].items()}
+        for name in ("revenue_week", "infra_cost_week"):
+            week["finance"][name] = text(week["finance"][name])
+    change = document["change"]
+    if "mrr" in change:
+        change["mrr"] = {name: text(value) for name, value in change["mrr"].items()}
+    if "revenue_week" in change.get("finance", {}):
+        change["finance"]["revenue_week"] = text(change["finance"]["revenue_week"])
+    for row in document["portfolio"]:
+        row["mrr"] = text(row["mrr"])
+    for row in document["targets"]:
+        if row["metric"] == "mrr":
+            row["target"], row["achieved"] = text(row["target"]), text(row["achieved"])
+    document["trends"]["mrr"] = [text(value) for value in document["trends"]["mrr"]]
 
 
 # --- requests ------------------------------------------------------------------------------------
