@@ -422,12 +422,28 @@ def test_json_output_refuses_non_finite_numbers(unmo, workspace: Path, acme: str
     json.loads(ran.stdout, parse_constant=refuse)
 
 
-@pytest.mark.parametrize("text", ["api_base_url: " + HUGE, "a: " + "[" * 5000,
-                                  "a: " + "[" * 999 + "]" * 999, "api_base_url: .inf"])
+@pytest.mark.parametrize("text", ["api_base_url: " + HUGE, "api_base_url: .inf"])
+def test_a_recorded_api_url_that_is_not_text_is_refused_naming_the_file(
+        unmo, workspace: Path, acme: str, text: str):
+    """The URL customer.yaml records is what a re-render writes into the customer's files: a
+    number there (5,000 digits, .inf) is refused in one sentence naming the file and the key
+    (exit 2), like any URL that could not be written safely, and nothing is written."""
+    record = workspace / "customers" / "acme" / "customer.yaml"
+    record.write_text(text + "\n")
+    for args in (("--check",), ()):
+        ran = unmo("customer", "render", "acme", *args)
+        assert ran.exit_code == 2, ran.stderr
+        assert len(ran.stderr.strip().splitlines()) == 1
+        assert "customer.yaml" in ran.stderr and "api_base_url" in ran.stderr
+        assert "bug" not in ran.stderr and "Traceback" not in ran.stderr
+    assert record.read_text() == text + "\n"
+
+
+@pytest.mark.parametrize("text", ["a: " + "[" * 5000, "a: " + "[" * 999 + "]" * 999])
 def test_a_mangled_customer_yaml_is_drift_not_a_crash(unmo, workspace: Path, acme: str,
                                                       text: str):
-    """customer.yaml is read back for the API URL it records: one edited out of shape (a
-    5,000-digit number, brackets 5,000 deep) is a file that drifted, never exit 3."""
+    """customer.yaml is read back for the API URL it records: one edited out of shape (brackets
+    5,000 deep) is a file that drifted, never exit 3."""
     (workspace / "customers" / "acme" / "customer.yaml").write_text(text + "\n")
     ran = unmo("customer", "render", "acme", "--check")
     assert ran.exit_code == 1, ran.stderr
