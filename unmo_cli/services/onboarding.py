@@ -588,6 +588,12 @@ def preflight(ws: Workspace, items: list[CustomerInput], db: Database | None = N
     """Refuse, before writing anything, names already onboarded and folders already present."""
     problems = []
     taken: dict[str, str] = {}
+    # Folders first, then the database: a racing onboarding commits before it moves its folder
+    # into place, so a folder seen here belongs to a customer the database already shows; read
+    # the other way round, the winner's commit and move could fall between the two reads and
+    # its folder be reported as one without a customer.
+    folders_present = {item.slug: ws.customer_dir(item.slug).exists()
+                       or ws.customer_dir(item.slug).is_symlink() for item in items}
     if items and (db is not None or database_exists(ws)):
         taken = _taken_names(ws, items, db)
     for item in items:
@@ -599,7 +605,7 @@ def preflight(ws: Workspace, items: list[CustomerInput], db: Database | None = N
                             "only by case or punctuation are one customer)")
         elif look_alike:
             problems.append(f"{item.name!r} looks like {look_alike}: {LOOK_ALIKE_REASON}")
-        elif folder.exists() or folder.is_symlink():
+        elif folders_present[item.slug]:
             problems.append(f"the folder {ws.relative(folder)} already exists but no customer "
                             f"{item.slug!r} is in the database; move it away or delete it, then "
                             "onboard again")
