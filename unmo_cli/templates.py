@@ -145,13 +145,19 @@ def xml_text(value: Any) -> str:
 def properties_value(value: Any) -> str:
     """A Java .properties value: backslashes, line breaks and a leading space escaped, and
     everything outside printable ASCII as \\uXXXX (UTF-16 units), as Properties.load reads it."""
+    text = str(value)
+    lead = text[:1]
+    if lead and lead in " #!=:":
+        return "\\" + lead + _utf16_escaped(text[1:], "\\")
+    return _utf16_escaped(text, "\\")
+
+
+def _utf16_escaped(text: str, special: str) -> str:
+    """`text` with each character of `special` backslash-escaped, printable ASCII as it is and
+    everything else as \\uXXXX UTF-16 units: what Java's .properties and Kotlin both read."""
     out = []
-    for index, ch in enumerate(str(value)):
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == " " and index == 0:
-            out.append("\\ ")
-        elif ch in "#!=:" and index == 0:
+    for ch in text:
+        if ch in special:
             out.append("\\" + ch)
         elif " " <= ch <= "~":
             out.append(ch)
@@ -163,16 +169,7 @@ def properties_value(value: Any) -> str:
 
 def kotlin_string(value: Any) -> str:
     """A Kotlin string literal ("…", with `$` escaped so nothing is interpolated)."""
-    out = []
-    for ch in str(value):
-        if ch in '"\\$':
-            out.append("\\" + ch)
-        elif " " <= ch <= "~":
-            out.append(ch)
-        else:
-            data = ch.encode("utf-16-be")
-            out.extend(f"\\u{data[i] << 8 | data[i + 1]:04x}" for i in range(0, len(data), 2))
-    return '"' + "".join(out) + '"'
+    return '"' + _utf16_escaped(str(value), '"\\$') + '"'
 
 
 def swift_string(value: Any) -> str:
