@@ -17,7 +17,7 @@ from typer._click import exceptions as click_errors
 from typer._click.formatting import join_options
 from typer.core import TyperCommand, TyperGroup
 
-from unmo_cli import __version__
+from unmo_cli import __version__, typer_values
 from unmo_cli.errors import UnmoError
 
 
@@ -186,6 +186,10 @@ class UnmoCommand(TyperCommand):
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         return usage_pieces(self, ctx)
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        typer_values.install(self.get_params(ctx))  # plain values without pydantic (typer_values)
+        return super().parse_args(ctx, args)
+
 
 class UnmoGroup(TyperGroup):
     """Every command runs inside this invoke: our errors become exit codes here, once, and so do
@@ -201,6 +205,10 @@ class UnmoGroup(TyperGroup):
             if parent is not None:
                 raise
             raise typer.Exit(report_usage_error(exc)) from None
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        typer_values.install(self.get_params(ctx))  # plain values without pydantic (typer_values)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:
         try:
