@@ -86,7 +86,7 @@ class Database:
 
     def schema_revision(self) -> str | None:
         with _environment_errors(self.url), self.engine.connect() as connection:
-            return _revision_of(connection)
+            return _recorded_revision(connection)
 
     def upgrade(self) -> tuple[str | None, str, Path | None]:
         """Migrate to the newest schema; returns (from, to, backup file or None).
@@ -253,11 +253,37 @@ def _copy_rows(session: Session, table: Any, columns: Sequence[str],
 
 
 def _revision_of(connection: Any) -> str | None:
+    """The revision Alembic recorded, or None when it recorded none (a new database), asked the
+    database's own catalogue first: safe inside a transaction that must not fail (upgrade)."""
     from sqlalchemy import inspect, text
 
     if not inspect(connection).has_table("alembic_version"):
         return None
     return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _recorded_revision(connection: Any) -> str | None:
+    """What every command asks before it starts: one query, read straight from alembic_version
+    and compared with SCHEMA_HEAD by the caller (Alembic itself is imported only to migrate).
+    None when the table is not there yet (a new database); any other failure is raised."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    try:
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError) as exc:
+        if not _no_such_table(exc):
+            raise
+        connection.rollback()  # PostgreSQL: the failed statement ended the transaction
+        return None
+
+
+def _no_such_table(exc: Exception) -> bool:
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) == "42P01":  # PostgreSQL: undefined_table
+        return True
+    return type(orig).__module__.startswith("sqlite3") and \
+        str(orig).startswith("no such table: alembic_version")
 
 
 @contextmanager
