@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import ConfigDict
 from sqlalchemy import Column, DateTime, Index, MetaData, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -25,6 +26,7 @@ _ = Column  # re-exported for migrations' readers; keeps the import honest
 
 
 class Customer(SQLModel, table=True):
+    model_config = ConfigDict(defer_build=True)
     __tablename__ = "customers"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -49,6 +51,7 @@ class Customer(SQLModel, table=True):
 
 
 class ApiKey(SQLModel, table=True):
+    model_config = ConfigDict(defer_build=True)
     __tablename__ = "api_keys"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -64,6 +67,7 @@ class ApiKey(SQLModel, table=True):
 
 
 class OnboardingSession(SQLModel, table=True):
+    model_config = ConfigDict(defer_build=True)
     __tablename__ = "onboarding_sessions"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -80,6 +84,7 @@ class OnboardingSession(SQLModel, table=True):
 
 
 class OnboardingStep(SQLModel, table=True):
+    model_config = ConfigDict(defer_build=True)
     __tablename__ = "onboarding_steps"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -91,6 +96,7 @@ class OnboardingStep(SQLModel, table=True):
 
 
 class Feedback(SQLModel, table=True):
+    model_config = ConfigDict(defer_build=True)
     __tablename__ = "feedback"
     __table_args__ = (
         UniqueConstraint("customer_id", "external_id"),
@@ -111,6 +117,7 @@ class Feedback(SQLModel, table=True):
 
 
 class Alert(SQLModel, table=True):
+    model_config = ConfigDict(defer_build=True)
     __tablename__ = "alerts"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -132,6 +139,7 @@ class Alert(SQLModel, table=True):
 
 
 class HealthCheck(SQLModel, table=True):
+    model_config = ConfigDict(defer_build=True)
     __tablename__ = "health_checks"
     __table_args__ = (
         Index("ix_health_checks_customer_checked", "customer_id", "checked_at"),
@@ -152,6 +160,7 @@ class HealthCheck(SQLModel, table=True):
 
 
 class PhaseChange(SQLModel, table=True):
+    model_config = ConfigDict(defer_build=True)
     """A customer's phase changing (migration 0006_phase_history), so that a report of a past
     week shows the phase the customer was in then. `from_phase` NULL: what the phase was before
     is unknown — the row migration 0006_phase_history wrote for each customer that existed
