@@ -1,0 +1,119 @@
+"""Shell completion of a customer slug (one Tab press in bash) as a whole process, at 1,000 and
+10,000 customers, against `python -c pass` and the import floor of the stack unmo runs on
+(`python -c "import typer, sqlmodel, jinja2, rich.console"`), interleaved in one run so that the
+ratios are fair on a busy machine:
+
+    python benchmarks/bench_completion.py [--sizes 1000,10000] [--runs 9]
+                                          [--postgres-url postgresql+psycopg://USER@HOST:PORT/DB]
+
+`python -c "import typer"` is printed too: the completion protocol is Typer's, so a Tab cannot
+cost less than importing it. Each Tab is `_UNMO_COMPLETE=complete_bash COMP_WORDS="unmo customer
+show customer-00" COMP_CWORD=3 unmo`, what Typer's bash script runs; its prefix matches 999
+slugs, so it prints the most completion offers (500). Goal: ≤ 0.2 s at 10,000 slugs. With
+--postgres-url every size is measured again on a fresh PostgreSQL database. Prints medians;
+asserts only that the Tab offered the slugs expected."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from benchtools import (
+    FLOOR_STACK,
+    clean_env,
+    compile_package,
+    databases,
+    fresh_database,
+    interleaved,
+    machine,
+    median_ms,
+    run_timed,
+    unmo_command,
+)
+
+GOAL_S = 0.2
+PREFIX = "customer-00"
+
+
+def generate(workspace: Path, url: str | None, customers: int) -> None:
+    """`customers` customers straight through the project's database adapter (bulk INSERT)."""
+    os.environ["UNMO_WORKSPACE"] = str(workspace)
+    if url:
+        os.environ["UNMO_DATABASE_URL"] = url
+    else:
+        os.environ.pop("UNMO_DATABASE_URL", None)
+    from sqlalchemy import insert
+
+    from unmo_cli import clock
+    from unmo_cli.db import open_database
+    from unmo_cli.db.models import Customer
+    from unmo_cli.workspace import load_workspace
+
+    db = open_database(load_workspace())
+    at = clock.to_db(clock.parse_instant("2026-11-01T09:00:00Z"))
+    rows = [{"slug": f"customer-{n:05d}", "name_key": f"customer{n:05d}",
+             "name": f"Customer {n:05d}", "industry": "gaming", "integration": "sdk",
+             "platforms": "ios", "provider": "none", "events_per_day": 1000, "mrr_cents": 100,
+             "contact_name": "Ops", "contact_email": f"ops@c{n}.example", "phase": "setup",
+             "created_at": at} for n in range(1, customers + 1)]
+    with db.session() as session:
+        session.execute(insert(Customer), rows)
+    db.dispose()
+
+
+def tab_env(workspace: Path, url: str | None) -> dict[str, str]:
+    env = clean_env(workspace, url)
+    env.update(_UNMO_COMPLETE="complete_bash", COMP_WORDS=f"unmo customer show {PREFIX}",
+               COMP_CWORD="3", _TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION="1")
+    return env
+
+
+def measure(label: str, server_url: str | None, size: int, runs: int) -> dict:
+    with tempfile.TemporaryDirectory() as scratch, fresh_database(server_url) as url:
+        workspace = Path(scratch)
+        generate(workspace, url, size)
+        env = tab_env(workspace, url)
+        _, _, done = run_timed(unmo_command(), env)
+        offered = done.stdout.split()
+        expected = min(500, sum(1 for n in range(1, size + 1)
+                                if f"customer-{n:05d}".startswith(PREFIX)))
+        if len(offered) != expected or not all(s.startswith(PREFIX) for s in offered):
+            raise SystemExit(f"the Tab offered {len(offered)} slugs, not {expected}: "
+                             f"{done.stdout[:200]!r} {done.stderr[:500]!r}")
+        times = interleaved({
+            "pass": ([sys.executable, "-c", "pass"], clean_env()),
+            "typer": ([sys.executable, "-c", "import typer"], clean_env()),
+            "floor": ([sys.executable, "-c", FLOOR_STACK], clean_env()),
+            "tab": (unmo_command(), env),
+        }, runs)
+    bare, typer, floor, tab = (median_ms(times[k]) for k in ("pass", "typer", "floor", "tab"))
+    print(f"[{label}] {size:>6,} slugs: Tab {tab:5.0f} ms ({len(offered)} offered)   "
+          f"python -c pass {bare:4.0f} ms ({tab / bare:4.1f}x)   import typer {typer:4.0f} ms "
+          f"({tab / typer:.2f}x)   import floor {floor:4.0f} ms ({tab / floor:.2f}x)   "
+          f"goal ≤ {GOAL_S * 1000:.0f} ms: {'met' if tab <= GOAL_S * 1000 else 'NOT met'}")
+    return {"database": label, "slugs": size, "tab_s": tab / 1000, "pass_s": bare / 1000,
+            "typer_s": typer / 1000, "floor_s": floor / 1000, "offered": len(offered)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--postgres-url", default=None)
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    args = parser.parse_args()
+    compile_package()
+    print(machine())
+    figures = [measure(label, url, int(size), args.runs)
+               for label, url in databases(args.postgres_url)
+               for size in args.sizes.split(",")]
+    if args.json:
+        print(json.dumps({"runs": args.runs, "by_size": figures}))
+
+
+if __name__ == "__main__":
+    main()
