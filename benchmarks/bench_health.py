@@ -1,33 +1,39 @@
-"""Times `unmo health --all` over many customers against a loopback API answering in 20 ms.
+"""Times `unmo health --all` over many customers against a loopback API answering in 20 ms, and
+beside it, in the same run against the same server, the floors: the same calls made by bare
+clients (benchmarks/health_floors.py: httpx with one AsyncClient per worker and one shared SSL
+context — the configuration unmo uses —, httpx with one shared pool, aiohttp, raw asyncio
+streams), each in its own process, run interleaved with unmo's so that load charges all alike.
 
 Creates N customers (default 1,000) straight through the project's database adapter (bulk
 INSERTs of customers and their hashed keys) plus each one's `.env`, starts `unmo sandbox
 --latency-ms 20` in its own process (a threaded server: one thread per keep-alive connection),
 then runs `unmo health --all --format json` as a user would (a fresh process, results recorded)
-at several concurrencies, and prints for each:
+and prints, for each concurrency:
 
-  * the whole process's wall time,
-  * the floor N × latency ÷ concurrency (the API's own time, perfectly overlapped),
-  * the goal 1.5 × floor + start-up (start-up = the same command over a workspace without
-    customers), and whether it is met,
-  * at the default concurrency 32, whether the run took at most 5 s,
-  * the process's CPU time (user + system): the client's own cost, which loaded machines and
-    the floor do not show.
+  * unmo's checking time (the JSON's duration_s: the calls, from the first to the last) and the
+    whole process's wall and CPU time;
+  * each floor's time for the same calls, and the RATIO unmo ÷ floor (goal: ≤ 1.1 × httpx per
+    worker);
+  * the floor N × latency ÷ concurrency (the API's own time, perfectly overlapped);
+and the fixed cost: the whole process over one customer against the same over none.
 
-    python benchmarks/bench_health.py [--customers N] [--latency-ms MS]
-                                      [--concurrency 8,32,64] [--runs R] [--keep] [--json]
-                                      [--empty-database-url URL]
+    python benchmarks/bench_health.py [--customers N] [--latency-ms MS] [--concurrency 32,64]
+                                      [--runs R] [--keep] [--json]
+                                      [--postgres-url URL | --empty-database-url URL]
 
-UNMO_DATABASE_URL (an empty database) measures on that database instead of the workspace's SQLite
-file; the start-up run then needs a second, empty database: --empty-database-url.
+aiohttp comes from the `bench` extra (pip install -e '.[bench]'); without it that floor is
+skipped. --postgres-url (a role that may CREATE DATABASE) measures on SQLite and again on fresh
+PostgreSQL databases. Without it, UNMO_DATABASE_URL (an empty database) measures on that database
+instead of the workspace's SQLite file; the empty-workspace runs then need a second, empty
+database: --empty-database-url.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -36,9 +42,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchtools import clean_env, compile_package, databases, fresh_database, machine, run_timed
 
-def generate(customers: int) -> None:
-    """Customers, their four keys (secret ones as hashes) and their .env files."""
+FLOORS = ["httpx-per-worker", "aiohttp", "streams"]  # (httpx-shared: 4-6x slower, on request)
+GOAL_RATIO = 1.1
+HERE = Path(__file__).resolve().parent
+
+
+def generate(customers: int) -> list[str]:
+    """Customers, their four keys (secret ones as hashes) and their .env files; returns the live
+    secret keys (what the floors send)."""
     from sqlalchemy import insert
 
     from unmo_cli import apikeys, clock
@@ -49,7 +62,7 @@ def generate(customers: int) -> None:
     ws = load_workspace()
     db = open_database(ws)
     at = clock.to_db(clock.parse_instant("2026-11-01T09:00:00Z"))
-    people, keys = [], []
+    people, keys, live = [], [], []
     for n in range(1, customers + 1):
         slug = f"customer-{n:05d}"
         people.append({"id": n, "slug": slug, "name_key": f"customer{n:05d}",
@@ -63,6 +76,8 @@ def generate(customers: int) -> None:
                                   ("publishable", "live"), ("publishable", "test")):
             key = apikeys.generate(kind, environment)
             env[f"UNMO_{kind.upper()}_KEY_{environment.upper()}"] = key
+            if (kind, environment) == ("secret", "live"):
+                live.append(key)
             keys.append({"customer_id": n, "kind": kind, "environment": environment,
                          "key_hash": apikeys.hash_key(key), "hint": apikeys.hint(key),
                          "publishable_value": key if kind == "publishable" else None,
@@ -76,6 +91,7 @@ def generate(customers: int) -> None:
         session.execute(insert(Customer), people)
         session.execute(insert(ApiKey), keys)
     db.dispose()
+    return live
 
 
 def start_sandbox(latency_ms: int, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
@@ -90,95 +106,65 @@ def start_sandbox(latency_ms: int, env: dict[str, str]) -> tuple[subprocess.Pope
     return process, line.split(" at ", 1)[1].split(" ", 1)[0]
 
 
-def timed(args: list[str], env: dict[str, str]
-          ) -> tuple[float, subprocess.CompletedProcess, float]:
-    """(wall seconds, the finished process, its CPU seconds, user + system)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(args, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, done, cpu
+def floor_seconds(client: str, url: str, keys_file: Path, concurrency: int,
+                  env: dict[str, str]) -> float:
+    _, _, done = run_timed([sys.executable, str(HERE / "health_floors.py"), client, url,
+                            str(keys_file), str(concurrency)], env)
+    figures = json.loads(done.stdout)
+    if figures["ok"] != len(json.loads(keys_file.read_text())):
+        raise SystemExit(f"{client}: {figures['ok']} answers of 200, expected every one "
+                         f"({done.stderr.strip()[-300:]})")
+    return figures["seconds"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=1000)
-    parser.add_argument("--latency-ms", type=int, default=20)
-    parser.add_argument("--concurrency", default="8,32,64")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--keep", action="store_true", help="Keep the temporary workspace.")
-    parser.add_argument("--json", action="store_true",
-                        help="end with one JSON line of the figures (for benchmarks/run_all.py)")
-    parser.add_argument("--empty-database-url", default=None,
-                        help="an empty database for the start-up run (with UNMO_DATABASE_URL)")
-    options = parser.parse_args()
-    database_url = os.environ.get("UNMO_DATABASE_URL")
-    if database_url and not options.empty_database_url:
-        sys.exit("with UNMO_DATABASE_URL the start-up run needs a second, empty database: "
-                 "--empty-database-url URL")
+def unmo_health(env: dict[str, str], concurrency: int | None = None
+                ) -> tuple[float, float, float, dict]:
+    """(whole wall, whole CPU, checking seconds, summary) of one `unmo health --all` process."""
+    args = [sys.executable, "-m", "unmo_cli", "health", "--all", "--format", "json"]
+    if concurrency is not None:
+        args += ["--concurrency", str(concurrency)]
+    wall, cpu, done = run_timed(args, env, check=False)
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"unmo health failed: {done.stderr.strip()}")
+    document = json.loads(done.stdout)
+    return wall, cpu, document["duration_s"], document["summary"]
 
+
+def measure(label: str, server_url: str | None, options: argparse.Namespace) -> dict:
     root = Path(tempfile.mkdtemp(prefix="unmo-bench-health-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UNMO_")}
-    env |= {"UNMO_WORKSPACE": str(root), "NO_COLOR": "1"}
-    if database_url:
-        env["UNMO_DATABASE_URL"] = database_url
-    os.environ.update({"UNMO_WORKSPACE": str(root)})
     sandbox = None
+    floors = [f for f in FLOORS if f != "aiohttp" or importlib.util.find_spec("aiohttp")]
     try:
-        started = time.perf_counter()
-        generate(options.customers)
-        print(f"workspace {root}: {options.customers} customers and .env files in "
-              f"{time.perf_counter() - started:.2f} s")
-        sandbox, url = start_sandbox(options.latency_ms, env)
-        env["UNMO_API_URL"] = url
-        unmo = [sys.executable, "-m", "unmo_cli"]
-        bare = statistics.median(timed(unmo + ["--version"], env)[0] for _ in range(5))
-        # Start-up of the command itself: the same run over an empty workspace (imports, settings,
-        # opening the database), so the goal charges the per-customer work only.
-        empty = env | {"UNMO_WORKSPACE": str(root / "empty")}
-        if options.empty_database_url:
-            empty["UNMO_DATABASE_URL"] = options.empty_database_url
-        (root / "empty").mkdir()
-        timed(unmo + ["health", "--all"], empty)
-        startup = statistics.median(
-            timed(unmo + ["health", "--all", "--format", "json"], empty)[0] for _ in range(5))
-        load = os.getloadavg()[0]
-        print(f"sandbox at {url}, answering every request after {options.latency_ms} ms\n"
-              f"start-up: `unmo health --all` over no customers {startup:.3f} s (bare `unmo "
-              f"--version` {bare:.3f} s); load average {load:.1f} on {os.cpu_count()} CPUs\n")
-        figures: list[dict] = []
-        print(f"{'concurrency':>11} {'whole (median)':>15} {'best':>7} {'floor':>7} "
-              f"{'goal':>7}  met  {'CPU (median)':>12}  results")
-        for concurrency in (int(c) for c in options.concurrency.split(",")):
-            floor = options.customers * options.latency_ms / 1000 / concurrency
-            goal = 1.5 * floor + startup
-            times, cpus, summary = [], [], {}
-            for _ in range(options.runs):
-                elapsed, done, cpu = timed(unmo + ["health", "--all", "--format", "json",
-                                                   "--concurrency", str(concurrency)], env)
-                if done.returncode not in (0, 1):
-                    raise SystemExit(f"unmo health failed: {done.stderr.strip()}")
-                summary = json.loads(done.stdout)["summary"]
-                times.append(elapsed)
-                cpus.append(cpu)
-            median = statistics.median(times)
-            met = median <= goal and (concurrency != 32 or median <= 5.0)
-            print(f"{concurrency:>11} {median:>13.3f} s {min(times):>5.3f} s {floor:>5.3f} s "
-                  f"{goal:>5.3f} s  {'yes' if met else 'NO ':3}  "
-                  f"{statistics.median(cpus):>10.3f} s  "
-                  f"{summary.get('healthy')} healthy of {summary.get('total')}")
-            figures.append({"concurrency": concurrency, "whole_s": times, "cpu_s": cpus,
-                            "floor_s": floor, "goal_s": goal, "healthy": summary.get("healthy"),
-                            "total": summary.get("total")})
-        print("\nwhole = a fresh `unmo health --all --format json` process (reads every .env, "
-              "checks, records every result in one transaction); floor = customers × latency ÷ "
-              "concurrency; goal = 1.5 × floor + start-up, and ≤ 5 s at concurrency 32.")
-        if options.json:
-            print(json.dumps({"customers": options.customers, "latency_ms": options.latency_ms,
-                              "runs": options.runs, "startup_s": startup, "version_s": bare,
-                              "by_concurrency": figures}))
+        with fresh_database(server_url) as url, fresh_database(server_url) as empty_url, \
+                fresh_database(server_url) as one_url:
+            url = url or os.environ.get("UNMO_DATABASE_URL")
+            empty_url = empty_url or options.empty_database_url
+            env = clean_env(root, url)
+            os.environ.update(env)
+            started = time.perf_counter()
+            keys = generate(options.customers)
+            keys_file = root / "keys.json"
+            keys_file.write_text(json.dumps(keys))
+            print(f"[{label}] workspace {root}: {options.customers} customers and .env files in "
+                  f"{time.perf_counter() - started:.2f} s")
+            sandbox, api = start_sandbox(options.latency_ms, env)
+            env["UNMO_API_URL"] = api
+            empty = clean_env(root / "empty", empty_url) | {"UNMO_API_URL": api}
+            (root / "empty").mkdir()
+            one = None
+            if url is None or one_url is not None:  # (not with a lone UNMO_DATABASE_URL)
+                one_root = root / "one"
+                one_root.mkdir()
+                one = clean_env(one_root, one_url) | {"UNMO_API_URL": api}
+                os.environ.pop("UNMO_DATABASE_URL", None)
+                os.environ.update(one)
+                generate(1)  # its key is not the sandbox's: one 401 answer, a whole request
+                os.environ.update(env)
+            figures = fixed_cost(label, empty, one, options.runs)
+            for concurrency in (int(c) for c in options.concurrency.split(",")):
+                figures.setdefault("by_concurrency", []).append(
+                    compare(label, env, api, keys_file, concurrency, floors, options))
+        return figures
     finally:
         if sandbox is not None:
             sandbox.terminate()
@@ -187,6 +173,93 @@ def main() -> None:
             print(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def fixed_cost(label: str, empty: dict[str, str], one: dict[str, str] | None,
+               runs: int) -> dict:
+    """The same command over no customer and over one, interleaved: what a run costs before
+    its first request (imports, the database, the client)."""
+    none_s, one_s = [], []
+    for n in range(runs + 3):
+        wall = unmo_health(empty)[0]
+        if n:
+            none_s.append(wall)
+        if one is not None:
+            wall = unmo_health(one)[0]
+            if n:
+                one_s.append(wall)
+    empty_ms = statistics.median(none_s) * 1000
+    figures = {"database": label, "startup_s": empty_ms / 1000}
+    if not one_s:
+        print(f"[{label}] start-up: an empty workspace {empty_ms:5.0f} ms")
+        return figures
+    one_ms = statistics.median(one_s) * 1000
+    print(f"[{label}] fixed cost: one customer {one_ms:5.0f} ms, an empty workspace "
+          f"{empty_ms:5.0f} ms (ratio {one_ms / empty_ms:.2f})")
+    return figures | {"one_customer_s": one_ms / 1000}
+
+
+def compare(label: str, env: dict[str, str], api: str, keys_file: Path, concurrency: int,
+            floors: list[str], options: argparse.Namespace) -> dict:
+    walls, cpus, checks = [], [], []
+    floor_times: dict[str, list[float]] = {f: [] for f in floors}
+    summary: dict = {}
+    unmo_health(env, concurrency)  # warm-up: page cache, the sandbox's threads
+    for _ in range(options.runs):
+        wall, cpu, check, summary = unmo_health(env, concurrency)
+        walls.append(wall)
+        cpus.append(cpu)
+        checks.append(check)
+        for floor in floors:
+            floor_times[floor].append(floor_seconds(floor, api, keys_file, concurrency, env))
+    ideal = options.customers * options.latency_ms / 1000 / concurrency
+    check = statistics.median(checks)
+    print(f"[{label}] concurrency {concurrency}: unmo checking {check:.3f} s (whole process "
+          f"{statistics.median(walls):.3f} s, CPU {statistics.median(cpus):.3f} s; "
+          f"{summary.get('healthy')} healthy of {summary.get('total')}); "
+          f"ideal {options.customers} × {options.latency_ms} ms ÷ {concurrency} = {ideal:.3f} s")
+    figures = {"concurrency": concurrency, "check_s": checks, "whole_s": walls, "cpu_s": cpus,
+               "floor_s": ideal, "healthy": summary.get("healthy"),
+               "total": summary.get("total"), "floors": {}}
+    for floor in floors:
+        seconds = statistics.median(floor_times[floor])
+        ratio = check / seconds
+        verdict = ""
+        if floor == "httpx-per-worker":
+            verdict = f"  (goal ≤ {GOAL_RATIO}: {'met' if ratio <= GOAL_RATIO else 'NOT met'})"
+        print(f"    {floor:<17} {seconds:.3f} s   unmo ÷ it {ratio:.2f}{verdict}")
+        figures["floors"][floor] = floor_times[floor]
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--latency-ms", type=int, default=20)
+    parser.add_argument("--concurrency", default="32")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="Keep the temporary workspace.")
+    parser.add_argument("--json", action="store_true",
+                        help="end with one JSON line of the figures (for benchmarks/run_all.py)")
+    parser.add_argument("--postgres-url", default=None,
+                        help="a PostgreSQL server: measure there too, on fresh databases")
+    parser.add_argument("--empty-database-url", default=None,
+                        help="an empty database for the start-up run (with UNMO_DATABASE_URL)")
+    options = parser.parse_args()
+    if os.environ.get("UNMO_DATABASE_URL") and not options.empty_database_url \
+            and not options.postgres_url:
+        sys.exit("with UNMO_DATABASE_URL the start-up run needs a second, empty database: "
+                 "--empty-database-url URL")
+    compile_package()
+    print(machine())
+    results = [measure(label, url, options) for label, url in databases(options.postgres_url)]
+    print("\nchecking = unmo's duration_s, the calls from the first to the last, as each floor "
+          "times its own; whole = the fresh `unmo health --all --format json` process (reads "
+          "every .env, checks, records every result in one transaction).")
+    if options.json:
+        first = results[0]
+        print(json.dumps({"customers": options.customers, "latency_ms": options.latency_ms,
+                          "runs": options.runs, **first, "by_database": results}))
 
 
 if __name__ == "__main__":

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import re
+import ssl
 import zlib
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -149,9 +151,13 @@ class ApiAnswer:
 class AttributionApi:
     """An async client for the attribution API shared by every check of a run.
 
-    Connections are kept alive (HTTP/1.1) and limited to `concurrency`; callers limit how many
-    calls run at once to the same number, so a call never waits for a pooled connection and the
-    per-request `timeout_s` measures the API, not our queue."""
+    Up to `concurrency` httpx clients, each with one keep-alive connection (HTTP/1.1), made as
+    calls need them and lent to one call at a time: callers limit how many calls run at once to
+    the same number, so a call never waits for a client and the per-request `timeout_s`
+    measures the API, not our queue. One pool per client is what httpx does fastest: a shared
+    pool of many connections scans all of them for every request (httpcore 1.0), and hands
+    requests arriving in the same instant the same connection, all but one of which go round
+    again. All the clients share one SSL context (each costs ~60 ms to load the CA bundle)."""
 
     def __init__(self, base_url: str, *, timeout_s: float, concurrency: int = 32,
                  retries: int = 2, backoff_s: float = 0.1, backoff_max_s: float = 2.0) -> None:
@@ -161,32 +167,50 @@ class AttributionApi:
         self.retries = retries
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
-        self._client: httpx.AsyncClient | None = None
-        self._gate = asyncio.Lock()
+        self._idle: asyncio.Queue[httpx.AsyncClient] | None = None
+        self._clients: list[httpx.AsyncClient] = []
+        self._ssl_context: ssl.SSLContext | None = None
 
     async def __aenter__(self) -> AttributionApi:
+        self._idle = asyncio.Queue()
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        clients, self._clients, self._idle = self._clients, [], None
+        for client in clients:
+            await client.aclose()
+
+    def _new_client(self) -> httpx.AsyncClient:
         import httpx
 
-        self._client = httpx.AsyncClient(
+        if self._ssl_context is None:
+            self._ssl_context = _ssl_context_for(self.base_url)
+        client = httpx.AsyncClient(
             base_url=self.base_url + "/",
             http1=True,
             http2=False,
-            limits=httpx.Limits(max_connections=self.concurrency,
-                                max_keepalive_connections=self.concurrency,
+            verify=self._ssl_context,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1,
                                 keepalive_expiry=30.0),
-            # pool=None: the caller's semaphore already bounds concurrent calls.
+            # pool=None: a client serves one call at a time, so there is no pool to wait for.
             timeout=httpx.Timeout(self.timeout_s, pool=None),
             follow_redirects=False,
             headers={"User-Agent": f"unmo/{__version__}", "Accept": "application/json",
                      "Accept-Encoding": ACCEPT_ENCODING},
         )
-        return self
+        self._clients.append(client)
+        return client
 
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+    async def _borrow(self) -> httpx.AsyncClient:
+        assert self._idle is not None, "use AttributionApi as an async context manager"
+        if self._idle.empty() and len(self._clients) < self.concurrency:
+            return self._new_client()
+        return await self._idle.get()
+
+    def _give_back(self, client: httpx.AsyncClient) -> None:
+        if self._idle is not None:
+            self._idle.put_nowait(client)
 
     async def get_health(self, secret_key: str) -> ApiAnswer:
         """GET /health as the customer whose secret key this is."""
@@ -222,19 +246,16 @@ class AttributionApi:
                        ) -> ApiAnswer:
         import httpx
 
-        assert self._client is not None, "use AttributionApi as an async context manager"
-        gate = _PoolGate(self._gate)
-        await gate.enter()
+        client = await self._borrow()
         started = monotonic()
         try:
             # One deadline for the whole exchange (connect, headers, body): httpx's own timeouts
             # apply per read, so a server trickling a byte at a time would otherwise hold a
             # check for as long as it likes.
             async with asyncio.timeout(self.timeout_s):
-                async with self._client.stream(
+                async with client.stream(
                     "GET", path, params=params,
                     headers={"Authorization": f"Bearer {secret_key}"},
-                    extensions={"trace": gate.trace},
                 ) as response:
                     status = response.status_code
                     body, refused = await _read_body(response)
@@ -252,9 +273,22 @@ class AttributionApi:
             # they could not take apart: this customer's failure, never the run's.
             return _no_answer(f"transport failure ({type(exc).__name__})")
         finally:
-            gate.leave()
+            self._give_back(client)
         return ApiAnswer(status, body, round((monotonic() - started) * 1000, 1), 1,
                          refused=refused)
+
+
+def _ssl_context_for(base_url: str) -> ssl.SSLContext:
+    """httpx's own verifying context (certifi, or SSL_CERT_FILE / SSL_CERT_DIR) when TLS can be
+    spoken: an https API, or a proxy from the environment that the calls may go through. For
+    plain http on loopback (the sandbox) no TLS is spoken, so the CA bundle is not loaded (~60
+    ms): a context that verifies but trusts no authority, which would refuse any TLS peer."""
+    import httpx
+
+    if base_url.startswith("https://") or any(name.lower().endswith("_proxy")
+                                              for name in os.environ):
+        return httpx.create_ssl_context()
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED, check_hostname, no CAs
 
 
 def _no_answer(why: str) -> ApiAnswer:
@@ -333,33 +367,3 @@ class _Inflater:
 
 def _seconds(value: float) -> str:
     return f"{value:g} s"
-
-
-class _PoolGate:
-    """Lets one request at a time take a connection from httpcore's pool.
-
-    httpcore (1.0) hands every request that arrives in the same instant the same idle
-    connection; all but one then fail with ConnectionNotAvailable and go round again, and each
-    round scans the pool in O(connections²). At 32 connections that costs more CPU than the
-    checks themselves. Holding this lock only until the request owns its connection (the
-    connect or the sending of its headers has started, as httpcore's trace reports) removes the
-    stampede; the requests still run concurrently."""
-
-    _OWNED = ("connection.connect_tcp.started", "http11.send_request_headers.started")
-
-    def __init__(self, lock: asyncio.Lock) -> None:
-        self._lock = lock
-        self._held = False
-
-    async def enter(self) -> None:
-        await self._lock.acquire()
-        self._held = True
-
-    def leave(self) -> None:
-        if self._held:
-            self._held = False
-            self._lock.release()
-
-    async def trace(self, event: str, info: dict[str, object]) -> None:
-        if event in self._OWNED:
-            self.leave()

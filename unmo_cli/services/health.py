@@ -550,27 +550,32 @@ async def _probe_all(targets: list[_Target], base_url: str, timeout_s: float,
     from unmo_cli.attribution_api import AttributionApi
 
     day = last_complete_day(now).isoformat()
-    slots = asyncio.Semaphore(request.concurrency)
+    # `concurrency` workers take the customers in turn, each waiting for its calls: as many in
+    # flight as asked, without a task per customer.
+    pending = iter(enumerate(targets))
+    probes: list[tuple[HealthProbe, float]] = [(HealthProbe(), 0.0)] * len(targets)
 
     async with AttributionApi(base_url, timeout_s=timeout_s, concurrency=request.concurrency,
                               retries=request.retries) as api:
 
         async def check(target: _Target) -> tuple[HealthProbe, float]:
             if target.secret is None:
-                advance()
                 return HealthProbe(credential_problem=target.problem, timeout_s=timeout_s), 0.0
-            async with slots:
-                started = clock.monotonic()
-                try:
-                    probe = await _probe_one(api, target.secret, target.phase, day, timeout_s)
-                except Exception as exc:  # one customer's check, not the run
-                    probe = HealthProbe(internal_failure=_internal_failure("check", exc),
-                                        timeout_s=timeout_s)
-                duration = round((clock.monotonic() - started) * 1000, 1)
-            advance()
-            return probe, duration
+            started = clock.monotonic()
+            try:
+                probe = await _probe_one(api, target.secret, target.phase, day, timeout_s)
+            except Exception as exc:  # one customer's check, not the run
+                probe = HealthProbe(internal_failure=_internal_failure("check", exc),
+                                    timeout_s=timeout_s)
+            return probe, round((clock.monotonic() - started) * 1000, 1)
 
-        return list(await asyncio.gather(*(check(t) for t in targets)))
+        async def worker() -> None:
+            for index, target in pending:
+                probes[index] = await check(target)
+                advance()
+
+        await asyncio.gather(*(worker() for _ in range(min(request.concurrency, len(targets)))))
+    return probes
 
 
 async def _probe_one(api: AttributionApi, secret: str, phase: str, day: str, timeout_s: float
