@@ -170,6 +170,7 @@ class AttributionApi:
         self._idle: asyncio.Queue[httpx.AsyncClient] | None = None
         self._clients: list[httpx.AsyncClient] = []
         self._ssl_context: ssl.SSLContext | None = None
+        self._urls: dict[str, httpx.URL] = {}
 
     async def __aenter__(self) -> AttributionApi:
         self._idle = asyncio.Queue()
@@ -207,6 +208,15 @@ class AttributionApi:
         if self._idle.empty() and len(self._clients) < self.concurrency:
             return self._new_client()
         return await self._idle.get()
+
+    def _url(self, path: str) -> httpx.URL:
+        """The endpoint's absolute URL, parsed once a run rather than joined per request."""
+        import httpx
+
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = httpx.URL(f"{self.base_url}/{path}")
+        return url
 
     def _give_back(self, client: httpx.AsyncClient) -> None:
         if self._idle is not None:
@@ -254,7 +264,7 @@ class AttributionApi:
             # check for as long as it likes.
             async with asyncio.timeout(self.timeout_s):
                 async with client.stream(
-                    "GET", path, params=params,
+                    "GET", self._url(path), params=params,
                     headers={"Authorization": f"Bearer {secret_key}"},
                 ) as response:
                     status = response.status_code
