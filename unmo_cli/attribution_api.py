@@ -11,6 +11,7 @@ become, and JSON is read with a bound on its nesting."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import random
@@ -74,7 +75,7 @@ def validate_base_url(url: str, *, origin: str = "api.base_url") -> str:
     if problem:
         shown = re.sub(r"//[^/@]*@", "//***@", text)
         raise EnvironmentFailure(f"{origin} {shown!r} {problem}; use {accepted}.")
-    import httpx
+    import httpx  # lazy: httpx (~60 ms) only for a request
 
     try:
         httpx.URL(text)
@@ -90,7 +91,6 @@ def is_loopback_host(host: str) -> bool:
     file. Any other name is not, `*.localhost` included: RFC 6761 asks resolvers to keep those on
     loopback, but glibc sends them to DNS like any name, and whoever answers DNS would choose
     where the customers' keys go in clear. Such a name needs https, or the IP address."""
-    import ipaddress
 
     name = host.lower()
     if name in ("localhost", "localhost."):
@@ -183,7 +183,7 @@ class AttributionApi:
             await client.aclose()
 
     def _new_client(self) -> httpx.AsyncClient:
-        import httpx
+        import httpx  # lazy: httpx (~60 ms) only for a request
 
         if self._ssl_context is None:
             self._ssl_context = _ssl_context_for(self.base_url)
@@ -211,7 +211,7 @@ class AttributionApi:
 
     def _url(self, path: str) -> httpx.URL:
         """The endpoint's absolute URL, parsed once a run rather than joined per request."""
-        import httpx
+        import httpx  # lazy: httpx (~60 ms) only for a request
 
         url = self._urls.get(path)
         if url is None:
@@ -254,7 +254,7 @@ class AttributionApi:
 
     async def _attempt(self, path: str, secret_key: str, params: dict[str, str] | None
                        ) -> ApiAnswer:
-        import httpx
+        import httpx  # lazy: httpx (~60 ms) only for a request
 
         client = await self._borrow()
         started = monotonic()
@@ -293,7 +293,7 @@ def _ssl_context_for(base_url: str) -> ssl.SSLContext:
     spoken: an https API, or a proxy from the environment that the calls may go through. For
     plain http on loopback (the sandbox) no TLS is spoken, so the CA bundle is not loaded (~60
     ms): a context that verifies but trusts no authority, which would refuse any TLS peer."""
-    import httpx
+    import httpx  # lazy: httpx (~60 ms) only for a request
 
     if base_url.startswith("https://") or any(name.lower().endswith("_proxy")
                                               for name in os.environ):

@@ -4,7 +4,7 @@ Completion runs on every Tab press, so it must be quick, silent and harmless: it
 workspace's database only when one already exists (never creating a file, a folder or a schema,
 never migrating), gives up fast on a server that does not answer, and any failure means "no
 suggestions" — never an error in the middle of someone's command line. Only stdlib at import
-time: the command modules import this one at start-up.
+time, and the light workspace module: the command modules import this one at start-up.
 
 It is also the one read that does not go through unmo_cli.db: a Tab press must answer within
 0.2 s, and importing SQLAlchemy and the models alone costs more than that. So the slug column is
@@ -19,6 +19,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from unmo_cli.workspace import load_workspace, set_workspace_override
 
 MAX_SUGGESTIONS = 500
 # A completion that waits longer than this for a database server is worse than none.
@@ -48,8 +50,6 @@ def _explicit_workspace(ctx: Any) -> Path | None:
 
 
 def _slugs_starting_with(prefix: str, workspace: Path | None) -> list[str]:
-    from unmo_cli.workspace import load_workspace, set_workspace_override
-
     if workspace is not None:
         set_workspace_override(workspace)
     try:
@@ -89,7 +89,7 @@ def _read_only_uri(path: Path) -> str:
 
 
 def _read_server(url: str, pattern: str, limit: int) -> list[str]:
-    import psycopg  # the postgres extra: imported only for a server database
+    import psycopg  # lazy: psycopg is the optional postgres extra, only for a server database
 
     scheme, _, rest = url.partition("://")
     if scheme not in ("postgres", "postgresql", "postgresql+psycopg"):

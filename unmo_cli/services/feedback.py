@@ -1,5 +1,6 @@
 """Customer feedback: recording one response, importing survey exports (CSV, JSON, JSON Lines),
-listing them, and the 30-day summary `customer show` displays. Each write evaluates the alert
+listing them (the 30-day summary `customer show` displays is services/summaries.py). Each write
+evaluates the alert
 rules (services/alerts.py) in the same transaction and tries delivery after the commit."""
 
 from __future__ import annotations
@@ -10,25 +11,39 @@ import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
+from zoneinfo import ZoneInfo
 
-from unmo_cli import clock, metrics, testhooks
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from unmo_cli import clock, testhooks
+from unmo_cli.db import bulk_insert, lock_for_update
+from unmo_cli.db.models import Customer, Feedback
 from unmo_cli.documents import NESTED_TOO_DEEPLY, json_decoder, whole_number
 from unmo_cli.errors import EnvironmentFailure, InputError
+from unmo_cli.names import name_key  # the folding get_customer uses
+from unmo_cli.progress import ProgressFactory
 from unmo_cli.services.alerts import (
     AlertDraft,
     AlertView,
     DeliveryReport,
+    deliver_pending,
+    deliver_raised,
     drop_alert,
     drop_crossed,
     dropped_before,
     feedback_alerts,
+    record_alert,
+    record_alerts,
     redact_secret_keys,
     satisfaction_windows,
 )
+from unmo_cli.services.customers import customer_session, open_existing
+from unmo_cli.services.summaries import SUMMARY_WINDOW, feedback_summary  # noqa: F401 (re-exported)
 from unmo_cli.text import MAX_COMMENT, MAX_ID, length_problem, shown, text_problem
 
 if TYPE_CHECKING:
@@ -44,11 +59,7 @@ _COLUMN_SET = frozenset(COLUMNS)
 EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 EXTERNAL_ID_MAX = MAX_ID
 MAX_LIMIT = 1_000_000_000  # --limit: more rows than any workspace holds, and fits every SQL LIMIT
-SUMMARY_WINDOW = timedelta(days=30)
 LOOKUP_CHUNK = 500  # ids per IN (…) when looking for already imported rows
-
-# A callable like console.progress: (total, description) -> context manager yielding advance(n).
-ProgressFactory = Callable[[int, str], AbstractContextManager[Callable[[int], None]]]
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -184,11 +195,6 @@ def add_feedback(ws: Workspace, customer: str, *, satisfaction: Any, nps: Any = 
                  external_id: Any = None) -> AddResult:
     """Record one response (source `cli`), raise its alerts, commit, then try to deliver them.
     Every value is checked before the database is opened; a bad one writes nothing."""
-    from sqlalchemy.exc import IntegrityError
-
-    from unmo_cli.db.models import Feedback
-    from unmo_cli.services.alerts import deliver_raised, record_alert
-    from unmo_cli.services.customers import customer_session
 
     values, problems = _checked_values({
         "satisfaction": (check_satisfaction, satisfaction), "nps": (check_nps, nps),
@@ -247,10 +253,6 @@ def _checked_values(checks: dict[str, tuple[Callable[[Any], Any], Any]]
 
 
 def _refuse_known_id(session: Session, customer_id: int, slug: str, external_id: str) -> None:
-    from sqlalchemy import select
-
-    from unmo_cli.db.models import Feedback
-
     known = session.execute(select(Feedback.id).where(
         Feedback.customer_id == customer_id, Feedback.external_id == external_id)).first()
     if known is not None:
@@ -575,10 +577,6 @@ class _CustomerIndex:
     `get_customer`: by its folded name key)."""
 
     def __init__(self, session: Session | None):
-        from sqlalchemy import select
-
-        from unmo_cli.db.models import Customer
-
         self._by_slug: dict[str, _CustomerRef] = {}
         self._by_key: dict[str, _CustomerRef] = {}
         self._seen: dict[str, _CustomerRef | None] = {}
@@ -593,7 +591,6 @@ class _CustomerIndex:
     def find(self, text: str) -> _CustomerRef | None:
         if text in self._seen:
             return self._seen[text]
-        from unmo_cli.services.onboarding import name_key  # the folding get_customer uses
 
         stripped = text.strip()
         ref = self._by_slug.get(stripped)
@@ -709,9 +706,6 @@ def _known_external_ids(session: Session, wanted: dict[int, set[str]]) -> set[tu
     """(customer_id, external_id) pairs already stored. Per customer, one COUNT decides: when it
     stores few ids compared with the file, read them all in one query; otherwise look the file's
     ids up in chunks of LOOKUP_CHUNK (set-based either way, never one query per row)."""
-    from sqlalchemy import func, select
-
-    from unmo_cli.db.models import Feedback
 
     known: set[tuple[int, str]] = set()
     for customer_id, ids in wanted.items():
@@ -746,7 +740,6 @@ def import_feedback(ws: Workspace, path: Path, *, fmt: str | None = None,
     is written; then, in one transaction, the new rows are bulk-inserted (rows whose `id` is
     already stored for that customer, or repeated in the file, are counted as duplicates) and
     their alerts recorded. Delivery is tried after the commit."""
-    from unmo_cli.services.customers import open_existing
 
     testhooks.reset()
     chosen, records = read_feedback_file(path, fmt)
@@ -774,8 +767,6 @@ def import_feedback(ws: Workspace, path: Path, *, fmt: str | None = None,
                               alert_ids)
         testhooks.checkpoint("import-deliver")  # committed, alerts not yet delivered
         if alert_ids:
-            from unmo_cli.services.alerts import deliver_pending
-
             result.delivery = deliver_pending(ws, db, alert_ids)
         return result
     finally:
@@ -801,9 +792,6 @@ def _check_records(records: list[RawRow], customers: _CustomerIndex, now: dateti
 
 
 def _lock_customers(session: Session, ids: set[int]) -> None:
-    from unmo_cli.db import lock_for_update
-    from unmo_cli.db.models import Customer
-
     if ids:
         lock_for_update(session, Customer, sorted(ids))
 
@@ -856,11 +844,6 @@ def _write(ws: Workspace, session: Session, rows: list[_Checked], raise_alerts: 
     """Bulk-insert the rows and record their alerts; returns the alert ids. Rows that raise a
     per-response alert are inserted asking for their ids so the alert can point at its row; the
     rest are inserted without (db.bulk_insert: COPY on PostgreSQL, executemany on SQLite)."""
-    from sqlalchemy.exc import IntegrityError
-
-    from unmo_cli.db import bulk_insert
-    from unmo_cli.db.models import Feedback
-    from unmo_cli.services.alerts import record_alerts
 
     if not rows:
         return []
@@ -921,10 +904,6 @@ def _write(ws: Workspace, session: Session, rows: list[_Checked], raise_alerts: 
 
 
 def _latest_id(session: Session, customer_id: int, at: datetime) -> int | None:
-    from sqlalchemy import func, select
-
-    from unmo_cli.db.models import Feedback
-
     return session.execute(select(func.max(Feedback.id)).where(
         Feedback.customer_id == customer_id, Feedback.received_at == at)).scalar()
 
@@ -934,8 +913,6 @@ def _latest_id(session: Session, customer_id: int, at: datetime) -> int | None:
 
 def parse_since(text: str, timezone: str) -> datetime:
     """`--since`: a date (midnight in the workspace's timezone) or an ISO 8601 instant."""
-    from datetime import date
-    from zoneinfo import ZoneInfo
 
     raw = text.strip()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
@@ -958,7 +935,6 @@ def parse_since(text: str, timezone: str) -> datetime:
 def list_feedback(ws: Workspace, customer: str | None = None, *, since: str | None = None,
                   limit: int | None = None) -> list[FeedbackView]:
     """Responses, newest first; for one customer and/or since a date."""
-    from unmo_cli.services.customers import customer_session, open_existing
 
     start = parse_since(since, ws.settings.timezone) if since else None
     if limit is not None and not 1 <= limit <= MAX_LIMIT:
@@ -978,10 +954,6 @@ def list_feedback(ws: Workspace, customer: str | None = None, *, since: str | No
 
 def _listed(session: Session, customer_id: int | None, start: datetime | None,
             limit: int | None) -> list[FeedbackView]:
-    from sqlalchemy import select
-
-    from unmo_cli.db.models import Customer, Feedback
-
     query = (select(Feedback, Customer.slug, Customer.name)
              .join(Customer, Customer.id == Feedback.customer_id)
              .order_by(Feedback.received_at.desc(), Feedback.id.desc()))
@@ -999,54 +971,3 @@ def _view(row: Any, slug: str, name: str) -> FeedbackView:
     assert received is not None
     return FeedbackView(row.id, slug, name, received, row.satisfaction, row.nps, row.category,
                         row.comment, row.source, row.external_id)
-
-
-# --- the summary `customer show` displays ------------------------------------------------------
-
-
-def feedback_summary(session: Session, customer_id: int, now: datetime | None = None
-                     ) -> dict[str, Any]:
-    """Satisfaction % and NPS over the last 30 days (now − 30 days < received_at ≤ now) from one
-    SQL aggregate and metrics.satisfaction_pct / metrics.nps, plus the latest response (at or
-    before now)."""
-    from sqlalchemy import case, func, select
-
-    from unmo_cli.db.models import Feedback
-
-    end = clock.to_db(now or clock.now())
-    start = end - SUMMARY_WINDOW
-    answered = Feedback.nps.is_not(None)
-    row = session.execute(
-        select(
-            func.count(Feedback.id),
-            func.sum(Feedback.satisfaction),
-            func.sum(case((answered, 1), else_=0)),
-            func.sum(case((Feedback.nps >= 9, 1), else_=0)),
-            func.sum(case((Feedback.nps.between(7, 8), 1), else_=0)),
-            func.sum(case((Feedback.nps <= 6, 1), else_=0)),
-        ).where(Feedback.customer_id == customer_id, Feedback.received_at > start,
-                Feedback.received_at <= end)
-    ).one()
-    responses, score_sum = int(row[0] or 0), int(row[1] or 0)
-    answers, promoters, passives, detractors = (int(v or 0) for v in row[2:])
-    latest = session.execute(
-        select(Feedback).where(Feedback.customer_id == customer_id, Feedback.received_at <= end)
-        .order_by(Feedback.received_at.desc(), Feedback.id.desc()).limit(1)
-    ).scalar()
-    return {
-        "window_days": SUMMARY_WINDOW.days,
-        "since": clock.iso(start),
-        "responses": responses,
-        "satisfaction_pct": metrics.satisfaction_pct(score_sum, responses),
-        "nps": metrics.nps(promoters, detractors, answers),
-        "nps_answers": answers,
-        "promoters": promoters,
-        "passives": passives,
-        "detractors": detractors,
-        # Flat, so `customer show` renders it as one key/value table.
-        "latest_received_at": clock.iso(latest.received_at) if latest else None,
-        "latest_satisfaction": latest.satisfaction if latest else None,
-        "latest_nps": latest.nps if latest else None,
-        "latest_category": latest.category if latest else None,
-        "latest_comment": latest.comment if latest else None,
-    }
