@@ -28,6 +28,7 @@ from benchtools import (
     compile_package,
     databases,
     fresh_database,
+    instructions,
     interleaved,
     machine,
     median_ms,
@@ -37,6 +38,7 @@ from benchtools import (
 
 GOAL_S = 0.2
 PREFIX = "customer-00"
+_REFERENCES: dict[str, int] = {}
 
 
 def generate(workspace: Path, url: str | None, customers: int) -> None:
@@ -72,7 +74,8 @@ def tab_env(workspace: Path, url: str | None) -> dict[str, str]:
     return env
 
 
-def measure(label: str, server_url: str | None, size: int, runs: int) -> dict:
+def measure(label: str, server_url: str | None, size: int, runs: int,
+            count: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as scratch, fresh_database(server_url) as url:
         workspace = Path(scratch)
         generate(workspace, url, size)
@@ -84,6 +87,14 @@ def measure(label: str, server_url: str | None, size: int, runs: int) -> dict:
         if len(offered) != expected or not all(s.startswith(PREFIX) for s in offered):
             raise SystemExit(f"the Tab offered {len(offered)} slugs, not {expected}: "
                              f"{done.stdout[:200]!r} {done.stderr[:500]!r}")
+        counted = {}
+        if count:  # the two references depend on neither the database nor the size: once
+            if not _REFERENCES:
+                _REFERENCES["typer"] = instructions([sys.executable, "-c", "import typer"],
+                                                    clean_env())
+                _REFERENCES["floor"] = instructions([sys.executable, "-c", FLOOR_STACK],
+                                                    clean_env())
+            counted = {**_REFERENCES, "tab": instructions([sys.executable, "-m", "unmo_cli"], env)}
         times = interleaved({
             "pass": ([sys.executable, "-c", "pass"], clean_env()),
             "typer": ([sys.executable, "-c", "import typer"], clean_env()),
@@ -95,6 +106,11 @@ def measure(label: str, server_url: str | None, size: int, runs: int) -> dict:
           f"python -c pass {bare:4.0f} ms ({tab / bare:4.1f}x)   import typer {typer:4.0f} ms "
           f"({tab / typer:.2f}x)   import floor {floor:4.0f} ms ({tab / floor:.2f}x)   "
           f"goal ≤ {GOAL_S * 1000:.0f} ms: {'met' if tab <= GOAL_S * 1000 else 'NOT met'}")
+    if counted:
+        print(f"    instructions: Tab {counted['tab'] / 1e6:.0f} M, import typer "
+              f"{counted['typer'] / 1e6:.0f} M ({counted['tab'] / counted['typer']:.2f}x), "
+              f"import floor {counted['floor'] / 1e6:.0f} M "
+              f"({counted['tab'] / counted['floor']:.2f}x)")
     return {"database": label, "slugs": size, "tab_s": tab / 1000, "pass_s": bare / 1000,
             "typer_s": typer / 1000, "floor_s": floor / 1000, "offered": len(offered)}
 
@@ -104,11 +120,13 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--postgres-url", default=None)
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count instructions (valgrind): ratios no load can move")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
     compile_package()
     print(machine())
-    figures = [measure(label, url, int(size), args.runs)
+    figures = [measure(label, url, int(size), args.runs, args.instructions)
                for label, url in databases(args.postgres_url)
                for size in args.sizes.split(",")]
     if args.json:

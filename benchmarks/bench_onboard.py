@@ -31,6 +31,7 @@ from benchtools import (
     compile_package,
     databases,
     fresh_database,
+    instructions,
     interleaved,
     machine,
     median_ms,
@@ -83,6 +84,13 @@ def measure(label: str, server_url: str | None, args: argparse.Namespace) -> dic
               f"{'met' if ratio <= GOAL_RATIO else 'NOT met'})")
         figures.update(floor_s=floor / 1000, onboard_s=onboard / 1000, ratio=ratio,
                        floor_cpu_s=floor_cpu / 1000, onboard_cpu_s=onboard_cpu / 1000)
+        if args.instructions:
+            floor_ir = instructions([sys.executable, "-c", FLOOR_STACK], clean_env())
+            onboard_ir = instructions([sys.executable, "-m", "unmo_cli", "onboard",
+                                       "Counted Mobile", *FLAGS], env)
+            print(f"[{label}] instructions: onboarding {onboard_ir / 1e9:.2f} G, import floor "
+                  f"{floor_ir / 1e9:.2f} G, ratio {onboard_ir / floor_ir:.2f}")
+            figures.update(instructions_ratio=onboard_ir / floor_ir)
 
         fresh, fresh_cpu = [], []
         for n in range(args.runs + 1):
@@ -118,6 +126,8 @@ def main() -> None:
                         help="customers in the --from file (0: skip)")
     parser.add_argument("--postgres-url", default=None,
                         help="a PostgreSQL server: measure there too, on a fresh database")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count instructions (valgrind): ratios no load can move")
     parser.add_argument("--json", action="store_true",
                         help="end with one JSON line of the figures (for benchmarks/run_all.py)")
     args = parser.parse_args()

@@ -109,6 +109,23 @@ def interleaved(commands: dict[str, tuple[Sequence[str] | object, dict[str, str]
     return times
 
 
+def instructions(command: Sequence[str], env: dict[str, str]) -> int:
+    """The instructions one run of `command` executes, counted by valgrind's callgrind: a figure
+    the machine's load does not move (--instructions; ~50x slower than the run itself). Not a
+    time — a pure-Python start-up's wall time follows it closely, its I/O not at all."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                           *command], env={**env, "PYTHONHASHSEED": "0"},
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command[:4])} failed under valgrind: {done.stderr[-500:]}")
+    for line in done.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.rsplit(":", 1)[1])
+    raise SystemExit("valgrind printed no instruction count")
+
+
 def median_ms(values: list[float]) -> float:
     return statistics.median(values) * 1000
 
