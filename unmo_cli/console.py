@@ -219,42 +219,61 @@ def text(header: str, *, wrap: bool = False, min_width: int = 20) -> Column:
 class DataTable:
     """A table that fits the width it is rendered at (a terminal, a pipe's COLUMNS or 80, an
     --output file's width): key columns whole, free text giving way. Cells are plain text (a str
-    or a rich Text), never markup; None and "" show as "—"."""
+    or a rich Text), never markup; None and "" show as "—".
+
+    Every row is printed, however many (a list is read whole by `grep`, `wc -l` or a person
+    scrolling back, as sqlite-utils and kubectl print theirs), so a row costs little: each cell
+    is measured once, when it is added, and a cell that fits its column is written as it is;
+    only a cell that must be cut, wrapped or styled in parts goes through Rich's own text layout.
+    The title, the header and its rule are Rich's table, drawn without rows at the same widths,
+    so the output is what a Rich table of these rows draws (a test compares the two)."""
 
     def __init__(self, title: str | None, columns: list[Column], *,
                  show_header: bool = True) -> None:
+        from rich.cells import cell_len
+
         self.title, self.columns, self.show_header = title, columns, show_header
-        self.rows: list[list[Any]] = []
+        self.rows: list[list[Any]] = []  # each cell a str, or a rich Text
+        # the widest line of each column so far (its header's included): measured once per
+        # cell; never 0, which layout() keeps for a column moved to the detail lines
+        self._natural = [max(1, cell_len(c.header) if show_header else 0) for c in columns]
 
     def add_row(self, *cells: Any) -> None:
+        from rich.cells import cell_len
+        from rich.control import strip_control_codes
         from rich.text import Text
 
         if len(cells) != len(self.columns):
             raise ValueError(f"{len(cells)} cells for {len(self.columns)} columns")
-        row = []
-        for column, cell in zip(self.columns, cells, strict=True):
-            if not isinstance(cell, Text):
-                cell = Text(NO_VALUE if cell is None or cell == "" else str(cell))
-            if not column.wrap and "\n" in cell.plain:
-                # one line per row: a comment's line breaks become spaces
-                cell = Text(" ".join(cell.plain.splitlines()), style=cell.style)
+        row: list[Any] = []
+        natural = self._natural
+        for index, (column, cell) in enumerate(zip(self.columns, cells, strict=True)):
+            if isinstance(cell, Text):
+                plain = cell.plain
+                if not column.wrap and "\n" in plain:
+                    # one line per row: a comment's line breaks become spaces
+                    cell = Text(" ".join(plain.splitlines()), style=cell.style)
+                    plain = cell.plain
+            else:
+                # what Text() would hold: the control codes Rich drops, dropped here too
+                plain = "" if cell is None else strip_control_codes(str(cell))
+                plain = plain or NO_VALUE
+                if not column.wrap and "\n" in plain:
+                    plain = " ".join(plain.splitlines())
+                cell = plain
+            width = (max(cell_len(line) for line in plain.split("\n")) if "\n" in plain
+                     else cell_len(plain))
+            if width > natural[index]:
+                natural[index] = width
             row.append(cell)
         self.rows.append(row)
-
-    def _natural_width(self, index: int) -> int:
-        from rich.cells import cell_len
-
-        widths = [cell_len(self.columns[index].header) if self.show_header else 0]
-        for row in self.rows:
-            widths.extend(cell_len(line) for line in row[index].plain.split("\n"))
-        return max(widths)
 
     def layout(self, width: int) -> list[int]:
         """The width of each column at `width` cells; 0 for a column that goes to the detail
         lines under each row instead: every text column when less than its `min_width` is left
         beside the key columns, and, when the key columns alone are wider than `width`, the last
         key columns too (the first column always stays)."""
-        natural = [self._natural_width(i) for i in range(len(self.columns))]
+        natural = list(self._natural)
         texts = [i for i, c in enumerate(self.columns) if c.text]
         keys = [i for i in range(len(self.columns)) if i not in texts]
         floors = {i: min(natural[i], self.columns[i].min_width) for i in texts}
@@ -281,14 +300,14 @@ class DataTable:
             wanting = [i for i in wanting if widths[i] < natural[i]]
         return widths
 
-    def _table(self, widths: list[int], *, with_title: bool) -> Any:
+    def _header(self, widths: list[int]) -> Any:
+        """Rich's table of these columns at these widths without rows: the header and the rule
+        under it."""
         from rich import box
         from rich.table import Table
-        from rich.text import Text
 
-        table = Table(title=Text(self.title) if with_title and self.title else None,
-                      title_justify="left", show_header=self.show_header, box=box.SIMPLE_HEAD,
-                      show_edge=False, pad_edge=False, collapse_padding=True)
+        table = Table(show_header=True, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                      collapse_padding=True)
         for column, width in zip(self.columns, widths, strict=True):
             if width == 0:
                 continue
@@ -298,40 +317,119 @@ class DataTable:
             else:
                 table.add_column(column.header, justify=column.justify,  # type: ignore[arg-type]
                                  no_wrap=True, min_width=width)
-        for row in self.rows:
-            table.add_row(*[cell for cell, width in zip(row, widths, strict=True) if width])
         return table
 
+    def _row_lines(self, console: Any, options: Any, widths: list[int]) -> Iterator[Any]:
+        """Each row's lines as a Rich table draws them: cells padded to their column (right-
+        justified ones on the left), two spaces between columns, a row as tall as its tallest
+        cell."""
+        from rich.cells import cell_len
+        from rich.segment import Segment
+        from rich.text import Text
+
+        shown = [(i, widths[i], self.columns[i]) for i in range(len(widths)) if widths[i]]
+        last = len(shown) - 1
+        gap = Segment(" " * GAP)
+        new_line = Segment.line()
+        get_style = console.get_style
+        for row in self.rows:
+            cells: list[list[list[Any]]] = []  # per cell, its lines, each a list of segments
+            plain_row = True
+            for i, width, column in shown:
+                cell = row[i]
+                text, style = (cell, None) if type(cell) is str else _as_plain(cell, get_style)
+                if text is not None and text.isprintable():
+                    if column.justify == "right":
+                        text = text.rstrip()
+                    size = cell_len(text)
+                    if size <= width:  # fits: padded, as Rich would pad it
+                        pad = " " * (width - size)
+                        text = pad + text if column.justify == "right" else text + pad
+                        plain_row = plain_row and style is None
+                        cells.append([[Segment(text, style)]])
+                        continue
+                # Cut, wrapped, with tabs or styled in parts: Rich lays the cell out.
+                plain_row = False
+                cells.append(console.render_lines(
+                    cell if isinstance(cell, Text) else Text(cell),
+                    options.update(width=width, justify=column.justify,
+                                   no_wrap=not column.wrap,
+                                   overflow="fold" if column.wrap else "ellipsis",
+                                   height=None, highlight=False)))
+            height = max(len(lines) for lines in cells)
+            if plain_row and height == 1:
+                yield Segment("  ".join(lines[0][0].text for lines in cells))
+                yield new_line
+                continue
+            for line_no in range(height):
+                for position, ((_, width, _), lines) in enumerate(zip(shown, cells,
+                                                                      strict=True)):
+                    if line_no < len(lines):
+                        yield from lines[line_no]
+                    else:
+                        yield Segment(" " * width)
+                    if position != last:
+                        yield gap
+                yield new_line
+
     def __rich_console__(self, console: Any, options: Any) -> Iterator[Any]:
+        from rich.cells import cell_len
         from rich.padding import Padding
         from rich.segment import Segment
         from rich.text import Text
 
         widths = self.layout(options.max_width)
+        shown = [w for w in widths if w]
+        table_options = options.update(width=sum(shown) + GAP * (len(shown) - 1), height=None,
+                                       highlight=False)
         if all(widths):
-            yield self._table(widths, with_title=True)
+            title = Text(self.title or "")
+            if title:  # as Rich draws a table's title: left, padded to the table's width
+                yield from console.render(title, table_options.update(justify="left"))
+            if self.show_header:
+                yield self._header(widths)
+            yield from self._row_lines(console, options, widths)
             return
         # The columns that fit as a table, one line per row (key cells never wrap), each row
         # followed by its other columns, one a line, indented: a key value whole on its line,
         # free text wrapped at words.
         if self.title:
             yield Text(self.title, no_wrap=False, overflow="fold")
-        shown = [w for w in widths if w]
-        lines = console.render_lines(self._table(widths, with_title=False),
-                                     options.update(width=sum(shown) + GAP * (len(shown) - 1)),
-                                     pad=False)
-        header = 2 if self.show_header else 0
-        for line in lines[:header]:
-            yield from line
-            yield Segment.line()
-        for row, line in zip(self.rows, lines[header:], strict=True):
-            yield from line
-            yield Segment.line()
+        if self.show_header:
+            for line in console.render_lines(self._header(widths), table_options, pad=False):
+                yield from line
+                yield Segment.line()
+        rows = self._row_lines(console, table_options, widths)
+        indent = Segment("  ")
+        room = options.max_width - 2
+        for row in self.rows:
+            # a key cell never wraps and every shown column is a key column: one line each
+            for segment in rows:
+                yield segment
+                if segment.text == "\n":
+                    break
             for column, cell, width in zip(self.columns, row, widths, strict=True):
-                if width == 0 and cell.plain not in ("", NO_VALUE):
-                    label = Text(f"{column.header}: ") if self.show_header else Text()
-                    body = Text.assemble(label, cell, no_wrap=False, overflow="fold")
-                    yield Padding(body, (0, 0, 0, 2), expand=False)
+                plain = cell if type(cell) is str else cell.plain
+                if width or plain in ("", NO_VALUE):
+                    continue
+                label = f"{column.header}: " if self.show_header else ""
+                if type(cell) is str and plain.isprintable() \
+                        and cell_len(label) + cell_len(plain) <= room:
+                    yield indent
+                    yield Segment(label + plain)
+                    yield Segment.line()
+                    continue
+                body = Text.assemble(Text(label), cell if isinstance(cell, Text) else Text(cell),
+                                     no_wrap=False, overflow="fold")
+                yield Padding(body, (0, 0, 0, 2), expand=False)
+
+
+def _as_plain(cell: Any, get_style: Any) -> tuple[str | None, Any]:
+    """A rich Text cell as its text and one style, when Rich would draw it as that (no styled
+    parts, no justification of its own); (None, None) otherwise."""
+    if cell.spans or cell.justify is not None:
+        return None, None
+    return cell.plain, get_style(cell.style) if cell.style else None
 
 
 def key_value_table(rows: Iterable[tuple[str, Any]], title: str) -> DataTable:
