@@ -92,11 +92,51 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def to_json(document: Any) -> str:
-    """The document as standard JSON: NaN or an infinity is a ValueError (a bug: every number
-    unmo reads is refused unless finite), never the `NaN` that JSON readers reject."""
-    return json.dumps(document, indent=2, ensure_ascii=False, default=_json_default,
-                      allow_nan=False)
+def to_json(document: Any, *, indent: bool | None = None) -> str:
+    """The document as standard JSON: indented for a person when `indent` (by default: when
+    stdout is a terminal), else compact on one line, through the json module's C encoder (what a
+    pipe, `jq` or a file wants, and several times faster). NaN or an infinity is a ValueError (a
+    bug: every number unmo reads is refused unless finite), never the `NaN` that JSON readers
+    reject. A top-level value that is an iterator (the weekly report's portfolio) is an array
+    made as it is encoded."""
+    return "".join(iter_json(document, indent=indent))
+
+
+_COMPACT = json.JSONEncoder(ensure_ascii=False, default=_json_default, allow_nan=False,
+                            separators=(",", ":"))
+
+
+def iter_json(document: Any, *, indent: bool | None = None) -> Iterator[str]:
+    """to_json in pieces: compact, each top-level iterator's items encoded one at a time, so a
+    large array is never held whole, as objects or as text."""
+    if indent is None:
+        indent = stdout_is_terminal()
+    streamed = isinstance(document, dict) and all(type(key) is str for key in document) and any(
+        isinstance(value, Iterator) for value in document.values())
+    if indent:
+        if streamed:
+            document = {key: list(value) if isinstance(value, Iterator) else value
+                        for key, value in document.items()}
+        yield json.dumps(document, indent=2, ensure_ascii=False, default=_json_default,
+                         allow_nan=False)
+        return
+    encode = _COMPACT.encode
+    if not streamed:
+        yield encode(document)
+        return
+    separator = "{"
+    for key, value in document.items():
+        yield f"{separator}{encode(key)}:"
+        separator = ","
+        if isinstance(value, Iterator):
+            opening = "["
+            for item in value:
+                yield opening + encode(item)
+                opening = ","
+            yield "[]" if opening == "[" else "]"
+        else:
+            yield encode(value)
+    yield "}" if separator == "," else "{}"
 
 
 def chosen_format(fmt: str | None, json_flag: bool, *, default: str) -> str:
@@ -110,8 +150,18 @@ def chosen_format(fmt: str | None, json_flag: bool, *, default: str) -> str:
 
 
 def emit_json(document: Any) -> None:
-    """One JSON document on stdout and nothing else there."""
-    sys.stdout.write(to_json(document) + "\n")
+    """One JSON document on stdout and nothing else there (see to_json: indented on a
+    terminal, compact in a pipe), written as it is encoded."""
+    pending: list[str] = []
+    held = 0
+    for piece in iter_json(document):
+        pending.append(piece)
+        held += len(piece)
+        if held >= 1 << 16:
+            sys.stdout.write("".join(pending))
+            pending, held = [], 0
+    pending.append("\n")
+    sys.stdout.write("".join(pending))
     sys.stdout.flush()
 
 
@@ -239,7 +289,6 @@ class DataTable:
         self._natural = [max(1, cell_len(c.header) if show_header else 0) for c in columns]
 
     def add_row(self, *cells: Any) -> None:
-        from rich.cells import cell_len
         from rich.control import strip_control_codes
         from rich.text import Text
 
@@ -261,8 +310,8 @@ class DataTable:
                 if not column.wrap and "\n" in plain:
                     plain = " ".join(plain.splitlines())
                 cell = plain
-            width = (max(cell_len(line) for line in plain.split("\n")) if "\n" in plain
-                     else cell_len(plain))
+            width = _width(plain) if "\n" not in plain else max(
+                _width(line) for line in plain.split("\n"))
             if width > natural[index]:
                 natural[index] = width
             row.append(cell)
@@ -319,61 +368,62 @@ class DataTable:
                                  no_wrap=True, min_width=width)
         return table
 
-    def _row_lines(self, console: Any, options: Any, widths: list[int]) -> Iterator[Any]:
+    def _drawn_rows(self, console: Any, options: Any, widths: list[int]
+                    ) -> Iterator[str | list[Any]]:
         """Each row's lines as a Rich table draws them: cells padded to their column (right-
         justified ones on the left), two spaces between columns, a row as tall as its tallest
-        cell."""
-        from rich.cells import cell_len
+        cell. A row without styles is one str (its line and the line break), any other a list
+        of segments."""
         from rich.segment import Segment
         from rich.text import Text
 
         shown = [(i, widths[i], self.columns[i]) for i in range(len(widths)) if widths[i]]
-        last = len(shown) - 1
-        gap = Segment(" " * GAP)
-        new_line = Segment.line()
+        gap = " " * GAP
         get_style = console.get_style
         for row in self.rows:
             cells: list[list[list[Any]]] = []  # per cell, its lines, each a list of segments
-            plain_row = True
+            texts: list[str] = []  # while every cell so far is one unstyled line
             for i, width, column in shown:
                 cell = row[i]
                 text, style = (cell, None) if type(cell) is str else _as_plain(cell, get_style)
                 if text is not None and text.isprintable():
                     if column.justify == "right":
                         text = text.rstrip()
-                    size = cell_len(text)
-                    if size <= width:  # fits: padded, as Rich would pad it
+                    size = _width(text)
+                    if size <= width:  # fits: padded, as Rich pads it
                         pad = " " * (width - size)
                         text = pad + text if column.justify == "right" else text + pad
-                        plain_row = plain_row and style is None
+                        if style is None and texts is not None:
+                            texts.append(text)
+                        else:
+                            texts = None  # type: ignore[assignment]
                         cells.append([[Segment(text, style)]])
                         continue
                 # Cut, wrapped, with tabs or styled in parts: Rich lays the cell out.
-                plain_row = False
+                texts = None  # type: ignore[assignment]
                 cells.append(console.render_lines(
                     cell if isinstance(cell, Text) else Text(cell),
                     options.update(width=width, justify=column.justify,
                                    no_wrap=not column.wrap,
                                    overflow="fold" if column.wrap else "ellipsis",
                                    height=None, highlight=False)))
-            height = max(len(lines) for lines in cells)
-            if plain_row and height == 1:
-                yield Segment("  ".join(lines[0][0].text for lines in cells))
-                yield new_line
+            if texts is not None:
+                yield gap.join(texts) + "\n"
                 continue
-            for line_no in range(height):
+            segments: list[Any] = []
+            for line_no in range(max(len(lines) for lines in cells)):
                 for position, ((_, width, _), lines) in enumerate(zip(shown, cells,
                                                                       strict=True)):
+                    if position:
+                        segments.append(Segment(gap))
                     if line_no < len(lines):
-                        yield from lines[line_no]
+                        segments.extend(lines[line_no])
                     else:
-                        yield Segment(" " * width)
-                    if position != last:
-                        yield gap
-                yield new_line
+                        segments.append(Segment(" " * width))
+                segments.append(Segment.line())
+            yield segments
 
     def __rich_console__(self, console: Any, options: Any) -> Iterator[Any]:
-        from rich.cells import cell_len
         from rich.padding import Padding
         from rich.segment import Segment
         from rich.text import Text
@@ -388,7 +438,7 @@ class DataTable:
                 yield from console.render(title, table_options.update(justify="left"))
             if self.show_header:
                 yield self._header(widths)
-            yield from self._row_lines(console, options, widths)
+            yield from _batched(self._drawn_rows(console, options, widths))
             return
         # The columns that fit as a table, one line per row (key cells never wrap), each row
         # followed by its other columns, one a line, indented: a key value whole on its line,
@@ -399,29 +449,62 @@ class DataTable:
             for line in console.render_lines(self._header(widths), table_options, pad=False):
                 yield from line
                 yield Segment.line()
-        rows = self._row_lines(console, table_options, widths)
-        indent = Segment("  ")
         room = options.max_width - 2
-        for row in self.rows:
-            # a key cell never wraps and every shown column is a key column: one line each
-            for segment in rows:
-                yield segment
-                if segment.text == "\n":
-                    break
-            for column, cell, width in zip(self.columns, row, widths, strict=True):
-                plain = cell if type(cell) is str else cell.plain
-                if width or plain in ("", NO_VALUE):
-                    continue
-                label = f"{column.header}: " if self.show_header else ""
-                if type(cell) is str and plain.isprintable() \
-                        and cell_len(label) + cell_len(plain) <= room:
-                    yield indent
-                    yield Segment(label + plain)
-                    yield Segment.line()
-                    continue
-                body = Text.assemble(Text(label), cell if isinstance(cell, Text) else Text(cell),
-                                     no_wrap=False, overflow="fold")
-                yield Padding(body, (0, 0, 0, 2), expand=False)
+        labels = [f"{column.header}: " if self.show_header else "" for column in self.columns]
+        hidden = [i for i, width in enumerate(widths) if not width]
+
+        def drawn() -> Iterator[Any]:
+            for row, line in zip(self.rows, self._drawn_rows(console, table_options, widths),
+                                 strict=True):
+                yield line  # every shown column is a key column: one line
+                for i in hidden:
+                    cell = row[i]
+                    plain = cell if type(cell) is str else cell.plain
+                    if plain in ("", NO_VALUE):
+                        continue
+                    if type(cell) is str and plain.isprintable() \
+                            and _width(labels[i]) + _width(plain) <= room:
+                        yield f"  {labels[i]}{plain}\n"  # as the Padding below draws it
+                        continue
+                    body = Text.assemble(Text(labels[i]),
+                                         cell if isinstance(cell, Text) else Text(cell),
+                                         no_wrap=False, overflow="fold")
+                    yield Padding(body, (0, 0, 0, 2), expand=False)
+
+        yield from _batched(drawn())
+
+
+def _width(text: str) -> int:
+    """The cells `text` takes on a terminal (Rich's measure; printable ASCII is one a
+    character)."""
+    from rich.cells import cell_len
+
+    return len(text) if text.isascii() and text.isprintable() else cell_len(text)
+
+
+def _batched(drawn: Iterable[Any], size: int = 1 << 16) -> Iterator[Any]:
+    """Drawn lines as few segments as possible: consecutive unstyled lines (str) joined into one
+    segment of about `size` characters (Rich writes a segment's line breaks as they are); lists
+    of segments and renderables passed on."""
+    from rich.segment import Segment
+
+    pending: list[str] = []
+    held = 0
+    for item in drawn:
+        if type(item) is str:
+            pending.append(item)
+            held += len(item)
+            if held < size:
+                continue
+        if pending:
+            yield Segment("".join(pending))
+            pending, held = [], 0
+        if type(item) is list:
+            yield from item
+        elif type(item) is not str:
+            yield item
+    if pending:
+        yield Segment("".join(pending))
 
 
 def _as_plain(cell: Any, get_style: Any) -> tuple[str | None, Any]:
