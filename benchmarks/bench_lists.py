@@ -50,6 +50,9 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="sizes 1000,10000,100000")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the temporary workspace")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also run another checkout's unmo_cli (run from DIR, e.g. the main "
+                        "branch's worktree), taking turns with this one: before/after in one run")
     parser.add_argument("--json", action="store_true",
                         help="end with one JSON line of the figures (for benchmarks/run_all.py)")
     options = parser.parse_args()
@@ -72,11 +75,17 @@ def main() -> None:
             commands = {"floor": FLOOR} | {name: UNMO + args for name, (args, _) in
                                            COMMANDS.items()}
             envs = {name: env | extra for name, (_, extra) in COMMANDS.items()}
+            if options.baseline:
+                for name, (args, extra) in COMMANDS.items():
+                    commands[f"{name} [baseline]"] = UNMO + args
+                    envs[f"{name} [baseline]"] = env | extra | {"BENCH_CWD": options.baseline}
             found = interleaved(commands, env, options.runs, envs)
             floor = found["floor"].median
             print(f"  {'import floor':34} {seconds(floor):>8}")
             figures = {}
-            for name in COMMANDS:
+            for name in commands:
+                if name == "floor":
+                    continue
                 runs = found[name]
                 figures[name] = {"median_s": runs.median, "ratio": runs.median / floor,
                                  "cpu_s": statistics.median(runs.cpu),

@@ -96,6 +96,9 @@ def main() -> None:
     parser.add_argument("--shuffled", action="store_true",
                         help="store feedback and checks in random time order (a backfill)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workspace")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also run another checkout's unmo_cli (run from DIR, e.g. the main "
+                        "branch's worktree), taking turns with this one: before/after in one run")
     parser.add_argument("--json", action="store_true",
                         help="end with one JSON line of the figures (for benchmarks/run_all.py)")
     args = parser.parse_args()
@@ -119,17 +122,22 @@ def main() -> None:
             formats = FORMATS if customers <= 10_000 else ("json",)
             commands = {"floor": FLOOR} | {
                 fmt: UNMO + ["report", "weekly", "--format", fmt] for fmt in formats}
-            found = interleaved(commands, env, args.runs)
+            envs = {}
+            if args.baseline:
+                for fmt in formats:
+                    commands[f"{fmt} [baseline]"] = commands[fmt]
+                    envs[f"{fmt} [baseline]"] = env | {"BENCH_CWD": args.baseline}
+            found = interleaved(commands, env, args.runs, envs)
             floor = found["floor"].median
             print(f"  {'import floor':28} {seconds(floor):>8}")
             figures = {}
-            for fmt in formats:
+            for fmt in [name for name in commands if name != "floor"]:
                 runs = found[fmt]
                 figures[fmt] = {"median_s": runs.median, "ratio": runs.median / floor,
                                 "cpu_s": statistics.median(runs.cpu),
                                 "peak_mb": max(runs.peak_mb), "bytes": runs.output_bytes,
                                 "wall_s": runs.wall}
-                print(f"  report weekly --format {fmt:8} {seconds(runs.median):>8}  "
+                print(f"  report weekly --format {fmt:19} {seconds(runs.median):>8}  "
                       f"{runs.median / floor:5.2f}× floor  CPU "
                       f"{seconds(statistics.median(runs.cpu)):>8}  peak "
                       f"{max(runs.peak_mb):5.0f} MB  {runs.output_bytes:,} bytes")

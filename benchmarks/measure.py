@@ -41,9 +41,13 @@ class Runs:
 
 def run_measured(command: list[str], env: dict[str, str], into: Runs) -> None:
     """As run_once, with the process's CPU time and peak RSS from its own rusage."""
+    # BENCH_CWD: run from that folder, so `python -m unmo_cli` imports the checkout there
+    # (a baseline's) ahead of the installed one
+    env = dict(env)
+    cwd = env.pop("BENCH_CWD", None)
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL)
+                               stderr=subprocess.DEVNULL, cwd=cwd)
     assert process.stdout is not None
     size = 0
     while chunk := process.stdout.read(1 << 16):
