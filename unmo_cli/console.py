@@ -280,7 +280,7 @@ class DataTable:
 
     def __init__(self, title: str | None, columns: list[Column], *,
                  show_header: bool = True) -> None:
-        from rich.cells import cell_len
+        from rich.cells import cell_len  # lazy: only the Rich parts this output draws
 
         self.title, self.columns, self.show_header = title, columns, show_header
         self.rows: list[list[Any]] = []  # each cell a str, or a rich Text
@@ -289,7 +289,7 @@ class DataTable:
         self._natural = [max(1, cell_len(c.header) if show_header else 0) for c in columns]
 
     def add_row(self, *cells: Any) -> None:
-        from rich.control import strip_control_codes
+        from rich.control import strip_control_codes  # lazy: only the Rich parts this output draws
         from rich.text import Text
 
         if len(cells) != len(self.columns):
@@ -352,7 +352,7 @@ class DataTable:
     def _header(self, widths: list[int]) -> Any:
         """Rich's table of these columns at these widths without rows: the header and the rule
         under it."""
-        from rich import box
+        from rich import box  # lazy: only the Rich parts this output draws
         from rich.table import Table
 
         table = Table(show_header=True, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
@@ -374,7 +374,7 @@ class DataTable:
         justified ones on the left), two spaces between columns, a row as tall as its tallest
         cell. A row without styles is one str (its line and the line break), any other a list
         of segments."""
-        from rich.segment import Segment
+        from rich.segment import Segment  # lazy: only the Rich parts this output draws
         from rich.text import Text
 
         shown = [(i, widths[i], self.columns[i]) for i in range(len(widths)) if widths[i]]
@@ -424,7 +424,7 @@ class DataTable:
             yield segments
 
     def __rich_console__(self, console: Any, options: Any) -> Iterator[Any]:
-        from rich.padding import Padding
+        from rich.padding import Padding  # lazy: only the Rich parts this output draws
         from rich.segment import Segment
         from rich.text import Text
 
@@ -477,7 +477,7 @@ class DataTable:
 def _width(text: str) -> int:
     """The cells `text` takes on a terminal (Rich's measure; printable ASCII is one a
     character)."""
-    from rich.cells import cell_len
+    from rich.cells import cell_len  # lazy: only the Rich parts this output draws
 
     return len(text) if text.isascii() and text.isprintable() else cell_len(text)
 
@@ -486,7 +486,7 @@ def _batched(drawn: Iterable[Any], size: int = 1 << 16) -> Iterator[Any]:
     """Drawn lines as few segments as possible: consecutive unstyled lines (str) joined into one
     segment of about `size` characters (Rich writes a segment's line breaks as they are); lists
     of segments and renderables passed on."""
-    from rich.segment import Segment
+    from rich.segment import Segment  # lazy: only the Rich parts this output draws
 
     pending: list[str] = []
     held = 0
