@@ -30,7 +30,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import FLOOR, UNMO, clean_env, interleaved, seconds, verdict  # noqa: E402
+from measure import (  # noqa: E402
+    FLOOR,
+    UNMO,
+    clean_env,
+    describe_verdict,
+    interleaved,
+    seconds,
+    verdict,
+)
 from seed import NOW, Dataset, clear, describe, generate  # noqa: E402
 
 COMMANDS = {
@@ -81,7 +89,8 @@ def main() -> None:
                     envs[f"{name} [baseline]"] = env | extra | {"BENCH_CWD": options.baseline}
             found = interleaved(commands, env, options.runs, envs)
             floor = found["floor"].median
-            print(f"  {'import floor':34} {seconds(floor):>8}")
+            print(f"  {'import floor':34} {seconds(floor):>8}  CPU "
+                  f"{seconds(statistics.median(found['floor'].cpu)):>8}")
             figures = {}
             for name in commands:
                 if name == "floor":
@@ -100,7 +109,7 @@ def main() -> None:
                 counted = customers if noun == "customer" else dataset.alerts
                 worst = max((n for n in COMMANDS if n.startswith(noun)),
                             key=lambda n: figures[n]["median_s"])
-                judged = verdict(figures[worst]["median_s"], floor, goal_s)
+                judged = verdict(found[worst], found["floor"], goal_s)
                 what = (f"`unmo customer list`, {counted:,} customers, whole process, slowest "
                         f"format ({worst.removeprefix('customer list').strip() or 'table'})"
                         if noun == "customer" else
@@ -110,8 +119,7 @@ def main() -> None:
                 goals.append({"figure": what,
                               "goal": f"≤ {goal_s:g} s (≤ {judged['goal_ratio']:.2f}× floor)"
                               if at_goal else f"— (goal at {size:,})",
-                              "value": f"{seconds(judged['figure_s'])} = "
-                                       f"{judged['ratio']:.2f}× floor {seconds(floor)}",
+                              "value": describe_verdict(judged),
                               "met": judged["met"] if at_goal else None})
                 print(f"  {what}: {goals[-1]['value']}; goal {goals[-1]['goal']}"
                       + (f": {'met' if judged['met'] else 'MISSED'}" if at_goal else ""))
