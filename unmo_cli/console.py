@@ -284,6 +284,9 @@ class DataTable:
 
         self.title, self.columns, self.show_header = title, columns, show_header
         self.rows: list[list[Any]] = []  # each cell a str, or a rich Text
+        # per row, each cell's width when it is one line Rich would draw as it is (printable,
+        # unstyled or styled whole, no trailing space in a right-justified column), else -1
+        self._sizes: list[list[int]] = []
         # the widest line of each column so far (its header's included): measured once per
         # cell; never 0, which layout() keeps for a column moved to the detail lines
         self._natural = [max(1, cell_len(c.header) if show_header else 0) for c in columns]
@@ -295,14 +298,17 @@ class DataTable:
         if len(cells) != len(self.columns):
             raise ValueError(f"{len(cells)} cells for {len(self.columns)} columns")
         row: list[Any] = []
+        sizes: list[int] = []
         natural = self._natural
         for index, (column, cell) in enumerate(zip(self.columns, cells, strict=True)):
+            whole = True  # drawn as it is when it fits
             if isinstance(cell, Text):
                 plain = cell.plain
                 if not column.wrap and "\n" in plain:
                     # one line per row: a comment's line breaks become spaces
                     cell = Text(" ".join(plain.splitlines()), style=cell.style)
                     plain = cell.plain
+                whole = not cell.spans and cell.justify is None
             else:
                 # what Text() would hold: the control codes Rich drops, dropped here too
                 plain = "" if cell is None else strip_control_codes(str(cell))
@@ -310,12 +316,19 @@ class DataTable:
                 if not column.wrap and "\n" in plain:
                     plain = " ".join(plain.splitlines())
                 cell = plain
-            width = _width(plain) if "\n" not in plain else max(
-                _width(line) for line in plain.split("\n"))
+            if plain.isprintable():
+                width = len(plain) if plain.isascii() else _width(plain)
+                if column.justify == "right" and plain[-1:] == " ":
+                    whole = False  # Rich strips it first
+            else:
+                whole = False
+                width = max(_width(line) for line in plain.split("\n"))
             if width > natural[index]:
                 natural[index] = width
             row.append(cell)
+            sizes.append(width if whole else -1)
         self.rows.append(row)
+        self._sizes.append(sizes)
 
     def layout(self, width: int) -> list[int]:
         """The width of each column at `width` cells; 0 for a column that goes to the detail
@@ -380,27 +393,26 @@ class DataTable:
         shown = [(i, widths[i], self.columns[i]) for i in range(len(widths)) if widths[i]]
         gap = " " * GAP
         get_style = console.get_style
-        for row in self.rows:
+        for row, sizes in zip(self.rows, self._sizes, strict=True):
             cells: list[list[list[Any]]] = []  # per cell, its lines, each a list of segments
-            texts: list[str] = []  # while every cell so far is one unstyled line
+            texts: list[str] | None = []  # while every cell so far is one unstyled line
             for i, width, column in shown:
-                cell = row[i]
-                text, style = (cell, None) if type(cell) is str else _as_plain(cell, get_style)
-                if text is not None and text.isprintable():
-                    if column.justify == "right":
-                        text = text.rstrip()
-                    size = _width(text)
-                    if size <= width:  # fits: padded, as Rich pads it
-                        pad = " " * (width - size)
-                        text = pad + text if column.justify == "right" else text + pad
-                        if style is None and texts is not None:
-                            texts.append(text)
-                        else:
-                            texts = None  # type: ignore[assignment]
-                        cells.append([[Segment(text, style)]])
-                        continue
+                cell, size = row[i], sizes[i]
+                if 0 <= size <= width:  # fits: padded, as Rich pads it
+                    if type(cell) is str:
+                        text, style = cell, None
+                    else:
+                        text, style = cell.plain, get_style(cell.style) if cell.style else None
+                    pad = " " * (width - size)
+                    text = pad + text if column.justify == "right" else text + pad
+                    if style is None and texts is not None:
+                        texts.append(text)
+                    else:
+                        texts = None
+                    cells.append([[Segment(text, style)]])
+                    continue
                 # Cut, wrapped, with tabs or styled in parts: Rich lays the cell out.
-                texts = None  # type: ignore[assignment]
+                texts = None
                 cells.append(console.render_lines(
                     cell if isinstance(cell, Text) else Text(cell),
                     options.update(width=width, justify=column.justify,
@@ -453,17 +465,19 @@ class DataTable:
         labels = [f"{column.header}: " if self.show_header else "" for column in self.columns]
         hidden = [i for i, width in enumerate(widths) if not width]
 
+        label_widths = [_width(label) for label in labels]
+
         def drawn() -> Iterator[Any]:
-            for row, line in zip(self.rows, self._drawn_rows(console, table_options, widths),
-                                 strict=True):
+            for row, sizes, line in zip(self.rows, self._sizes,
+                                        self._drawn_rows(console, table_options, widths),
+                                        strict=True):
                 yield line  # every shown column is a key column: one line
                 for i in hidden:
                     cell = row[i]
                     plain = cell if type(cell) is str else cell.plain
                     if plain in ("", NO_VALUE):
                         continue
-                    if type(cell) is str and plain.isprintable() \
-                            and _width(labels[i]) + _width(plain) <= room:
+                    if type(cell) is str and sizes[i] >= 0 and label_widths[i] + sizes[i] <= room:
                         yield f"  {labels[i]}{plain}\n"  # as the Padding below draws it
                         continue
                     body = Text.assemble(Text(labels[i]),
@@ -505,14 +519,6 @@ def _batched(drawn: Iterable[Any], size: int = 1 << 16) -> Iterator[Any]:
             yield item
     if pending:
         yield Segment("".join(pending))
-
-
-def _as_plain(cell: Any, get_style: Any) -> tuple[str | None, Any]:
-    """A rich Text cell as its text and one style, when Rich would draw it as that (no styled
-    parts, no justification of its own); (None, None) otherwise."""
-    if cell.spans or cell.justify is not None:
-        return None, None
-    return cell.plain, get_style(cell.style) if cell.style else None
 
 
 def key_value_table(rows: Iterable[tuple[str, Any]], title: str) -> DataTable:
