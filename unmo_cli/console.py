@@ -4,16 +4,20 @@ preconditions, decided once here for every command (after gh's IOStreams)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from unmo_cli.clock import iso
+from unmo_cli.errors import InputError
 
 if TYPE_CHECKING:  # rich is imported lazily: `unmo --help` should not pay for it twice
     from rich.console import Console
@@ -38,7 +42,7 @@ def can_prompt() -> bool:
 
 
 def _make_console(stream: Any) -> Console:
-    from rich.console import Console
+    from rich.console import Console  # lazy: only the Rich parts this output draws
 
     class _Console(Console):
         def on_broken_pipe(self) -> None:
@@ -76,8 +80,6 @@ def _console_for(stream: Any) -> Console:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
-        from unmo_cli.clock import iso
-
         return iso(value)
     if isinstance(value, date):
         return value.isoformat()
@@ -86,8 +88,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return value.as_posix()
     if hasattr(value, "__dataclass_fields__"):
-        from dataclasses import asdict
-
         return asdict(value)
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
@@ -143,8 +143,6 @@ def chosen_format(fmt: str | None, json_flag: bool, *, default: str) -> str:
     """`--json` is `--format json`, on every command that has --format (one output switch for
     scripts whatever the command)."""
     if json_flag and fmt not in (None, "json"):
-        from unmo_cli.errors import InputError
-
         raise InputError(f"--json and --format {fmt} ask for two formats; pass only one.")
     return "json" if json_flag else (fmt or default)
 
@@ -174,9 +172,8 @@ def print_out(*renderables: Any) -> None:
 def render_text(renderable: Any, width: int = 140) -> str:
     """A Rich renderable (a table, a group) as plain text `width` columns wide: no colour, no
     escape sequences, whatever the terminal — for an --output file that holds the table."""
-    import io
 
-    from rich.console import Console
+    from rich.console import Console  # lazy: only the Rich parts this output draws
 
     buffer = io.StringIO()
     Console(file=buffer, width=width, no_color=True, color_system=None, force_terminal=False,
@@ -201,6 +198,7 @@ def progress(total: int, description: str, *, threshold: int = 2) -> Iterator[An
     if total < threshold or not stderr_is_terminal():
         yield _NullAdvance()
         return
+    # lazy: only the Rich parts this output draws
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     bar: Progress = Progress(
