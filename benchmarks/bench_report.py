@@ -1,20 +1,26 @@
-"""Times `unmo report weekly --format json` on a large workspace and the floor under it.
+"""Times `unmo report weekly` on large workspaces, as the number of customers grows, and the
+floor under it.
 
-Generates 10,000 customers, 1,000,000 feedback rows and 1,000,000 health checks (plus one
-onboarding session per customer and some alerts) straight through the project's database adapter
-(bulk INSERTs on its engine) in a temporary workspace, then prints:
+Generates N customers (one onboarding session each), 1,000,000 feedback rows, 1,000,000 health
+checks and 2,000 alerts (benchmarks/seed.py: bulk inserts through the driver) in a temporary
+workspace, for each size (default 10,000; --full: 1,000, 10,000 and 100,000), then prints,
+each a fresh `unmo` process taking turns with the import floor (`python -c "import typer,
+sqlmodel, jinja2, rich.console"`, benchmarks/measure.py) so the figures are ratios measured in
+one run:
 
-  * the whole command, as a user runs it (a fresh `unmo` process each time; goal <= 1.5 s),
-  * the bare start-up of `unmo --version`, for scale,
-  * every SQL statement the report runs, timed in-process, and the heaviest one run alone as raw
-    SQL through the driver (the floor), with the ratio whole / floor.
+  * `report weekly --format json` into a pipe: wall, CPU, peak resident memory; goals: <= 1.5 s
+    at 10,000 customers, <= 4 s in <= 250 MB at 100,000 (a goal of G s is met when
+    median ÷ floor <= G ÷ measure.REFERENCE_FLOOR_S);
+  * at sizes up to 10,000 also the other formats (table, markdown, html, csv), for scale;
+  * at the largest size, every SQL statement the report runs, timed in-process, and the heaviest
+    one alone as raw SQL through the driver (the floor of the queries).
 
-    python benchmarks/bench_report.py [--customers N] [--feedback N] [--checks N] [--weeks W]
-                                      [--runs R] [--shuffled] [--keep] [--json]
+    python benchmarks/bench_report.py [--customers N[,N…]] [--full] [--feedback N] [--checks N]
+                                      [--weeks W] [--runs R] [--shuffled] [--keep] [--json]
 
 The rows are spread evenly over the last W weeks (default 13, a quarter) before UNMO_NOW, so the
 report's 8-week trend reads 8/13 of all feedback. Set UNMO_DATABASE_URL to an empty PostgreSQL
-database to measure there instead of SQLite.
+database to measure there instead of SQLite (each size starts from an emptied database).
 """
 
 from __future__ import annotations
@@ -22,127 +28,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
 from pathlib import Path
 
-NOW = "2026-11-18T12:00:00Z"
-CHUNK = 50_000
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from measure import (  # noqa: E402
+    FLOOR,
+    UNMO,
+    clean_env,
+    describe_verdict,
+    interleaved,
+    seconds,
+    verdict,
+)
+from seed import NOW, Dataset, clear, describe, generate  # noqa: E402
 
-def generate(customers: int, feedback: int, checks: int, weeks: int, shuffled: bool) -> None:
-    """Bulk-insert the dataset into the current workspace's database."""
-    from unmo_cli.db import open_database
-    from unmo_cli.db.models import Alert, Customer, Feedback, HealthCheck, OnboardingSession
-    from unmo_cli.workspace import load_workspace
-
-    rng = random.Random(46)
-    end = datetime(2026, 11, 18, 12, 0, 0)
-    span = timedelta(weeks=weeks).total_seconds()
-
-    def recent() -> datetime:
-        return end - timedelta(seconds=rng.random() * span)
-
-    def in_order(total: int):
-        """Timestamps in the order they are recorded (health checks and feedback arrive as
-        they happen); --shuffled stores them in random order, as a bulk backfill would."""
-        start = end - timedelta(seconds=span)
-        for k in range(total):
-            yield recent() if shuffled else start + timedelta(seconds=(k + rng.random()) * span
-                                                              / total)
-
-    db = open_database(load_workspace())
-    try:
-        started = time.perf_counter()
-        rows = []
-        for n in range(1, customers + 1):
-            created = end - timedelta(days=rng.random() * 400)
-            churned = created + timedelta(days=rng.random() * 200) if rng.random() < 0.05 else None
-            rows.append({
-                "id": n, "slug": f"customer-{n:05d}", "name_key": f"customer{n:05d}",
-                "name": f"Customer {n:05d}",
-                "industry": rng.choice(["gaming", "ecommerce", "fintech", "other"]),
-                "integration": rng.choice(["sdk", "s2s", "hybrid"]), "platforms": "ios,android",
-                "provider": rng.choice(["appsflyer", "adjust", "branch", "kochava", "none"]),
-                "events_per_day": rng.randrange(1_000, 200_000),
-                "mrr_cents": rng.randrange(50_000, 500_000),
-                "contact_name": "Ops", "contact_email": f"ops@customer-{n}.example",
-                "phase": rng.choice(["discovery", "setup", "launch"]), "created_at": created,
-                "churned_at": churned if churned and churned < end else None,
-            })
-        with db.engine.begin() as connection:
-            connection.execute(Customer.__table__.insert(), rows)
-            connection.execute(OnboardingSession.__table__.insert(), [
-                {"customer_id": row["id"], "customer_name": row["name"], "mode": "flags",
-                 "outcome": "success" if rng.random() < 0.97 else "failed",
-                 "started_at": row["created_at"], "finished_at": row["created_at"],
-                 "duration_s": round(rng.uniform(120, 600), 3)} for row in rows])
-            connection.execute(Alert.__table__.insert(), [
-                {"customer_id": rng.randrange(1, customers + 1), "rule": "low_satisfaction",
-                 "text": "satisfaction below 7", "score": 5.0, "created_at": recent(),
-                 "attempts": 0} for _ in range(2_000)])
-        received = in_order(feedback)
-        _bulk(db, Feedback.__table__, feedback, lambda: {
-            "customer_id": rng.randrange(1, customers + 1), "received_at": next(received),
-            "satisfaction": rng.randrange(1, 11),
-            "nps": rng.randrange(0, 11) if rng.random() < 0.8 else None,
-            "category": "other", "source": "import"})
-        checked = in_order(checks)
-        _bulk(db, HealthCheck.__table__, checks, lambda: {
-            "customer_id": rng.randrange(1, customers + 1), "checked_at": next(checked),
-            "status": rng.choices(["healthy", "degraded", "down", "unauthorized"],
-                                  [0.95, 0.03, 0.015, 0.005])[0],
-            "http_status": 200, "latency_ms": round(rng.lognormvariate(4, 0.4), 1)})
-        if db.dialect == "sqlite":
-            with db.engine.begin() as connection:
-                connection.exec_driver_sql("ANALYZE")
-        elif db.dialect == "postgresql":
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("ANALYZE")
-        print(f"generated {customers:,} customers, {feedback:,} feedback rows, {checks:,} health "
-              f"checks over {weeks} weeks ({'shuffled' if shuffled else 'in time order'}) in "
-              f"{time.perf_counter() - started:.1f} s ({db.dialect})")
-    finally:
-        db.dispose()
-
-
-def _bulk(db, table, total: int, make) -> None:
-    done = 0
-    while done < total:
-        size = min(CHUNK, total - done)
-        with db.engine.begin() as connection:
-            connection.execute(table.insert(), [make() for _ in range(size)])
-        done += size
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def whole_command(runs: int, env: dict[str, str]) -> dict[str, list[float] | int]:
-    """Wall-clock and CPU seconds (user + system) of each run: on a busy machine the CPU time is
-    the steadier figure, on an idle one the two agree."""
-    unmo = [sys.executable, "-m", "unmo_cli"]
-    figures: dict[str, list[float] | int] = {"wall": [], "cpu": [], "startup": [], "size": 0}
-    for _ in range(runs):
-        cpu, started = _children_cpu(), time.perf_counter()
-        done = subprocess.run([*unmo, "report", "weekly", "--format", "json"], env=env,
-                              capture_output=True, check=True)
-        figures["wall"].append(time.perf_counter() - started)  # type: ignore[union-attr]
-        figures["cpu"].append(_children_cpu() - cpu)  # type: ignore[union-attr]
-        figures["size"] = len(done.stdout)
-        started = time.perf_counter()
-        subprocess.run([*unmo, "--version"], env=env, capture_output=True, check=True)
-        figures["startup"].append(time.perf_counter() - started)  # type: ignore[union-attr]
-    return figures
+FORMATS = ("json", "table", "markdown", "html", "csv")
+GOALS = {10_000: (1.5, None), 100_000: (4.0, 250)}  # customers: (seconds, peak MB)
 
 
 def statements(runs: int) -> tuple[list[tuple[float, str]], float, str]:
@@ -188,7 +95,8 @@ def statements(runs: int) -> tuple[list[tuple[float, str]], float, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--customers", default="10000", help="comma-separated sizes")
+    parser.add_argument("--full", action="store_true", help="sizes 1000,10000,100000")
     parser.add_argument("--feedback", type=int, default=1_000_000)
     parser.add_argument("--checks", type=int, default=1_000_000)
     parser.add_argument("--weeks", type=int, default=13)
@@ -196,45 +104,92 @@ def main() -> None:
     parser.add_argument("--shuffled", action="store_true",
                         help="store feedback and checks in random time order (a backfill)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workspace")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also run another checkout's unmo_cli (run from DIR, e.g. the main "
+                        "branch's worktree), taking turns with this one: before/after in one run")
     parser.add_argument("--json", action="store_true",
                         help="end with one JSON line of the figures (for benchmarks/run_all.py)")
     args = parser.parse_args()
+    sizes = [1000, 10_000, 100_000] if args.full else [int(n) for n in args.customers.split(",")]
 
     root = Path(tempfile.mkdtemp(prefix="unmo-bench-report-"))
     os.environ.update({"UNMO_WORKSPACE": str(root), "UNMO_NOW": NOW})
-    env = {**os.environ, "NO_COLOR": "1"}
+    env = clean_env(UNMO_WORKSPACE=str(root), UNMO_NOW=NOW)
+    results, goals = [], []
     try:
-        started = time.perf_counter()
-        generate(args.customers, args.feedback, args.checks, args.weeks, args.shuffled)
-        generated = time.perf_counter() - started
-        figures = whole_command(args.runs, env)
-        each, floor, heaviest = statements(args.runs)
-        whole = statistics.median(figures["wall"])
-        cpu = statistics.median(figures["cpu"])
-        print(f"\nunmo report weekly --format json, whole process (median of {args.runs}): "
-              f"{whole:.3f} s wall [min {min(figures['wall']):.3f} s], {cpu:.3f} s CPU; goal "
-              f"<= 1.5 s: {'met' if min(whole, cpu) <= 1.5 else 'MISSED'}; "
-              f"{figures['size']:,} bytes of JSON")
-        print(f"unmo --version (start-up alone, median): "
-              f"{statistics.median(figures['startup']):.3f} s; load average "
-              f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-        print(f"\nthe report's {len(each)} statements, each alone (raw SQL, rows fetched), "
-              "slowest first:")
-        for seconds, sql in sorted(each, reverse=True)[:8]:
-            print(f"  {seconds * 1000:8.1f} ms  {' '.join(sql.split())[:110]}")
-        print(f"  total {sum(t for t, _ in each) * 1000:.1f} ms")
-        print(f"\nheaviest aggregate alone, raw SQL through the driver (median of {args.runs}): "
-              f"{floor * 1000:.1f} ms")
+        for customers in sizes:
+            if customers != sizes[0]:
+                clear()
+            dataset = Dataset(customers=customers, feedback=args.feedback, checks=args.checks,
+                              alerts=2_000, weeks=args.weeks, shuffled=args.shuffled)
+            generated = generate(dataset)
+            print(f"\n{describe(dataset)} over {args.weeks} weeks "
+                  f"({'shuffled' if args.shuffled else 'in time order'}) generated in "
+                  f"{generated:.1f} s; median of {args.runs}, load average "
+                  f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+            formats = FORMATS if customers <= 10_000 else ("json",)
+            commands = {"floor": FLOOR} | {
+                fmt: UNMO + ["report", "weekly", "--format", fmt] for fmt in formats}
+            envs = {}
+            if args.baseline:
+                for fmt in formats:
+                    commands[f"{fmt} [baseline]"] = commands[fmt]
+                    envs[f"{fmt} [baseline]"] = env | {"BENCH_CWD": args.baseline}
+            found = interleaved(commands, env, args.runs, envs)
+            floor = found["floor"].median
+            print(f"  {'import floor':28} {seconds(floor):>8}  CPU "
+                  f"{seconds(statistics.median(found['floor'].cpu)):>8}")
+            figures = {}
+            for fmt in [name for name in commands if name != "floor"]:
+                runs = found[fmt]
+                figures[fmt] = {"median_s": runs.median, "ratio": runs.median / floor,
+                                "cpu_s": statistics.median(runs.cpu),
+                                "peak_mb": max(runs.peak_mb), "bytes": runs.output_bytes,
+                                "wall_s": runs.wall}
+                print(f"  report weekly --format {fmt:19} {seconds(runs.median):>8}  "
+                      f"{runs.median / floor:5.2f}× floor  CPU "
+                      f"{seconds(statistics.median(runs.cpu)):>8}  peak "
+                      f"{max(runs.peak_mb):5.0f} MB  {runs.output_bytes:,} bytes")
+            results.append({"customers": customers, "feedback": args.feedback,
+                            "checks": args.checks, "generate_s": generated, "floor_s": floor,
+                            "figures": figures})
+            if True:  # every size is a point of the growth curve, judged where it has a goal
+                goal_s, goal_mb = GOALS.get(customers, (None, None))
+                judged = verdict(found["json"], found["floor"], goal_s or 1.0)
+                peak = figures["json"]["peak_mb"]
+                met = (judged["met"] and (goal_mb is None or peak <= goal_mb)) if goal_s \
+                    else None
+                goals.append({
+                    "figure": f"`unmo report weekly --format json`, {describe(dataset)}, "
+                              "whole process, into a pipe",
+                    "goal": (f"≤ {goal_s:g} s (≤ {judged['goal_ratio']:.1f}× floor)"
+                             + (f", ≤ {goal_mb} MB peak" if goal_mb else "")) if goal_s
+                    else "— (goals at 10,000 and 100,000)",
+                    "value": f"{describe_verdict(judged)}; peak {peak:.0f} MB",
+                    "met": met})
+                print(f"  {goals[-1]['value']}; goal {goals[-1]['goal']}"
+                      + ("" if met is None else f": {'met' if met else 'MISSED'}"))
+                if customers <= 10_000:
+                    others = ", ".join(
+                        f"{fmt} {seconds(figures[fmt]['median_s'])} "
+                        f"({figures[fmt]['ratio']:.2f}×, {figures[fmt]['peak_mb']:.0f} MB)"
+                        for fmt in formats if fmt != "json")
+                    goals.append({"figure": f"`unmo report weekly`, the other formats, "
+                                            f"{customers:,} customers",
+                                  "goal": "— (no regression; printed)", "value": others,
+                                  "met": None})
+        each, sql_floor, heaviest = statements(args.runs)
+        print(f"\nat {sizes[-1]:,} customers, the report's {len(each)} statements, each alone "
+              "(raw SQL, rows fetched), slowest first:")
+        for took, sql in sorted(each, reverse=True)[:8]:
+            print(f"  {took * 1000:8.1f} ms  {' '.join(sql.split())[:110]}")
+        print(f"  total {sum(t for t, _ in each) * 1000:.1f} ms; heaviest alone (median of "
+              f"{args.runs}): {sql_floor * 1000:.1f} ms")
         print(f"  {' '.join(heaviest.split())[:300]}")
-        print(f"\nratio whole command / heaviest aggregate: {whole / floor:.1f}x wall, "
-              f"{cpu / floor:.1f}x CPU")
         if args.json:
-            print(json.dumps({
-                "customers": args.customers, "feedback": args.feedback, "checks": args.checks,
-                "runs": args.runs, "generate_s": generated, "whole_s": figures["wall"],
-                "cpu_s": figures["cpu"], "startup_s": statistics.median(figures["startup"]),
-                "statements": len(each), "floor_s": floor, "heaviest": " ".join(heaviest.split()),
-                "json_bytes": figures["size"]}))
+            print(json.dumps({"sizes": results, "goals": goals, "runs": args.runs,
+                              "statements": len(each), "sql_floor_s": sql_floor,
+                              "heaviest": " ".join(heaviest.split())}))
     finally:
         if args.keep:
             print(f"\nworkspace kept at {root}")

@@ -61,6 +61,9 @@ def test_health_score_rounds_the_exact_weighted_mean(components, weights):
     if not present or total <= 0:
         assert metrics.health_score(components, weights) is None
         return
-    weighted = sum(weights.get(n, 0.0) * v for n, v in present.items())
-    exact = Fraction(str(weighted)) / Fraction(str(total))
+    # The mean of the inputs' own decimals, exactly (a float product's shortest repr is not the
+    # product of the reprs: 1.1018574434840003 × 0.5 ÷ 1.1018574434840003 is 1/2, not just under)
+    shares = {n: Fraction(repr(float(weights.get(n, 0.0)))) for n in present}
+    exact = (sum(shares[n] * Fraction(repr(float(v))) for n, v in present.items())
+             / sum(shares.values()))
     assert metrics.health_score(components, weights) == int(metrics.round_half_up(exact))

@@ -8,9 +8,9 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 from unmo_cli.clock import iso
 from unmo_cli.errors import InputError
+
+# The tables every command prints (unmo_cli.tables), under the names the commands use.
+from unmo_cli.tables import (
+    GAP,
+    NO_VALUE,
+    Column,
+    DataTable,
+    key,
+    key_value_table,
+    number,
+    text,
+)
 
 if TYPE_CHECKING:  # rich is imported lazily: `unmo --help` should not pay for it twice
     from rich.console import Console
@@ -92,11 +104,51 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def to_json(document: Any) -> str:
-    """The document as standard JSON: NaN or an infinity is a ValueError (a bug: every number
-    unmo reads is refused unless finite), never the `NaN` that JSON readers reject."""
-    return json.dumps(document, indent=2, ensure_ascii=False, default=_json_default,
-                      allow_nan=False)
+def to_json(document: Any, *, indent: bool | None = None) -> str:
+    """The document as standard JSON: indented for a person when `indent` (by default: when
+    stdout is a terminal), else compact on one line, through the json module's C encoder (what a
+    pipe, `jq` or a file wants, and several times faster). NaN or an infinity is a ValueError (a
+    bug: every number unmo reads is refused unless finite), never the `NaN` that JSON readers
+    reject. A top-level value that is an iterator (the weekly report's portfolio) is an array
+    made as it is encoded."""
+    return "".join(iter_json(document, indent=indent))
+
+
+_COMPACT = json.JSONEncoder(ensure_ascii=False, default=_json_default, allow_nan=False,
+                            separators=(",", ":"))
+
+
+def iter_json(document: Any, *, indent: bool | None = None) -> Iterator[str]:
+    """to_json in pieces: compact, each top-level iterator's items encoded one at a time, so a
+    large array is never held whole, as objects or as text."""
+    if indent is None:
+        indent = stdout_is_terminal()
+    streamed = isinstance(document, dict) and all(type(key) is str for key in document) and any(
+        isinstance(value, Iterator) for value in document.values())
+    if indent:
+        if streamed:
+            document = {key: list(value) if isinstance(value, Iterator) else value
+                        for key, value in document.items()}
+        yield json.dumps(document, indent=2, ensure_ascii=False, default=_json_default,
+                         allow_nan=False)
+        return
+    encode = _COMPACT.encode
+    if not streamed:
+        yield encode(document)
+        return
+    separator = "{"
+    for name, value in document.items():
+        yield f"{separator}{encode(name)}:"
+        separator = ","
+        if isinstance(value, Iterator):
+            opening = "["
+            for item in value:
+                yield opening + encode(item)
+                opening = ","
+            yield "[]" if opening == "[" else "]"
+        else:
+            yield encode(value)
+    yield "}" if separator == "," else "{}"
 
 
 def chosen_format(fmt: str | None, json_flag: bool, *, default: str) -> str:
@@ -108,8 +160,18 @@ def chosen_format(fmt: str | None, json_flag: bool, *, default: str) -> str:
 
 
 def emit_json(document: Any) -> None:
-    """One JSON document on stdout and nothing else there."""
-    sys.stdout.write(to_json(document) + "\n")
+    """One JSON document on stdout and nothing else there (see to_json: indented on a
+    terminal, compact in a pipe), written as it is encoded."""
+    pending: list[str] = []
+    held = 0
+    for piece in iter_json(document):
+        pending.append(piece)
+        held += len(piece)
+        if held >= 1 << 16:
+            sys.stdout.write("".join(pending))
+            pending, held = [], 0
+    pending.append("\n")
+    sys.stdout.write("".join(pending))
     sys.stdout.flush()
 
 
@@ -177,167 +239,4 @@ class _RichAdvance:
         self._bar.advance(self._task, step)
 
 
-# --- tables ---------------------------------------------------------------------------------
-
-# Two spaces between columns, a rule under the header, no outer frame: every column a terminal
-# can spare goes to the data (after gh and kubectl).
-GAP = 2
-NO_VALUE = "—"
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column of a `DataTable`, and how it gives way when the terminal is narrow.
-
-    A `key` column holds what a user types next — a slug, an id, a status, a date, a number, a
-    key hint: it is always shown whole, on one line. A `text` column holds free text (a name, a
-    comment, a message): it takes the width the key columns leave, cut with an ellipsis or, with
-    `wrap`, wrapped at words; when less than `min_width` is left it moves to a detail line under
-    its row."""
-
-    header: str
-    text: bool = False
-    wrap: bool = False
-    justify: str = "left"
-    min_width: int = 20
-
-
-def key(header: str, *, justify: str = "left") -> Column:
-    return Column(header, justify=justify)
-
-
-def number(header: str) -> Column:
-    return Column(header, justify="right")
-
-
-def text(header: str, *, wrap: bool = False, min_width: int = 20) -> Column:
-    return Column(header, text=True, wrap=wrap, min_width=min_width)
-
-
-class DataTable:
-    """A table that fits the width it is rendered at (a terminal, a pipe's COLUMNS or 80, an
-    --output file's width): key columns whole, free text giving way. Cells are plain text (a str
-    or a rich Text), never markup; None and "" show as "—"."""
-
-    def __init__(self, title: str | None, columns: list[Column], *,
-                 show_header: bool = True) -> None:
-        self.title, self.columns, self.show_header = title, columns, show_header
-        self.rows: list[list[Any]] = []
-
-    def add_row(self, *cells: Any) -> None:
-        from rich.text import Text  # lazy: only the Rich parts this output draws
-
-        if len(cells) != len(self.columns):
-            raise ValueError(f"{len(cells)} cells for {len(self.columns)} columns")
-        row = []
-        for column, cell in zip(self.columns, cells, strict=True):
-            if not isinstance(cell, Text):
-                cell = Text(NO_VALUE if cell is None or cell == "" else str(cell))
-            if not column.wrap and "\n" in cell.plain:
-                # one line per row: a comment's line breaks become spaces
-                cell = Text(" ".join(cell.plain.splitlines()), style=cell.style)
-            row.append(cell)
-        self.rows.append(row)
-
-    def _natural_width(self, index: int) -> int:
-        from rich.cells import cell_len  # lazy: only the Rich parts this output draws
-
-        widths = [cell_len(self.columns[index].header) if self.show_header else 0]
-        for row in self.rows:
-            widths.extend(cell_len(line) for line in row[index].plain.split("\n"))
-        return max(widths)
-
-    def layout(self, width: int) -> list[int]:
-        """The width of each column at `width` cells; 0 for a column that goes to the detail
-        lines under each row instead: every text column when less than its `min_width` is left
-        beside the key columns, and, when the key columns alone are wider than `width`, the last
-        key columns too (the first column always stays)."""
-        natural = [self._natural_width(i) for i in range(len(self.columns))]
-        texts = [i for i, c in enumerate(self.columns) if c.text]
-        keys = [i for i in range(len(self.columns)) if i not in texts]
-        floors = {i: min(natural[i], self.columns[i].min_width) for i in texts}
-
-        def needed(shown: list[int], floor: dict[int, int]) -> int:
-            return (sum(natural[i] for i in shown if i in keys) + sum(floor.values())
-                    + GAP * (len(shown) - 1))
-
-        if texts and needed(keys + texts, floors) > width:
-            texts, floors = [], {}
-        while len(keys) > 1 and needed(keys, {}) > width:
-            keys = keys[:-1]
-        widths = [natural[i] if i in keys else 0 for i in range(len(self.columns))]
-        for i in texts:
-            widths[i] = floors[i]
-        spare = width - needed(keys + texts, floors)
-        wanting = [i for i in texts if widths[i] < natural[i]]
-        while spare > 0 and wanting:  # share what is left, a fair slice at a time
-            share = max(1, spare // len(wanting))
-            for i in wanting:
-                step = min(share, natural[i] - widths[i], spare)
-                widths[i] += step
-                spare -= step
-            wanting = [i for i in wanting if widths[i] < natural[i]]
-        return widths
-
-    def _table(self, widths: list[int], *, with_title: bool) -> Any:
-        from rich import box  # lazy: only the Rich parts this output draws
-        from rich.table import Table
-        from rich.text import Text
-
-        table = Table(title=Text(self.title) if with_title and self.title else None,
-                      title_justify="left", show_header=self.show_header, box=box.SIMPLE_HEAD,
-                      show_edge=False, pad_edge=False, collapse_padding=True)
-        for column, width in zip(self.columns, widths, strict=True):
-            if width == 0:
-                continue
-            if column.text:
-                table.add_column(column.header, width=width, no_wrap=not column.wrap,
-                                 overflow="fold" if column.wrap else "ellipsis")
-            else:
-                table.add_column(column.header, justify=column.justify,  # type: ignore[arg-type]
-                                 no_wrap=True, min_width=width)
-        for row in self.rows:
-            table.add_row(*[cell for cell, width in zip(row, widths, strict=True) if width])
-        return table
-
-    def __rich_console__(self, console: Any, options: Any) -> Iterator[Any]:
-        from rich.padding import Padding  # lazy: only the Rich parts this output draws
-        from rich.segment import Segment
-        from rich.text import Text
-
-        widths = self.layout(options.max_width)
-        if all(widths):
-            yield self._table(widths, with_title=True)
-            return
-        # The columns that fit as a table, one line per row (key cells never wrap), each row
-        # followed by its other columns, one a line, indented: a key value whole on its line,
-        # free text wrapped at words.
-        if self.title:
-            yield Text(self.title, no_wrap=False, overflow="fold")
-        shown = [w for w in widths if w]
-        lines = console.render_lines(self._table(widths, with_title=False),
-                                     options.update(width=sum(shown) + GAP * (len(shown) - 1)),
-                                     pad=False)
-        header = 2 if self.show_header else 0
-        for line in lines[:header]:
-            yield from line
-            yield Segment.line()
-        for row, line in zip(self.rows, lines[header:], strict=True):
-            yield from line
-            yield Segment.line()
-            for column, cell, width in zip(self.columns, row, widths, strict=True):
-                if width == 0 and cell.plain not in ("", NO_VALUE):
-                    label = Text(f"{column.header}: ") if self.show_header else Text()
-                    body = Text.assemble(label, cell, no_wrap=False, overflow="fold")
-                    yield Padding(body, (0, 0, 0, 2), expand=False)
-
-
-def key_value_table(rows: Iterable[tuple[str, Any]], title: str) -> DataTable:
-    """Fields and their values, without a header (`customer show`'s sections, the onboarding
-    summary). None, "" and an empty list show as "—", a list as its items joined by commas."""
-    table = DataTable(title, [key("field"), text("value", wrap=True)], show_header=False)
-    for name, value in rows:
-        if isinstance(value, (list, tuple)):
-            value = ", ".join(str(item) for item in value)
-        table.add_row(name, value)
-    return table
+__all__ = ["GAP", "NO_VALUE", "Column", "DataTable", "key", "key_value_table", "number", "text"]

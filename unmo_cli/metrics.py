@@ -6,6 +6,7 @@ no floating-point averages are taken in the database. Rounding is half away from
 
 from __future__ import annotations
 
+import math
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
@@ -33,12 +34,30 @@ def round_half_up(value: Fraction | float | int, places: int = 0) -> float | int
     return int(result) if places == 0 else float(result)
 
 
+def _ratio_half_up(numerator: int, denominator: int, places: int = 0) -> float | int:
+    """round_half_up(Fraction(numerator, denominator), places), without making the Fraction
+    (its gcd and checks cost more than the rounding, and the weekly report rounds a few figures
+    for each of 100,000 customers) when both are ints, the denominator positive and places not
+    negative — the same integer arithmetic; anything else goes through the Fraction."""
+    if not (type(numerator) is int and type(denominator) is int and denominator > 0
+            and places >= 0):
+        return round_half_up(Fraction(numerator, denominator), places)
+    scale = 10 ** places
+    scaled = numerator * scale
+    quotient, remainder = divmod(abs(scaled), denominator)
+    if 2 * remainder >= denominator:
+        quotient += 1
+    if scaled < 0:
+        quotient = -quotient
+    return quotient if places == 0 else quotient / scale
+
+
 def satisfaction_pct(score_sum: int | None, responses: int) -> float | None:
     """**satisfaction_pct**: mean of the satisfaction scores (1–10) of the responses in the period
     × 10, one decimal; `null` with no responses."""
     if not responses:
         return None
-    return float(round_half_up(Fraction(int(score_sum or 0) * 10, responses), 1))
+    return float(_ratio_half_up(int(score_sum or 0) * 10, responses, 1))
 
 
 def nps(promoters: int, detractors: int, answered: int) -> int | None:
@@ -46,7 +65,7 @@ def nps(promoters: int, detractors: int, answered: int) -> int | None:
     `round(100 × (promoters − detractors) / answered)`; `null` with none."""
     if not answered:
         return None
-    return int(round_half_up(Fraction(100 * (promoters - detractors), answered)))
+    return int(_ratio_half_up(100 * (promoters - detractors), answered))
 
 
 def nps_class(answer: int) -> str:
@@ -78,7 +97,7 @@ def share_pct(part: int, whole: int, places: int = 2) -> float | None:
     """part ÷ whole × 100, `places` decimals; `None` when whole is 0."""
     if not whole:
         return None
-    return float(round_half_up(Fraction(100 * part, whole), places))
+    return float(_ratio_half_up(100 * part, whole, places))
 
 
 def availability_pct(not_down: int, checks: int) -> float | None:
@@ -216,6 +235,16 @@ def mean_of(values: list[float | None]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
+def _mean_of_two(first: float | None, second: float | None) -> float | None:
+    """mean_of([first, second]), without the lists (twice per score, 200,000 scores in the
+    report at 100,000 customers): the same float, the sum taken from 0 as sum() does."""
+    if first is None:
+        return None if second is None else (0 + second) / 1
+    if second is None:
+        return (0 + first) / 1
+    return (0 + first + second) / 2
+
+
 def health_components(availability: float | None, p95_ms: float | None,
                       satisfaction: float | None, nps_value: float | None,
                       installs: int | None, targets: Any) -> dict[str, float | None]:
@@ -226,16 +255,14 @@ def health_components(availability: float | None, p95_ms: float | None,
     - engagement: 100 when the newest check that measured installs saw some, 0 when none.
     `targets` is the workspace's targets settings (availability_pct, p95_latency_ms,
     satisfaction_pct, nps)."""
-    technical = mean_of([
+    technical = _mean_of_two(
         None if availability is None else availability_score(availability,
                                                              targets.availability_pct),
-        None if p95_ms is None else latency_score(p95_ms, targets.p95_latency_ms),
-    ])
-    sentiment = mean_of([
+        None if p95_ms is None else latency_score(p95_ms, targets.p95_latency_ms))
+    sentiment = _mean_of_two(
         None if satisfaction is None else satisfaction_score(satisfaction,
                                                              targets.satisfaction_pct),
-        None if nps_value is None else nps_score(nps_value, targets.nps),
-    ])
+        None if nps_value is None else nps_score(nps_value, targets.nps))
     engagement = None if installs is None else (100.0 if installs > 0 else 0.0)
     return {"technical": technical, "sentiment": sentiment, "engagement": engagement}
 
@@ -246,6 +273,12 @@ def health_score(components: dict[str, float | None], weights: dict[str, float])
     present = {name: value for name, value in components.items() if value is not None}
     if not present:
         return None
+    quick = _quick_score(present, weights)
+    return quick if quick is not None else _exact_score(present, weights)
+
+
+def _exact_score(present: dict[str, float], weights: dict[str, float]) -> int | None:
+    """health_score of the components present, in Decimal."""
     # Decimal from the inputs' shortest decimals, not float products: a float weight as small as
     # 5e-324 times a component loses most of its digits (the mean then left the components'
     # range), and Decimal is cheaper than Fraction for the report, which scores every customer
@@ -258,6 +291,26 @@ def health_score(components: dict[str, float | None], weights: dict[str, float])
                    Decimal(0))
     quotient = weighted / total_weight
     return int(quotient.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _quick_score(present: dict[str, float], weights: dict[str, float]) -> int | None:
+    """health_score's result in float arithmetic where that is provably the same: every weight
+    positive and of ordinary size (no underflow in a product), every component in [0, 100], so
+    the float mean is within 1e-12 of the exact one, whose rounding it then shares unless it lies
+    within 1e-9 of a half. None where it may not (the exact Decimal mean decides). The weekly
+    report scores every customer twice: 200,000 scores at 100,000 customers."""
+    total = weighted = 0.0
+    for name, value in present.items():
+        weight = weights.get(name, 0.0)
+        if not (1e-100 < weight < 1e100 and 0.0 <= value <= 100.0):
+            return None
+        total += weight
+        weighted += weight * value
+    mean = weighted / total
+    whole = math.floor(mean)
+    if abs(mean - whole - 0.5) <= 1e-9:
+        return None
+    return whole + 1 if mean - whole > 0.5 else whole
 
 
 def health_color(score: int | None, green_at: float, yellow_at: float) -> str | None:

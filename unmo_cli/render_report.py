@@ -507,8 +507,7 @@ def render_csv(report: WeeklyReport) -> str:
     """One row per customer of the portfolio; empty cells where there is no data."""
 
     def cells(row: PortfolioRow) -> list[Any]:
-        values = {**row.__dict__, "week": report.week.label,
-                  "mrr": amounts.dollars_for_machines(row.mrr),
+        values = {**row.as_json(), "week": report.week.label,
                   "platforms": ",".join(row.platforms), "new": "yes" if row.new else "no"}
         return [values[name] for name in CSV_COLUMNS]
 
@@ -670,9 +669,9 @@ def deliver(workspace: Workspace, report: WeeklyReport, fmt: str, output: Path |
         text = console.render_text(renderable)
     elif fmt == "json":
         if output is None:
-            console.emit_json(report.as_json())
+            console.emit_json(report.json_document())
             return
-        text = console.to_json(report.as_json()) + "\n"
+        text = console.to_json(report.json_document(), indent=False) + "\n"
     elif fmt == "csv":
         text = render_csv(report)
     elif fmt == "markdown":

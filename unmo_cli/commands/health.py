@@ -74,7 +74,8 @@ def health(
         slugs=tuple(slugs or ()), all_customers=all_customers, timeout_s=timeout,
         concurrency=concurrency, retries=retries, fail_on=fail_on.value, record=not no_record,
         output=output), progress=console.progress)
-    text = {Format.json: lambda: console.to_json(health_document(run)) + "\n",
+    text = {Format.json: lambda: console.to_json(health_document(run),
+                                                 indent=None if output is None else False) + "\n",
             Format.junit: lambda: junit_xml(run), Format.table: lambda: None}[chosen]()
     _deliver(run, output, text)
     for warning in run.warnings:

@@ -498,15 +498,19 @@ class AlertView:
 
 
 def _views(session: Session, *conditions: Any) -> list[AlertView]:
+    # The columns a view shows, as plain rows: no Alert objects for the session to track.
     rows = session.execute(
-        select(Alert, Customer.slug, Customer.name)
+        select(Alert.id, Customer.slug, Customer.name, Alert.rule, Alert.score, Alert.text,
+               Alert.feedback_id, Alert.created_at, Alert.notified_at, Alert.acked_at,
+               Alert.attempts, Alert.last_error)
         .join(Customer, Customer.id == Alert.customer_id)
         .where(*conditions).order_by(Alert.id)
     )
-    return [AlertView(a.id, slug, name, a.rule, a.score, a.text, a.feedback_id,
-                      clock.from_db(a.created_at), clock.from_db(a.notified_at),
-                      clock.from_db(a.acked_at), a.attempts, a.last_error)
-            for a, slug, name in rows]
+    from_db = clock.from_db
+    return [AlertView(a.id, a.slug, a.name, a.rule, a.score, a.text, a.feedback_id,
+                      from_db(a.created_at), from_db(a.notified_at), from_db(a.acked_at),
+                      a.attempts, a.last_error)
+            for a in rows]
 
 
 def alert_views(session: Session, ids: Sequence[int]) -> list[AlertView]:

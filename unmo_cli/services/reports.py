@@ -219,13 +219,13 @@ class TargetRow:
     met: bool | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # slots, not frozen: one per customer, made cheaply (100,000 at once)
 class PortfolioRow:
     slug: str
     name: str
     industry: str
     integration: str
-    platforms: list[str]
+    platforms: tuple[str, ...]
     provider: str
     events_per_day: int
     mrr: float
@@ -244,6 +244,20 @@ class PortfolioRow:
     health_score: int | None = None
     health_color: str | None = None
     health_score_change: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The row in the JSON document: its fields in order, the MRR as an exact decimal
+        string (unmo_cli.money), as every command writes money for machines."""
+        return {"slug": self.slug, "name": self.name, "industry": self.industry,
+                "integration": self.integration, "platforms": list(self.platforms),
+                "provider": self.provider, "events_per_day": self.events_per_day,
+                "mrr": money.dollars_for_machines(self.mrr), "phase": self.phase,
+                "new": self.new, "created_at": self.created_at, "churned_at": self.churned_at,
+                "responses": self.responses, "satisfaction_pct": self.satisfaction_pct,
+                "nps": self.nps, "health_checks": self.health_checks,
+                "availability_pct": self.availability_pct, "health_status": self.health_status,
+                "health_score": self.health_score, "health_color": self.health_color,
+                "health_score_change": self.health_score_change}
 
 
 @dataclass(frozen=True)
@@ -301,14 +315,21 @@ class WeeklyReport:
     def as_json(self) -> dict[str, Any]:
         """The contract's document; `timezone`, `complete`, `previous`, `change` and `trends`
         (and the extra fields of targets, portfolio rows and alerts) are additions."""
+        document = self.json_document()
+        document["portfolio"] = list(document["portfolio"])
+        return document
+
+    def json_document(self) -> dict[str, Any]:
+        """as_json with the portfolio as an iterator that makes each row's object as it is
+        read: a writer that streams it (console.emit_json) never holds the 100,000 objects, or
+        their text, at once."""
         document = self.current.as_json()
         document = {"week": document.pop("week"), "start": document.pop("start"),
                     "end": document.pop("end"), "timezone": self.timezone,
                     "complete": self.complete, **document}
         document["targets"] = [asdict(row) for row in self.targets]
-        # vars() rather than asdict(): asdict deep-copies, which costs a quarter of a second at
-        # 10,000 portfolio rows; these rows hold only scalars and a fresh list.
-        document["portfolio"] = [dict(vars(row)) for row in self.portfolio]
+        document["portfolio"] = (row.as_json() for row in self.portfolio)
+        # vars() rather than asdict(): asdict deep-copies; these rows hold only scalars.
         document["alerts"] = [dict(vars(row)) for row in self.alerts]
         document["previous"] = self.previous.as_json()
         document["change"] = {section: dict(values) for section, values in self.change.items()}
@@ -320,7 +341,7 @@ class WeeklyReport:
 def _money_for_machines(document: dict[str, Any]) -> None:
     """Amounts of money in the JSON document as exact decimal strings ("10200.50"), as every
     command writes money for machines (unmo_cli.money); rates (cost per 1,000 events) and
-    percentages stay numbers."""
+    percentages stay numbers. (The portfolio's rows do theirs: PortfolioRow.as_json.)"""
     text = money.dollars_for_machines
     for week in (document, document["previous"]):
         week["mrr"] = {name: text(value) for name, value in week["mrr"].items()}
@@ -331,8 +352,6 @@ def _money_for_machines(document: dict[str, Any]) -> None:
         change["mrr"] = {name: text(value) for name, value in change["mrr"].items()}
     if "revenue_week" in change.get("finance", {}):
         change["finance"]["revenue_week"] = text(change["finance"]["revenue_week"])
-    for row in document["portfolio"]:
-        row["mrr"] = text(row["mrr"])
     for row in document["targets"]:
         if row["metric"] == "mrr":
             row["target"], row["achieved"] = text(row["target"]), text(row["achieved"])
@@ -676,13 +695,6 @@ def _portfolio(connection: Connection, settings: Settings, week: Week,
     c, f, h = t.customers.c, t.feedback.c, t.health.c
     start, end = _naive(week.start), _naive(week.end)
     as_of = _as_of(week, now)
-    customers = connection.execute(
-        select(c.id, c.slug, c.name, c.industry, c.integration, c.platforms, c.provider,
-               c.events_per_day, c.mrr_cents, c.phase, c.created_at, c.churned_at)
-        .where(c.created_at < end, or_(c.churned_at.is_(None), c.churned_at >= start))
-        .order_by(c.mrr_cents.desc(), c.slug)).all()
-    if not customers:
-        return []
     # GROUP BY customer_id + 0, not customer_id: with the bare column SQLite walks the
     # (customer_id, time) index customer by customer, fetching each row from wherever it lies;
     # the expression makes it read the week's range of the time index (rows recorded in time
@@ -711,16 +723,31 @@ def _portfolio(connection: Connection, settings: Settings, week: Week,
     phases = _phases_as_of(connection, as_of)
     scores_before, scores_now = _health_scores(connection, settings, [week.start, as_of])
     green_at, yellow_at = settings.health_score.green_at, settings.health_score.yellow_at
+    platforms: dict[str, tuple[str, ...]] = {}  # the few distinct values, split once each
+    as_of_naive = _naive(as_of)
+    # The customers last, read row by row as their rows are made (not all held first), and
+    # every one of them: the week's filter and the order are applied here, not in SQL, where a
+    # range over nearly all of the created_at index and a sort of every row cost SQLite 3x a
+    # plain scan (and the order is then the same on every database: by MRR, then the slug's
+    # code points, whatever the database's collation).
+    customers = connection.execute(
+        select(c.id, c.slug, c.name, c.industry, c.integration, c.platforms, c.provider,
+               c.events_per_day, c.mrr_cents, c.phase, c.created_at, c.churned_at))
     rows = []
     for customer in customers:
+        if not (customer.created_at < end
+                and (customer.churned_at is None or customer.churned_at >= start)):
+            continue
         fb, hc = feedback.get(customer.id), health.get(customer.id)
         churned_at = (customer.churned_at if customer.churned_at is not None
-                      and customer.churned_at < _naive(as_of) else None)
+                      and customer.churned_at < as_of_naive else None)
         score, before = scores_now.get(customer.id), scores_before.get(customer.id)
+        listed = customer.platforms or ""
+        if listed not in platforms:
+            platforms[listed] = tuple(p for p in listed.split(",") if p)
         rows.append(PortfolioRow(
             slug=customer.slug, name=customer.name, industry=customer.industry,
-            integration=customer.integration,
-            platforms=[p for p in (customer.platforms or "").split(",") if p],
+            integration=customer.integration, platforms=platforms[listed],
             provider=customer.provider, events_per_day=customer.events_per_day,
             mrr=metrics.cents_to_dollars(customer.mrr_cents) or 0.0,
             phase=phases.get(customer.id, (customer.phase,))[0],
@@ -736,7 +763,8 @@ def _portfolio(connection: Connection, settings: Settings, week: Week,
             health_status=hc.status if hc else None,
             health_score=score, health_color=metrics.health_color(score, green_at, yellow_at),
             health_score_change=None if score is None or before is None else score - before))
-    rows.sort(key=lambda row: COLOR_ORDER.get(row.health_color, len(COLOR_ORDER)))
+    rows.sort(key=lambda row: (COLOR_ORDER.get(row.health_color, len(COLOR_ORDER)),
+                               -row.mrr, row.slug))
     return rows
 
 

@@ -1,0 +1,308 @@
+"""Tables that fit the width they are printed at (a terminal, a pipe's COLUMNS or 80, an
+--output file's width), drawn fast enough for 100,000 rows; unmo_cli.console prints them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+# Two spaces between columns, a rule under the header, no outer frame: every column a terminal
+# can spare goes to the data (after gh and kubectl).
+GAP = 2
+NO_VALUE = "—"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a `DataTable`, and how it gives way when the terminal is narrow.
+
+    A `key` column holds what a user types next — a slug, an id, a status, a date, a number, a
+    key hint: it is always shown whole, on one line. A `text` column holds free text (a name, a
+    comment, a message): it takes the width the key columns leave, cut with an ellipsis or, with
+    `wrap`, wrapped at words; when less than `min_width` is left it moves to a detail line under
+    its row."""
+
+    header: str
+    text: bool = False
+    wrap: bool = False
+    justify: str = "left"
+    min_width: int = 20
+
+
+def key(header: str, *, justify: str = "left") -> Column:
+    return Column(header, justify=justify)
+
+
+def number(header: str) -> Column:
+    return Column(header, justify="right")
+
+
+def text(header: str, *, wrap: bool = False, min_width: int = 20) -> Column:
+    return Column(header, text=True, wrap=wrap, min_width=min_width)
+
+
+class DataTable:
+    """A table that fits the width it is rendered at (a terminal, a pipe's COLUMNS or 80, an
+    --output file's width): key columns whole, free text giving way. Cells are plain text (a str
+    or a rich Text), never markup; None and "" show as "—".
+
+    Every row is printed, however many (a list is read whole by `grep`, `wc -l` or a person
+    scrolling back, as sqlite-utils and kubectl print theirs), so a row costs little: each cell
+    is measured once, when it is added, and a cell that fits its column is written as it is;
+    only a cell that must be cut, wrapped or styled in parts goes through Rich's own text layout.
+    The title, the header and its rule are Rich's table, drawn without rows at the same widths,
+    so the output is what a Rich table of these rows draws (a test compares the two)."""
+
+    def __init__(self, title: str | None, columns: list[Column], *,
+                 show_header: bool = True) -> None:
+        from rich.cells import cell_len  # lazy: only the Rich parts this output draws
+
+        self.title, self.columns, self.show_header = title, columns, show_header
+        self.rows: list[list[Any]] = []  # each cell a str, or a rich Text
+        # per row, each cell's width when it is one line Rich would draw as it is (printable,
+        # unstyled or styled whole, no trailing space in a right-justified column), else -1
+        self._sizes: list[list[int]] = []
+        # the widest line of each column so far (its header's included): measured once per
+        # cell; never 0, which layout() keeps for a column moved to the detail lines
+        self._natural = [max(1, cell_len(c.header) if show_header else 0) for c in columns]
+
+    def add_row(self, *cells: Any) -> None:
+        from rich.control import strip_control_codes  # lazy: only the Rich parts this output draws
+        from rich.text import Text
+
+        if len(cells) != len(self.columns):
+            raise ValueError(f"{len(cells)} cells for {len(self.columns)} columns")
+        row: list[Any] = []
+        sizes: list[int] = []
+        natural = self._natural
+        for index, (column, cell) in enumerate(zip(self.columns, cells, strict=True)):
+            whole = True  # drawn as it is when it fits
+            if isinstance(cell, Text):
+                plain = cell.plain
+                if not column.wrap and "\n" in plain:
+                    # one line per row: a comment's line breaks become spaces
+                    cell = Text(" ".join(plain.splitlines()), style=cell.style)
+                    plain = cell.plain
+                whole = not cell.spans and cell.justify is None
+            else:
+                # what Text() would hold: the control codes Rich drops, dropped here too
+                plain = "" if cell is None else strip_control_codes(str(cell))
+                plain = plain or NO_VALUE
+                if not column.wrap and "\n" in plain:
+                    plain = " ".join(plain.splitlines())
+                cell = plain
+            if plain.isprintable():
+                width = len(plain) if plain.isascii() else _width(plain)
+                if column.justify == "right" and plain[-1:] == " ":
+                    whole = False  # Rich strips it first
+            else:
+                whole = False
+                width = max(_width(line) for line in plain.split("\n"))
+            if width > natural[index]:
+                natural[index] = width
+            row.append(cell)
+            sizes.append(width if whole else -1)
+        self.rows.append(row)
+        self._sizes.append(sizes)
+
+    def layout(self, width: int) -> list[int]:
+        """The width of each column at `width` cells; 0 for a column that goes to the detail
+        lines under each row instead: every text column when less than its `min_width` is left
+        beside the key columns, and, when the key columns alone are wider than `width`, the last
+        key columns too (the first column always stays)."""
+        natural = list(self._natural)
+        texts = [i for i, c in enumerate(self.columns) if c.text]
+        keys = [i for i in range(len(self.columns)) if i not in texts]
+        floors = {i: min(natural[i], self.columns[i].min_width) for i in texts}
+
+        def needed(shown: list[int], floor: dict[int, int]) -> int:
+            return (sum(natural[i] for i in shown if i in keys) + sum(floor.values())
+                    + GAP * (len(shown) - 1))
+
+        if texts and needed(keys + texts, floors) > width:
+            texts, floors = [], {}
+        while len(keys) > 1 and needed(keys, {}) > width:
+            keys = keys[:-1]
+        widths = [natural[i] if i in keys else 0 for i in range(len(self.columns))]
+        for i in texts:
+            widths[i] = floors[i]
+        spare = width - needed(keys + texts, floors)
+        wanting = [i for i in texts if widths[i] < natural[i]]
+        while spare > 0 and wanting:  # share what is left, a fair slice at a time
+            share = max(1, spare // len(wanting))
+            for i in wanting:
+                step = min(share, natural[i] - widths[i], spare)
+                widths[i] += step
+                spare -= step
+            wanting = [i for i in wanting if widths[i] < natural[i]]
+        return widths
+
+    def _header(self, widths: list[int]) -> Any:
+        """Rich's table of these columns at these widths without rows: the header and the rule
+        under it."""
+        from rich import box  # lazy: only the Rich parts this output draws
+        from rich.table import Table
+
+        table = Table(show_header=True, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                      collapse_padding=True)
+        for column, width in zip(self.columns, widths, strict=True):
+            if width == 0:
+                continue
+            if column.text:
+                table.add_column(column.header, width=width, no_wrap=not column.wrap,
+                                 overflow="fold" if column.wrap else "ellipsis")
+            else:
+                table.add_column(column.header, justify=column.justify,  # type: ignore[arg-type]
+                                 no_wrap=True, min_width=width)
+        return table
+
+    def _drawn_rows(self, console: Any, options: Any, widths: list[int]
+                    ) -> Iterator[str | list[Any]]:
+        """Each row's lines as a Rich table draws them: cells padded to their column (right-
+        justified ones on the left), two spaces between columns, a row as tall as its tallest
+        cell. A row without styles is one str (its line and the line break), any other a list
+        of segments."""
+        from rich.segment import Segment  # lazy: only the Rich parts this output draws
+        from rich.text import Text
+
+        shown = [(i, widths[i], self.columns[i]) for i in range(len(widths)) if widths[i]]
+        gap = " " * GAP
+        get_style = console.get_style
+        for row, sizes in zip(self.rows, self._sizes, strict=True):
+            cells: list[list[list[Any]]] = []  # per cell, its lines, each a list of segments
+            texts: list[str] | None = []  # while every cell so far is one unstyled line
+            for i, width, column in shown:
+                cell, size = row[i], sizes[i]
+                if 0 <= size <= width:  # fits: padded, as Rich pads it
+                    if type(cell) is str:
+                        text, style = cell, None
+                    else:
+                        text, style = cell.plain, get_style(cell.style) if cell.style else None
+                    pad = " " * (width - size)
+                    text = pad + text if column.justify == "right" else text + pad
+                    if style is None and texts is not None:
+                        texts.append(text)
+                    else:
+                        texts = None
+                    cells.append([[Segment(text, style)]])
+                    continue
+                # Cut, wrapped, with tabs or styled in parts: Rich lays the cell out.
+                texts = None
+                cells.append(console.render_lines(
+                    cell if isinstance(cell, Text) else Text(cell),
+                    options.update(width=width, justify=column.justify,
+                                   no_wrap=not column.wrap,
+                                   overflow="fold" if column.wrap else "ellipsis",
+                                   height=None, highlight=False)))
+            if texts is not None:
+                yield gap.join(texts) + "\n"
+                continue
+            segments: list[Any] = []
+            for line_no in range(max(len(lines) for lines in cells)):
+                for position, ((_, width, _), lines) in enumerate(zip(shown, cells,
+                                                                      strict=True)):
+                    if position:
+                        segments.append(Segment(gap))
+                    if line_no < len(lines):
+                        segments.extend(lines[line_no])
+                    else:
+                        segments.append(Segment(" " * width))
+                segments.append(Segment.line())
+            yield segments
+
+    def __rich_console__(self, console: Any, options: Any) -> Iterator[Any]:
+        from rich.padding import Padding  # lazy: only the Rich parts this output draws
+        from rich.segment import Segment
+        from rich.text import Text
+
+        widths = self.layout(options.max_width)
+        shown = [w for w in widths if w]
+        table_options = options.update(width=sum(shown) + GAP * (len(shown) - 1), height=None,
+                                       highlight=False)
+        if all(widths):
+            title = Text(self.title or "")
+            if title:  # as Rich draws a table's title: left, padded to the table's width
+                yield from console.render(title, table_options.update(justify="left"))
+            if self.show_header:
+                yield self._header(widths)
+            yield from _batched(self._drawn_rows(console, options, widths))
+            return
+        # The columns that fit as a table, one line per row (key cells never wrap), each row
+        # followed by its other columns, one a line, indented: a key value whole on its line,
+        # free text wrapped at words.
+        if self.title:
+            yield Text(self.title, no_wrap=False, overflow="fold")
+        if self.show_header:
+            for line in console.render_lines(self._header(widths), table_options, pad=False):
+                yield from line
+                yield Segment.line()
+        room = options.max_width - 2
+        labels = [f"{column.header}: " if self.show_header else "" for column in self.columns]
+        hidden = [i for i, width in enumerate(widths) if not width]
+
+        label_widths = [_width(label) for label in labels]
+
+        def drawn() -> Iterator[Any]:
+            for row, sizes, line in zip(self.rows, self._sizes,
+                                        self._drawn_rows(console, table_options, widths),
+                                        strict=True):
+                yield line  # every shown column is a key column: one line
+                for i in hidden:
+                    cell = row[i]
+                    plain = cell if type(cell) is str else cell.plain
+                    if plain in ("", NO_VALUE):
+                        continue
+                    if type(cell) is str and sizes[i] >= 0 and label_widths[i] + sizes[i] <= room:
+                        yield f"  {labels[i]}{plain}\n"  # as the Padding below draws it
+                        continue
+                    body = Text.assemble(Text(labels[i]),
+                                         cell if isinstance(cell, Text) else Text(cell),
+                                         no_wrap=False, overflow="fold")
+                    yield Padding(body, (0, 0, 0, 2), expand=False)
+
+        yield from _batched(drawn())
+
+
+def _width(text: str) -> int:
+    """The cells `text` takes on a terminal (Rich's measure; printable ASCII is one a
+    character)."""
+    from rich.cells import cell_len  # lazy: only the Rich parts this output draws
+
+    return len(text) if text.isascii() and text.isprintable() else cell_len(text)
+
+
+def _batched(drawn: Iterable[Any], size: int = 1 << 16) -> Iterator[Any]:
+    """Drawn lines as few segments as possible: consecutive unstyled lines (str) joined into one
+    segment of about `size` characters (Rich writes a segment's line breaks as they are); lists
+    of segments and renderables passed on."""
+    from rich.segment import Segment  # lazy: only the Rich parts this output draws
+
+    pending: list[str] = []
+    held = 0
+    for item in drawn:
+        if type(item) is str:
+            pending.append(item)
+            held += len(item)
+            if held < size:
+                continue
+        if pending:
+            yield Segment("".join(pending))
+            pending, held = [], 0
+        if type(item) is list:
+            yield from item
+        elif type(item) is not str:
+            yield item
+    if pending:
+        yield Segment("".join(pending))
+
+
+def key_value_table(rows: Iterable[tuple[str, Any]], title: str) -> DataTable:
+    """Fields and their values, without a header (`customer show`'s sections, the onboarding
+    summary). None, "" and an empty list show as "—", a list as its items joined by commas."""
+    table = DataTable(title, [key("field"), text("value", wrap=True)], show_header=False)
+    for name, value in rows:
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(str(item) for item in value)
+        table.add_row(name, value)
+    return table
