@@ -271,6 +271,7 @@ def _register() -> None:
         customer,
         db,
         demo,
+        email,
         feedback,
         health,
         init,
@@ -278,6 +279,7 @@ def _register() -> None:
         onboard,
         report,
         sandbox,
+        survey,
     )
 
     onboard.register(app)
@@ -285,6 +287,8 @@ def _register() -> None:
     app.add_typer(keys.app, name="keys")
     app.add_typer(feedback.app, name="feedback")
     app.add_typer(alerts.app, name="alerts")
+    app.add_typer(email.app, name="email")
+    app.add_typer(survey.app, name="survey")
     app.add_typer(report.app, name="report")
     health.register(app)
     sandbox.register(app)

@@ -1,0 +1,352 @@
+"""Surveys: invitations (one signed link per customer contact), the survey e-mail, and the
+answers the survey page posts, recorded through the same service as `unmo feedback add`.
+
+An invitation's token is `NONCE.EXPIRES.MAC` (signing.py); the database keeps the nonce, never
+the token. One answer per invitation: a second one within ANSWER_CHANGE_WINDOW of the first
+replaces it (the first feedback row is removed in the same transaction), a later one is refused.
+The form carries a CSRF token tied to the survey token and to the number of answers so far, so
+a form (or a replayed POST) is good for one answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import make_msgid, parseaddr
+from typing import Any
+
+from sqlalchemy import String, delete, func, literal, select
+
+from unmo_cli import clock
+from unmo_cli.db import Database, lock_for_update, open_database
+from unmo_cli.db.models import Customer, EmailSending, Feedback, SurveyInvitation
+from unmo_cli.errors import EnvironmentFailure, InputError, UnmoError
+from unmo_cli.services.customer_folder import DEFAULT_SENDER, recipient_address
+from unmo_cli.services.customers import get_customer, unknown_customer
+from unmo_cli.services.feedback import CATEGORIES, add_feedback
+from unmo_cli.services.mail import Sending, addressed, send_once
+from unmo_cli.signing import (
+    BadToken,
+    form_token,
+    new_nonce,
+    read_form_token,
+    read_survey_token,
+    signing_key,
+    survey_token,
+)
+from unmo_cli.templates import render
+from unmo_cli.workspace import Workspace
+
+ANSWER_CHANGE_WINDOW = timedelta(hours=24)
+# A form shown longer ago than this is stale: open the link again.
+FORM_VALID_FOR = timedelta(hours=12)
+SURVEY_TEMPLATES = ("email/survey.md.j2", "email/survey.html.j2")
+
+
+# --- errors the survey page shows -------------------------------------------------------------
+
+
+class SurveyRefused(UnmoError):
+    """The page refuses the request: `status` is the HTTP status, `reason` names the page."""
+
+    exit_code = 2
+    status = 400
+    reason = "invalid"
+
+
+class TokenRefused(SurveyRefused):
+    status, reason = 403, "forbidden"
+
+
+class TokenExpired(SurveyRefused):
+    status, reason = 403, "expired"
+
+
+class AnswerClosed(SurveyRefused):
+    status, reason = 409, "closed"
+
+
+class StaleForm(SurveyRefused):
+    status, reason = 409, "stale"
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+@dataclass
+class SurveyRun:
+    sendings: list[Sending] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sendings": [s.to_json() for s in self.sendings], "failures": self.failures,
+                "sent": sum(s.outcome == "sent" for s in self.sendings),
+                "already_sent": sum(s.outcome == "already_sent" for s in self.sendings)}
+
+
+def survey_link(ws: Workspace, token: str) -> str:
+    return f"{public_url(ws)}/s/{token}"
+
+
+def public_url(ws: Workspace) -> str:
+    url = ws.settings.survey.public_url
+    if not url:
+        raise InputError("survey.public_url is not set: set it in unmo.yaml (or "
+                         "UNMO_SURVEY_PUBLIC_URL) to the address customers reach `unmo survey "
+                         "serve` at, e.g. https://feedback.example.com.")
+    return url.rstrip("/")
+
+
+def send_surveys(ws: Workspace, slugs: list[str], *, every: bool = False, dry_run: bool = False,
+                 retry_unknown: bool = False) -> SurveyRun:
+    """E-mail a survey link to each named customer's contact (or, with `every`, every active
+    customer's). A customer with an open invitation (unanswered, not expired) gets that one: a
+    request already sent is not sent again. One customer's failure does not stop the others;
+    they are listed in `failures`."""
+    if bool(slugs) == every:
+        raise InputError("name the customers to survey, or pass --all for every active one "
+                         "(not both).")
+    base = public_url(ws)
+    db = open_database(ws)
+    run = SurveyRun()
+    try:
+        customers = _customers(db, slugs)
+        key = None if dry_run else signing_key(ws)
+        for customer in customers:
+            try:
+                run.sendings.append(_send_one(ws, db, key, base, customer, dry_run=dry_run,
+                                              retry_unknown=retry_unknown))
+            except EnvironmentFailure as exc:
+                run.failures.append(str(exc))
+    finally:
+        db.dispose()
+    return run
+
+
+def _customers(db: Database, slugs: list[str]) -> list[Customer]:
+    with db.session() as session:
+        if not slugs:
+            return list(session.execute(select(Customer).where(Customer.churned_at.is_(None))
+                                        .order_by(Customer.created_at, Customer.id)).scalars())
+        found, unknown = [], []
+        for slug in dict.fromkeys(slugs):
+            try:
+                found.append(get_customer(session, slug))
+            except InputError:
+                unknown.append(slug)
+        if unknown:
+            raise unknown_customer(*unknown)
+        return found
+
+
+def _send_one(ws: Workspace, db: Database, key: bytes | None, base: str, customer: Customer, *,
+              dry_run: bool, retry_unknown: bool) -> Sending:
+    assert customer.id is not None
+    now = clock.now()
+    with db.session() as session:
+        invitation = session.execute(
+            select(SurveyInvitation).where(
+                SurveyInvitation.customer_id == customer.id, SurveyInvitation.answers == 0,
+                SurveyInvitation.expires_at > clock.to_db(now))
+            .order_by(SurveyInvitation.id.desc())).scalars().first()
+        if invitation is None and not dry_run:
+            invitation = SurveyInvitation(
+                nonce=new_nonce(), customer_id=customer.id, created_at=clock.to_db(now),
+                expires_at=clock.to_db(now + timedelta(days=ws.settings.survey.valid_days)))
+            session.add(invitation)
+    if invitation is None:  # a dry run shows the message with a stand-in link
+        link, expires = f"{base}/s/…", now + timedelta(days=ws.settings.survey.valid_days)
+        request_key, message_id = "survey:new", "<survey.new@unmogrowp.example>"
+    else:
+        assert key is not None or dry_run
+        expires = clock.from_db(invitation.expires_at)
+        assert expires is not None
+        token = survey_token(key, invitation.nonce, expires) if key else "…"
+        link, request_key = f"{base}/s/{token}", f"survey:{invitation.nonce}"
+        message_id = make_msgid(idstring=f"survey.{invitation.nonce}",
+                                domain=_sender_domain(ws))
+    message = survey_message(ws, customer, link, expires, message_id)
+    return send_once(ws, db, customer, "survey", request_key, lambda: message,
+                     dry_run=dry_run, retry_unknown=retry_unknown)
+
+
+def _sender_domain(ws: Workspace) -> str:
+    sender = parseaddr(ws.settings.email.sender or DEFAULT_SENDER)[1]
+    return sender.rpartition("@")[2] or "unmogrowp.example"
+
+
+def survey_message(ws: Workspace, customer: Customer, link: str, expires: datetime,
+                   message_id: str) -> EmailMessage:
+    """The survey e-mail: text and HTML from templates/email/survey.{md,html}.j2, To the
+    customer's contact, From `email.from` (or the team's address)."""
+    context = {"customer": {"name": customer.name, "contact_name": customer.contact_name,
+                            "slug": customer.slug},
+               "survey": {"link": link, "expires_on": expires.date().isoformat(),
+                          "valid_days": ws.settings.survey.valid_days}}
+    text, html = (render(ws, name, context) for name in SURVEY_TEMPLATES)
+    heading = next((line.lstrip("#").strip() for line in text.splitlines() if line.strip()), "")
+    message = EmailMessage(policy=SMTP_POLICY.clone(cte_type="7bit"))
+    local, _, domain = customer.contact_email.rpartition("@")
+    message["To"] = recipient_address(customer.contact_name, local, domain)
+    message["From"] = DEFAULT_SENDER
+    message["Subject"] = heading.replace("\\", "") or "How is UnMoGrowP working for you?"
+    message["Message-ID"] = message_id
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    return addressed(ws, message)
+
+
+# --- the page ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """What the page needs to know about a token's invitation."""
+
+    id: int
+    nonce: str
+    customer: str  # slug
+    customer_name: str
+    expires_at: datetime
+    answers: int
+    first_answered_at: datetime | None
+    feedback_id: int | None
+
+    def changeable_until(self) -> datetime | None:
+        if self.first_answered_at is None:
+            return None
+        return self.first_answered_at + ANSWER_CHANGE_WINDOW
+
+    def open(self, now: datetime) -> bool:
+        until = self.changeable_until()
+        return until is None or now < until
+
+
+def find_invitation(ws: Workspace, token: str) -> Invitation:
+    """The invitation behind a genuine, unexpired token; TokenRefused (forged, altered,
+    unknown) or TokenExpired otherwise. Writes nothing."""
+    key = signing_key(ws)
+    try:
+        nonce, expires = read_survey_token(key, token)
+    except BadToken:
+        raise TokenRefused("this survey link is not valid: it was altered or never issued.") \
+            from None
+    if clock.now() >= expires:
+        raise TokenExpired("this survey link has expired.")
+    db = open_database(ws)
+    try:
+        with db.session() as session:
+            row = session.execute(
+                select(SurveyInvitation, Customer.slug, Customer.name)
+                .join(Customer, Customer.id == SurveyInvitation.customer_id)
+                .where(SurveyInvitation.nonce == nonce)).first()
+    finally:
+        db.dispose()
+    if row is None:
+        raise TokenRefused("this survey link is not valid: it was altered or never issued.")
+    invitation, slug, name = row
+    return Invitation(invitation.id, invitation.nonce, slug, name,
+                      clock.from_db(invitation.expires_at), invitation.answers,  # type: ignore[arg-type]
+                      clock.from_db(invitation.first_answered_at), invitation.feedback_id)
+
+
+def form_token_for(ws: Workspace, token: str, invitation: Invitation) -> str:
+    return form_token(signing_key(ws), token, invitation.answers, clock.now())
+
+
+def previous_answer(ws: Workspace, invitation: Invitation) -> dict[str, Any] | None:
+    """The answer a changeable invitation holds, to fill the form with."""
+    if invitation.feedback_id is None:
+        return None
+    db = open_database(ws)
+    try:
+        with db.session() as session:
+            row = session.get(Feedback, invitation.feedback_id)
+            if row is None:
+                return None
+            return {"satisfaction": row.satisfaction, "nps": row.nps, "category": row.category,
+                    "comment": row.comment or ""}
+    finally:
+        db.dispose()
+
+
+@dataclass(frozen=True)
+class Answer:
+    feedback_id: int
+    replaced: bool
+    changeable_until: datetime
+    alerts: list[str]
+
+
+def record_answer(ws: Workspace, token: str, fields: dict[str, str]) -> Answer:
+    """Record what the survey form posted, through the same service as `unmo feedback add`
+    (its validation, alerts and playbooks), claiming the invitation in the same transaction.
+    Refused with nothing written: a bad token (TokenRefused/TokenExpired), a form that is not
+    this token's or was already used (StaleForm), an answer after the change window
+    (AnswerClosed), a value out of range (InputError)."""
+    invitation = find_invitation(ws, token)
+    key = signing_key(ws)
+    try:
+        answers_then, issued = read_form_token(key, token, fields.get("form_token", ""))
+    except BadToken:
+        raise TokenRefused("this form was not issued for this survey link; open the link "
+                           "again.") from None
+    if clock.now() - issued > FORM_VALID_FOR:
+        raise StaleForm("this form was opened too long ago; open the link again to answer.")
+    now = clock.now()
+    if not invitation.open(now):
+        raise AnswerClosed("this survey was answered more than a day ago; the answer can no "
+                           "longer be changed.")
+    replaced: list[bool] = []
+
+    def claim(session: Any, row: Feedback) -> None:
+        lock_for_update(session, SurveyInvitation, [invitation.id])
+        current = session.get(SurveyInvitation, invitation.id, populate_existing=True)
+        if current is None:
+            raise TokenRefused("this survey link is not valid any more.")
+        if current.answers != answers_then:
+            raise StaleForm("this form was already sent; open the link again to change your "
+                            "answer.")
+        first = clock.from_db(current.first_answered_at)
+        if first is not None and now >= first + ANSWER_CHANGE_WINDOW:
+            raise AnswerClosed("this survey was answered more than a day ago; the answer can "
+                               "no longer be changed.")
+        previous = current.feedback_id
+        current.answers += 1
+        current.first_answered_at = current.first_answered_at or clock.to_db(now)
+        current.answered_at = clock.to_db(now)
+        current.feedback_id = row.id
+        session.flush()
+        if previous is not None:
+            session.execute(delete(Feedback).where(Feedback.id == previous))
+            replaced.append(True)
+
+    result = add_feedback(ws, invitation.customer, satisfaction=fields.get("satisfaction"),
+                          nps=fields.get("nps") or None, category=fields.get("category") or None,
+                          comment=fields.get("comment") or None, source="survey", within=claim)
+    first = invitation.first_answered_at or now
+    return Answer(result.feedback.id, bool(replaced), first + ANSWER_CHANGE_WINDOW,
+                  [a.rule for a in result.alerts])
+
+
+def categories() -> tuple[str, ...]:
+    return CATEGORIES
+
+
+# --- the report's figure -----------------------------------------------------------------------
+
+
+def response_counts(session: Any, start: datetime, end: datetime) -> tuple[int, int]:
+    """(sent, answered): survey invitations whose e-mail was sent within [start, end), and how
+    many of those were answered by `end` (the contract's survey response rate)."""
+    row = session.execute(
+        select(func.count(SurveyInvitation.id),
+               func.count(SurveyInvitation.id).filter(
+                   SurveyInvitation.first_answered_at.is_not(None),
+                   SurveyInvitation.first_answered_at < end))
+        .join(EmailSending, (EmailSending.customer_id == SurveyInvitation.customer_id)
+              & (EmailSending.request_key == (literal("survey:", String) + SurveyInvitation.nonce)))
+        .where(EmailSending.outcome == "sent", EmailSending.sent_at >= start,
+               EmailSending.sent_at < end)).one()
+    return int(row[0] or 0), int(row[1] or 0)
