@@ -138,7 +138,8 @@ def create_app(ws: Workspace) -> Starlette:
     def form_for(token: str, invitation: surveys.Invitation, values: dict[str, Any] | None,
                  ) -> dict[str, Any]:
         return {"action": f"/s/{token}", "token": surveys.form_token_for(ws, token, invitation),
-                "values": values or {"category": "other", "comment": ""},
+                "answer": values or {"satisfaction": None, "nps": None, "category": "other",
+                                      "comment": ""},
                 "categories": [(c, CATEGORY_LABELS.get(c, c)) for c in surveys.categories()],
                 "submit": "Change my answer" if invitation.answers else "Send my answer"}
 
