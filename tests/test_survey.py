@@ -247,3 +247,31 @@ def test_email_send_survey_is_the_same_request(unmo, workspace):
         assert unmo("email", "send", slug, "survey").exit_code == 0
         again = unmo("survey", "send", slug, "--json")
     assert again.json()["already_sent"] == 1 and len(box.received) == 1
+
+
+def test_the_weekly_report_has_the_survey_response_rate(unmo, workspace):
+    from datetime import UTC, datetime
+
+    slug = onboard(unmo)["customer"]["slug"]
+    onboard(unmo, "Ecom Growth Labs", "s2s")
+    port = free_port()
+    with smtp_server() as box:
+        configure(workspace, box.port, port)
+        assert unmo("survey", "send", "--all").exit_code == 0
+    links = {m["To"].addresses[0].addr_spec: survey_link(m) for m in box.messages()}
+    with survey_server(workspace, port):
+        link = links["growth@techstart.example"]
+        assert httpx.post(link, data={**ANSWER, "form_token": form_token(httpx.get(link).text)}
+                          ).status_code == 200
+    year, week, _ = datetime.now(UTC).isocalendar()
+    label = f"{year}-W{week:02d}"
+    document = unmo("report", "weekly", "--week", label, "--json").json()
+    assert document["surveys"] == {"sent": 2, "answered": 1, "response_rate_pct": 50.0}
+    assert document["previous"]["surveys"]["response_rate_pct"] is None
+    markdown = unmo("report", "weekly", "--week", label, "--format", "markdown").stdout
+    assert "Survey response rate: 50.0% — 1 of 2 surveys sent this week answered" in markdown
+    html = unmo("report", "weekly", "--week", label, "--format", "html").stdout
+    assert "Survey response rate (answered / sent)</dt><dd>50.0% (1 / 2)" in html
+    table = unmo("report", "weekly", "--week", label).stdout
+    assert "Survey response rate" in table and "50.0%" in table
+    assert slug

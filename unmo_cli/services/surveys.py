@@ -16,11 +16,11 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import make_msgid, parseaddr
 from typing import Any
 
-from sqlalchemy import String, delete, func, literal, select
+from sqlalchemy import delete, select
 
 from unmo_cli import clock
 from unmo_cli.db import Database, lock_for_update, open_database
-from unmo_cli.db.models import Customer, EmailSending, Feedback, SurveyInvitation
+from unmo_cli.db.models import Customer, Feedback, SurveyInvitation
 from unmo_cli.errors import EnvironmentFailure, InputError, UnmoError
 from unmo_cli.services.customer_folder import DEFAULT_SENDER, recipient_address
 from unmo_cli.services.customers import get_customer, unknown_customer
@@ -332,21 +332,3 @@ def record_answer(ws: Workspace, token: str, fields: dict[str, str]) -> Answer:
 
 def categories() -> tuple[str, ...]:
     return CATEGORIES
-
-
-# --- the report's figure -----------------------------------------------------------------------
-
-
-def response_counts(session: Any, start: datetime, end: datetime) -> tuple[int, int]:
-    """(sent, answered): survey invitations whose e-mail was sent within [start, end), and how
-    many of those were answered by `end` (the contract's survey response rate)."""
-    row = session.execute(
-        select(func.count(SurveyInvitation.id),
-               func.count(SurveyInvitation.id).filter(
-                   SurveyInvitation.first_answered_at.is_not(None),
-                   SurveyInvitation.first_answered_at < end))
-        .join(EmailSending, (EmailSending.customer_id == SurveyInvitation.customer_id)
-              & (EmailSending.request_key == (literal("survey:", String) + SurveyInvitation.nonce)))
-        .where(EmailSending.outcome == "sent", EmailSending.sent_at >= start,
-               EmailSending.sent_at < end)).one()
-    return int(row[0] or 0), int(row[1] or 0)
