@@ -275,3 +275,19 @@ def test_the_weekly_report_has_the_survey_response_rate(unmo, workspace):
     table = unmo("report", "weekly", "--week", label).stdout
     assert "Survey response rate" in table and "50.0%" in table
     assert slug
+
+
+def test_the_same_form_posted_many_times_at_once_is_stored_once(surveyed):
+    import asyncio
+
+    link, _url, _m, _d = surveyed
+    body = {**ANSWER, "form_token": form_token(httpx.get(link).text)}
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            answers = await asyncio.gather(*(client.post(link, data=body) for _ in range(12)))
+        return sorted(a.status_code for a in answers)
+
+    assert asyncio.run(burst()) == [200] + [409] * 11
+    assert len(_feedback()) == 1
+    assert query("SELECT answers FROM survey_invitations") == [(1,)]

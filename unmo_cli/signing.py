@@ -36,10 +36,22 @@ def key_path(ws: Workspace) -> Path:
     return ws.state_dir / KEY_FILE
 
 
+# Keys read by this process, by file: a server reads its key once (restart it after replacing
+# the key file).
+_known: dict[Path, bytes] = {}
+
+
 def signing_key(ws: Workspace) -> bytes:
     """The workspace's key, created (owner-only) on first use. Two processes creating it at once
     agree: the file is created exclusively, and the loser reads the winner's."""
     path = key_path(ws)
+    if path in _known:
+        return _known[path]
+    _known[path] = key = _signing_key(path)
+    return key
+
+
+def _signing_key(path: Path) -> bytes:
     try:
         return _read_key(path)
     except FileNotFoundError:

@@ -14,10 +14,13 @@ extra), against the workspace's database like every command. The page faces the 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -29,6 +32,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from uvicorn.supervisors import Multiprocess
 
 from unmo_cli import clock
 from unmo_cli.db import kept_open
@@ -36,7 +40,7 @@ from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.services import surveys
 from unmo_cli.signing import signing_key
 from unmo_cli.templates import render, search_path
-from unmo_cli.workspace import Workspace
+from unmo_cli.workspace import Workspace, load_workspace
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_FIELDS = 16
@@ -127,6 +131,11 @@ def create_app(ws: Workspace) -> Starlette:
     """The survey application for `ws` (its database is opened by serve(), or by the caller)."""
     limiter = RateLimit(ws.settings.survey.answers_per_minute)
     stylesheet = _stylesheet(ws)
+    # SQLite has one writer at a time: answers queue on this lock instead of letting the pool's
+    # threads wait in SQLite's busy handler, which sleeps in growing steps (tens of ms) and
+    # turns a burst into seconds of latency. PostgreSQL's row locks need no such gate.
+    one_writer = (threading.Lock() if ws.database_url.startswith("sqlite")
+                  else contextlib.nullcontext())
 
     def page(kind: str, status: int, *, message: str | None = None, error: bool = False,
              form: dict[str, Any] | None = None, headers: dict[str, str] | None = None
@@ -162,7 +171,8 @@ def create_app(ws: Workspace) -> Starlette:
 
     def answer(token: str, fields: dict[str, str]) -> HTMLResponse:
         try:
-            result = surveys.record_answer(ws, token, fields)
+            with one_writer:
+                result = surveys.record_answer(ws, token, fields)
         except surveys.SurveyRefused as exc:
             return page(exc.reason, exc.status, message=str(exc), error=True)
         except InputError as exc:  # a value the feedback service refused: show the form again
@@ -232,11 +242,17 @@ def create_app(ws: Workspace) -> Starlette:
                         headers={"Allow": getattr(exc, "headers", {}).get("Allow", "GET")})
         return page("not_found", 404, message="There is no page at this address.", error=True)
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # One engine and pool for the process's life, not one per request.
+        with kept_open(ws):
+            yield
+
     app = Starlette(routes=[
         Route("/s/{token}", survey_page, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/survey.css", css, methods=["GET"]),
-    ], exception_handlers={HTTPException: not_found})
+    ], exception_handlers={HTTPException: not_found}, lifespan=lifespan)
     app.add_middleware(SecurityHeaders)
     return app
 
@@ -267,23 +283,39 @@ def _database_answers(ws: Workspace) -> None:
         db.dispose()
 
 
-def serve(ws: Workspace, *, host: str, port: int, forwarded_allow_ips: str,
-          access_log: bool, on_ready: Callable[[str], None]) -> None:
-    """Run the survey server until interrupted (Ctrl-C, SIGTERM). An address in use is exit 3."""
+def worker_app() -> Starlette:
+    """The application of one worker process (`--workers N`): the workspace the parent
+    resolved, passed on in UNMO_WORKSPACE."""
+    return create_app(load_workspace())
+
+
+def serve(ws: Workspace, *, host: str, port: int, forwarded_allow_ips: str, access_log: bool,
+          on_ready: Callable[[str], None], workers: int = 1) -> None:
+    """Run the survey server until interrupted (Ctrl-C, SIGTERM). An address in use is exit 3.
+    With `workers` > 1, that many processes share the listening socket (each with its own
+    database pool and rate limits)."""
     if not 0 <= port <= 65535:
         raise InputError(f"--port {port} is not a port number (0 to 65535).")
+    if not 1 <= workers <= 64:
+        raise InputError(f"--workers {workers} must be between 1 and 64.")
     signing_key(ws)  # created now, not by the first two requests at once
+    with kept_open(ws):  # the schema is migrated once, here, before any worker starts
+        pass
     listener = _listen(host, port)
     bound = listener.getsockname()
     shown_host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-    with kept_open(ws):
-        config = uvicorn.Config(create_app(ws), log_level="info" if access_log else "warning",
-                                access_log=access_log, proxy_headers=True,
-                                forwarded_allow_ips=forwarded_allow_ips, lifespan="off",
-                                server_header=False, date_header=True)
-        server = uvicorn.Server(config)
-        on_ready(f"http://{shown_host}:{bound[1]}")
-        server.run(sockets=[listener])
+    options: dict[str, Any] = {
+        "log_level": "info" if access_log else "warning", "access_log": access_log,
+        "proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips, "lifespan": "on",
+        "server_header": False, "date_header": True, "timeout_graceful_shutdown": 10}
+    on_ready(f"http://{shown_host}:{bound[1]}")
+    if workers == 1:
+        uvicorn.Server(uvicorn.Config(create_app(ws), **options)).run(sockets=[listener])
+        return
+    os.environ["UNMO_WORKSPACE"] = str(ws.root)  # the workers resolve the same workspace
+    config = uvicorn.Config("unmo_cli.survey_server:worker_app", factory=True, workers=workers,
+                            **options)
+    Multiprocess(config, sockets=[listener]).run()
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -55,6 +55,8 @@ def serve(
     forwarded_allow_ips: str = typer.Option(
         "127.0.0.1", "--forwarded-allow-ips", metavar="ADDRESSES",
         help="Proxies whose X-Forwarded-For names the client (comma-separated)."),
+    workers: int = typer.Option(1, "--workers", metavar="N",
+                                help="Server processes sharing the port (default 1)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not log each request."),
 ) -> None:
     """Serve the survey page (/s/TOKEN) and GET /healthz, against the workspace's database."""
@@ -71,6 +73,7 @@ def serve(
             "the survey extra: pip install 'unmo-cli[survey]'.") from None
     survey_server.serve(load_workspace(), host=host, port=port,
                         forwarded_allow_ips=forwarded_allow_ips, access_log=not quiet,
+                        workers=workers,
                         on_ready=lambda url: console.info(
                             f"unmo survey serving at {url} (GET /healthz; Ctrl-C stops)"))
     console.info("survey server stopped.")

@@ -226,14 +226,7 @@ class Invitation:
 def find_invitation(ws: Workspace, token: str) -> Invitation:
     """The invitation behind a genuine, unexpired token; TokenRefused (forged, altered,
     unknown) or TokenExpired otherwise. Writes nothing."""
-    key = signing_key(ws)
-    try:
-        nonce, expires = read_survey_token(key, token)
-    except BadToken:
-        raise TokenRefused("this survey link is not valid: it was altered or never issued.") \
-            from None
-    if clock.now() >= expires:
-        raise TokenExpired("this survey link has expired.")
+    nonce = _genuine_nonce(signing_key(ws), token)
     db = open_database(ws)
     try:
         with db.session() as session:
@@ -285,49 +278,88 @@ def record_answer(ws: Workspace, token: str, fields: dict[str, str]) -> Answer:
     Refused with nothing written: a bad token (TokenRefused/TokenExpired), a form that is not
     this token's or was already used (StaleForm), an answer after the change window
     (AnswerClosed), a value out of range (InputError)."""
-    invitation = find_invitation(ws, token)
     key = signing_key(ws)
+    nonce = _genuine_nonce(key, token)
     try:
         answers_then, issued = read_form_token(key, token, fields.get("form_token", ""))
     except BadToken:
         raise TokenRefused("this form was not issued for this survey link; open the link "
                            "again.") from None
-    if clock.now() - issued > FORM_VALID_FOR:
-        raise StaleForm("this form was opened too long ago; open the link again to answer.")
     now = clock.now()
-    if not invitation.open(now):
-        raise AnswerClosed("this survey was answered more than a day ago; the answer can no "
-                           "longer be changed.")
+    if now - issued > FORM_VALID_FOR:
+        raise StaleForm("this form was opened too long ago; open the link again to answer.")
+    invitation_id, slug = _owner(ws, nonce)
     replaced: list[bool] = []
+    first_answered: list[datetime] = []
 
     def claim(session: Any, row: Feedback) -> None:
-        lock_for_update(session, SurveyInvitation, [invitation.id])
-        current = session.get(SurveyInvitation, invitation.id, populate_existing=True)
+        lock_for_update(session, SurveyInvitation, [invitation_id])
+        current = session.get(SurveyInvitation, invitation_id, populate_existing=True)
         if current is None:
             raise TokenRefused("this survey link is not valid any more.")
-        if current.answers != answers_then:
-            raise StaleForm("this form was already sent; open the link again to change your "
-                            "answer.")
         first = clock.from_db(current.first_answered_at)
         if first is not None and now >= first + ANSWER_CHANGE_WINDOW:
             raise AnswerClosed("this survey was answered more than a day ago; the answer can "
                                "no longer be changed.")
+        if current.answers != answers_then:
+            raise StaleForm("this form was already sent; open the link again to change your "
+                            "answer.")
         previous = current.feedback_id
         current.answers += 1
         current.first_answered_at = current.first_answered_at or clock.to_db(now)
         current.answered_at = clock.to_db(now)
         current.feedback_id = row.id
         session.flush()
+        first_answered.append(clock.from_db(current.first_answered_at))  # type: ignore[arg-type]
         if previous is not None:
             session.execute(delete(Feedback).where(Feedback.id == previous))
             replaced.append(True)
 
-    result = add_feedback(ws, invitation.customer, satisfaction=fields.get("satisfaction"),
+    result = add_feedback(ws, slug, satisfaction=fields.get("satisfaction"),
                           nps=fields.get("nps") or None, category=fields.get("category") or None,
-                          comment=fields.get("comment") or None, source="survey", within=claim)
-    first = invitation.first_answered_at or now
-    return Answer(result.feedback.id, bool(replaced), first + ANSWER_CHANGE_WINDOW,
+                          comment=fields.get("comment") or None, source="survey",
+                          within=claim)
+    return Answer(result.feedback.id, bool(replaced), first_answered[0] + ANSWER_CHANGE_WINDOW,
                   [a.rule for a in result.alerts])
+
+
+# Who an invitation belongs to never changes: (database URL, nonce) -> (invitation id, slug),
+# so that an answer does not pay for a second lookup. Bounded; only genuine invitations enter.
+_OWNERS: dict[tuple[str, str], tuple[int, str]] = {}
+_OWNERS_MAX = 100_000
+
+
+def _owner(ws: Workspace, nonce: str) -> tuple[int, str]:
+    known = _OWNERS.get((ws.database_url, nonce))
+    if known is not None:
+        return known
+    db = open_database(ws)
+    try:
+        with db.session() as session:
+            row = session.execute(
+                select(SurveyInvitation.id, Customer.slug)
+                .join(Customer, Customer.id == SurveyInvitation.customer_id)
+                .where(SurveyInvitation.nonce == nonce)).first()
+    finally:
+        db.dispose()
+    if row is None:
+        raise TokenRefused("this survey link is not valid: it was altered or never issued.")
+    if len(_OWNERS) >= _OWNERS_MAX:
+        _OWNERS.clear()
+    _OWNERS[(ws.database_url, nonce)] = (int(row[0]), str(row[1]))
+    return int(row[0]), str(row[1])
+
+
+def _genuine_nonce(key: bytes, token: str) -> str:
+    """The nonce of a token this workspace signed and that has not expired."""
+    try:
+        nonce, expires = read_survey_token(key, token)
+    except BadToken:
+        raise TokenRefused("this survey link is not valid: it was altered or never issued.") \
+            from None
+    if clock.now() >= expires:
+        raise TokenExpired("this survey link has expired.")
+    return nonce
 
 
 def categories() -> tuple[str, ...]:
