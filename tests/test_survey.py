@@ -291,3 +291,17 @@ def test_the_same_form_posted_many_times_at_once_is_stored_once(surveyed):
     assert asyncio.run(burst()) == [200] + [409] * 11
     assert len(_feedback()) == 1
     assert query("SELECT answers FROM survey_invitations") == [(1,)]
+
+
+@pytest.mark.parametrize("missing", ["uvicorn", "starlette"])
+def test_serve_without_the_survey_extra_says_how_to_install_it(workspace, missing):
+    import subprocess
+    import sys
+
+    code = (f"import sys; sys.modules[{missing!r}] = None; sys.argv = ['unmo', 'survey', "
+            "'serve']; from unmo_cli.cli import main; main()")
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert ran.returncode == 3
+    assert f"needs {missing!r}" in ran.stderr and "unmo-cli[survey]" in ran.stderr
+    assert "Traceback" not in ran.stderr

@@ -69,7 +69,8 @@ def serve(
         from unmo_cli.errors import EnvironmentFailure
 
         raise EnvironmentFailure(
-            f"the survey page needs {exc.name!r}, which is not installed; install unmo with "
+            f"the survey page needs {(exc.name or 'its web stack').split('.')[0]!r}, which is not "
+            "installed; install unmo with "
             "the survey extra: pip install 'unmo-cli[survey]'.") from None
     survey_server.serve(load_workspace(), host=host, port=port,
                         forwarded_allow_ips=forwarded_allow_ips, access_log=not quiet,
