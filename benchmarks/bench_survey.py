@@ -8,8 +8,10 @@ serve --quiet` as its own process, opens every survey form first (GET, to get ea
 token, as a person's browser would), then posts the N answers as an open-loop load: answer i is
 sent at start + i ÷ RATE whatever the answers before it are doing (httpx, a pool of keep-alive
 connections), bounded in count (N) and time (--max-s). Prints the achieved answers per second,
-the latency percentiles of the POSTs (nearest rank), the errors, and then counts the rows: every
-answer must be one feedback row with source `survey`, each invitation answered exactly once.
+the latency percentiles of the POSTs (nearest rank), the errors, the server's own CPU time per
+answer (from /proc, so a busy machine still gives a fair figure of what one answer costs), and
+then counts the rows: every answer must be one feedback row with source `survey`, each
+invitation answered exactly once.
 
     python benchmarks/bench_survey.py [--answers N] [--rate R] [--customers C] [--workers W]
                                       [--max-s S] [--json]
@@ -121,6 +123,31 @@ def count_rows(env: dict[str, str]) -> tuple[int, int, int, int]:
     return int(feedback or 0), int(once or 0), int(more or 0), int(linked or 0)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` and every process under it (the workers of
+    `--workers N`), from /proc: what the server itself spent, whatever else the machine runs."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    spent: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        spent[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, its_parent in parents.items():
+            if its_parent == parent and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(spent.get(member, 0.0) for member in tree)
+
+
 def nearest_rank(values: list[float], percentile: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, math.ceil(percentile / 100 * len(ordered)) - 1)]
@@ -149,7 +176,11 @@ async def post_answers(url: str, tokens: list[str], forms: list[str], rate: floa
     """The open-loop load: latencies (ms) of the answers that got 200, status counts, and the
     seconds from the first send to the last answer."""
     rng = random.Random(13)
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    errors: dict[str, int] = {}
+    # Idle connections are dropped before the server's 5 s keep-alive ends, so that no answer
+    # is sent on a connection the server is closing at that moment.
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256,
+                          keepalive_expiry=2.0)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=max_s) as client:
@@ -166,8 +197,9 @@ async def post_answers(url: str, tokens: list[str], forms: list[str], rate: floa
             try:
                 answer = await client.post(f"/s/{tokens[n]}", data=body)
                 status = answer.status_code
-            except httpx.HTTPError:
+            except httpx.HTTPError as exc:
                 status = 0
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
             took = (time.perf_counter() - began) * 1000
             statuses[status] = statuses.get(status, 0) + 1
             if status == 200:
@@ -179,6 +211,8 @@ async def post_answers(url: str, tokens: list[str], forms: list[str], rate: floa
         except TimeoutError:
             statuses[-1] = len(tokens) - sum(statuses.values())
         elapsed = time.perf_counter() - start
+    if errors:
+        print(f"  client errors: {errors}")
     return latencies, statuses, elapsed
 
 
@@ -197,6 +231,7 @@ def main() -> None:
     options = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="unmo-bench-survey-"))
     server = None
+    load_before = os.getloadavg()[0]
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("UNMO_")}
         env.update(UNMO_WORKSPACE=str(root), NO_COLOR="1")
@@ -223,8 +258,10 @@ def main() -> None:
                             if server.stderr and server.poll() is not None else "timeout"))
             time.sleep(0.1)
         forms = asyncio.run(open_forms(url, tokens))
+        cpu_before = cpu_seconds(server.pid)
         latencies, statuses, elapsed = asyncio.run(
             post_answers(url, tokens, forms, options.rate, options.max_s))
+        server_cpu = cpu_seconds(server.pid) - cpu_before
     finally:
         if server is not None:
             server.terminate()
@@ -247,7 +284,11 @@ def main() -> None:
           f"at {options.rate:g}/s on 127.0.0.1 ({database}):")
     print(f"  {rate:.0f} answers/s sustained over {elapsed:.1f} s; POST latency p50 "
           f"{p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms, max {max(latencies or [0]):.1f} ms")
+    cpu_ms = server_cpu * 1000 / answered if answered else float("nan")
     print(f"  statuses: {dict(sorted(statuses.items()))}")
+    print(f"  server CPU: {cpu_ms:.2f} ms per answer (user + system, all its processes): at most "
+          f"{1000 / cpu_ms:.0f} answers/s per core of this machine when nothing else runs; "
+          f"load average before the load {load_before:.2f}, after {os.getloadavg()[0]:.2f}")
     print(f"  stored: {feedback:,} survey feedback rows, {once:,} invitations answered once, "
           f"{more} more than once, {linked:,} distinct rows linked "
           f"({'exactly once' if exactly_once else 'NOT exactly once'})")
@@ -258,6 +299,7 @@ def main() -> None:
                           "workers": options.workers,
                           "rate": rate, "elapsed_s": elapsed, "p50_ms": p50, "p95_ms": p95,
                           "p99_ms": p99, "statuses": statuses, "feedback_rows": feedback,
+                          "server_cpu_ms_per_answer": cpu_ms,
                           "exactly_once": exactly_once, "met": met}))
 
 

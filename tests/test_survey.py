@@ -305,3 +305,27 @@ def test_serve_without_the_survey_extra_says_how_to_install_it(workspace, missin
     assert ran.returncode == 3
     assert f"needs {missing!r}" in ran.stderr and "unmo-cli[survey]" in ran.stderr
     assert "Traceback" not in ran.stderr
+
+
+def test_keep_alive_answers_are_not_held_back_by_delayed_acks(surveyed):
+    """The listening socket is TCP by name, so asyncio sets TCP_NODELAY on each connection;
+    without it every answer on a kept-alive connection waited ~40 ms for the client's delayed
+    ACK (headers and body go out in two writes)."""
+    import statistics
+    import time
+
+    from unmo_cli.survey_server import _listen
+
+    listener = _listen("127.0.0.1", 0)
+    try:
+        assert listener.proto == __import__("socket").IPPROTO_TCP
+    finally:
+        listener.close()
+    _link, url, _m, _d = surveyed
+    with httpx.Client(base_url=url) as client:
+        took = []
+        for _ in range(25):
+            began = time.perf_counter()
+            client.get("/survey.css")
+            took.append(time.perf_counter() - began)
+    assert statistics.median(took) < 0.035, took

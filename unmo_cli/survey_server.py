@@ -21,6 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -39,7 +40,7 @@ from unmo_cli.db import kept_open
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.services import surveys
 from unmo_cli.signing import signing_key
-from unmo_cli.templates import render, search_path
+from unmo_cli.templates import render_from, search_path
 from unmo_cli.workspace import Workspace, load_workspace
 
 MAX_BODY_BYTES = 16 * 1024
@@ -130,7 +131,8 @@ async def read_limited_body(request: Request, limit: int = MAX_BODY_BYTES) -> by
 def create_app(ws: Workspace) -> Starlette:
     """The survey application for `ws` (its database is opened by serve(), or by the caller)."""
     limiter = RateLimit(ws.settings.survey.answers_per_minute)
-    stylesheet = _stylesheet(ws)
+    templates_dir = ws.templates_dir  # resolved once, not on every page
+    stylesheet = _stylesheet(templates_dir)
     # SQLite has one writer at a time: answers queue on this lock instead of letting the pool's
     # threads wait in SQLite's busy handler, which sleeps in growing steps (tens of ms) and
     # turns a burst into seconds of latency. PostgreSQL's row locks need no such gate.
@@ -140,8 +142,8 @@ def create_app(ws: Workspace) -> Starlette:
     def page(kind: str, status: int, *, message: str | None = None, error: bool = False,
              form: dict[str, Any] | None = None, headers: dict[str, str] | None = None
              ) -> HTMLResponse:
-        html = render(ws, PAGE, {"title": TITLES[kind], "message": message, "error": error,
-                                 "form": form})
+        html = render_from(templates_dir, PAGE, {"title": TITLES[kind], "message": message,
+                                                 "error": error, "form": form})
         return HTMLResponse(html, status_code=status, headers=headers)
 
     def form_for(token: str, invitation: surveys.Invitation, values: dict[str, Any] | None,
@@ -261,8 +263,8 @@ def _int(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() and len(value) < 4 else None
 
 
-def _stylesheet(ws: Workspace) -> bytes:
-    for folder in search_path(ws.templates_dir):
+def _stylesheet(templates_dir: Path) -> bytes:
+    for folder in search_path(templates_dir):
         path = f"{folder}/{STYLESHEET}"
         try:
             with open(path, "rb") as handle:
@@ -324,7 +326,10 @@ def _listen(host: str, port: int) -> socket.socket:
     except socket.gaierror as exc:
         raise InputError(f"--host {host!r} is not an address this machine has: {exc.strerror}."
                          ) from None
-    listener = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP by name: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+    # without it every keep-alive answer (headers and body in two writes) waits ~40 ms for the
+    # client's delayed ACK.
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind((host, port))
