@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from unmo_cli import clock, money, testhooks
 from unmo_cli.errors import CheckFailed, EnvironmentFailure, InputError, NotFound, UnmoError
+from unmo_cli.names import name_key
 from unmo_cli.services.customer_folder import (
     ENV_FILE,
     ENV_NAMES,
@@ -27,6 +28,7 @@ from unmo_cli.services.customer_folder import (
     secret_keys_from_env,
     write_folder,
 )
+from unmo_cli.services.summaries import feedback_summary, health_summary
 from unmo_cli.text import MAX_REASON, length_problem, text_problem
 from unmo_cli.urls import local_host
 
@@ -48,7 +50,6 @@ def get_customer(session: Session, slug_or_name: str) -> Customer:
     from sqlmodel import select
 
     from unmo_cli.db.models import Customer
-    from unmo_cli.services.onboarding import name_key
 
     text = slug_or_name.strip()
     if text_problem(text):
@@ -200,8 +201,6 @@ class CustomerDetail:
 def customer_detail(ws: Workspace | None, slug: str) -> CustomerDetail:
     """The detail view of one customer. Other areas add their part here, one line each, e.g.
     `detail.feedback = feedback_summary(session, customer)`."""
-    from unmo_cli.services.feedback import feedback_summary
-    from unmo_cli.services.health import health_summary
     from unmo_cli.workspace import load_workspace
 
     ws = ws or load_workspace()

@@ -1,5 +1,6 @@
 """Customer feedback: recording one response, importing survey exports (CSV, JSON, JSON Lines),
-listing them, and the 30-day summary `customer show` displays. Each write evaluates the alert
+listing them (the 30-day summary `customer show` displays is services/summaries.py). Each write
+evaluates the alert
 rules (services/alerts.py) in the same transaction and tries delivery after the commit."""
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from unmo_cli import clock, metrics, testhooks
+from unmo_cli import clock, testhooks
 from unmo_cli.documents import NESTED_TOO_DEEPLY, json_decoder, whole_number
 from unmo_cli.errors import EnvironmentFailure, InputError
+from unmo_cli.names import name_key  # the folding get_customer uses
+from unmo_cli.progress import ProgressFactory
 from unmo_cli.services.alerts import (
     AlertDraft,
     AlertView,
@@ -29,6 +32,7 @@ from unmo_cli.services.alerts import (
     redact_secret_keys,
     satisfaction_windows,
 )
+from unmo_cli.services.summaries import SUMMARY_WINDOW, feedback_summary  # noqa: F401 (re-exported)
 from unmo_cli.text import MAX_COMMENT, MAX_ID, length_problem, shown, text_problem
 
 if TYPE_CHECKING:
@@ -44,11 +48,8 @@ _COLUMN_SET = frozenset(COLUMNS)
 EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 EXTERNAL_ID_MAX = MAX_ID
 MAX_LIMIT = 1_000_000_000  # --limit: more rows than any workspace holds, and fits every SQL LIMIT
-SUMMARY_WINDOW = timedelta(days=30)
 LOOKUP_CHUNK = 500  # ids per IN (…) when looking for already imported rows
 
-# A callable like console.progress: (total, description) -> context manager yielding advance(n).
-ProgressFactory = Callable[[int, str], AbstractContextManager[Callable[[int], None]]]
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -599,7 +600,6 @@ class _CustomerIndex:
     def find(self, text: str) -> _CustomerRef | None:
         if text in self._seen:
             return self._seen[text]
-        from unmo_cli.services.onboarding import name_key  # the folding get_customer uses
 
         stripped = text.strip()
         ref = self._by_slug.get(stripped)
@@ -1005,54 +1005,3 @@ def _view(row: Any, slug: str, name: str) -> FeedbackView:
     assert received is not None
     return FeedbackView(row.id, slug, name, received, row.satisfaction, row.nps, row.category,
                         row.comment, row.source, row.external_id)
-
-
-# --- the summary `customer show` displays ------------------------------------------------------
-
-
-def feedback_summary(session: Session, customer_id: int, now: datetime | None = None
-                     ) -> dict[str, Any]:
-    """Satisfaction % and NPS over the last 30 days (now − 30 days < received_at ≤ now) from one
-    SQL aggregate and metrics.satisfaction_pct / metrics.nps, plus the latest response (at or
-    before now)."""
-    from sqlalchemy import case, func, select
-
-    from unmo_cli.db.models import Feedback
-
-    end = clock.to_db(now or clock.now())
-    start = end - SUMMARY_WINDOW
-    answered = Feedback.nps.is_not(None)
-    row = session.execute(
-        select(
-            func.count(Feedback.id),
-            func.sum(Feedback.satisfaction),
-            func.sum(case((answered, 1), else_=0)),
-            func.sum(case((Feedback.nps >= 9, 1), else_=0)),
-            func.sum(case((Feedback.nps.between(7, 8), 1), else_=0)),
-            func.sum(case((Feedback.nps <= 6, 1), else_=0)),
-        ).where(Feedback.customer_id == customer_id, Feedback.received_at > start,
-                Feedback.received_at <= end)
-    ).one()
-    responses, score_sum = int(row[0] or 0), int(row[1] or 0)
-    answers, promoters, passives, detractors = (int(v or 0) for v in row[2:])
-    latest = session.execute(
-        select(Feedback).where(Feedback.customer_id == customer_id, Feedback.received_at <= end)
-        .order_by(Feedback.received_at.desc(), Feedback.id.desc()).limit(1)
-    ).scalar()
-    return {
-        "window_days": SUMMARY_WINDOW.days,
-        "since": clock.iso(start),
-        "responses": responses,
-        "satisfaction_pct": metrics.satisfaction_pct(score_sum, responses),
-        "nps": metrics.nps(promoters, detractors, answers),
-        "nps_answers": answers,
-        "promoters": promoters,
-        "passives": passives,
-        "detractors": detractors,
-        # Flat, so `customer show` renders it as one key/value table.
-        "latest_received_at": clock.iso(latest.received_at) if latest else None,
-        "latest_satisfaction": latest.satisfaction if latest else None,
-        "latest_nps": latest.nps if latest else None,
-        "latest_category": latest.category if latest else None,
-        "latest_comment": latest.comment if latest else None,
-    }

@@ -1,6 +1,6 @@
 """Customer health: checking every integration against the attribution API (`unmo health`), the
-classification of what a check saw, its record, the Gatus-style health alerts, and the health
-summary and score that `customer show` prints."""
+classification of what a check saw, its record and the Gatus-style health alerts. The health
+summary and score `customer show` prints live in services/summaries.py (re-exported here)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unmo_cli import apikeys, clock, metrics
+from unmo_cli import apikeys, clock
 from unmo_cli.attribution_api import read_json
 from unmo_cli.errors import EnvironmentFailure, InputError, NotFound, UnmoError
+from unmo_cli.services.summaries import (  # noqa: F401 (re-exported)
+    TECHNICAL_WINDOW,
+    health_summary,
+)
+from unmo_cli.services.summaries import unhealthy_services as _unhealthy
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -214,10 +219,6 @@ def _health_document(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
         return None, problem
     problem = health_body_problem(document)
     return (None, problem) if problem else (document, None)
-
-
-def _unhealthy(services: dict[str, str] | None) -> list[str]:
-    return sorted(name for name, state in (services or {}).items() if state != "healthy")
 
 
 def _installs_of(probe: HealthProbe) -> tuple[int | None, str | None]:
@@ -743,87 +744,6 @@ def _deliver(ws: Workspace, db: Database, alert_ids: list[int]) -> list[str]:
 
     notice = delivery_notice(deliver_pending(ws, db, alert_ids))
     return [notice] if notice else []
-
-
-# --- the health summary of `customer show` -----------------------------------------------------
-
-TECHNICAL_WINDOW = timedelta(days=7)
-
-
-def health_summary(session: Session, customer: Customer, settings: Settings,
-                   now: datetime | None = None) -> dict[str, Any]:
-    """The last recorded check and a 0–100 health score with its color, for `customer show`.
-
-    Components (each 0–100; see metrics.py for the formulas):
-    - technical: the last 7 days' checks — availability (not `down` ÷ all) against
-      targets.availability_pct and p95 latency against targets.p95_latency_ms, averaged;
-    - sentiment: satisfaction_pct and NPS over the last 30 days (feedback_summary) against
-      targets.satisfaction_pct and targets.nps, averaged;
-    - engagement: installs flowing — 100 when the newest check of the last 7 days that measured
-      installs saw some, 0 when it saw none.
-    Weighted by health_score.weight_technical/_sentiment/_engagement; a component without data
-    is left out and the other weights renormalised. green ≥ health_score.green_at, yellow ≥
-    yellow_at, red below; no data at all → score and color null."""
-    from sqlalchemy import select
-
-    from unmo_cli.db.models import HealthCheck
-
-    at = clock.to_db(now or clock.now())
-    since = at - TECHNICAL_WINDOW
-    assert customer.id is not None
-    last = session.execute(
-        select(HealthCheck).where(HealthCheck.customer_id == customer.id,
-                                  HealthCheck.checked_at <= at)
-        .order_by(HealthCheck.checked_at.desc(), HealthCheck.id.desc()).limit(1)).scalar()
-    week = session.execute(
-        select(HealthCheck.status, HealthCheck.latency_ms, HealthCheck.installs)
-        .where(HealthCheck.customer_id == customer.id, HealthCheck.checked_at > since,
-               HealthCheck.checked_at <= at)
-        .order_by(HealthCheck.checked_at.desc(), HealthCheck.id.desc())).all()
-    targets = settings.targets
-    checks = len(week)
-    availability = metrics.availability_pct(sum(1 for s, _l, _i in week if s != "down"), checks)
-    p95 = metrics.percentile_nearest_rank([lat for _s, lat, _i in week if lat is not None])
-    feedback = _sentiment(session, customer.id, now)
-    satisfaction, nps = feedback["satisfaction_pct"], feedback["nps"]
-    installs = next((i for _s, _l, i in week if i is not None), None)
-    components = metrics.health_components(availability, p95, satisfaction, nps, installs,
-                                           targets)
-    technical, sentiment = components["technical"], components["sentiment"]
-    engagement = components["engagement"]
-    weights = {"technical": settings.health_score.weight_technical,
-               "sentiment": settings.health_score.weight_sentiment,
-               "engagement": settings.health_score.weight_engagement}
-    score = metrics.health_score(components, weights)
-    # Flat, so `customer show` can print it as a two-column table and JSON readers need no
-    # digging; the suffixes say each figure's window.
-    return {
-        "score": score,
-        "color": metrics.health_color(score, settings.health_score.green_at,
-                                      settings.health_score.yellow_at),
-        "last_checked_at": clock.iso(last.checked_at) if last else None,
-        "last_status": last.status if last else None,
-        "last_http_status": last.http_status if last else None,
-        "last_latency_ms": last.latency_ms if last else None,
-        "last_unhealthy_services": ", ".join(_unhealthy(
-            json.loads(last.services) if last and last.services else None)) or None,
-        "last_installs": last.installs if last else None,
-        "last_error": last.error if last else None,
-        "technical": None if technical is None else round(technical, 1),
-        "sentiment": None if sentiment is None else round(sentiment, 1),
-        "engagement": engagement,
-        "checks_7d": checks,
-        "availability_pct_7d": availability,
-        "p95_latency_ms_7d": p95,
-        "satisfaction_pct_30d": satisfaction,
-        "nps_30d": nps,
-    }
-
-
-def _sentiment(session: Session, customer_id: int, now: datetime | None) -> dict[str, Any]:
-    from unmo_cli.services.feedback import feedback_summary
-
-    return feedback_summary(session, customer_id, now)
 
 
 # --- outputs -------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ from unmo_cli import clock, testhooks
 from unmo_cli.db import database_exists
 from unmo_cli.documents import DocumentError, is_finite_number, too_long_for_int
 from unmo_cli.errors import EnvironmentFailure, InputError, MissingFields
+from unmo_cli.names import fold_to_ascii, name_key
+from unmo_cli.progress import ProgressFactory
 from unmo_cli.services.customer_folder import (
     ENV_FILE,
     CustomerProfile,
@@ -47,7 +49,6 @@ if TYPE_CHECKING:
 
     from unmo_cli.db import Database
     from unmo_cli.db.models import Customer
-    from unmo_cli.services.feedback import ProgressFactory
     from unmo_cli.workspace import Workspace
 
 INDUSTRIES = ("gaming", "ecommerce", "fintech", "other")
@@ -80,21 +81,9 @@ class FieldError(ValueError):
 
 # --- names ----------------------------------------------------------------------------------
 
-# Letters NFKD does not decompose into ASCII but that have a customary spelling.
-_TRANSLITERATION = str.maketrans({
-    "ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE", "đ": "d",
-    "Đ": "D", "ł": "l", "Ł": "L", "þ": "th", "Þ": "TH", "ð": "d", "Ð": "D", "ı": "i",
-})
 # Folder names Windows refuses whatever the extension.
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
              *(f"lpt{i}" for i in range(10))}
-
-
-def fold_to_ascii(text: str) -> str:
-    """Unicode folded to ASCII: accents dropped (é → e), a few letters transliterated (ß → ss),
-    what has no ASCII form removed."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_TRANSLITERATION))
-    return decomposed.encode("ascii", "ignore").decode("ascii")
 
 
 def slugify(name: str) -> str:
@@ -102,12 +91,6 @@ def slugify(name: str) -> str:
     at most 48 characters; "" when nothing survives the folding."""
     slug = re.sub(r"[^a-z0-9]+", "-", fold_to_ascii(name).lower()).strip("-")
     return slug[:MAX_SLUG].rstrip("-")
-
-
-def name_key(name: str) -> str:
-    """The name reduced to lowercase ASCII letters and digits; the database keeps it unique so
-    names that differ only by case, accents or punctuation are the same customer."""
-    return re.sub(r"[^a-z0-9]", "", fold_to_ascii(name).lower())
 
 
 def look_alike_key(name: str) -> str:
