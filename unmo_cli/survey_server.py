@@ -15,6 +15,7 @@ extra), against the workspace's database like every command. The page faces the 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import socket
 import threading
@@ -133,11 +134,7 @@ def create_app(ws: Workspace) -> Starlette:
     limiter = RateLimit(ws.settings.survey.answers_per_minute)
     templates_dir = ws.templates_dir  # resolved once, not on every page
     stylesheet = _stylesheet(templates_dir)
-    # SQLite has one writer at a time: answers queue on this lock instead of letting the pool's
-    # threads wait in SQLite's busy handler, which sleeps in growing steps (tens of ms) and
-    # turns a burst into seconds of latency. PostgreSQL's row locks need no such gate.
-    one_writer = (threading.Lock() if ws.database_url.startswith("sqlite")
-                  else contextlib.nullcontext())
+    one_writer = _writer_gate(ws)
 
     def page(kind: str, status: int, *, message: str | None = None, error: bool = False,
              form: dict[str, Any] | None = None, headers: dict[str, str] | None = None
@@ -257,6 +254,46 @@ def create_app(ws: Workspace) -> Starlette:
     ], exception_handlers={HTTPException: not_found}, lifespan=lifespan)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+class SqliteWriterGate:
+    """SQLite has one writer at a time: answers queue here, on a thread lock and a lock file
+    beside the database (for the other `--workers` processes), instead of waiting in SQLite's
+    busy handler, which sleeps in growing steps (tens of milliseconds) and turns a burst of
+    answers into seconds of latency. The kernel wakes the next writer as soon as the lock is
+    free."""
+
+    def __init__(self, lock_file: Path) -> None:
+        self.thread_lock = threading.Lock()
+        self.lock_file = lock_file
+        self.descriptor: int | None = None
+
+    def __enter__(self) -> None:
+        self.thread_lock.acquire()
+        try:
+            if self.descriptor is None:
+                self.descriptor = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self.descriptor, fcntl.LOCK_EX)
+        except OSError:
+            self.thread_lock.release()
+            raise EnvironmentFailure(f"cannot lock {self.lock_file}.") from None
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.descriptor is not None:
+                fcntl.flock(self.descriptor, fcntl.LOCK_UN)
+        finally:
+            self.thread_lock.release()
+
+
+def _writer_gate(ws: Workspace) -> Any:
+    """What answers queue on before writing: SqliteWriterGate for a SQLite file; nothing for
+    PostgreSQL, whose row locks let answers of different customers write at once."""
+    url = ws.database_url
+    if not url.startswith("sqlite:///"):
+        return contextlib.nullcontext()
+    database = Path(url.removeprefix("sqlite:///"))
+    return SqliteWriterGate(database.with_name(database.name + ".answers.lock"))
 
 
 def _int(value: str | None) -> int | None:
