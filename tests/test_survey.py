@@ -329,3 +329,33 @@ def test_keep_alive_answers_are_not_held_back_by_delayed_acks(surveyed):
             client.get("/survey.css")
             took.append(time.perf_counter() - began)
     assert statistics.median(took) < 0.035, took
+
+
+def test_the_welcome_email_can_carry_the_survey_link(unmo, workspace):
+    from datetime import UTC, datetime
+
+    slug = onboard(unmo)["customer"]["slug"]
+    port = free_port()
+    with smtp_server() as box:
+        configure(workspace, box.port, port)
+        dry = unmo("email", "send", slug, "welcome", "--with-survey", "--dry-run", "--json")
+        assert dry.exit_code == 0 and box.received == []
+        assert query("SELECT count(*) FROM survey_invitations") == [(0,)]
+        ran = unmo("email", "send", slug, "welcome", "--with-survey", "--json")
+        assert ran.exit_code == 0, ran.stderr
+        again = unmo("survey", "send", slug, "--json")
+    assert again.exit_code == 0 and again.json()["already_sent"] == 1
+    assert len(box.received) == 1, "the survey link went out twice"
+    message = box.messages()[0]
+    assert message["Subject"] == "Welcome to UnMoGrowP, TechStart Mobile"
+    assert "Publishable key (live)" in message.get_body(("plain",)).get_content()
+    link = survey_link(message)
+    assert f'href="{link}"' in message.get_body(("html",)).get_content()
+    with survey_server(workspace, port):
+        page = httpx.get(link)
+        assert page.status_code == 200
+        assert httpx.post(link, data={**ANSWER, "form_token": form_token(page.text)}
+                          ).status_code == 200
+    year, week, _ = datetime.now(UTC).isocalendar()
+    document = unmo("report", "weekly", "--week", f"{year}-W{week:02d}", "--json").json()
+    assert document["surveys"] == {"sent": 1, "answered": 1, "response_rate_pct": 100.0}

@@ -34,6 +34,8 @@ def send(
     retry_unknown: bool = typer.Option(False, "--retry-unknown", help="Send again a message "
                                        "whose earlier attempt ended without an answer (it may "
                                        "have arrived)."),
+    with_survey: bool = typer.Option(False, "--with-survey", help="welcome: add the customer's "
+                                     "survey link (survey.public_url)."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Send one e-mail to the customer's contact; a request already sent is not sent again."""
@@ -43,9 +45,12 @@ def send(
     from unmo_cli.workspace import load_workspace
 
     ws = load_workspace()
-    if kind is Kind.welcome:
+    if kind is Kind.welcome and with_survey:
+        sending = surveys.send_welcome_with_survey(ws, customer, dry_run=dry_run,
+                                                   retry_unknown=retry_unknown)
+    elif kind is Kind.welcome:
         sending = mail.send_welcome(ws, customer, dry_run=dry_run, retry_unknown=retry_unknown)
-    else:
+    else:  # --with-survey is what a survey e-mail is anyway
         run = surveys.send_surveys(ws, [customer], dry_run=dry_run, retry_unknown=retry_unknown)
         if run.failures:
             from unmo_cli.errors import EnvironmentFailure

@@ -209,3 +209,6 @@ class SurveyInvitation(SQLModel, table=True):
     first_answered_at: datetime | None = Field(default=None, index=True, sa_type=DateTime)
     answered_at: datetime | None = Field(default=None, sa_type=DateTime)
     feedback_id: int | None = Field(default=None, foreign_key="feedback.id", ondelete="SET NULL")
+    # The e-mail that carries the link: its own survey e-mail, or the welcome e-mail.
+    sending_id: int | None = Field(default=None, foreign_key="email_sendings.id", index=True,
+                                   ondelete="SET NULL")

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from unmo_cli import clock, mailer
 from unmo_cli.db import Database, open_database
-from unmo_cli.db.models import Customer, EmailSending
+from unmo_cli.db.models import Customer, EmailSending, SurveyInvitation
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.services.customer_folder import WELCOME_EML
 from unmo_cli.services.customers import get_customer
@@ -120,11 +120,13 @@ def send_welcome(ws: Workspace, slug: str, *, dry_run: bool = False,
 
 
 def send_once(ws: Workspace, db: Database, customer: Customer, kind: str, request_key: str,
-              build: Callable[[], EmailMessage], *, dry_run: bool,
-              retry_unknown: bool) -> Sending:
+              build: Callable[[], EmailMessage], *, dry_run: bool, retry_unknown: bool,
+              invitation_id: int | None = None) -> Sending:
     """Send what `build` makes for `request_key` unless that request was sent already: record
     it, commit, hand it to the server, record the outcome. EnvironmentFailure (exit 3) when it
-    was not sent, saying whether it may have arrived; nothing is then marked sent."""
+    was not sent, saying whether it may have arrived; nothing is then marked sent.
+    `invitation_id`: the survey invitation whose link the message carries, tied to the sending
+    in the same transaction that records it."""
     assert customer.id is not None
     message = build()
     subject = str(message["Subject"] or "")
@@ -141,7 +143,7 @@ def send_once(ws: Workspace, db: Database, customer: Customer, kind: str, reques
     server = server_for(ws)
     digest = recipient_digest(signing_key(ws), customer.contact_email)
     row = _claim(db, customer, kind, request_key, str(message["Message-ID"]), digest,
-                 retry_unknown)
+                 retry_unknown, invitation_id)
     del message["Message-ID"]
     message["Message-ID"] = row.message_id  # a retry carries the first attempt's id
     del message["Date"]
@@ -172,7 +174,7 @@ def _sending(session: Any, customer_id: int, request_key: str) -> EmailSending |
 
 
 def _claim(db: Database, customer: Customer, kind: str, request_key: str, message_id: str,
-           digest: str, retry_unknown: bool) -> EmailSending:
+           digest: str, retry_unknown: bool, invitation_id: int | None) -> EmailSending:
     """Record the sending as pending (a new row, or a failed/unknown one taken over by a
     conditional UPDATE), committed before any byte goes to the server. Two runs at once: one
     wins, the other is told the message is being sent."""
@@ -188,6 +190,7 @@ def _claim(db: Database, customer: Customer, kind: str, request_key: str, messag
             session.add(row)
             try:
                 session.flush()
+                _link(session, invitation_id, row)
                 return row
             except IntegrityError:
                 session.rollback()
@@ -207,6 +210,7 @@ def _claim(db: Database, customer: Customer, kind: str, request_key: str, messag
             recipient_digest=digest))
         if claimed.rowcount == 1:
             session.refresh(row)
+            _link(session, invitation_id, row)
             return row
         session.refresh(row)
     when = clock.iso(row.attempted_at)
@@ -221,6 +225,12 @@ def _claim(db: Database, customer: Customer, kind: str, request_key: str, messag
                              f"the attempt at {when} ended without an answer ({why}); "
                              "check the mailbox, then run the command again with "
                              "--retry-unknown to send it again (same Message-ID).")
+
+
+def _link(session: Any, invitation_id: int | None, row: EmailSending) -> None:
+    if invitation_id is not None:
+        session.execute(update(SurveyInvitation).where(SurveyInvitation.id == invitation_id)
+                        .values(sending_id=row.id))
 
 
 def recipients(message: EmailMessage) -> list[str]:

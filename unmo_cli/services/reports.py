@@ -618,7 +618,7 @@ def _week_figures(connection: Connection, settings: Settings, week: Week, base: 
 def _survey_figures(connection: Connection, week: Week) -> SurveyFigures:
     """The contract's survey response rate: invitations whose e-mail was sent within the week,
     and of those the ones answered by the week's end."""
-    from sqlalchemy import String, func, literal, select
+    from sqlalchemy import func, select
 
     from unmo_cli.db.models import EmailSending, SurveyInvitation
 
@@ -626,8 +626,7 @@ def _survey_figures(connection: Connection, week: Week) -> SurveyFigures:
     i, e = invitations.c, sendings.c
     row = connection.execute(
         select(func.count(i.id), _count_if(i.first_answered_at < _naive(week.end)))
-        .select_from(invitations.join(sendings, (e.customer_id == i.customer_id)
-                            & (e.request_key == literal("survey:", String) + i.nonce)))
+        .select_from(invitations.join(sendings, e.id == i.sending_id))
         .where(e.outcome == "sent", _in_range(e.sent_at, week.start, week.end))).one()
     sent, answered = int(row[0] or 0), int(row[1] or 0)
     return SurveyFigures(sent, answered, metrics.survey_response_rate_pct(sent, answered))

@@ -14,18 +14,26 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import make_msgid, parseaddr
+from html import escape
 from typing import Any
 
 from sqlalchemy import delete, select
 
 from unmo_cli import clock
 from unmo_cli.db import Database, lock_for_update, open_database
-from unmo_cli.db.models import Customer, Feedback, SurveyInvitation
+from unmo_cli.db.models import Customer, EmailSending, Feedback, SurveyInvitation
 from unmo_cli.errors import EnvironmentFailure, InputError, UnmoError
 from unmo_cli.services.customer_folder import DEFAULT_SENDER, recipient_address
 from unmo_cli.services.customers import get_customer, unknown_customer
 from unmo_cli.services.feedback import CATEGORIES, add_feedback
-from unmo_cli.services.mail import Sending, addressed, send_once
+from unmo_cli.services.mail import (
+    WELCOME_REQUEST,
+    Sending,
+    address_hint,
+    addressed,
+    send_once,
+    welcome_message,
+)
 from unmo_cli.signing import (
     BadToken,
     form_token,
@@ -140,8 +148,10 @@ def _customers(db: Database, slugs: list[str]) -> list[Customer]:
         return found
 
 
-def _send_one(ws: Workspace, db: Database, key: bytes | None, base: str, customer: Customer, *,
-              dry_run: bool, retry_unknown: bool) -> Sending:
+def _open_invitation(ws: Workspace, db: Database, customer: Customer, *, create: bool
+                     ) -> SurveyInvitation | None:
+    """The customer's open invitation (unanswered, not expired), made now when there is none
+    and `create`; None otherwise."""
     assert customer.id is not None
     now = clock.now()
     with db.session() as session:
@@ -150,25 +160,96 @@ def _send_one(ws: Workspace, db: Database, key: bytes | None, base: str, custome
                 SurveyInvitation.customer_id == customer.id, SurveyInvitation.answers == 0,
                 SurveyInvitation.expires_at > clock.to_db(now))
             .order_by(SurveyInvitation.id.desc())).scalars().first()
-        if invitation is None and not dry_run:
+        if invitation is None and create:
             invitation = SurveyInvitation(
                 nonce=new_nonce(), customer_id=customer.id, created_at=clock.to_db(now),
                 expires_at=clock.to_db(now + timedelta(days=ws.settings.survey.valid_days)))
             session.add(invitation)
-    if invitation is None:  # a dry run shows the message with a stand-in link
-        link, expires = f"{base}/s/…", now + timedelta(days=ws.settings.survey.valid_days)
+            session.flush()
+        return invitation
+
+
+def _link_of(base: str, key: bytes | None, invitation: SurveyInvitation | None
+             ) -> tuple[str, datetime]:
+    """The invitation's link and expiry (a stand-in link for a dry run's new invitation)."""
+    if invitation is None or key is None:
+        return f"{base}/s/…", clock.now()
+    expires = clock.from_db(invitation.expires_at)
+    assert expires is not None
+    return f"{base}/s/{survey_token(key, invitation.nonce, expires)}", expires
+
+
+def _send_one(ws: Workspace, db: Database, key: bytes | None, base: str, customer: Customer, *,
+              dry_run: bool, retry_unknown: bool) -> Sending:
+    invitation = _open_invitation(ws, db, customer, create=not dry_run)
+    if invitation is not None and invitation.sending_id is not None:
+        with db.session() as session:
+            carrier = session.get(EmailSending, invitation.sending_id)
+        if carrier is not None and carrier.kind != "survey" and carrier.outcome == "sent":
+            # The link already went out with the welcome e-mail: that was this request.
+            return Sending(customer.slug, "survey", carrier.message_id, "already_sent",
+                           "", address_hint(customer.contact_email),
+                           clock.from_db(carrier.sent_at), carrier.attempts, carrier.answer,
+                           dry_run)
+    link, expires = _link_of(base, key, invitation)
+    if invitation is None:
+        expires = clock.now() + timedelta(days=ws.settings.survey.valid_days)
         request_key, message_id = "survey:new", "<survey.new@unmogrowp.example>"
     else:
-        assert key is not None or dry_run
-        expires = clock.from_db(invitation.expires_at)
-        assert expires is not None
-        token = survey_token(key, invitation.nonce, expires) if key else "…"
-        link, request_key = f"{base}/s/{token}", f"survey:{invitation.nonce}"
+        request_key = f"survey:{invitation.nonce}"
         message_id = make_msgid(idstring=f"survey.{invitation.nonce}",
                                 domain=_sender_domain(ws))
     message = survey_message(ws, customer, link, expires, message_id)
     return send_once(ws, db, customer, "survey", request_key, lambda: message,
-                     dry_run=dry_run, retry_unknown=retry_unknown)
+                     dry_run=dry_run, retry_unknown=retry_unknown,
+                     invitation_id=invitation.id if invitation is not None else None)
+
+
+def send_welcome_with_survey(ws: Workspace, slug: str, *, dry_run: bool = False,
+                             retry_unknown: bool = False) -> Sending:
+    """The welcome e-mail onboarding wrote, with the customer's survey link added to its text
+    and HTML: the survey request is then this welcome (`survey send` sends no second link while
+    it is open). Once, like every sending."""
+    base = public_url(ws)
+    db = open_database(ws)
+    try:
+        with db.session() as session:
+            customer = get_customer(session, slug)
+        message = welcome_message(ws, customer)
+        with db.session() as session:
+            sent_before = session.execute(select(EmailSending.id).where(
+                EmailSending.customer_id == customer.id, EmailSending.request_key == "welcome",
+                EmailSending.outcome == "sent")).first()
+        invitation = None
+        if sent_before is None:  # a welcome sent already gets no new invitation
+            invitation = _open_invitation(ws, db, customer, create=not dry_run)
+        link, expires = _link_of(base, None if dry_run else signing_key(ws), invitation)
+        with_link = with_survey_link(message, link, expires)
+        return send_once(ws, db, customer, "welcome", WELCOME_REQUEST, lambda: with_link,
+                         dry_run=dry_run, retry_unknown=retry_unknown,
+                         invitation_id=invitation.id if invitation is not None else None)
+    finally:
+        db.dispose()
+
+
+def with_survey_link(message: EmailMessage, link: str, expires: datetime) -> EmailMessage:
+    """`message` (text + HTML) with a paragraph asking for the survey, in both parts."""
+    text_part, html_part = message.get_body(("plain",)), message.get_body(("html",))
+    until = expires.date().isoformat()
+    if text_part is not None:
+        text = text_part.get_content().rstrip("\n")
+        text_part.set_content(f"{text}\n\nOne minute to tell us how onboarding went: {link}\n"
+                              f"(the link is yours alone and works until {until})\n",
+                              cte="quoted-printable")
+    if html_part is not None:
+        html = html_part.get_content()
+        paragraph = (f'<p>One minute to tell us how onboarding went: <a href="{escape(link)}">'
+                     f"answer the survey</a> (the link is yours alone and works until "
+                     f"{until}).</p>\n")
+        at = html.rfind("</body>")
+        html = html[:at] + paragraph + html[at:] if at != -1 else html + paragraph
+        html_part.set_content(html, subtype="html", cte="quoted-printable")
+    return message
 
 
 def _sender_domain(ws: Workspace) -> str:

@@ -51,16 +51,20 @@ def upgrade() -> None:
         sa.Column("first_answered_at", sa.DateTime(), nullable=True),
         sa.Column("answered_at", sa.DateTime(), nullable=True),
         sa.Column("feedback_id", sa.Integer(), nullable=True),
+        sa.Column("sending_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], ondelete="CASCADE",
                                 name=op.f("fk_survey_invitations_customer_id_customers")),
         sa.ForeignKeyConstraint(["feedback_id"], ["feedback.id"], ondelete="SET NULL",
                                 name=op.f("fk_survey_invitations_feedback_id_feedback")),
+        sa.ForeignKeyConstraint(["sending_id"], ["email_sendings.id"], ondelete="SET NULL",
+                                name=op.f("fk_survey_invitations_sending_id_email_sendings")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_survey_invitations")),
         sa.UniqueConstraint("nonce", name=op.f("uq_survey_invitations_nonce")),
     )
     op.create_index("ix_survey_invitations_customer_id", "survey_invitations", ["customer_id"])
     op.create_index("ix_survey_invitations_first_answered_at", "survey_invitations",
                     ["first_answered_at"])
+    op.create_index("ix_survey_invitations_sending_id", "survey_invitations", ["sending_id"])
 
 
 def downgrade() -> None:
