@@ -50,6 +50,17 @@ def test_the_survey_email_carries_a_signed_link(surveyed):
     assert token not in repr(query("SELECT * FROM survey_invitations"))  # only the nonce
 
 
+def test_the_access_log_never_shows_a_token(surveyed, workspace):
+    link, url, _m, _d = surveyed
+    token = link.rsplit("/", 1)[1]
+    assert httpx.get(link).status_code == 200
+    assert httpx.post(link, data={"satisfaction": "5", "form_token": "x"}).status_code == 403
+    log = "".join(path.read_text(errors="replace")
+                  for path in workspace.parent.glob("survey-serve-*.log"))
+    assert '"GET /s/… HTTP/1.1" 200' in log and '"POST /s/… HTTP/1.1" 403' in log
+    assert token not in log and token.split(".")[0] not in log
+
+
 def test_following_the_link_records_the_answer_with_its_alerts(surveyed):
     link, _url, _message, _document = surveyed
     page = httpx.get(link)

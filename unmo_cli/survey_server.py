@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -66,6 +68,26 @@ TITLES = {"forbidden": "This survey link does not work", "expired": "This survey
           "too_large": "That answer is too long", "too_many": "Too many answers",
           "not_found": "Page not found", "unavailable": "The survey is unavailable",
           "form": "How is UnMoGrowP working for you?"}
+
+
+_TOKEN_IN_PATH = re.compile(r"/s/[^/?\s]+")
+
+
+class HideTokens(logging.Filter):
+    """The access log shows `/s/…` instead of a survey link's token: the token is what lets
+    anyone answer for the customer, so it stays out of logs like a password."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_TOKEN_IN_PATH.sub("/s/…", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
+def hide_tokens_in_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, HideTokens) for f in access.filters):
+        access.addFilter(HideTokens())
 
 
 class SecurityHeaders:
@@ -131,6 +153,7 @@ async def read_limited_body(request: Request, limit: int = MAX_BODY_BYTES) -> by
 
 def create_app(ws: Workspace) -> Starlette:
     """The survey application for `ws` (its database is opened by serve(), or by the caller)."""
+    hide_tokens_in_access_log()
     limiter = RateLimit(ws.settings.survey.answers_per_minute)
     templates_dir = ws.templates_dir  # resolved once, not on every page
     stylesheet = _stylesheet(templates_dir)
