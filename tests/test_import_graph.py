@@ -150,3 +150,51 @@ def test_the_checks_see_a_cycle_and_an_upward_import(tmp_path: Path):
                                   "unmo_cli.db"])
 def test_the_graph_reads_the_real_package(name: str):
     assert import_graph()[name], f"{name} imports nothing of unmo_cli? the parser is broken"
+
+
+def _function_level_imports(path: Path) -> list[ast.stmt]:
+    """Imports inside a function body, except under `if TYPE_CHECKING:` and in a `try` that
+    handles ImportError (an optional dependency)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        chain = []
+        parent = parents.get(node)
+        while parent is not None:
+            chain.append(parent)
+            parent = parents.get(parent)
+        if not any(isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef)) for p in chain):
+            continue
+        if any(isinstance(p, ast.If) and "TYPE_CHECKING" in ast.unparse(p.test) for p in chain):
+            continue
+        if any(isinstance(p, ast.Try) and any("ImportError" in ast.unparse(h.type)
+                                              for h in p.handlers if h.type) for p in chain):
+            continue
+        found.append(node)
+    return found
+
+
+def test_below_the_commands_an_import_in_a_function_says_why():
+    """Below the command boundary modules import at the top; an import left in a function
+    body carries a `# lazy:` comment (on its line or in the comment lines just above its
+    block) saying what it saves."""
+    unexplained = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = _module_name(path, PACKAGE)
+        if _within(name, ("unmo_cli.cli", "unmo_cli.commands", "unmo_cli.completion")):
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for node in _function_level_imports(path):
+            above = node.lineno - 2
+            while above >= 0 and lines[above].lstrip().startswith(("import ", "from ", "#")):
+                if "# lazy:" in lines[above]:
+                    break
+                above -= 1
+            explained = "# lazy:" in lines[node.lineno - 1] or (
+                above >= 0 and "# lazy:" in lines[above])
+            if not explained:
+                unexplained.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert unexplained == []

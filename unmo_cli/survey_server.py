@@ -39,7 +39,7 @@ from starlette.routing import Route
 from uvicorn.supervisors import Multiprocess
 
 from unmo_cli import clock
-from unmo_cli.db import kept_open
+from unmo_cli.db import kept_open, open_database
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.services import surveys
 from unmo_cli.signing import signing_key
@@ -335,8 +335,6 @@ def _stylesheet(templates_dir: Path) -> bytes:
 
 
 def _database_answers(ws: Workspace) -> None:
-    from unmo_cli.db import open_database
-
     db = open_database(ws)
     try:
         with db.engine.connect() as connection:

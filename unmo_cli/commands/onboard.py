@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +53,9 @@ def onboard(
                                       "to the contact once onboarded (email.smtp_url)."),
 ) -> None:
     """Create a customer: record, keys, and customers/<slug>/ rendered from the templates."""
-    from functools import partial
-
     from unmo_cli import console
     from unmo_cli.services import onboarding
+    from unmo_cli.services.mail import server_for
     from unmo_cli.workspace import load_workspace
 
     raw: dict[str, Any] = {
@@ -65,21 +65,16 @@ def onboard(
         "success_manager": success_manager,
     }
     ws = load_workspace()
-    if send_welcome and not dry_run:
-        from unmo_cli.services.mail import server_for
-
+    if sending := send_welcome and not dry_run:
         server_for(ws)  # no server or no password: exit 3 before anything is onboarded
     if from_file is not None:
         results = onboarding.onboard_file(ws, from_file, raw, dry_run=dry_run,
                                           progress=partial(console.progress, threshold=10))
-        _show(results, json_output=json_output, show_secrets=show_secrets, many=True)
-        _warn(results)
     else:
-        result = _onboard_one(ws, raw, dry_run=dry_run, confirm=not yes)
-        _show([result], json_output=json_output, show_secrets=show_secrets, many=False)
-        _warn([result])
-        results = [result]
-    if send_welcome and not dry_run:
+        results = [_onboard_one(ws, raw, dry_run=dry_run, confirm=not yes)]
+    _show(results, json_output=json_output, show_secrets=show_secrets, many=from_file is not None)
+    _warn(results)
+    if sending:
         _send_welcomes(ws, results, quiet=json_output)
 
 

@@ -13,6 +13,8 @@ prove what a failure or a kill at each step leaves behind."""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import re
 import secrets
@@ -26,8 +28,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unmo_cli import clock, testhooks
-from unmo_cli.db import database_exists
+import icu
+from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import col, delete, or_, select
+
+from unmo_cli import apikeys, clock, documents, testhooks
+from unmo_cli.db import database_exists, open_database
+from unmo_cli.db.models import ApiKey, Customer, OnboardingSession, OnboardingStep
 from unmo_cli.documents import DocumentError, is_finite_number, too_long_for_int
 from unmo_cli.errors import EnvironmentFailure, InputError, MissingFields
 from unmo_cli.names import fold_to_ascii, name_key
@@ -42,7 +50,10 @@ from unmo_cli.services.customer_folder import (
     secret_keys_from_env,
     write_folder,
 )
+from unmo_cli.services.customers import customer_json, keys_of
 from unmo_cli.text import MAX_NAME, shown, text_problem
+from unmo_cli.urls import PRODUCTION_API_URL, customer_url_problem
+from unmo_cli.workspace import ensure_gitignore
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -109,8 +120,6 @@ _checker: Any = None
 def _spoof_checker() -> Any:
     global _checker
     if _checker is None:
-        import icu  # PyICU: the Unicode consortium's own implementation of UTS #39
-
         _checker = icu.SpoofChecker()
     return _checker
 
@@ -426,16 +435,13 @@ def load_customer_file(path: Path) -> list[dict[str, Any]]:
 
 def _load_document(path: Path, text: str) -> Any:
     """The document in a --from file: JSON by its extension, else YAML (JSON is YAML too)."""
-    from unmo_cli import documents
+    import yaml  # lazy: PyYAML only for a --from file; one onboarding from options needs none
 
     if path.suffix.lower() == ".json":
-        import json
-
         try:
             return documents.load_json(text)
         except json.JSONDecodeError as exc:
             raise DocumentError(f"{exc.msg}", exc.lineno) from None
-    import yaml
 
     try:
         return documents.load_yaml(text)
@@ -622,11 +628,6 @@ def name_taken(ws: Workspace, name: str) -> str | None:
 
 def _taken_names(ws: Workspace, items: list[CustomerInput], shared: Database | None = None
                  ) -> dict[str, str]:
-    from sqlmodel import col, or_, select
-
-    from unmo_cli.db import open_database
-    from unmo_cli.db.models import Customer
-
     db = shared or open_database(ws)
     taken: dict[str, str] = {}
     try:
@@ -653,7 +654,6 @@ def _taken_names(ws: Workspace, items: list[CustomerInput], shared: Database | N
 def _customers_lock(ws: Workspace, session: Session) -> Iterator[None]:
     """Onboardings in flight hold a shared lock on customers/; stale temporary folders are only
     touched under the exclusive lock, i.e. when no other onboarding is running."""
-    import fcntl
 
     folder = ws.customers_dir
     fd = os.open(folder, os.O_RDONLY)
@@ -675,7 +675,6 @@ def recover_if_idle(ws: Workspace, db: Database) -> list[str]:
     """Before the pre-flight check: finish or sweep what killed onboardings left, unless an
     onboarding is running. So the retry of an onboarding killed after its commit finds the
     folder in place (and the name taken), not a stray temporary folder."""
-    import fcntl
 
     folder = ws.customers_dir
     if not folder.is_dir() or not any(folder.glob(TEMP_PREFIX + "*")):
@@ -696,9 +695,6 @@ def recover_interrupted(ws: Workspace, session: Session) -> list[str]:
     """Finish or undo onboardings a killed process left behind (call under the exclusive lock).
     A temporary folder whose `.env` matches a committed customer's secret keys, and whose target
     is absent, is moved into place; any other is removed. Returns the slugs moved into place."""
-    from sqlmodel import select
-
-    from unmo_cli.db.models import Customer
 
     moved = []
     for temporary in sorted(ws.customers_dir.glob(TEMP_PREFIX + "*")):
@@ -717,9 +713,6 @@ def recover_interrupted(ws: Workspace, session: Session) -> list[str]:
 
 
 def _env_matches(session: Session, customer: Customer, folder: Path) -> bool:
-    from unmo_cli import apikeys
-    from unmo_cli.services.customers import keys_of
-
     secret = secret_keys_from_env(read_env_file(folder / ENV_FILE))
     if secret is None:
         return False
@@ -743,8 +736,6 @@ def _profile(item: CustomerInput, created_at: datetime) -> CustomerProfile:
 
 
 def _customer_row(item: CustomerInput, created_at: datetime) -> Customer:
-    from unmo_cli.db.models import Customer
-
     return Customer(
         slug=item.slug, name_key=item.name_key, name=item.name, industry=item.industry,
         integration=item.integration, platforms=",".join(item.platforms),
@@ -756,8 +747,6 @@ def _customer_row(item: CustomerInput, created_at: datetime) -> Customer:
 
 
 def _key_list(keys: dict[tuple[str, str], str] | None) -> list[dict[str, str]]:
-    from unmo_cli import apikeys
-
     listing = []
     for kind in ("publishable", "secret"):
         for environment in apikeys.ENVIRONMENTS:
@@ -820,7 +809,6 @@ def _onboard_all(ws: Workspace, prepared: list[tuple[CustomerInput, StepTimes, f
     if dry_run:
         preflight(ws, items)
         return [_dry_run(ws, w) for w in works]
-    from unmo_cli.db import open_database
 
     existing = open_database(ws) if database_exists(ws) else None
     try:
@@ -842,11 +830,6 @@ def _onboard_into(ws: Workspace, works: list[_Work], existing: Database | None, 
         _render(ws, work)
         if advance is not None:
             advance(1)
-
-    from sqlalchemy.exc import IntegrityError
-
-    from unmo_cli.db import open_database
-    from unmo_cli.workspace import ensure_gitignore
 
     with _shared_step(works, "prepare_workspace"):
         try:
@@ -887,7 +870,6 @@ def check_public_url(ws: Workspace) -> str:
     """The URL new customers are given (api.public_url); an InputError when no customer could
     use it: it names this machine (the sandbox's http://127.0.0.1:8787/v1, say) or is not https.
     The demo onboards with the default, so it never meets this."""
-    from unmo_cli.urls import PRODUCTION_API_URL, customer_url_problem
 
     url = ws.settings.api.public_url
     problem = customer_url_problem(url)
@@ -910,8 +892,6 @@ def _collision_message(items: list[CustomerInput]) -> str:
 
 
 def _render(ws: Workspace, work: _Work) -> None:
-    from unmo_cli import apikeys
-
     with work.times.step("generate_keys"):
         for kind in ("publishable", "secret"):
             for environment in apikeys.ENVIRONMENTS:
@@ -931,10 +911,6 @@ def _render(ws: Workspace, work: _Work) -> None:
 def _create(ws: Workspace, session: Session, works: list[_Work], mode: str) -> None:
     """Files first, rows second: the folders are written before the first INSERT, so the
     database's write lock is held only for the inserts and the commit."""
-    from sqlalchemy import insert
-
-    from unmo_cli import apikeys
-    from unmo_cli.db.models import ApiKey, OnboardingSession, OnboardingStep
 
     for work in works:
         item, times = work.item, work.times
@@ -1042,10 +1018,6 @@ def _move_into_place(ws: Workspace, db: Database, works: list[_Work], mode: str)
 
 def _compensate(ws: Workspace, db: Database, works: list[_Work], mode: str,
                 exc: BaseException) -> None:
-    from sqlmodel import col, delete
-
-    from unmo_cli.db.models import ApiKey, Customer, OnboardingSession
-
     ids = [w.customer.id for w in works if w.customer is not None]
     session_ids = [w.session_row.id for w in works if w.session_row is not None]
     with db.session() as session:
@@ -1082,7 +1054,6 @@ def _record_failure(db: Database, works: list[_Work], mode: str, exc: BaseExcept
 def record_cancelled(ws: Workspace, name: str | None, mode: str, duration_s: float,
                      steps: list[tuple[str, float, str]] | None = None) -> None:
     """An onboarding the user cancelled (Ctrl-C at a prompt or "no" at the confirm)."""
-    from unmo_cli.db import open_database
 
     times = StepTimes(list(steps or [("collect_answers", duration_s, "cancelled")]))
     db = open_database(ws)
@@ -1096,8 +1067,6 @@ def record_cancelled(ws: Workspace, name: str | None, mode: str, duration_s: flo
 
 def _add_session(session: Session, name: str, mode: str, outcome: str, error: str | None,
                  started_at: datetime, times: StepTimes) -> None:
-    from unmo_cli.db.models import OnboardingSession, OnboardingStep
-
     row = OnboardingSession(customer_id=None, customer_name=name[:MAX_NAME], mode=mode,
                             outcome=outcome, error=error, started_at=clock.to_db(started_at),
                             finished_at=clock.to_db(clock.now()), duration_s=times.total)
@@ -1112,7 +1081,6 @@ def _finish_sessions(db: Database, works: list[_Work]) -> list[str]:
     move_into_place) and the final durations. The customers are onboarded by now, so a failure
     here (a full disk, a lost server) must not say otherwise: it becomes a warning, and the
     sessions keep the steps and durations recorded at the commit."""
-    from sqlalchemy.exc import SQLAlchemyError
 
     try:
         testhooks.fail_at("finish_sessions")
@@ -1133,10 +1101,6 @@ def _names(works: list[_Work]) -> str:
 
 
 def _record_timings(db: Database, works: list[_Work]) -> None:
-    from sqlalchemy import insert, update
-
-    from unmo_cli.db.models import OnboardingSession, OnboardingStep
-
     finished = clock.to_db(clock.now())
     with db.session() as session:
         session.execute(insert(OnboardingStep), [
@@ -1150,8 +1114,6 @@ def _record_timings(db: Database, works: list[_Work]) -> None:
 
 
 def _result(ws: Workspace, work: _Work) -> OnboardResult:
-    from unmo_cli.services.customers import customer_json
-
     assert work.customer is not None
     return OnboardResult(
         customer=customer_json(work.customer),
@@ -1165,8 +1127,6 @@ def _result(ws: Workspace, work: _Work) -> OnboardResult:
 
 def _dry_run(ws: Workspace, work: _Work) -> OnboardResult:
     """What would be created, computed in memory with placeholder keys; nothing is written."""
-    from unmo_cli import apikeys
-    from unmo_cli.services.customers import customer_json
 
     placeholder = {(k, e): apikeys.prefix(k, e) + "0" * 28
                    for k in ("publishable", "secret") for e in apikeys.ENVIRONMENTS}
