@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from unmo_cli.commands.choices import choices, completer
+from unmo_cli.commands.choices import completer
 from unmo_cli.completion import complete_customer_slug
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ class Kind(enum.StrEnum):
 def send(
     customer: str = typer.Argument(..., metavar="SLUG", help="Customer slug or exact name.",
                                    autocompletion=complete_customer_slug),
-    kind: Kind = typer.Argument(..., metavar=choices(Kind), autocompletion=completer(Kind),
+    kind: Kind = typer.Argument(..., metavar="KIND", autocompletion=completer(Kind),
                                 help="Which e-mail: the welcome one onboarding wrote, or a "
                                 "survey link."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send and "
