@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from unmo_cli.commands.choices import Industry, Integration, Provider, choices, completer
+
+if TYPE_CHECKING:
+    from unmo_cli.services.onboarding import OnboardResult
+    from unmo_cli.workspace import Workspace
 
 
 def register(app: typer.Typer) -> None:
@@ -103,7 +107,8 @@ def _send_welcomes(ws: Any, results: list[Any], *, quiet: bool) -> None:
         raise EnvironmentFailure(failures[0])
 
 
-def _onboard_one(ws: Any, raw: dict[str, Any], *, dry_run: bool, confirm: bool) -> Any:
+def _onboard_one(ws: Workspace, raw: dict[str, Any], *, dry_run: bool, confirm: bool
+                 ) -> OnboardResult:
     """From the flags, asking what is missing when a person is at a terminal."""
     from unmo_cli import console
     from unmo_cli.services import onboarding
@@ -117,7 +122,8 @@ def _onboard_one(ws: Any, raw: dict[str, Any], *, dry_run: bool, confirm: bool) 
     return onboarding.onboard(ws, raw, mode=mode, dry_run=dry_run, prior_steps=prior)
 
 
-def _show(results: list[Any], *, json_output: bool, show_secrets: bool, many: bool) -> None:
+def _show(results: list[OnboardResult], *, json_output: bool, show_secrets: bool,
+          many: bool) -> None:
     from unmo_cli import console
 
     if json_output:
@@ -142,7 +148,7 @@ def _show(results: list[Any], *, json_output: bool, show_secrets: bool, many: bo
         _one(r, show_secrets=show_secrets)
 
 
-def _warn(results: list[Any]) -> None:
+def _warn(results: list[OnboardResult]) -> None:
     """What could not be done after the commit (see OnboardResult.warnings), once each."""
     from unmo_cli import console
 
@@ -150,7 +156,7 @@ def _warn(results: list[Any]) -> None:
         console.warn(warning)
 
 
-def _one(result: Any, *, show_secrets: bool) -> None:
+def _one(result: OnboardResult, *, show_secrets: bool) -> None:
     customer = result.customer
     if result.dry_run:
         _say(f"Would onboard {customer['name']} into {result.directory}/ (dry run: nothing "
@@ -171,7 +177,7 @@ def _say(text: str) -> None:
     console.out().print(text, markup=False, highlight=False)
 
 
-def _keys_table(result: Any, *, show_secrets: bool) -> None:
+def _keys_table(result: OnboardResult, *, show_secrets: bool) -> None:
     from unmo_cli import console
 
     table = console.DataTable(f"Keys of {result.customer['slug']}", [

@@ -1,6 +1,9 @@
 """The customer folder: which files it holds (chosen by integration and platforms), rendering them
 from the templates, the `.env` that is the only home of secret keys, and writing a folder to
-disk. Used by onboarding, `customer render` and `keys rotate`; no database here."""
+disk. Used by onboarding, `customer render` and `keys rotate`; no database here.
+
+Over 500 lines as one module: the folder's files, their rendering and the one safe way to
+write them are one contract (what a customer receives); splitting is left to its owners."""
 
 from __future__ import annotations
 

@@ -1,12 +1,20 @@
 """Survey exports as files: the format (by --format or the extension), the text (UTF-8), and
 its records in each of the three formats (CSV, a JSON list, JSON Lines), numbered by the
-line they start on, before any value is checked."""
+line they start on, before any value is checked.
+
+CSV and JSON Lines are streamed: a first pass over the bytes checks the whole file is UTF-8 text
+and not empty (so those refusals still come before any record), then the records are read one
+line at a time as the import checks them, so memory does not grow with the file. A JSON list is
+one document: it is read whole, as json's parser needs; JSON Lines is the format for big
+exports."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import re
+from collections.abc import Iterable, Iterator
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -68,6 +76,47 @@ def read_text(path: Path) -> str:
     return text
 
 
+SCAN_CHUNK = 1 << 20  # bytes per read of the first pass
+
+
+def scan_text(path: Path) -> int:
+    """The first pass over a file to be streamed: refuse what read_text refuses (no file, not
+    UTF-8, empty) without holding the file, and return its number of lines (the progress total).
+    A refusal is worded by read_text itself, which reads the file whole only then."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    lines, blank = 0, True
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(SCAN_CHUNK):
+                lines += chunk.count(b"\n")
+                text = decoder.decode(chunk)
+                if blank and text.strip():
+                    blank = False
+            decoder.decode(b"", final=True)
+    except (OSError, UnicodeDecodeError):
+        read_text(path)  # raises the sentence for it
+        raise
+    if blank:
+        read_text(path)
+    return lines + 1
+
+
+def line_pieces(path: Path, *, keepends: bool) -> Iterator[str]:
+    """The file's text in the pieces str.splitlines gives (so records are numbered as when the
+    file was read whole), read one line at a time. scan_text has checked the encoding."""
+    with path.open("rb") as handle:
+        first = True
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:  # the file changed since scan_text read it
+                raise InputError(f"{path.name}: line {number} is not UTF-8 text (byte "
+                                 f"0x{raw[exc.start]:02X}); save the file as UTF-8.") from None
+            if first:
+                text, first = text.removeprefix("\ufeff"), False
+            yield from text.splitlines(keepends=keepends)
+
+
 def _columns_problem(name: str, columns: list[str], where: str) -> str | None:
     unknown = [c for c in columns if c not in COLUMNS]
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
@@ -84,9 +133,13 @@ def _columns_problem(name: str, columns: list[str], where: str) -> str | None:
 
 
 def read_csv(name: str, text: str) -> list[RawRow]:
+    return list(iter_csv(name, text.splitlines(keepends=True)))
+
+
+def iter_csv(name: str, pieces: Iterable[str]) -> Iterator[RawRow]:
     """A header line (line 1) naming the columns, then one row per record; a quoted field may
     span lines, and a record is numbered by the line it starts on."""
-    reader = csv.reader(text.splitlines(keepends=True), strict=True)
+    reader = csv.reader(pieces, strict=True)
     try:
         header = next(reader)
         while not header:
@@ -103,25 +156,26 @@ def read_csv(name: str, text: str) -> list[RawRow]:
     width = len(columns)
     # Each record gets a None appended, so a column the file lacks reads as None (index -1).
     pick = itemgetter(*(columns.index(c) if c in columns else -1 for c in COLUMNS))
-    rows: list[RawRow] = []
-    append = rows.append
+    return _csv_records(name, reader, width, pick)
+
+
+def _csv_records(name: str, reader: Any, width: int, pick: Any) -> Iterator[RawRow]:
     start = reader.line_num + 1
     try:
         for record in reader:
             if record:
                 if len(record) == width:
                     record.append(None)
-                    append(RawRow(start, None, None, pick(record)))
+                    yield RawRow(start, None, None, pick(record))
                 elif all(not value.strip() for value in record):
                     pass  # a line of only commas is a blank line too
                 else:
-                    append(RawRow(start, None, f"has {len(record)} fields, the header has "
-                                               f"{width}"))
+                    yield RawRow(start, None, f"has {len(record)} fields, the header has "
+                                              f"{width}")
             start = reader.line_num + 1
     except csv.Error as exc:
         raise InputError(f"{name}: line {start}: not valid CSV ({exc}); is the file "
                          "truncated?") from None
-    return rows
 
 
 _SPACE = re.compile(r"[ \t\n\r]*")
@@ -234,11 +288,14 @@ def _json_kind(value: Any) -> str:
 
 
 def read_json_lines(name: str, text: str) -> list[RawRow]:
+    return list(iter_json_lines(name, text.splitlines()))
+
+
+def iter_json_lines(name: str, lines: Iterable[str]) -> Iterator[RawRow]:
     """One JSON object per line; blank lines are skipped. A line that is not a JSON object is an
     invalid record (reported with its line), so `--skip-invalid` can still import the rest."""
-    rows: list[RawRow] = []
     loads, exact = _PLAIN_JSON.decode, _EXACT_JSON.decode  # see read_json_list
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
@@ -249,25 +306,37 @@ def read_json_lines(name: str, text: str) -> list[RawRow]:
             except ValueError:  # an integer past Python's digit limit
                 value = exact(line)
         except json.JSONDecodeError as exc:
-            rows.append(RawRow(number, None, f"is not valid JSON ({exc.msg} at column "
-                                             f"{exc.colno}; truncated?)"))
+            yield RawRow(number, None, f"is not valid JSON ({exc.msg} at column "
+                                       f"{exc.colno}; truncated?)")
             continue
         except RecursionError:
-            rows.append(RawRow(number, None, f"is {NESTED_TOO_DEEPLY}"))
+            yield RawRow(number, None, f"is {NESTED_TOO_DEEPLY}")
             continue
         if isinstance(value, dict):
-            rows.append(RawRow(number, value))
+            yield RawRow(number, value)
         else:
-            rows.append(RawRow(number, None, f"is a JSON {_json_kind(value)}, not an object"))
-    return rows
+            yield RawRow(number, None, f"is a JSON {_json_kind(value)}, not an object")
 
 
 def read_feedback_file(path: Path, fmt: str | None = None) -> tuple[str, list[RawRow]]:
     """The file's format and its records, before any value is checked. A file that cannot be read
     as a whole (not UTF-8, empty, wrong header, truncated JSON) is an InputError naming it."""
+    chosen, _lines, records = open_feedback_file(path, fmt)
+    return chosen, list(records)
+
+
+def open_feedback_file(path: Path, fmt: str | None = None
+                       ) -> tuple[str, int, Iterator[RawRow]]:
+    """The file's format, its number of lines and its records as they are read (see the module
+    docstring). Not UTF-8 or empty is refused here; a wrong header or a truncated document while
+    the records are read, before the import writes anything it would keep."""
     chosen = import_format(path, fmt)
-    text = read_text(path)
-    reader = {"csv": read_csv, "json": read_json_list, "jsonl": read_json_lines}[chosen]
-    return chosen, reader(path.name, text)
+    if chosen == "json":
+        text = read_text(path)
+        return chosen, text.count("\n") + 1, iter(read_json_list(path.name, text))
+    lines = scan_text(path)
+    if chosen == "csv":
+        return chosen, lines, iter_csv(path.name, line_pieces(path, keepends=True))
+    return chosen, lines, iter_json_lines(path.name, line_pieces(path, keepends=False))
 
 

@@ -4,7 +4,7 @@ and the alert rules evaluated (services/alerts.py); delivery after the commit.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +33,7 @@ from unmo_cli.services.alerts import (
     satisfaction_windows,
 )
 from unmo_cli.services.customers import open_existing
-from unmo_cli.services.feedback_files import COLUMN_SET, COLUMNS, RawRow, read_feedback_file
+from unmo_cli.services.feedback_files import COLUMN_SET, COLUMNS, RawRow, open_feedback_file
 from unmo_cli.services.feedback_values import (
     CATEGORIES,
     EXTERNAL_ID_MAX,
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from unmo_cli.workspace import Workspace
 
 
+WRITE_BATCH = 5_000  # rows per bulk insert of an import
 LOOKUP_CHUNK = 500  # ids per IN (…) when looking for already imported rows
 
 
@@ -284,19 +285,20 @@ def import_feedback(ws: Workspace, path: Path, *, fmt: str | None = None,
     their alerts recorded. Delivery is tried after the commit."""
 
     testhooks.reset()
-    chosen, records = read_feedback_file(path, fmt)
+    chosen, lines, records = open_feedback_file(path, fmt)
     name = path.name
     now = clock.now()
     ws, db = open_existing(ws)
     if db is None:  # no customers yet: every row is refused, and no database is created
-        valid, invalid = _check_records(records, _CustomerIndex(None), now, progress, name)
+        valid, invalid, total = _check_records(records, lines, _CustomerIndex(None), now,
+                                               progress, name)
         if invalid and not skip_invalid:
             raise InvalidRows(name, chosen, invalid, len(valid))
-        return ImportResult(name, chosen, len(records), 0, 0, invalid)
+        return ImportResult(name, chosen, total, 0, 0, invalid)
     try:
         with db.session() as session:
-            valid, invalid = _check_records(records, _CustomerIndex(session), now, progress,
-                                            name)
+            valid, invalid, total = _check_records(records, lines, _CustomerIndex(session),
+                                                   now, progress, name)
             if invalid and not skip_invalid:
                 raise InvalidRows(name, chosen, invalid, len(valid))
             # Imports touching the same customers take turns from here: each one's duplicate
@@ -305,7 +307,7 @@ def import_feedback(ws: Workspace, path: Path, *, fmt: str | None = None,
             fresh, duplicates = _without_duplicates(session, valid)
             alert_ids = _write(ws, session, fresh, raise_alerts, progress, name)
             testhooks.checkpoint("import-insert")  # rows and alerts inserted, not committed
-        result = ImportResult(name, chosen, len(records), len(fresh), duplicates, invalid,
+        result = ImportResult(name, chosen, total, len(fresh), duplicates, invalid,
                               alert_ids)
         testhooks.checkpoint("import-deliver")  # committed, alerts not yet delivered
         if alert_ids:
@@ -315,22 +317,26 @@ def import_feedback(ws: Workspace, path: Path, *, fmt: str | None = None,
         db.dispose()
 
 
-def _check_records(records: list[RawRow], customers: _CustomerIndex, now: datetime,
-                   progress: ProgressFactory | None, name: str
-                   ) -> tuple[list[_Checked], list[InvalidRow]]:
+def _check_records(records: Iterator[RawRow], lines: int, customers: _CustomerIndex,
+                   now: datetime, progress: ProgressFactory | None, name: str
+                   ) -> tuple[list[_Checked], list[InvalidRow], int]:
+    """Every record checked as it is read; the valid ones, the invalid ones and how many there
+    were. Progress counts the file's lines (known before the records are)."""
     valid: list[_Checked] = []
     invalid: list[InvalidRow] = []
-    with _steps(progress, len(records), f"checking {name}") as advance:
-        for position, raw in enumerate(records, start=1):
+    total = shown_line = 0
+    with _steps(progress, lines, f"checking {name}") as advance:
+        for total, raw in enumerate(records, start=1):
             outcome = _check_record(raw, customers, now)
             (invalid if isinstance(outcome, InvalidRow) else valid).append(outcome)
-            if position % 5000 == 0:
-                advance(5000)
-        advance(len(records) % 5000)
+            if total % 5000 == 0:
+                advance(raw.line - shown_line)
+                shown_line = raw.line
+        advance(lines - shown_line)
     valid, repeated = _without_conflicting_ids(valid)
     if repeated:
         invalid = sorted(invalid + repeated, key=lambda row: row.line)
-    return valid, invalid
+    return valid, invalid, total
 
 
 def lock_customers(session: Session, ids: set[int]) -> None:
@@ -413,13 +419,17 @@ def _write(ws: Workspace, session: Session, rows: list[_Checked], raise_alerts: 
 
     try:
         with _steps(progress, len(rows), f"writing {name}") as advance:
-            ids = bulk_insert(session, table, [values(rows[i]) for i in alerting],
-                              returning_ids=True)
-            feedback_ids.update(zip(alerting, ids, strict=True))
-            advance(len(alerting))
-            plain = [values(row) for i, row in enumerate(rows) if i not in alerting_set]
-            bulk_insert(session, table, plain)
-            advance(len(plain))
+            # In batches, so the rows are never all held twice (as rows and as values); all in
+            # the caller's one transaction, so a failure still writes nothing.
+            for chunk in _batches(alerting):
+                ids = bulk_insert(session, table, [values(rows[i]) for i in chunk],
+                                  returning_ids=True)
+                feedback_ids.update(zip(chunk, ids, strict=True))
+                advance(len(chunk))
+            plain = (i for i in range(len(rows)) if i not in alerting_set)
+            for chunk in _batches(plain):
+                bulk_insert(session, table, [values(rows[i]) for i in chunk])
+                advance(len(chunk))
     except IntegrityError:
         raise InputError(f"{name}: another import stored some of these ids at the same time; "
                          "nothing was imported, run the import again (stored ids are skipped)."
@@ -443,6 +453,17 @@ def _write(ws: Workspace, session: Session, rows: list[_Checked], raise_alerts: 
                 slug=ref.slug,
                 feedback_id=feedback_ids.get(index) or _latest_id(session, customer_id, at)))
     return record_alerts(session, drafts)
+
+
+def _batches(indexes: Iterable[int]) -> Iterator[list[int]]:
+    batch: list[int] = []
+    for index in indexes:
+        batch.append(index)
+        if len(batch) == WRITE_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _latest_id(session: Session, customer_id: int, at: datetime) -> int | None:
