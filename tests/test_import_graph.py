@@ -14,8 +14,11 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "unmo_cli"
 
 # The command boundary: what parses, prompts, completes and renders for a person.
+# survey_server is the same boundary for the web: it parses a person's HTTP requests, renders
+# the page and calls the services.
 INTERFACE = ("unmo_cli.cli", "unmo_cli.__main__", "unmo_cli.commands", "unmo_cli.completion",
-             "unmo_cli.prompts", "unmo_cli.render_report", "unmo_cli.console")
+             "unmo_cli.prompts", "unmo_cli.render_report", "unmo_cli.console",
+             "unmo_cli.survey_server")
 SERVICES = ("unmo_cli.services",)
 LAYERS = {"interface": 3, "services": 2, "adapters": 1}
 

@@ -14,7 +14,7 @@ from support_report import NOW, ZONE, build_dataset
 
 # The contract's JSON fields, and what this implementation adds (listed in the CHANGELOG).
 CONTRACT_FIELDS = {"week", "start", "end", "customers", "mrr", "onboarding", "satisfaction",
-                   "health", "finance", "targets", "portfolio", "alerts"}
+                   "health", "finance", "targets", "portfolio", "alerts", "surveys"}
 ADDED_FIELDS = {"timezone", "complete", "previous", "change", "trends"}
 
 
@@ -119,6 +119,8 @@ def test_previous_week_and_the_change(unmo, week_data):
                    "p95_latency_ms": 60.0},
         "finance": {"revenue_week": "1015.50", "gross_margin_pct": 9.7,
                     "cost_per_1k_events": -0.1031},
+        # No surveys in either week: counts change by 0, the rate has no value to change.
+        "surveys": {"sent": 0, "answered": 0, "response_rate_pct": None},
     }
 
 

@@ -272,6 +272,9 @@ COMMANDS: tuple[CommandEntry, ...] = (
                  "NPS)."),
     CommandEntry("alerts", "List, acknowledge and send alerts (low satisfaction, satisfaction "
                  "drops, NPS detractors, failing integrations)."),
+    CommandEntry("email", "Send customers their e-mails over SMTP (each request once)."),
+    CommandEntry("survey", "E-mail survey links to customers and serve the page they answer "
+                 "on."),
     CommandEntry("report", "Reports: the team lead's weekly executive summary."),
     CommandEntry("config", "Show the resolved settings."),
     CommandEntry("db", "Manage the database schema."),

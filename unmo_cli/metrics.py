@@ -60,6 +60,14 @@ def satisfaction_pct(score_sum: int | None, responses: int) -> float | None:
     return float(_ratio_half_up(int(score_sum or 0) * 10, responses, 1))
 
 
+def survey_response_rate_pct(sent: int, answered: int) -> float | None:
+    """**survey response rate**: of the survey invitations whose e-mail was sent within the
+    period, the share answered by the period's end, × 100, one decimal; `null` with none sent."""
+    if not sent:
+        return None
+    return float(round_half_up(Fraction(answered * 100, sent), 1))
+
+
 def nps(promoters: int, detractors: int, answered: int) -> int | None:
     """**nps**: responses with an NPS answer; promoters 9–10, passives 7–8, detractors 0–6;
     `round(100 × (promoters − detractors) / answered)`; `null` with none."""

@@ -174,6 +174,9 @@ def headline_figures(report: WeeklyReport) -> list[Figure]:
                 prev.health.p95_latency_ms,
                 lambda v: NO_CHECKS if v is None else milliseconds(v),
                 lambda v: signed(v, 0, " ms"), lambda v: metrics.round_half_up(v, 0), False),
+        _figure("survey_response", "Survey response rate", cur.surveys.response_rate_pct,
+                prev.surveys.response_rate_pct, pct, lambda v: signed(v, 1, " pts"),
+                lambda v: metrics.round_half_up(v, 1)),
         _figure("margin", "Gross margin", cur.finance.gross_margin_pct,
                 prev.finance.gross_margin_pct, pct, lambda v: signed(v, 1, " pts"),
                 lambda v: metrics.round_half_up(v, 1)),
@@ -304,6 +307,11 @@ def build_view(report: WeeklyReport, charts: list[dict[str, Any]] | None = None
             "promoters": cur.satisfaction.promoters,
             "passives": cur.satisfaction.passives,
             "detractors": cur.satisfaction.detractors,
+        },
+        "surveys": {
+            "sent": cur.surveys.sent,
+            "answered": cur.surveys.answered,
+            "rate": pct(cur.surveys.response_rate_pct),
         },
         "health": {
             "checks": cur.health.checks,

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from unmo_cli.documents import too_long_for_int, whole_number
 from unmo_cli.errors import EnvironmentFailure, InputError
+from unmo_cli.mailer import address_problem, smtp_url_problem
 from unmo_cli.text import shown, text_problem
 from unmo_cli.urls import PRODUCTION_API_URL, url_problem
 
@@ -73,6 +74,28 @@ class HealthScoreSettings:
 
 
 @dataclass(frozen=True)
+class EmailSettings:
+    """Outgoing e-mail (`unmo email send`, `survey send`). `smtp_url` names the server and the
+    user (smtp://user@host:587 with STARTTLS, smtps://user@host:465); the password only ever
+    comes from UNMO_SMTP_PASSWORD. `from` is a Python keyword, hence the field's other name."""
+
+    smtp_url: str | None = None
+    sender: str | None = field(default=None, metadata={"key": "from"})
+    reply_to: str | None = None
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class SurveySettings:
+    """Survey links: `public_url` is where customers reach `unmo survey serve` (behind a proxy),
+    `valid_days` how long a link works, `answers_per_minute` what one address may post."""
+
+    public_url: str | None = None
+    valid_days: int = 14
+    answers_per_minute: int = 20
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
     timezone: str = "UTC"
@@ -82,6 +105,8 @@ class Settings:
     targets: TargetSettings = field(default_factory=TargetSettings)
     finance: FinanceSettings = field(default_factory=FinanceSettings)
     health_score: HealthScoreSettings = field(default_factory=HealthScoreSettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
+    survey: SurveySettings = field(default_factory=SurveySettings)
 
 
 # Environment variables win over the file.
@@ -92,7 +117,12 @@ ENVIRONMENT = {
     "api.timeout_s": "UNMO_API_TIMEOUT",
     "timezone": "UNMO_TIMEZONE",
     "alerts.webhook_url": "UNMO_ALERT_WEBHOOK",
+    "email.smtp_url": "UNMO_SMTP_URL",
+    "email.from": "UNMO_EMAIL_FROM",
+    "survey.public_url": "UNMO_SURVEY_PUBLIC_URL",
 }
+# The SMTP password: only ever from the environment, never a setting in unmo.yaml.
+SMTP_PASSWORD_ENV = "UNMO_SMTP_PASSWORD"
 
 _SECRET_KEYS = {"database_url", "alerts.webhook_url"}
 # Settings that may span lines. None do: every text setting is a URL, a name or a path, and a
@@ -206,9 +236,18 @@ def load_workspace(cwd: Path | None = None) -> Workspace:
 # --- unmo.yaml parsing with line numbers ------------------------------------------------------
 
 
+def _key(f: Any) -> str:
+    """A field's name in unmo.yaml (`email.from` is the field `sender`)."""
+    return f.metadata.get("key", f.name)
+
+
 def _schema(cls: type) -> dict[str, Any]:
     hints = get_type_hints(cls)
-    return {f.name: hints[f.name] for f in fields(cls)}
+    return {_key(f): hints[f.name] for f in fields(cls)}
+
+
+def _field_name(cls: type, key: str) -> str:
+    return next(f.name for f in fields(cls) if _key(f) == key)
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -349,9 +388,10 @@ def _kind_of(dotted: str) -> Any:
 
 
 def _set(obj: Any, parts: list[str], value: Any) -> Any:
+    name = _field_name(type(obj), parts[0])
     if len(parts) == 1:
-        return replace(obj, **{parts[0]: value})
-    return replace(obj, **{parts[0]: _set(getattr(obj, parts[0]), parts[1:], value)})
+        return replace(obj, **{name: value})
+    return replace(obj, **{name: _set(getattr(obj, name), parts[1:], value)})
 
 
 def _validate(settings: Settings, flat: dict[str, Any], config_file: Path | None) -> None:
@@ -380,6 +420,7 @@ def _validate(settings: Settings, flat: dict[str, Any], config_file: Path | None
     if not 1 <= settings.alerts.satisfaction_below <= 11:
         raise InputError(f"{where('alerts.satisfaction_below')}alerts.satisfaction_below must be "
                          "between 1 and 11.")
+    _validate_email(settings, where)
 
 
 def flat_settings(settings: Settings, *, mask: bool = True) -> dict[str, Any]:
@@ -391,9 +432,9 @@ def flat_settings(settings: Settings, *, mask: bool = True) -> dict[str, Any]:
         for f in fields(obj):
             value = getattr(obj, f.name)
             if is_dataclass(value):
-                walk(value, prefix + f.name + ".")
+                walk(value, prefix + _key(f) + ".")
             else:
-                dotted = prefix + f.name
+                dotted = prefix + _key(f)
                 result[dotted] = mask_secret_setting(dotted, value) if mask else value
 
     walk(settings, "")
@@ -448,13 +489,13 @@ def default_config_text() -> str:
             if f.name == "database_url" and not indent:
                 continue
             if is_dataclass(value):
-                lines.append(f"# {indent}{f.name}:")
+                lines.append(f"# {indent}{_key(f)}:")
                 walk(value, indent + "  ")
             else:
                 shown = "null" if value is None else value
                 if isinstance(value, float) and value.is_integer():
                     shown = int(value)
-                lines.append(f"# {indent}{f.name}: {shown}")
+                lines.append(f"# {indent}{_key(f)}: {shown}")
 
     walk(Settings(), "")
     return "\n".join(lines) + "\n"
@@ -467,3 +508,35 @@ def ensure_private_dir(path: Path) -> Path:
     except OSError as exc:
         raise EnvironmentFailure(f"cannot create folder {path}: {exc.strerror}.") from None
     return path
+
+
+def _validate_email(settings: Settings, where: Any) -> None:
+    """The e-mail and survey settings: an SMTP URL of the accepted forms without a password,
+    addresses that are one address each, a survey URL customers can reach."""
+    email = settings.email
+    if email.smtp_url is not None:
+        problem = smtp_url_problem(email.smtp_url)
+        if problem:
+            shown_url = re.sub(r"//[^/@]*@", "//***@", email.smtp_url)
+            raise InputError(f"{where('email.smtp_url')}email.smtp_url {shown_url!r} {problem}.")
+    for key, value in (("email.from", email.sender), ("email.reply_to", email.reply_to)):
+        if value is not None:
+            problem = address_problem(value)
+            if problem:
+                raise InputError(f"{where(key)}{key} {value!r} {problem}; use one address such "
+                                 "as success@example.com or 'Success team <success@example.com>'.")
+    if email.timeout_s <= 0:
+        raise InputError(f"{where('email.timeout_s')}email.timeout_s must be more than 0 seconds.")
+    survey = settings.survey
+    if survey.public_url is not None:
+        problem = url_problem(survey.public_url.rstrip("/"))
+        if problem:
+            raise InputError(f"{where('survey.public_url')}survey.public_url "
+                             f"{survey.public_url!r} {problem}; use the address customers reach "
+                             "`unmo survey serve` at, e.g. https://feedback.example.com.")
+    if not 1 <= survey.valid_days <= 366:
+        raise InputError(f"{where('survey.valid_days')}survey.valid_days must be between 1 and "
+                         "366.")
+    if survey.answers_per_minute < 1:
+        raise InputError(f"{where('survey.answers_per_minute')}survey.answers_per_minute must be "
+                         "1 or more.")

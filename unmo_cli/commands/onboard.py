@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,12 +53,13 @@ def onboard(
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
     show_secrets: bool = typer.Option(False, "--show-secrets", help="Print the full keys, secret "
                                       "ones included (they are otherwise only in .env)."),
+    send_welcome: bool = typer.Option(False, "--send-welcome", help="E-mail the welcome message "
+                                      "to the contact once onboarded (email.smtp_url)."),
 ) -> None:
     """Create a customer: record, keys, and customers/<slug>/ rendered from the templates."""
-    from functools import partial
-
     from unmo_cli import console
     from unmo_cli.services import onboarding
+    from unmo_cli.services.mail import server_for
     from unmo_cli.workspace import load_workspace
 
     raw: dict[str, Any] = {
@@ -67,15 +69,42 @@ def onboard(
         "success_manager": success_manager,
     }
     ws = load_workspace()
+    if sending := send_welcome and not dry_run:
+        server_for(ws)  # no server or no password: exit 3 before anything is onboarded
     if from_file is not None:
         results = onboarding.onboard_file(ws, from_file, raw, dry_run=dry_run,
                                           progress=partial(console.progress, threshold=10))
-        _show(results, json_output=json_output, show_secrets=show_secrets, many=True)
-        _warn(results)
-        return
-    result = _onboard_one(ws, raw, dry_run=dry_run, confirm=not yes)
-    _show([result], json_output=json_output, show_secrets=show_secrets, many=False)
-    _warn([result])
+    else:
+        results = [_onboard_one(ws, raw, dry_run=dry_run, confirm=not yes)]
+    _show(results, json_output=json_output, show_secrets=show_secrets, many=from_file is not None)
+    _warn(results)
+    if sending:
+        _send_welcomes(ws, results, quiet=json_output)
+
+
+def _send_welcomes(ws: Any, results: list[Any], *, quiet: bool) -> None:
+    """After the commit: each welcome e-mail once; a failure leaves the customers onboarded
+    and says how to send it later (exit 3)."""
+    from unmo_cli import console
+    from unmo_cli.commands.email import describe
+    from unmo_cli.errors import EnvironmentFailure
+    from unmo_cli.services.mail import send_welcome
+
+    failures = []
+    for result in results:
+        slug = result.customer["slug"]
+        try:
+            sending = send_welcome(ws, slug)
+        except EnvironmentFailure as exc:
+            failures.append(f"{slug} is onboarded, but {exc} Send it later with: unmo email "
+                            f"send {slug} welcome")
+            continue
+        if not quiet:
+            console.info(describe(sending))
+    for failure in failures[1:]:
+        console.warn(failure)
+    if failures:
+        raise EnvironmentFailure(failures[0])
 
 
 def _onboard_one(ws: Workspace, raw: dict[str, Any], *, dry_run: bool, confirm: bool

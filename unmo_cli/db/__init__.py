@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from unmo_cli.workspace import Workspace
 
 # The newest migration; a test keeps it equal to Alembic's head.
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
 # An unreachable server fails the command within this many seconds instead of hanging.
@@ -71,6 +71,8 @@ def normalize_url(url: str) -> str:
 class Database:
     url: str
     engine: Engine
+    # Kept open for a long-running process (kept_open): dispose() leaves the engine alone.
+    kept: bool = False
 
     @property
     def dialect(self) -> str:
@@ -155,7 +157,29 @@ class Database:
         return target
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        if not self.kept:
+            self.engine.dispose()
+
+
+# Databases a long-running process keeps open (kept_open), by URL.
+_kept: dict[str, Database] = {}
+
+
+@contextmanager
+def kept_open(workspace: Workspace) -> Iterator[Database]:
+    """For a long-running process (`unmo survey serve`): inside the block every open_database()
+    of this workspace returns the same Database, whose engine and connection pool stay open
+    (each service's dispose() is then a no-op), so a request does not pay for a new engine and
+    a schema check. Closed when the block ends."""
+    db = open_database(workspace)
+    db.kept = True
+    _kept[workspace.database_url] = db
+    try:
+        yield db
+    finally:
+        _kept.pop(workspace.database_url, None)
+        db.kept = False
+        db.dispose()
 
 
 def lock_for_update(session: Session, model: Any, ids: Sequence[int]) -> None:
@@ -414,6 +438,9 @@ def open_database(workspace: Workspace, *, upgrade: bool = True) -> Database:
     a read-only mount) is opened read-only instead, so reading commands still work there; a
     command that writes then fails at its first write (exit 3)."""
     url = workspace.database_url
+    kept = _kept.get(url)
+    if kept is not None:
+        return kept
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if path.is_file() and not _writable(path):

@@ -174,3 +174,50 @@ class PhaseChange(SQLModel, table=True):
     changed_at: datetime = Field(sa_type=DateTime)
     from_phase: str | None = Field(default=None, max_length=16)
     to_phase: str = Field(max_length=16)
+
+
+class EmailSending(SQLModel, table=True):
+    """One e-mail unmo was asked to send (migration 0007), recorded before the SMTP transaction
+    so that a retry finds it: `request_key` names the request (`welcome`, `survey:<nonce>`),
+    one row per customer and request. The recipient is not stored: it is the customer's contact
+    address, and `recipient_digest` (HMAC-SHA-256 under the workspace's signing key) only tells
+    whether a later sending goes to the same address. `outcome`: pending (being sent) | sent |
+    failed (certainly not delivered) | unknown (handed over, no answer: may have arrived)."""
+
+    __tablename__ = "email_sendings"
+    __table_args__ = (UniqueConstraint("customer_id", "request_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=16)  # welcome | survey
+    request_key: str = Field(max_length=80)
+    message_id: str = Field(max_length=200, unique=True)
+    recipient_digest: str = Field(max_length=64)
+    outcome: str = Field(max_length=16)
+    answer: str | None = Field(default=None)
+    attempts: int = Field(default=1)
+    requested_at: datetime = Field(sa_type=DateTime)
+    attempted_at: datetime = Field(sa_type=DateTime)
+    sent_at: datetime | None = Field(default=None, index=True, sa_type=DateTime)
+
+
+class SurveyInvitation(SQLModel, table=True):
+    """One survey link given to a customer's contact (migration 0007): the signed token carries
+    `nonce` and `expires_at`; the answer it brought is `feedback_id` (a second answer within a
+    day of the first replaces it), `answers` counts them (the form's CSRF token is tied to it,
+    so a replayed form is refused)."""
+
+    __tablename__ = "survey_invitations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    nonce: str = Field(max_length=32, unique=True)
+    customer_id: int = Field(foreign_key="customers.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(sa_type=DateTime)
+    expires_at: datetime = Field(sa_type=DateTime)
+    answers: int = Field(default=0)
+    first_answered_at: datetime | None = Field(default=None, index=True, sa_type=DateTime)
+    answered_at: datetime | None = Field(default=None, sa_type=DateTime)
+    feedback_id: int | None = Field(default=None, foreign_key="feedback.id", ondelete="SET NULL")
+    # The e-mail that carries the link: its own survey e-mail, or the welcome e-mail.
+    sending_id: int | None = Field(default=None, foreign_key="email_sendings.id", index=True,
+                                   ondelete="SET NULL")

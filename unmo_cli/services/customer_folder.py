@@ -180,7 +180,7 @@ def welcome_message(profile: CustomerProfile, text: str, html: str) -> bytes:
     message = EmailMessage(policy=SMTP.clone(cte_type="7bit"))
     local, _, domain = profile.contact_email.rpartition("@")
     try:
-        message["To"] = _recipient(profile.contact_name, local, domain)
+        message["To"] = recipient_address(profile.contact_name, local, domain)
         message["From"] = profile.success_manager or DEFAULT_SENDER
     except (ValueError, IndexError) as exc:
         raise InputError(f"cannot address the welcome e-mail to {profile.contact_email!r}: "
@@ -199,7 +199,7 @@ def welcome_message(profile: CustomerProfile, text: str, html: str) -> bytes:
     return message.as_bytes()
 
 
-def _recipient(display_name: str, local: str, domain: str) -> Any:
+def recipient_address(display_name: str, local: str, domain: str) -> Any:
     """The To address with the contact's name, if that name survives a header round trip (a
     name that looks like an RFC 2047 encoded word, or a very long non-Latin one, does not);
     otherwise the bare address, so the message always reaches the right mailbox."""

@@ -103,9 +103,13 @@ class AddResult:
 
 def add_feedback(ws: Workspace, customer: str, *, satisfaction: Any, nps: Any = None,
                  category: Any = None, comment: Any = None, received_at: Any = None,
-                 external_id: Any = None) -> AddResult:
-    """Record one response (source `cli`), raise its alerts, commit, then try to deliver them.
-    Every value is checked before the database is opened; a bad one writes nothing."""
+                 external_id: Any = None, source: str = "cli",
+                 within: Callable[[Session, Any], None] | None = None) -> AddResult:
+    """Record one response (source `cli`, or `survey` from the survey page), raise its alerts,
+    commit, then try to deliver them. Every value is checked before the database is opened; a
+    bad one writes nothing. `within(session, row)` runs in the same transaction once the row is
+    stored and before the alert rules read: the survey page claims its invitation there (and
+    drops the answer it replaces); whatever it raises rolls everything back."""
 
     values, problems = _checked_values({
         "satisfaction": (check_satisfaction, satisfaction), "nps": (check_nps, nps),
@@ -122,7 +126,7 @@ def add_feedback(ws: Workspace, customer: str, *, satisfaction: Any, nps: Any = 
         if values["external_id"] is not None:
             _refuse_known_id(session, found.id, found.slug, values["external_id"])
         before = dropped_before(session, found.id, values["received_at"], settings.drop_points)
-        row = Feedback(customer_id=found.id, source="cli", **values)
+        row = Feedback(customer_id=found.id, source=source, **values)
         session.add(row)
         try:
             session.flush()
@@ -130,6 +134,8 @@ def add_feedback(ws: Workspace, customer: str, *, satisfaction: Any, nps: Any = 
             raise InputError(f"feedback id {values['external_id']!r} is already recorded "
                              f"for {found.slug}; ids are unique per customer.") from None
         assert row.id is not None
+        if within is not None:
+            within(session, row)
         drafts = feedback_alerts(settings, customer_id=found.id, customer_name=found.name,
                                  slug=found.slug, feedback_id=row.id,
                                  satisfaction=row.satisfaction, nps=row.nps,

@@ -30,10 +30,12 @@ from unmo_cli.db import database_exists, open_database, open_empty
 from unmo_cli.db.models import (
     Alert,
     Customer,
+    EmailSending,
     Feedback,
     HealthCheck,
     OnboardingSession,
     PhaseChange,
+    SurveyInvitation,
 )
 from unmo_cli.errors import InputError
 from unmo_cli.files import check_output_path
@@ -184,6 +186,15 @@ class FinanceFigures:
 
 
 @dataclass(frozen=True)
+class SurveyFigures:
+    """Survey links e-mailed within the week and how many of those were answered by its end."""
+
+    sent: int = 0
+    answered: int = 0
+    response_rate_pct: float | None = None
+
+
+@dataclass(frozen=True)
 class WeekFigures:
     """The headline figures of one week (the report's week, and the one before it)."""
 
@@ -194,6 +205,7 @@ class WeekFigures:
     satisfaction: SatisfactionFigures
     health: HealthFigures
     finance: FinanceFigures
+    surveys: SurveyFigures = field(default_factory=SurveyFigures)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -206,6 +218,7 @@ class WeekFigures:
             "satisfaction": asdict(self.satisfaction),
             "health": asdict(self.health),
             "finance": asdict(self.finance),
+            "surveys": asdict(self.surveys),
         }
 
 
@@ -293,6 +306,7 @@ CHANGE_FIELDS: dict[str, tuple[str, ...]] = {
     "satisfaction": ("responses", "pct", "nps"),
     "health": ("checks", "availability_pct", "healthy_pct", "p95_latency_ms"),
     "finance": ("revenue_week", "gross_margin_pct", "cost_per_1k_events"),
+    "surveys": ("sent", "answered", "response_rate_pct"),
 }
 
 
@@ -619,7 +633,20 @@ def _week_figures(connection: Connection, settings: Settings, week: Week, base: 
         mrr=MrrFigures(current_mrr, previous_mrr,
                        metrics.cents_to_dollars(mrr_cents - base["mrr_cents_before"]) or 0.0),
         onboarding=onboarding_figures, satisfaction=satisfaction, health=health_figures,
-        finance=finance)
+        finance=finance, surveys=_survey_figures(connection, week))
+
+
+def _survey_figures(connection: Connection, week: Week) -> SurveyFigures:
+    """The contract's survey response rate: invitations whose e-mail was sent within the week,
+    and of those the ones answered by the week's end."""
+    invitations, sendings = SurveyInvitation.__table__, EmailSending.__table__
+    i, e = invitations.c, sendings.c
+    row = connection.execute(
+        select(func.count(i.id), _count_if(i.first_answered_at < _naive(week.end)))
+        .select_from(invitations.join(sendings, e.id == i.sending_id))
+        .where(e.outcome == "sent", _in_range(e.sent_at, week.start, week.end))).one()
+    sent, answered = int(row[0] or 0), int(row[1] or 0)
+    return SurveyFigures(sent, answered, metrics.survey_response_rate_pct(sent, answered))
 
 
 def _mean_ms(total: float | None, count: int) -> float | None:

@@ -1,0 +1,307 @@
+"""Figure: `unmo survey serve` sustains at least 200 answers per second at p95 under 50 ms on
+127.0.0.1, with every answer stored exactly once.
+
+Makes a temporary workspace with a few customers (`unmo onboard --from`, as a user would) and
+N survey invitations (rows written through the project's models, tokens signed with the
+workspace key: the setup `unmo survey send` does, without an SMTP server). Starts `unmo survey
+serve --quiet` as its own process, opens every survey form first (GET, to get each form's CSRF
+token, as a person's browser would), then posts the N answers as an open-loop load: answer i is
+sent at start + i ÷ RATE whatever the answers before it are doing (httpx, a pool of keep-alive
+connections), bounded in count (N) and time (--max-s). Prints the achieved answers per second,
+the latency percentiles of the POSTs (nearest rank), the errors, the server's own CPU time per
+answer (from /proc, so a busy machine still gives a fair figure of what one answer costs), and
+then counts the rows: every answer must be one feedback row with source `survey`, each
+invitation answered exactly once.
+
+    python benchmarks/bench_survey.py [--answers N] [--rate R] [--customers C] [--workers W]
+                                      [--max-s S] [--json]
+
+UNMO_DATABASE_URL (an empty database) measures on that database instead of the workspace's SQLite
+file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+
+GOAL_RATE = 200.0
+GOAL_P95_MS = 50.0
+
+
+def unmo(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "unmo_cli", *args], env=env, text=True,
+                          capture_output=True, check=False)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def make_workspace(root: Path, env: dict[str, str], customers: int, port: int) -> None:
+    (root / "unmo.yaml").write_text(
+        f"survey:\n  public_url: http://127.0.0.1:{port}\n  answers_per_minute: 100000000\n",
+        encoding="utf-8")
+    records = [{"name": f"Bench Customer {n:03d}", "contact_name": "Dana Lee",
+                "contact_email": f"dana{n}@example.com", "industry": "gaming",
+                "integration": "s2s", "events_per_day": 1000, "provider": "adjust",
+                "mrr": 100} for n in range(customers)]
+    batch = root / "customers.json"
+    batch.write_text(json.dumps(records), encoding="utf-8")
+    ran = unmo("onboard", "--from", str(batch), "--yes", env=env)
+    if ran.returncode != 0:
+        sys.exit(f"onboard --from failed: {ran.stderr.strip()[:500]}")
+
+
+def make_invitations(root: Path, env: dict[str, str], answers: int) -> list[str]:
+    """N open invitations spread over the customers; returns their signed tokens."""
+    os.environ.update({k: v for k, v in env.items() if k.startswith("UNMO_")})
+    from unmo_cli import clock
+    from unmo_cli.db import bulk_insert, open_database
+    from unmo_cli.db.models import Customer, SurveyInvitation
+    from unmo_cli.signing import new_nonce, signing_key, survey_token
+    from unmo_cli.workspace import load_workspace
+
+    ws = load_workspace()
+    key = signing_key(ws)
+    now = clock.now()
+    expires = (now + timedelta(days=14)).replace(microsecond=0)
+    db = open_database(ws)
+    try:
+        with db.session() as session:
+            ids = [row[0] for row in session.execute(
+                Customer.__table__.select().with_only_columns(Customer.__table__.c.id))]
+            nonces = [new_nonce() for _ in range(answers)]
+            bulk_insert(session, SurveyInvitation.__table__, [
+                {"nonce": nonce, "customer_id": ids[n % len(ids)],
+                 "created_at": clock.to_db(now), "expires_at": clock.to_db(expires),
+                 "answers": 0} for n, nonce in enumerate(nonces)])
+    finally:
+        db.dispose()
+    return [survey_token(key, nonce, expires) for nonce in nonces]
+
+
+def count_rows(env: dict[str, str]) -> tuple[int, int, int, int]:
+    """(feedback rows from the survey, invitations answered once, answered more than once,
+    distinct feedback rows the invitations point at)."""
+    from sqlalchemy import text
+
+    from unmo_cli.db import connect
+    from unmo_cli.workspace import load_workspace
+
+    db = connect(load_workspace().database_url)
+    try:
+        with db.engine.connect() as connection:
+            feedback = connection.execute(text(
+                "SELECT count(*) FROM feedback WHERE source = 'survey'")).scalar()
+            once = connection.execute(text(
+                "SELECT count(*) FROM survey_invitations WHERE answers = 1")).scalar()
+            more = connection.execute(text(
+                "SELECT count(*) FROM survey_invitations WHERE answers > 1")).scalar()
+            linked = connection.execute(text(
+                "SELECT count(DISTINCT feedback_id) FROM survey_invitations "
+                "WHERE feedback_id IS NOT NULL")).scalar()
+    finally:
+        db.dispose()
+    return int(feedback or 0), int(once or 0), int(more or 0), int(linked or 0)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` and every process under it (the workers of
+    `--workers N`), from /proc: what the server itself spent, whatever else the machine runs."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    spent: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        spent[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, its_parent in parents.items():
+            if its_parent == parent and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(spent.get(member, 0.0) for member in tree)
+
+
+def nearest_rank(values: list[float], percentile: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(percentile / 100 * len(ordered)) - 1)]
+
+
+async def open_forms(url: str, tokens: list[str]) -> list[str]:
+    """Each survey form's CSRF token, fetched as a browser would (untimed)."""
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    found = re.compile(r'name="form_token" value="([^"]+)"')
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        gate = asyncio.Semaphore(16)
+
+        async def one(token: str) -> str:
+            async with gate:
+                page = await client.get(f"/s/{token}")
+            match = found.search(page.text)
+            if page.status_code != 200 or match is None:
+                sys.exit(f"GET /s/… answered {page.status_code}: {page.text[:300]}")
+            return match.group(1)
+
+        return list(await asyncio.gather(*(one(t) for t in tokens)))
+
+
+async def post_answers(url: str, tokens: list[str], forms: list[str], rate: float,
+                       max_s: float) -> tuple[list[float], dict[int, int], float]:
+    """The open-loop load: latencies (ms) of the answers that got 200, status counts, and the
+    seconds from the first send to the last answer."""
+    rng = random.Random(13)
+    errors: dict[str, int] = {}
+    # Idle connections are dropped before the server's 5 s keep-alive ends, so that no answer
+    # is sent on a connection the server is closing at that moment.
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256,
+                          keepalive_expiry=2.0)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=max_s) as client:
+        start = time.perf_counter()
+
+        async def one(n: int) -> None:
+            delay = start + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            satisfaction = rng.choices(range(1, 11), weights=[1, 1, 1, 1, 2, 3, 8, 20, 30, 33])[0]
+            body = {"satisfaction": str(satisfaction), "nps": str(min(10, satisfaction + 1)),
+                    "category": "support", "comment": "bench answer", "form_token": forms[n]}
+            began = time.perf_counter()
+            try:
+                answer = await client.post(f"/s/{tokens[n]}", data=body)
+                status = answer.status_code
+            except httpx.HTTPError as exc:
+                status = 0
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+            took = (time.perf_counter() - began) * 1000
+            statuses[status] = statuses.get(status, 0) + 1
+            if status == 200:
+                latencies.append(took)
+
+        try:
+            await asyncio.wait_for(asyncio.gather(*(one(n) for n in range(len(tokens)))),
+                                   timeout=max_s)
+        except TimeoutError:
+            statuses[-1] = len(tokens) - sum(statuses.values())
+        elapsed = time.perf_counter() - start
+    if errors:
+        print(f"  client errors: {errors}")
+    return latencies, statuses, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--answers", type=int, default=3000)
+    parser.add_argument("--rate", type=float, default=250.0,
+                        help="answers offered per second (the goal is 200 sustained)")
+    parser.add_argument("--customers", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="`unmo survey serve --workers N` (processes sharing the port)")
+    parser.add_argument("--max-s", type=float, default=120.0,
+                        help="stop the load after this many seconds whatever happened")
+    parser.add_argument("--json", action="store_true",
+                        help="end with one JSON line of the figures (for benchmarks/run_all.py)")
+    options = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="unmo-bench-survey-"))
+    server = None
+    load_before = os.getloadavg()[0]
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("UNMO_")}
+        env.update(UNMO_WORKSPACE=str(root), NO_COLOR="1")
+        if os.environ.get("UNMO_DATABASE_URL"):
+            env["UNMO_DATABASE_URL"] = os.environ["UNMO_DATABASE_URL"]
+        port = free_port()
+        make_workspace(root, env, options.customers, port)
+        tokens = make_invitations(root, env, options.answers)
+        server = subprocess.Popen([sys.executable, "-m", "unmo_cli", "survey", "serve",
+                                   "--port", str(port), "--workers", str(options.workers),
+                                   "--quiet"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                sys.exit("unmo survey serve did not start: "
+                         + (server.stderr.read().decode(errors="replace")
+                            if server.stderr and server.poll() is not None else "timeout"))
+            time.sleep(0.1)
+        forms = asyncio.run(open_forms(url, tokens))
+        cpu_before = cpu_seconds(server.pid)
+        latencies, statuses, elapsed = asyncio.run(
+            post_answers(url, tokens, forms, options.rate, options.max_s))
+        server_cpu = cpu_seconds(server.pid) - cpu_before
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    try:
+        feedback, once, more, linked = count_rows(env)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    answered = statuses.get(200, 0)
+    rate = answered / elapsed if elapsed else 0.0
+    p50, p95, p99 = (nearest_rank(latencies, p) if latencies else float("nan")
+                     for p in (50, 95, 99))
+    exactly_once = feedback == answered == once == linked == options.answers and more == 0
+    met = rate >= GOAL_RATE and p95 < GOAL_P95_MS and exactly_once
+    database = "PostgreSQL" if os.environ.get("UNMO_DATABASE_URL") else "SQLite"
+    print(f"unmo survey serve --workers {options.workers}, {options.answers:,} answers offered "
+          f"at {options.rate:g}/s on 127.0.0.1 ({database}):")
+    print(f"  {rate:.0f} answers/s sustained over {elapsed:.1f} s; POST latency p50 "
+          f"{p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms, max {max(latencies or [0]):.1f} ms")
+    cpu_ms = server_cpu * 1000 / answered if answered else float("nan")
+    print(f"  statuses: {dict(sorted(statuses.items()))}")
+    print(f"  server CPU: {cpu_ms:.2f} ms per answer (user + system, all its processes): at most "
+          f"{1000 / cpu_ms:.0f} answers/s per core of this machine when nothing else runs; "
+          f"load average before the load {load_before:.2f}, after {os.getloadavg()[0]:.2f}")
+    print(f"  stored: {feedback:,} survey feedback rows, {once:,} invitations answered once, "
+          f"{more} more than once, {linked:,} distinct rows linked "
+          f"({'exactly once' if exactly_once else 'NOT exactly once'})")
+    print(f"  goal ≥ {GOAL_RATE:.0f}/s at p95 < {GOAL_P95_MS:.0f} ms, every answer stored once: "
+          f"{'met' if met else 'NOT met'}")
+    if options.json:
+        print(json.dumps({"answers": options.answers, "offered_rate": options.rate,
+                          "workers": options.workers,
+                          "rate": rate, "elapsed_s": elapsed, "p50_ms": p50, "p95_ms": p95,
+                          "p99_ms": p99, "statuses": statuses, "feedback_rows": feedback,
+                          "server_cpu_ms_per_answer": cpu_ms,
+                          "exactly_once": exactly_once, "met": met}))
+
+
+if __name__ == "__main__":
+    main()
