@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -127,6 +128,23 @@ class PostgresServer:
                 "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
 
+    def replace_database(self, url: str, source_url: str) -> None:
+        """Make the database at `url` a copy of the one at `source_url` (same name, so whoever
+        holds `url` keeps it)."""
+        from sqlalchemy.engine import make_url
+
+        self.drop_database(url)
+        self._terminate(make_url(source_url).database)
+        self._create(make_url(url).database, f' TEMPLATE "{make_url(source_url).database}"')
+
+    def _terminate(self, name: str | None) -> None:
+        from sqlalchemy import text
+
+        with self.admin.connect() as connection:
+            connection.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+
     def dispose(self) -> None:
         if self._template is not None:
             self.drop_database(self.url.set(database=self._template).render_as_string(
@@ -211,9 +229,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.F
         postgres_server.drop_database(url)
 
 
-@pytest.fixture
-def unmo(workspace: Path) -> Callable[..., Ran]:
-    """Run `unmo ARGS…` in-process: unmo("onboard", "Acme", "--json", env={...}, input="...")."""
+def _in_process_unmo() -> Callable[..., Ran]:
     runner = CliRunner()
 
     def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Ran:
@@ -221,6 +237,63 @@ def unmo(workspace: Path) -> Callable[..., Ran]:
         return Ran(result.exit_code, result.stdout, result.stderr)
 
     return run
+
+
+@pytest.fixture
+def unmo(workspace: Path) -> Callable[..., Ran]:
+    """Run `unmo ARGS…` in-process: unmo("onboard", "Acme", "--json", env={...}, input="...")."""
+    return _in_process_unmo()
+
+
+class ModuleWorkspaces:
+    """Data built once per module and copied into each test's own workspace, for tests that
+    start from the same finished workspace (they may change their copy; nothing reaches the
+    next test): `module_workspaces.copy(build, workspace)` runs build(unmo) the first time in a
+    workspace of the module's own, then copies its files (modes kept) and its database (the
+    SQLite file with them, or CREATE DATABASE … TEMPLATE on the server under the test's
+    database name) into `workspace`; it returns what build returned."""
+
+    def __init__(self, root: Path, server: PostgresServer | None) -> None:
+        self.root, self.server = root, server
+        self.built: dict[str, tuple[Path, str | None, Any]] = {}
+
+    def copy(self, build: Callable[[Callable[..., Ran]], Any], workspace: Path) -> Any:
+        if build.__qualname__ not in self.built:
+            self.built[build.__qualname__] = self._build(build)
+        source, database_url, result = self.built[build.__qualname__]
+        shutil.copytree(source, workspace, symlinks=True, dirs_exist_ok=True)
+        if database_url is not None:
+            assert self.server is not None
+            self.server.replace_database(os.environ["UNMO_DATABASE_URL"], database_url)
+        return result
+
+    def _build(self, build: Callable[[Callable[..., Ran]], Any]) -> tuple[Path, str | None, Any]:
+        source = self.root / build.__qualname__
+        source.mkdir()
+        database_url = None if self.server is None else self.server.create_database(empty=False)
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("UNMO_WORKSPACE", str(source))
+            env.chdir(source)
+            if database_url is not None:
+                env.setenv("UNMO_DATABASE_URL", database_url)
+            result = build(_in_process_unmo())
+        return source, database_url, result
+
+    def dispose(self) -> None:
+        if self.server is not None:
+            for _source, database_url, _result in self.built.values():
+                if database_url is not None:
+                    self.server.drop_database(database_url)
+
+
+@pytest.fixture(scope="module")
+def module_workspaces(tmp_path_factory: pytest.TempPathFactory,
+                      postgres_server: PostgresServer | None) -> Iterator[ModuleWorkspaces]:
+    built = ModuleWorkspaces(tmp_path_factory.mktemp("module-ws"), postgres_server)
+    try:
+        yield built
+    finally:
+        built.dispose()
 
 
 def snapshot_tree(root: Path) -> dict[str, bytes]:
