@@ -1,4 +1,5 @@
-"""Figure: `unmo feedback import` of a 100,000-row CSV, whole process (goal ≤ 3 s).
+"""Figure: `unmo feedback import` of a 100,000-row CSV, whole process (goal ≤ 3 s), and its
+growth: rows per second and peak memory at 10,000 / 100,000 (/ 1,000,000) rows.
 
 Makes a temporary workspace with a few customers (through `unmo onboard`, as a user would),
 writes a survey export with an id per row, then times the import as a subprocess — interpreter
@@ -6,6 +7,13 @@ start-up, imports, parsing, checking, the bulk insert and the alerts included �
 idempotent re-import of the same file. Prints the figures; asserts nothing about time.
 
     python benchmarks/bench_feedback_import.py [--rows N] [--runs N] [--json]
+    python benchmarks/bench_feedback_import.py --growth [--million]
+
+--growth imports 10,000 and 100,000 rows (and 1,000,000 with --million: about a minute and
+~100 MB of file) in one run, each into a fresh workspace, and prints for each the rows per
+second, the peak RSS of the import process (its own ru_maxrss, from wait4) and the time per row
+against the smallest size, and the time per added row between sizes (equal = linear; goal at
+1,000,000 rows: ≤ 300 MB).
 
 UNMO_DATABASE_URL (an empty database) measures on that database instead of the workspace's SQLite
 file; each run needs an empty one, so use --runs 1 there (benchmarks/run_all.py makes a fresh
@@ -19,7 +27,6 @@ import csv
 import json
 import os
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -72,15 +79,70 @@ def write_export(path: Path, rows: int, seed: int = 7) -> None:
 
 def timed_import(path: Path, env: dict[str, str]) -> tuple[float, float, dict]:
     """Wall-clock seconds, CPU seconds (user + system) of the child, and its JSON."""
-    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    began = time.perf_counter()
-    ran = unmo("feedback", "import", str(path), "--json", env=env)
-    elapsed = time.perf_counter() - began
-    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if ran.returncode != 0:
-        sys.exit(f"import failed ({ran.returncode}): {ran.stderr.strip()[:500]}")
-    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
-    return elapsed, cpu, json.loads(ran.stdout)
+    elapsed, cpu, _peak, summary = measured_import(path, env)
+    return elapsed, cpu, summary
+
+
+def measured_import(path: Path, env: dict[str, str]) -> tuple[float, float, float, dict]:
+    """Wall-clock seconds, CPU seconds, peak RSS in MB of the import process itself (wait4
+    gives that one child's rusage), and its JSON."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        began = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-m", "unmo_cli", "feedback", "import",
+                                  str(path), "--json"], env=env, stdout=out, stderr=err,
+                                 text=True)
+        _pid, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - began
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if child.returncode != 0:
+            sys.exit(f"import failed ({child.returncode}): {err.read().strip()[:500]}")
+        summary = json.loads(out.read())
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, summary
+
+
+def growth(sizes: list[int], database_url: str | None, as_json: bool) -> None:
+    """One import per size, each into a fresh workspace, in one run (so the ratios compare
+    like with like on a busy machine)."""
+    figures = []
+    for rows in sizes:
+        root = Path(tempfile.mkdtemp(prefix="unmo-bench-import-"))
+        try:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("UNMO_")}
+            env.update(UNMO_WORKSPACE=str(root), NO_COLOR="1", UNMO_NOW="2026-11-27T12:00:00Z")
+            if database_url:
+                env["UNMO_DATABASE_URL"] = database_url
+            make_workspace(root, env)
+            export = root / "survey.csv"
+            write_export(export, rows)
+            elapsed, cpu, peak, summary = measured_import(export, env)
+            assert summary["imported"] == rows, summary
+            figures.append({"rows": rows, "import_s": elapsed, "cpu_s": cpu,
+                            "peak_rss_mb": peak, "file_mb": export.stat().st_size / 2**20})
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    base = figures[0]["import_s"] / figures[0]["rows"]
+    print("feedback import growth, CSV, whole process, one run:")
+    for f in figures:
+        f["rows_per_s"] = f["rows"] / f["import_s"]
+        f["time_per_row_ratio"] = (f["import_s"] / f["rows"]) / base
+        print(f"  {f['rows']:>9,} rows ({f['file_mb']:6.1f} MB file): {f['import_s']:7.2f} s, "
+              f"{f['rows_per_s']:9,.0f} rows/s, peak RSS {f['peak_rss_mb']:6.0f} MB, "
+              f"time per row x{f['time_per_row_ratio']:.2f} of {figures[0]['rows']:,}")
+    # The fixed cost (start-up, the workspace) hides in the small size; the cost per added row
+    # between two sizes does not: equal figures mean linear growth.
+    for before, after in zip(figures, figures[1:], strict=False):
+        after["marginal_us_per_row"] = ((after["import_s"] - before["import_s"])
+                                        / (after["rows"] - before["rows"]) * 1e6)
+        print(f"  {before['rows']:,} -> {after['rows']:,}: {after['marginal_us_per_row']:.1f} µs "
+              "per added row")
+    if len(figures) > 2:
+        ratio = figures[-1]["marginal_us_per_row"] / figures[-2]["marginal_us_per_row"]
+        print(f"  linearity: the last interval costs x{ratio:.2f} per row of the one before "
+              "(1.00 = linear)")
+    if as_json:
+        print(json.dumps({"growth": figures}))
 
 
 def main() -> None:
@@ -89,8 +151,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", action="store_true",
                         help="end with one JSON line of the figures (for benchmarks/run_all.py)")
+    parser.add_argument("--growth", action="store_true",
+                        help="10,000 and 100,000 rows in one run: rows/s, peak RSS, linearity")
+    parser.add_argument("--million", action="store_true",
+                        help="with --growth, 1,000,000 rows too (about a minute)")
     options = parser.parse_args()
     database_url = os.environ.get("UNMO_DATABASE_URL")
+    if options.growth:
+        if database_url:
+            sys.exit("--growth makes one workspace per size; it measures on SQLite only.")
+        growth([10_000, 100_000] + ([1_000_000] if options.million else []), None, options.json)
+        return
     if database_url and options.runs != 1:
         sys.exit("with UNMO_DATABASE_URL every run needs an empty database: use --runs 1 "
                  "(benchmarks/run_all.py makes a fresh database per run).")

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 import typer
+from typer._click.formatting import HelpFormatter
+from typer.core import TyperGroup
 
-from unmo_cli.cli import app
+from unmo_cli.cli import COMMANDS, app, load_command
 
 # Typer itself imports none of these (checked below), so any of them at start-up is ours.
 # (Not pydantic: Typer 0.29 imports it to coerce any non-flag option value, so `unmo config
@@ -106,3 +108,59 @@ def test_importtime_of_the_entry_point(tmp_path: Path, flag: str):
             imported.add(name.split(".")[0])
     assert "unmo_cli" in imported
     assert imported.isdisjoint(HEAVY), sorted(imported.intersection(HEAVY))
+
+
+# --- the lazy command table (cli.COMMANDS) against the modules it stands for -----------------
+
+_LOADED_BY_LISTING = """
+import json, sys
+import typer
+from unmo_cli.cli import app
+root = typer.main.get_command(app)
+ctx = root.make_context("unmo", ["--help"], resilient_parsing=True)
+completions = [(item.value, item.help) for item in root.shell_complete(ctx, "")]
+help_text = root.get_help(ctx)
+print(json.dumps({"modules": sorted(m for m in sys.modules if m.startswith("unmo_cli.commands.")),
+                  "completions": completions, "help": help_text}))
+"""
+
+
+def test_the_command_table_matches_what_each_command_module_declares():
+    """Every command module under unmo_cli/commands/ with a command in it is in cli.COMMANDS
+    under its own name, with the short help its command declares: the listing of `unmo --help`
+    cannot drift from the commands it stands for."""
+    package = Path(__file__).resolve().parents[1] / "unmo_cli" / "commands"
+    declaring = {path.stem for path in package.glob("*.py")
+                 if "def register(" in (text := path.read_text(encoding="utf-8"))
+                 or "\napp = typer.Typer(" in text}
+    assert {entry.name for entry in COMMANDS} == declaring
+    for entry in COMMANDS:
+        assert load_command(entry.name).get_short_help_str(limit=10**6) == entry.help, entry.name
+
+
+@pytest.mark.parametrize("width", [80, 40])
+def test_the_lazy_listing_reads_like_the_eager_one(width: int):
+    """`unmo --help` from the table equals click's own listing, which loads every command and
+    asks each for its short help (what the root did before it was lazy)."""
+    root = typer.main.get_command(app)
+    ctx = root.make_context("unmo", ["--help"], resilient_parsing=True)
+    lazy, eager = HelpFormatter(width=width), HelpFormatter(width=width)
+    root.format_commands(ctx, lazy)
+    TyperGroup.format_commands(root, ctx, eager)
+    assert lazy.getvalue() == eager.getvalue()
+    assert "onboard" in lazy.getvalue()
+
+
+def test_help_and_completing_a_command_name_load_no_command_module(tmp_path: Path):
+    """`unmo --help` and `unmo <Tab>` come from the table alone; the completions carry the
+    same names and help as the loaded commands would give."""
+    ran = subprocess.run([sys.executable, "-c", _LOADED_BY_LISTING], env=_clean_env(tmp_path),
+                         capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    found = json.loads(ran.stdout)
+    assert found["modules"] == []
+    root = typer.main.get_command(app)
+    expected = [[name, root.commands[name].get_short_help_str()]
+                for name in root.list_commands(None)]
+    assert found["completions"][:len(expected)] == expected
+    assert all(name in found["help"] for name, _help in expected)

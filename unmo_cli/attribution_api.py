@@ -11,6 +11,7 @@ become, and JSON is read with a bound on its nesting."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import random
 import re
@@ -72,7 +73,7 @@ def validate_base_url(url: str, *, origin: str = "api.base_url") -> str:
     if problem:
         shown = re.sub(r"//[^/@]*@", "//***@", text)
         raise EnvironmentFailure(f"{origin} {shown!r} {problem}; use {accepted}.")
-    import httpx
+    import httpx  # lazy: httpx (~60 ms) only for a request
 
     try:
         httpx.URL(text)
@@ -88,7 +89,6 @@ def is_loopback_host(host: str) -> bool:
     file. Any other name is not, `*.localhost` included: RFC 6761 asks resolvers to keep those on
     loopback, but glibc sends them to DNS like any name, and whoever answers DNS would choose
     where the customers' keys go in clear. Such a name needs https, or the IP address."""
-    import ipaddress
 
     name = host.lower()
     if name in ("localhost", "localhost."):
@@ -165,7 +165,7 @@ class AttributionApi:
         self._gate = asyncio.Lock()
 
     async def __aenter__(self) -> AttributionApi:
-        import httpx
+        import httpx  # lazy: httpx (~60 ms) only for a request
 
         self._client = httpx.AsyncClient(
             base_url=self.base_url + "/",
@@ -220,7 +220,7 @@ class AttributionApi:
 
     async def _attempt(self, path: str, secret_key: str, params: dict[str, str] | None
                        ) -> ApiAnswer:
-        import httpx
+        import httpx  # lazy: httpx (~60 ms) only for a request
 
         assert self._client is not None, "use AttributionApi as an async context manager"
         gate = _PoolGate(self._gate)

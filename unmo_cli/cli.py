@@ -1,4 +1,5 @@
-"""The Typer application: global options, the command nouns, the one place where the
+"""The Typer application: global options, the command nouns (known from a static table and
+loaded only when used: the one seam that keeps start-up light), the one place where the
 project's errors — and the command line parser's usage errors — become a sentence on stderr and
 an exit code, and the one way every --help names values (choices and metavariables).
 
@@ -7,14 +8,20 @@ Typer re-exports only BadParameter."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import typer
+from typer._click import core as click_core
 from typer._click import exceptions as click_errors
 from typer._click.formatting import join_options
+from typer._click.shell_completion import CompletionItem
+from typer._click.utils import make_default_short_help
 from typer.core import TyperCommand, TyperGroup
 
 from unmo_cli import __version__
@@ -227,8 +234,115 @@ class UnmoGroup(TyperGroup):
         self.format_commands(ctx, formatter)
 
 
+# --- the command boundary: every command is known by name and help, loaded when used -------
+
+
+@dataclass(frozen=True)
+class CommandEntry:
+    """A command as `unmo --help` lists it, known without importing its module."""
+
+    name: str  # also its module: unmo_cli.commands.<name>
+    help: str  # its short help, exactly as the loaded command declares it
+
+
+# In the order `unmo --help` lists them. tests/test_startup.py checks this table against what
+# the loaded modules declare, so the two cannot drift.
+COMMANDS: tuple[CommandEntry, ...] = (
+    CommandEntry("onboard", "Create a customer: record, keys, and customers/<slug>/ rendered "
+                 "from the templates."),
+    CommandEntry("health", "Check each customer's integration against the attribution API; "
+                 "exit 1 if any fails."),
+    CommandEntry("sandbox", "Serve the attribution API on loopback for demos and tests, with "
+                 "the workspace's keys."),
+    CommandEntry("demo", "A guided tour in a throwaway workspace: pilots, feedback, sandbox, "
+                 "health, report."),
+    CommandEntry("init", "Write a commented unmo.yaml, customers/ and a .gitignore that keeps "
+                 "secrets out of git."),
+    CommandEntry("customer", "List, inspect and re-render customers; set their phase or churn."),
+    CommandEntry("keys", "List, rotate and verify customers' API keys."),
+    CommandEntry("feedback", "Record, import and list customer feedback (satisfaction and "
+                 "NPS)."),
+    CommandEntry("alerts", "List, acknowledge and send alerts (low satisfaction, satisfaction "
+                 "drops, NPS detractors, failing integrations)."),
+    CommandEntry("report", "Reports: the team lead's weekly executive summary."),
+    CommandEntry("config", "Show the resolved settings."),
+    CommandEntry("db", "Manage the database schema."),
+)
+
+
+def load_command(name: str) -> click_core.Command:
+    """Import unmo_cli.commands.<name> and build its click command the way the root would
+    have built it eagerly: a module with `register(app)` adds one command, a module with `app`
+    is a group of that name; both in the one voice (UnmoCommand/UnmoGroup)."""
+    module = importlib.import_module(f"unmo_cli.commands.{name}")
+    holder = typer.Typer(rich_markup_mode=app.rich_markup_mode,
+                         pretty_exceptions_short=app.pretty_exceptions_short)
+    if hasattr(module, "register"):
+        module.register(holder)
+    else:
+        holder.add_typer(module.app, name=name)
+    _one_voice(holder)
+    return typer.main.get_group(holder).commands[name]
+
+
+class LazyCommands(MutableMapping[str, click_core.Command]):
+    """The root's commands: every name is known from COMMANDS; a command's module is imported
+    the first time the command itself is looked up (to run it, or for its --help or the
+    completion of its arguments), never for `unmo --help`, `--version` or `unmo <Tab>`."""
+
+    def __init__(self, entries: tuple[CommandEntry, ...]) -> None:
+        self._names = [entry.name for entry in entries]
+        self._loaded: dict[str, click_core.Command] = {}
+
+    def __getitem__(self, name: str) -> click_core.Command:
+        if name not in self._loaded:
+            if name not in self._names:
+                raise KeyError(name)
+            self._loaded[name] = load_command(name)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click_core.Command) -> None:
+        if name not in self._names:
+            self._names.append(name)
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        self._names.remove(name)
+        self._loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._names))
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+
+class RootGroup(UnmoGroup):
+    """`unmo` itself: Click's lazy-loading group pattern. Its listing and the completion of a
+    command name come from COMMANDS; everything else is UnmoGroup's."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = LazyCommands(COMMANDS)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        limit = formatter.width - 6 - max(len(entry.name) for entry in COMMANDS)
+        with formatter.section("Commands"):
+            formatter.write_dl([(entry.name, make_default_short_help(entry.help, limit))
+                                for entry in COMMANDS])
+
+    def shell_complete(self, ctx: Any, incomplete: str) -> list[CompletionItem]:
+        results = [CompletionItem(entry.name, help=make_default_short_help(entry.help))
+                   for entry in COMMANDS if entry.name.startswith(incomplete)]
+        results.extend(click_core.Command.shell_complete(self, ctx, incomplete))
+        return results
+
+
 app = typer.Typer(
-    cls=UnmoGroup,
+    cls=RootGroup,
     name="unmo",
     help="Operate the UnMoGrowP attribution platform: onboard customers, collect feedback, "
     "report the week and check every integration.",
@@ -262,39 +376,6 @@ def main_callback(
     set_workspace_override(workspace)
 
 
-def _register() -> None:
-    """Command modules import only typer and light helpers at module level; services, the
-    database, Jinja and httpx are imported inside each command, so `unmo --help` stays fast."""
-    from unmo_cli.commands import (
-        alerts,
-        config,
-        customer,
-        db,
-        demo,
-        feedback,
-        health,
-        init,
-        keys,
-        onboard,
-        report,
-        sandbox,
-    )
-
-    onboard.register(app)
-    app.add_typer(customer.app, name="customer")
-    app.add_typer(keys.app, name="keys")
-    app.add_typer(feedback.app, name="feedback")
-    app.add_typer(alerts.app, name="alerts")
-    app.add_typer(report.app, name="report")
-    health.register(app)
-    sandbox.register(app)
-    demo.register(app)
-    init.register(app)
-    app.add_typer(config.app, name="config")
-    app.add_typer(db.app, name="db")
-    _one_voice(app)
-
-
 def _one_voice(typer_app: typer.Typer) -> None:
     """Every command and group of the tree is built with the classes above."""
     for command in typer_app.registered_commands:
@@ -304,8 +385,6 @@ def _one_voice(typer_app: typer.Typer) -> None:
         group.typer_instance.info.cls = group.typer_instance.info.cls or UnmoGroup
         _one_voice(group.typer_instance)
 
-
-_register()
 
 
 def main() -> None:

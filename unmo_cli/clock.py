@@ -10,6 +10,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from unmo_cli.errors import InputError
+from unmo_cli.text import shown
 
 
 def parse_instant(text: str, *, what: str = "time") -> datetime:
@@ -20,8 +21,6 @@ def parse_instant(text: str, *, what: str = "time") -> datetime:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        from unmo_cli.text import shown
-
         raise InputError(
             f"{what} {shown(text)} is not an ISO 8601 date or time (e.g. "
             "2026-11-23T10:00:00+01:00)."

@@ -4,16 +4,20 @@ preconditions, decided once here for every command (after gh's IOStreams)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from unmo_cli.clock import iso
+from unmo_cli.errors import InputError
 
 if TYPE_CHECKING:  # rich is imported lazily: `unmo --help` should not pay for it twice
     from rich.console import Console
@@ -38,7 +42,7 @@ def can_prompt() -> bool:
 
 
 def _make_console(stream: Any) -> Console:
-    from rich.console import Console
+    from rich.console import Console  # lazy: only the Rich parts this output draws
 
     class _Console(Console):
         def on_broken_pipe(self) -> None:
@@ -76,8 +80,6 @@ def _console_for(stream: Any) -> Console:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
-        from unmo_cli.clock import iso
-
         return iso(value)
     if isinstance(value, date):
         return value.isoformat()
@@ -86,8 +88,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return value.as_posix()
     if hasattr(value, "__dataclass_fields__"):
-        from dataclasses import asdict
-
         return asdict(value)
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
@@ -103,8 +103,6 @@ def chosen_format(fmt: str | None, json_flag: bool, *, default: str) -> str:
     """`--json` is `--format json`, on every command that has --format (one output switch for
     scripts whatever the command)."""
     if json_flag and fmt not in (None, "json"):
-        from unmo_cli.errors import InputError
-
         raise InputError(f"--json and --format {fmt} ask for two formats; pass only one.")
     return "json" if json_flag else (fmt or default)
 
@@ -124,9 +122,8 @@ def print_out(*renderables: Any) -> None:
 def render_text(renderable: Any, width: int = 140) -> str:
     """A Rich renderable (a table, a group) as plain text `width` columns wide: no colour, no
     escape sequences, whatever the terminal — for an --output file that holds the table."""
-    import io
 
-    from rich.console import Console
+    from rich.console import Console  # lazy: only the Rich parts this output draws
 
     buffer = io.StringIO()
     Console(file=buffer, width=width, no_color=True, color_system=None, force_terminal=False,
@@ -151,6 +148,7 @@ def progress(total: int, description: str, *, threshold: int = 2) -> Iterator[An
     if total < threshold or not stderr_is_terminal():
         yield _NullAdvance()
         return
+    # lazy: only the Rich parts this output draws
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     bar: Progress = Progress(
@@ -227,7 +225,7 @@ class DataTable:
         self.rows: list[list[Any]] = []
 
     def add_row(self, *cells: Any) -> None:
-        from rich.text import Text
+        from rich.text import Text  # lazy: only the Rich parts this output draws
 
         if len(cells) != len(self.columns):
             raise ValueError(f"{len(cells)} cells for {len(self.columns)} columns")
@@ -242,7 +240,7 @@ class DataTable:
         self.rows.append(row)
 
     def _natural_width(self, index: int) -> int:
-        from rich.cells import cell_len
+        from rich.cells import cell_len  # lazy: only the Rich parts this output draws
 
         widths = [cell_len(self.columns[index].header) if self.show_header else 0]
         for row in self.rows:
@@ -282,7 +280,7 @@ class DataTable:
         return widths
 
     def _table(self, widths: list[int], *, with_title: bool) -> Any:
-        from rich import box
+        from rich import box  # lazy: only the Rich parts this output draws
         from rich.table import Table
         from rich.text import Text
 
@@ -303,7 +301,7 @@ class DataTable:
         return table
 
     def __rich_console__(self, console: Any, options: Any) -> Iterator[Any]:
-        from rich.padding import Padding
+        from rich.padding import Padding  # lazy: only the Rich parts this output draws
         from rich.segment import Segment
         from rich.text import Text
 

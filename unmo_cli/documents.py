@@ -113,7 +113,7 @@ NESTED_TOO_DEEPLY = ("nested too deeply (brackets inside brackets, hundreds of l
 def _yaml_loader() -> type:
     """A safe loader (libyaml's when present) whose integers, floats and depth follow the rules
     of the module docstring."""
-    import yaml
+    import yaml  # lazy: PyYAML only when there is a YAML file to read
 
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -150,7 +150,7 @@ def load_yaml(text: str) -> Any:
     """The YAML document `text` read safely; yaml.YAMLError for bad syntax (libyaml refuses
     nesting past 1,000 levels itself), DocumentError when the pure-Python parser, used without
     libyaml, meets the recursion limit."""
-    import yaml
+    import yaml  # lazy: PyYAML only when there is a YAML file to read
 
     global _loader
     if _loader is None:

@@ -5,7 +5,7 @@ Every command, file and report that shows an amount uses these two and nothing e
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 MINUS = "−"  # U+2212, as the report writes a negative change
 
@@ -18,7 +18,6 @@ def dollars(cents: int) -> Decimal:
 def cents_of_dollars(dollars_value: float | int | Decimal) -> int:
     """A figure computed in dollars (the report's sums and means) as whole cents, rounded half
     away from zero from its shortest decimal form: 10200.5 → 1020050, 2353.9615 → 235396."""
-    from decimal import ROUND_HALF_UP
 
     exact = dollars_value if isinstance(dollars_value, Decimal) else Decimal(repr(dollars_value))
     return int((exact * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))

@@ -6,8 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from unmo_cli import clock
+import questionary
+
+from unmo_cli import clock, console, money
 from unmo_cli.errors import Cancelled, InputError
+from unmo_cli.services import onboarding
+from unmo_cli.services.onboarding import FieldError
 
 if TYPE_CHECKING:
     from unmo_cli.workspace import Workspace
@@ -35,8 +39,6 @@ INTEGRATION_TITLES = {"sdk": "sdk — the app SDK (iOS/Android)",
 
 def _validator(parse: Callable[[Any], Any], extra: Callable[[str], str | None] | None = None
                ) -> Callable[[str], bool | str]:
-    from unmo_cli.services.onboarding import FieldError
-
     def check(text: str) -> bool | str:
         try:
             parse(text)
@@ -52,7 +54,6 @@ def ask_customer(ws: Workspace, raw: dict[str, Any], *, confirm: bool, dry_run: 
                  ) -> tuple[dict[str, Any], Steps]:
     """Ask every missing answer, show a summary and confirm; returns the answers and the timed
     `collect_answers` step. Ctrl-C or "no" records a cancelled session and raises Cancelled."""
-    from unmo_cli.services import onboarding
 
     errors = onboarding.field_errors(raw, onboarding.OPTIONS.__getitem__)
     if errors:  # a mistyped flag is reported, not silently asked again
@@ -63,8 +64,6 @@ def ask_customer(ws: Workspace, raw: dict[str, Any], *, confirm: bool, dry_run: 
         _ask_missing(ws, answers)
         _summary(answers)
         if confirm:
-            import questionary
-
             verb = "Show what would be created" if dry_run else "Onboard"
             if not questionary.confirm(f"{verb} {answers['name']}?", default=True).unsafe_ask():
                 raise KeyboardInterrupt
@@ -78,10 +77,6 @@ def ask_customer(ws: Workspace, raw: dict[str, Any], *, confirm: bool, dry_run: 
 
 
 def _ask_missing(ws: Workspace, answers: dict[str, Any]) -> None:
-    import questionary
-
-    from unmo_cli.services import onboarding
-
     def taken(text: str) -> str | None:
         return onboarding.name_taken(ws, text)
 
@@ -118,9 +113,6 @@ def _ask_missing(ws: Workspace, answers: dict[str, Any]) -> None:
 
 
 def _summary(answers: dict[str, Any]) -> None:
-    from unmo_cli import console, money
-    from unmo_cli.services import onboarding
-
     rows = [(field, answers.get(field)) for field in onboarding.FIELDS]
     rows = [(field, money.for_people(onboarding.parse_mrr(value)) if field == "mrr" else value)
             for field, value in rows]

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import shlex
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unmo_cli.errors import EnvironmentFailure, InputError
+from unmo_cli.money import for_people
 from unmo_cli.text import one_line, text_problem
+from unmo_cli.workspace import packaged_templates_dir
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
@@ -100,7 +104,6 @@ def _yaml_escape(ch: str) -> str:
 
 def shell_word(value: Any) -> str:
     """One word for a POSIX shell (sh, bash, zsh), single-quoted unless it needs no quotes."""
-    import shlex
 
     return shlex.quote(str(value))
 
@@ -134,6 +137,8 @@ _XML_INVALID = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ff
 
 def xml_text(value: Any) -> str:
     """Text for an XML element or attribute (plists), with &, <, >, " and ' escaped."""
+
+    # lazy: xml.sax.saxutils imports urllib.request, and with it http and email
     from xml.sax.saxutils import escape
 
     text = str(value)
@@ -215,7 +220,6 @@ def markdown_text(value: Any) -> str:
 
 def dollars(cents: int) -> str:
     """Integer cents shown as dollars after a "$" in the template: 250000 → "2,500.00"."""
-    from unmo_cli.money import for_people
 
     return for_people(cents).replace("$", "", 1)
 
@@ -228,8 +232,6 @@ def search_path(templates_dir: Path) -> tuple[str, ...]:
 
 @lru_cache(maxsize=32)
 def _search_path(templates_dir: str) -> tuple[str, ...]:
-    from unmo_cli.workspace import packaged_templates_dir
-
     folders = [Path(templates_dir).resolve()]
     try:
         packaged = packaged_templates_dir().resolve()
@@ -244,7 +246,7 @@ def _search_path(templates_dir: str) -> tuple[str, ...]:
 def _environment(folders: tuple[str, ...]) -> SandboxedEnvironment:
     # One environment per search path and process: a batch of a thousand customers compiles
     # each template once (Jinja caches compiled templates per environment).
-    from jinja2 import FileSystemLoader, StrictUndefined
+    from jinja2 import FileSystemLoader, StrictUndefined  # lazy: Jinja only when rendering
     from jinja2.sandbox import SandboxedEnvironment
 
     class ConfinedLoader(FileSystemLoader):
@@ -253,9 +255,7 @@ def _environment(folders: tuple[str, ...]) -> SandboxedEnvironment:
         customer's folder. (`..` and absolute names never get this far: Jinja refuses them.)"""
 
         def get_source(self, environment: Any, template: str) -> Any:
-            import os
-
-            from jinja2.exceptions import SecurityError
+            from jinja2.exceptions import SecurityError  # lazy: Jinja only when rendering
 
             source, filename, uptodate = super().get_source(environment, template)
             real = os.path.realpath(filename)
@@ -286,9 +286,8 @@ def _bytecode_cache() -> Any:
     """Compiled templates kept in the user's cache folder (keyed by each template's source, so
     an edit is picked up): compiling them is most of a single onboarding's rendering time.
     Never inside the workspace, and skipped when the cache folder cannot be made."""
-    import os
 
-    from jinja2 import FileSystemBytecodeCache
+    from jinja2 import FileSystemBytecodeCache  # lazy: Jinja only when rendering
 
     if os.environ.get("UNMO_NO_TEMPLATE_CACHE"):
         return None
@@ -313,6 +312,7 @@ def render(workspace: Workspace, template_name: str, context: dict[str, Any]) ->
 
 
 def render_from(templates_dir: Path, template_name: str, context: dict[str, Any]) -> str:
+    # lazy: Jinja only when rendering
     from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError, UndefinedError
 
     env = _environment(search_path(templates_dir))
@@ -338,7 +338,6 @@ def render_from(templates_dir: Path, template_name: str, context: dict[str, Any]
 def template_files(templates_dir: Path, folder: str) -> list[tuple[str, Path]]:
     """Every file under `folder` along the search path, as (loader name, file) pairs such as
     ("customer/email/welcome.md.j2", …), the override's copy winning, in a stable order."""
-    import os
 
     found: dict[str, Path] = {}
     for root in search_path(templates_dir):

@@ -4,6 +4,7 @@ examples, SDK configs, the welcome e-mail): what such a URL may hold, checked wh
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import urlsplit
 
@@ -49,7 +50,6 @@ def url_problem(url: str) -> str | None:
 def local_host(url: str) -> bool:
     """Whether `url` names this machine (a loopback or unspecified address, `localhost` or a
     `*.localhost` name): an address that no customer can reach. Decided from the text alone."""
-    import ipaddress
 
     host = (urlsplit(url).hostname or "").lower().rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):

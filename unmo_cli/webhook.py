@@ -20,6 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from unmo_cli import __version__
+from unmo_cli.attribution_api import is_loopback_host
 
 if TYPE_CHECKING:
     import httpx
@@ -76,9 +80,7 @@ class WebhookClient:
         self._runner: asyncio.Runner | None = None
 
     def __enter__(self) -> WebhookClient:
-        import httpx
-
-        from unmo_cli import __version__
+        import httpx  # lazy: httpx (~60 ms); most writes deliver nothing
 
         # Async under the hood only for asyncio.timeout: a sync client has per-read timeouts
         # but no deadline for a whole exchange. One loop (Runner) per client keeps the pool.
@@ -110,7 +112,7 @@ class WebhookClient:
     def post(self, text: str, *, idempotency_key: str | None = None) -> PostOutcome:
         """Post one alert's text. `idempotency_key`, the same for every post of one alert, goes
         out as the `Idempotency-Key` header so a receiver that keeps them can drop a repeat."""
-        import httpx
+        import httpx  # lazy: httpx (~60 ms); most writes deliver nothing
 
         assert self._runner is not None, "use WebhookClient as a context manager"
         if (problem := url_problem(self.url)) is not None:
@@ -154,9 +156,6 @@ class WebhookClient:
 def url_problem(url: str) -> str | None:
     """Why unmo will not post to `url`, in words that never quote it (its path is the token), or
     None: an https URL, or http to a loopback address (a local relay, tests), as for the API."""
-    from urllib.parse import urlsplit
-
-    from unmo_cli.attribution_api import is_loopback_host
 
     try:
         parts = urlsplit(url.strip())
@@ -173,7 +172,7 @@ def url_problem(url: str) -> str | None:
 def _transport_phrase(exc: Exception) -> str:
     """A short reason without the URL: httpx messages may quote the request URL, whose path is
     the webhook's secret token."""
-    import httpx
+    import httpx  # lazy: httpx (~60 ms); most writes deliver nothing
 
     if isinstance(exc, httpx.ConnectError):
         return "could not connect"

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from unmo_cli.documents import too_long_for_int, whole_number
 from unmo_cli.errors import EnvironmentFailure, InputError
@@ -212,7 +213,7 @@ def _schema(cls: type) -> dict[str, Any]:
 
 def _read_config(path: Path) -> dict[str, Any]:
     """Flatten unmo.yaml to {"dotted.key": (value, line)} while checking keys against the schema."""
-    import yaml
+    import yaml  # lazy: PyYAML only when there is a YAML file to read
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -241,7 +242,7 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 
 def _walk(path: Path, node: Any, cls: type, prefix: str, flat: dict[str, Any]) -> None:
-    import yaml
+    import yaml  # lazy: PyYAML only when there is a YAML file to read
 
     schema = _schema(cls)
     for key_node, value_node in node.value:
@@ -275,7 +276,7 @@ def _scalar(node: Any) -> Any:
     """A scalar node's value as YAML reads it, except that an integer of more digits than any
     setting holds stays text (Python refuses to convert 4,300 digits or more: ValueError), for
     _coerce to refuse by name."""
-    import yaml
+    import yaml  # lazy: PyYAML only when there is a YAML file to read
 
     if node.tag.endswith(":int") and too_long_for_int(node.value.replace("_", "")):
         return node.value
@@ -361,8 +362,6 @@ def _validate(settings: Settings, flat: dict[str, Any], config_file: Path | None
         if dotted in flat and config_file is not None:
             return f"{config_file}: line {flat[dotted][1]}: "
         return ""
-
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         ZoneInfo(settings.timezone)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from unmo_cli.commands.choices import Phase, value
 from unmo_cli.completion import complete_customer_slug
+
+if TYPE_CHECKING:
+    from unmo_cli.services.customers import CustomerDetail
 
 app = typer.Typer(help="List, inspect and re-render customers; set their phase or churn.",
                   no_args_is_help=True)
@@ -59,7 +62,7 @@ def show(
     _render_detail(detail)
 
 
-def _render_detail(detail: Any) -> None:
+def _render_detail(detail: CustomerDetail) -> None:
     from rich.text import Text
 
     from unmo_cli import console, money

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -12,6 +12,7 @@ from unmo_cli.completion import complete_customer_slug
 
 if TYPE_CHECKING:
     from unmo_cli.services.alerts import DeliveryReport
+    from unmo_cli.services.feedback_import import ImportResult, InvalidRow
 
 app = typer.Typer(help="Record, import and list customer feedback (satisfaction and NPS).",
                   no_args_is_help=True)
@@ -111,7 +112,7 @@ def import_(
     _delivery_notes(result.delivery)
 
 
-def _print_imported(result: Any) -> None:
+def _print_imported(result: ImportResult) -> None:
     from rich.text import Text
 
     from unmo_cli import console
@@ -122,7 +123,7 @@ def _print_imported(result: Any) -> None:
                            "raised."))
 
 
-def _list_invalid(name: str, invalid: list[Any], *, skipped: bool = False) -> None:
+def _list_invalid(name: str, invalid: list[InvalidRow], *, skipped: bool = False) -> None:
     """Each bad row on stderr as FILE:LINE: problem, the way compilers and linters do; with
     `skipped` (--skip-invalid imported the rest), a warning counting them."""
     from unmo_cli import console

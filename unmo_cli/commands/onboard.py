@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from unmo_cli.commands.choices import Industry, Integration, Provider, choices, completer
+
+if TYPE_CHECKING:
+    from unmo_cli.services.onboarding import OnboardResult
+    from unmo_cli.workspace import Workspace
 
 
 def register(app: typer.Typer) -> None:
@@ -74,7 +78,8 @@ def onboard(
     _warn([result])
 
 
-def _onboard_one(ws: Any, raw: dict[str, Any], *, dry_run: bool, confirm: bool) -> Any:
+def _onboard_one(ws: Workspace, raw: dict[str, Any], *, dry_run: bool, confirm: bool
+                 ) -> OnboardResult:
     """From the flags, asking what is missing when a person is at a terminal."""
     from unmo_cli import console
     from unmo_cli.services import onboarding
@@ -88,7 +93,8 @@ def _onboard_one(ws: Any, raw: dict[str, Any], *, dry_run: bool, confirm: bool) 
     return onboarding.onboard(ws, raw, mode=mode, dry_run=dry_run, prior_steps=prior)
 
 
-def _show(results: list[Any], *, json_output: bool, show_secrets: bool, many: bool) -> None:
+def _show(results: list[OnboardResult], *, json_output: bool, show_secrets: bool,
+          many: bool) -> None:
     from unmo_cli import console
 
     if json_output:
@@ -113,7 +119,7 @@ def _show(results: list[Any], *, json_output: bool, show_secrets: bool, many: bo
         _one(r, show_secrets=show_secrets)
 
 
-def _warn(results: list[Any]) -> None:
+def _warn(results: list[OnboardResult]) -> None:
     """What could not be done after the commit (see OnboardResult.warnings), once each."""
     from unmo_cli import console
 
@@ -121,7 +127,7 @@ def _warn(results: list[Any]) -> None:
         console.warn(warning)
 
 
-def _one(result: Any, *, show_secrets: bool) -> None:
+def _one(result: OnboardResult, *, show_secrets: bool) -> None:
     customer = result.customer
     if result.dry_run:
         _say(f"Would onboard {customer['name']} into {result.directory}/ (dry run: nothing "
@@ -142,7 +148,7 @@ def _say(text: str) -> None:
     console.out().print(text, markup=False, highlight=False)
 
 
-def _keys_table(result: Any, *, show_secrets: bool) -> None:
+def _keys_table(result: OnboardResult, *, show_secrets: bool) -> None:
     from unmo_cli import console
 
     table = console.DataTable(f"Keys of {result.customer['slug']}", [

@@ -5,15 +5,32 @@ newest revision on first use (an older SQLite file is backed up first)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+from sqlalchemy import create_engine, event, insert, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session
+
+from unmo_cli.db.models import metadata
 from unmo_cli.errors import EnvironmentFailure, InputError
+from unmo_cli.workspace import ensure_private_dir
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -68,8 +85,6 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One unit of work: committed when the block ends, rolled back if it raises."""
-        from sqlalchemy.exc import OperationalError
-        from sqlmodel import Session
 
         session = Session(self.engine, expire_on_commit=False)
         try:
@@ -94,7 +109,6 @@ class Database:
         Safe to run from several processes at once: SQLite serialises them on a lock file,
         PostgreSQL on an advisory lock; whoever comes second reads the revision again under
         the lock and finds nothing left to do."""
-        from sqlalchemy import text
 
         with _environment_errors(self.url), _migration_lock(self), \
                 self.engine.begin() as connection:
@@ -105,7 +119,7 @@ class Database:
             if current == SCHEMA_HEAD:
                 return current, current, None
             backup = self._backup(current) if current is not None else None
-            from alembic import command
+            from alembic import command  # lazy: Alembic only when the schema is behind
             from alembic.config import Config
 
             config = Config()
@@ -120,7 +134,6 @@ class Database:
         path = self.sqlite_path
         if path is None or not path.exists():
             return None
-        import sqlite3
 
         target = path.with_name(f"{path.name}.backup-{revision}")
         n = 1
@@ -152,7 +165,6 @@ def lock_for_update(session: Session, model: Any, ids: Sequence[int]) -> None:
     than at its first write. Call it before reading what the change depends on; objects loaded
     before it should be refreshed (session.refresh). Another writer holding the lock longer than
     the busy timeout is an EnvironmentFailure through Database.session()."""
-    from sqlalchemy import select
 
     connection = session.connection()
     if connection.dialect.name == "sqlite":
@@ -184,7 +196,6 @@ def bulk_insert(session: Session, table: Any, rows: Sequence[Mapping[str, Any]],
     columns = tuple(rows[0])
     if session.get_bind().dialect.name == "postgresql":
         return _copy_rows(session, table, columns, rows, returning_ids)
-    from sqlalchemy import insert
 
     connection = session.connection()
     ids: list[int] = []
@@ -204,7 +215,6 @@ def _ids_in_row_order(connection: Any, table: Any, columns: Sequence[str],
     """RETURNING rows come back in no promised order (asking for parameter order makes
     SQLAlchemy much slower on SQLite), so they are matched back by content: rows alike in every
     inserted column are interchangeable."""
-    from sqlalchemy import insert
 
     stored = connection.execute(
         insert(table).returning(table.c.id, *(table.c[name] for name in columns)), chunk)
@@ -219,10 +229,8 @@ def _ids_in_row_order(connection: Any, table: Any, columns: Sequence[str],
 
 def _copy_rows(session: Session, table: Any, columns: Sequence[str],
                rows: Sequence[Mapping[str, Any]], returning_ids: bool) -> list[int]:
-    import psycopg
+    import psycopg  # lazy: psycopg is the optional postgres extra
     from psycopg import sql
-    from sqlalchemy import text
-    from sqlalchemy.exc import DBAPIError
 
     connection = session.connection()
     ids: list[int] = []
@@ -253,8 +261,6 @@ def _copy_rows(session: Session, table: Any, columns: Sequence[str],
 
 
 def _revision_of(connection: Any) -> str | None:
-    from sqlalchemy import inspect, text
-
     if not inspect(connection).has_table("alembic_version"):
         return None
     return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -264,7 +270,6 @@ def _revision_of(connection: Any) -> str | None:
 def _environment_errors(url: str) -> Iterator[None]:
     """A server that is down, refuses us or drops the connection is the environment failing
     (exit 3), told in one sentence that names the database without its password."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
 
     try:
         yield
@@ -284,7 +289,6 @@ def _migration_lock(db: Database) -> Iterator[None]:
     if path is None:
         yield
         return
-    import fcntl
 
     lock_path = path.with_name(path.name + ".migrate.lock")
     handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -345,9 +349,6 @@ def _password_of(url: str) -> str | None:
 def connect(url: str, *, read_only: bool = False) -> Database:
     """An engine for `url`, without touching the schema; `read_only` (SQLite) sets no journal
     mode, which would be a write."""
-    from sqlalchemy import create_engine, event
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     url = normalize_url(url)
     try:
@@ -393,7 +394,6 @@ def open_database(workspace: Workspace, *, upgrade: bool = True) -> Database:
         path = Path(url.removeprefix("sqlite:///"))
         if path.is_file() and not _writable(path):
             return _open_sqlite_read_only(path, url)
-        from unmo_cli.workspace import ensure_private_dir
 
         ensure_private_dir(path.parent)
         try:
@@ -403,8 +403,6 @@ def open_database(workspace: Workspace, *, upgrade: bool = True) -> Database:
                                      f"{exc.strerror}.") from None
     db = connect(url)
     if upgrade:
-        from sqlalchemy.exc import SQLAlchemyError
-
         try:
             if db.schema_revision() != SCHEMA_HEAD:
                 db.upgrade()
@@ -429,7 +427,6 @@ def _read_only_sqlite_url(path: Path) -> str:
     writable either, immutable=1 too, since a WAL database opened read-only still wants to
     create its -shm file beside it, and there is no writer to coordinate with in such a folder
     (a -wal file left with content by a crashed writer is then read through mode=ro alone)."""
-    from urllib.parse import quote
 
     query = "mode=ro"
     wal = path.with_name(path.name + "-wal")
@@ -483,10 +480,6 @@ def open_read_only(
 def open_empty() -> Database:
     """An empty database with the newest schema, in memory: what a reading command reports on in
     a workspace that has no database yet, so reading never creates one."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import StaticPool
-
-    from unmo_cli.db.models import metadata
 
     db = Database(url="sqlite://", engine=create_engine(
         "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}))

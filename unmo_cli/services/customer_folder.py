@@ -1,13 +1,18 @@
 """The customer folder: which files it holds (chosen by integration and platforms), rendering them
 from the templates, the `.env` that is the only home of secret keys, and writing a folder to
-disk. Used by onboarding, `customer render` and `keys rotate`; no database here."""
+disk. Used by onboarding, `customer render` and `keys rotate`; no database here.
+
+Over 500 lines as one module: the folder's files, their rendering and the one safe way to
+write them are one contract (what a customer receives); splitting is left to its owners."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -15,7 +20,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from unmo_cli import testhooks
+from unmo_cli.clock import iso
+from unmo_cli.documents import DocumentError, load_yaml
 from unmo_cli.errors import EnvironmentFailure, InputError
+from unmo_cli.templates import (
+    TEMPLATE_SUFFIX,
+    dotenv_value,
+    output_name,
+    render_from,
+    template_files,
+)
 from unmo_cli.urls import PRODUCTION_API_URL, url_problem
 
 TEMPLATES_FOLDER = "customer"
@@ -85,7 +100,6 @@ def template_context(profile: CustomerProfile, keys: FolderKeys, api_base_url: s
                      ) -> dict[str, Any]:
     """What templates see. `api.base_url` is the URL this customer was given (api.public_url at
     onboarding, then the one its customer.yaml records), not the one unmo itself calls."""
-    from unmo_cli.clock import iso
 
     sections = profile.sections()
     return {
@@ -125,7 +139,6 @@ def render_customer_folder(templates_dir: Path, profile: CustomerProfile, keys: 
                            api_base_url: str) -> dict[str, bytes]:
     """Every file of the customer's folder, by relative path. `.env` is included only when the
     secret keys are known (onboarding, rotation, or read back from the existing `.env`)."""
-    from unmo_cli.templates import TEMPLATE_SUFFIX, output_name, render_from, template_files
 
     problem = url_problem(api_base_url.rstrip("/"))
     if problem:  # every caller validated it; this keeps a new caller from skipping that
@@ -155,7 +168,7 @@ def welcome_message(profile: CustomerProfile, text: str, html: str) -> bytes:
     """`welcome.eml`: To the contact, From the success manager (or the team's address), the
     Subject from the first heading of welcome.md, multipart/alternative text + HTML. The MIME
     boundary is derived from the content so re-rendering the same customer gives the same bytes."""
-    import re
+    # lazy: the e-mail package only to write the welcome mail
     from email.message import EmailMessage
     from email.policy import SMTP
     from email.utils import format_datetime
@@ -190,6 +203,7 @@ def _recipient(display_name: str, local: str, domain: str) -> Any:
     """The To address with the contact's name, if that name survives a header round trip (a
     name that looks like an RFC 2047 encoded word, or a very long non-Latin one, does not);
     otherwise the bare address, so the message always reaches the right mailbox."""
+    # lazy: the e-mail package only to write the welcome mail
     from email.headerregistry import Address
     from email.message import EmailMessage
     from email.parser import BytesParser
@@ -213,7 +227,6 @@ def _recipient(display_name: str, local: str, domain: str) -> Any:
 def env_file_text(keys: FolderKeys, api_base_url: str) -> str:
     """The five documented variables, each value quoted by the dotenv filter (single quotes:
     python-dotenv and `set -a; . .env` read the same text, and expand nothing)."""
-    from unmo_cli.templates import dotenv_value
 
     assert keys.secret is not None
     values = {
@@ -274,9 +287,7 @@ def recorded_api_url(folder: Path) -> str | None:
     depends on the operator's settings (`api.base_url`, `api.public_url`). A recorded URL that
     could not be written safely into the customer's files (see urls.url_problem) is an
     InputError naming the file, never written."""
-    import yaml
-
-    from unmo_cli.documents import DocumentError, load_yaml
+    import yaml  # lazy: PyYAML only when there is a YAML file to read
 
     try:  # load_yaml: nesting or a 5,000-digit number is out of shape too, not a crash
         record = load_yaml((folder / CUSTOMER_RECORD).read_text(encoding="utf-8"))
@@ -466,7 +477,6 @@ class FolderWriter:
                 if private:
                     os.fchmod(handle, 0o600)
                     os.fchmod(fd, 0o700)  # the folder holding `.env` is owner-only too
-                from unmo_cli import testhooks
 
                 testhooks.fail_at("folder-write")
                 _write_all(handle, data)
@@ -529,8 +539,6 @@ def open_folder(shown: Callable[[Path], str], folder: Path, *, customers_dir: Pa
     """A FolderWriter on an existing customer folder: refused (InputError, exit 2) when the
     folder is missing, is a link or holds one (refuse_links); waits up to `wait_s` for another
     command holding the folder, then EnvironmentFailure (exit 3)."""
-    import fcntl
-    import time
 
     refuse_links(shown, folder, customers_dir=customers_dir)
     try:

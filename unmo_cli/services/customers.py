@@ -3,14 +3,21 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unmo_cli import clock, money, testhooks
+from sqlalchemy import select as sa_select
+from sqlmodel import select
+
+from unmo_cli import apikeys, clock, money, testhooks
+from unmo_cli.db import database_exists, lock_for_update, open_database, open_read_only
+from unmo_cli.db.models import ApiKey, Customer, OnboardingSession, OnboardingStep, PhaseChange
 from unmo_cli.errors import CheckFailed, EnvironmentFailure, InputError, NotFound, UnmoError
+from unmo_cli.names import name_key
 from unmo_cli.services.customer_folder import (
     ENV_FILE,
     ENV_NAMES,
@@ -27,8 +34,10 @@ from unmo_cli.services.customer_folder import (
     secret_keys_from_env,
     write_folder,
 )
+from unmo_cli.services.summaries import feedback_summary, health_summary
 from unmo_cli.text import MAX_REASON, length_problem, text_problem
 from unmo_cli.urls import local_host
+from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -45,10 +54,6 @@ PHASES = ("discovery", "setup", "launch")
 def get_customer(session: Session, slug_or_name: str) -> Customer:
     """The customer whose slug is `slug_or_name`, or whose name folds to the same key (so the
     exact name, in any case, works too); NotFound otherwise."""
-    from sqlmodel import select
-
-    from unmo_cli.db.models import Customer
-    from unmo_cli.services.onboarding import name_key
 
     text = slug_or_name.strip()
     if text_problem(text):
@@ -93,8 +98,6 @@ def lock_customer(session: Session, customer: Customer) -> None:
     """Make `customer` this session's to change until it commits: other commands changing it
     (a rotation, a phase, a churn) wait (db.lock_for_update), and it is read again, so a check
     such as "not churned yet" holds for the write that follows."""
-    from unmo_cli.db import lock_for_update
-    from unmo_cli.db.models import Customer
 
     assert customer.id is not None
     lock_for_update(session, Customer, [customer.id])
@@ -140,9 +143,6 @@ def profile_of(customer: Customer) -> CustomerProfile:
 
 
 def _open(ws: Workspace | None) -> tuple[Workspace, Any]:
-    from unmo_cli.db import open_database
-    from unmo_cli.workspace import load_workspace
-
     ws = ws or load_workspace()
     return ws, open_database(ws)
 
@@ -150,8 +150,6 @@ def _open(ws: Workspace | None) -> tuple[Workspace, Any]:
 def open_existing(ws: Workspace | None) -> tuple[Workspace, Any]:
     """The workspace and its database, or None for the database when there is none yet: reading
     commands must not create one."""
-    from unmo_cli.db import database_exists
-    from unmo_cli.workspace import load_workspace
 
     ws = ws or load_workspace()
     if not database_exists(ws):
@@ -164,9 +162,6 @@ def open_existing(ws: Workspace | None) -> tuple[Workspace, Any]:
 
 def list_customers(ws: Workspace | None = None, *, phase: str | None = None) -> list[dict]:
     """Every customer (churned ones too, with churned_at set), oldest first."""
-    from sqlmodel import select
-
-    from unmo_cli.db.models import Customer
 
     if phase is not None:
         phase = _phase(phase)
@@ -200,9 +195,6 @@ class CustomerDetail:
 def customer_detail(ws: Workspace | None, slug: str) -> CustomerDetail:
     """The detail view of one customer. Other areas add their part here, one line each, e.g.
     `detail.feedback = feedback_summary(session, customer)`."""
-    from unmo_cli.services.feedback import feedback_summary
-    from unmo_cli.services.health import health_summary
-    from unmo_cli.workspace import load_workspace
 
     ws = ws or load_workspace()
     with customer_session(ws, slug) as (session, customer):
@@ -218,10 +210,6 @@ def customer_detail(ws: Workspace | None, slug: str) -> CustomerDetail:
 
 
 def keys_of(session: Session, customer: Customer, *, active_only: bool = False) -> list[ApiKey]:
-    from sqlmodel import select
-
-    from unmo_cli.db.models import ApiKey
-
     query = select(ApiKey).where(ApiKey.customer_id == customer.id)
     if active_only:
         query = query.where(ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
@@ -242,10 +230,6 @@ def key_json(key: ApiKey) -> dict[str, Any]:
 
 
 def latest_onboarding(session: Session, customer: Customer) -> dict[str, Any] | None:
-    from sqlmodel import select
-
-    from unmo_cli.db.models import OnboardingSession, OnboardingStep
-
     record = session.exec(
         select(OnboardingSession)
         .where(OnboardingSession.customer_id == customer.id,
@@ -284,7 +268,6 @@ def set_phase(ws: Workspace | None, slug: str, phase: str) -> dict[str, Any]:
                              f"{clock.iso(customer.churned_at)}; its phase stays as it was.")
         testhooks.checkpoint("customer-change")
         if phase != customer.phase:  # the history a report of a past week reads
-            from unmo_cli.db.models import PhaseChange
 
             session.add(PhaseChange(customer_id=customer.id, changed_at=clock.to_db(clock.now()),
                                     from_phase=customer.phase, to_phase=phase))
@@ -332,7 +315,6 @@ class RenderResult:
 def folder_keys(session: Session, customer: Customer, folder: Path) -> FolderKeys:
     """The active keys for a render: publishable values from the database, secret keys from the
     existing `.env` (only if they still match the database's hashes)."""
-    from unmo_cli import apikeys
 
     publishable: dict[str, str] = {}
     hints: dict[str, str] = {}
@@ -360,9 +342,6 @@ def render_customers(ws: Workspace | None, slugs: list[str], *, every: bool = Fa
                      check: bool = False) -> list[RenderResult]:
     """Re-render customer folders from the current templates, keeping their keys. With `check`,
     nothing is written and CheckFailed lists the differing files."""
-    from sqlmodel import select
-
-    from unmo_cli.db.models import Customer
 
     if not slugs and not every:
         raise InputError("name the customers to render (slugs) or pass --all.")
@@ -454,7 +433,6 @@ def _folder_failure(ws: Workspace, folder: Path, exc: OSError) -> UnmoError:
     """A write that met a link swapped in after the check (ELOOP), or a file where a folder
     goes (ENOTDIR), is refused like a link the check found; any other OSError is the
     environment's."""
-    import errno
 
     if exc.errno in (errno.ELOOP, errno.ENOTDIR):
         return InputError(f"cannot write {ws.relative(folder)}: a symbolic link or a file stands "
@@ -474,7 +452,6 @@ def finish_pending_rotation(session: Session, customer: Customer, writer: Folder
     beside their targets. Under the folder's lock no other command has any, so every one found
     is a killed command's: the set whose `.env` holds exactly the keys the database has active
     committed, and is put in place (`.env` last); every other never committed, and is removed."""
-    from unmo_cli import apikeys
 
     pending = writer.pending_files()
     if not pending:
@@ -513,17 +490,13 @@ def slugs_starting_with(prefix: str, ws: Workspace, *, connect_timeout_s: int = 
                         limit: int = 500) -> list[str]:
     """Customer slugs that start with `prefix`, in order, read without creating or migrating
     anything ([] when there is no database yet). Shell completion asks this on every Tab."""
-    from sqlalchemy import select
-
-    from unmo_cli.db import open_read_only
-    from unmo_cli.db.models import Customer
 
     db = open_read_only(ws, connect_timeout_s=connect_timeout_s)
     if db is None:
         return []
     try:
         with db.engine.connect() as connection:
-            query = (select(Customer.slug)
+            query = (sa_select(Customer.slug)
                      .where(Customer.slug.startswith(prefix, autoescape=True))
                      .order_by(Customer.slug).limit(limit))
             return [slug for (slug,) in connection.execute(query)]

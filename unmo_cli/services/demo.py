@@ -26,10 +26,20 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from unmo_cli import clock
-from unmo_cli.errors import InputError
+from unmo_cli.errors import EnvironmentFailure, InputError
+from unmo_cli.services import reports
+from unmo_cli.services.customers import set_phase
+from unmo_cli.services.feedback import add_feedback, import_feedback
+from unmo_cli.services.health import HealthRequest, health_document, run_health
+from unmo_cli.services.onboarding import load_customer_file, onboard, slugify
+from unmo_cli.services.sandbox import SandboxOptions, start_in_thread
+from unmo_cli.services.workspace_admin import init_workspace
+from unmo_cli.spreadsheet import csv_text
 from unmo_cli.wording import plural
+from unmo_cli.workspace import Settings, Workspace, packaged_data_file
 
 if TYPE_CHECKING:
     from unmo_cli.services.health import HealthRun
@@ -90,8 +100,6 @@ class DemoResult:
         return self.root / f"weekly-report-{self.report.week.label}.html"
 
     def as_json(self) -> dict[str, Any]:
-        from unmo_cli.services.health import health_document
-
         return {
             "workspace": str(self.root),
             "kept": not self.removed,
@@ -128,8 +136,6 @@ def choose_folder(requested: Path | None) -> tuple[Path, bool]:
     try:
         folder.mkdir(parents=True)
     except OSError as exc:
-        from unmo_cli.errors import EnvironmentFailure
-
         raise EnvironmentFailure(f"cannot create the demo folder {folder}: "
                                  f"{exc.strerror}.") from None
     return folder, True
@@ -138,7 +144,6 @@ def choose_folder(requested: Path | None) -> tuple[Path, bool]:
 def demo_workspace(root: Path) -> Workspace:
     """The demo's workspace: default settings (no webhook, UTC, the packaged templates) and a
     SQLite database in the folder, whatever UNMO_DATABASE_URL or the user's unmo.yaml say."""
-    from unmo_cli.workspace import Settings, Workspace
 
     return Workspace(root=root, settings=Settings(), config_file=root / "unmo.yaml")
 
@@ -181,7 +186,6 @@ def survey_responses(slug: str, onboarded: datetime, until: datetime,
 
 def survey_csv(responses: list[Response]) -> str:
     """A survey tool's export, in the columns `unmo feedback import` reads."""
-    from unmo_cli.spreadsheet import csv_text
 
     return csv_text(["customer", "satisfaction", "nps", "category", "comment", "received_at",
                      "id"],
@@ -242,12 +246,6 @@ def _clear(root: Path, created: bool) -> None:
 
 
 def _play(root: Path, created: bool, note: Callable[[str], None]) -> DemoResult:
-    from unmo_cli.services import reports
-    from unmo_cli.services.onboarding import load_customer_file, onboard, slugify
-    from unmo_cli.services.sandbox import SandboxOptions, start_in_thread
-    from unmo_cli.services.workspace_admin import init_workspace
-    from unmo_cli.workspace import packaged_data_file
-
     ws = demo_workspace(root)
     result = DemoResult(root=root, created_folder=created, workspace=ws)
     now = clock.now()
@@ -268,7 +266,6 @@ def _play(root: Path, created: bool, note: Callable[[str], None]) -> DemoResult:
         events.append(_Event(at, len(events), name, run))
 
     for record, slug in zip(records, slugs, strict=True):
-
         def do_onboard(at: datetime, record: dict[str, Any] = record) -> None:
             with clock.pinned(at):
                 done = onboard(ws, record, mode="batch")
@@ -359,16 +356,12 @@ def _play(root: Path, created: bool, note: Callable[[str], None]) -> DemoResult:
 
 
 def _when(instant: datetime, ws: Workspace) -> str:
-    from zoneinfo import ZoneInfo
-
     local = instant.astimezone(ZoneInfo(ws.settings.timezone))
     return f"{local:%a} {local.day} {local:%b} {local:%H:%M}"
 
 
 def _import_survey(ws: Workspace, result: DemoResult, batch: list[Response],
                    at: datetime) -> None:
-    from unmo_cli.services.feedback import import_feedback
-
     folder = ws.root / SURVEY_FOLDER
     folder.mkdir(exist_ok=True)
     path = folder / f"survey-export-{at:%Y-%m-%d-%H%M}.csv"
@@ -381,8 +374,6 @@ def _import_survey(ws: Workspace, result: DemoResult, batch: list[Response],
 
 
 def _log_call(ws: Workspace, result: DemoResult, slug: str, at: datetime) -> None:
-    from unmo_cli.services.feedback import add_feedback
-
     with clock.pinned(at):
         added = add_feedback(ws, slug, satisfaction=5, nps=4, category="technical",
                              comment="Server-to-server postbacks were six hours late on "
@@ -392,15 +383,11 @@ def _log_call(ws: Workspace, result: DemoResult, slug: str, at: datetime) -> Non
 
 
 def _launch(ws: Workspace, slug: str, at: datetime) -> None:
-    from unmo_cli.services.customers import set_phase
-
     with clock.pinned(at):
         set_phase(ws, slug, "launch")
 
 
 def _check(ws: Workspace, result: DemoResult, at: datetime) -> None:
-    from unmo_cli.services.health import HealthRequest, run_health
-
     run = run_health(HealthRequest(all_customers=True, retries=0), workspace=ws, now=at)
     result.health = run
     result.health_runs += 1

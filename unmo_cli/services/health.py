@@ -1,6 +1,9 @@
 """Customer health: checking every integration against the attribution API (`unmo health`), the
-classification of what a check saw, its record, the Gatus-style health alerts, and the health
-summary and score that `customer show` prints."""
+classification of what a check saw, its record and the Gatus-style health alerts. The health
+summary and score `customer show` prints live in services/summaries.py (re-exported here).
+
+Over 500 lines as one module: one check's life (request, classification, record, alerts)
+read in order; splitting is left to the owners of the health speed work."""
 
 from __future__ import annotations
 
@@ -8,6 +11,9 @@ import asyncio
 import json
 import os
 import re
+import sys
+import traceback
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -15,9 +21,26 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unmo_cli import apikeys, clock, metrics
-from unmo_cli.attribution_api import read_json
+from sqlalchemy import func, insert
+from sqlalchemy import select as sa_select
+from sqlmodel import col, or_, select
+
+from unmo_cli import apikeys, clock, testhooks
+from unmo_cli.attribution_api import AttributionApi, read_json, validate_base_url
+from unmo_cli.db import lock_for_update
+from unmo_cli.db.models import Alert, Customer, HealthCheck
 from unmo_cli.errors import EnvironmentFailure, InputError, NotFound, UnmoError
+from unmo_cli.files import check_output_path
+from unmo_cli.services.alerts import deliver_pending, delivery_notice, headline, record_alert
+from unmo_cli.services.customer_folder import ENV_FILE, ENV_NAMES, read_env_file
+from unmo_cli.services.customers import get_customer, open_existing, unknown_customer
+from unmo_cli.services.summaries import (  # noqa: F401 (re-exported)
+    TECHNICAL_WINDOW,
+    health_summary,
+)
+from unmo_cli.services.summaries import unhealthy_services as _unhealthy
+from unmo_cli.text import one_line
+from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -216,10 +239,6 @@ def _health_document(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
     return (None, problem) if problem else (document, None)
 
 
-def _unhealthy(services: dict[str, str] | None) -> list[str]:
-    return sorted(name for name, state in (services or {}).items() if state != "healthy")
-
-
 def _installs_of(probe: HealthProbe) -> tuple[int | None, str | None]:
     if not probe.launched:
         return None, None
@@ -251,7 +270,6 @@ def _server_words(text: str | None, secrets: Iterable[str]) -> str | None:
     split a CI log line, a lone surrogate from a JSON escape could not be printed or stored)."""
     if text is None:
         return None
-    from unmo_cli.text import one_line
 
     return one_line(scrub_secrets(text, secrets) or "")
 
@@ -388,10 +406,6 @@ def run_health(request: HealthRequest, *, workspace: Workspace | None = None,
     created (health only reads until it has results to record), and the run is empty — exit 0,
     with a warning, so a CI job pointed at the wrong folder does not pass unnoticed. Named
     customers there are unknown (exit 2)."""
-    from unmo_cli.attribution_api import validate_base_url
-    from unmo_cli.files import check_output_path
-    from unmo_cli.services.customers import open_existing, unknown_customer
-    from unmo_cli.workspace import load_workspace
 
     ws = workspace or load_workspace()
     settings = ws.settings
@@ -459,9 +473,6 @@ def select_customers(session: Session, slugs: Iterable[str], all_customers: bool
     every unknown one reported at once, and so is one created after `at`), or every customer
     active at `at` — created by then and not churned by then. Ordered by slug for stable
     output."""
-    from sqlmodel import col, or_, select
-
-    from unmo_cli.db.models import Customer
 
     instant = clock.to_db(at or clock.now())
     names = list(dict.fromkeys(slugs))
@@ -470,7 +481,6 @@ def select_customers(session: Session, slugs: Iterable[str], all_customers: bool
             col(Customer.created_at) <= instant,
             or_(col(Customer.churned_at).is_(None), col(Customer.churned_at) > instant))
         return list(session.exec(query.order_by(Customer.slug)).all())
-    from unmo_cli.services.customers import get_customer, unknown_customer
 
     found: dict[int, Customer] = {}
     unknown: list[str] = []
@@ -496,7 +506,6 @@ def select_customers(session: Session, slugs: Iterable[str], all_customers: bool
 def read_live_secret(ws: Workspace, slug: str) -> tuple[str | None, str | None]:
     """The live secret key from customers/<slug>/.env, or (None, why there is none) — the why
     never quotes the file's content."""
-    from unmo_cli.services.customer_folder import ENV_FILE, ENV_NAMES, read_env_file
 
     path = ws.customer_dir(slug) / ENV_FILE
     shown = ws.relative(path)
@@ -547,8 +556,6 @@ def _probe(targets: list[_Target], base_url: str, timeout_s: float, request: Hea
 async def _probe_all(targets: list[_Target], base_url: str, timeout_s: float,
                      request: HealthRequest, now: datetime, advance: Callable[[], None]
                      ) -> list[tuple[HealthProbe, float]]:
-    from unmo_cli.attribution_api import AttributionApi
-
     day = last_complete_day(now).isoformat()
     slots = asyncio.Semaphore(request.concurrency)
 
@@ -595,9 +602,6 @@ def _internal_failure(stage: str, exc: BaseException) -> str:
     """The `error` verdict's words when unmo itself failed on one customer: the run goes on,
     records it and says so; UNMO_DEBUG=1 adds the traceback to stderr."""
     if os.environ.get("UNMO_DEBUG") == "1":
-        import sys
-        import traceback
-
         traceback.print_exception(exc, file=sys.stderr)
     doing = {"check": "checked", "judge": "judged", "read": "read the key of"}[stage]
     return (f"unmo failed while it {doing} this customer ({type(exc).__name__}); this is a bug "
@@ -647,11 +651,6 @@ def last_complete_day(now: datetime) -> date:
 def _record(db: Database, ws: Workspace, run: HealthRun, targets: list[_Target]) -> None:
     """One transaction: every result as a HealthCheck row, then the health alerts those rows
     call for (stored before any webhook is tried); delivery follows the commit."""
-    from sqlalchemy import insert
-
-    from unmo_cli import testhooks
-    from unmo_cli.db import lock_for_update
-    from unmo_cli.db.models import Customer, HealthCheck
 
     at = clock.to_db(run.checked_at)
     rows = [{"customer_id": t.customer_id, "checked_at": at, "status": r.status,
@@ -676,10 +675,6 @@ def raise_health_alerts(session: Session, latest: dict[int, CustomerHealth], set
                         now: datetime) -> list[dict[str, Any]]:
     """Apply next_health_alert to each checked customer's recorded history (the newest
     max(thresholds) rows, this run's included) and store the alerts it calls for."""
-    from sqlalchemy import func, select
-
-    from unmo_cli.db.models import Alert, Customer, HealthCheck
-    from unmo_cli.services.alerts import record_alert
 
     if not latest:
         return []
@@ -693,19 +688,19 @@ def raise_health_alerts(session: Session, latest: dict[int, CustomerHealth], set
     rank = func.row_number().over(partition_by=HealthCheck.customer_id,
                                   order_by=(HealthCheck.checked_at.desc(),
                                             HealthCheck.id.desc())).label("rank")
-    ranked = (select(HealthCheck.customer_id, HealthCheck.status, rank)
+    ranked = (sa_select(HealthCheck.customer_id, HealthCheck.status, rank)
               .where(HealthCheck.customer_id.in_(ids), HealthCheck.checked_at <= at).subquery())
     history: dict[int, list[str]] = {i: [] for i in ids}
     for customer_id, status, _rank in session.execute(
-            select(ranked).where(ranked.c.rank <= depth)
+            sa_select(ranked).where(ranked.c.rank <= depth)
             .order_by(ranked.c.customer_id, ranked.c.rank)):
         history[customer_id].append(status)
-    newest = (select(func.max(Alert.id))
+    newest = (sa_select(func.max(Alert.id))
               .where(Alert.rule.in_(("health_failing", "health_resolved")),
                      Alert.customer_id.in_(ids), Alert.created_at <= at)
               .group_by(Alert.customer_id))
     open_ids = {customer_id for customer_id, rule in session.execute(
-        select(Alert.customer_id, Alert.rule).where(Alert.id.in_(newest)))
+        sa_select(Alert.customer_id, Alert.rule).where(Alert.id.in_(newest)))
         if rule == "health_failing"}
     raised = []
     names: dict[int, str] = {}
@@ -716,7 +711,7 @@ def raise_health_alerts(session: Session, latest: dict[int, CustomerHealth], set
             continue
         if not names:
             names = {i: n for i, n in session.execute(
-                select(Customer.id, Customer.name).where(Customer.id.in_(ids)))}
+                sa_select(Customer.id, Customer.name).where(Customer.id.in_(ids)))}
         text = _alert_text(rule, names.get(customer_id, result.customer), result, failure_n,
                            success_n)
         alert_id = record_alert(session, customer_id, rule, text, None, created_at=now)
@@ -726,8 +721,6 @@ def raise_health_alerts(session: Session, latest: dict[int, CustomerHealth], set
 
 def _alert_text(rule: str, name: str, result: CustomerHealth, failure_n: int,
                 success_n: int) -> str:
-    from unmo_cli.services.alerts import headline
-
     if rule == "health_failing":
         why = (f"Integration not healthy for {failure_n} checks in a row; last check: "
                f"{result.status} — {result.error or 'no detail'}.")
@@ -739,91 +732,9 @@ def _alert_text(rule: str, name: str, result: CustomerHealth, failure_n: int,
 def _deliver(ws: Workspace, db: Database, alert_ids: list[int]) -> list[str]:
     """Post the alerts just raised; a dead webhook leaves them pending (for `unmo alerts
     notify`) and never changes the health verdict or the exit code."""
-    from unmo_cli.services.alerts import deliver_pending, delivery_notice
 
     notice = delivery_notice(deliver_pending(ws, db, alert_ids))
     return [notice] if notice else []
-
-
-# --- the health summary of `customer show` -----------------------------------------------------
-
-TECHNICAL_WINDOW = timedelta(days=7)
-
-
-def health_summary(session: Session, customer: Customer, settings: Settings,
-                   now: datetime | None = None) -> dict[str, Any]:
-    """The last recorded check and a 0–100 health score with its color, for `customer show`.
-
-    Components (each 0–100; see metrics.py for the formulas):
-    - technical: the last 7 days' checks — availability (not `down` ÷ all) against
-      targets.availability_pct and p95 latency against targets.p95_latency_ms, averaged;
-    - sentiment: satisfaction_pct and NPS over the last 30 days (feedback_summary) against
-      targets.satisfaction_pct and targets.nps, averaged;
-    - engagement: installs flowing — 100 when the newest check of the last 7 days that measured
-      installs saw some, 0 when it saw none.
-    Weighted by health_score.weight_technical/_sentiment/_engagement; a component without data
-    is left out and the other weights renormalised. green ≥ health_score.green_at, yellow ≥
-    yellow_at, red below; no data at all → score and color null."""
-    from sqlalchemy import select
-
-    from unmo_cli.db.models import HealthCheck
-
-    at = clock.to_db(now or clock.now())
-    since = at - TECHNICAL_WINDOW
-    assert customer.id is not None
-    last = session.execute(
-        select(HealthCheck).where(HealthCheck.customer_id == customer.id,
-                                  HealthCheck.checked_at <= at)
-        .order_by(HealthCheck.checked_at.desc(), HealthCheck.id.desc()).limit(1)).scalar()
-    week = session.execute(
-        select(HealthCheck.status, HealthCheck.latency_ms, HealthCheck.installs)
-        .where(HealthCheck.customer_id == customer.id, HealthCheck.checked_at > since,
-               HealthCheck.checked_at <= at)
-        .order_by(HealthCheck.checked_at.desc(), HealthCheck.id.desc())).all()
-    targets = settings.targets
-    checks = len(week)
-    availability = metrics.availability_pct(sum(1 for s, _l, _i in week if s != "down"), checks)
-    p95 = metrics.percentile_nearest_rank([lat for _s, lat, _i in week if lat is not None])
-    feedback = _sentiment(session, customer.id, now)
-    satisfaction, nps = feedback["satisfaction_pct"], feedback["nps"]
-    installs = next((i for _s, _l, i in week if i is not None), None)
-    components = metrics.health_components(availability, p95, satisfaction, nps, installs,
-                                           targets)
-    technical, sentiment = components["technical"], components["sentiment"]
-    engagement = components["engagement"]
-    weights = {"technical": settings.health_score.weight_technical,
-               "sentiment": settings.health_score.weight_sentiment,
-               "engagement": settings.health_score.weight_engagement}
-    score = metrics.health_score(components, weights)
-    # Flat, so `customer show` can print it as a two-column table and JSON readers need no
-    # digging; the suffixes say each figure's window.
-    return {
-        "score": score,
-        "color": metrics.health_color(score, settings.health_score.green_at,
-                                      settings.health_score.yellow_at),
-        "last_checked_at": clock.iso(last.checked_at) if last else None,
-        "last_status": last.status if last else None,
-        "last_http_status": last.http_status if last else None,
-        "last_latency_ms": last.latency_ms if last else None,
-        "last_unhealthy_services": ", ".join(_unhealthy(
-            json.loads(last.services) if last and last.services else None)) or None,
-        "last_installs": last.installs if last else None,
-        "last_error": last.error if last else None,
-        "technical": None if technical is None else round(technical, 1),
-        "sentiment": None if sentiment is None else round(sentiment, 1),
-        "engagement": engagement,
-        "checks_7d": checks,
-        "availability_pct_7d": availability,
-        "p95_latency_ms_7d": p95,
-        "satisfaction_pct_30d": satisfaction,
-        "nps_30d": nps,
-    }
-
-
-def _sentiment(session: Session, customer_id: int, now: datetime | None) -> dict[str, Any]:
-    from unmo_cli.services.feedback import feedback_summary
-
-    return feedback_summary(session, customer_id, now)
 
 
 # --- outputs -------------------------------------------------------------------------------------
@@ -848,7 +759,6 @@ def junit_xml(run: HealthRun) -> str:
     """One <testsuite name="unmo-health">, one <testcase> per customer (time = its check's
     duration), a <failure> for each not healthy whose message attribute and text both say why
     (some CI systems read only one of them)."""
-    import xml.etree.ElementTree as ET
 
     not_healthy = [r for r in run.results if r.status != "healthy"]
     suite = ET.Element("testsuite", {

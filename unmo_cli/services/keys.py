@@ -14,7 +14,10 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlmodel import col, delete, select
+
 from unmo_cli import apikeys, clock, testhooks
+from unmo_cli.db.models import ApiKey, Customer
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.services.customer_folder import (
     ENV_FILE,
@@ -36,6 +39,7 @@ from unmo_cli.services.customers import (
     open_existing,
     profile_of,
 )
+from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
     from unmo_cli.workspace import Workspace
@@ -80,9 +84,6 @@ class Verification:
 def verify_key(ws: Workspace | None, key: str) -> Verification:
     """Checks the format and checksum offline, then looks the key's hash up. Never raises for
     a bad key: the command decides the exit code (0 active, 1 revoked, 2 malformed/unknown)."""
-    from sqlmodel import select
-
-    from unmo_cli.db.models import ApiKey, Customer
 
     key = key.strip()
     hint = apikeys.hint(key) if len(key) > 8 else "…"
@@ -151,7 +152,6 @@ def rotate_keys(ws: Workspace | None, slug: str, *, kind: str | None = "secret",
     Rotations of one customer take turns: the folder's lock (open_folder) covers reading `.env`
     to replacing it, and the customer's row lock (lock_customer) the keys read and written, so
     however many run at once each revokes exactly the keys the one before it left active."""
-    from unmo_cli.workspace import load_workspace
 
     kinds = _choices(kind, ("publishable", "secret"), "--kind")
     environments = _choices(environment, apikeys.ENVIRONMENTS, "--env")
@@ -200,7 +200,6 @@ def _issue(session: Any, customer_id: int | None, kinds: tuple[str, ...],
            ) -> tuple[dict[tuple[str, str], str], list[dict[str, Any]]]:
     """Revoke the active keys of each kind and environment, add new ones; returns the new keys
     and what changed, as hints."""
-    from unmo_cli.db.models import ApiKey
 
     new: dict[tuple[str, str], str] = {}
     rotated = []
@@ -328,9 +327,6 @@ def _undo_rotation(session: Any, customer_id: int | None, revoked_at: Any,
                    new: dict[tuple[str, str], str]) -> None:
     """After a committed rotation whose files could not be replaced: the new keys deleted, the
     ones it revoked active again, committed."""
-    from sqlmodel import col, delete, select
-
-    from unmo_cli.db.models import ApiKey
 
     session.exec(delete(ApiKey).where(  # type: ignore[call-overload]
         col(ApiKey.key_hash).in_([apikeys.hash_key(k) for k in new.values()])))

@@ -7,7 +7,10 @@ hour instead of moving its edges. The edges are computed in Python and reach the
 bounds; every query is SQLAlchemy Core that SQLite and PostgreSQL run alike: COUNT/SUM/CASE over a
 range of a time index (one aggregate per week, sent as one UNION ALL), GROUP BY customer for the
 portfolio, ORDER BY … LIMIT 1 OFFSET k for nearest-rank percentiles. Python never loops over
-feedback or health-check rows, only over per-week and per-customer aggregates."""
+feedback or health-check rows, only over per-week and per-customer aggregates.
+
+Over 500 lines as one module: every figure of one report, defined next to the query that
+computes it; splitting is left to the owners of the report speed work."""
 
 from __future__ import annotations
 
@@ -16,11 +19,28 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import and_, case, func, literal, literal_column, or_, select, union_all
+
 from unmo_cli import clock, metrics, money
+from unmo_cli.db import database_exists, open_database, open_empty
+from unmo_cli.db.models import (
+    Alert,
+    Customer,
+    Feedback,
+    HealthCheck,
+    OnboardingSession,
+    PhaseChange,
+)
 from unmo_cli.errors import InputError
+from unmo_cli.files import check_output_path
+from unmo_cli.services.feedback import SUMMARY_WINDOW
+from unmo_cli.services.health import TECHNICAL_WINDOW
+from unmo_cli.text import shown
+from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -80,8 +100,6 @@ def parse_week(text: str, zone: str) -> Week:
     """`2026-W46` (also `2026W46`, `2026-w46`) → its Week; an InputError names what is accepted."""
     match = _WEEK_PATTERN.fullmatch(text.strip())
     if not match:
-        from unmo_cli.text import shown
-
         raise InputError(f"--week {shown(text)} is not an ISO week; use YYYY-Www, e.g. 2026-W46.")
     year, number = int(match.group(1)), int(match.group(2))
     # The report reaches eight weeks back and one forward: keep every date it touches valid.
@@ -337,8 +355,6 @@ def weekly_report(week: str | None = None, fmt: str = "table",
     """The report of `week` (YYYY-Www; default the last complete week before `now`, which
     defaults to clock.now()). --format and --output are checked first, so a bad option writes
     nothing, not even the database file."""
-    from unmo_cli.files import check_output_path
-    from unmo_cli.workspace import load_workspace
 
     check_format(fmt)
     if output is not None:
@@ -350,7 +366,6 @@ def weekly_report(week: str | None = None, fmt: str = "table",
     if chosen.start > now:
         raise InputError(f"--week {chosen.label} has not started yet in {zone}; the last "
                          f"complete week is {last_complete_week(now, zone).label}.")
-    from unmo_cli.db import database_exists, open_database, open_empty
 
     db = open_database(ws) if database_exists(ws) else open_empty()
     try:
@@ -400,9 +415,6 @@ def compute_report(connection: Connection, settings: Settings, week: Week,
 
 def _tables() -> Any:
     """The Core tables of the models (imported here: sqlmodel is heavy to import)."""
-    from types import SimpleNamespace
-
-    from unmo_cli.db.models import Alert, Customer, Feedback, HealthCheck, OnboardingSession
 
     return SimpleNamespace(customers=Customer.__table__, feedback=Feedback.__table__,
                            onboarding=OnboardingSession.__table__, health=HealthCheck.__table__,
@@ -415,21 +427,17 @@ def _naive(instant: datetime) -> datetime:
 
 def _count_if(condition: Any, value: Any = 1) -> Any:
     """SUM(CASE WHEN condition THEN value ELSE 0 END): an integer on both databases."""
-    from sqlalchemy import case, func
 
     return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
 
 
 def _in_range(column: Any, start: datetime, end: datetime) -> Any:
-    from sqlalchemy import and_
-
     return and_(column >= _naive(start), column < _naive(end))
 
 
 def _customer_figures(connection: Connection, weeks: list[Week]) -> list[dict[str, int]]:
     """Per week: total, active, new and churned counts and the MRR and events per day of the
     customers active at the week's end — one pass over the customers table."""
-    from sqlalchemy import or_, select
 
     c = _tables().customers.c
     columns = []
@@ -461,7 +469,6 @@ def _per_week(connection: Connection, column: Any, edges: list[datetime],
     range read of the time column's index, sent as one UNION ALL. (A GROUP BY over a CASE of the
     week edges made both databases sort every row of the eight weeks first: several times
     slower.)"""
-    from sqlalchemy import func, literal, select, union_all
 
     parts = []
     for index, (start, end) in enumerate(zip(edges, edges[1:], strict=False)):
@@ -479,8 +486,6 @@ def _per_week(connection: Connection, column: Any, edges: list[datetime],
 
 
 def _feedback_by_week(connection: Connection, edges: list[datetime]) -> list[dict[str, int]]:
-    from sqlalchemy import func
-
     f = _tables().feedback.c
     rows = _per_week(connection, f.received_at, edges, {
         "score_sum": func.coalesce(func.sum(f.satisfaction), 0),
@@ -494,8 +499,6 @@ def _feedback_by_week(connection: Connection, edges: list[datetime]) -> list[dic
 
 
 def _onboarding_by_week(connection: Connection, edges: list[datetime]) -> list[dict[str, Any]]:
-    from sqlalchemy import func
-
     o = _tables().onboarding.c
     rows = _per_week(connection, o.finished_at, edges, {
         "duration_sum": func.sum(o.duration_s),
@@ -504,8 +507,6 @@ def _onboarding_by_week(connection: Connection, edges: list[datetime]) -> list[d
 
 
 def _health_by_week(connection: Connection, edges: list[datetime]) -> list[dict[str, int]]:
-    from sqlalchemy import func
-
     h = _tables().health.c
     rows = _per_week(connection, h.checked_at, edges, {
         "not_down": _count_if(h.status != "down"),
@@ -523,7 +524,6 @@ def _value_at_rank(connection: Connection, column: Any, rank: int, count: int,
     OFFSET rank-1, or, for a rank in the upper half (p95), the same value counted from the top
     (DESC, OFFSET count-rank), so the database keeps a small top-N heap instead of sorting the
     whole week."""
-    from sqlalchemy import select
 
     if rank <= 0 or rank > count:
         return None
@@ -671,7 +671,6 @@ def _portfolio(connection: Connection, settings: Settings, week: Week,
     customer had then (from the phase history), the health score is computed as of then and as
     of the end of the week before. Red accounts come first, then yellow, green and those without
     a score; by MRR and slug within each colour."""
-    from sqlalchemy import and_, func, literal_column, or_, select
 
     t = _tables()
     c, f, h = t.customers.c, t.feedback.c, t.health.c
@@ -749,9 +748,6 @@ def _phases_as_of(connection: Connection, as_of: datetime) -> dict[int, tuple[st
     such change replaced (None when that is unknown: the row migration 0006_phase_history
     wrote for customers older than the history). A customer missing here had the phase it has
     now."""
-    from sqlalchemy import func, select
-
-    from unmo_cli.db.models import PhaseChange
 
     p = PhaseChange.__table__.c
     rank = func.row_number().over(partition_by=p.customer_id,
@@ -770,10 +766,6 @@ def _health_scores(connection: Connection, settings: Settings,
     once: one aggregate over the checks and one over the feedback for all the instants (a CASE
     per instant), and window functions for the nearest-rank p95 and the newest install count,
     so the database does the per-row work."""
-    from sqlalchemy import literal_column, select
-
-    from unmo_cli.services.feedback import SUMMARY_WINDOW
-    from unmo_cli.services.health import TECHNICAL_WINDOW
 
     t = _tables()
     h, f = t.health.c, t.feedback.c
@@ -843,7 +835,6 @@ def _health_scores(connection: Connection, settings: Settings,
 def _latency_p95(connection: Connection, where: Any) -> dict[int, float]:
     """Per customer, the nearest-rank p95 latency of the checks `where` selects: rank
     ⌈95·n/100⌉ in integer arithmetic, as metrics.nearest_rank."""
-    from sqlalchemy import func, select
 
     h = _tables().health.c
     rank = func.row_number().over(partition_by=h.customer_id,
@@ -858,7 +849,6 @@ def _latency_p95(connection: Connection, where: Any) -> dict[int, float]:
 
 def _newest_installs(connection: Connection, where: Any) -> dict[int, int]:
     """Per customer, the installs of the newest check `where` selects that measured them."""
-    from sqlalchemy import func, select
 
     h = _tables().health.c
     newest = func.row_number().over(partition_by=h.customer_id,
@@ -873,7 +863,6 @@ def _newest_installs(connection: Connection, where: Any) -> dict[int, int]:
 def _alerts(connection: Connection, week: Week, now: datetime) -> list[AlertRow]:
     """The alerts raised in the week, their delivery and acknowledgement as of its end: an alert
     acknowledged after the week is still pending (or notified) in that week's report."""
-    from sqlalchemy import select
 
     as_of = _naive(_as_of(week, now))
 

@@ -16,6 +16,7 @@ import json
 import re
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,8 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from sqlmodel import col, select
+
 from unmo_cli import __version__, apikeys, clock
+from unmo_cli.db import open_database
+from unmo_cli.db.models import ApiKey, Customer
 from unmo_cli.errors import EnvironmentFailure, InputError
+from unmo_cli.services.customers import unknown_customer
+from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
     from unmo_cli.db import Database
@@ -155,10 +162,6 @@ class KeyRing:
             self._loaded_at = now
 
     def _load(self) -> dict[str, KeyOwner]:
-        from sqlmodel import col, select
-
-        from unmo_cli.db.models import ApiKey, Customer
-
         with self._db.session() as session:
             rows = session.exec(
                 select(ApiKey.key_hash, ApiKey.environment, Customer.slug,
@@ -292,7 +295,6 @@ class SandboxServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """One line instead of socketserver's traceback. A client that stopped waiting (its
         timeout hit a slow scenario) is routine, not an error."""
-        import sys
 
         error = sys.exc_info()[1]
         if isinstance(error, ConnectionError):
@@ -431,11 +433,6 @@ def create_server(options: SandboxOptions, *, workspace: Workspace | None = None
                   log: Callable[[str], None] | None = None) -> SandboxServer:
     """A bound server (not yet serving). Unknown scenario slugs → NotFound (exit 2); an address
     in use → EnvironmentFailure (exit 3)."""
-    from sqlmodel import col, select
-
-    from unmo_cli.db import open_database
-    from unmo_cli.db.models import Customer
-    from unmo_cli.workspace import load_workspace
 
     validate_options(options)
     api_spec()  # a broken install is exit 3 now, not a 500 at the first request for the spec
@@ -447,8 +444,6 @@ def create_server(options: SandboxOptions, *, workspace: Workspace | None = None
                 col(Customer.slug).in_(list(options.scenarios)))).all())
         unknown = [slug for slug in options.scenarios if slug not in known]
         if unknown:
-            from unmo_cli.services.customers import unknown_customer
-
             db.dispose()
             raise unknown_customer(*unknown)
     keyring = KeyRing(db, options.key_refresh_s)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from unmo_cli.db import open_database, redact_url
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.workspace import (
     CONFIG_NAME,
@@ -14,6 +15,7 @@ from unmo_cli.workspace import (
     ensure_gitignore,
     flat_settings,
     load_workspace,
+    mask_secret_setting,
 )
 
 
@@ -64,7 +66,6 @@ class SettingsReport:
 
 def describe_settings() -> SettingsReport:
     """The resolved settings with secrets masked (credentials in URLs, webhook tokens)."""
-    from unmo_cli.workspace import mask_secret_setting
 
     ws = load_workspace()
     values = flat_settings(ws.settings)
@@ -88,8 +89,6 @@ class UpgradeResult:
 
 
 def upgrade_database(ws: Workspace | None = None) -> UpgradeResult:
-    from unmo_cli.db import open_database, redact_url
-
     ws = ws or load_workspace()
     db = open_database(ws, upgrade=False)
     try:

@@ -1,6 +1,7 @@
 """Alembic environment: runs on the connection unmo's database adapter hands it."""
 
 from alembic import context
+from sqlalchemy import create_engine
 
 from unmo_cli.db.models import metadata
 
@@ -10,7 +11,6 @@ config = context.config
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is None:  # `alembic` run by hand: build an engine from the URL
-        from sqlalchemy import create_engine
 
         engine = create_engine(config.get_main_option("sqlalchemy.url"))
         with engine.begin() as connection:
