@@ -6,13 +6,21 @@ uses `workspace` gets a fresh, empty PostgreSQL database on that server instead,
 the test and dropped after it, and UNMO_DATABASE_URL names it (subprocesses inherit it).
 
 Markers: `postgres` tests run only with a server; `sqlite_only` tests (WAL, the file's bytes or
-mode) are skipped in the PostgreSQL pass.
+mode) are skipped in the PostgreSQL pass. In that pass a test's database is a copy (CREATE
+DATABASE … TEMPLATE) of one migrated to SCHEMA_HEAD once per session (per xdist worker), since
+migrating every test's database from nothing took most of its set-up there; tests about the
+migrations themselves or about a database unmo never opened are marked `empty_database` and get
+one without any schema. (The SQLite pass always starts from no file at all.)
+
+Under pytest-xdist each worker is its own process with its own temp folders, databases
+(random names) and template; nothing here is shared between workers.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +31,7 @@ import pytest
 from typer.testing import CliRunner
 
 from unmo_cli.cli import app
+from unmo_cli.db import connect
 
 # Variables that would leak the developer's own settings into a test.
 _SETTINGS_ENV = [
@@ -71,16 +80,34 @@ class PostgresServer:
         self.url = make_url(url)
         # AUTOCOMMIT: CREATE/DROP DATABASE cannot run inside a transaction.
         self.admin = create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
+        self._template: str | None = None
 
-    def create_database(self) -> str:
-        """A fresh, empty database; returns its SQLAlchemy URL (password included)."""
+    def create_database(self, *, empty: bool = True) -> str:
+        """A fresh database, empty or (empty=False) a copy of the session's one at SCHEMA_HEAD
+        without rows; returns its SQLAlchemy URL (password included)."""
+        template = "" if empty else f' TEMPLATE "{self._schema_template()}"'
+        return self._create(f"unmo_test_{secrets.token_hex(6)}", template)
+
+    def _schema_template(self) -> str:
+        """The name of a database migrated to SCHEMA_HEAD, made on first use and dropped by
+        dispose(); nobody stays connected to it, as CREATE DATABASE … TEMPLATE requires."""
+        if self._template is None:
+            name = f"unmo_template_{secrets.token_hex(6)}"
+            db = connect(self._create(name, ""))
+            try:
+                db.upgrade()
+            finally:
+                db.dispose()
+            self._template = name
+        return self._template
+
+    def _create(self, name: str, template: str) -> str:
         from sqlalchemy import text
         from sqlalchemy.exc import OperationalError
 
-        name = f"unmo_test_{secrets.token_hex(6)}"
         try:
             with self.admin.connect() as connection:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
+                connection.execute(text(f'CREATE DATABASE "{name}"{template}'))
         except OperationalError as exc:
             from unmo_cli.db import redact_url
 
@@ -101,7 +128,27 @@ class PostgresServer:
                 "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
 
+    def replace_database(self, url: str, source_url: str) -> None:
+        """Make the database at `url` a copy of the one at `source_url` (same name, so whoever
+        holds `url` keeps it)."""
+        from sqlalchemy.engine import make_url
+
+        self.drop_database(url)
+        self._terminate(make_url(source_url).database)
+        self._create(make_url(url).database, f' TEMPLATE "{make_url(source_url).database}"')
+
+    def _terminate(self, name: str | None) -> None:
+        from sqlalchemy import text
+
+        with self.admin.connect() as connection:
+            connection.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+
     def dispose(self) -> None:
+        if self._template is not None:
+            self.drop_database(self.url.set(database=self._template).render_as_string(
+                hide_password=False))
         self.admin.dispose()
 
 
@@ -159,12 +206,13 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
               postgres_server: PostgresServer | None) -> Iterator[Path]:
     """An empty workspace folder; commands run with UNMO_WORKSPACE pointing at it.
 
     When UNMO_TEST_POSTGRES_URL is set (the PostgreSQL pass of .ci/run), each test gets a fresh
-    database on that server instead of the SQLite default: UNMO_DATABASE_URL names it."""
+    database on that server instead of the SQLite default: UNMO_DATABASE_URL names it. It has
+    unmo's schema and no rows, or no schema at all for a test marked `empty_database`."""
     root = tmp_path / "ws"
     root.mkdir()
     monkeypatch.setenv("UNMO_WORKSPACE", str(root))
@@ -172,7 +220,8 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     if postgres_server is None:
         yield root
         return
-    url = postgres_server.create_database()
+    url = postgres_server.create_database(
+        empty=request.node.get_closest_marker("empty_database") is not None)
     monkeypatch.setenv("UNMO_DATABASE_URL", url)
     try:
         yield root
@@ -180,9 +229,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         postgres_server.drop_database(url)
 
 
-@pytest.fixture
-def unmo(workspace: Path) -> Callable[..., Ran]:
-    """Run `unmo ARGS…` in-process: unmo("onboard", "Acme", "--json", env={...}, input="...")."""
+def _in_process_unmo() -> Callable[..., Ran]:
     runner = CliRunner()
 
     def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Ran:
@@ -190,6 +237,63 @@ def unmo(workspace: Path) -> Callable[..., Ran]:
         return Ran(result.exit_code, result.stdout, result.stderr)
 
     return run
+
+
+@pytest.fixture
+def unmo(workspace: Path) -> Callable[..., Ran]:
+    """Run `unmo ARGS…` in-process: unmo("onboard", "Acme", "--json", env={...}, input="...")."""
+    return _in_process_unmo()
+
+
+class ModuleWorkspaces:
+    """Data built once per module and copied into each test's own workspace, for tests that
+    start from the same finished workspace (they may change their copy; nothing reaches the
+    next test): `module_workspaces.copy(build, workspace)` runs build(unmo) the first time in a
+    workspace of the module's own, then copies its files (modes kept) and its database (the
+    SQLite file with them, or CREATE DATABASE … TEMPLATE on the server under the test's
+    database name) into `workspace`; it returns what build returned."""
+
+    def __init__(self, root: Path, server: PostgresServer | None) -> None:
+        self.root, self.server = root, server
+        self.built: dict[str, tuple[Path, str | None, Any]] = {}
+
+    def copy(self, build: Callable[[Callable[..., Ran]], Any], workspace: Path) -> Any:
+        if build.__qualname__ not in self.built:
+            self.built[build.__qualname__] = self._build(build)
+        source, database_url, result = self.built[build.__qualname__]
+        shutil.copytree(source, workspace, symlinks=True, dirs_exist_ok=True)
+        if database_url is not None:
+            assert self.server is not None
+            self.server.replace_database(os.environ["UNMO_DATABASE_URL"], database_url)
+        return result
+
+    def _build(self, build: Callable[[Callable[..., Ran]], Any]) -> tuple[Path, str | None, Any]:
+        source = self.root / build.__qualname__
+        source.mkdir()
+        database_url = None if self.server is None else self.server.create_database(empty=False)
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("UNMO_WORKSPACE", str(source))
+            env.chdir(source)
+            if database_url is not None:
+                env.setenv("UNMO_DATABASE_URL", database_url)
+            result = build(_in_process_unmo())
+        return source, database_url, result
+
+    def dispose(self) -> None:
+        if self.server is not None:
+            for _source, database_url, _result in self.built.values():
+                if database_url is not None:
+                    self.server.drop_database(database_url)
+
+
+@pytest.fixture(scope="module")
+def module_workspaces(tmp_path_factory: pytest.TempPathFactory,
+                      postgres_server: PostgresServer | None) -> Iterator[ModuleWorkspaces]:
+    built = ModuleWorkspaces(tmp_path_factory.mktemp("module-ws"), postgres_server)
+    try:
+        yield built
+    finally:
+        built.dispose()
 
 
 def snapshot_tree(root: Path) -> dict[str, bytes]:
@@ -209,7 +313,6 @@ def query(sql: str, **params) -> list[tuple]:
     database without unmo's schema (the PostgreSQL pass hands every test an empty one)."""
     from sqlalchemy import inspect, text
 
-    from unmo_cli.db import connect
     from unmo_cli.workspace import load_workspace
 
     ws = load_workspace()
@@ -241,7 +344,6 @@ def snapshot_tables(root: Path) -> dict[str, list[tuple]]:
     (on SQLite and on PostgreSQL alike)."""
     from sqlalchemy import inspect
 
-    from unmo_cli.db import connect
     from unmo_cli.workspace import load_workspace
 
     ws = load_workspace()

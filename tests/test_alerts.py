@@ -13,7 +13,12 @@ from tests.conftest import query
 
 
 @pytest.fixture
-def slug(unmo) -> str:
+def slug(module_workspaces, workspace) -> str:
+    """One onboarded customer: onboarded once for the module, a copy for each test."""
+    return module_workspaces.copy(_onboard_techstart, workspace)
+
+
+def _onboard_techstart(unmo) -> str:
     return onboard(unmo, "TechStart Mobile")
 
 

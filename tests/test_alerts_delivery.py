@@ -304,6 +304,7 @@ def test_an_alert_held_by_a_killed_run_is_sent_once_its_claim_lapses(
 # --- the migration -----------------------------------------------------------------------------
 
 
+@pytest.mark.empty_database  # built up to 0004 from nothing
 def test_alerts_of_a_0004_database_survive_the_claim_migration(unmo, workspace: Path, hook):
     """0005 adds the claim columns to a database that already holds alerts: every row is kept,
     notified ones stay notified, and the pending one is delivered once afterwards."""

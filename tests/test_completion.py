@@ -75,10 +75,15 @@ def _complete(words: list[str], *, cwd: Path | None = None, **extra: str) -> lis
 
 
 @pytest.fixture
-def customers(unmo, workspace: Path) -> Path:
+def customers(module_workspaces, workspace: Path) -> Path:
+    """Three onboarded customers: onboarded once for the module, a copy for each test."""
+    module_workspaces.copy(_onboard_three, workspace)
+    return workspace
+
+
+def _onboard_three(unmo) -> None:
     for name in ("TechStart Mobile", "Acme Games", "EcomGrowth Labs"):
         onboard(unmo, name)
-    return workspace
 
 
 def test_every_slug_argument_completes_the_customers(customers: Path):

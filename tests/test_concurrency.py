@@ -62,6 +62,7 @@ RACES = [("Race Games", "Race Games", True), ("Photon Apps", "photon-apps", True
 
 
 @pytest.mark.slow
+@pytest.mark.empty_database  # the first race also migrates the database
 def test_two_onboardings_of_one_name_make_exactly_one_customer(unmo, workspace: Path):
     for first, second, pause in RACES:
         slug = first.lower().replace(" ", "-")

@@ -14,7 +14,12 @@ CUSTOMER_FIELDS = ["slug", "name", "industry", "integration", "platforms", "prov
 
 
 @pytest.fixture
-def three(unmo):
+def three(module_workspaces, workspace: Path):
+    """Three onboarded customers: onboarded once for the module, a copy for each test."""
+    module_workspaces.copy(_onboard_three, workspace)
+
+
+def _onboard_three(unmo) -> None:
     onboard(unmo, "Alpha Apps", "sdk")
     onboard(unmo, "Beta Shop", "s2s")
     onboard(unmo, "Gamma Pay", "hybrid")

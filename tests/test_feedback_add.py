@@ -11,7 +11,12 @@ NOW = "2026-11-23T12:00:00Z"
 
 
 @pytest.fixture
-def techstart(unmo) -> str:
+def techstart(module_workspaces, workspace) -> str:
+    """One onboarded customer: onboarded once for the module, a copy for each test."""
+    return module_workspaces.copy(_onboard_techstart, workspace)
+
+
+def _onboard_techstart(unmo) -> str:
     return onboard(unmo, "TechStart Mobile")
 
 

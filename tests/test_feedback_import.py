@@ -21,7 +21,12 @@ HEADER = "customer,satisfaction,nps,category,comment,received_at,id"
 
 
 @pytest.fixture
-def customers(unmo) -> list[str]:
+def customers(module_workspaces, workspace) -> list[str]:
+    """Two onboarded customers: onboarded once for the module, a copy for each test."""
+    return module_workspaces.copy(_onboard_two, workspace)
+
+
+def _onboard_two(unmo) -> list[str]:
     return [onboard(unmo, "TechStart Mobile"), onboard(unmo, "Acme Games")]
 
 

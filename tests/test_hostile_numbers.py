@@ -95,7 +95,13 @@ def state(workspace: Path):
 
 
 @pytest.fixture
-def acme(unmo, workspace: Path) -> str:
+def acme(module_workspaces, workspace: Path) -> str:
+    """Acme onboarded, with one feedback and its alert: built once for the module, a copy for
+    each test."""
+    return module_workspaces.copy(_onboard_acme, workspace)
+
+
+def _onboard_acme(unmo) -> str:
     onboard(unmo, "Acme")
     ran = unmo("feedback", "add", "acme", "--satisfaction", "3", "--nps", "2", "--id", "s-1")
     assert ran.exit_code == 0, ran.stderr  # and one alert (#1), for `alerts ack`

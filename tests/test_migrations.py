@@ -177,6 +177,7 @@ def test_upgraded_database_takes_new_rows(workspace: Path):
 
 
 @pytest.mark.postgres
+@pytest.mark.empty_database
 def test_postgres_database_at_0001_upgrades_with_every_row(unmo, workspace: Path):
     """The same rows, written by the first schema on PostgreSQL, survive `unmo db upgrade`."""
     from unmo_cli.db import connect

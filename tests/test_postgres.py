@@ -16,7 +16,8 @@ from conftest import query
 from unmo_cli.db import SCHEMA_HEAD, connect
 from unmo_cli.workspace import load_workspace
 
-pytestmark = pytest.mark.postgres
+# Each test here meets a database unmo never opened (first use, upgrades, URLs that must migrate).
+pytestmark = [pytest.mark.postgres, pytest.mark.empty_database]
 
 ALL_TABLES = {"customers", "api_keys", "onboarding_sessions", "onboarding_steps", "feedback",
               "alerts", "health_checks", "phase_changes", "alembic_version"}
@@ -37,6 +38,44 @@ def test_workspace_database_is_a_fresh_postgres_database(workspace: Path):
     assert url.startswith("postgresql") and "/unmo_test_" in url
     assert load_workspace().database_url == url
     assert _tables() == set()
+
+
+def test_other_tests_get_a_copy_of_a_migrated_database_without_rows(postgres_server):
+    """What the `workspace` fixture hands a test not marked empty_database in this pass: a
+    database of its own, copied from the session's template at SCHEMA_HEAD, with no rows."""
+    from sqlalchemy import inspect, text
+
+    first, second = postgres_server.create_database(empty=False), \
+        postgres_server.create_database(empty=False)
+    try:
+        assert first != second and "/unmo_test_" in first
+        db = connect(first)
+        try:
+            assert db.schema_revision() == SCHEMA_HEAD
+            with db.engine.begin() as connection:
+                tables = set(inspect(connection).get_table_names())
+                assert tables == ALL_TABLES
+                assert [t for t in tables - {"alembic_version"} if connection.execute(
+                    text(f"SELECT count(*) FROM {t}")).scalar()] == []
+                connection.execute(text("INSERT INTO alembic_version VALUES ('x')"))
+        finally:
+            db.dispose()
+        # a copy, not a shared database: what one test writes, the next one never sees
+        assert query_count(second, "SELECT count(*) FROM alembic_version") == 1
+    finally:
+        postgres_server.drop_database(first)
+        postgres_server.drop_database(second)
+
+
+def query_count(url: str, sql: str) -> int:
+    from sqlalchemy import text
+
+    db = connect(url)
+    try:
+        with db.engine.connect() as connection:
+            return connection.execute(text(sql)).scalar()
+    finally:
+        db.dispose()
 
 
 def test_db_upgrade_from_empty(unmo, workspace: Path):
