@@ -4,12 +4,11 @@ where .ci/run installs every one of them."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from support_ci import skip_or_fail
 
 
 def need_tool(name: str) -> str:
@@ -17,9 +16,7 @@ def need_tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
         message = f"{name} is not installed (.ci/run installs it with apt-get)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(message)
     return found
 
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support_ci import skip_or_fail
 
 NOW = "2026-11-25T12:00:00Z"  # a Wednesday: the report's week is 2026-W47 (16–22 Nov)
 PILOTS = ["techstart-mobile", "ecomgrowth-labs", "financetrack-pro"]
@@ -207,7 +208,7 @@ def test_a_wheel_install_finds_its_packaged_data_from_any_folder(tmp_path: Path)
                             "--no-build-isolation", "-q", "-w", str(wheels), str(source)],
                            capture_output=True, text=True, timeout=300)
     if build.returncode != 0 and "hatchling" in build.stderr:
-        pytest.skip("hatchling is not installed here, so no wheel can be built offline")
+        skip_or_fail("hatchling is not installed here, so no wheel can be built offline")
     assert build.returncode == 0, build.stderr
     wheel = next(wheels.glob("unmo_cli-*.whl"))
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import query
+from support_ci import skip_or_fail
 from support_onboarding import FLAGS, KEY_RE, flags, onboard, secret_keys
 
 PILOTS = Path("/work/shared/data/pilot-customers.yaml")
@@ -169,7 +170,7 @@ def test_env_is_private_and_ignored_by_git(unmo, workspace: Path):
     import subprocess
 
     if shutil.which("git") is None:
-        pytest.skip("git is not installed")
+        skip_or_fail("git is not installed")
     subprocess.run(["git", "init", "-q", str(workspace)], check=True)
     onboard(unmo)
     env = workspace / "customers" / "techstart-mobile" / ".env"

@@ -7,13 +7,13 @@ Needs chromium and playwright: in CI (CI=true) their absence fails the test; loc
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 from conftest import query
+from support_ci import skip_or_fail
 from support_onboarding import onboard
 from support_smtp import smtp_server
 from support_survey import configure, free_port, survey_link, survey_server
@@ -34,9 +34,7 @@ def _chromium() -> str:
         except ImportError:
             why = "playwright is not installed (the test extra has it)"
     if why is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(why)
-        pytest.skip(why)
+        skip_or_fail(why)
     assert found is not None
     return found
 

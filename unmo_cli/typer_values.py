@@ -19,8 +19,15 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from typer._click import Context
-from typer._coercion import RuntimeParam, TypeDescriptor, build_runtime_param
-from typer._param_types import coerce_cli_choice, coerce_cli_path
+
+try:  # Typer's internals (0.29): a Typer without them keeps its own coercion throughout
+    from typer._coercion import RuntimeParam, TypeDescriptor, build_runtime_param
+    from typer._param_types import coerce_cli_choice, coerce_cli_path
+except ImportError:  # pragma: no cover - depends on the installed Typer
+    QUICK_PATH = False
+    RuntimeParam = object  # type: ignore[assignment,misc]
+else:
+    QUICK_PATH = True
 
 # What int() and float() read exactly as pydantic does: ASCII digits, an optional minus sign,
 # and for a float one optional fraction. Longer digit strings go to pydantic (it limits them).
@@ -123,7 +130,10 @@ def _quick_enough(descriptor: TypeDescriptor) -> bool:
 
 def install(params: Any) -> None:
     """Give each Typer parameter of `params` the quick coercion where its annotation allows;
-    call it before the command line is parsed (the parameter keeps it for later parses)."""
+    call it before the command line is parsed (the parameter keeps it for later parses).
+    Nothing to do on a Typer whose internals differ (QUICK_PATH false): its own coercion."""
+    if not QUICK_PATH:
+        return
     for param in params:
         descriptor = getattr(param, "type_descriptor", None)
         if descriptor is None or getattr(param, "_runtime_param", False) is not None:
