@@ -1,5 +1,9 @@
 """Owns the workspace: where it is, its settings (unmo.yaml + environment), its folders and
-.gitignore. Nothing else reads unmo.yaml or UNMO_* settings variables."""
+.gitignore. Nothing else reads unmo.yaml or UNMO_* settings variables.
+
+Over 500 lines as one module: the settings are one table (each key, its environment variable,
+its type and its check, read in one pass over unmo.yaml); splitting it would put a setting in one
+module and the rule that refuses its bad values in another."""
 
 from __future__ import annotations
 

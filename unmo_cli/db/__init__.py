@@ -1,7 +1,11 @@
 """Owns the database: engine, sessions, models and migrations. Nothing else opens a connection.
 
 SQLite gets WAL, a busy timeout and foreign keys from a connect hook; the schema is moved to the
-newest revision on first use (an older SQLite file is backed up first)."""
+newest revision on first use (an older SQLite file is backed up first).
+
+Over 500 lines as one module: it is the one owner of connections (engines and their connect hooks,
+the schema check and migration on first use, row and file locks, the SQLite backup); every other
+module reaches the database through its few public functions, which a split would multiply."""
 
 from __future__ import annotations
 
