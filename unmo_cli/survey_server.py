@@ -114,18 +114,24 @@ class RateLimit:
     """At most `per_minute` answers from one client address in any 60 seconds (in memory, per
     server process; the event loop is its only user)."""
 
+    # Addresses remembered before the ones idle for a minute are forgotten (then twice as many
+    # as are still active): memory follows the addresses of the last minute, and the sweep's
+    # cost is spread over as many answers as it keeps.
+    SWEEP_AT = 100_000
+
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
         self.seen: dict[str, deque[float]] = {}
+        self.sweep_at = self.SWEEP_AT
 
     def allow(self, address: str) -> bool:
         now = time.monotonic()
+        if len(self.seen) >= self.sweep_at:
+            self.seen = {a: t for a, t in self.seen.items() if t and now - t[-1] < 60}
+            self.sweep_at = max(self.SWEEP_AT, 2 * len(self.seen))
         times = self.seen.setdefault(address, deque())
         while times and now - times[0] >= 60:
             times.popleft()
-        if len(self.seen) > 100_000:  # forget idle addresses rather than grow without bound
-            for idle in [a for a, t in self.seen.items() if not t]:
-                del self.seen[idle]
         if len(times) >= self.per_minute:
             return False
         times.append(now)
