@@ -41,6 +41,7 @@ def test_an_up_to_date_database_is_checked_with_one_query(unmo, workspace: Path)
     assert statements == ["SELECT version_num FROM alembic_version"]
 
 
+@pytest.mark.empty_database  # a database unmo never opened, in both passes
 def test_a_new_database_reads_as_no_revision_and_is_created(workspace: Path):
     url = load_workspace().database_url
     if url.startswith("sqlite:///"):
@@ -125,6 +126,7 @@ def _install_old_database(workspace: Path) -> None:
         db.dispose()
 
 
+@pytest.mark.empty_database  # a database unmo never opened, in both passes
 def test_an_out_of_date_database_is_still_migrated_by_any_command(workspace: Path):
     _install_old_database(workspace)
     assert query("SELECT version_num FROM alembic_version") == [("0001",)]
