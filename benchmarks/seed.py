@@ -40,7 +40,14 @@ class Dataset:
 def generate(dataset: Dataset) -> float:
     """Write `dataset` into the current workspace's database; the seconds it took."""
     from unmo_cli.db import open_database
-    from unmo_cli.db.models import Alert, Customer, Feedback, HealthCheck, OnboardingSession
+    from unmo_cli.db.models import (
+        Alert,
+        Customer,
+        Feedback,
+        HealthCheck,
+        MrrChange,
+        OnboardingSession,
+    )
     from unmo_cli.workspace import load_workspace
 
     rng = random.Random(dataset.seed)
@@ -81,6 +88,12 @@ def generate(dataset: Dataset) -> float:
             "duration_s"), [
             (row[0], row[3], "flags", "success" if rng.random() < 0.97 else "failed", row[13],
              row[13], round(rng.uniform(120, 600), 3)) for row in people])
+        # The MRR ledger onboarding and `customer churn` write (migration 0008): the reports
+        # read MRR and churn from it.
+        insert(db, MrrChange.__table__, (
+            "customer_id", "kind", "mrr_cents", "effective_at", "recorded_at"),
+            [(row[0], "start", row[9], row[13], row[13]) for row in people]
+            + [(row[0], "churn", 0, row[14], row[14]) for row in people if row[14]])
         del people
         customers = dataset.customers
         if dataset.alerts:
@@ -113,13 +126,20 @@ def clear() -> None:
     """Empty every table `generate` writes, in the current workspace's database (a benchmark that
     measures several sizes on one PostgreSQL database starts each from nothing)."""
     from unmo_cli.db import open_database
-    from unmo_cli.db.models import Alert, Customer, Feedback, HealthCheck, OnboardingSession
+    from unmo_cli.db.models import (
+        Alert,
+        Customer,
+        Feedback,
+        HealthCheck,
+        MrrChange,
+        OnboardingSession,
+    )
     from unmo_cli.workspace import load_workspace
 
     db = open_database(load_workspace())
     try:
         with db.engine.begin() as connection:
-            for model in (Alert, Feedback, HealthCheck, OnboardingSession, Customer):
+            for model in (Alert, Feedback, HealthCheck, OnboardingSession, MrrChange, Customer):
                 connection.execute(model.__table__.delete())
     finally:
         db.dispose()

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from support_accounts import record_ledger
+
 from unmo_cli import clock
 
 
@@ -34,6 +36,7 @@ def make_customer(name: str, *, slug: str | None = None) -> int:
             session.add(customer)
             session.flush()
             assert customer.id is not None
+            record_ledger(session, customer)
             return customer.id
     finally:
         db.dispose()

@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from support_accounts import record_ledger
+
 from unmo_cli import apikeys, clock
 
 HEALTHY_BODY = {"status": "healthy", "timestamp": "2026-11-23T10:00:00Z", "version": "1.0.0",
@@ -58,6 +60,7 @@ def make_customer(slug: str, *, phase: str = "setup", events_per_day: int = 10_0
                 churn_reason="moved on" if churned or churned_at else None)
             session.add(customer)
             session.flush()
+            record_ledger(session, customer)
             for key in (keys.live, keys.test, keys.publishable_live, keys.publishable_test):
                 shape = apikeys.parse(key)
                 session.add(ApiKey(

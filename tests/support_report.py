@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from support_accounts import record_ledger
+
 ZONE = "America/New_York"
 NOW = "2026-11-18T12:00:00Z"  # a Wednesday: the last complete week is 2026-W46
 
@@ -115,6 +117,7 @@ def build_dataset(workspace_root: object = None) -> None:
                     churn_reason="moved budget" if churned else None)
                 session.add(customer)
                 session.flush()
+                record_ledger(session, customer)
                 ids[slug] = customer.id
             for slug, outcome, finished, duration in ONBOARDING:
                 finished_at = at(finished)

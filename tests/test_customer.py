@@ -10,7 +10,8 @@ from support_onboarding import flags, onboard, secret_keys
 
 CUSTOMER_FIELDS = ["slug", "name", "industry", "integration", "platforms", "provider",
                    "events_per_day", "mrr", "contact_name", "contact_email", "success_manager",
-                   "phase", "created_at", "churned_at", "churn_reason"]
+                   "phase", "created_at", "churned_at", "churn_reason", "tier",
+                   "renewal_date"]
 
 
 @pytest.fixture
@@ -164,10 +165,10 @@ def test_phase_and_churn(unmo, three):
     ran = unmo("customer", "phase", "alpha-apps", "LAUNCH")
     assert ran.exit_code == 0 and "launch phase" in ran.stderr
     ran = unmo("customer", "churn", "alpha-apps", "--reason", "moved back to AppsFlyer",
-               env={"UNMO_NOW": "2026-02-03T04:05:06Z"})
+               env={"UNMO_NOW": "2027-02-03T04:05:06Z"})
     assert ran.exit_code == 0, ran.stderr
     doc = unmo("customer", "show", "alpha-apps", "--json").json()["customer"]
-    assert doc["churned_at"] == "2026-02-03T04:05:06Z"
+    assert doc["churned_at"] == "2027-02-03T04:05:06Z"
     assert doc["churn_reason"] == "moved back to AppsFlyer" and doc["phase"] == "launch"
     again = unmo("customer", "churn", "alpha-apps", "--reason", "twice")
     assert again.exit_code == 2 and "already churned" in again.stderr

@@ -105,6 +105,15 @@ def test_db_upgrade_keeps_every_row_and_backs_up_first(unmo, workspace: Path):
     assert query("SELECT version_num FROM alembic_version") == [(SCHEMA_HEAD,)]
     assert _table_names() >= FIRST_TABLES | LATER_TABLES
     _assert_every_row_intact()
+    # 0008: each customer's MRR became the first entry of its ledger, at its creation, and a
+    # churned one's churn the next; the existing customers are of the standard tier.
+    customers = SCRIPT.ROWS["customers"][1]
+    expected = sorted([(c[0], "start", c[9], c[14], None) for c in customers]
+                      + [(c[0], "churn", 0, c[15], c[16]) for c in customers if c[15]])
+    assert sorted(query("SELECT customer_id, kind, mrr_cents, effective_at, reason "
+                        "FROM mrr_changes")) == expected
+    assert any(row[1] == "churn" for row in expected)
+    assert query("SELECT DISTINCT tier FROM customers") == [("standard",)]
 
     again = unmo("db", "upgrade")
     assert again.exit_code == 0 and "up to date" in again.stderr

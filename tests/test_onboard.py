@@ -92,7 +92,7 @@ def test_json_shape_follows_the_contract(unmo, workspace: Path):
     assert set(doc["customer"]) == {
         "slug", "name", "industry", "integration", "platforms", "provider", "events_per_day",
         "mrr", "contact_name", "contact_email", "success_manager", "phase", "created_at",
-        "churned_at", "churn_reason"}
+        "churned_at", "churn_reason", "tier", "renewal_date"}
     assert doc["customer"]["platforms"] == ["ios", "android"]
     assert doc["customer"]["mrr"] == "2500.00"
     assert all(set(k) == {"kind", "environment", "hint"} for k in doc["keys"])

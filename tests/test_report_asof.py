@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from support_accounts import record_ledger
 from support_report import ZONE, at, build_dataset
 
 W46_LAST_SECOND = "2026-11-16T04:59:59Z"  # W46 ends Mon 16 Nov 00:00 New York = 05:00Z
@@ -165,6 +166,7 @@ def test_scores_by_hand_red_first_and_the_change_over_the_week(unmo, week_data):
                         created_at=at("2026-11-01T00:00:00"))
         session.add(kilo)
         session.flush()
+        record_ledger(session, kilo)
         # Down all week (availability 0 → technical 0 → score 0, red); at W45's end it had one
         # healthy check without latency: technical 100 → 100, green. Change −100.
         session.add(HealthCheck(customer_id=kilo.id, checked_at=at("2026-11-08T12:00:00"),

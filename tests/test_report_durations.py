@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support_accounts import record_ledger
 from support_report import at
 
 from unmo_cli.durations import duration_change, duration_text, shown_seconds
@@ -53,6 +54,7 @@ def _sessions(durations_by_day: dict[str, float], latencies: dict[str, float]) -
                             created_at=at("2026-01-01T00:00:00"))
         session.add(customer)
         session.flush()
+        record_ledger(session, customer)
         for day, duration in durations_by_day.items():
             finished = at(f"{day}T12:00:00")
             session.add(OnboardingSession(customer_id=customer.id, mode="batch",

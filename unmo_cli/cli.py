@@ -266,7 +266,8 @@ COMMANDS: tuple[CommandEntry, ...] = (
                  "health, report."),
     CommandEntry("init", "Write a commented unmo.yaml, customers/ and a .gitignore that keeps "
                  "secrets out of git."),
-    CommandEntry("customer", "List, inspect and re-render customers; set their phase or churn."),
+    CommandEntry("customer", "List, inspect, change and re-render customers; their phase, churn "
+                 "and return."),
     CommandEntry("keys", "List, rotate and verify customers' API keys."),
     CommandEntry("feedback", "Record, import and list customer feedback (satisfaction and "
                  "NPS)."),

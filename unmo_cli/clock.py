@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from unmo_cli.errors import InputError
 from unmo_cli.text import shown
@@ -28,6 +30,41 @@ def parse_instant(text: str, *, what: str = "time") -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return in_utc(value, f"{what} {text!r}")
+
+
+def parse_day(text: str, *, what: str) -> date:
+    """A calendar date written YYYY-MM-DD (a renewal date, a task's due date); InputError
+    naming `what` (the option, e.g. "--due") otherwise."""
+    raw = text.strip()
+    value = None
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        try:
+            value = date.fromisoformat(raw)
+        except ValueError:
+            value = None
+    if value is None:
+        raise InputError(f"{what} {shown(text)} is not a date; use YYYY-MM-DD (e.g. 2027-03-31).")
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise OutsideCalendar(f"{what} {text!r} is outside the years {MIN_YEAR} to {MAX_YEAR} "
+                              "that unmo works with.")
+    return value
+
+
+def parse_day_or_instant(text: str, timezone: str, *, what: str) -> datetime:
+    """A date (its midnight in the workspace's `timezone`) or an ISO 8601 instant, as `--since`,
+    `--effective` and `--at` take them; aware UTC."""
+    raw = text.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        day = parse_day(raw, what=what)
+        return in_utc(datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone)),
+                      f"{what} {text!r} (midnight in {timezone})")
+    try:
+        return parse_instant(raw, what=what)
+    except OutsideCalendar:
+        raise
+    except InputError:
+        raise InputError(f"{what} {shown(text)} is not a date; use YYYY-MM-DD or an ISO 8601 "
+                         "time.") from None
 
 
 # The times unmo stores, filters on or pins "now" to: the years its weeks cover (a report looks 8

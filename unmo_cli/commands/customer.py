@@ -1,4 +1,4 @@
-"""`unmo customer list|show|phase|churn|render`."""
+"""`unmo customer list|show|set|phase|churn|reactivate|render`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from unmo_cli.completion import complete_customer_slug
 if TYPE_CHECKING:
     from unmo_cli.services.customers import CustomerDetail
 
-app = typer.Typer(help="List, inspect and re-render customers; set their phase or churn.",
+app = typer.Typer(help="List, inspect, change and re-render customers; their phase, churn "
+                  "and return.",
                   no_args_is_help=True)
 
 
@@ -109,13 +110,96 @@ def churn(
     slug: str = typer.Argument(..., metavar="SLUG", help="Slug or name of the customer.",
                                autocompletion=complete_customer_slug),
     reason: str = typer.Option(..., "--reason", metavar="TEXT", help="Why they left."),
+    effective: str | None = typer.Option(None, "--effective", metavar="DATE",
+                                         help="When they left (YYYY-MM-DD in the workspace "
+                                         "timezone, or ISO 8601); default now."),
 ) -> None:
-    """Mark a customer churned now (kept, but excluded from active counts)."""
+    """Mark a customer churned (kept, but excluded from active counts)."""
     from unmo_cli import console
-    from unmo_cli.services.customers import churn as churn_customer
+    from unmo_cli.services.accounts import churn as churn_customer
 
-    customer = churn_customer(None, slug, reason)
+    customer = churn_customer(None, slug, reason, effective=effective)
     console.info(f"{customer['slug']} churned at {customer['churned_at']}.")
+
+
+@app.command("set")
+def set_(
+    slug: str = typer.Argument(..., metavar="SLUG", help="Slug or name of the customer.",
+                               autocompletion=complete_customer_slug),
+    mrr: str | None = typer.Option(None, "--mrr", metavar="AMOUNT",
+                                   help="New monthly recurring revenue in dollars (an "
+                                   "expansion or a contraction)."),
+    contact_name: str | None = typer.Option(None, "--contact-name", metavar="TEXT",
+                                            help="The customer's contact person."),
+    contact_email: str | None = typer.Option(None, "--contact-email", metavar="EMAIL",
+                                             help="The contact's e-mail address."),
+    success_manager: str | None = typer.Option(None, "--success-manager", metavar="EMAIL",
+                                               help="Your team's owner of the account "
+                                               "('none' clears it)."),
+    renewal_date: str | None = typer.Option(None, "--renewal-date", metavar="DATE",
+                                            help="Contract renewal date, YYYY-MM-DD ('none' "
+                                            "clears it)."),
+    tier: str | None = typer.Option(None, "--tier", metavar="NAME",
+                                    help="Service tier, e.g. standard or enterprise."),
+    effective: str | None = typer.Option(None, "--effective", metavar="DATE",
+                                         help="When the change takes effect (YYYY-MM-DD in "
+                                         "the workspace timezone, or ISO 8601); default now. "
+                                         "A past date moves the figures of the weeks after it."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Change a customer's record; every change is kept with its effective date."""
+    from unmo_cli import console
+    from unmo_cli.services.accounts import set_customer
+
+    result = set_customer(None, slug, effective=effective, mrr=mrr, contact_name=contact_name,
+                          contact_email=contact_email, success_manager=success_manager,
+                          renewal_date=renewal_date, tier=tier)
+    if json_output:
+        console.emit_json(result)
+        return
+    _say_changes(result)
+
+
+@app.command("reactivate")
+def reactivate(
+    slug: str = typer.Argument(..., metavar="SLUG", help="Slug or name of the customer.",
+                               autocompletion=complete_customer_slug),
+    mrr: str | None = typer.Option(None, "--mrr", metavar="AMOUNT",
+                                   help="What they pay now, in dollars; default what they paid "
+                                   "before they churned."),
+    effective: str | None = typer.Option(None, "--effective", metavar="DATE",
+                                         help="When they returned (YYYY-MM-DD in the workspace "
+                                         "timezone, or ISO 8601); default now."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """A churned customer returns (a reactivation)."""
+    from unmo_cli import console
+    from unmo_cli.services.accounts import reactivate as reactivate_customer
+
+    result = reactivate_customer(None, slug, mrr=mrr, effective=effective)
+    if json_output:
+        console.emit_json(result)
+        return
+    _say_changes(result)
+
+
+def _say_changes(result: dict) -> None:
+    from unmo_cli import console, money
+
+    slug = result["customer"]["slug"]
+    if result.get("folder"):
+        console.warn(result["folder"])
+    if not result["changes"]:
+        console.info(f"{slug}: nothing changed (the values given are the ones in effect then).")
+        return
+    for change in result["changes"]:
+        old, new = change["old"], change["new"]
+        if change["field"] == "mrr":
+            old = money.for_people(money.cents_of(old)) if old is not None else None
+            new = money.for_people(money.cents_of(new)) if new is not None else None
+        kind = f" ({change['kind']})" if change["kind"] != "change" else ""
+        console.info(f"{slug}: {change['field']} {old or '—'} → {new or '—'}{kind}, effective "
+                     f"{change['effective_at']}.")
 
 
 @app.command("render")

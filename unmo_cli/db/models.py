@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import ConfigDict
-from sqlalchemy import Column, DateTime, Index, MetaData, UniqueConstraint
+from sqlalchemy import Column, Date, DateTime, Index, MetaData, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 # A naming convention so Alembic's batch mode can find and alter constraints on SQLite.
@@ -48,6 +48,10 @@ class Customer(SQLModel, table=True):
     created_at: datetime = Field(index=True, sa_type=DateTime)
     churned_at: datetime | None = Field(default=None, index=True, sa_type=DateTime)
     churn_reason: str | None = Field(default=None)
+    # Migration 0008 (account history): the contracted service tier and the renewal date. The
+    # current values; every change is kept in customer_changes with its effective date.
+    tier: str = Field(default="standard", max_length=32)
+    renewal_date: date | None = Field(default=None, sa_type=Date)
 
 
 class ApiKey(SQLModel, table=True):
@@ -221,3 +225,99 @@ class SurveyInvitation(SQLModel, table=True):
     # The e-mail that carries the link: its own survey e-mail, or the welcome e-mail.
     sending_id: int | None = Field(default=None, foreign_key="email_sendings.id", index=True,
                                    ondelete="SET NULL")
+
+
+class MrrChange(SQLModel, table=True):
+    """The MRR ledger (migration 0008): one row each time a customer's monthly recurring revenue
+    changes, never updated in place. `mrr_cents` is the MRR in effect from `effective_at` on
+    (0 after a churn); `kind`: start (onboarded) | change (an expansion or a contraction, by
+    its sign against the row before it) | churn | reactivation. A customer's MRR at an instant
+    is the `mrr_cents` of its last row effective before it (ties: the later id), so any past
+    week can be recomputed, and a change recorded today with a past effective date moves the
+    figures of the weeks after it. `recorded_at` is when unmo learned of it."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    __tablename__ = "mrr_changes"
+    __table_args__ = (
+        Index("ix_mrr_changes_customer_effective", "customer_id", "effective_at"),
+        Index("ix_mrr_changes_effective_at", "effective_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id", ondelete="CASCADE")
+    kind: str = Field(max_length=16)
+    mrr_cents: int
+    effective_at: datetime = Field(sa_type=DateTime)
+    recorded_at: datetime = Field(sa_type=DateTime)
+    reason: str | None = Field(default=None)  # a churn's reason
+
+
+class CustomerChange(SQLModel, table=True):
+    """A change of a customer's record other than MRR (migration 0008): contact name and
+    e-mail, success manager, renewal date, tier — `field`, the value before (as of
+    `effective_at`) and after, as text (NULL: none). Never updated in place; the customers row
+    holds the value of the latest effective change."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    __tablename__ = "customer_changes"
+    __table_args__ = (
+        Index("ix_customer_changes_customer_effective", "customer_id", "effective_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id", ondelete="CASCADE")
+    field: str = Field(max_length=32)
+    old_value: str | None = Field(default=None)
+    new_value: str | None = Field(default=None)
+    effective_at: datetime = Field(sa_type=DateTime)
+    recorded_at: datetime = Field(sa_type=DateTime)
+
+
+class Note(SQLModel, table=True):
+    """A note on a customer's timeline (migration 0008): a call, a meeting, a decision."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    __tablename__ = "notes"
+    __table_args__ = (Index("ix_notes_customer_at", "customer_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id", ondelete="CASCADE")
+    at: datetime = Field(sa_type=DateTime)
+    text: str
+    author: str | None = Field(default=None, max_length=254)
+    recorded_at: datetime = Field(sa_type=DateTime)
+
+
+class Task(SQLModel, table=True):
+    """A task on a customer (migration 0008), added by hand or by a playbook. `playbook` names
+    the playbook that made it (NULL: by hand); at most one open task per customer and playbook
+    (a partial unique index), so a trigger that fires again updates that task (`fired` counts
+    the firings) instead of adding another. `due_on` is a calendar date."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_customer_status", "customer_id", "status"),
+        Index("ix_tasks_status_due", "status", "due_on"),
+        Index("ix_tasks_owner_status", "owner", "status"),
+        Index("uq_tasks_open_playbook", "customer_id", "playbook", unique=True,
+              sqlite_where=text("status = 'open' AND playbook IS NOT NULL"),
+              postgresql_where=text("status = 'open' AND playbook IS NOT NULL")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id", ondelete="CASCADE")
+    title: str = Field(max_length=200)
+    owner: str | None = Field(default=None, max_length=254)
+    due_on: date | None = Field(default=None, sa_type=Date)
+    status: str = Field(default="open", max_length=8)  # open | done
+    playbook: str | None = Field(default=None, max_length=80)
+    fired: int = Field(default=1)
+    created_at: datetime = Field(sa_type=DateTime)
+    updated_at: datetime = Field(sa_type=DateTime)
+    done_at: datetime | None = Field(default=None, sa_type=DateTime)
+    done_note: str | None = Field(default=None)

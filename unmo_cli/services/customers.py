@@ -1,5 +1,6 @@
-"""Customers after onboarding: finding one by slug or name, listing, the detail view, lifecycle
-(phase, churn) and re-rendering their folders from the current templates."""
+"""Customers after onboarding: finding one by slug or name, listing, the detail view, the phase
+and re-rendering their folders from the current templates (churn, reactivation and record
+changes: services/accounts.py)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from unmo_cli.services.customer_folder import (
     write_folder,
 )
 from unmo_cli.services.summaries import feedback_summary, health_summary
-from unmo_cli.text import MAX_REASON, length_problem, text_problem
+from unmo_cli.text import text_problem
 from unmo_cli.urls import local_host
 from unmo_cli.workspace import load_workspace
 
@@ -127,6 +128,8 @@ def customer_json(customer: Customer | Row) -> dict[str, Any]:
         "created_at": clock.iso(customer.created_at),
         "churned_at": clock.iso(customer.churned_at),
         "churn_reason": customer.churn_reason,
+        "tier": customer.tier,
+        "renewal_date": customer.renewal_date.isoformat() if customer.renewal_date else None,
     }
 
 
@@ -275,29 +278,6 @@ def set_phase(ws: Workspace | None, slug: str, phase: str) -> dict[str, Any]:
             session.add(PhaseChange(customer_id=customer.id, changed_at=clock.to_db(clock.now()),
                                     from_phase=customer.phase, to_phase=phase))
         customer.phase = phase
-        session.add(customer)
-        session.flush()
-        return customer_json(customer)
-
-
-def churn(ws: Workspace | None, slug: str, reason: str) -> dict[str, Any]:
-    reason = reason.strip()
-    if not reason:
-        raise InputError("--reason must say why the customer left (it feeds the weekly report).")
-    problem = text_problem(reason, allow_newlines=True)
-    if problem:
-        raise InputError(f"--reason contains {problem}; give plain text.")
-    too_long = length_problem(reason, MAX_REASON)
-    if too_long:
-        raise InputError(f"--reason {too_long}.")
-    with customer_session(ws, slug) as (session, customer):
-        lock_customer(session, customer)
-        if customer.churned_at is not None:
-            raise InputError(f"customer {customer.slug!r} already churned on "
-                             f"{clock.iso(customer.churned_at)}.")
-        testhooks.checkpoint("customer-change")
-        customer.churned_at = clock.to_db(clock.now())
-        customer.churn_reason = reason
         session.add(customer)
         session.flush()
         return customer_json(customer)

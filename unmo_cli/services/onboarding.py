@@ -34,7 +34,7 @@ from sqlmodel import col, delete
 
 from unmo_cli import apikeys, clock, testhooks
 from unmo_cli.db import database_exists, open_database
-from unmo_cli.db.models import ApiKey, Customer, OnboardingSession, OnboardingStep
+from unmo_cli.db.models import ApiKey, Customer, MrrChange, OnboardingSession, OnboardingStep
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.names import fold_to_ascii, name_key  # noqa: F401 (re-exported)
 from unmo_cli.progress import ProgressFactory
@@ -407,6 +407,11 @@ def _create(ws: Workspace, session: Session, works: list[_Work], mode: str) -> N
              "created_at": clock.to_db(w.started_at)}
             for w in works if w.customer is not None
             for (kind, environment), key in w.keys.items()])
+        # The MRR ledger's first entry: the reports read MRR from the ledger, as of any week.
+        session.execute(insert(MrrChange), [
+            {"customer_id": w.customer.id, "kind": "start", "mrr_cents": w.customer.mrr_cents,
+             "effective_at": w.customer.created_at, "recorded_at": w.customer.created_at}
+            for w in works if w.customer is not None])
     with _shared_step(works, "record_session"):
         finished = clock.to_db(clock.now())
         for work in works:
