@@ -418,3 +418,24 @@ def test_two_health_runs_at_once_raise_a_failing_alert_once(unmo, workspace: Pat
         assert json.loads(out)["results"][0]["status"] == "down"
     assert query("SELECT count(*) FROM health_checks") == [(2,)]
     assert query("SELECT rule FROM alerts") == [("health_failing",)]
+
+
+@pytest.mark.parametrize(("second", "ledger"), [
+    (["customer", "set", "ledger-co", "--mrr", "4000"],
+     [("start", 250050), ("change", 300000), ("change", 400000)]),
+    (["customer", "churn", "ledger-co", "--reason", "meanwhile"],
+     [("start", 250050), ("change", 300000), ("churn", 0)]),
+])
+def test_a_record_change_and_another_writer_take_turns_on_the_ledger(unmo, workspace: Path,
+                                                                      second, ledger):
+    ran = unmo("onboard", "Ledger Co", *flags("s2s"), "--yes", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    first, other = _second_while_first_paused(
+        workspace, ["customer", "set", "ledger-co", "--mrr", "3000"], second, "customer-change")
+    assert first[0] == 0, first[2]
+    assert other[0] == 0, other[2]
+    # The second waited for the first's lock and then acted on what it had committed: the
+    # ledger is in the order the changes took effect, and today's MRR is the last one's.
+    assert query("SELECT kind, mrr_cents FROM mrr_changes ORDER BY effective_at, id") == ledger
+    expected_mrr = 400000 if second[1] == "set" else 300000
+    assert query("SELECT mrr_cents FROM customers") == [(expected_mrr,)]
