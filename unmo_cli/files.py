@@ -31,7 +31,13 @@ def check_output_path(path: Path, *, option: str = "--output") -> Path:
     return target
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
+    """write_atomic, the file readable by its owner only (0600) whatever mode it had: for a
+    file of personal data (`customer export`)."""
+    write_atomic(path, text, mode=0o600)
+
+
+def write_atomic(path: Path, text: str, *, mode: int | None = None) -> None:
     """Write `text` (UTF-8) to `path` so that a reader — a CI job parsing JUnit, a browser —
     sees the old file or the whole new one, never half: a uniquely named temporary file in the
     same folder (two runs writing the same path never share it), flushed to disk, then renamed
@@ -40,7 +46,8 @@ def write_atomic(path: Path, text: str) -> None:
     no temporary file is left behind."""
     target = path.expanduser()
     data = text.encode("utf-8")  # before any file exists: text that cannot be written is a bug
-    mode = _mode_for(target)
+    if mode is None:
+        mode = _mode_for(target)
     handle, temporary = -1, None
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",

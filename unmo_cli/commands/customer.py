@@ -1,7 +1,8 @@
-"""`unmo customer list|show|set|phase|churn|reactivate|render`."""
+"""`unmo customer list|show|set|phase|churn|reactivate|render|export|forget`."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -229,3 +230,56 @@ def render(
             console.warn(f"{r.directory}/.env is missing or holds other keys than the database, "
                          f"so it was left alone; run unmo keys rotate {r.slug} --kind secret to "
                          "issue new secret keys.")
+
+
+@app.command("export")
+def export(
+    slug: str = typer.Argument(..., metavar="SLUG", help="Slug or name of the customer.",
+                               autocompletion=complete_customer_slug),
+    output: Path = typer.Option(..., "--output", "-o", metavar="FILE",
+                                help="Where to write the JSON document (owner-only, 0600)."),
+    json_output: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+) -> None:
+    """Everything unmo holds about a customer, in one JSON file (GDPR access); no secrets."""
+    from unmo_cli import console
+    from unmo_cli.services.privacy import export_customer
+
+    result = export_customer(None, slug, output)
+    if json_output:
+        console.emit_json(result.to_json())
+        return
+    rows = sum(result.tables.values())
+    console.info(f"{result.customer}: {rows} rows from {len(result.tables)} tables written to "
+                 f"{result.output}.")
+
+
+ERASED_KINDS = {"contact": "contact fields", "record_history": "record history entries",
+                "feedback_comments": "feedback comments", "alert_quotes": "quotes in alerts",
+                "notes": "notes", "email_sendings": "e-mail sendings"}
+
+
+@app.command("forget")
+def forget(
+    slug: str = typer.Argument(..., metavar="SLUG", help="Slug or name of the customer.",
+                               autocompletion=complete_customer_slug),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Confirm the erasure."),
+    json_output: bool = typer.Option(False, "--json", help="Print what was erased as JSON."),
+) -> None:
+    """Erase a customer's personal data (GDPR erasure); scores, MRR and checks stay."""
+    from unmo_cli import console
+    from unmo_cli.services.privacy import forget_customer
+
+    result = forget_customer(None, slug, yes=yes)
+    if json_output:
+        console.emit_json(result.to_json())
+    else:
+        erased = ", ".join(f"{n} {ERASED_KINDS[kind]}" for kind, n in result.erased.items())
+        console.info(f"{result.customer}: erased {erased}; {result.keys_revoked} keys revoked"
+                     + ("; folder removed." if result.folder_removed else "."))
+    if not result.scrubbed:
+        console.warn("another process was reading the database, so its write-ahead log still "
+                     "holds the erased values until the next checkpoint; run unmo customer "
+                     f"forget {result.customer} --yes again once it has finished.")
+    for backup in result.backups:
+        console.warn(f"{backup} is a copy of the database made before this erasure and still "
+                     "holds what it erased; delete it once you no longer need it.")

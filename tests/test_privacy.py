@@ -1,0 +1,144 @@
+"""`unmo customer export` (GDPR access) and `unmo customer forget` (erasure): on the real CLI,
+the real database files (SQLite's bytes, WAL included; every table on PostgreSQL) and the real
+customer folder."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+from conftest import postgres_server_url, query
+from support_onboarding import secret_keys
+
+CONTACT = "Annabel Quixote"
+EMAIL = "annabel.quixote@acme-privacy.example"
+NEW_EMAIL = "aq@acme-privacy.example"
+COMMENT = "Annabel speaking: the SDK crashes on launch"
+
+
+@pytest.fixture
+def acme(unmo, workspace: Path) -> str:
+    ran = unmo("onboard", "Acme Privacy", "--contact-name", CONTACT, "--contact-email", EMAIL,
+               "--industry", "gaming", "--integration", "s2s", "--events-per-day", "1000",
+               "--provider", "adjust", "--mrr", "2500", "--yes")
+    assert ran.exit_code == 0, ran.stderr
+    ran = unmo("feedback", "add", "acme-privacy", "-s", "3", "--nps", "2", "-m", COMMENT)
+    assert ran.exit_code == 0, ran.stderr
+    ran = unmo("customer", "set", "acme-privacy", "--contact-email", NEW_EMAIL)
+    assert ran.exit_code == 0, ran.stderr
+    return "acme-privacy"
+
+
+def _personal() -> list[str]:
+    return [CONTACT, EMAIL, NEW_EMAIL, "Annabel speaking"]
+
+
+def test_export_holds_everything_but_secrets(unmo, acme, workspace: Path):
+    keys = secret_keys(workspace / "customers" / acme)
+    out = workspace / "export.json"
+    ran = unmo("customer", "export", acme, "-o", str(out), "--json")
+    assert ran.exit_code == 0, ran.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    document = json.loads(out.read_text())
+    assert document["format"] == "unmo.customer-export/1"
+    assert document["customer"]["contact_email"] == NEW_EMAIL
+    tables = document["tables"]
+    assert [row["comment"] for row in tables["feedback"]] == [COMMENT]
+    assert [(r["field"], r["old_value"], r["new_value"]) for r in tables["customer_changes"]] \
+        == [("contact_email", EMAIL, NEW_EMAIL)]
+    assert len(tables["mrr_changes"]) == 1 and len(tables["alerts"]) == 2
+    assert tables["onboarding_steps"], "the onboarding's steps are the customer's too"
+    assert ran.json()["tables"]["feedback"] == 1
+    text = out.read_text()
+    assert "key_hash" not in text
+    secret = [v for k, v in keys.items() if k.startswith("UNMO_SECRET_KEY_")]
+    assert len(secret) == 2 and not any(key in text for key in secret)
+
+
+def test_export_refuses_bad_input_and_writes_nothing(unmo, acme, workspace: Path, unchanged):
+    ran = unmo("customer", "export", "nobody", "-o", str(workspace / "x.json"))
+    assert ran.exit_code == 2 and "unknown customer" in ran.stderr
+    ran = unmo("customer", "export", acme, "-o", str(workspace / "missing" / "x.json"))
+    assert ran.exit_code == 3 and "does not exist" in ran.stderr
+    unchanged()
+
+
+def test_forget_needs_yes(unmo, acme, unchanged):
+    ran = unmo("customer", "forget", acme)
+    assert ran.exit_code == 2 and "--yes" in ran.stderr
+    unchanged()
+
+
+def test_forget_erases_personal_data_and_keeps_the_figures(unmo, acme, workspace: Path):
+    folder = workspace / "customers" / acme
+    live = secret_keys(folder)["UNMO_SECRET_KEY_LIVE"]
+    before = query("SELECT satisfaction, nps FROM feedback")
+    ran = unmo("customer", "forget", acme, "--yes", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    doc = ran.json()
+    assert doc["erased"]["contact"] == 2 and doc["erased"]["feedback_comments"] == 1
+    assert doc["erased"]["alert_quotes"] == 2 and doc["keys_revoked"] == 4
+    assert doc["folder_removed"] is True and not folder.exists()
+    # What is not personal stays: scores, MRR, the alerts themselves.
+    assert query("SELECT satisfaction, nps FROM feedback") == before
+    assert query("SELECT mrr_cents FROM customers") == [(250000,)]
+    assert len(query("SELECT id FROM alerts")) == 2
+    assert unmo("keys", "verify", live).exit_code == 1  # revoked
+    shown = unmo("customer", "show", acme, "--json").json()["customer"]
+    assert shown["contact_email"] == "[erased]"
+    # Nowhere in what unmo shows or writes.
+    outputs = [unmo("customer", "show", acme, "--json").stdout,
+               unmo("feedback", "list", "--json").stdout,
+               unmo("alerts", "list", "--json").stdout,
+               unmo("report", "weekly", "--format", "json").stdout,
+               unmo("report", "weekly", "--format", "markdown").stdout]
+    for text in outputs:
+        assert not any(p in text for p in _personal()), text
+    for path in (workspace / "customers").rglob("*"):
+        if path.is_file():
+            assert not any(p.encode() in path.read_bytes() for p in _personal()), path
+    # Again: nothing new to erase, exit 0.
+    again = unmo("customer", "forget", acme, "--yes", "--json")
+    assert again.exit_code == 0, again.stderr
+    assert sum(again.json()["erased"].values()) == 0
+
+
+@pytest.mark.sqlite_only
+def test_forget_leaves_no_bytes_in_the_sqlite_file_or_its_wal(unmo, acme, workspace: Path):
+    state = workspace / ".unmo"
+
+    def database_bytes() -> bytes:
+        return b"".join(p.read_bytes() for p in sorted(state.glob("unmo.db*")))
+
+    for n in range(40):  # rows enough that erasing their comments frees space in pages
+        ran = unmo("feedback", "add", acme, "-s", "9", "-m", f"{COMMENT} #{n} " + "x" * 300)
+        assert ran.exit_code == 0, ran.stderr
+    assert EMAIL.encode() in database_bytes()  # (the check can see it when it is there)
+    # Another process has the database open (`unmo survey serve`, a report), so the erasing
+    # process is not the last connection and its WAL is not folded in when it exits.
+    other = sqlite3.connect(state / "unmo.db")
+    try:
+        other.execute("SELECT count(*) FROM customers").fetchall()
+        assert unmo("customer", "forget", acme, "--yes").exit_code == 0
+        data = database_bytes()
+    finally:
+        other.close()
+    for value in _personal():
+        assert value.encode() not in data, value
+
+
+@pytest.mark.postgres
+def test_forget_leaves_the_values_in_no_table_on_postgresql(unmo, acme, workspace: Path):
+    assert postgres_server_url() is not None
+    assert unmo("customer", "forget", acme, "--yes").exit_code == 0
+    tables = [name for (name,) in query(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+    assert "customers" in tables
+    for table in tables:
+        for value in _personal():
+            found = query(f'SELECT count(*) FROM "{table}" t WHERE t::text LIKE :pattern',
+                          pattern=f"%{value}%")
+            assert found == [(0,)], (table, value)
