@@ -364,10 +364,19 @@ def unchanged(workspace: Path) -> Iterator[Callable[[], None]]:
     """Call the returned function after a failing command: asserts nothing was written."""
     before = (snapshot_tree(workspace), snapshot_tables(workspace))
 
-    def check() -> None:
+    def check(*, audited: bool = False) -> None:
+        """`audited`: the command did write and undo its writes (a rotation whose files could
+        not be replaced), which the audit trail records truthfully; every other table is as
+        it was."""
         after = (snapshot_tree(workspace), snapshot_tables(workspace))
         assert after[0].keys() == before[0].keys(), "files were added or removed"
         assert after[0] == before[0], "file contents changed"
+        if audited:
+            assert len(after[1].get("audit_events", [])) > len(before[1].get("audit_events",
+                                                                             [])), \
+                "the undone writes are in the audit trail"
+            after[1].pop("audit_events", None)
+            before[1].pop("audit_events", None)
         assert after[1] == before[1], "database rows changed"
 
     yield check

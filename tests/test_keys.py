@@ -195,7 +195,7 @@ def test_a_rotation_whose_files_cannot_all_be_replaced_changes_nothing(unmo, fol
     assert ran.exit_code == 3, ran.stderr
     assert "cannot rewrite the files of key-holder" in ran.stderr
     assert "the old keys stay active" in ran.stderr
-    unchanged()
+    unchanged(audited=True)
     for name in ("UNMO_SECRET_KEY_LIVE", "UNMO_PUBLISHABLE_KEY_TEST"):
         assert unmo("keys", "verify", before[name]).exit_code == 0
     ran = unmo("keys", "rotate", "key-holder", "--kind", kind)  # and a retry goes through

@@ -5,6 +5,7 @@ on SQLite (with a backup next to the file first) and on PostgreSQL."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import sqlite3
@@ -114,6 +115,11 @@ def test_db_upgrade_keeps_every_row_and_backs_up_first(unmo, workspace: Path):
                         "FROM mrr_changes")) == expected
     assert any(row[1] == "churn" for row in expected)
     assert query("SELECT DISTINCT tier FROM customers") == [("standard",)]
+    # 0009: the audit trail starts with a genesis event that counts the rows already there.
+    genesis = query("SELECT id, action, details FROM audit_events ORDER BY id")[0]
+    assert genesis[:2] == (1, "genesis")
+    assert json.loads(genesis[2])["rows"]["customers"] == len(customers)
+    assert unmo("audit", "verify").exit_code == 0
 
     again = unmo("db", "upgrade")
     assert again.exit_code == 0 and "up to date" in again.stderr

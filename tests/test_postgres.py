@@ -42,7 +42,8 @@ def test_workspace_database_is_a_fresh_postgres_database(workspace: Path):
 
 def test_other_tests_get_a_copy_of_a_migrated_database_without_rows(postgres_server):
     """What the `workspace` fixture hands a test not marked empty_database in this pass: a
-    database of its own, copied from the session's template at SCHEMA_HEAD, with no rows."""
+    database of its own, copied from the session's template at SCHEMA_HEAD, with no rows but
+    the audit trail's genesis event."""
     from sqlalchemy import inspect, text
 
     first, second = postgres_server.create_database(empty=False), \
@@ -55,8 +56,11 @@ def test_other_tests_get_a_copy_of_a_migrated_database_without_rows(postgres_ser
             with db.engine.begin() as connection:
                 tables = set(inspect(connection).get_table_names())
                 assert tables == ALL_TABLES
-                assert [t for t in tables - {"alembic_version"} if connection.execute(
-                    text(f"SELECT count(*) FROM {t}")).scalar()] == []
+                assert [t for t in tables - {"alembic_version", "audit_events"}
+                        if connection.execute(text(f"SELECT count(*) FROM {t}")).scalar()] == []
+                # The one row a new database has: the audit trail's genesis event.
+                assert connection.execute(text("SELECT id, action FROM audit_events")).all() \
+                    == [(1, "genesis")]
                 connection.execute(text("INSERT INTO alembic_version VALUES ('x')"))
         finally:
             db.dispose()

@@ -24,7 +24,7 @@ from typer._click.shell_completion import CompletionItem
 from typer._click.utils import make_default_short_help
 from typer.core import TyperCommand, TyperGroup
 
-from unmo_cli import __version__, typer_values
+from unmo_cli import __version__, origin, typer_values
 from unmo_cli.errors import UnmoError
 
 
@@ -197,6 +197,15 @@ class UnmoCommand(TyperCommand):
         typer_values.install(self.get_params(ctx))  # plain values without pydantic (typer_values)
         return super().parse_args(ctx, args)
 
+    def invoke(self, ctx: Any) -> Any:
+        # What the audit trail records as the command: rebuilt from what was parsed, so that
+        # personal and secret values can be redacted by name (origin.command_line).
+        origin.set_origin(origin.command_line(ctx.command_path, [
+            (param.name, None if param.param_type_name == "argument" else
+             max(param.opts, key=len), ctx.params.get(param.name))
+            for param in self.get_params(ctx) if param.name in ctx.params]))
+        return super().invoke(ctx)
+
 
 class UnmoGroup(TyperGroup):
     """Every command runs inside this invoke: our errors become exit codes here, once, and so do
@@ -277,6 +286,8 @@ COMMANDS: tuple[CommandEntry, ...] = (
     CommandEntry("survey", "E-mail survey links to customers and serve the page they answer "
                  "on."),
     CommandEntry("report", "Reports: the team lead's weekly executive summary."),
+    CommandEntry("audit", "Check, list and export the audit trail of every change "
+                 "(hash-chained)."),
     CommandEntry("config", "Show the resolved settings."),
     CommandEntry("db", "Manage the database schema."),
 )

@@ -33,6 +33,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
+from unmo_cli import audit
 from unmo_cli.db.models import metadata
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.workspace import ensure_private_dir
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from unmo_cli.workspace import Workspace
 
 # The newest migration; a test keeps it equal to Alembic's head.
-SCHEMA_HEAD = "0008"
+SCHEMA_HEAD = "0009"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
 # An unreachable server fails the command within this many seconds instead of hanging.
@@ -118,7 +119,7 @@ class Database:
         the lock and finds nothing left to do."""
 
         with _environment_errors(self.url), _migration_lock(self), \
-                self.engine.begin() as connection:
+                self.engine.begin() as connection, audit.unaudited(connection):
             if self.dialect == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                    {"key": _MIGRATION_LOCK_KEY})
@@ -305,6 +306,7 @@ def _copy_rows(session: Session, table: Any, columns: Sequence[str],
         # an id another import stored meanwhile, OperationalError for a lost server).
         raise DBAPIError.instance(statement.as_string(driver), None, exc, psycopg.Error,
                                   dialect=session.get_bind().dialect) from exc
+    audit.record_rows(connection, table.name, rows)  # COPY passes SQLAlchemy's events by
     return ids
 
 
@@ -455,6 +457,8 @@ def connect(url: str, *, read_only: bool = False) -> Database:
             f"the database driver {exc.name!r} is not installed; for PostgreSQL install "
             "unmo with the postgres extra: pip install 'unmo-cli[postgres]'."
         ) from None
+    if not read_only:
+        audit.install(engine)  # every write a command makes lands in the audit trail
     return Database(url=url, engine=engine)
 
 

@@ -321,3 +321,26 @@ class Task(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=DateTime)
     done_at: datetime | None = Field(default=None, sa_type=DateTime)
     done_note: str | None = Field(default=None)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One audit event (migration 0009; recorded by unmo_cli/audit.py): who (`actor`), with
+    which command line (personal and secret values redacted), on which customer (its slug, kept
+    as text so the event outlives the row), what (`action`: `<table>.<insert|update|delete>`)
+    and `details` (canonical JSON: the rows' values, before → after for an update, personal
+    values redacted). `hash` chains it to the event before it; ids are consecutive."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_customer", "customer", "id"),
+                      Index("ix_audit_events_at", "at"))
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = Field(sa_type=DateTime)
+    actor: str = Field(max_length=254)
+    command: str
+    customer: str | None = Field(default=None, max_length=64)
+    action: str = Field(max_length=64)
+    details: str
+    hash: str = Field(max_length=64)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, select, update
 
-from unmo_cli import clock, testhooks
+from unmo_cli import audit, clock, testhooks
 from unmo_cli.db.models import (
     Alert,
     ApiKey,
@@ -227,6 +227,9 @@ def forget_customer(ws: Workspace | None, slug: str, *, yes: bool) -> ForgetResu
                 has_folder = stack.enter_context(_folder_held(ws, folder))
                 lock_customer(session, customer)
                 erased, revoked = _erase(session, customer)
+                audit.record(session.connection(), "customer.forget", customer.id,
+                             {"erased": erased, "keys_revoked": revoked,
+                              "folder_removed": has_folder})
                 testhooks.checkpoint("customer-forget")
                 session.commit()
                 trash = _move_aside(ws, folder) if has_folder else None

@@ -1,0 +1,325 @@
+"""Owns the audit trail's recording: every INSERT, UPDATE and DELETE a command makes becomes an
+audit event appended in the same transaction, just before it commits, chained by hashes so that
+an edited, deleted, inserted or reordered event is found (`unmo audit verify`).
+
+An event is `{id, at, actor, command, customer, action, details}`; its hash is
+SHA-256(previous event's hash ‖ canonical JSON of the event): the previous hash as its 64 hex
+characters (nothing before the first event), then the event as JSON with sorted keys, no spaces
+and UTF-8 characters as they are — `json.dumps(event, sort_keys=True, separators=(",", ":"),
+ensure_ascii=False)` — so an auditor can check a chain without unmo.
+
+No personal data and no secret reaches an event: the values of personal columns (a contact's
+name and address, comments, notes, SMTP answers) and of secret ones (a key's hash) are written
+as REDACTED — an event says *that* a contact's e-mail changed, not to what — and the command
+line's personal and secret values likewise (see `command_line`). So erasing a customer's
+personal data leaves the chain as it is."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Table, column, event, select, table, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.dml import Delete, Insert, Update
+
+from unmo_cli import clock
+from unmo_cli.origin import REDACTED, origin, redact_keys
+
+AUDIT_TABLE = "audit_events"
+# (table, column) whose values are personal data or secrets: never copied into an event.
+PERSONAL_COLUMNS = {
+    ("customers", "contact_name"), ("customers", "contact_email"),
+    ("customer_changes", "old_value"), ("customer_changes", "new_value"),
+    ("feedback", "comment"), ("alerts", "text"), ("notes", "text"),
+    ("email_sendings", "answer"), ("email_sendings", "recipient_digest"),
+    ("api_keys", "key_hash"), ("survey_invitations", "nonce"), ("tasks", "done_note"),
+    ("customers", "churn_reason"), ("mrr_changes", "reason"),
+}
+ROWS_SHOWN = 20  # an executemany of more rows is summarised as a count
+# Tables whose writes are not audited: the trail itself, and Alembic's bookkeeping.
+UNAUDITED = {AUDIT_TABLE, "alembic_version"}
+SKIP = "unmo_audit_skip"  # connection.info flag: this connection's writes are not audited
+PENDING = "unmo_audit_pending"
+_LOCK_KEY = 0x756E6D6F41554454  # "unmoAUDT": the PostgreSQL advisory lock of the chain
+
+events = table(AUDIT_TABLE, column("id"), column("at"), column("actor"), column("command"),
+               column("customer"), column("action"), column("details"), column("hash"))
+
+
+# --- the canonical form and the hash ----------------------------------------------------------
+
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                           allow_nan=False).encode
+
+
+def canonical(event_id: int, at: str, actor: str, command: str, customer: str | None,
+              action: str, details_json: str) -> str:
+    """The event's canonical JSON, `details_json` being the details' own canonical JSON: the
+    same text json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    gives, assembled without parsing the details again (verify reads a million events)."""
+    return (f'{{"action":{_encode(action)},"actor":{_encode(actor)},"at":{_encode(at)},'
+            f'"command":{_encode(command)},"customer":{_encode(customer)},'
+            f'"details":{details_json},"id":{event_id}}}')
+
+
+def chain_hash(previous: str, canonical_json: str) -> str:
+    return hashlib.sha256((previous + canonical_json).encode("utf-8")).hexdigest()
+
+
+def details_json(details: Mapping[str, Any]) -> str:
+    return _encode(details)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_keys(value)
+    if isinstance(value, datetime):
+        return clock.iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return value
+
+
+def _safe(table_name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: REDACTED if (table_name, name) in PERSONAL_COLUMNS and value is not None
+            else _plain(value) for name, value in values.items()}
+
+
+# --- recording: engine hooks ------------------------------------------------------------------
+
+
+@dataclass
+class Change:
+    table: str
+    action: str
+    customer_ids: set[int]
+    details: dict[str, Any]
+
+
+def install(engine: Engine) -> None:
+    """Record the writes of every connection of `engine` (db.connect calls this)."""
+    event.listen(engine, "begin", _discard)
+    event.listen(engine, "before_execute", _before_execute, retval=False)
+    event.listen(engine, "after_execute", _after_execute)
+    event.listen(engine, "commit", _before_commit)
+    event.listen(engine, "rollback", _discard)
+
+
+@contextmanager
+def unaudited(conn: Connection) -> Iterator[None]:
+    """Writes on `conn` inside the block are not recorded (the migrations: the genesis event
+    counts what they wrote). connection.info belongs to the pooled DBAPI connection, so the
+    flag is taken off again before the connection goes back to the pool."""
+    conn.info[SKIP] = True
+    try:
+        yield
+    finally:
+        conn.info.pop(SKIP, None)
+
+
+def _dml(clause: Any) -> Table | None:
+    if not isinstance(clause, (Insert, Update, Delete)):
+        return None
+    target = clause.table
+    name = getattr(target, "name", None)
+    if name is None or name in UNAUDITED:
+        return None
+    return target
+
+
+def _param_sets(multiparams: Any, params: Any) -> Sequence[Mapping[str, Any]]:
+    """The statement's parameter sets as given (not copied: an import passes a million): one
+    per row of an executemany, else one."""
+    if multiparams:
+        return multiparams
+    return [params] if params else [{}]
+
+
+def _before_execute(conn: Connection, clause: Any, multiparams: Any, params: Any,
+                    execution_options: Any) -> None:
+    """An UPDATE's rows as they were (at most ROWS_SHOWN), read through the same connection
+    and WHERE clause, so the event can say before → after."""
+    if conn.info.get(SKIP) or not isinstance(clause, Update):
+        return
+    target = _dml(clause)
+    if target is None or clause.whereclause is None:
+        return
+    sets = _param_sets(multiparams, params)
+    if len(sets) > ROWS_SHOWN:
+        return
+    inline = {getattr(k, "key", str(k)) for k in (getattr(clause, "_values", None) or {})}
+    changed = [c for c in target.columns
+               if c.key in inline or any(c.key in one for one in sets)]
+    keys = list(target.primary_key.columns)
+    conn.info[SKIP] = True
+    try:
+        before = []
+        for one in sets:
+            query = select(*keys, *[c for c in changed if c not in keys]) \
+                .where(clause.whereclause).limit(ROWS_SHOWN + 1)
+            before.extend(dict(row) for row in conn.execute(query, one).mappings())
+    except Exception:  # noqa: BLE001 - the event says less; the write itself must go on
+        before = []
+    finally:
+        conn.info[SKIP] = False
+    conn.info.setdefault("unmo_audit_before", []).append(before)
+
+
+def _after_execute(conn: Connection, clause: Any, multiparams: Any, params: Any,
+                   execution_options: Any, result: Any) -> None:
+    if conn.info.get(SKIP):
+        return
+    target = _dml(clause)
+    if target is None:
+        return
+    before = conn.info.pop("unmo_audit_before", [None]).pop() if isinstance(clause, Update) \
+        else None
+    sets = _param_sets(multiparams, params)
+    op = "insert" if isinstance(clause, Insert) else \
+        "update" if isinstance(clause, Update) else "delete"
+    rows = result.rowcount if result.rowcount is not None and result.rowcount > 0 \
+        else len(sets) if op == "insert" else max(result.rowcount or 0, 0)
+    details: dict[str, Any] = {"table": target.name, "rows": rows}
+    values = [{k: v for k, v in one.items() if k in target.c} for one in sets[:ROWS_SHOWN + 1]]
+    inline = getattr(clause, "_values", None)
+    if inline:
+        fixed = {getattr(k, "key", str(k)): getattr(v, "value", None)
+                 for k, v in inline.items()}
+        values = [{**fixed, **one} for one in values]
+    if op == "insert":
+        if len(values) <= ROWS_SHOWN:
+            details["values"] = [_safe(target.name, v) for v in values]
+            inserted = _inserted_key(result) if len(values) == 1 else None
+            if inserted is not None:
+                details["id"] = inserted
+    elif op == "update":
+        after = values[0] if len(values) == 1 else {}
+        key_names = {c.key for c in target.primary_key.columns}
+        if before:
+            details["before"] = [_safe(target.name, row) for row in before[:ROWS_SHOWN]]
+        details["after"] = _safe(target.name, {k: v for k, v in after.items()
+                                               if k not in key_names})
+    customers = _customers_of(target.name, sets if len(sets) > len(values) else values,
+                              before or [])
+    if "id" in details and target.name == "customers":
+        customers.add(details["id"])
+    conn.info.setdefault(PENDING, []).append(
+        Change(target.name, f"{target.name}.{op}", customers, details))
+
+
+def record_rows(conn: Connection, table_name: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Rows written past SQLAlchemy's execute (PostgreSQL's COPY: db.bulk_insert): an insert
+    event summarised as a count, as an executemany of as many rows would be."""
+    if conn.info.get(SKIP) or table_name in UNAUDITED or not rows:
+        return
+    conn.info.setdefault(PENDING, []).append(Change(
+        table_name, f"{table_name}.insert", _customers_of(table_name, rows, []),
+        {"table": table_name, "rows": len(rows)}))
+
+
+def record(conn: Connection, action: str, customer_id: int | None,
+           details: dict[str, Any]) -> None:
+    """An event a service names itself (`customer.forget`), beside the table changes: appended
+    with them when the transaction on `conn` commits. `details` must hold no personal data."""
+    ids = {customer_id} if customer_id is not None else set()
+    conn.info.setdefault(PENDING, []).append(Change("", action, ids, dict(details)))
+
+
+def _inserted_key(result: Any) -> Any:
+    """The new row's primary key, when SQLAlchemy knows it (not for an executemany, nor a
+    statement with its own RETURNING)."""
+    try:
+        key = result.inserted_primary_key
+    except Exception:  # noqa: BLE001 - InvalidRequestError: RETURNING, executemany
+        return None
+    return key[0] if key is not None and len(key) == 1 else None
+
+
+def _customers_of(table_name: str, values: Sequence[Mapping[str, Any]],
+                  before: Sequence[Mapping[str, Any]]) -> set[int]:
+    found: set[int] = set()
+    column_name = "id" if table_name == "customers" else "customer_id"
+    for row in [*values, *before]:
+        value = row.get(column_name)
+        if isinstance(value, int):
+            found.add(value)
+    return found
+
+
+def _discard(conn: Connection) -> None:
+    conn.info.pop(PENDING, None)
+    conn.info.pop("unmo_audit_before", None)
+
+
+def _before_commit(conn: Connection) -> None:
+    """Append the pending changes' events, chained to the newest event, inside the transaction
+    about to commit: on PostgreSQL under an advisory lock so that concurrent writers keep one
+    linear chain; on SQLite this connection already holds the database's one write lock."""
+    pending: list[Change] = conn.info.pop(PENDING, None) or []
+    conn.info.pop("unmo_audit_before", None)
+    if not pending or conn.info.get(SKIP):
+        return
+    conn.info[SKIP] = True
+    try:
+        append_events(conn, pending)
+    finally:
+        conn.info[SKIP] = False
+
+
+_trail_exists: set[str] = set()
+
+
+def _has_trail(conn: Connection) -> bool:
+    """Whether the database has the audit table yet (an older schema, before migration 0009,
+    has no trail to append to: its rows are counted by the genesis event when it migrates)."""
+    where = str(conn.engine.url)
+    if where in _trail_exists:
+        return True
+    if conn.dialect.has_table(conn, AUDIT_TABLE):
+        _trail_exists.add(where)
+        return True
+    return False
+
+
+def append_events(conn: Connection, pending: list[Change]) -> None:
+    if not _has_trail(conn):
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    last = conn.execute(select(events.c.id, events.c.hash).order_by(events.c.id.desc())
+                        .limit(1)).first()
+    next_id, previous = (last[0] + 1, last[1]) if last else (1, "")
+    ids = sorted({i for change in pending for i in change.customer_ids})
+    slugs: dict[int, str] = {}
+    if ids:
+        customers = table("customers", column("id"), column("slug"))
+        slugs = dict(conn.execute(select(customers.c.id, customers.c.slug)
+                                  .where(customers.c.id.in_(ids))).all())
+    who = origin()
+    at_value = clock.to_db(clock.now())
+    at = clock.iso(at_value) or ""
+    rows = []
+    for change in pending:
+        named = sorted(slugs[i] for i in change.customer_ids if i in slugs)
+        customer = named[0] if len(named) == 1 else None
+        if len(named) > 1:
+            change.details["customers"] = named
+        body = details_json(change.details)
+        digest = chain_hash(previous, canonical(next_id, at, who.actor, who.command, customer,
+                                                change.action, body))
+        rows.append({"id": next_id, "at": at_value, "actor": who.actor,
+                     "command": who.command, "customer": customer, "action": change.action,
+                     "details": body, "hash": digest})
+        previous, next_id = digest, next_id + 1
+    conn.execute(events.insert(), rows)

@@ -1,0 +1,89 @@
+"""Who runs unmo and with which command line, for the audit trail (unmo_cli/audit.py): set once
+by the command boundary (cli.py), which must stay light, so nothing here imports SQLAlchemy."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import socket
+from collections.abc import Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from unmo_cli import apikeys
+
+REDACTED = "‹redacted›"
+# Command-line parameters (by their Python names) whose values are personal or free text.
+PERSONAL_PARAMETERS = {"contact_name", "contact_email", "comment", "text", "note", "reason",
+                       "key"}
+
+
+@dataclass
+class Origin:
+    """Who writes and with which command: set once by the command boundary."""
+
+    command: str
+    actor: str = field(default_factory=lambda: default_actor())
+
+
+_origin: ContextVar[Origin | None] = ContextVar("unmo_audit_origin", default=None)
+
+
+def default_actor() -> str:
+    """`UNMO_ACTOR`, else the operating system's `user@host`."""
+    named = os.environ.get("UNMO_ACTOR", "").strip()
+    if named:
+        return named
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def set_origin(command: str) -> None:
+    _origin.set(Origin(command=command))
+
+
+def origin() -> Origin:
+    found = _origin.get()
+    return found if found is not None else Origin(command="unmo")
+
+
+_KEY_LIKE = re.compile(r"unmo_(?:pk|sk)_[0-9A-Za-z_]+")
+_URL_PASSWORD = re.compile(r"(?<=://)([^/:@\s]+):[^/@\s]+@")
+
+
+def redact_keys(text: str) -> str:
+    """Anything shaped like an unmo key becomes its hint; a URL's password becomes ***."""
+    if "unmo_" in text:
+        text = _KEY_LIKE.sub(lambda m: apikeys.hint(m.group(0)), text)
+    return _URL_PASSWORD.sub(r"\1:***@", text) if "@" in text else text
+
+
+def _shown_value(name: str, value: Any) -> str:
+    if name in PERSONAL_PARAMETERS:
+        return REDACTED
+    return redact_keys(str(value))
+
+
+def command_line(path: str, parameters: Iterable[tuple[str, str | None, Any]]) -> str:
+    """The command as typed, rebuilt from what was parsed — (name, option or None for an
+    argument, value) — with personal and secret values REDACTED and keys as their hints."""
+    parts = [path]
+    for name, option, value in parameters:
+        if value is None or value is False or value == () or value == []:
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for one in values:
+            if option is None:
+                parts.append(_shown_value(name, one))
+            elif one is True:
+                parts.append(option)
+            else:
+                parts.append(f"{option} {_shown_value(name, one)}")
+    return " ".join(parts)
+
+
