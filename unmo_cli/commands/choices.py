@@ -42,6 +42,20 @@ class Phase(StrEnum):
     launch = "launch"
 
 
+class HealthColor(StrEnum):
+    green = "green"
+    yellow = "yellow"
+    red = "red"
+
+
+class ListSort(StrEnum):
+    created = "created"
+    name = "name"
+    mrr = "mrr"
+    health = "health"
+    renewal = "renewal"
+
+
 class KeyKind(StrEnum):
     publishable = "publishable"
     secret = "secret"
