@@ -87,6 +87,12 @@ class ReportFormat(StrEnum):
     html = "html"
 
 
+class ReviewFormat(StrEnum):
+    markdown = "markdown"
+    html = "html"
+    json = "json"
+
+
 def choices(vocabulary: type[StrEnum]) -> str:
     """The metavariable of a string option that the service validates itself (so that a bad
     value is reported with the others): its values as --help shows an enum's, a|b|c."""
