@@ -104,9 +104,10 @@ def _signed_dollars(amount: str) -> str:
 
 
 def review_charts(review: CustomerReview) -> list[dict[str, Any]]:
+    """The five charts of the HTML page; each headed by its last week with data."""
     weeks = review.weeks
     labels = [w["week"] for w in weeks]
-    return [
+    charts = [
         trend_chart("Customer satisfaction", labels, [w["satisfaction_pct"] for w in weeks],
                     _shown(lambda v, axis: f"{v:.0f}%" if axis else pct(v))),
         trend_chart("Net Promoter Score", labels, [w["nps"] for w in weeks],
@@ -119,6 +120,11 @@ def review_charts(review: CustomerReview) -> list[dict[str, Any]]:
         trend_chart("MRR at week end", labels, [w["mrr_cents"] / 100 for w in weeks],
                     _shown(lambda v, axis: _short_money(v) if axis else money(v))),
     ]
+    for chart in charts:
+        if chart["points"]:
+            last = chart["points"][-1]
+            chart["latest"] = f"{last['text']} ({last['label'].split('-')[-1]})"
+    return charts
 
 
 def _markdown_view(view: dict[str, Any]) -> dict[str, Any]:

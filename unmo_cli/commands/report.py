@@ -9,8 +9,7 @@ import typer
 from unmo_cli.commands.choices import ReportFormat, ReviewFormat, value
 from unmo_cli.completion import complete_customer_slug
 
-app = typer.Typer(help="Reports: the team lead's weekly executive summary and a customer's "
-                  "quarterly business review.", no_args_is_help=True)
+app = typer.Typer(help="Reports: the team lead's weekly executive summary.", no_args_is_help=True)
 
 
 @app.command("weekly")
