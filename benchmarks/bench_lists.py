@@ -10,6 +10,9 @@ figure is a ratio measured in one run:
 
   * `customer list` into a pipe (80 columns: the names go on detail lines), at COLUMNS=120 (a
     table), and `--json`; goal at 10,000 customers: <= 1 s in any format;
+  * `customer list` segments: `--health red` and `--sort health --json` (every customer's health
+    score, over four feedback responses and thirteen checks per customer), and `--tier
+    standard --mrr-min 1000` (filters in SQL); the same goal;
   * `alerts list` into a pipe and `--json`; goal at 2,000 alerts: <= 0.5 s.
 
 A goal of G seconds (on a quiet machine, where the floor is measure.REFERENCE_FLOOR_S) is met when
@@ -45,6 +48,12 @@ COMMANDS = {
     "customer list (pipe, 80 columns)": (["customer", "list"], {}),
     "customer list (120 columns)": (["customer", "list"], {"COLUMNS": "120"}),
     "customer list --json": (["customer", "list", "--json"], {}),
+    # Segments that need every customer's health score (computed in bulk, only when asked).
+    "customer list --health red": (["customer", "list", "--health", "red"], {}),
+    "customer list --sort health --json": (["customer", "list", "--sort", "health", "--json"],
+                                           {}),
+    "customer list --tier standard --mrr-min 1000": (
+        ["customer", "list", "--tier", "standard", "--mrr-min", "1000"], {}),
     "alerts list (pipe, 80 columns)": (["alerts", "list"], {}),
     "alerts list --json": (["alerts", "list", "--json"], {}),
 }
@@ -76,7 +85,10 @@ def main() -> None:
             clear_first = customers != sizes[0]
             if clear_first:
                 clear()
-            dataset = Dataset(customers=customers, alerts=customers // 5)
+            # Four feedback responses and thirteen checks per customer over the 13 weeks, so the
+            # health scores of the segments have a week of checks and a month of feedback.
+            dataset = Dataset(customers=customers, alerts=customers // 5,
+                              feedback=customers * 4, checks=customers * 13)
             took = generate(dataset)
             print(f"\n{describe(dataset)} generated in {took:.1f} s; median of {options.runs}, "
                   f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")

@@ -87,14 +87,16 @@ def test_every_choice_option_shows_the_choices_the_service_accepts(unmo):
 
 def test_the_enums_of_the_command_line_are_the_services_vocabularies():
     from unmo_cli.commands import choices
-    from unmo_cli.services import customers, feedback, onboarding, reports
+    from unmo_cli.services import customers, feedback, onboarding, reports, review, segments
 
     pairs = [(choices.Industry, onboarding.INDUSTRIES), (choices.Integration,
              onboarding.INTEGRATIONS), (choices.Provider, onboarding.PROVIDERS),
              (choices.Phase, customers.PHASES), (choices.KeyKind, tuple(apikeys.KINDS)),
              (choices.KeyEnvironment, apikeys.ENVIRONMENTS),
              (choices.Category, feedback.CATEGORIES), (choices.FeedbackFormat, feedback.FORMATS),
-             (choices.ReportFormat, reports.FORMATS)]
+             (choices.ReportFormat, reports.FORMATS),
+             (choices.HealthColor, segments.HEALTH_COLORS), (choices.ListSort, segments.SORTS),
+             (choices.ReviewFormat, review.FORMATS)]
     for enum, accepted in pairs:
         assert tuple(member.value for member in enum) == tuple(accepted), enum
 

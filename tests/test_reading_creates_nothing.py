@@ -12,6 +12,8 @@ READERS = [
     ("report", "weekly", "--format", "json"),
     ("report", "weekly"),
     ("customer", "list", "--json"),
+    ("customer", "list", "--health", "red", "--sort", "health", "--json"),
+    ("customer", "list", "--tier", "enterprise", "--mrr-min", "100", "--sort", "name"),
     ("feedback", "list", "--json"),
     ("alerts", "list", "--json"),
     ("health", "--format", "json"),
@@ -23,6 +25,14 @@ READERS = [
 def test_a_reading_command_leaves_an_empty_workspace_empty(unmo, workspace: Path, args):
     ran = unmo(*args)
     assert ran.exit_code == 0, ran.stderr
+    assert list(workspace.iterdir()) == []
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("fmt", ["json", "markdown", "html"])
+def test_the_review_of_an_unknown_customer_creates_nothing(unmo, workspace: Path, fmt):
+    ran = unmo("report", "customer", "acme", "--format", fmt)
+    assert ran.exit_code == 2 and "unknown customer 'acme'" in ran.stderr
     assert list(workspace.iterdir()) == []
 
 
@@ -42,7 +52,17 @@ READ_ONLY_READERS = [
     ("customer", "show", "acme", "--json"), ("report", "weekly"),
     ("report", "weekly", "--format", "json"), ("feedback", "list"), ("feedback", "list", "acme"),
     ("alerts", "list", "--json"), ("keys", "list", "acme"), ("config", "show", "--json"),
+    ("customer", "list", "--health", "red", "--sort", "health"),
+    ("report", "customer", "acme", "--quarter", "{this quarter}"),
+    ("report", "customer", "acme", "--quarter", "{this quarter}", "--format", "html"),
 ]
+
+
+def _this_quarter() -> str:
+    from datetime import UTC, datetime
+
+    today = datetime.now(UTC)
+    return f"{today.year}-Q{(today.month - 1) // 3 + 1}"
 
 
 def _read_only_runner(root: Path):
@@ -98,6 +118,7 @@ def test_reading_commands_work_on_a_read_only_workspace(read_only_workspace, wor
 
     before = snapshot_tree(workspace)
     for args in READ_ONLY_READERS:
+        args = tuple(_this_quarter() if a == "{this quarter}" else a for a in args)
         ran = read_only_workspace(args)
         assert ran.returncode == 0, (args, ran.stderr)
         assert "Traceback" not in ran.stderr

@@ -42,6 +42,20 @@ class Phase(StrEnum):
     launch = "launch"
 
 
+class HealthColor(StrEnum):
+    green = "green"
+    yellow = "yellow"
+    red = "red"
+
+
+class ListSort(StrEnum):
+    created = "created"
+    name = "name"
+    mrr = "mrr"
+    health = "health"
+    renewal = "renewal"
+
+
 class KeyKind(StrEnum):
     publishable = "publishable"
     secret = "secret"
@@ -71,6 +85,12 @@ class ReportFormat(StrEnum):
     json = "json"
     csv = "csv"
     html = "html"
+
+
+class ReviewFormat(StrEnum):
+    markdown = "markdown"
+    html = "html"
+    json = "json"
 
 
 def choices(vocabulary: type[StrEnum]) -> str:

@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from unmo_cli.commands.choices import Phase, value
+from unmo_cli.commands.choices import (
+    HealthColor,
+    Industry,
+    Integration,
+    ListSort,
+    Phase,
+    Provider,
+    value,
+)
 from unmo_cli.completion import complete_customer_slug
 
 if TYPE_CHECKING:
@@ -22,24 +30,55 @@ app = typer.Typer(help="List, inspect, change and re-render customers; their pha
 def list_(
     phase: Phase | None = typer.Option(None, "--phase", case_sensitive=False,
                                        help="Only the customers in this phase."),
+    industry: Industry | None = typer.Option(None, "--industry", case_sensitive=False,
+                                             help="Only this industry."),
+    integration: Integration | None = typer.Option(None, "--integration", case_sensitive=False,
+                                                   help="Only this integration."),
+    provider: Provider | None = typer.Option(None, "--provider", case_sensitive=False,
+                                             help="Only this attribution provider."),
+    tier: str | None = typer.Option(None, "--tier", metavar="NAME",
+                                    help="Only this service tier."),
+    manager: str | None = typer.Option(None, "--manager", metavar="EMAIL",
+                                       help="Only the accounts of this success manager "
+                                       "('none': the unowned ones)."),
+    health: HealthColor | None = typer.Option(None, "--health", case_sensitive=False,
+                                              help="Only this health colour (the score of "
+                                              "customer show, as of now)."),
+    mrr_min: str | None = typer.Option(None, "--mrr-min", metavar="AMOUNT",
+                                       help="Only an MRR of at least this many dollars."),
+    mrr_max: str | None = typer.Option(None, "--mrr-max", metavar="AMOUNT",
+                                       help="Only an MRR of at most this many dollars."),
+    renewal_before: str | None = typer.Option(None, "--renewal-before", metavar="DATE",
+                                              help="Only a renewal date before this day "
+                                              "(YYYY-MM-DD)."),
+    sort: ListSort | None = typer.Option(None, "--sort", case_sensitive=False,
+                                         help="The order (default: created, oldest first)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Every customer, oldest first (churned ones too)."""
+    """Every customer, oldest first (churned ones too); the filters combine."""
     from unmo_cli import console, money
-    from unmo_cli.services.customers import list_customers
+    from unmo_cli.services.segments import list_customers, parse_segment
 
-    customers = list_customers(None, phase=value(phase))
+    segment = parse_segment(
+        phase=value(phase), industry=value(industry), integration=value(integration),
+        provider=value(provider), tier=tier, manager=manager, health=value(health),
+        mrr_min=mrr_min, mrr_max=mrr_max, renewal_before=renewal_before, sort=value(sort))
+    customers = list_customers(None, segment=segment)
     if json_output:
         console.emit_json(customers)
         return
+    health_column = [console.key("health")] if segment.needs_health else []
     table = console.DataTable(f"{len(customers)} customers", [
         console.key("slug"), console.text("name", min_width=16), console.key("phase"),
-        console.key("integration"), console.number("MRR"), console.key("created"),
-        console.key("churned")])
+        console.key("integration"), console.number("MRR"), *health_column,
+        console.key("created"), console.key("churned")])
     for c in customers:
+        shown_health = ([f"{c['health_score']} {c['health_color']}"
+                         if c["health_score"] is not None else ""]
+                        if segment.needs_health else [])
         table.add_row(c["slug"], c["name"], c["phase"], c["integration"],
-                      money.for_people(money.cents_of(c["mrr"])), (c["created_at"] or "")[:10],
-                      (c["churned_at"] or "")[:10])
+                      money.for_people(money.cents_of(c["mrr"])), *shown_health,
+                      (c["created_at"] or "")[:10], (c["churned_at"] or "")[:10])
     console.print_out(table)
 
 
