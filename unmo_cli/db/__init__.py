@@ -161,6 +161,37 @@ class Database:
             source.close()
         return target
 
+    def raw_rows(self, sql: str, *, batch: int = 10_000) -> Iterator[tuple[Any, ...]]:
+        """The rows of a fixed query straight from the driver, streamed (a server-side cursor
+        on PostgreSQL, so a million rows are never held at once): for a scan that does little
+        per row (`audit verify`), where SQLAlchemy's row objects would cost more than the work.
+        Values come back as the driver gives them: on SQLite text as UTF-8 bytes (timestamps
+        too, in SQLAlchemy's `2026-12-07 09:30:00.123456`), on PostgreSQL str and datetime."""
+        with _environment_errors(self.url), self.engine.connect() as connection:
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            if self.dialect == "postgresql":
+                with driver.cursor(name="unmo_scan") as cursor:
+                    cursor.itersize = batch
+                    cursor.execute(sql)
+                    yield from cursor
+                driver.rollback()
+                return
+            # Text as the bytes stored (UTF-8), not decoded into str objects, and the file
+            # mapped rather than copied page by page: a third less work per row of a scan.
+            driver.execute("PRAGMA mmap_size=1073741824")
+            driver.text_factory = bytes
+            cursor = driver.cursor()
+            try:
+                cursor.arraysize = batch
+                cursor.execute(sql)
+                while rows := cursor.fetchmany():
+                    yield from rows
+            finally:
+                cursor.close()
+                driver.text_factory = str
+                driver.execute("PRAGMA mmap_size=0")
+
     def scrub(self, tables: Sequence[str]) -> bool:
         """After an erasure committed, leave no copy of the old values in the database's files:
         on SQLite (which zeroes freed space: secure_delete, set on every connection) a WAL

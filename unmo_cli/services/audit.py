@@ -4,8 +4,10 @@ check the chain without unmo. Recording is unmo_cli/audit.py's."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,35 +62,65 @@ def _rows(connection: Connection, query: Any) -> Iterator[Any]:
     yield from result
 
 
+VERIFY_SQL = ("SELECT id, at, actor, command, customer, action, details, hash "
+              "FROM audit_events ORDER BY id")
+
+
 def verify(ws: Workspace | None = None) -> Verdict:
     """Walk the chain oldest first: each event's hash must be SHA-256(previous hash ‖ its
-    canonical JSON) and ids consecutive from 1."""
+    canonical JSON) and ids consecutive from 1. Rows come straight from the driver
+    (db.raw_rows): a million events are checked in a few seconds."""
     db = _open(ws)
     if db is None:
         return Verdict(holds=True, events=0, head_id=None, head_hash=None)
-    t = AuditEvent.__table__.c
-    query = select(t.id, t.at, t.actor, t.command, t.customer, t.action, t.details, t.hash) \
-        .order_by(t.id)
-    previous, expected_id, count = "", 1, 0
-    canonical, chain_hash, iso = audit.canonical, audit.chain_hash, clock.iso
+    previous, expected_id, count = b"", 1, 0
+    # audit.canonical, inlined and on the UTF-8 bytes: this loop runs a million times.
+    string, sha256 = _json_bytes, hashlib.sha256
     try:
-        with db.engine.connect() as connection:
-            for event_id, at, actor, command, customer, action, details, digest in \
-                    _rows(connection, query):
-                if event_id != expected_id:
-                    problem = (f"event #{expected_id} is missing (deleted)"
-                               if event_id > expected_id else f"event #{event_id} is out of "
-                               "order")
-                    return Verdict(False, count, event_id, digest, expected_id, problem)
-                if chain_hash(previous, canonical(event_id, iso(at) or "", actor, command,
-                                                  customer, action, details)) != digest:
-                    return Verdict(False, count, event_id, digest, event_id,
-                                   f"event #{event_id} does not match its hash: it was edited, "
-                                   "or an event before it was deleted, inserted or reordered")
-                previous, expected_id, count = digest, expected_id + 1, count + 1
+        for event_id, at, actor, command, customer, action, details, digest in \
+                db.raw_rows(VERIFY_SQL):
+            if event_id != expected_id:
+                problem = (f"event #{expected_id} is missing (deleted)"
+                           if event_id > expected_id else f"event #{event_id} is out of order")
+                return Verdict(False, count, event_id, _text(digest), expected_id, problem)
+            if type(details) is str:  # PostgreSQL's driver gives str and datetime
+                at, actor, command, customer, action, details, digest = (
+                    audit.stored_instant(at).encode(), actor.encode(), command.encode(),
+                    None if customer is None else customer.encode(), action.encode(),
+                    details.encode(), digest.encode())
+            elif len(at) == 26 and not at.endswith(b".000000"):
+                at = b"%bT%bZ" % (at[:10], at[11:])
+            else:
+                at = audit.stored_instant(at.decode()).encode()
+            body = b"".join((
+                previous, b'{"action":', string(action), b',"actor":', string(actor),
+                b',"at":"', at, b'","command":', string(command), b',"customer":',
+                b"null" if customer is None else string(customer), b',"details":', details,
+                b',"id":', b"%d" % event_id, b"}"))
+            if sha256(body).hexdigest().encode() != digest:
+                return Verdict(False, count, event_id, _text(digest), event_id,
+                               f"event #{event_id} does not match its hash: it was edited, or "
+                               "an event before it was deleted, inserted or reordered")
+            previous, expected_id, count = digest, expected_id + 1, count + 1
     finally:
         db.dispose()
-    return Verdict(True, count, expected_id - 1 if count else None, previous or None)
+    return Verdict(True, count, expected_id - 1 if count else None,
+                   _text(previous) if previous else None)
+
+
+_NEEDS_ESCAPE = re.compile(rb'["\\\x00-\x1f]')
+
+
+def _json_bytes(value: bytes) -> bytes:
+    """`value` (UTF-8) as a JSON string the way the canonical form writes it (audit.json_string:
+    only ", \\ and control characters escaped); quoted as it is when none is there."""
+    if _NEEDS_ESCAPE.search(value) is None:
+        return b'"' + value + b'"'
+    return audit.json_string(value.decode()).encode()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True)
