@@ -73,6 +73,25 @@ class ReportFormat(StrEnum):
     html = "html"
 
 
+class TimelineKind(StrEnum):
+    onboarded = "onboarded"
+    phase = "phase"
+    mrr = "mrr"
+    change = "change"
+    churn = "churn"
+    reactivation = "reactivation"
+    key = "key"
+    email = "email"
+    survey = "survey"
+    feedback = "feedback"
+    alert = "alert"
+    alert_ack = "alert_ack"
+    health = "health"
+    note = "note"
+    task = "task"
+    task_done = "task_done"
+
+
 def choices(vocabulary: type[StrEnum]) -> str:
     """The metavariable of a string option that the service validates itself (so that a bad
     value is reported with the others): its values as --help shows an enum's, a|b|c."""
