@@ -42,6 +42,7 @@ READ_ONLY_READERS = [
     ("customer", "show", "acme", "--json"), ("report", "weekly"),
     ("report", "weekly", "--format", "json"), ("feedback", "list"), ("feedback", "list", "acme"),
     ("alerts", "list", "--json"), ("keys", "list", "acme"), ("config", "show", "--json"),
+    ("customer", "timeline", "acme"), ("customer", "timeline", "acme", "--json"),
 ]
 
 
