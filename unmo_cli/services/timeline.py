@@ -29,10 +29,7 @@ from unmo_cli.db.models import (
     Task,
 )
 from unmo_cli.errors import InputError
-from unmo_cli.services.accounts import movement
 from unmo_cli.services.customers import customer_session
-from unmo_cli.services.feedback import MAX_LIMIT
-from unmo_cli.services.mail import address_hint
 from unmo_cli.text import one_line
 from unmo_cli.workspace import load_workspace
 
@@ -51,6 +48,7 @@ _RANK = {kind: rank for rank, kind in enumerate(KINDS)}
 # How much of a free text (a comment, a note, a reason) the one-line summary quotes; details
 # hold it whole.
 SUMMARY_TEXT = 160
+MAX_LIMIT = 1_000_000_000  # --limit: as feedback list's, more than any workspace holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +138,9 @@ def customer_timeline(ws: Workspace | None, slug: str, *, since: str | None = No
 
 def _cut(text: str | None, limit: int = SUMMARY_TEXT) -> str:
     """Free text as one line of at most `limit` characters, for a summary."""
-    flat = " ".join(one_line(text or "").split())
+    flat = text or ""
+    if not flat.isprintable():  # line breaks, tabs, anything text_problem refuses
+        flat = " ".join(one_line(flat).split())
     return flat if len(flat) <= limit else flat[:limit - 1].rstrip() + "…"
 
 
@@ -210,6 +210,10 @@ _LEDGER_KINDS = {"mrr": "change", "churn": "churn", "reactivation": "reactivatio
 
 
 def _ledger(session: Session, asked: _Query, kinds: Sequence[str]) -> list[Event]:
+    # lazy: services.accounts brings the onboarding parsers (ICU) that only writes need; a
+    # timeline without MRR events does not pay for them
+    from unmo_cli.services.accounts import movement
+
     m = MrrChange.__table__.c
     previous = func.lag(m.mrr_cents).over(order_by=(m.effective_at, m.id)).label("previous")
     inner = select(m.id, m.kind, m.mrr_cents, m.effective_at, m.recorded_at, m.reason,
@@ -386,6 +390,9 @@ _OUTCOME = {"sent": "sent", "failed": "not sent", "unknown": "handed over withou
 
 def _emails(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
     """E-mails sent (or tried), addressed as output shows an address: its domain only."""
+    # lazy: services.mail brings the SMTP client; only a customer with sendings needs the hint
+    from unmo_cli.services.mail import address_hint
+
     e = EmailSending.__table__.c
     at = func.coalesce(e.sent_at, e.attempted_at).label("at")
     rows = list(session.execute(asked.bounded(
