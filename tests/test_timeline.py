@@ -144,6 +144,8 @@ def test_since_kind_and_limit_filter(unmo, history):
         e for e in everything if e["kind"] == "alert"][-3:]
     assert timeline(unmo, "--since", "2026-10-14") == everything[-1:]  # a date: its midnight
     assert timeline(unmo, "--since", "2030-01-01") == []
+    ran = ok(unmo("customer", "timeline", SLUG, "--kind", "onboarded"))
+    assert ran.stdout.startswith(f"{SLUG}: 1 event\n")
 
 
 def test_the_table_fits_the_terminal(unmo, history):
@@ -243,6 +245,9 @@ def test_email_sendings_and_survey_answers_show_the_domain_only(unmo, workspace)
     assert len(survey) == 1 and survey[0]["details"]["satisfaction"] == 9
     assert [e["kind"] for e in events].index("survey") < [e["kind"] for e in events].index(
         "feedback")
+    since = ok(unmo("customer", "timeline", slug, "--since", emails[1]["at"], "--kind", "email",
+                    "--json")).json()
+    assert since == emails[1:]
     human = ok(unmo("customer", "timeline", slug)).stdout
     for output in (ran.stdout, human):
         assert "growth@" not in output  # the contact's address never shows, only its domain

@@ -277,7 +277,8 @@ def timeline(
     if json_output:
         console.emit_json([event.to_json() for event in found.events])
         return
-    table = console.DataTable(f"{found.customer}: {len(found.events)} events", [
+    count = len(found.events)
+    table = console.DataTable(f"{found.customer}: {count} event{'s' if count != 1 else ''}", [
         console.key("at (UTC)"), console.key("kind"), console.text("what", wrap=True)])
     for event in found.events:
         table.add_row(event.at.strftime("%Y-%m-%d %H:%M"), event.kind, event.summary)
