@@ -262,6 +262,8 @@ REGISTRY: list[Bench] = [
           ("--customers", "1000", "--runs", "2"), full=("--full", "--runs", "3")),
     Bench("health", "bench_health.py", health_args(1000, 3), health_args(200, 1),
           runner=run_health, rows=health_rows),
+    Bench("timeline", "bench_timeline.py", ("--events", "10000", "--runs", "7"),
+          ("--events", "1000", "--customers", "100", "--runs", "2")),
     Bench("completion", "bench_completion.py"),  # speedcli: shell completion at 10,000 slugs
 ]
 

@@ -58,7 +58,7 @@ def test_help_names_values_never_python_types(unmo, path, command):
 
 
 def _vocabularies() -> list[tuple[list[str], str, tuple[str, ...]]]:
-    from unmo_cli.services import customers, feedback, health, onboarding, reports
+    from unmo_cli.services import customers, feedback, health, onboarding, reports, timeline
 
     return [
         (["onboard"], "--industry", onboarding.INDUSTRIES),
@@ -73,6 +73,7 @@ def _vocabularies() -> list[tuple[list[str], str, tuple[str, ...]]]:
         (["report", "weekly"], "--format", reports.FORMATS),
         (["health"], "--format", ("table", "json", "junit")),
         (["health"], "--fail-on", health.FAIL_ON),
+        (["customer", "timeline"], "--kind", timeline.KINDS),
     ]
 
 
@@ -87,7 +88,15 @@ def test_every_choice_option_shows_the_choices_the_service_accepts(unmo):
 
 def test_the_enums_of_the_command_line_are_the_services_vocabularies():
     from unmo_cli.commands import choices
-    from unmo_cli.services import customers, feedback, onboarding, reports, review, segments
+    from unmo_cli.services import (
+        customers,
+        feedback,
+        onboarding,
+        reports,
+        review,
+        segments,
+        timeline,
+    )
 
     pairs = [(choices.Industry, onboarding.INDUSTRIES), (choices.Integration,
              onboarding.INTEGRATIONS), (choices.Provider, onboarding.PROVIDERS),
@@ -96,7 +105,7 @@ def test_the_enums_of_the_command_line_are_the_services_vocabularies():
              (choices.Category, feedback.CATEGORIES), (choices.FeedbackFormat, feedback.FORMATS),
              (choices.ReportFormat, reports.FORMATS),
              (choices.HealthColor, segments.HEALTH_COLORS), (choices.ListSort, segments.SORTS),
-             (choices.ReviewFormat, review.FORMATS)]
+             (choices.ReviewFormat, review.FORMATS), (choices.TimelineKind, timeline.KINDS)]
     for enum, accepted in pairs:
         assert tuple(member.value for member in enum) == tuple(accepted), enum
 
@@ -169,7 +178,7 @@ def test_a_bare_group_still_shows_its_help(unmo):
 READS = [["customer", "list"], ["customer", "show"], ["keys", "list"], ["keys", "verify"],
          ["feedback", "list"], ["alerts", "list"], ["config", "show"], ["report", "weekly"],
          ["health"], ["demo"], ["onboard"], ["feedback", "import"], ["alerts", "notify"],
-         ["keys", "rotate"]]
+         ["keys", "rotate"], ["customer", "timeline"], ["customer", "note"]]
 
 
 def test_every_read_and_every_format_json_takes_json():

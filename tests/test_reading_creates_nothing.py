@@ -55,6 +55,7 @@ READ_ONLY_READERS = [
     ("customer", "list", "--health", "red", "--sort", "health"),
     ("report", "customer", "acme", "--quarter", "{this quarter}"),
     ("report", "customer", "acme", "--quarter", "{this quarter}", "--format", "html"),
+    ("customer", "timeline", "acme"), ("customer", "timeline", "acme", "--json"),
 ]
 
 

@@ -171,3 +171,23 @@ def test_ten_thousand_rows_cost_little_beside_the_rich_table():
         slow = time.perf_counter() - started
         assert ours == theirs
         assert slow / fast >= 5, (width, fast, slow)
+
+
+_WORDS = st.lists(st.sampled_from(["a", "to", "the", "health", "→", "—", "unmo_sk_live_…9oEN",
+                                   "x" * 45, " ", "  ", "-", "satisfaction 3/10,", "“slow”",
+                                   "Nörthwind", "漢字", "e\u0301", "\u00a0", "y" * 9]),
+                  min_size=1, max_size=25).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(summaries=st.lists(_WORDS, min_size=1, max_size=4),
+       width=st.integers(min_value=10, max_value=160))
+def test_wrapped_plain_text_as_the_rich_table_draws_it(summaries, width):
+    """Free text wrapped at words (a timeline's summaries): text of one cell a character takes
+    a quicker path than other text; both draw what Rich draws."""
+    table = DataTable("events", [console.key("at (UTC)"), console.key("kind"),
+                                 console.text("what", wrap=True)])
+    for summary in summaries:
+        table.add_row("2026-10-01 09:00", "feedback", summary)
+    assert plain(table, width) == plain(Reference(table), width)
+    assert styled_chars(table, width) == styled_chars(Reference(table), width)

@@ -187,8 +187,14 @@ class DataTable:
                         texts = None
                     cells.append([[Segment(text, style)]])
                     continue
-                # Cut, wrapped, with tabs or styled in parts: Rich lays the cell out.
                 texts = None
+                if column.wrap and size >= 0 and type(cell) is str and _one_cell_each(cell):
+                    # Plain printable text wrapped at words, one cell a character: Rich's own
+                    # line breaks, without its per-cell layout (a timeline's summaries are most
+                    # of its rows).
+                    cells.append([[Segment(line)] for line in _wrapped(cell, width)])
+                    continue
+                # Cut, wrapped, with tabs or styled in parts: Rich lays the cell out.
                 cells.append(console.render_lines(
                     cell if isinstance(cell, Text) else Text(cell),
                     options.update(width=width, justify=column.justify,
@@ -262,6 +268,33 @@ class DataTable:
                     yield Padding(body, (0, 0, 0, 2), expand=False)
 
         yield from _batched(drawn())
+
+
+def _one_cell_each(text: str) -> bool:
+    """Whether every character of `text` takes one cell (ASCII, →, “, é …; not 漢 or a
+    combining accent)."""
+    if text.isascii():
+        return True
+    from rich.cells import get_character_cell_size  # lazy: only the Rich parts this output draws
+
+    return all(get_character_cell_size(char) == 1 for char in set(text) if not char.isascii())
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """Printable `text` of one cell a character wrapped at words into lines of `width` cells,
+    as Rich draws a left-justified Text that folds: its divide_line breaks, each line's spaces
+    beyond the width dropped (Text.rstrip_end), cut and padded to the width (Lines.justify
+    "left")."""
+    from rich._wrap import divide_line  # lazy: only the Rich parts this output draws
+
+    bounds = [0, *divide_line(text, width, fold=True), len(text)]
+    lines = []
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        line = text[start:end]
+        if len(line) > width:
+            line = line[:len(line) - min(len(line) - len(line.rstrip()), len(line) - width)]
+        lines.append(line[:width].ljust(width))
+    return lines
 
 
 def _width(text: str) -> int:

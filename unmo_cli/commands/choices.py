@@ -91,6 +91,23 @@ class ReviewFormat(StrEnum):
     markdown = "markdown"
     html = "html"
     json = "json"
+class TimelineKind(StrEnum):
+    onboarded = "onboarded"
+    phase = "phase"
+    mrr = "mrr"
+    change = "change"
+    churn = "churn"
+    reactivation = "reactivation"
+    key = "key"
+    email = "email"
+    survey = "survey"
+    feedback = "feedback"
+    alert = "alert"
+    alert_ack = "alert_ack"
+    health = "health"
+    note = "note"
+    task = "task"
+    task_done = "task_done"
 
 
 def choices(vocabulary: type[StrEnum]) -> str:

@@ -14,6 +14,7 @@ from unmo_cli.commands.choices import (
     ListSort,
     Phase,
     Provider,
+    TimelineKind,
     value,
 )
 from unmo_cli.completion import complete_customer_slug
@@ -322,3 +323,55 @@ def forget(
     for backup in result.backups:
         console.warn(f"{backup} is a copy of the database made before this erasure and still "
                      "holds what it erased; delete it once you no longer need it.")
+@app.command("note")
+def note(
+    slug: str = typer.Argument(..., metavar="SLUG", help="Slug or name of the customer.",
+                               autocompletion=complete_customer_slug),
+    text: str = typer.Argument(..., metavar="TEXT", help="The note: a call, a meeting, a "
+                               "decision (several lines are fine; - reads it from stdin)."),
+    at: str | None = typer.Option(None, "--at", metavar="DATE",
+                                  help="When it happened (YYYY-MM-DD in the workspace "
+                                  "timezone, or ISO 8601); default now."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Add a note to a customer's timeline."""
+    import sys
+
+    from unmo_cli import console
+    from unmo_cli.services.notes import add_note
+
+    recorded = add_note(None, slug, sys.stdin.read() if text == "-" else text, at=at)
+    if json_output:
+        console.emit_json(recorded)
+        return
+    console.info(f"{recorded['customer']}: note recorded, dated {recorded['at']}.")
+
+
+@app.command("timeline")
+def timeline(
+    slug: str = typer.Argument(..., metavar="SLUG", help="Slug or name of the customer.",
+                               autocompletion=complete_customer_slug),
+    since: str | None = typer.Option(None, "--since", metavar="DATE", help="From this date "
+                                     "(YYYY-MM-DD, in the workspace timezone) or ISO 8601 time."),
+    kinds: list[TimelineKind] | None = typer.Option(None, "--kind", case_sensitive=False,
+                                                    help="Only events of this kind (repeat "
+                                                    "for several)."),
+    limit: int | None = typer.Option(None, "--limit", metavar="N",
+                                     help="Only the N most recent events (still oldest first)."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """A customer's history, oldest first: onboarding, changes, feedback, alerts, health, notes."""
+    from unmo_cli import console
+    from unmo_cli.services.timeline import customer_timeline
+
+    found = customer_timeline(None, slug, since=since, limit=limit,
+                              kinds=[k.value for k in kinds or ()])
+    if json_output:
+        console.emit_json([event.to_json() for event in found.events])
+        return
+    count = len(found.events)
+    table = console.DataTable(f"{found.customer}: {count} event{'s' if count != 1 else ''}", [
+        console.key("at (UTC)"), console.key("kind"), console.text("what", wrap=True)])
+    for event in found.events:
+        table.add_row(event.at.strftime("%Y-%m-%d %H:%M"), event.kind, event.summary)
+    console.print_out(table)
