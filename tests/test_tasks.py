@@ -42,7 +42,7 @@ def test_add_then_list_with_every_field(unmo, acme):
         "done_at": None, "done_note": None}
     assert listed(unmo) == [task]
     assert listed(unmo, acme) == [task]
-    assert query("SELECT title, owner, due_on, status, playbook FROM tasks") == [
+    assert query("SELECT title, owner, CAST(due_on AS TEXT), status, playbook FROM tasks") == [
         ("Send the QBR deck", "ana@team.example", "2026-12-10", "open", None)]
     human = unmo("task", "list", env={"UNMO_NOW": MONDAY})
     assert human.exit_code == 0 and "Send the QBR deck" in human.stdout

@@ -315,7 +315,7 @@ def _walk(path: Path, node: Any, cls: type, prefix: str, flat: dict[str, Any]) -
             raise InputError(f"{path}: line {line}: unknown key {dotted!r}; known keys: {known}.")
         kind = schema[key]
         if dotted == "playbooks":
-            flat[dotted] = (read_playbooks(path, value_node), line)
+            flat[dotted] = (read_playbooks(path, value_node, line), line)
             continue
         if is_dataclass(kind):
             if isinstance(value_node, yaml.ScalarNode) and value_node.tag.endswith(":null"):
