@@ -82,8 +82,9 @@ def add_business_days(start: date, days: int) -> date:
 
 def read_playbooks(path: Path, node: Any, line: int) -> tuple[Playbook, ...]:
     """The `playbooks:` value of unmo.yaml (a YAML node) as playbooks, or InputError naming the
-    file and line of the first problem (`line`: the key's): not a list of mappings, an unknown key or trigger, a
-    missing task, a number of days out of range, an owner that is not an address."""
+    file and line of the first problem (`line`: the key's): not a list of mappings, an unknown
+    key or trigger, a missing task, a number of days out of range, an owner that is not an
+    address, the same trigger and task twice."""
     import yaml  # lazy: PyYAML only when there is a YAML file to read
 
     if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
