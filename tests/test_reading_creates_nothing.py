@@ -15,6 +15,9 @@ READERS = [
     ("feedback", "list", "--json"),
     ("alerts", "list", "--json"),
     ("health", "--format", "json"),
+    ("task", "list", "--json"),
+    ("task", "list", "--overdue"),
+    ("task", "sweep", "--dry-run", "--json"),
 ]
 
 
@@ -42,6 +45,7 @@ READ_ONLY_READERS = [
     ("customer", "show", "acme", "--json"), ("report", "weekly"),
     ("report", "weekly", "--format", "json"), ("feedback", "list"), ("feedback", "list", "acme"),
     ("alerts", "list", "--json"), ("keys", "list", "acme"), ("config", "show", "--json"),
+    ("task", "list", "--all"), ("task", "list", "acme", "--json"),
 ]
 
 
