@@ -12,13 +12,17 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from conftest import query
 from hypothesis import given
 from hypothesis import strategies as st
 from support_health import PlayServer, make_customer
-from support_onboarding import flags
+from support_onboarding import flags, onboard
+from support_smtp import smtp_server
+from support_survey import configure as configure_surveys
+from support_survey import form_token, free_port, survey_link, survey_server
 
 from unmo_cli.playbooks import add_business_days
 from unmo_cli.workspace import PLAYBOOKS_EXAMPLE
@@ -187,6 +191,24 @@ def test_health_failing_fires_its_playbook(unmo, workspace):
     assert (task["customer"], task["title"], task["owner"], task["due_on"], task["fired"]) == (
         "beta-apps", "Fix the integration", "ops@team.example", "2026-12-07", 1)
     assert query("SELECT rule FROM alerts") == [("health_failing",)]
+
+
+def test_a_detractor_on_the_survey_page_opens_the_task(unmo, workspace):
+    slug = onboard(unmo)["customer"]["slug"]
+    port = free_port()
+    with smtp_server() as box:
+        configure_surveys(workspace, box.port, port, extra=(
+            "playbooks:\n  - {on: detractor, task: Call them, owner: ana@team.example}\n"))
+        assert unmo("survey", "send", slug).exit_code == 0
+    link = survey_link(box.messages()[0])
+    with survey_server(workspace, port):
+        page = httpx.get(link)
+        posted = httpx.post(link, data={"satisfaction": "8", "nps": "2",
+                                        "form_token": form_token(page.text)})
+        assert posted.status_code == 200, posted.text
+    [task] = tasks(unmo)
+    assert (task["customer"], task["title"], task["owner"], task["playbook"], task["fired"]) == (
+        slug, "Call them", "ana@team.example", "detractor:Call them", 1)
 
 
 # --- time triggers: task sweep --------------------------------------------------------------------

@@ -40,10 +40,16 @@ def today(ws: Workspace) -> date:
     return clock.now().astimezone(ZoneInfo(ws.settings.timezone)).date()
 
 
-@dataclass(frozen=True)
+def _iso(value: datetime | None) -> str | None:
+    """clock.iso of a stored (naive UTC) timestamp, without its conversions: a list of 10,000
+    tasks formats 30,000 of them."""
+    return None if value is None else value.isoformat() + "Z"
+
+
+@dataclass(frozen=True, slots=True)
 class TaskView:
-    """A task as the commands show it; `overdue`: open and due before today (workspace time
-    zone)."""
+    """A task as the commands show it; timestamps naive UTC, as stored; `overdue`: open and due
+    before today (workspace time zone)."""
 
     id: int
     customer: str  # slug
@@ -65,8 +71,8 @@ class TaskView:
                 "title": self.title, "owner": self.owner,
                 "due_on": self.due_on.isoformat() if self.due_on else None,
                 "status": self.status, "overdue": self.overdue, "playbook": self.playbook,
-                "fired": self.fired, "created_at": clock.iso(self.created_at),
-                "updated_at": clock.iso(self.updated_at), "done_at": clock.iso(self.done_at),
+                "fired": self.fired, "created_at": _iso(self.created_at),
+                "updated_at": _iso(self.updated_at), "done_at": _iso(self.done_at),
                 "done_note": self.done_note}
 
 
@@ -81,10 +87,7 @@ def _query(*conditions: Any) -> Any:
 
 
 def _view(row: Any, day: date) -> TaskView:
-    from_db = clock.from_db
-    return TaskView(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
-                    from_db(row[9]), from_db(row[10]), from_db(row[11]), row[12],
-                    row[6] == "open" and row[5] is not None and row[5] < day)
+    return TaskView(*row, row[6] == "open" and row[5] is not None and row[5] < day)
 
 
 def task_views(session: Session, ids: list[int], day: date) -> list[TaskView]:
@@ -182,10 +185,12 @@ def list_tasks(ws: Workspace | None, *, slug: str | None = None, owner: str | No
                            "slugs.")
         return []
     try:
-        with db.session() as session:
-            if slug is not None:
+        if slug is not None:
+            with db.session() as session:
                 conditions.append(Task.customer_id == get_customer(session, slug).id)
-            return [_view(row, day) for row in session.execute(_query(*conditions))]
+        # Plain rows on a connection, not through the ORM session: 10,000 rows in one query.
+        with db.engine.connect() as connection:
+            return [_view(row, day) for row in connection.execute(_query(*conditions)).all()]
     finally:
         db.dispose()
 
