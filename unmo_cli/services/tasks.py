@@ -15,7 +15,12 @@ from unmo_cli import clock, testhooks
 from unmo_cli.db import MAX_ROW_ID
 from unmo_cli.db.models import Customer, Task
 from unmo_cli.errors import InputError, NotFound
-from unmo_cli.services.customers import customer_session, get_customer, open_existing
+from unmo_cli.services.customers import (
+    customer_session,
+    get_customer,
+    open_existing,
+    unknown_customer,
+)
 from unmo_cli.text import (
     MAX_REASON,
     MAX_TASK_TITLE,
@@ -181,8 +186,7 @@ def list_tasks(ws: Workspace | None, *, slug: str | None = None, owner: str | No
     ws, db = open_existing(ws)
     if db is None:
         if slug is not None:
-            raise NotFound(f"unknown customer {slug!r}; run unmo customer list to see the "
-                           "slugs.")
+            raise unknown_customer(slug)
         return []
     try:
         if slug is not None:

@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select, text
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from unmo_cli import clock, testhooks
 from unmo_cli.db.models import Customer, Feedback, Task
@@ -70,8 +68,12 @@ def upsert_task(session: Session, playbook: Playbook, customer_id: int, owner: s
     stamp = clock.to_db(now)
     due = add_business_days(_local_day(now, timezone), playbook.due_business_days)
     table: Any = Task.__table__
-    dialect = session.connection().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    # Only the dialect the engine has loaded already: importing the PostgreSQL one at the top
+    # would cost every feedback and health command on SQLite a third of a second.
+    if session.connection().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert  # lazy: loaded by the engine
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # lazy: loaded by the engine
     statement = insert(table).values(
         customer_id=customer_id, title=playbook.task, owner=owner, due_on=due, status="open",
         playbook=playbook.key, fired=count, created_at=stamp, updated_at=stamp)
