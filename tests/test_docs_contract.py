@@ -265,6 +265,11 @@ def _real_json_documents(unmo, workspace: Path) -> dict[tuple[str, ...], list]:
     run(("feedback", "list"), "--json")
     run(("alerts", "list"), "--json")
     run(("alerts", "notify"), "--json", codes=(3,))  # no webhook: alerts stay pending
+    run(("task", "add"), slug, "Call about the detractor", "--due", "2026-11-20", "--json")
+    run(("task", "assign"), "1", "ana@team.example", "--json")
+    run(("task", "list"), "--json")
+    run(("task", "done"), "1", "--note", "called", "--json")
+    run(("task", "sweep"), "--json")
     assert unmo("customer", "phase", slug, "launch", env=env).exit_code == 0  # installs too
     url, stop = start_in_thread(SandboxOptions(port=0, key_refresh_s=0))
     try:

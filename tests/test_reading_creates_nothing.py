@@ -17,6 +17,9 @@ READERS = [
     ("feedback", "list", "--json"),
     ("alerts", "list", "--json"),
     ("health", "--format", "json"),
+    ("task", "list", "--json"),
+    ("task", "list", "--overdue"),
+    ("task", "sweep", "--dry-run", "--json"),
 ]
 
 
@@ -56,6 +59,7 @@ READ_ONLY_READERS = [
     ("report", "customer", "acme", "--quarter", "{this quarter}"),
     ("report", "customer", "acme", "--quarter", "{this quarter}", "--format", "html"),
     ("customer", "timeline", "acme"), ("customer", "timeline", "acme", "--json"),
+    ("task", "list", "--all"), ("task", "list", "acme", "--json"),
 ]
 
 

@@ -282,6 +282,8 @@ COMMANDS: tuple[CommandEntry, ...] = (
                  "NPS)."),
     CommandEntry("alerts", "List, acknowledge and send alerts (low satisfaction, satisfaction "
                  "drops, NPS detractors, failing integrations)."),
+    CommandEntry("task", "Tasks on customers: add, list, complete and assign them; playbooks "
+                 "open them when a trigger fires."),
     CommandEntry("email", "Send customers their e-mails over SMTP (each request once)."),
     CommandEntry("survey", "E-mail survey links to customers and serve the page they answer "
                  "on."),

@@ -29,6 +29,7 @@ MAX_NAME = 200
 MAX_ID = 200
 MAX_REASON = 1_000
 MAX_COMMENT = 10_000
+MAX_TASK_TITLE = 200  # a task's title (one line)
 
 
 def text_problem(text: str, *, allow_newlines: bool = False) -> str | None:
@@ -78,3 +79,18 @@ def shown(value: object, limit: int = 60) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit - 1]}… ({len(str(value)):,} characters)"
+
+
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL_RE = re.compile(rf"^(?P<local>{_LOCAL})@(?P<domain>{_LABEL}(?:\.{_LABEL})+)$")
+
+
+def plain_email(text: str) -> str | None:
+    """`text` as an address `local@domain.tld` (no display name, the domain lowercased), or
+    None when it is not one: the one rule for the addresses unmo stores (a contact, a success
+    manager, a task's owner, `user.email`)."""
+    match = _EMAIL_RE.match(text) if len(text) <= 254 else None
+    if not match or len(match.group("local")) > 64:
+        return None
+    return f"{match.group('local')}@{match.group('domain').lower()}"

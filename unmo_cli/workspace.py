@@ -1,5 +1,5 @@
 """Owns the workspace: where it is, its settings (unmo.yaml + environment), its folders and
-.gitignore. Nothing else reads unmo.yaml or UNMO_* settings variables.
+.gitignore. Nothing else reads unmo.yaml or UNMO_* settings variables (UNMO_ACTOR: `actor`).
 
 Over 500 lines as one module: the settings are one table (each key, its environment variable,
 its type and its check, read in one pass over unmo.yaml); splitting it would put a setting in one
@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from unmo_cli.documents import too_long_for_int, whole_number
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.mailer import address_problem, smtp_url_problem
-from unmo_cli.text import shown, text_problem
+from unmo_cli.playbooks import Playbook, read_playbooks
+from unmo_cli.text import plain_email, shown, text_problem
 from unmo_cli.urls import PRODUCTION_API_URL, url_problem
 
 CONFIG_NAME = "unmo.yaml"
@@ -100,6 +101,14 @@ class SurveySettings:
 
 
 @dataclass(frozen=True)
+class UserSettings:
+    """Who runs unmo here: `email` is whose tasks `unmo task list --mine` shows (UNMO_ACTOR,
+    when set, wins: see `actor`)."""
+
+    email: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
     timezone: str = "UTC"
@@ -111,6 +120,9 @@ class Settings:
     health_score: HealthScoreSettings = field(default_factory=HealthScoreSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
     survey: SurveySettings = field(default_factory=SurveySettings)
+    user: UserSettings = field(default_factory=UserSettings)
+    # The one setting that is a list (of mappings): read by playbooks.read_playbooks.
+    playbooks: tuple[Playbook, ...] = ()
 
 
 # Environment variables win over the file.
@@ -129,6 +141,9 @@ ENVIRONMENT = {
 SMTP_PASSWORD_ENV = "UNMO_SMTP_PASSWORD"
 
 _SECRET_KEYS = {"database_url", "alerts.webhook_url"}
+# Who "me" is for `unmo task list --mine`, before user.email: a CI job or a shared shell says so.
+ACTOR_ENV = "UNMO_ACTOR"
+
 # Settings that may span lines. None do: every text setting is a URL, a name or a path, and a
 # line break in one is how a value smuggles an extra line into a generated file (`.env`).
 FREE_TEXT_SETTINGS: frozenset[str] = frozenset()
@@ -299,6 +314,9 @@ def _walk(path: Path, node: Any, cls: type, prefix: str, flat: dict[str, Any]) -
             known = ", ".join(prefix + k for k in schema)
             raise InputError(f"{path}: line {line}: unknown key {dotted!r}; known keys: {known}.")
         kind = schema[key]
+        if dotted == "playbooks":
+            flat[dotted] = (read_playbooks(path, value_node, line), line)
+            continue
         if is_dataclass(kind):
             if isinstance(value_node, yaml.ScalarNode) and value_node.tag.endswith(":null"):
                 continue
@@ -379,8 +397,7 @@ def _build_settings(flat: dict[str, Any], config_file: Path | None) -> Settings:
     settings = Settings()
     for dotted, value in values.items():
         settings = _set(settings, dotted.split("."), value)
-    _validate(settings, flat, config_file)
-    return settings
+    return _validate(settings, flat, config_file)
 
 
 def _kind_of(dotted: str) -> Any:
@@ -398,7 +415,9 @@ def _set(obj: Any, parts: list[str], value: Any) -> Any:
     return replace(obj, **{name: _set(getattr(obj, name), parts[1:], value)})
 
 
-def _validate(settings: Settings, flat: dict[str, Any], config_file: Path | None) -> None:
+def _validate(settings: Settings, flat: dict[str, Any], config_file: Path | None) -> Settings:
+    """`settings` checked (InputError naming the file and line, or the variable, of the first
+    bad value), with user.email normalised as every stored address is."""
     def where(dotted: str) -> str:
         env_name = ENVIRONMENT.get(dotted)
         if env_name and os.environ.get(env_name):
@@ -425,6 +444,26 @@ def _validate(settings: Settings, flat: dict[str, Any], config_file: Path | None
         raise InputError(f"{where('alerts.satisfaction_below')}alerts.satisfaction_below must be "
                          "between 1 and 11.")
     _validate_email(settings, where)
+    if settings.user.email is not None:
+        address = plain_email(settings.user.email.strip())
+        if address is None:
+            raise InputError(f"{where('user.email')}user.email {settings.user.email!r} is not "
+                             "an e-mail address (e.g. ana@yourcompany.example).")
+        return replace(settings, user=UserSettings(email=address.lower()))
+    return settings
+
+
+def actor(settings: Settings) -> str | None:
+    """Who "me" is (`unmo task list --mine`): UNMO_ACTOR if set, else user.email (lowercased,
+    as task owners are); None when neither says. InputError when UNMO_ACTOR is not an address."""
+    raw = os.environ.get(ACTOR_ENV, "").strip()
+    if not raw:
+        return settings.user.email
+    address = plain_email(raw)
+    if address is None:
+        raise InputError(f"environment variable {ACTOR_ENV} {shown(raw)} is not an e-mail "
+                         "address (e.g. ana@yourcompany.example).")
+    return address.lower()
 
 
 def flat_settings(settings: Settings, *, mask: bool = True) -> dict[str, Any]:
@@ -437,6 +476,8 @@ def flat_settings(settings: Settings, *, mask: bool = True) -> dict[str, Any]:
             value = getattr(obj, f.name)
             if is_dataclass(value):
                 walk(value, prefix + _key(f) + ".")
+            elif f.name == "playbooks":
+                result["playbooks"] = [playbook.as_setting() for playbook in value]
             else:
                 dotted = prefix + _key(f)
                 result[dotted] = mask_secret_setting(dotted, value) if mask else value
@@ -477,6 +518,20 @@ def ensure_gitignore(root: Path) -> Path:
     return path
 
 
+# `unmo init`'s example of the one list setting (docs/cli.md, "Playbooks").
+PLAYBOOKS_EXAMPLE = [
+    "# playbooks:   # a task for someone when a trigger fires (none by default); e.g.:",
+    "#   - on: detractor            # or low_satisfaction, satisfaction_drop, health_failing",
+    "#     task: Call the customer about their NPS answer",
+    "#     due_business_days: 2",
+    "#     owner: success_manager   # the customer's; or an e-mail address",
+    "#   - on: renewal_due          # `unmo task sweep` checks renewal_due and silent",
+    "#     days: 60                 # days before the renewal date (silent: days without feedback)",
+    "#     task: Prepare the renewal",
+    "#     due_business_days: 10",
+]
+
+
 def default_config_text() -> str:
     """The commented unmo.yaml that `unmo init` writes: every key, at its default, commented out."""
     lines = [
@@ -495,6 +550,8 @@ def default_config_text() -> str:
             if is_dataclass(value):
                 lines.append(f"# {indent}{_key(f)}:")
                 walk(value, indent + "  ")
+            elif f.name == "playbooks":
+                lines.extend(PLAYBOOKS_EXAMPLE)
             else:
                 shown = "null" if value is None else value
                 if isinstance(value, float) and value.is_integer():

@@ -21,6 +21,9 @@ def show(json_output: bool = typer.Option(False, "--json", help="Print JSON.")) 
     table = console.DataTable(f"Settings for {report.workspace}",
                               [console.key("key"), console.text("value", wrap=True)])
     for key, value in report.settings.items():
+        if isinstance(value, list):  # playbooks: one line per entry
+            value = "\n".join(", ".join(f"{k}: {v}" for k, v in item.items())
+                              for item in value) or None
         table.add_row(key, None if value is None else str(value))
     console.print_out(table)
     console.info(f"config file: {report.config_file or 'none (defaults and environment)'}")

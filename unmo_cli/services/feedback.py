@@ -60,6 +60,7 @@ from unmo_cli.services.feedback_values import (  # noqa: F401 (re-exported)
     check_satisfaction,
 )
 from unmo_cli.services.summaries import SUMMARY_WINDOW, feedback_summary  # noqa: F401 (re-exported)
+from unmo_cli.services.triggers import fire_playbooks
 from unmo_cli.text import shown
 
 if TYPE_CHECKING:
@@ -148,6 +149,7 @@ def add_feedback(ws: Workspace, customer: str, *, satisfaction: Any, nps: Any = 
                                      feedback_id=row.id))
         ids = [record_alert(session, d.customer_id, d.rule, d.text, d.score,
                             feedback_id=d.feedback_id) for d in drafts]
+        fire_playbooks(session, ws.settings, [(d.customer_id, d.rule) for d in drafts])
         view = FeedbackView(row.id, found.slug, found.name, clock.from_db(row.received_at),
                             row.satisfaction, row.nps, row.category, row.comment, row.source,
                             row.external_id)

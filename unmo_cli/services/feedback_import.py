@@ -47,6 +47,7 @@ from unmo_cli.services.feedback_values import (
     check_satisfaction,
     is_blank,
 )
+from unmo_cli.services.triggers import fire_playbooks
 from unmo_cli.text import MAX_COMMENT, shown, text_problem
 
 if TYPE_CHECKING:
@@ -452,7 +453,9 @@ def _write(ws: Workspace, session: Session, rows: list[_Checked], raise_alerts: 
                 settings, windows, customer_id=customer_id, customer_name=ref.name,
                 slug=ref.slug,
                 feedback_id=feedback_ids.get(index) or _latest_id(session, customer_id, at)))
-    return record_alerts(session, drafts)
+    ids = record_alerts(session, drafts)
+    fire_playbooks(session, ws.settings, [(d.customer_id, d.rule) for d in drafts])
+    return ids
 
 
 def _batches(indexes: Iterable[int]) -> Iterator[list[int]]:

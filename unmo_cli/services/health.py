@@ -39,6 +39,7 @@ from unmo_cli.services.summaries import (  # noqa: F401 (re-exported)
     health_summary,
 )
 from unmo_cli.services.summaries import unhealthy_services as _unhealthy
+from unmo_cli.services.triggers import fire_playbooks
 from unmo_cli.text import one_line
 from unmo_cli.workspace import load_workspace
 
@@ -720,7 +721,10 @@ def raise_health_alerts(session: Session, latest: dict[int, CustomerHealth], set
         text = _alert_text(rule, names.get(customer_id, result.customer), result, failure_n,
                            success_n)
         alert_id = record_alert(session, customer_id, rule, text, None, created_at=now)
-        raised.append({"id": alert_id, "customer": result.customer, "rule": rule, "text": text})
+        raised.append({"id": alert_id, "customer": result.customer, "rule": rule, "text": text,
+                       "customer_id": customer_id})
+    fire_playbooks(session, settings, [(a.pop("customer_id"), a["rule"]) for a in raised],
+                   now=now)
     return raised
 
 

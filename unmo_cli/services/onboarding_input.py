@@ -16,7 +16,7 @@ import icu
 from unmo_cli.documents import is_finite_number, too_long_for_int
 from unmo_cli.errors import InputError, MissingFields
 from unmo_cli.names import fold_to_ascii, name_key
-from unmo_cli.text import MAX_NAME, shown, text_problem
+from unmo_cli.text import MAX_NAME, plain_email, shown, text_problem
 
 INDUSTRIES = ("gaming", "ecommerce", "fintech", "other")
 INTEGRATIONS = ("sdk", "s2s", "hybrid")
@@ -109,21 +109,16 @@ def parse_contact_name(value: Any) -> str:
     return _text(value, "a person or team at the customer")
 
 
-_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_EMAIL_RE = re.compile(rf"^(?P<local>{_LOCAL})@(?P<domain>{_LABEL}(?:\.{_LABEL})+)$")
-
-
 def parse_email(value: Any) -> str:
     """An address `local@domain.tld` (no display name); the domain is lowercased."""
     if value is None or isinstance(value, (dict, list, tuple, bool)):
         raise FieldError(f"must be an e-mail address, not {shown(value)}.")
     text = str(value).strip()
-    match = _EMAIL_RE.match(text) if len(text) <= 254 else None
-    if not match or len(match.group("local")) > 64:
+    address = plain_email(text)
+    if address is None:
         raise FieldError(f"{shown(text)} is not an e-mail address (e.g. "
                          "growth@techstart.example).")
-    return f"{match.group('local')}@{match.group('domain').lower()}"
+    return address
 
 
 def parse_optional_email(value: Any) -> str | None:
