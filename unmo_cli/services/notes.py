@@ -75,8 +75,8 @@ def add_note(ws: Workspace | None, slug: str, text: str, *, at: str | None = Non
     """`unmo customer note`: record a note dated `at` (now by default; not before the customer
     existed, not in the future). JSON: {"customer", "at", "text", "author", "recorded_at"}."""
     cleaned = parse_note_text(text)
-    author = note_author()
     ws = ws if ws is not None else load_workspace()
+    author = note_author() or ws.settings.user.email
     with customer_session(ws, slug) as (session, customer):
         when = note_time(at, customer, ws.settings.timezone)
         recorded = clock.to_db(clock.now())
