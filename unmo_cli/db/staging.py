@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, func, select, text, update
+from sqlalchemy import Table, func, select, text
 
 from unmo_cli.db import bulk_insert
 
@@ -81,24 +81,15 @@ def index_staged(session: Session, table: Table, *indexes: Sequence[str]) -> Non
         connection.execute(text(f'ANALYZE "{table.name}"'))
 
 
-def number_staged(session: Session, table: Table, target: Table, id_column: str,
-                  order_column: str) -> None:
-    """Give every staged row the id it will have in `target`, ascending in `order_column`, so
-    the rows can be copied with their ids and found again by them. Call it holding the lock that
-    serialises writers of `target` (lock_for_update). PostgreSQL draws the ids from the target's
-    sequence (other sessions may draw meanwhile: the ids are then not consecutive, only unique);
-    SQLite, which hands out max(id) + 1, numbers from the largest id stored, under the write
-    lock."""
+def next_ids(session: Session, target: Table, order: Any) -> Any:
+    """An SQL expression giving each row of an INSERT … SELECT (ordered by `order`) the id it
+    will have in `target`, so rows copied with it can be found again by their ids. Call it
+    holding the lock that serialises writers of `target` (lock_for_update). PostgreSQL draws
+    the ids from the target's sequence (other sessions may draw meanwhile: unique, not always
+    consecutive); SQLite, which hands out max(id) + 1, numbers on from the largest id stored,
+    which the write lock keeps."""
     connection = session.connection()
-    order = table.c[order_column]
     if connection.dialect.name == "postgresql":
-        ordered = select(order).order_by(order).subquery()
-        drawn = select(ordered.c[order_column].label("key"),
-                       func.nextval(func.pg_get_serial_sequence(target.name, "id")).label("id")
-                       ).subquery()
-    else:
-        base = connection.execute(select(func.coalesce(func.max(target.c.id), 0))).scalar_one()
-        drawn = select(order.label("key"),
-                       (func.row_number().over(order_by=order) + base).label("id")).subquery()
-    connection.execute(update(table).values({id_column: drawn.c.id})
-                       .where(order == drawn.c.key))
+        return func.nextval(func.pg_get_serial_sequence(target.name, "id"))
+    base = connection.execute(select(func.coalesce(func.max(target.c.id), 0))).scalar_one()
+    return func.row_number().over(order_by=order) + base

@@ -26,7 +26,6 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    delete,
     exists,
     func,
     insert,
@@ -39,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from unmo_cli import clock, testhooks
 from unmo_cli.db import lock_for_update
 from unmo_cli.db.models import Customer, Feedback
-from unmo_cli.db.staging import index_staged, number_staged, stage_rows, staging_table
+from unmo_cli.db.staging import index_staged, next_ids, stage_rows, staging_table
 from unmo_cli.errors import InputError
 from unmo_cli.progress import ProgressFactory
 from unmo_cli.services.alerts import (
@@ -123,20 +122,25 @@ def _steps(progress: ProgressFactory | None, total: int, description: str
     return progress(total, description)
 
 
-# The checked rows of one import, in the import's own connection (db/staging.py).
-_STAGED = Table(
-    "feedback_import_staging", MetaData(),
-    Column("line", Integer, primary_key=True, autoincrement=False),
-    Column("customer_id", Integer, nullable=False),
-    Column("received_at", DateTime, nullable=False),
-    Column("satisfaction", Integer, nullable=False),
-    Column("nps", Integer),
-    Column("category", String(16), nullable=False),
-    Column("comment", Text),
-    Column("external_id", String(200)),
-    Column("feedback_id", Integer),  # given once the rows to keep are known
-    prefixes=["TEMPORARY"], postgresql_on_commit="DROP",
-)
+def _staging(name: str) -> Table:
+    """A temporary table of the import's connection (db/staging.py) for the rows of the file."""
+    return Table(
+        name, MetaData(),
+        Column("line", Integer, primary_key=True, autoincrement=False),
+        Column("customer_id", Integer, nullable=False),
+        Column("received_at", DateTime, nullable=False),
+        Column("satisfaction", Integer, nullable=False),
+        Column("nps", Integer),
+        Column("category", String(16), nullable=False),
+        Column("comment", Text),
+        Column("external_id", String(200)),
+        Column("feedback_id", Integer),  # in _KEPT: the row's id in feedback
+        prefixes=["TEMPORARY"], postgresql_on_commit="DROP",
+    )
+
+
+_STAGED = _staging("feedback_import_staging")  # every valid row, as checked
+_KEPT = _staging("feedback_import_new")  # the rows to store, with their feedback ids
 _CONTENT = ("received_at", "satisfaction", "nps", "category", "comment")
 _COPIED = ("customer_id", "received_at", "satisfaction", "nps", "category", "comment",
            "external_id")
@@ -161,12 +165,12 @@ def import_feedback(ws: Workspace, path: Path, *, fmt: str | None = None,
             raise InvalidRows(name, chosen, checked.invalid, checked.valid)
         return ImportResult(name, chosen, checked.total, 0, 0, checked.invalid)
     try:
-        with db.session() as session, staging_table(session, _STAGED) as staged:
+        with db.session() as session, staging_table(session, _STAGED) as staged, \
+                staging_table(session, _KEPT) as kept:
             customers = CustomerIndex(session)
             checked = _check_records(records, lines, customers, now, progress, name,
                                      (session, staged))
-            index_staged(session, staged, ("customer_id", "external_id", "line"),
-                         ("customer_id", "received_at", "line"))
+            index_staged(session, staged, ("customer_id", "external_id", "line"))
             invalid, conflicts = _with_conflicts(session, staged, checked.invalid,
                                                  customers.by_id())
             valid = checked.valid - conflicts
@@ -175,12 +179,9 @@ def import_feedback(ws: Workspace, path: Path, *, fmt: str | None = None,
             # Imports touching the same customers take turns from here: each one's duplicate
             # check and drop rule see the rows the one before it committed.
             lock_customers(session, checked.customer_ids)
-            if conflicts:
-                session.execute(delete(staged).where(
-                    staged.c.line.in_(_conflicting(staged).with_only_columns(staged.c.line))))
-            duplicates = _drop_duplicates(session, staged)
-            fresh = valid - duplicates
-            alert_ids = _write(ws, session, staged, fresh, checked.customer_ids,
+            fresh = _keep_new(session, staged, kept)
+            duplicates = valid - fresh
+            alert_ids = _write(ws, session, kept, fresh, checked.customer_ids,
                                customers.by_id(), raise_alerts, progress, name)
             testhooks.checkpoint("import-insert")  # rows and alerts inserted, not committed
         result = ImportResult(name, chosen, checked.total, fresh, duplicates, invalid,
@@ -293,26 +294,35 @@ def _chain(head: InvalidRow, rest: Iterator[InvalidRow]) -> Iterator[InvalidRow]
     yield from rest
 
 
-def _drop_duplicates(session: Session, staged: Table) -> int:
-    """Drop the staged rows whose id is already stored for their customer, or on an earlier
-    staged line (the same response again); how many there were."""
+def _keep_new(session: Session, staged: Table, kept: Table) -> int:
+    """Copy into `kept`, numbered with their feedback ids, the staged rows to store: those
+    without an id, and those whose id is neither stored for their customer already nor on an
+    earlier staged line (the same response again, or a conflicting one, reported as invalid);
+    how many. One INSERT … SELECT rather than deleting from the staged rows and updating them,
+    which rewrites each row and its index entries."""
     earlier = staged.alias("earlier")
     stored: Any = Feedback.__table__
-    gone = session.execute(delete(staged).where(
-        staged.c.external_id.is_not(None),
-        or_(exists().where(stored.c.customer_id == staged.c.customer_id,
-                           stored.c.external_id == staged.c.external_id),
-            exists().where(earlier.c.customer_id == staged.c.customer_id,
-                           earlier.c.external_id == staged.c.external_id,
-                           earlier.c.line < staged.c.line))))
-    return int(gone.rowcount)  # type: ignore[attr-defined]
+    columns = [c.name for c in staged.c if c.name != "feedback_id"]
+    session.execute(insert(kept).from_select(
+        ["feedback_id", *columns],
+        select(next_ids(session, stored, staged.c.line), *(staged.c[c] for c in columns))
+        .where(or_(staged.c.external_id.is_(None), and_(
+            ~exists().where(stored.c.customer_id == staged.c.customer_id,
+                            stored.c.external_id == staged.c.external_id),
+            ~exists().where(earlier.c.customer_id == staged.c.customer_id,
+                            earlier.c.external_id == staged.c.external_id,
+                            earlier.c.line < staged.c.line))))
+        .order_by(staged.c.line)))
+    fresh = session.execute(select(func.count()).select_from(kept)).scalar_one()
+    index_staged(session, kept, ("customer_id", "received_at", "line"))
+    return int(fresh)
 
 
 def _write(ws: Workspace, session: Session, staged: Table, fresh: int, customer_ids: set[int],
            customers: dict[int, CustomerRef], raise_alerts: bool,
            progress: ProgressFactory | None, name: str) -> list[int]:
-    """Copy the staged rows into feedback (their ids given first, so that an alert can point at
-    its row) and record their alerts, a page of rows at a time; returns the alert ids."""
+    """Copy the new rows (`staged`: _KEPT, numbered) into feedback and record their alerts, a
+    page of rows at a time; returns the alert ids."""
 
     if not fresh:
         return []
@@ -320,7 +330,6 @@ def _write(ws: Workspace, session: Session, staged: Table, fresh: int, customer_
     # Each customer's latest new response (the later line among equal times) anchors the drop
     # rule; its "before" state must be read before the new rows exist.
     latest: dict[int, tuple[datetime, int]] = {}
-    number_staged(session, staged, Feedback.__table__, "feedback_id", "line")  # type: ignore[arg-type]
     for customer_id in sorted(customer_ids):
         row = session.execute(
             select(staged.c.received_at, staged.c.feedback_id)
