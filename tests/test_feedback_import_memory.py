@@ -118,3 +118,25 @@ def test_every_bad_row_is_reported_in_line_order_with_the_conflicting_ids(unmo, 
         12_000 - len(expected) - repeats, repeats)
     assert [row["line"] for row in skipped.json()["invalid"]] == [line for line, _ in expected]
     assert len(feedback_rows()) == 12_000 - len(expected) - repeats
+
+
+def test_the_report_reads_back_every_row_in_order_and_takes_more_after_a_read():
+    from unmo_cli.services.feedback_invalid import InvalidReport, InvalidRow
+
+    report = InvalidReport()
+    assert (len(report), bool(report), list(report), report.first_line) == (0, False, [], None)
+    rows = [InvalidRow(3, "a comment with a\nline break and \u2603"),
+            InvalidRow(5, 'quotes " and \\ backslashes'),
+            *(InvalidRow(line, f"problem {line} " + "x" * 100) for line in range(10, 5000, 2))]
+    for row in rows:  # far more than one read buffer of the spool
+        report.add(row)
+    partly = iter(report)
+    assert [next(partly) for _ in range(3)] == rows[:3]
+    report.add(InvalidRow(6000, "added after a partial read"))  # appended, not mid-file
+    merged = report.merged(iter([InvalidRow(4, "x"), InvalidRow(7000, "y")]))
+    expected = [rows[0], InvalidRow(4, "x"), *rows[1:], InvalidRow(6000, "added after a partial "
+                                                                     "read"), InvalidRow(7000, "y")]
+    assert list(merged) == expected
+    assert list(merged) == expected  # read again: the same
+    assert (len(merged), merged.first_line) == (len(expected), 3)
+    merged.close()
