@@ -1,5 +1,5 @@
 """Figure: `unmo feedback import` of a 100,000-row CSV, whole process (goal ≤ 3 s), and its
-growth: rows per second and peak memory at 10,000 / 100,000 (/ 1,000,000) rows.
+growth: time and peak memory at 1,000 / 10,000 / 100,000 (/ 1,000,000) rows.
 
 Makes a temporary workspace with a few customers (through `unmo onboard`, as a user would),
 writes a survey export with an id per row, then times the import as a subprocess — interpreter
@@ -7,17 +7,20 @@ start-up, imports, parsing, checking, the bulk insert and the alerts included �
 idempotent re-import of the same file. Prints the figures; asserts nothing about time.
 
     python benchmarks/bench_feedback_import.py [--rows N] [--runs N] [--json]
-    python benchmarks/bench_feedback_import.py --growth [--million]
+    python benchmarks/bench_feedback_import.py --growth [--million] [--postgres-url URL]
 
---growth imports 10,000 and 100,000 rows (and 1,000,000 with --million: about a minute and
-~100 MB of file) in one run, each into a fresh workspace, and prints for each the rows per
-second, the peak RSS of the import process (its own ru_maxrss, from wait4) and the time per row
-against the smallest size, and the time per added row between sizes (equal = linear; goal at
-1,000,000 rows: ≤ 300 MB).
+--growth imports 1,000, 10,000 and 100,000 rows (and 1,000,000 with --million: about a minute
+and 79 MB of file per database) in one run, each into a fresh workspace (and, with
+--postgres-url, a fresh database on that server as well: SQLite first, then PostgreSQL), and
+prints for each the time, the rows per second, the peak RSS of the import process (its own
+ru_maxrss, from wait4), the ratios of time and peak RSS to the size before (x10 rows: a time
+ratio of 10 and a memory ratio of 1 are linear time in bounded memory) and the time per added
+row between sizes (equal = linear; goal at 1,000,000 rows: ≤ 300 MB).
 
-UNMO_DATABASE_URL (an empty database) measures on that database instead of the workspace's SQLite
-file; each run needs an empty one, so use --runs 1 there (benchmarks/run_all.py makes a fresh
-database per run).
+UNMO_DATABASE_URL (an empty database) measures the single-size figure on that database instead
+of the workspace's SQLite file; each run needs an empty one, so use --runs 1 there
+(benchmarks/run_all.py makes a fresh database per run). --growth takes --postgres-url instead
+(a server whose role may CREATE DATABASE; each size gets its own, dropped afterwards).
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchtools import fresh_database  # noqa: E402 (the benchmarks folder, put on the path)
 
 CUSTOMERS = ["TechStart Mobile", "EcomGrowth Labs", "FinanceTrack Pro", "Pixel Forge Games"]
 GOAL_S = 3.0
@@ -102,47 +108,58 @@ def measured_import(path: Path, env: dict[str, str]) -> tuple[float, float, floa
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, summary
 
 
-def growth(sizes: list[int], database_url: str | None, as_json: bool) -> None:
-    """One import per size, each into a fresh workspace, in one run (so the ratios compare
-    like with like on a busy machine)."""
+def growth(sizes: list[int], server_url: str | None) -> list[dict]:
+    """One import per size, each into a fresh workspace (and a fresh database on the server
+    when `server_url` is given), in one run, so the ratios compare like with like on a busy
+    machine."""
     figures = []
     for rows in sizes:
         root = Path(tempfile.mkdtemp(prefix="unmo-bench-import-"))
         try:
-            env = {k: v for k, v in os.environ.items() if not k.startswith("UNMO_")}
-            env.update(UNMO_WORKSPACE=str(root), NO_COLOR="1", UNMO_NOW="2026-11-27T12:00:00Z")
-            if database_url:
-                env["UNMO_DATABASE_URL"] = database_url
-            make_workspace(root, env)
-            export = root / "survey.csv"
-            write_export(export, rows)
-            elapsed, cpu, peak, summary = measured_import(export, env)
-            assert summary["imported"] == rows, summary
-            figures.append({"rows": rows, "import_s": elapsed, "cpu_s": cpu,
-                            "peak_rss_mb": peak, "file_mb": export.stat().st_size / 2**20})
+            with fresh_database(server_url) as database_url:
+                env = {k: v for k, v in os.environ.items() if not k.startswith("UNMO_")}
+                env.update(UNMO_WORKSPACE=str(root), NO_COLOR="1",
+                           UNMO_NOW="2026-11-27T12:00:00Z")
+                if database_url:
+                    env["UNMO_DATABASE_URL"] = database_url
+                make_workspace(root, env)
+                export = root / "survey.csv"
+                write_export(export, rows)
+                elapsed, cpu, peak, summary = measured_import(export, env)
+                assert summary["imported"] == rows, summary
+                figures.append({"rows": rows, "import_s": elapsed, "cpu_s": cpu,
+                                "peak_rss_mb": peak, "alerts": summary["alerts"],
+                                "file_mb": export.stat().st_size / 2**20})
         finally:
             shutil.rmtree(root, ignore_errors=True)
-    base = figures[0]["import_s"] / figures[0]["rows"]
-    print("feedback import growth, CSV, whole process, one run:")
-    for f in figures:
+    return figures
+
+
+def print_growth(label: str, figures: list[dict]) -> None:
+    print(f"feedback import growth, {label}, CSV, whole process, one run:")
+    print("  | rows | file | time | CPU | rows/s | peak RSS | time ÷ the size before | "
+          "peak RSS ÷ the size before | µs per added row |")
+    print("  |---|---|---|---|---|---|---|---|---|")
+    for before, f in zip([None, *figures], figures, strict=False):
         f["rows_per_s"] = f["rows"] / f["import_s"]
-        f["time_per_row_ratio"] = (f["import_s"] / f["rows"]) / base
-        print(f"  {f['rows']:>9,} rows ({f['file_mb']:6.1f} MB file): {f['import_s']:7.2f} s, "
-              f"{f['rows_per_s']:9,.0f} rows/s, peak RSS {f['peak_rss_mb']:6.0f} MB, "
-              f"time per row x{f['time_per_row_ratio']:.2f} of {figures[0]['rows']:,}")
-    # The fixed cost (start-up, the workspace) hides in the small size; the cost per added row
-    # between two sizes does not: equal figures mean linear growth.
-    for before, after in zip(figures, figures[1:], strict=False):
-        after["marginal_us_per_row"] = ((after["import_s"] - before["import_s"])
-                                        / (after["rows"] - before["rows"]) * 1e6)
-        print(f"  {before['rows']:,} -> {after['rows']:,}: {after['marginal_us_per_row']:.1f} µs "
-              "per added row")
+        ratios, marginal = "— | —", "—"
+        if before is not None:
+            f["time_ratio"] = f["import_s"] / before["import_s"]
+            f["rss_ratio"] = f["peak_rss_mb"] / before["peak_rss_mb"]
+            f["marginal_us_per_row"] = ((f["import_s"] - before["import_s"])
+                                        / (f["rows"] - before["rows"]) * 1e6)
+            ratios = f"x{f['time_ratio']:.2f} | x{f['rss_ratio']:.2f}"
+            marginal = f"{f['marginal_us_per_row']:.1f}"
+        print(f"  | {f['rows']:,} | {f['file_mb']:.1f} MB | {f['import_s']:.2f} s | "
+              f"{f['cpu_s']:.2f} s | {f['rows_per_s']:,.0f} | {f['peak_rss_mb']:.0f} MB | "
+              f"{ratios} | {marginal} |")
+    # The fixed cost (start-up, the workspace) hides in the small sizes; the cost per added
+    # row between two sizes does not: equal figures mean linear growth.
     if len(figures) > 2:
         ratio = figures[-1]["marginal_us_per_row"] / figures[-2]["marginal_us_per_row"]
         print(f"  linearity: the last interval costs x{ratio:.2f} per row of the one before "
-              "(1.00 = linear)")
-    if as_json:
-        print(json.dumps({"growth": figures}))
+              f"(1.00 = linear); peak RSS at {figures[-1]['rows']:,} rows "
+              f"{figures[-1]['peak_rss_mb']:.0f} MB (goal at 1,000,000: ≤ 300 MB)")
 
 
 def main() -> None:
@@ -152,15 +169,27 @@ def main() -> None:
     parser.add_argument("--json", action="store_true",
                         help="end with one JSON line of the figures (for benchmarks/run_all.py)")
     parser.add_argument("--growth", action="store_true",
-                        help="10,000 and 100,000 rows in one run: rows/s, peak RSS, linearity")
+                        help="1,000, 10,000 and 100,000 rows in one run: time, peak RSS, "
+                             "ratios")
     parser.add_argument("--million", action="store_true",
-                        help="with --growth, 1,000,000 rows too (about a minute)")
+                        help="with --growth, 1,000,000 rows too (about a minute a database)")
+    parser.add_argument("--postgres-url", metavar="URL",
+                        help="with --growth, measure on PostgreSQL too: a server URL whose "
+                             "role may CREATE DATABASE")
     options = parser.parse_args()
     database_url = os.environ.get("UNMO_DATABASE_URL")
     if options.growth:
         if database_url:
-            sys.exit("--growth makes one workspace per size; it measures on SQLite only.")
-        growth([10_000, 100_000] + ([1_000_000] if options.million else []), None, options.json)
+            sys.exit("--growth makes one workspace (and database) per size; pass the server as "
+                     "--postgres-url instead of UNMO_DATABASE_URL.")
+        sizes = [1_000, 10_000, 100_000] + ([1_000_000] if options.million else [])
+        found = {"SQLite": growth(sizes, None)}
+        if options.postgres_url:
+            found["PostgreSQL"] = growth(sizes, options.postgres_url)
+        for label, figures in found.items():
+            print_growth(label, figures)
+        if options.json:
+            print(json.dumps({"growth": found}))
         return
     if database_url and options.runs != 1:
         sys.exit("with UNMO_DATABASE_URL every run needs an empty database: use --runs 1 "

@@ -149,8 +149,8 @@ def _dml(clause: Any) -> Table | None:
         return None
     target = clause.table
     name = getattr(target, "name", None)
-    if name is None or name in UNAUDITED:
-        return None
+    if name is None or name in UNAUDITED or "TEMPORARY" in getattr(target, "_prefixes", ()):
+        return None  # the trail itself, Alembic's bookkeeping, an import's staging tables
     return target
 
 
@@ -213,7 +213,9 @@ def _after_execute(conn: Connection, clause: Any, multiparams: Any, params: Any,
         fixed = {getattr(k, "key", str(k)): getattr(v, "value", None)
                  for k, v in inline.items()}
         values = [{**fixed, **one} for one in values]
-    if op == "insert":
+    if op == "insert" and getattr(clause, "select", None) is not None:
+        details["from"] = "select"  # INSERT … SELECT (an import's rows): a count, no values
+    elif op == "insert":
         if len(values) <= ROWS_SHOWN:
             details["values"] = [_safe(target.name, v) for v in values]
             inserted = _inserted_key(result) if len(values) == 1 else None
@@ -234,11 +236,12 @@ def _after_execute(conn: Connection, clause: Any, multiparams: Any, params: Any,
         Change(target.name, f"{target.name}.{op}", customers, details))
 
 
-def record_rows(conn: Connection, table_name: str, rows: Sequence[Mapping[str, Any]]) -> None:
+def record_rows(conn: Connection, target: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Rows written past SQLAlchemy's execute (PostgreSQL's COPY: db.bulk_insert): an insert
     event summarised as a count, as an executemany of as many rows would be."""
-    if conn.info.get(SKIP) or table_name in UNAUDITED or not rows:
+    if conn.info.get(SKIP) or not rows or _dml(target.insert()) is None:
         return
+    table_name = target.name
     conn.info.setdefault(PENDING, []).append(Change(
         table_name, f"{table_name}.insert", _customers_of(table_name, rows, []),
         {"table": table_name, "rows": len(rows)}))

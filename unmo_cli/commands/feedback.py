@@ -12,7 +12,7 @@ from unmo_cli.completion import complete_customer_slug
 
 if TYPE_CHECKING:
     from unmo_cli.services.alerts import DeliveryReport
-    from unmo_cli.services.feedback_import import ImportResult, InvalidRow
+    from unmo_cli.services.feedback_import import ImportResult, InvalidReport
 
 app = typer.Typer(help="Record, import and list customer feedback (satisfaction and NPS).",
                   no_args_is_help=True)
@@ -101,11 +101,11 @@ def import_(
                                  raise_alerts=not no_alerts, progress=console.progress)
     except InvalidRows as refused:
         if json_output:  # a script sees every bad line, and that nothing was imported
-            console.emit_json(refused.to_json())
+            console.emit_json(refused.result().json_document())
         _list_invalid(refused.file, refused.invalid)
         raise
     if json_output:
-        console.emit_json(result.to_json())
+        console.emit_json(result.json_document())  # the invalid rows written one by one
     else:
         _print_imported(result)
     _list_invalid(result.file, result.invalid, skipped=True)
@@ -123,7 +123,7 @@ def _print_imported(result: ImportResult) -> None:
                            "raised."))
 
 
-def _list_invalid(name: str, invalid: list[InvalidRow], *, skipped: bool = False) -> None:
+def _list_invalid(name: str, invalid: InvalidReport, *, skipped: bool = False) -> None:
     """Each bad row on stderr as FILE:LINE: problem, the way compilers and linters do; with
     `skipped` (--skip-invalid imported the rest), a warning counting them."""
     from unmo_cli import console

@@ -337,7 +337,7 @@ def _copy_rows(session: Session, table: Any, columns: Sequence[str],
         # an id another import stored meanwhile, OperationalError for a lost server).
         raise DBAPIError.instance(statement.as_string(driver), None, exc, psycopg.Error,
                                   dialect=session.get_bind().dialect) from exc
-    audit.record_rows(connection, table.name, rows)  # COPY passes SQLAlchemy's events by
+    audit.record_rows(connection, table, rows)  # COPY passes SQLAlchemy's events by
     return ids
 
 

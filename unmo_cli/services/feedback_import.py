@@ -1,24 +1,45 @@
 """`feedback import`, all or nothing: every record of the file checked (services/
 feedback_values.py), then in one transaction the new rows stored (duplicates by id skipped)
-and the alert rules evaluated (services/alerts.py); delivery after the commit."""
+and the alert rules evaluated (services/alerts.py); delivery after the commit.
+
+Memory does not grow with the file: the checked rows go, in batches, into a staging table of the
+import's own connection (unmo_cli/db/staging.py), the bad rows into a temporary file
+(services/feedback_invalid.py). Ids repeated with different values, duplicates of stored rows
+and the rows that raise alerts are then found by SQL over the staged rows, which are copied into
+`feedback` with one INSERT … SELECT; nothing of them is kept in the process."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 
 from unmo_cli import clock, testhooks
-from unmo_cli.db import bulk_insert, lock_for_update
+from unmo_cli.db import lock_for_update
 from unmo_cli.db.models import Customer, Feedback
+from unmo_cli.db.staging import index_staged, next_ids, stage_rows, staging_table
 from unmo_cli.errors import InputError
-from unmo_cli.names import name_key  # the folding get_customer uses
 from unmo_cli.progress import ProgressFactory
 from unmo_cli.services.alerts import (
     AlertDraft,
@@ -29,26 +50,14 @@ from unmo_cli.services.alerts import (
     dropped_before,
     feedback_alerts,
     record_alerts,
-    redact_secret_keys,
     satisfaction_windows,
 )
 from unmo_cli.services.customers import open_existing
-from unmo_cli.services.feedback_files import COLUMN_SET, COLUMNS, RawRow, open_feedback_file
-from unmo_cli.services.feedback_values import (
-    CATEGORIES,
-    EXTERNAL_ID_MAX,
-    SCORES,
-    FieldError,
-    check_category,
-    check_comment,
-    check_external_id,
-    check_nps,
-    check_received_at,
-    check_satisfaction,
-    is_blank,
-)
+from unmo_cli.services.feedback_files import RawRow, open_feedback_file
+from unmo_cli.services.feedback_invalid import InvalidReport, InvalidRow
+from unmo_cli.services.feedback_records import CustomerIndex, CustomerRef, check_record
 from unmo_cli.services.triggers import fire_playbooks
-from unmo_cli.text import MAX_COMMENT, shown, text_problem
+from unmo_cli.text import shown
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -56,23 +65,13 @@ if TYPE_CHECKING:
     from unmo_cli.workspace import Workspace
 
 
-WRITE_BATCH = 5_000  # rows per bulk insert of an import
-LOOKUP_CHUNK = 500  # ids per IN (…) when looking for already imported rows
-
-
-@dataclass(frozen=True)
-class InvalidRow:
-    line: int
-    error: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"line": self.line, "error": self.error}
+WRITE_BATCH = 5_000  # rows per bulk insert into the staging table, per page of alerting rows
 
 
 class InvalidRows(InputError):
     """Some records are invalid and `--skip-invalid` was not given: nothing was written."""
 
-    def __init__(self, name: str, fmt: str, invalid: list[InvalidRow], valid: int):
+    def __init__(self, name: str, fmt: str, invalid: InvalidReport, valid: int):
         self.file = name
         self.format = fmt
         self.invalid = invalid
@@ -80,15 +79,19 @@ class InvalidRows(InputError):
         count = len(invalid)
         super().__init__(
             f"{name} has {count} invalid row{'s' if count != 1 else ''} (first at line "
-            f"{invalid[0].line}); nothing was imported. Fix {'them' if count != 1 else 'it'}, "
-            f"or pass --skip-invalid to import the {valid} valid row{'s' if valid != 1 else ''}."
+            f"{invalid.first_line}); nothing was imported. Fix {'them' if count != 1 else 'it'}, "
+            f"or pass --skip-invalid to import the {valid} valid "
+            f"row{'s' if valid != 1 else ''}."
         )
 
-    def to_json(self) -> dict[str, Any]:
-        """The import's JSON with nothing imported: the keys of ImportResult.to_json(), so a
-        script reads a refusal the way it reads a success."""
+    def result(self) -> ImportResult:
+        """The import with nothing imported: a script reads a refusal the way it reads a
+        success (the same keys)."""
         return ImportResult(self.file, self.format, len(self.invalid) + self.valid, 0, 0,
-                            self.invalid).to_json()
+                            self.invalid)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.result().to_json()
 
 
 @dataclass
@@ -98,176 +101,19 @@ class ImportResult:
     rows: int
     imported: int
     duplicates: int
-    invalid: list[InvalidRow]
+    invalid: InvalidReport
     alerts: list[int] = field(default_factory=list)  # ids of the alerts raised
     delivery: DeliveryReport | None = None
 
     def to_json(self) -> dict[str, Any]:
+        return {**self.json_document(), "invalid": [row.to_json() for row in self.invalid]}
+
+    def json_document(self) -> dict[str, Any]:
+        """to_json with `invalid` an iterator, for console.emit_json to write row by row."""
         return {"file": self.file, "format": self.format, "rows": self.rows,
                 "imported": self.imported, "duplicates": self.duplicates,
-                "invalid": [row.to_json() for row in self.invalid], "alerts": len(self.alerts),
+                "invalid": (row.to_json() for row in self.invalid), "alerts": len(self.alerts),
                 "delivery": self.delivery.to_json() if self.delivery else None}
-
-
-@dataclass
-class _CustomerRef:
-    id: int
-    slug: str
-    name: str
-
-
-class _CustomerIndex:
-    """Every customer, read with one query; a row's `customer` is a slug or a name (matched like
-    `get_customer`: by its folded name key)."""
-
-    def __init__(self, session: Session | None):
-        self._by_slug: dict[str, _CustomerRef] = {}
-        self._by_key: dict[str, _CustomerRef] = {}
-        self._seen: dict[str, _CustomerRef | None] = {}
-        if session is None:
-            return
-        for cid, slug, name, key in session.execute(
-                select(Customer.id, Customer.slug, Customer.name, Customer.name_key)):
-            ref = _CustomerRef(cid, slug, name)
-            self._by_slug[slug] = ref
-            self._by_key[key] = ref
-
-    def find(self, text: str) -> _CustomerRef | None:
-        if text in self._seen:
-            return self._seen[text]
-
-        stripped = text.strip()
-        ref = self._by_slug.get(stripped)
-        if ref is None and stripped:
-            ref = self._by_key.get(name_key(stripped))
-        self._seen[text] = ref
-        return ref
-
-    def known(self, text: Any) -> _CustomerRef | None:
-        """`find` for the fast path: a memo hit, or the full lookup."""
-        ref = self._seen.get(text)
-        return ref if ref is not None else self.find(text)
-
-
-# (line, customer, received_at, satisfaction, nps, category, comment, external_id)
-_Checked = tuple[int, _CustomerRef, datetime, int, int | None, str, str | None, str | None]
-
-
-_CATEGORY_OF: dict[Any, str] = {None: "other", "": "other", **{c: c for c in CATEGORIES}}
-
-
-def _check_record(raw: RawRow, customers: _CustomerIndex, now: datetime
-                  ) -> _Checked | InvalidRow:
-    """One record's values, or what is wrong with it. A fast path takes the common case (clean
-    strings from a CSV or JSON Lines); anything unusual goes through the field checks, which
-    name every problem of the row."""
-    values = raw.values
-    if values is None:
-        fields = raw.fields
-        if fields is None:
-            return InvalidRow(raw.line, f"the record {raw.problem}")
-        if not fields.keys() <= COLUMN_SET:
-            return _check_slowly(raw.line, fields, customers, now)
-        values = tuple(map(fields.get, COLUMNS))
-    who, satisfaction, nps, category, comment, received, external_id = values
-    try:
-        customer = customers.known(who)
-        satisfaction = SCORES[satisfaction]
-        nps = None if nps is None or nps == "" else SCORES[nps]
-        category = _CATEGORY_OF[category]
-        if comment is not None:
-            if len(comment) > MAX_COMMENT or text_problem(comment, allow_newlines=True):
-                raise ValueError  # the field check names the character
-            comment = redact_secret_keys(comment.strip()) or None
-        if received is None or received == "":
-            received_at = clock.to_db(now)
-        elif received[-1] == "Z":  # the usual export form: already UTC, parse it naive
-            received_at = datetime.fromisoformat(received[:-1])
-            if received_at.tzinfo is not None:
-                raise ValueError
-        else:
-            received_at = datetime.fromisoformat(received)
-            if received_at.tzinfo is not None:
-                received_at = received_at.astimezone(UTC).replace(tzinfo=None)
-        if not clock.MIN_YEAR <= received_at.year <= clock.MAX_YEAR:
-            raise ValueError  # the field check says which years are accepted
-        if external_id is not None:
-            external_id = external_id.strip() or None
-            if external_id is not None and (len(external_id) > EXTERNAL_ID_MAX
-                                            or text_problem(external_id)):
-                raise ValueError
-        if customer is not None and satisfaction >= 1:
-            return (raw.line, customer, received_at, satisfaction, nps, category, comment,
-                    external_id)
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
-        pass  # OverflowError: an offset that takes the time past the year 1 or 9999 in UTC
-    return _check_slowly(raw.line, raw.fields or dict(zip(COLUMNS, values, strict=True)),
-                         customers, now)
-
-
-def _check_slowly(line: int, fields: dict[str, Any], customers: _CustomerIndex, now: datetime
-                  ) -> _Checked | InvalidRow:
-    problems: list[str] = []
-    unknown = [key for key in fields if key not in COLUMN_SET]
-    if unknown:
-        problems.append(f"unknown field{'s' if len(unknown) > 1 else ''} "
-                        f"{', '.join(repr(k) for k in unknown)} (the fields are "
-                        f"{', '.join(COLUMNS)})")
-    who = fields.get("customer")
-    customer = None
-    if is_blank(who):
-        problems.append("customer is required (a slug or the exact name)")
-    elif not isinstance(who, str):
-        problems.append(f"customer {who!r} must be a slug or a name")
-    else:
-        customer = customers.find(who)
-        if customer is None:
-            problems.append(f"unknown customer {who!r}")
-    checked: list[Any] = []
-    for check, key in _CHECKS:
-        try:
-            checked.append(check(fields.get(key)))
-        except FieldError as exc:
-            problems.append(str(exc))
-    try:
-        received_at = check_received_at(fields.get("received_at"), now)
-    except FieldError as exc:
-        problems.append(str(exc))
-    if problems:
-        return InvalidRow(line, "; ".join(problems))
-    assert customer is not None
-    satisfaction, nps, category, comment, external_id = checked
-    return (line, customer, received_at, satisfaction, nps, category, comment, external_id)
-
-
-_CHECKS: tuple[tuple[Callable[[Any], Any], str], ...] = (
-    (check_satisfaction, "satisfaction"), (check_nps, "nps"), (check_category, "category"),
-    (check_comment, "comment"), (check_external_id, "id"),
-)
-
-
-def _known_external_ids(session: Session, wanted: dict[int, set[str]]) -> set[tuple[int, str]]:
-    """(customer_id, external_id) pairs already stored. Per customer, one COUNT decides: when it
-    stores few ids compared with the file, read them all in one query; otherwise look the file's
-    ids up in chunks of LOOKUP_CHUNK (set-based either way, never one query per row)."""
-
-    known: set[tuple[int, str]] = set()
-    for customer_id, ids in wanted.items():
-        stored = session.execute(select(func.count(Feedback.external_id)).where(
-            Feedback.customer_id == customer_id)).scalar() or 0
-        if stored <= 2 * len(ids):
-            known.update((customer_id, external_id) for (external_id,) in session.execute(
-                select(Feedback.external_id).where(Feedback.customer_id == customer_id,
-                                                   Feedback.external_id.is_not(None)))
-                if external_id in ids)
-            continue
-        ordered = sorted(ids)
-        for start in range(0, len(ordered), LOOKUP_CHUNK):
-            chunk = ordered[start:start + LOOKUP_CHUNK]
-            known.update((customer_id, external_id) for (external_id,) in session.execute(
-                select(Feedback.external_id).where(Feedback.customer_id == customer_id,
-                                                   Feedback.external_id.in_(chunk))))
-    return known
 
 
 def _steps(progress: ProgressFactory | None, total: int, description: str
@@ -277,13 +123,37 @@ def _steps(progress: ProgressFactory | None, total: int, description: str
     return progress(total, description)
 
 
+def _staging(name: str) -> Table:
+    """A temporary table of the import's connection (db/staging.py) for the rows of the file."""
+    return Table(
+        name, MetaData(),
+        Column("line", Integer, primary_key=True, autoincrement=False),
+        Column("customer_id", Integer, nullable=False),
+        Column("received_at", DateTime, nullable=False),
+        Column("satisfaction", Integer, nullable=False),
+        Column("nps", Integer),
+        Column("category", String(16), nullable=False),
+        Column("comment", Text),
+        Column("external_id", String(200)),
+        Column("feedback_id", Integer),  # in _KEPT: the row's id in feedback
+        prefixes=["TEMPORARY"], postgresql_on_commit="DROP",
+    )
+
+
+_STAGED = _staging("feedback_import_staging")  # every valid row, as checked
+_KEPT = _staging("feedback_import_new")  # the rows to store, with their feedback ids
+_CONTENT = ("received_at", "satisfaction", "nps", "category", "comment")
+_COPIED = ("customer_id", "received_at", "satisfaction", "nps", "category", "comment",
+           "external_id")
+
+
 def import_feedback(ws: Workspace, path: Path, *, fmt: str | None = None,
                     skip_invalid: bool = False, raise_alerts: bool = True,
                     progress: ProgressFactory | None = None) -> ImportResult:
     """Import a survey export. The whole file is read and every record checked before anything
-    is written; then, in one transaction, the new rows are bulk-inserted (rows whose `id` is
-    already stored for that customer, or repeated in the file, are counted as duplicates) and
-    their alerts recorded. Delivery is tried after the commit."""
+    is written; then, in one transaction, the new rows are inserted (rows whose `id` is already
+    stored for that customer, or repeated in the file, are counted as duplicates) and their
+    alerts recorded. Delivery is tried after the commit."""
 
     testhooks.reset()
     chosen, lines, records = open_feedback_file(path, fmt)
@@ -291,24 +161,31 @@ def import_feedback(ws: Workspace, path: Path, *, fmt: str | None = None,
     now = clock.now()
     ws, db = open_existing(ws)
     if db is None:  # no customers yet: every row is refused, and no database is created
-        valid, invalid, total = _check_records(records, lines, _CustomerIndex(None), now,
-                                               progress, name)
-        if invalid and not skip_invalid:
-            raise InvalidRows(name, chosen, invalid, len(valid))
-        return ImportResult(name, chosen, total, 0, 0, invalid)
+        checked = _check_records(records, lines, CustomerIndex(None), now, progress, name)
+        if checked.invalid and not skip_invalid:
+            raise InvalidRows(name, chosen, checked.invalid, checked.valid)
+        return ImportResult(name, chosen, checked.total, 0, 0, checked.invalid)
     try:
-        with db.session() as session:
-            valid, invalid, total = _check_records(records, lines, _CustomerIndex(session),
-                                                   now, progress, name)
+        with db.session() as session, staging_table(session, _STAGED) as staged, \
+                staging_table(session, _KEPT) as kept:
+            customers = CustomerIndex(session)
+            checked = _check_records(records, lines, customers, now, progress, name,
+                                     (session, staged))
+            index_staged(session, staged, ("customer_id", "external_id", "line"))
+            invalid, conflicts = _with_conflicts(session, staged, checked.invalid,
+                                                 customers.by_id())
+            valid = checked.valid - conflicts
             if invalid and not skip_invalid:
-                raise InvalidRows(name, chosen, invalid, len(valid))
+                raise InvalidRows(name, chosen, invalid, valid)
             # Imports touching the same customers take turns from here: each one's duplicate
             # check and drop rule see the rows the one before it committed.
-            lock_customers(session, {row[1].id for row in valid})
-            fresh, duplicates = _without_duplicates(session, valid)
-            alert_ids = _write(ws, session, fresh, raise_alerts, progress, name)
+            lock_customers(session, checked.customer_ids)
+            fresh = _keep_new(session, staged, kept)
+            duplicates = valid - fresh
+            alert_ids = _write(ws, session, kept, fresh, checked.customer_ids,
+                               customers.by_id(), raise_alerts, progress, name)
             testhooks.checkpoint("import-insert")  # rows and alerts inserted, not committed
-        result = ImportResult(name, chosen, total, len(fresh), duplicates, invalid,
+        result = ImportResult(name, chosen, checked.total, fresh, duplicates, invalid,
                               alert_ids)
         testhooks.checkpoint("import-deliver")  # committed, alerts not yet delivered
         if alert_ids:
@@ -318,26 +195,51 @@ def import_feedback(ws: Workspace, path: Path, *, fmt: str | None = None,
         db.dispose()
 
 
-def _check_records(records: Iterator[RawRow], lines: int, customers: _CustomerIndex,
-                   now: datetime, progress: ProgressFactory | None, name: str
-                   ) -> tuple[list[_Checked], list[InvalidRow], int]:
-    """Every record checked as it is read; the valid ones, the invalid ones and how many there
-    were. Progress counts the file's lines (known before the records are)."""
-    valid: list[_Checked] = []
-    invalid: list[InvalidRow] = []
-    total = shown_line = 0
+@dataclass
+class _CheckedFile:
+    invalid: InvalidReport
+    valid: int  # rows staged
+    total: int  # records read
+    customer_ids: set[int]  # of the valid rows
+
+
+def _check_records(records: Iterator[RawRow], lines: int, customers: CustomerIndex,
+                   now: datetime, progress: ProgressFactory | None, name: str,
+                   staging: tuple[Session, Table] | None = None) -> _CheckedFile:
+    """Every record checked as it is read: the valid ones staged in batches (into `staging`'s
+    table; without one, only counted), the invalid ones spooled. Progress counts the file's
+    lines (known before the records are)."""
+    invalid = InvalidReport()
+    batch: list[dict[str, Any]] = []
+    customer_ids: set[int] = set()
+    valid = total = shown_line = 0
     with _steps(progress, lines, f"checking {name}") as advance:
         for total, raw in enumerate(records, start=1):
-            outcome = _check_record(raw, customers, now)
-            (invalid if isinstance(outcome, InvalidRow) else valid).append(outcome)
+            outcome = check_record(raw, customers, now)
+            if isinstance(outcome, InvalidRow):
+                invalid.add(outcome)
+            else:
+                line, ref, received_at, satisfaction, nps, category, comment, external_id = \
+                    outcome
+                customer_ids.add(ref.id)
+                batch.append({"line": line, "customer_id": ref.id, "received_at": received_at,
+                              "satisfaction": satisfaction, "nps": nps, "category": category,
+                              "comment": comment, "external_id": external_id})
+                if len(batch) == WRITE_BATCH:
+                    valid += _stage(staging, batch)
+                    batch = []
             if total % 5000 == 0:
                 advance(raw.line - shown_line)
                 shown_line = raw.line
+        valid += _stage(staging, batch)
         advance(lines - shown_line)
-    valid, repeated = _without_conflicting_ids(valid)
-    if repeated:
-        invalid = sorted(invalid + repeated, key=lambda row: row.line)
-    return valid, invalid, total
+    return _CheckedFile(invalid, valid, total, customer_ids)
+
+
+def _stage(staging: tuple[Session, Table] | None, batch: list[dict[str, Any]]) -> int:
+    if batch and staging is not None:
+        stage_rows(*staging, batch)
+    return len(batch)
 
 
 def lock_customers(session: Session, ids: set[int]) -> None:
@@ -345,132 +247,148 @@ def lock_customers(session: Session, ids: set[int]) -> None:
         lock_for_update(session, Customer, sorted(ids))
 
 
-def _without_conflicting_ids(rows: list[_Checked]) -> tuple[list[_Checked], list[InvalidRow]]:
-    """A file that gives one id (for one customer) to two different responses is wrong on one
-    of the two lines, and unmo cannot tell which: the later row is invalid, naming the earlier.
-    A row repeated exactly (a survey export that overlaps itself) is kept, and counted as a
-    duplicate when it is written."""
-    first: dict[tuple[int, str], _Checked] = {}
-    kept: list[_Checked] = []
-    conflicts: list[InvalidRow] = []
-    for row in rows:
-        external_id = row[7]
-        if external_id is None:
-            kept.append(row)
-            continue
-        earlier = first.setdefault((row[1].id, external_id), row)
-        if earlier is not row and earlier[2:7] != row[2:7]:
-            conflicts.append(InvalidRow(row[0], f"id {shown(external_id)} is also on line "
-                                                f"{earlier[0]} for {row[1].slug} with different "
-                                                "values; one id is one response"))
-            continue
-        kept.append(row)
-    return kept, conflicts
+def _conflicting(staged: Table) -> Any:
+    """The staged rows whose id (for their customer) is on an earlier line with different
+    values, each with that earliest line. A file that gives one id to two different responses
+    is wrong on one of the two lines, and unmo cannot tell which: the later row is invalid,
+    naming the first. A row repeated exactly (a survey export that overlaps itself) is kept,
+    and counted as a duplicate when written."""
+    first_lines = (select(staged.c.customer_id, staged.c.external_id,
+                          func.min(staged.c.line).label("line"))
+                   .where(staged.c.external_id.is_not(None))
+                   .group_by(staged.c.customer_id, staged.c.external_id)
+                   .having(func.count() > 1).subquery())
+    first = staged.alias("first_row")
+    return (select(staged.c.line, staged.c.external_id, staged.c.customer_id, first.c.line)
+            .join(first_lines, and_(first_lines.c.customer_id == staged.c.customer_id,
+                                    first_lines.c.external_id == staged.c.external_id))
+            .join(first, first.c.line == first_lines.c.line)
+            .where(staged.c.line != first.c.line,
+                   or_(*(staged.c[name].is_distinct_from(first.c[name]) for name in _CONTENT))))
 
 
-def _without_duplicates(session: Session, rows: list[_Checked]) -> tuple[list[_Checked], int]:
-    wanted: dict[int, set[str]] = {}
-    for row in rows:
-        if row[7] is not None:
-            wanted.setdefault(row[1].id, set()).add(row[7])
-    known = _known_external_ids(session, wanted) if wanted else set()
-    fresh: list[_Checked] = []
-    duplicates = 0
-    for row in rows:
-        external_id = row[7]
-        if external_id is not None:
-            key = (row[1].id, external_id)
-            if key in known:
-                duplicates += 1
-                continue
-            known.add(key)
-        fresh.append(row)
-    return fresh, duplicates
+def _with_conflicts(session: Session, staged: Table, invalid: InvalidReport,
+                    customers: dict[int, CustomerRef]) -> tuple[InvalidReport, int]:
+    """The invalid rows with the conflicting ids among the staged ones, in line order, and how
+    many of those there are."""
+    found = 0
+
+    def conflicts() -> Iterator[InvalidRow]:
+        nonlocal found
+        rows = session.execute(_conflicting(staged).order_by(staged.c.line),
+                               execution_options={"yield_per": WRITE_BATCH})
+        for line, external_id, customer_id, first_line in rows:
+            found += 1
+            yield InvalidRow(line, f"id {shown(external_id)} is also on line {first_line} for "
+                                   f"{customers[customer_id].slug} with different values; "
+                                   "one id is one response")
+
+    pending = conflicts()
+    head = next(pending, None)
+    if head is None:
+        return invalid, 0
+    return invalid.merged(_chain(head, pending)), found
 
 
-def _write(ws: Workspace, session: Session, rows: list[_Checked], raise_alerts: bool,
+def _chain(head: InvalidRow, rest: Iterator[InvalidRow]) -> Iterator[InvalidRow]:
+    yield head
+    yield from rest
+
+
+def _keep_new(session: Session, staged: Table, kept: Table) -> int:
+    """Copy into `kept`, numbered with their feedback ids, the staged rows to store: those
+    without an id, and those whose id is neither stored for their customer already nor on an
+    earlier staged line (the same response again, or a conflicting one, reported as invalid);
+    how many. One INSERT … SELECT rather than deleting from the staged rows and updating them,
+    which rewrites each row and its index entries."""
+    earlier = staged.alias("earlier")
+    stored: Any = Feedback.__table__
+    columns = [c.name for c in staged.c if c.name != "feedback_id"]
+    session.execute(insert(kept).from_select(
+        ["feedback_id", *columns],
+        select(next_ids(session, stored, staged.c.line), *(staged.c[c] for c in columns))
+        .where(or_(staged.c.external_id.is_(None), and_(
+            ~exists().where(stored.c.customer_id == staged.c.customer_id,
+                            stored.c.external_id == staged.c.external_id),
+            ~exists().where(earlier.c.customer_id == staged.c.customer_id,
+                            earlier.c.external_id == staged.c.external_id,
+                            earlier.c.line < staged.c.line))))
+        .order_by(staged.c.line)))
+    fresh = session.execute(select(func.count()).select_from(kept)).scalar_one()
+    index_staged(session, kept, ("customer_id", "received_at", "line"))
+    return int(fresh)
+
+
+def _write(ws: Workspace, session: Session, staged: Table, fresh: int, customer_ids: set[int],
+           customers: dict[int, CustomerRef], raise_alerts: bool,
            progress: ProgressFactory | None, name: str) -> list[int]:
-    """Bulk-insert the rows and record their alerts; returns the alert ids. Rows that raise a
-    per-response alert are inserted asking for their ids so the alert can point at its row; the
-    rest are inserted without (db.bulk_insert: COPY on PostgreSQL, executemany on SQLite)."""
+    """Copy the new rows (`staged`: _KEPT, numbered) into feedback and record their alerts, a
+    page of rows at a time; returns the alert ids."""
 
-    if not rows:
+    if not fresh:
         return []
     settings = ws.settings.alerts
-    below = settings.satisfaction_below
-    # The drop rule's "before" state must be read before the new rows exist.
+    playbook_settings = ws.settings
+    # Each customer's latest new response (the later line among equal times) anchors the drop
+    # rule; its "before" state must be read before the new rows exist.
     latest: dict[int, tuple[datetime, int]] = {}
-    for index, row in enumerate(rows):
-        seen = latest.get(row[1].id)
-        if seen is None or row[2] >= seen[0]:
-            latest[row[1].id] = (row[2], index)
+    for customer_id in sorted(customer_ids):
+        row = session.execute(
+            select(staged.c.received_at, staged.c.feedback_id)
+            .where(staged.c.customer_id == customer_id)
+            .order_by(staged.c.received_at.desc(), staged.c.line.desc()).limit(1)).first()
+        if row is not None:
+            latest[customer_id] = (row[0], row[1])
     before = ({cid: dropped_before(session, cid, at, settings.drop_points)
-               for cid, (at, _index) in latest.items()} if raise_alerts else {})
+               for cid, (at, _id) in latest.items()} if raise_alerts else {})
 
-    alerting = [i for i, row in enumerate(rows)
-                if raise_alerts and (row[3] < below or (row[4] is not None and row[4] <= 6))]
-    alerting_set = set(alerting)
     table: Any = Feedback.__table__
-    feedback_ids: dict[int, int] = {}
-
-    def values(row: _Checked) -> dict[str, Any]:
-        return {"customer_id": row[1].id, "received_at": row[2], "satisfaction": row[3],
-                "nps": row[4], "category": row[5], "comment": row[6], "source": "import",
-                "external_id": row[7]}
-
-    try:
-        with _steps(progress, len(rows), f"writing {name}") as advance:
-            # In batches, so the rows are never all held twice (as rows and as values); all in
-            # the caller's one transaction, so a failure still writes nothing.
-            for chunk in _batches(alerting):
-                ids = bulk_insert(session, table, [values(rows[i]) for i in chunk],
-                                  returning_ids=True)
-                feedback_ids.update(zip(chunk, ids, strict=True))
-                advance(len(chunk))
-            plain = (i for i in range(len(rows)) if i not in alerting_set)
-            for chunk in _batches(plain):
-                bulk_insert(session, table, [values(rows[i]) for i in chunk])
-                advance(len(chunk))
-    except IntegrityError:
-        raise InputError(f"{name}: another import stored some of these ids at the same time; "
-                         "nothing was imported, run the import again (stored ids are skipped)."
-                         ) from None
+    with _steps(progress, fresh, f"writing {name}") as advance:
+        try:
+            session.execute(insert(table).from_select(
+                ["id", *_COPIED, "source"],
+                select(staged.c.feedback_id, *(staged.c[c] for c in _COPIED),
+                       literal("import")).order_by(staged.c.line)))
+        except IntegrityError:
+            raise InputError(f"{name}: another import stored some of these ids at the same "
+                             "time; nothing was imported, run the import again (stored ids are "
+                             "skipped).") from None
+        advance(fresh)
     if not raise_alerts:
         return []
 
-    drafts: list[AlertDraft] = []
-    for index in alerting:
-        row = rows[index]
-        drafts.extend(feedback_alerts(
-            settings, customer_id=row[1].id, customer_name=row[1].name, slug=row[1].slug,
-            feedback_id=feedback_ids[index], satisfaction=row[3], nps=row[4], category=row[5],
-            comment=row[6], received_at=row[2]))
-    for customer_id, (at, index) in latest.items():
+    alert_ids: list[int] = []
+    below = settings.satisfaction_below
+    after = 0
+    while True:  # the rows that raise a per-response alert, a page at a time (keyset on line)
+        page = session.execute(
+            select(staged.c.line, staged.c.feedback_id, staged.c.customer_id,
+                   staged.c.satisfaction, staged.c.nps, staged.c.category, staged.c.comment,
+                   staged.c.received_at)
+            .where(staged.c.line > after,
+                   or_(staged.c.satisfaction < below, staged.c.nps <= 6))
+            .order_by(staged.c.line).limit(WRITE_BATCH)).all()
+        if not page:
+            break
+        drafts: list[AlertDraft] = []
+        for _line, feedback_id, customer_id, satisfaction, nps, category, comment, at in page:
+            ref = customers[customer_id]
+            drafts.extend(feedback_alerts(
+                settings, customer_id=customer_id, customer_name=ref.name, slug=ref.slug,
+                feedback_id=feedback_id, satisfaction=satisfaction, nps=nps,
+                category=category, comment=comment, received_at=at))
+        alert_ids.extend(record_alerts(session, drafts))
+        fire_playbooks(session, playbook_settings, [(d.customer_id, d.rule) for d in drafts])
+        after = page[-1][0]
+
+    drops: list[AlertDraft] = []
+    for customer_id, (at, feedback_id) in latest.items():
         windows = satisfaction_windows(session, customer_id, at)
         if drop_crossed(before[customer_id], windows, settings.drop_points):
-            ref = rows[index][1]
-            drafts.append(drop_alert(
-                settings, windows, customer_id=customer_id, customer_name=ref.name,
-                slug=ref.slug,
-                feedback_id=feedback_ids.get(index) or _latest_id(session, customer_id, at)))
-    ids = record_alerts(session, drafts)
-    fire_playbooks(session, ws.settings, [(d.customer_id, d.rule) for d in drafts])
-    return ids
-
-
-def _batches(indexes: Iterable[int]) -> Iterator[list[int]]:
-    batch: list[int] = []
-    for index in indexes:
-        batch.append(index)
-        if len(batch) == WRITE_BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _latest_id(session: Session, customer_id: int, at: datetime) -> int | None:
-    return session.execute(select(func.max(Feedback.id)).where(
-        Feedback.customer_id == customer_id, Feedback.received_at == at)).scalar()
-
-
+            ref = customers[customer_id]
+            drops.append(drop_alert(settings, windows, customer_id=customer_id,
+                                    customer_name=ref.name, slug=ref.slug,
+                                    feedback_id=feedback_id))
+    alert_ids.extend(record_alerts(session, drops))
+    fire_playbooks(session, playbook_settings, [(d.customer_id, d.rule) for d in drops])
+    return alert_ids
