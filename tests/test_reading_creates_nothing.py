@@ -11,6 +11,8 @@ from support_ci import skip_or_fail
 READERS = [
     ("report", "weekly", "--format", "json"),
     ("report", "weekly"),
+    ("report", "monthly", "--format", "json"),
+    ("report", "monthly"),
     ("customer", "list", "--json"),
     ("feedback", "list", "--json"),
     ("alerts", "list", "--json"),

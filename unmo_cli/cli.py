@@ -276,7 +276,7 @@ COMMANDS: tuple[CommandEntry, ...] = (
     CommandEntry("email", "Send customers their e-mails over SMTP (each request once)."),
     CommandEntry("survey", "E-mail survey links to customers and serve the page they answer "
                  "on."),
-    CommandEntry("report", "Reports: the team lead's weekly executive summary."),
+    CommandEntry("report", "Reports: the team lead's weekly (or monthly) executive summary."),
     CommandEntry("config", "Show the resolved settings."),
     CommandEntry("db", "Manage the database schema."),
 )

@@ -1,4 +1,4 @@
-"""`unmo report weekly`."""
+"""`unmo report weekly` and `unmo report monthly`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import typer
 
 from unmo_cli.commands.choices import ReportFormat, value
 
-app = typer.Typer(help="Reports: the team lead's weekly executive summary.", no_args_is_help=True)
+app = typer.Typer(help="Reports: the team lead's weekly (or monthly) executive summary.",
+                  no_args_is_help=True)
 
 
 @app.command("weekly")
@@ -34,4 +35,30 @@ def weekly(
     chosen = console.chosen_format(value(fmt), json_output, default="table")
     ws = load_workspace()
     report = weekly_report(week=week, fmt=chosen, output=output, workspace=ws)
+    deliver(ws, report, check_format(chosen), output)
+
+
+@app.command("monthly")
+def monthly(
+    month: str | None = typer.Option(None, "--month", metavar="YYYY-MM",
+                                     help="Calendar month in the configured time zone "
+                                     "(default: the last complete month)."),
+    fmt: ReportFormat | None = typer.Option(None, "--format", "-f", case_sensitive=False,
+                                            help="The format (default: table); csv is one row "
+                                            "per customer."),
+    json_output: bool = typer.Option(False, "--json", help="The same as --format json."),
+    output: Path | None = typer.Option(None, "--output", "-o", metavar="FILE",
+                                       help="Write to this file instead of stdout (written "
+                                       "whole or not at all)."),
+) -> None:
+    """The weekly report's figures over one calendar month, with the month before and the
+    change."""
+    from unmo_cli import console
+    from unmo_cli.render_report import deliver
+    from unmo_cli.services.reports import check_format, monthly_report
+    from unmo_cli.workspace import load_workspace
+
+    chosen = console.chosen_format(value(fmt), json_output, default="table")
+    ws = load_workspace()
+    report = monthly_report(month=month, fmt=chosen, output=output, workspace=ws)
     deliver(ws, report, check_format(chosen), output)
