@@ -88,33 +88,58 @@ class PeriodLedger:
 def period_figures(connection: Connection, edges: list[datetime]) -> list[PeriodLedger]:
     """For each period [edges[i], edges[i+1]) (naive UTC): at its end the customers created
     (`total`), active, their MRR and events per day; within it the customers created (`new`),
-    the churns, and the MRR movements — one pass over the ledger."""
+    the churns, and the MRR movements.
+
+    One pass over the ledger rows that matter — those in effect at the first edge and those
+    effective in the periods — grouped by the period they fall in; each later edge's state is
+    the one before plus its period's movements (a customer becomes active only by a start or a
+    reactivation and stops only by a churn; its MRR moves only by the movements), which is
+    metrics' identity and saves a CASE per edge and row."""
     ledger = _ledger()
     c = ledger.c
     customers = Customer.__table__
-    columns = []
-    for index, edge in enumerate(edges):
-        in_effect = _in_effect(ledger, edge)
-        active = in_effect & (c.kind != "churn")
-        columns += [_sum_if(in_effect).label(f"total_{index}"),
-                    _sum_if(active).label(f"active_{index}"),
-                    _sum_if(active, c.mrr_cents).label(f"mrr_{index}"),
-                    _sum_if(active, customers.c.events_per_day).label(f"events_{index}")]
-    for index, (start, end) in enumerate(zip(edges, edges[1:], strict=False), start=1):
-        within = and_(c.effective_at >= start, c.effective_at < end)
-        columns += [_sum_if(within & (c.kind == "start")).label(f"started_{index}"),
-                    _sum_if(within & (c.kind == "churn")).label(f"churns_{index}"),
-                    *_movement_columns(ledger, start, end, f"_{index}")]
-    row = connection.execute(
-        select(*columns).select_from(ledger.join(customers,
-                                                 customers.c.id == c.customer_id))
-    ).mappings().one()
-    return [PeriodLedger(total=int(row[f"total_{i}"]), active=int(row[f"active_{i}"]),
-                         new=int(row[f"started_{i}"]), churned=int(row[f"churns_{i}"]),
-                         mrr_cents=int(row[f"mrr_{i}"]), mrr_cents_before=int(row[f"mrr_{i - 1}"]),
-                         events_per_day=int(row[f"events_{i}"]),
-                         movements=_movements(row, f"_{i}"))
-            for i in range(1, len(edges))]
+    first, last = edges[0], edges[-1]
+    bucket = case(*[(c.effective_at < edge, index) for index, edge in enumerate(edges)],
+                  else_=len(edges)).label("bucket")
+    # The bucket in a subquery, grouped by its name: PostgreSQL does not take a GROUP BY
+    # expression with its own bound parameters for the SELECT's.
+    rows_of = (select(bucket, c.kind, c.mrr_cents, c.previous, c.effective_at,
+                      customers.c.events_per_day.label("events"))
+               .select_from(ledger.join(customers, customers.c.id == c.customer_id))
+               .where(or_(_in_effect(ledger, first),
+                          and_(c.effective_at >= first, c.effective_at < last)))
+               .subquery("bucketed"))
+    b = rows_of.c
+    live = b.kind != "churn"
+    arrives, leaves = b.kind.in_(("start", "reactivation")), b.kind == "churn"
+    rows = connection.execute(
+        select(b.bucket, func.count().label("rows"), _sum_if(live).label("active"),
+               _sum_if(live, b.mrr_cents).label("mrr"), _sum_if(live, b.events).label("events"),
+               _sum_if(b.kind == "start").label("starts"), _sum_if(leaves).label("churns"),
+               _sum_if(arrives).label("arrivals"),
+               (_sum_if(arrives, b.events) - _sum_if(leaves, b.events)).label("events_moved"),
+               *_movement_columns(rows_of, first, last, ""))
+        .group_by(b.bucket)).mappings().all()
+    found = {int(row["bucket"]): row for row in rows}
+    start = found.get(0)
+    total = int(start["rows"]) if start else 0
+    active = int(start["active"]) if start else 0
+    mrr = int(start["mrr"]) if start else 0
+    events_per_day = int(start["events"]) if start else 0
+    result = []
+    for index in range(1, len(edges)):
+        row = found.get(index)
+        moves = _movements(row, "") if row else metrics.MrrMovements()
+        starts, churns = (int(row["starts"]), int(row["churns"])) if row else (0, 0)
+        before = mrr
+        total += starts
+        active += (int(row["arrivals"]) - churns) if row else 0
+        mrr += moves.net()
+        events_per_day += int(row["events_moved"]) if row else 0
+        result.append(PeriodLedger(total=total, active=active, new=starts, churned=churns,
+                                   mrr_cents=mrr, mrr_cents_before=before,
+                                   events_per_day=events_per_day, movements=moves))
+    return result
 
 
 @dataclass(slots=True)
@@ -132,7 +157,7 @@ class CustomerLedger:
     contracted_end: int
     churned_at: datetime | None
     entered: bool  # a start or a reactivation within the period
-    movements: metrics.MrrMovements
+    movements: tuple[int, ...]  # cents, in the order of metrics.MOVEMENT_KINDS
 
 
 def customer_ledgers(connection: Connection, before: datetime, start: datetime,
@@ -155,7 +180,11 @@ def customer_ledgers(connection: Connection, before: datetime, start: datetime,
         _sum_if(within & c.kind.in_(("start", "reactivation"))).label("entered"),
         *_movement_columns(ledger, start, end, "")]
     result = {}
-    for row in connection.execute(select(c.customer_id, *columns)
+    # Rows superseded before `before` are in effect at none of the instants, nor within the
+    # period: only the latest rows of each customer are aggregated.
+    relevant = or_(c.next_at.is_(None), c.next_at >= before)
+    kinds = metrics.MOVEMENT_KINDS
+    for row in connection.execute(select(c.customer_id, *columns).where(relevant)
                                   .group_by(c.customer_id)).mappings():
         churned_at = row["churned_at"]
         if isinstance(churned_at, str):  # SQLite: MAX(CASE …) of a DATETIME loses its type
@@ -165,7 +194,7 @@ def customer_ledgers(connection: Connection, before: datetime, start: datetime,
             active_start=bool(row["active_start"]), mrr_start=int(row["mrr_start"]),
             active_end=bool(row["active_end"]), mrr_end=int(row["mrr_end"]),
             contracted_end=int(row["contracted_end"]), churned_at=churned_at,
-            entered=bool(row["entered"]), movements=_movements(row, ""))
+            entered=bool(row["entered"]), movements=tuple(int(row[kind]) for kind in kinds))
     return result
 
 

@@ -18,7 +18,7 @@ computes it; splitting is left to the owners of the report speed work."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, astuple, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
@@ -801,7 +801,7 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
             health_score=score, health_color=metrics.health_color(score, green_at, yellow_at),
             health_score_change=None if score is None or before is None else score - before,
             mrr_start=dollars(ledger.mrr_start) or 0.0, mrr_end=dollars(ledger.mrr_end) or 0.0,
-            movements=tuple(dollars(cents) or 0.0 for cents in astuple(ledger.movements))))
+            movements=tuple(dollars(cents) or 0.0 for cents in ledger.movements)))
     rows.sort(key=lambda row: (COLOR_ORDER.get(row.health_color, len(COLOR_ORDER)),
                                -row.mrr, row.slug))
     return rows
