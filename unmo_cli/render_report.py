@@ -417,7 +417,6 @@ def trend_chart(title: str, labels: list[str], values: list[float | None],
     """An SVG line chart's geometry: gridlines with labels, one polyline per run of weeks with
     data (a week without data is a gap), a dot per week with data, an optional dashed target."""
     inner_w = CHART_WIDTH - PAD_LEFT - PAD_RIGHT
-    inner_h = CHART_HEIGHT - PAD_TOP - PAD_BOTTOM
     count = len(labels)
     xs = [PAD_LEFT + (inner_w * i / (count - 1) if count > 1 else inner_w / 2)
           for i in range(count)]
@@ -438,15 +437,7 @@ def trend_chart(title: str, labels: list[str], values: list[float | None],
     }
     if not chart["has_data"]:
         return chart
-    low, high, step = _axis([v for v in values if v is not None], target)
-
-    def y_of(value: float) -> float:
-        return round(PAD_TOP + inner_h * (1 - (value - low) / (high - low)), 1)
-
-    tick = low
-    while tick <= high + step / 1000:
-        chart["gridlines"].append({"y": y_of(tick), "text": show(tick, axis=True)})
-        tick += step
+    y_of = _scale(chart, [v for v in values if v is not None], target, show)
     run: list[str] = []
     for x, label, value in zip(xs, labels, values, strict=True):
         if value is None:
@@ -464,6 +455,23 @@ def trend_chart(title: str, labels: list[str], values: list[float | None],
     if target is not None:
         chart["target_y"] = y_of(target)
     return chart
+
+
+def _scale(chart: dict[str, Any], values: list[float], target: float | None,
+           show: Any) -> Any:
+    """The chart's vertical axis over `values` (and the target): its gridlines added to the
+    chart; returns the function from a value to its y coordinate."""
+    low, high, step = _axis(values, target)
+    inner_h = CHART_HEIGHT - PAD_TOP - PAD_BOTTOM
+
+    def y_of(value: float) -> float:
+        return round(PAD_TOP + inner_h * (1 - (value - low) / (high - low)), 1)
+
+    tick = low
+    while tick <= high + step / 1000:
+        chart["gridlines"].append({"y": y_of(tick), "text": show(tick, axis=True)})
+        tick += step
+    return y_of
 
 
 def _shown(formatter: Any) -> Any:
@@ -570,16 +578,7 @@ def movements_chart(report: WeeklyReport) -> dict[str, Any]:
     if not any(tops) and not any(bottoms):
         return chart
     chart["has_data"] = True
-    low, high, step = _axis([*tops, *bottoms, 0.0], None)
-    inner_h = CHART_HEIGHT - PAD_TOP - PAD_BOTTOM
-
-    def y_of(value: float) -> float:
-        return round(PAD_TOP + inner_h * (1 - (value - low) / (high - low)), 1)
-
-    tick = low
-    while tick <= high + step / 1000:
-        chart["gridlines"].append({"y": y_of(tick), "text": show(tick, axis=True)})
-        tick += step
+    y_of = _scale(chart, [*tops, *bottoms, 0.0], None, show)
     chart["zero_y"] = y_of(0.0)
     slot = (CHART_WIDTH - PAD_LEFT - PAD_RIGHT) / count
     width = round(slot * 0.6, 1)
