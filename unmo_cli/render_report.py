@@ -566,7 +566,9 @@ def movements_chart(report: WeeklyReport) -> dict[str, Any]:
     net = [t + b for t, b in zip(tops, bottoms, strict=True)]
 
     def show(value: float, axis: bool = False) -> str:
-        return _short_money(value) if axis else signed_money(value)
+        if axis:
+            return ("−" if value < 0 else "") + _short_money(abs(value))
+        return signed_money(value)
 
     chart = trend_chart(f"MRR movements per {noun}", trends.weeks,
                         [None] * count, show)  # the frame; bars instead of a line
