@@ -16,7 +16,12 @@ one run:
     one alone as raw SQL through the driver (the floor of the queries).
 
     python benchmarks/bench_report.py [--customers N[,N…]] [--full] [--feedback N] [--checks N]
-                                      [--weeks W] [--runs R] [--shuffled] [--keep] [--json]
+                                      [--weeks W] [--mrr-changes N] [--runs R] [--shuffled]
+                                      [--keep] [--json] [--baseline DIR]
+
+`--mrr-changes 10` gives every customer ten MRR changes in the ledger (issue 11's size: the
+report reads customers and MRR from it); with `--baseline DIR` (an export of main) the same
+workspace is reported by both checkouts, taking turns, so the ratio is measured in one run.
 
 The rows are spread evenly over the last W weeks (default 13, a quarter) before UNMO_NOW, so the
 report's 8-week trend reads 8/13 of all feedback. Set UNMO_DATABASE_URL to an empty PostgreSQL
@@ -100,6 +105,8 @@ def main() -> None:
     parser.add_argument("--feedback", type=int, default=1_000_000)
     parser.add_argument("--checks", type=int, default=1_000_000)
     parser.add_argument("--weeks", type=int, default=13)
+    parser.add_argument("--mrr-changes", type=int, default=0, metavar="N",
+                        help="MRR changes per customer in the ledger (issue 11: 10)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--shuffled", action="store_true",
                         help="store feedback and checks in random time order (a backfill)")
@@ -121,11 +128,13 @@ def main() -> None:
             if customers != sizes[0]:
                 clear()
             dataset = Dataset(customers=customers, feedback=args.feedback, checks=args.checks,
-                              alerts=2_000, weeks=args.weeks, shuffled=args.shuffled)
+                              alerts=2_000, weeks=args.weeks, shuffled=args.shuffled,
+                              mrr_changes=args.mrr_changes)
             generated = generate(dataset)
             print(f"\n{describe(dataset)} over {args.weeks} weeks "
                   f"({'shuffled' if args.shuffled else 'in time order'}) generated in "
-                  f"{generated:.1f} s; median of {args.runs}, load average "
+                  f"{generated:.1f} s; {args.mrr_changes} MRR changes per customer; median "
+                  f"of {args.runs}, load average "
                   f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
             formats = FORMATS if customers <= 10_000 else ("json",)
             commands = {"floor": FLOOR} | {

@@ -35,6 +35,9 @@ class Dataset:
     weeks: int = 13
     shuffled: bool = False
     seed: int = 46
+    # MRR changes per customer (`customer set --mrr`), spread between its creation and its churn
+    # (or END): the ledger the reports read grows to customers × (1 + mrr_changes) rows.
+    mrr_changes: int = 0
 
 
 def generate(dataset: Dataset) -> float:
@@ -66,16 +69,24 @@ def generate(dataset: Dataset) -> float:
     db = open_database(load_workspace())
     started = time.perf_counter()
     try:
-        people = []
+        people, changes, initial = [], [], []
         for n in range(1, dataset.customers + 1):
             created = END - timedelta(days=rng.random() * 400)
             churned = created + timedelta(days=rng.random() * 200) if rng.random() < 0.05 else None
+            until = churned if churned and churned < END else END
+            mrr = rng.randrange(50_000, 500_000)
+            initial.append(mrr)
+            for at in sorted(created + (until - created) * rng.random()
+                             for _ in range(dataset.mrr_changes)):
+                previous, mrr = mrr, rng.randrange(50_000, 500_000)
+                if mrr != previous:
+                    changes.append((n, "change", mrr, at, at))
             people.append((
                 n, f"customer-{n:05d}", f"customer{n:05d}", f"Customer {n:05d}",
                 rng.choice(["gaming", "ecommerce", "fintech", "other"]),
                 rng.choice(["sdk", "s2s", "hybrid"]), "ios,android",
                 rng.choice(["appsflyer", "adjust", "branch", "kochava", "none"]),
-                rng.randrange(1_000, 200_000), rng.randrange(50_000, 500_000), "Ops",
+                rng.randrange(1_000, 200_000), mrr, "Ops",
                 f"ops@customer-{n}.example",
                 rng.choice(["discovery", "setup", "launch"]), created,
                 churned if churned and churned < END else None))
@@ -92,9 +103,11 @@ def generate(dataset: Dataset) -> float:
         # read MRR and churn from it.
         insert(db, MrrChange.__table__, (
             "customer_id", "kind", "mrr_cents", "effective_at", "recorded_at"),
-            [(row[0], "start", row[9], row[13], row[13]) for row in people]
+            [(row[0], "start", first, row[13], row[13])
+             for row, first in zip(people, initial, strict=True)]
+            + changes
             + [(row[0], "churn", 0, row[14], row[14]) for row in people if row[14]])
-        del people
+        del people, changes, initial
         customers = dataset.customers
         if dataset.alerts:
             insert(db, Alert.__table__, (

@@ -11,6 +11,8 @@ from support_ci import skip_or_fail
 READERS = [
     ("report", "weekly", "--format", "json"),
     ("report", "weekly"),
+    ("report", "monthly", "--format", "json"),
+    ("report", "monthly"),
     ("customer", "list", "--json"),
     ("customer", "list", "--health", "red", "--sort", "health", "--json"),
     ("customer", "list", "--tier", "enterprise", "--mrr-min", "100", "--sort", "name"),

@@ -15,7 +15,8 @@ from support_report import NOW, ZONE, build_dataset
 # The contract's JSON fields, and what this implementation adds (listed in the CHANGELOG).
 CONTRACT_FIELDS = {"week", "start", "end", "customers", "mrr", "onboarding", "satisfaction",
                    "health", "finance", "targets", "portfolio", "alerts", "surveys"}
-ADDED_FIELDS = {"timezone", "complete", "previous", "change", "trends"}
+ADDED_FIELDS = {"timezone", "complete", "previous", "change", "trends", "retention", "tasks"}
+NO_MOVEMENT = {"expansion": "0.00", "contraction": "0.00", "reactivation": "0.00"}
 
 
 @pytest.fixture
@@ -50,7 +51,13 @@ def test_headline_figures_of_the_week_by_hand(unmo, week_data):
     assert doc["customers"] == {"total": 7, "active": 5, "new": 3, "churned": 1}
     # A 2,500 + B 2,500 + C 3,000.50 + D 1,200 + G 1,000; at W45's end A + B + E 800.
     # Money for machines is an exact decimal string, as in every command (unmo_cli.money).
-    assert doc["mrr"] == {"current": "10200.50", "previous": "5800.00", "delta": "4400.50"}
+    # Movements: C, D and G new (3,000.50 + 1,200 + 1,000); E churned at its 800.
+    assert doc["mrr"] == {"current": "10200.50", "previous": "5800.00", "delta": "4400.50",
+                          "new": "5200.50", "churned": "800.00", **NO_MOVEMENT}
+    # The cohort at W46's start: A, B and E (5,800); E churned: 5,000 ÷ 5,800; 2 logos of 3.
+    assert doc["retention"] == {"start": "5800.00", "nrr_pct": 86.2, "grr_pct": 86.2,
+                                "logo_pct": 66.7, "cohort": 3, "retained": 2}
+    assert doc["tasks"] == {"open": 0, "overdue": 0, "done": 0, "by_owner": []}
     # Successful sessions 240.5, 300.0, 330.2: mean 870.7 / 3 = 290.23; median rank ⌈1.5⌉ = 2;
     # p95 rank ⌈2.85⌉ = 3; mean within 5 min. The _ms fields: 870,700 ms / 3 = 290,233.333.
     assert doc["onboarding"] == {"count": 3, "mean_s": 290.2, "median_s": 300.0, "p95_s": 330.2,
@@ -95,7 +102,10 @@ def test_previous_week_and_the_change(unmo, week_data):
         "2026-W45", "2026-11-02T05:00:00Z", "2026-11-09T05:00:00Z")
     # A B E F created; A B E active; B new; at W44's end A + E = 3,300 (F churned in W44).
     assert before["customers"] == {"total": 4, "active": 3, "new": 1, "churned": 0}
-    assert before["mrr"] == {"current": "5800.00", "previous": "3300.00", "delta": "2500.00"}
+    assert before["mrr"] == {"current": "5800.00", "previous": "3300.00", "delta": "2500.00",
+                             "new": "2500.00", "churned": "0.00", **NO_MOVEMENT}
+    assert before["retention"] == {"start": "3300.00", "nrr_pct": 100.0, "grr_pct": 100.0,
+                                   "logo_pct": 100.0, "cohort": 2, "retained": 2}
     assert before["onboarding"] == {"count": 1, "mean_s": 420.0, "median_s": 420.0,
                                     "p95_s": 420.0, "target_s": 300.0, "met": False,
                                     "mean_ms": 420000.0, "median_ms": 420000.0,
@@ -111,7 +121,10 @@ def test_previous_week_and_the_change(unmo, week_data):
                                  "gross_margin_pct": 77.6, "cost_per_1k_events": 0.2679}
     assert doc["change"] == {
         "customers": {"total": 3, "active": 2, "new": 2, "churned": 1},
-        "mrr": {"current": "4400.50"},
+        "mrr": {"current": "4400.50", "new": "2700.50", "churned": "800.00", **NO_MOVEMENT},
+        "retention": {"start": "2500.00", "nrr_pct": -13.8, "grr_pct": -13.8,
+                      "logo_pct": -33.3, "cohort": 1, "retained": 0},
+        "tasks": {"open": 0, "overdue": 0, "done": 0},
         "onboarding": {"count": 2, "mean_s": -129.8, "median_s": -120.0, "p95_s": -89.8,
                        "mean_ms": -129766.667, "median_ms": -120000.0, "p95_ms": -89800.0},
         "satisfaction": {"responses": 3, "pct": 6.4, "nps": -50},
@@ -152,7 +165,9 @@ def test_portfolio_has_a_row_per_customer_active_in_the_week(unmo, week_data):
         "created_at": "2026-11-10T16:00:00Z", "churned_at": None, "responses": 2,
         "satisfaction_pct": 95.0, "nps": 100, "health_checks": 1, "availability_pct": 100.0,
         "health_status": "healthy", "health_score": 100, "health_color": "green",
-        "health_score_change": None}
+        "health_score_change": None, "mrr_start": "0.00", "mrr_end": "3000.50",
+        "mrr_new": "3000.50", "mrr_expansion": "0.00", "mrr_contraction": "0.00",
+        "mrr_churned": "0.00", "mrr_reactivation": "0.00"}
     figures = {slug: (r["responses"], r["satisfaction_pct"], r["nps"], r["health_checks"],
                       r["availability_pct"], r["health_status"]) for slug, r in rows.items()}
     assert figures == {
@@ -368,7 +383,9 @@ def test_csv_has_one_row_per_customer(unmo, week_data):
         "created_at": "2026-10-20T15:00:00Z", "churned_at": "", "responses": "2",
         "satisfaction_pct": "95.0", "nps": "100", "health_checks": "3",
         "availability_pct": "100.0", "health_status": "degraded", "health_score": "89",
-        "health_color": "green", "health_score_change": "53"}
+        "health_color": "green", "health_score_change": "53", "mrr_start": "2500.00",
+        "mrr_end": "2500.00", "mrr_new": "0.00", "mrr_expansion": "0.00",
+        "mrr_contraction": "0.00", "mrr_churned": "0.00", "mrr_reactivation": "0.00"}
     assert rows[5]["satisfaction_pct"] == "" and rows[5]["availability_pct"] == ""
     assert rows[5]["health_score"] == "" and rows[0]["health_score_change"] == "-37"
 
@@ -393,7 +410,7 @@ def test_html_is_one_self_contained_page_with_svg_charts(unmo, week_data):
     assert ran.exit_code == 0, ran.stderr
     page = PageParser()
     page.feed(ran.stdout)
-    assert page.tags.count("svg") == 4
+    assert page.tags.count("svg") == 5  # four trends and the MRR movements
     assert page.tags.count("polyline") >= 4 and "circle" in page.tags
     assert not {"script", "link", "img", "iframe"} & set(page.tags)
     assert not [v for k, v in page.attributes if k in ("src", "href")]

@@ -72,15 +72,30 @@ def _portfolio_data(rng: random.Random) -> dict[str, list[dict]]:
 
 def _store(data: dict[str, list[dict]]) -> None:
     from unmo_cli.db import open_database
-    from unmo_cli.db.models import Alert, Customer, Feedback, HealthCheck, OnboardingSession
+    from unmo_cli.db.models import (
+        Alert,
+        Customer,
+        Feedback,
+        HealthCheck,
+        MrrChange,
+        OnboardingSession,
+    )
     from unmo_cli.workspace import load_workspace
 
     db = open_database(load_workspace())
     try:
         with db.engine.begin() as connection:
-            for table in (Alert, Feedback, HealthCheck, OnboardingSession, Customer):
+            for table in (Alert, Feedback, HealthCheck, OnboardingSession, MrrChange, Customer):
                 connection.execute(table.__table__.delete())
             connection.execute(Customer.__table__.insert(), data["customers"])
+            # The MRR ledger onboarding and `customer churn` would have written.
+            ledger = [{"customer_id": c["id"], "kind": "start", "mrr_cents": c["mrr_cents"],
+                       "effective_at": c["created_at"], "recorded_at": c["created_at"]}
+                      for c in data["customers"]]
+            ledger += [{"customer_id": c["id"], "kind": "churn", "mrr_cents": 0,
+                        "effective_at": c["churned_at"], "recorded_at": c["churned_at"]}
+                       for c in data["customers"] if c["churned_at"] is not None]
+            connection.execute(MrrChange.__table__.insert(), ledger)
             if data["feedback"]:
                 connection.execute(Feedback.__table__.insert(), data["feedback"])
             if data["checks"]:
@@ -142,6 +157,13 @@ def recomputed_portfolio(data, start: datetime, end: datetime, now: datetime,
         score, before = _score(data, c["id"], as_of, ws_settings), _score(data, c["id"], start,
                                                                           ws_settings)
         churned = c["churned_at"] if c["churned_at"] and c["churned_at"] < as_of else None
+
+        def paying(instant: datetime, c: dict = c) -> int:
+            gone = c["churned_at"] is not None and c["churned_at"] < instant
+            return c["mrr_cents"] if c["created_at"] < instant and not gone else 0
+
+        new = c["mrr_cents"] if start <= c["created_at"] < as_of else 0
+        lost = c["mrr_cents"] if churned is not None and churned >= start else 0
         rows.append({
             "slug": c["slug"], "name": c["name"], "industry": c["industry"],
             "integration": c["integration"], "platforms": [p for p in c["platforms"].split(",")
@@ -159,7 +181,12 @@ def recomputed_portfolio(data, start: datetime, end: datetime, now: datetime,
             "health_status": checks[-1]["status"] if checks else None,
             "health_score": score,
             "health_color": metrics.health_color(score, green_at, yellow_at),
-            "health_score_change": None if score is None or before is None else score - before})
+            "health_score_change": None if score is None or before is None else score - before,
+            "mrr_start": money.for_machines(paying(start)),
+            "mrr_end": money.for_machines(paying(as_of)),
+            "mrr_new": money.for_machines(new), "mrr_expansion": "0.00",
+            "mrr_contraction": "0.00", "mrr_churned": money.for_machines(lost),
+            "mrr_reactivation": "0.00"})
     order = {"red": 0, "yellow": 1, "green": 2}
     return sorted(rows, key=lambda row: order.get(row["health_color"], 3))
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support_accounts import record_ledger
 from support_report import NOW, ZONE, at, build_dataset
 
 LONG_SLUG = "international-mobile-games-holdings"  # 35 characters
@@ -33,6 +34,7 @@ def week_data(workspace: Path) -> Path:
                             created_at=at("2026-10-01T00:00:00"))
         session.add(customer)
         session.flush()
+        record_ledger(session, customer)  # the report reads customers from the MRR ledger
         session.add(HealthCheck(customer_id=customer.id, checked_at=at("2026-11-12T12:00:00"),
                                 status="unauthorized", latency_ms=45.0))
     db.dispose()

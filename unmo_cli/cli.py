@@ -287,7 +287,8 @@ COMMANDS: tuple[CommandEntry, ...] = (
     CommandEntry("email", "Send customers their e-mails over SMTP (each request once)."),
     CommandEntry("survey", "E-mail survey links to customers and serve the page they answer "
                  "on."),
-    CommandEntry("report", "Reports: the team lead's weekly executive summary."),
+    CommandEntry("report", "Reports: the team lead's weekly (or monthly) executive summary, and "
+                 "one customer's quarterly review."),
     CommandEntry("audit", "Check, list and export the audit trail of every change "
                  "(hash-chained)."),
     CommandEntry("config", "Show the resolved settings."),

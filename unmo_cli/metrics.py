@@ -2,11 +2,15 @@
 
 The report, `customer show` and the tests all use these. Each takes the integer aggregates that SQL
 computes (COUNT/SUM over indexed time ranges), so SQLite and PostgreSQL give the same numbers:
-no floating-point averages are taken in the database. Rounding is half away from zero."""
+no floating-point averages are taken in the database. Rounding is half away from zero.
+
+Over 500 lines as one module: the contract keeps every metric definition in one place (the
+weekly figures, the health score, the MRR movements and revenue retention), each quoted here."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
@@ -329,3 +333,186 @@ def health_color(score: int | None, green_at: float, yellow_at: float) -> str | 
     if score >= green_at:
         return "green"
     return "yellow" if score >= yellow_at else "red"
+
+
+# --- MRR movements and revenue retention (issue 11) ---------------------------------------------
+# Over the MRR ledger (mrr_changes): rows with customer_id, kind (start | change | churn |
+# reactivation), mrr_cents (the MRR in effect from effective_at on, 0 after a churn),
+# effective_at and id; a customer's rows are ordered by (effective_at, id). A period is
+# half-open, [start, end).
+
+MOVEMENT_KINDS = ("new", "expansion", "contraction", "churned", "reactivation")
+
+
+@dataclass(frozen=True)
+class MrrMovements:
+    """The period's `mrr.*` movements in cents, each ≥ 0."""
+
+    new: int = 0
+    expansion: int = 0
+    contraction: int = 0
+    churned: int = 0
+    reactivation: int = 0
+
+    def net(self) -> int:
+        """new + expansion − contraction − churned + reactivation."""
+        return (self.new + self.expansion - self.contraction - self.churned
+                + self.reactivation)
+
+
+@dataclass(frozen=True)
+class Retention:
+    """**retention** of one period (cents and counts; the percentages by the functions below)."""
+
+    start: int = 0  # MRR at the period's start of the cohort
+    cohort: int = 0  # customers active at the start
+    retained: int = 0  # of them, active at the end
+    expansion: int = 0
+    contraction: int = 0
+    churned: int = 0
+
+    @property
+    def nrr_pct(self) -> float | None:
+        return nrr_pct(self.start, self.expansion, self.contraction, self.churned)
+
+    @property
+    def grr_pct(self) -> float | None:
+        return grr_pct(self.start, self.contraction, self.churned)
+
+    @property
+    def logo_pct(self) -> float | None:
+        return logo_retention_pct(self.retained, self.cohort)
+
+
+def mrr_movement(previous_cents: int, kind: str, mrr_cents: int) -> tuple[str, int]:
+    """How one ledger row moves MRR, against the MRR in effect before it: (movement, cents ≥ 0).
+    `start` is **new** (its MRR: the customer was created); `churn` is **churned** — "the MRR
+    they had when they churned", the MRR before the row; `reactivation` is **reactivation** (its
+    MRR; the MRR before it is 0, a churn's); a `change` is **expansion** or **contraction** by
+    the sign of its difference from the MRR before it; ("none", 0) for a change to the same
+    amount. Summed over a customer's rows, the cents with their signs are each row's MRR minus
+    the one before it, which is why `current = previous + new + expansion − contraction −
+    churned + reactivation` holds."""
+    if kind == "start":
+        return "new", mrr_cents
+    if kind == "churn":
+        return "churned", previous_cents
+    if kind == "reactivation":
+        return "reactivation", mrr_cents
+    delta = mrr_cents - previous_cents
+    if delta > 0:
+        return "expansion", delta
+    if delta < 0:
+        return "contraction", -delta
+    return "none", 0
+
+
+def _by_customer(rows: Any) -> dict[int, list[Any]]:
+    """The rows of each customer in ledger order, (effective_at, id)."""
+    grouped: dict[int, list[Any]] = {}
+    for row in rows:
+        grouped.setdefault(row.customer_id, []).append(row)
+    for entries in grouped.values():
+        entries.sort(key=lambda row: (row.effective_at, row.id))
+    return grouped
+
+
+def ledger_row_at(entries: list[Any], instant: Any) -> Any:
+    """The row in effect at `instant` of one customer's ordered ledger: the last row effective
+    strictly before it (a row effective exactly at a period's start is that period's movement,
+    so the MRR at the start does not include it); None before the first."""
+    found = None
+    for row in entries:
+        if row.effective_at >= instant:
+            break
+        found = row
+    return found
+
+
+def mrr_at(entries: list[Any], instant: Any) -> int:
+    """**MRR at an instant** (the report's edges): `mrr_cents` of the customer's last ledger row
+    effective before it; 0 before its first row and after a churn."""
+    row = ledger_row_at(entries, instant)
+    return row.mrr_cents if row is not None else 0
+
+
+def active_at(entries: list[Any], instant: Any) -> bool:
+    """**active** at an instant: the customer's last ledger row effective before it exists and
+    is not a churn (created by then; a reactivated customer is active again from its
+    reactivation)."""
+    row = ledger_row_at(entries, instant)
+    return row is not None and row.kind != "churn"
+
+
+def mrr_movements(rows: Any, start: Any, end: Any) -> MrrMovements:
+    """**mrr.new, expansion, contraction, churned, reactivation**: the movements of the ledger
+    rows effective within [start, end), each classified by mrr_movement against the row before
+    it (of any date). `rows`: ledger rows of any customers."""
+    totals = dict.fromkeys(MOVEMENT_KINDS, 0)
+    for entries in _by_customer(rows).values():
+        previous = 0
+        for row in entries:
+            if start <= row.effective_at < end:
+                kind, cents = mrr_movement(previous, row.kind, row.mrr_cents)
+                if kind in totals:
+                    totals[kind] += cents
+            previous = row.mrr_cents
+    return MrrMovements(**totals)
+
+
+def total_mrr_at(rows: Any, instant: Any) -> int:
+    """**mrr.current** at an instant: Σ MRR at it over the customers (churned ones have 0)."""
+    return sum(mrr_at(entries, instant) for entries in _by_customer(rows).values())
+
+
+def retention(rows: Any, start: Any, end: Any) -> Retention:
+    """**retention** over [start, end). The cohort is the customers active at `start`;
+    `start` (the figure) their MRR then; customers new in the period are in neither. Each cohort
+    customer's MRR at the end is compared with its MRR at the start — its movements within the
+    period netted: one no longer active at the end counts its start MRR as churned; one active
+    counts the difference as expansion or contraction. So a cohort customer that churns and is
+    reactivated within the period is retained (a logo kept), and a customer that expands and
+    then churns loses only what it had at the start: GRR stays within 0–100 and
+    `start − contraction − churned + expansion` is the cohort's MRR at the end."""
+    return retention_of((active_at(entries, start), mrr_at(entries, start),
+                         active_at(entries, end), mrr_at(entries, end))
+                        for entries in _by_customer(rows).values())
+
+
+def retention_of(states: Any) -> Retention:
+    """retention() from each customer's state at the period's start and end: (active at the
+    start, MRR at the start, active at the end, MRR at the end) — what the report reads per
+    customer from SQL."""
+    start_cents = cohort = retained = expansion = contraction = churned = 0
+    for active_before, before, active_after, after in states:
+        if not active_before:
+            continue
+        cohort += 1
+        start_cents += before
+        if active_after:
+            retained += 1
+            if after > before:
+                expansion += after - before
+            else:
+                contraction += before - after
+        else:
+            churned += before
+    return Retention(start_cents, cohort, retained, expansion, contraction, churned)
+
+
+def nrr_pct(start: int, expansion: int, contraction: int, churned: int) -> float | None:
+    """**retention.nrr_pct** = (start − contraction − churned + expansion) ÷ start × 100, one
+    decimal; `null` when start is 0."""
+    return share_pct(start - contraction - churned + expansion, start, 1)
+
+
+def grr_pct(start: int, contraction: int, churned: int) -> float | None:
+    """**retention.grr_pct** = (start − contraction − churned) ÷ start × 100, one decimal
+    (≤ 100: NRR without expansion); `null` when start is 0."""
+    return share_pct(start - contraction - churned, start, 1)
+
+
+def logo_retention_pct(retained: int, cohort: int) -> float | None:
+    """**retention.logo_pct** = customers active at the start still active at the end ÷ active
+    at the start × 100, one decimal; `null` with none active at the start."""
+    return share_pct(retained, cohort, 1)

@@ -1,5 +1,6 @@
-"""Turns a WeeklyReport into its five formats: Rich tables for the terminal, Markdown and HTML
-through the editable Jinja templates (templates/report/), CSV with the csv module, and JSON.
+"""Turns a WeeklyReport (of a week or a month) into its five formats: Rich tables for the
+terminal, Markdown and HTML through the editable Jinja templates (templates/report/), CSV with
+the csv module, and JSON.
 
 Figures are formatted here, once, so the templates only lay them out; the 8-week trend charts
 are computed here as SVG coordinates and drawn by the HTML template (no JavaScript, no library).
@@ -46,7 +47,10 @@ PROVIDERS = {"appsflyer": "AppsFlyer", "adjust": "Adjust", "branch": "Branch",
 CSV_COLUMNS = ["week", "slug", "name", "industry", "integration", "platforms", "provider",
                "events_per_day", "mrr", "phase", "new", "created_at", "churned_at", "responses",
                "satisfaction_pct", "nps", "health_checks", "availability_pct", "health_status",
-               "health_score", "health_color", "health_score_change"]
+               "health_score", "health_color", "health_score_change",
+               # From the MRR ledger (issue 11): MRR at the period's start and end, movements.
+               "mrr_start", "mrr_end", "mrr_new", "mrr_expansion", "mrr_contraction",
+               "mrr_churned", "mrr_reactivation"]
 
 
 # --- formatting of single figures ----------------------------------------------------------------
@@ -96,7 +100,7 @@ def status_mark(met: bool | None) -> str:
 
 def _day_span(report: WeeklyReport) -> str:
     week = report.week
-    monday, sunday = week.monday, week.sunday
+    monday, sunday = week.first_day, week.last_day
     left = f"{monday:%a} {monday.day} {monday:%b}" + ("" if monday.year == sunday.year
                                                       else f" {monday.year}")
     return f"{left} – {sunday:%a} {sunday.day} {sunday:%b} {sunday.year}"
@@ -264,12 +268,15 @@ def build_view(report: WeeklyReport, charts: list[dict[str, Any]] | None = None
     with_data = [row for row in report.targets if row.met is not None]
     new_names = [row.name for row in report.portfolio if row.new]
     zone = report.timezone
+    period = report.week
     return {
-        "week": report.week.label,
+        "week": period.label,
+        "noun": period.noun,
+        "Noun": period.noun.capitalize(),
         "period": _day_span(report),
         "timezone": zone,
         "complete": report.complete,
-        "command": f"unmo report weekly --week {report.week.label}",
+        "command": f"unmo report {period.command} {period.option} {period.label}",
         "targets_met": sum(1 for row in with_data if row.met),
         "targets_with_data": len(with_data),
         "targets": targets,
@@ -285,6 +292,10 @@ def build_view(report: WeeklyReport, charts: list[dict[str, Any]] | None = None
         "mrr": {"current": money(cur.mrr.current), "previous": money(cur.mrr.previous),
                 "delta": ("+" if cur.mrr.delta > 0 else "") + money(cur.mrr.delta),
                 "target": money(target_of["mrr"])},
+        "movements": movements_view(report),
+        "retention": retention_view(report.current.retention),
+        "retention_before": retention_view(report.previous.retention),
+        "tasks": tasks_view(report.current.tasks),
         "onboarding": {
             "count": cur.onboarding.count,
             "mean": _duration(_seconds(cur.onboarding.mean_ms)),
@@ -406,7 +417,6 @@ def trend_chart(title: str, labels: list[str], values: list[float | None],
     """An SVG line chart's geometry: gridlines with labels, one polyline per run of weeks with
     data (a week without data is a gap), a dot per week with data, an optional dashed target."""
     inner_w = CHART_WIDTH - PAD_LEFT - PAD_RIGHT
-    inner_h = CHART_HEIGHT - PAD_TOP - PAD_BOTTOM
     count = len(labels)
     xs = [PAD_LEFT + (inner_w * i / (count - 1) if count > 1 else inner_w / 2)
           for i in range(count)]
@@ -419,22 +429,15 @@ def trend_chart(title: str, labels: list[str], values: list[float | None],
         "latest": show(values[-1]) if values and values[-1] is not None else NO_DATA,
         "target_text": target_text, "lower_is_better": lower_is_better,
         "has_data": any(v is not None for v in values),
-        "gridlines": [], "segments": [], "points": [], "target_y": None,
+        "gridlines": [], "segments": [], "points": [], "target_y": None, "bars": [],
+        "zero_y": None,
         "description": f"{title}, weeks {labels[0]} to {labels[-1]}: " + ", ".join(
             f"{label} {show(v) if v is not None else 'no data'}"
             for label, v in zip(labels, values, strict=True)),
     }
     if not chart["has_data"]:
         return chart
-    low, high, step = _axis([v for v in values if v is not None], target)
-
-    def y_of(value: float) -> float:
-        return round(PAD_TOP + inner_h * (1 - (value - low) / (high - low)), 1)
-
-    tick = low
-    while tick <= high + step / 1000:
-        chart["gridlines"].append({"y": y_of(tick), "text": show(tick, axis=True)})
-        tick += step
+    y_of = _scale(chart, [v for v in values if v is not None], target, show)
     run: list[str] = []
     for x, label, value in zip(xs, labels, values, strict=True):
         if value is None:
@@ -452,6 +455,23 @@ def trend_chart(title: str, labels: list[str], values: list[float | None],
     if target is not None:
         chart["target_y"] = y_of(target)
     return chart
+
+
+def _scale(chart: dict[str, Any], values: list[float], target: float | None,
+           show: Any) -> Any:
+    """The chart's vertical axis over `values` (and the target): its gridlines added to the
+    chart; returns the function from a value to its y coordinate."""
+    low, high, step = _axis(values, target)
+    inner_h = CHART_HEIGHT - PAD_TOP - PAD_BOTTOM
+
+    def y_of(value: float) -> float:
+        return round(PAD_TOP + inner_h * (1 - (value - low) / (high - low)), 1)
+
+    tick = low
+    while tick <= high + step / 1000:
+        chart["gridlines"].append({"y": y_of(tick), "text": show(tick, axis=True)})
+        tick += step
+    return y_of
 
 
 def _shown(formatter: Any) -> Any:
@@ -487,6 +507,7 @@ def trend_charts(report: WeeklyReport) -> list[dict[str, Any]]:
                     target_s / size if on_scale else None,
                     f"target {_plain(targets.get('onboarding_minutes', 0))} min",
                     lower_is_better=True),
+        movements_chart(report),
     ]
 
 
@@ -496,6 +517,124 @@ def _short_money(value: float) -> str:
     if abs(value) >= 1_000:
         return f"${_number(value / 1_000, 1 if value % 1000 else 0)}K"
     return money(value)
+
+
+# --- MRR movements, revenue retention and tasks (issue 11) ---------------------------------------
+
+# The movements in the order the block adds them up: (key, label, sign).
+MOVEMENT_ROWS = (("new", "New", "+"), ("expansion", "Expansion", "+"),
+                 ("reactivation", "Reactivation", "+"), ("contraction", "Contraction", "−"),
+                 ("churned", "Churned", "−"))
+MOVEMENT_COLORS = {"new": "#2f855a", "expansion": "#68d391", "reactivation": "#3182ce",
+                   "contraction": "#ed8936", "churned": "#c53030"}
+
+
+def movements_view(report: WeeklyReport) -> list[dict[str, str]]:
+    """The MRR-movements block, this period and the one before: MRR at the start, each movement
+    with its sign, MRR at the end (start + movements = end)."""
+    cur, prev = report.current.mrr, report.previous.mrr
+    rows = [{"label": "MRR at the start", "sign": "", "current": money(cur.previous),
+             "previous": money(prev.previous)}]
+    rows += [{"label": label, "sign": sign, "current": money(getattr(cur, key)),
+              "previous": money(getattr(prev, key))} for key, label, sign in MOVEMENT_ROWS]
+    rows.append({"label": "MRR at the end", "sign": "=", "current": money(cur.current),
+                 "previous": money(prev.current)})
+    return rows
+
+
+def retention_view(kept: Any) -> dict[str, Any]:
+    return {"nrr": pct(kept.nrr_pct), "grr": pct(kept.grr_pct), "logo": pct(kept.logo_pct),
+            "start": money(kept.start), "cohort": kept.cohort, "retained": kept.retained}
+
+
+def tasks_view(tasks: Any) -> dict[str, Any]:
+    return {"open": tasks.open, "overdue": tasks.overdue, "done": tasks.done,
+            "owners": [{"owner": row.owner or "(no owner)", "open": row.open,
+                        "overdue": row.overdue, "done": row.done} for row in tasks.by_owner]}
+
+
+def movements_chart(report: WeeklyReport) -> dict[str, Any]:
+    """An SVG bar chart of the trend periods' MRR movements: the additions (new, expansion,
+    reactivation) stacked above the zero line, the losses (contraction, churned) below."""
+    trends, noun = report.trends, report.week.noun
+    ups = [("new", trends.mrr_new), ("expansion", trends.mrr_expansion),
+           ("reactivation", trends.mrr_reactivation)]
+    downs = [("contraction", trends.mrr_contraction), ("churned", trends.mrr_churned)]
+    count = len(trends.weeks)
+    tops = [sum(values[i] for _k, values in ups) for i in range(count)]
+    bottoms = [-sum(values[i] for _k, values in downs) for i in range(count)]
+    net = [t + b for t, b in zip(tops, bottoms, strict=True)]
+
+    def show(value: float, axis: bool = False) -> str:
+        if axis:
+            return ("−" if value < 0 else "") + _short_money(abs(value))
+        return signed_money(value)
+
+    chart = trend_chart(f"MRR movements per {noun}", trends.weeks,
+                        [None] * count, show)  # the frame; bars instead of a line
+    chart["description"] = (f"MRR movements, {noun}s {trends.weeks[0]} to {trends.weeks[-1]}: "
+                            + ", ".join(f"{label} net {signed_money(value)}"
+                                        for label, value in zip(trends.weeks, net, strict=True)))
+    chart["latest"] = signed_money(net[-1]) + " net"
+    chart["target_text"] = "+ new, expansion, reactivation; − contraction, churned"
+    if not any(tops) and not any(bottoms):
+        return chart
+    chart["has_data"] = True
+    y_of = _scale(chart, [*tops, *bottoms, 0.0], None, show)
+    chart["zero_y"] = y_of(0.0)
+    slot = (CHART_WIDTH - PAD_LEFT - PAD_RIGHT) / count
+    width = round(slot * 0.6, 1)
+    for i, label in enumerate(trends.weeks):
+        x = round(PAD_LEFT + slot * i + (slot - width) / 2, 1)
+        for stack in (ups, downs):
+            level = 0.0
+            for key, values in stack:
+                value = values[i] if stack is ups else -values[i]
+                if not value:
+                    continue
+                y_a, y_b = y_of(level), y_of(level + value)
+                chart["bars"].append({"x": x, "y": min(y_a, y_b), "width": width,
+                                      "height": round(abs(y_b - y_a), 1),
+                                      "color": MOVEMENT_COLORS[key],
+                                      "text": f"{label} {key}: {money(abs(value))}"})
+                level += value
+    for item, label in zip(chart["x_labels"], trends.weeks, strict=True):
+        item["x"] = round(PAD_LEFT + slot * trends.weeks.index(label) + slot / 2, 1)
+    return chart
+
+
+def signed_money(value: float) -> str:
+    return ("+" if value > 0 else ("−" if value < 0 else "")) + money(abs(value))
+
+
+def movements_tables(view: dict[str, Any]) -> list[Any]:
+    """The terminal's MRR-movements and tasks blocks."""
+    from rich.table import Table  # lazy: the JSON/CSV/HTML formats need no Rich
+    from rich.text import Text
+
+    noun = view["noun"]
+    moves = Table(title="MRR movements", title_justify="left")
+    for column, justify in (("", "left"), ("", "left"), (f"This {noun}", "right"),
+                            (f"Last {noun}", "right")):
+        moves.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for row in view["movements"]:
+        moves.add_row(row["sign"], row["label"], row["current"], row["previous"])
+    kept, before = view["retention"], view["retention_before"]
+    # Short lines: in a pipe (80 columns) Rich does not wrap text.
+    retention = Text(f"Revenue retention of the customers active at the {noun}'s start\n"
+                     f"this {noun}: NRR {kept['nrr']} · GRR {kept['grr']} · logos {kept['logo']} "
+                     f"({kept['retained']} of {kept['cohort']})\n"
+                     f"last {noun}: NRR {before['nrr']} · GRR {before['grr']} · logos "
+                     f"{before['logo']} ({before['retained']} of {before['cohort']})")
+    tasks = view["tasks"]
+    owners = Table(title=f"Tasks: {tasks['open']} open, {tasks['overdue']} overdue, "
+                   f"{tasks['done']} done this {noun}", title_justify="left")
+    for column, justify in (("Owner", "left"), ("Open", "right"), ("Overdue", "right"),
+                            ("Done", "right")):
+        owners.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for row in tasks["owners"]:
+        owners.add_row(row["owner"], str(row["open"]), str(row["overdue"]), str(row["done"]))
+    return [moves, retention, owners if tasks["owners"] else Text(owners.title or "")]
 
 
 # --- the formats ---------------------------------------------------------------------------------
@@ -519,7 +658,9 @@ def render_csv(report: WeeklyReport) -> str:
                   "platforms": ",".join(row.platforms), "new": "yes" if row.new else "no"}
         return [values[name] for name in CSV_COLUMNS]
 
-    return csv_text(CSV_COLUMNS, map(cells, report.portfolio))
+    # A monthly report's first column is `month`; the weekly's stays `week`.
+    header = [report.week.noun, *CSV_COLUMNS[1:]]
+    return csv_text(header, map(cells, report.portfolio))
 
 
 # The terminal portfolio's columns: (header, key, numeric, priority). Slugs, scores and
@@ -566,8 +707,8 @@ class FittingPortfolio:
     a pipe, or an --output file): every shown column is as wide as its widest cell, and columns
     are left out, lowest priority first, until the rest fits; a note names what was left out."""
 
-    def __init__(self, title: str, rows: list[dict[str, Any]]) -> None:
-        self.title, self.rows = title, rows
+    def __init__(self, title: str, rows: list[dict[str, Any]], noun: str = "week") -> None:
+        self.title, self.rows, self.noun = title, rows, noun
 
     def _table(self, columns: list[tuple[str, str, bool, int]]) -> Any:
         from rich import box  # lazy: the JSON/CSV/HTML formats need no Rich
@@ -603,8 +744,9 @@ class FittingPortfolio:
             left_out.insert(0, "score change" if lowest[1] == "score_change"
                             else lowest[0].lower())
         yield table
-        yield Text("* new this week; score: health at the week's end; Δ: its change in the week",
-                   style="dim")
+        noun = self.noun
+        yield Text(f"* new this {noun}; score: health at the {noun}'s end; Δ: its change in the "
+                   f"{noun}", style="dim")
         if left_out:
             yield Text(f"(not shown at this width: {', '.join(left_out)}; see --format csv)",
                        style="dim")
@@ -617,12 +759,13 @@ def render_table(report: WeeklyReport) -> Any:
     from rich.text import Text
 
     view = build_view(report)
+    noun, Noun = view["noun"], view["Noun"]
     state = "" if report.complete else " (in progress)"
-    title = Text.assemble((f"Week {view['week']}{state}", "bold"),
+    title = Text.assemble((f"{Noun} {view['week']}{state}", "bold"),
                           f"  {view['period']} · {view['timezone']}")
-    headline = Table(title="Week over week", title_justify="left")
-    for column, justify in (("Figure", "left"), ("This week", "right"), ("Last week", "right"),
-                            ("Change", "right")):
+    headline = Table(title=f"{Noun} over {noun}", title_justify="left")
+    for column, justify in (("Figure", "left"), (f"This {noun}", "right"),
+                            (f"Last {noun}", "right"), ("Change", "right")):
         headline.add_column(column, justify=justify)  # type: ignore[arg-type]
     for figure in view["figures"]:
         style = {True: "green", False: "red"}.get(figure.good, "")
@@ -638,15 +781,17 @@ def render_table(report: WeeklyReport) -> Any:
                         Text(row["status"], style=style))
     finance = view["finance"]
     # Two short lines, not one long one: in a pipe Rich does not wrap text.
-    money_line = Text(f"Revenue this week {finance['revenue_week']} · infrastructure "
+    revenue = "this week" if noun == "week" else f"per week at the {noun}'s end"
+    money_line = Text(f"Revenue {revenue} {finance['revenue_week']} · infrastructure "
                       f"{finance['infra_cost_week']}\nGross margin {finance['gross_margin']} · "
                       f"cost per 1K events {finance['cost_per_1k_events']}")
     portfolio = FittingPortfolio(
-        f"Portfolio ({len(report.portfolio)} active in the week; red accounts first)",
+        f"Portfolio ({len(report.portfolio)} active in the {noun}; red accounts first)",
         [_portfolio_cells(row, shown) for row, shown in
          zip(report.portfolio[:TERMINAL_PORTFOLIO_ROWS],
-             view["portfolio"][:TERMINAL_PORTFOLIO_ROWS], strict=True)])
-    parts: list[Any] = [title, headline, targets, money_line, portfolio]
+             view["portfolio"][:TERMINAL_PORTFOLIO_ROWS], strict=True)], noun)
+    parts: list[Any] = [title, headline, targets, money_line,
+                        *movements_tables(view), portfolio]
     hidden = len(view["portfolio"]) - TERMINAL_PORTFOLIO_ROWS
     if hidden > 0:
         parts.append(Text(f"… and {plural(hidden, 'more customer', 'more customers')}: use "
@@ -661,7 +806,7 @@ def render_table(report: WeeklyReport) -> Any:
             alerts.append(f"  {alert['detail']}\n")
         parts.append(alerts)
     else:
-        parts.append(Text("No alerts this week.", style="dim"))
+        parts.append(Text(f"No alerts this {noun}.", style="dim"))
     return Group(*parts)
 
 

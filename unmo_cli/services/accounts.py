@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from unmo_cli import clock, money, testhooks
+from unmo_cli import clock, metrics, money, testhooks
 from unmo_cli.db.models import Customer, CustomerChange, MrrChange
 from unmo_cli.errors import InputError, UnmoError
 from unmo_cli.services.customers import (
@@ -100,20 +100,9 @@ def contracted_mrr(rows: list[MrrChange]) -> int:
 
 def movement(previous_cents: int, row: MrrChange) -> tuple[str, int]:
     """How one ledger row moves MRR, against the MRR in effect before it: (kind, cents ≥ 0) with
-    kind new, expansion, contraction, churned or reactivation (the contract's `mrr.*` figures);
-    ("none", 0) for a change to the same amount."""
-    if row.kind == "start":
-        return "new", row.mrr_cents
-    if row.kind == "churn":
-        return "churned", previous_cents
-    if row.kind == "reactivation":
-        return "reactivation", row.mrr_cents
-    delta = row.mrr_cents - previous_cents
-    if delta > 0:
-        return "expansion", delta
-    if delta < 0:
-        return "contraction", -delta
-    return "none", 0
+    kind new, expansion, contraction, churned or reactivation (the contract's `mrr.*` figures,
+    metrics.mrr_movement); ("none", 0) for a change to the same amount."""
+    return metrics.mrr_movement(previous_cents, row.kind, row.mrr_cents)
 
 
 # --- when a change takes effect -----------------------------------------------------------------

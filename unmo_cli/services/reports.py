@@ -1,29 +1,32 @@
-"""The weekly report: every figure of `unmo report weekly`, computed by SQL aggregates over the
-indexed time columns and turned into figures by the contract's definitions (unmo_cli.metrics).
+"""The weekly and monthly reports: every figure of `unmo report weekly` and `unmo report
+monthly`, computed by SQL aggregates over the indexed time columns and turned into figures by the
+contract's definitions (unmo_cli.metrics).
 
-Weeks are ISO weeks in the workspace's time zone: Monday 00:00 local to the next Monday 00:00
-local (exclusive), converted to UTC instants, so a DST change shortens or lengthens the week by an
-hour instead of moving its edges. The edges are computed in Python and reach the SQL as naive-UTC
-bounds; every query is SQLAlchemy Core that SQLite and PostgreSQL run alike: COUNT/SUM/CASE over a
-range of a time index (one aggregate per week, sent as one UNION ALL), GROUP BY customer for the
-portfolio, ORDER BY … LIMIT 1 OFFSET k for nearest-rank percentiles. Python never loops over
-feedback or health-check rows, only over per-week and per-customer aggregates.
+Weeks are ISO weeks, months calendar months, in the workspace's time zone (services/periods.py):
+local midnight to local midnight (exclusive), converted to UTC instants, so a DST change shortens or
+lengthens the period by an hour instead of moving its edges. The code below says "week" for either:
+a Month has the same interface. Customers and MRR come from the MRR ledger
+(services/report_ledger.py), the tasks block from the tasks table. The edges are computed in Python
+and reach the SQL as naive-UTC bounds; every query is SQLAlchemy Core that SQLite and PostgreSQL run
+alike: COUNT/SUM/CASE over a range of a time index (one aggregate per week, sent as one UNION ALL),
+GROUP BY customer for the portfolio, ORDER BY … LIMIT 1 OFFSET k for nearest-rank percentiles.
+Python never loops over feedback or health-check rows, only over per-week and per-customer
+aggregates.
 
 Over 500 lines as one module: every figure of one report, defined next to the query that
 computes it; splitting is left to the owners of the report speed work."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, literal, literal_column, or_, select, union_all
+from sqlalchemy import and_, case, func, literal, literal_column, select, union_all
 
 from unmo_cli import clock, metrics, money
 from unmo_cli.db import database_exists, open_database, open_empty
@@ -39,9 +42,18 @@ from unmo_cli.db.models import (
 )
 from unmo_cli.errors import InputError
 from unmo_cli.files import check_output_path
+from unmo_cli.services import report_ledger
 from unmo_cli.services.feedback import SUMMARY_WINDOW
 from unmo_cli.services.health import TECHNICAL_WINDOW
-from unmo_cli.text import shown
+from unmo_cli.services.periods import Month as Month
+from unmo_cli.services.periods import Period as Period
+from unmo_cli.services.periods import Week as Week
+from unmo_cli.services.periods import last_complete_month as last_complete_month
+from unmo_cli.services.periods import last_complete_week as last_complete_week
+from unmo_cli.services.periods import parse_month as parse_month
+from unmo_cli.services.periods import parse_week as parse_week
+from unmo_cli.services.periods import week_of as week_of
+from unmo_cli.services.report_ledger import TaskFigures
 from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
@@ -50,79 +62,7 @@ if TYPE_CHECKING:
     from unmo_cli.workspace import Settings, Workspace
 
 FORMATS = ("table", "markdown", "json", "csv", "html")
-TREND_WEEKS = 8  # the HTML page's trend charts; the report's own week is the last of them
-
-_WEEK_PATTERN = re.compile(r"(\d{4})-?W(\d{1,2})", re.IGNORECASE)
-
-
-# --- weeks -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Week:
-    """One ISO week of the configured zone, with its edges as aware UTC instants."""
-
-    year: int
-    number: int
-    zone: str
-    start: datetime
-    end: datetime
-
-    @property
-    def label(self) -> str:
-        return f"{self.year}-W{self.number:02d}"
-
-    @property
-    def monday(self) -> date:
-        return date.fromisocalendar(self.year, self.number, 1)
-
-    @property
-    def sunday(self) -> date:
-        return self.monday + timedelta(days=6)
-
-    def shifted(self, weeks: int) -> Week:
-        year, number, _ = (self.monday + timedelta(weeks=weeks)).isocalendar()
-        return week_of(year, number, self.zone)
-
-
-def week_of(year: int, number: int, zone: str) -> Week:
-    """The ISO week `year`-W`number` in `zone`: Monday 00:00 local up to the next Monday 00:00
-    local. zoneinfo resolves a midnight that a DST change skips or repeats to its first instant."""
-    tz = ZoneInfo(zone)
-    monday = date.fromisocalendar(year, number, 1)
-
-    def utc_midnight(day: date) -> datetime:
-        return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
-
-    return Week(year, number, zone, utc_midnight(monday),
-                utc_midnight(monday + timedelta(days=7)))
-
-
-def parse_week(text: str, zone: str) -> Week:
-    """`2026-W46` (also `2026W46`, `2026-w46`) → its Week; an InputError names what is accepted."""
-    match = _WEEK_PATTERN.fullmatch(text.strip())
-    if not match:
-        raise InputError(f"--week {shown(text)} is not an ISO week; use YYYY-Www, e.g. 2026-W46.")
-    year, number = int(match.group(1)), int(match.group(2))
-    # The report reaches eight weeks back and one forward: keep every date it touches valid.
-    if not 1900 <= year <= 9998:
-        raise InputError(f"--week {text!r} is out of range; use an ISO week of the years 1900 to "
-                         "9998, e.g. 2026-W46.")
-    try:
-        date.fromisocalendar(year, number, 1)
-    except ValueError:
-        last = date(year, 12, 28).isocalendar().week
-        raise InputError(f"--week {text!r} does not exist: ISO year {year} has weeks W01 to "
-                         f"W{last}.") from None
-    return week_of(year, number, zone)
-
-
-def last_complete_week(now: datetime, zone: str) -> Week:
-    """The ISO week before the one `now` falls in, in `zone`."""
-    local_day = now.astimezone(ZoneInfo(zone)).date()
-    year, number, _ = (local_day - timedelta(days=7)).isocalendar()
-    return week_of(year, number, zone)
-
+TREND_WEEKS = 8  # the HTML page's trend charts; the report's own period is the last of them
 
 # --- the figures ---------------------------------------------------------------------------------
 
@@ -137,9 +77,34 @@ class CustomerFigures:
 
 @dataclass(frozen=True)
 class MrrFigures:
+    """MRR at the period's end and start, and the movements between (in dollars):
+    current = previous + new + expansion − contraction − churned + reactivation."""
+
     current: float
     previous: float
     delta: float
+    new: float = 0.0
+    expansion: float = 0.0
+    contraction: float = 0.0
+    churned: float = 0.0
+    reactivation: float = 0.0
+
+
+@dataclass(frozen=True)
+class RetentionFigures:
+    """Revenue retention of the customers active at the period's start (metrics.retention)."""
+
+    start: float = 0.0
+    nrr_pct: float | None = None
+    grr_pct: float | None = None
+    logo_pct: float | None = None
+    cohort: int = 0
+    retained: int = 0
+
+    @classmethod
+    def of(cls, kept: metrics.Retention) -> RetentionFigures:
+        return cls(metrics.cents_to_dollars(kept.start) or 0.0, kept.nrr_pct, kept.grr_pct,
+                   kept.logo_pct, kept.cohort, kept.retained)
 
 
 @dataclass(frozen=True)
@@ -196,9 +161,9 @@ class SurveyFigures:
 
 @dataclass(frozen=True)
 class WeekFigures:
-    """The headline figures of one week (the report's week, and the one before it)."""
+    """The headline figures of one week or month (the report's, and the one before it)."""
 
-    week: Week
+    week: Period
     customers: CustomerFigures
     mrr: MrrFigures
     onboarding: OnboardingFigures
@@ -206,10 +171,12 @@ class WeekFigures:
     health: HealthFigures
     finance: FinanceFigures
     surveys: SurveyFigures = field(default_factory=SurveyFigures)
+    retention: RetentionFigures = field(default_factory=RetentionFigures)
+    tasks: TaskFigures = field(default_factory=TaskFigures)
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "week": self.week.label,
+            self.week.noun: self.week.label,
             "start": clock.iso(self.week.start),
             "end": clock.iso(self.week.end),
             "customers": asdict(self.customers),
@@ -219,6 +186,8 @@ class WeekFigures:
             "health": asdict(self.health),
             "finance": asdict(self.finance),
             "surveys": asdict(self.surveys),
+            "retention": asdict(self.retention),
+            "tasks": asdict(self.tasks),
         }
 
 
@@ -257,6 +226,11 @@ class PortfolioRow:
     health_score: int | None = None
     health_color: str | None = None
     health_score_change: int | None = None
+    # From the MRR ledger: the MRR in effect at the period's start and end (0 while churned)
+    # and the period's movements, in dollars (metrics.mrr_movements).
+    mrr_start: float = 0.0
+    mrr_end: float = 0.0
+    movements: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
 
     def as_json(self) -> dict[str, Any]:
         """The row in the JSON document: its fields in order, the MRR as an exact decimal
@@ -270,7 +244,12 @@ class PortfolioRow:
                 "nps": self.nps, "health_checks": self.health_checks,
                 "availability_pct": self.availability_pct, "health_status": self.health_status,
                 "health_score": self.health_score, "health_color": self.health_color,
-                "health_score_change": self.health_score_change}
+                "health_score_change": self.health_score_change,
+                "mrr_start": money.dollars_for_machines(self.mrr_start),
+                "mrr_end": money.dollars_for_machines(self.mrr_end),
+                **{f"mrr_{kind}": money.dollars_for_machines(value)
+                   for kind, value in zip(metrics.MOVEMENT_KINDS, self.movements,
+                                          strict=True)}}
 
 
 @dataclass(frozen=True)
@@ -296,12 +275,20 @@ class Trends:
     mrr: list[float]
     onboarding_mean_s: list[float | None]
     onboarding_mean_ms: list[float | None] = field(default_factory=list)
+    # The MRR movements of each period (dollars), for the HTML page's movements chart.
+    mrr_new: list[float] = field(default_factory=list)
+    mrr_expansion: list[float] = field(default_factory=list)
+    mrr_contraction: list[float] = field(default_factory=list)
+    mrr_churned: list[float] = field(default_factory=list)
+    mrr_reactivation: list[float] = field(default_factory=list)
 
 
 # The headline figures compared week over week, by section.
 CHANGE_FIELDS: dict[str, tuple[str, ...]] = {
     "customers": ("total", "active", "new", "churned"),
-    "mrr": ("current",),
+    "mrr": ("current", "new", "expansion", "contraction", "churned", "reactivation"),
+    "retention": ("start", "nrr_pct", "grr_pct", "logo_pct", "cohort", "retained"),
+    "tasks": ("open", "overdue", "done"),
     "onboarding": ("count", "mean_s", "median_s", "p95_s", "mean_ms", "median_ms", "p95_ms"),
     "satisfaction": ("responses", "pct", "nps"),
     "health": ("checks", "availability_pct", "healthy_pct", "p95_latency_ms"),
@@ -323,7 +310,7 @@ class WeeklyReport:
     change: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
 
     @property
-    def week(self) -> Week:
+    def week(self) -> Period:
         return self.current.week
 
     def as_json(self) -> dict[str, Any]:
@@ -338,7 +325,8 @@ class WeeklyReport:
         read: a writer that streams it (console.emit_json) never holds the 100,000 objects, or
         their text, at once."""
         document = self.current.as_json()
-        document = {"week": document.pop("week"), "start": document.pop("start"),
+        noun = self.week.noun
+        document = {noun: document.pop(noun), "start": document.pop("start"),
                     "end": document.pop("end"), "timezone": self.timezone,
                     "complete": self.complete, **document}
         document["targets"] = [asdict(row) for row in self.targets]
@@ -348,6 +336,9 @@ class WeeklyReport:
         document["previous"] = self.previous.as_json()
         document["change"] = {section: dict(values) for section, values in self.change.items()}
         document["trends"] = asdict(self.trends)
+        if noun != "week":
+            document["trends"] = {(f"{noun}s" if name == "weeks" else name): values
+                                  for name, values in document["trends"].items()}
         _money_for_machines(document)
         return document
 
@@ -359,17 +350,21 @@ def _money_for_machines(document: dict[str, Any]) -> None:
     text = money.dollars_for_machines
     for week in (document, document["previous"]):
         week["mrr"] = {name: text(value) for name, value in week["mrr"].items()}
+        week["retention"]["start"] = text(week["retention"]["start"])
         for name in ("revenue_week", "infra_cost_week"):
             week["finance"][name] = text(week["finance"][name])
     change = document["change"]
     if "mrr" in change:
         change["mrr"] = {name: text(value) for name, value in change["mrr"].items()}
+    if "retention" in change:
+        change["retention"]["start"] = text(change["retention"]["start"])
     if "revenue_week" in change.get("finance", {}):
         change["finance"]["revenue_week"] = text(change["finance"]["revenue_week"])
     for row in document["targets"]:
         if row["metric"] == "mrr":
             row["target"], row["achieved"] = text(row["target"]), text(row["achieved"])
-    document["trends"]["mrr"] = [text(value) for value in document["trends"]["mrr"]]
+    for name in ("mrr", *(f"mrr_{kind}" for kind in metrics.MOVEMENT_KINDS)):
+        document["trends"][name] = [text(value) for value in document["trends"][name]]
 
 
 # --- requests ------------------------------------------------------------------------------------
@@ -388,17 +383,32 @@ def weekly_report(week: str | None = None, fmt: str = "table",
     """The report of `week` (YYYY-Www; default the last complete week before `now`, which
     defaults to clock.now()). --format and --output are checked first, so a bad option writes
     nothing, not even the database file."""
+    return period_report("week", week, fmt, output, workspace, now)
 
+
+def monthly_report(month: str | None = None, fmt: str = "table",
+                   output: Path | None = None, workspace: Workspace | None = None,
+                   now: datetime | None = None) -> WeeklyReport:
+    """The report of `month` (YYYY-MM; default the last complete calendar month before `now`),
+    the weekly report's figures over a month; the same checks first."""
+    return period_report("month", month, fmt, output, workspace, now)
+
+
+def period_report(noun: str, text: str | None, fmt: str, output: Path | None,
+                  workspace: Workspace | None, now: datetime | None) -> WeeklyReport:
+    """The report of the week or month `text` names (its last complete one by default)."""
     check_format(fmt)
     if output is not None:
         check_output_path(output)
     ws = workspace or load_workspace()
     zone = ws.settings.timezone
     now = now or clock.now()
-    chosen = parse_week(week, zone) if week else last_complete_week(now, zone)
+    parse, last_complete = ((parse_week, last_complete_week) if noun == "week"
+                            else (parse_month, last_complete_month))
+    chosen = parse(text, zone) if text else last_complete(now, zone)
     if chosen.start > now:
-        raise InputError(f"--week {chosen.label} has not started yet in {zone}; the last "
-                         f"complete week is {last_complete_week(now, zone).label}.")
+        raise InputError(f"{chosen.option} {chosen.label} has not started yet in {zone}; the "
+                         f"last complete {noun} is {last_complete(now, zone).label}.")
 
     db = open_database(ws) if database_exists(ws) else open_empty()
     try:
@@ -411,11 +421,20 @@ def weekly_report(week: str | None = None, fmt: str = "table",
 # --- the queries ---------------------------------------------------------------------------------
 
 
-def compute_report(connection: Connection, settings: Settings, week: Week,
+def compute_report(connection: Connection, settings: Settings, week: Period,
                    now: datetime) -> WeeklyReport:
     weeks = [week.shifted(offset) for offset in range(1 - TREND_WEEKS, 1)]
     edges = [weeks[0].start] + [w.end for w in weeks]  # edges[i]..edges[i+1] is weeks[i]
-    base = _customer_figures(connection, weeks)
+    # The ledger is read as of each edge, and the period in progress as of now: an entry
+    # effective later (UNMO_NOW in the past) belongs to a later report.
+    ledger_edges = [_naive(min(edge, now)) for edge in edges]
+    base = report_ledger.period_figures(connection, ledger_edges)
+    ledgers = report_ledger.customer_ledgers(connection, *ledger_edges[-3:])
+    kept_before, kept_now = report_ledger.retentions(ledgers)
+    zone = ZoneInfo(settings.timezone)
+    tasks_before, tasks_now = report_ledger.task_figures(connection, [
+        (_naive(w.start), _naive(_as_of(w, now)), _as_of(w, now).astimezone(zone).date())
+        for w in weeks[-2:]])
     feedback = _feedback_by_week(connection, edges)
     onboarding = _onboarding_by_week(connection, edges)
     # Health has no trend chart: only the report's week and the one before are aggregated.
@@ -424,14 +443,25 @@ def compute_report(connection: Connection, settings: Settings, week: Week,
                              onboarding[-2], health_before)
     current = _week_figures(connection, settings, weeks[-1], base[-1], feedback[-1],
                             onboarding[-1], health_now)
+    previous = replace(previous, retention=RetentionFigures.of(kept_before), tasks=tasks_before)
+    current = replace(current, retention=RetentionFigures.of(kept_now), tasks=tasks_now)
+
+    def dollars(cents: int) -> float:
+        return metrics.cents_to_dollars(cents) or 0.0
+
     trends = Trends(
         weeks=[w.label for w in weeks],
         satisfaction_pct=[metrics.satisfaction_pct(f["score_sum"], f["responses"])
                           for f in feedback],
         nps=[metrics.nps(f["promoters"], f["detractors"], f["answered"]) for f in feedback],
-        mrr=[metrics.cents_to_dollars(b["mrr_cents"]) or 0.0 for b in base],
+        mrr=[dollars(b.mrr_cents) for b in base],
         onboarding_mean_s=[metrics.mean(o["duration_sum"], o["count"]) for o in onboarding],
         onboarding_mean_ms=[_mean_ms(o["duration_sum"], o["count"]) for o in onboarding],
+        mrr_new=[dollars(b.movements.new) for b in base],
+        mrr_expansion=[dollars(b.movements.expansion) for b in base],
+        mrr_contraction=[dollars(b.movements.contraction) for b in base],
+        mrr_churned=[dollars(b.movements.churned) for b in base],
+        mrr_reactivation=[dollars(b.movements.reactivation) for b in base],
     )
     return WeeklyReport(
         timezone=settings.timezone,
@@ -439,7 +469,7 @@ def compute_report(connection: Connection, settings: Settings, week: Week,
         current=current,
         previous=previous,
         targets=_targets(settings, current),
-        portfolio=_portfolio(connection, settings, week, now),
+        portfolio=_portfolio(connection, settings, week, now, ledgers),
         alerts=_alerts(connection, week, now),
         trends=trends,
         change=_changes(current, previous),
@@ -466,34 +496,6 @@ def _count_if(condition: Any, value: Any = 1) -> Any:
 
 def _in_range(column: Any, start: datetime, end: datetime) -> Any:
     return and_(column >= _naive(start), column < _naive(end))
-
-
-def _customer_figures(connection: Connection, weeks: list[Week]) -> list[dict[str, int]]:
-    """Per week: total, active, new and churned counts and the MRR and events per day of the
-    customers active at the week's end — one pass over the customers table."""
-
-    c = _tables().customers.c
-    columns = []
-    ends = [weeks[0].start] + [w.end for w in weeks]
-    for index, end in enumerate(ends):
-        active = (c.created_at < _naive(end)) & or_(c.churned_at.is_(None),
-                                                     c.churned_at >= _naive(end))
-        columns += [_count_if(active).label(f"active_{index}"),
-                    _count_if(active, c.mrr_cents).label(f"mrr_{index}"),
-                    _count_if(active, c.events_per_day).label(f"events_{index}"),
-                    _count_if(c.created_at < _naive(end)).label(f"total_{index}")]
-    for index, week in enumerate(weeks, start=1):
-        columns += [_count_if(_in_range(c.created_at, week.start, week.end)).label(f"new_{index}"),
-                    _count_if(_in_range(c.churned_at, week.start, week.end))
-                    .label(f"churned_{index}")]
-    row = connection.execute(select(*columns)).mappings().one()
-    return [
-        {"total": int(row[f"total_{i}"]), "active": int(row[f"active_{i}"]),
-         "new": int(row[f"new_{i}"]), "churned": int(row[f"churned_{i}"]),
-         "mrr_cents": int(row[f"mrr_{i}"]), "mrr_cents_before": int(row[f"mrr_{i - 1}"]),
-         "events_per_day": int(row[f"events_{i}"])}
-        for i in range(1, len(ends))
-    ]
 
 
 def _per_week(connection: Connection, column: Any, edges: list[datetime],
@@ -569,7 +571,8 @@ def _value_at_rank(connection: Connection, column: Any, rank: int, count: int,
     return None if value is None else float(value)
 
 
-def _week_figures(connection: Connection, settings: Settings, week: Week, base: dict[str, int],
+def _week_figures(connection: Connection, settings: Settings, week: Period,
+                  base: report_ledger.PeriodLedger,
                   feedback: dict[str, int], onboarding: dict[str, Any],
                   health: dict[str, int]) -> WeekFigures:
     t = _tables()
@@ -616,22 +619,26 @@ def _week_figures(connection: Connection, settings: Settings, week: Week, base: 
                                              metrics.nearest_rank(with_latency, 95),
                                              with_latency, latency_where), 1))
 
-    mrr_cents = base["mrr_cents"]
+    mrr_cents = base.mrr_cents
     revenue = metrics.revenue_week_cents(mrr_cents)
     infra_dollars = Fraction(str(settings.finance.infra_cost_per_week))
     finance = FinanceFigures(
         revenue_week=metrics.cents_to_dollars(revenue) or 0.0,
         infra_cost_week=float(metrics.round_half_up(infra_dollars, 2)),
         gross_margin_pct=metrics.gross_margin_pct(revenue, infra_dollars * 100),
-        cost_per_1k_events=metrics.cost_per_1k_events(infra_dollars, base["events_per_day"]))
+        cost_per_1k_events=metrics.cost_per_1k_events(infra_dollars, base.events_per_day))
 
-    current_mrr = metrics.cents_to_dollars(mrr_cents) or 0.0
-    previous_mrr = metrics.cents_to_dollars(base["mrr_cents_before"]) or 0.0
+    def dollars(cents: int) -> float:
+        return metrics.cents_to_dollars(cents) or 0.0
+
+    moves = base.movements
     return WeekFigures(
         week=week,
-        customers=CustomerFigures(base["total"], base["active"], base["new"], base["churned"]),
-        mrr=MrrFigures(current_mrr, previous_mrr,
-                       metrics.cents_to_dollars(mrr_cents - base["mrr_cents_before"]) or 0.0),
+        customers=CustomerFigures(base.total, base.active, base.new, base.churned),
+        mrr=MrrFigures(dollars(mrr_cents), dollars(base.mrr_cents_before),
+                       dollars(mrr_cents - base.mrr_cents_before), dollars(moves.new),
+                       dollars(moves.expansion), dollars(moves.contraction),
+                       dollars(moves.churned), dollars(moves.reactivation)),
         onboarding=onboarding_figures, satisfaction=satisfaction, health=health_figures,
         finance=finance, surveys=_survey_figures(connection, week))
 
@@ -697,6 +704,8 @@ def _targets(settings: Settings, figures: WeekFigures) -> list[TargetRow]:
          metrics.at_least(figures.mrr.current, t.mrr)),
     ]
     # A count target stays a whole number; the others read the same from unmo.yaml or defaults.
+    if figures.week.noun != "week":  # a target per week: not a month's
+        rows = [row for row in rows if row[0] != "new_customers_per_week"]
     return [TargetRow(metric, label, unit, int(target) if metric == "new_customers_per_week"
                       else float(target), achieved, met)
             for metric, label, unit, target, achieved, met in rows]
@@ -708,10 +717,12 @@ def _as_of(week: Week, now: datetime) -> datetime:
     return min(week.end, now)
 
 
-def _portfolio(connection: Connection, settings: Settings, week: Week,
-               now: datetime) -> list[PortfolioRow]:
-    """A row per customer active at some time in the week (created before its end, not churned
-    before its start); per-customer figures come from one GROUP BY customer_id query each.
+def _portfolio(connection: Connection, settings: Settings, week: Period, now: datetime,
+               ledgers: dict[int, report_ledger.CustomerLedger]) -> list[PortfolioRow]:
+    """A row per customer active at some time in the week (by its MRR ledger: active at the
+    start, or started or reactivated within it); per-customer figures come from one GROUP BY
+    customer_id query each. `mrr` is the MRR the customer pays as of the end (or paid when it
+    churned), `mrr_start` and `mrr_end` those in effect at the edges (0 while churned).
 
     Everything is as of the week's end: a churn after it is not shown, the phase is the one the
     customer had then (from the phase history), the health score is computed as of then and as
@@ -720,7 +731,7 @@ def _portfolio(connection: Connection, settings: Settings, week: Week,
 
     t = _tables()
     c, f, h = t.customers.c, t.feedback.c, t.health.c
-    start, end = _naive(week.start), _naive(week.end)
+    start = _naive(week.start)
     as_of = _as_of(week, now)
     # GROUP BY customer_id + 0, not customer_id: with the bare column SQLite walks the
     # (customer_id, time) index customer by customer, fetching each row from wherever it lies;
@@ -751,7 +762,6 @@ def _portfolio(connection: Connection, settings: Settings, week: Week,
     scores_before, scores_now = _health_scores(connection, settings, [week.start, as_of])
     green_at, yellow_at = settings.health_score.green_at, settings.health_score.yellow_at
     platforms: dict[str, tuple[str, ...]] = {}  # the few distinct values, split once each
-    as_of_naive = _naive(as_of)
     # The customers last, read row by row as their rows are made (not all held first), and
     # every one of them: the week's filter and the order are applied here, not in SQL, where a
     # range over nearly all of the created_at index and a sort of every row cost SQLite 3x a
@@ -759,15 +769,15 @@ def _portfolio(connection: Connection, settings: Settings, week: Week,
     # code points, whatever the database's collation).
     customers = connection.execute(
         select(c.id, c.slug, c.name, c.industry, c.integration, c.platforms, c.provider,
-               c.events_per_day, c.mrr_cents, c.phase, c.created_at, c.churned_at))
+               c.events_per_day, c.phase, c.created_at))
     rows = []
+    dollars = metrics.cents_to_dollars
     for customer in customers:
-        if not (customer.created_at < end
-                and (customer.churned_at is None or customer.churned_at >= start)):
+        ledger = ledgers.get(customer.id)
+        if ledger is None or not (ledger.active_start or ledger.entered):
             continue
         fb, hc = feedback.get(customer.id), health.get(customer.id)
-        churned_at = (customer.churned_at if customer.churned_at is not None
-                      and customer.churned_at < as_of_naive else None)
+        churned_at = ledger.churned_at
         score, before = scores_now.get(customer.id), scores_before.get(customer.id)
         listed = customer.platforms or ""
         if listed not in platforms:
@@ -776,7 +786,7 @@ def _portfolio(connection: Connection, settings: Settings, week: Week,
             slug=customer.slug, name=customer.name, industry=customer.industry,
             integration=customer.integration, platforms=platforms[listed],
             provider=customer.provider, events_per_day=customer.events_per_day,
-            mrr=metrics.cents_to_dollars(customer.mrr_cents) or 0.0,
+            mrr=dollars(ledger.contracted_end) or 0.0,
             phase=phases.get(customer.id, (customer.phase,))[0],
             new=customer.created_at >= start,
             created_at=clock.iso(customer.created_at), churned_at=clock.iso(churned_at),
@@ -789,7 +799,9 @@ def _portfolio(connection: Connection, settings: Settings, week: Week,
             if hc else None,
             health_status=hc.status if hc else None,
             health_score=score, health_color=metrics.health_color(score, green_at, yellow_at),
-            health_score_change=None if score is None or before is None else score - before))
+            health_score_change=None if score is None or before is None else score - before,
+            mrr_start=dollars(ledger.mrr_start) or 0.0, mrr_end=dollars(ledger.mrr_end) or 0.0,
+            movements=tuple(dollars(cents) or 0.0 for cents in ledger.movements)))
     rows.sort(key=lambda row: (COLOR_ORDER.get(row.health_color, len(COLOR_ORDER)),
                                -row.mrr, row.slug))
     return rows
