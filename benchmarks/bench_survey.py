@@ -29,6 +29,7 @@ import math
 import os
 import random
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -37,6 +38,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 
@@ -216,6 +218,84 @@ async def post_answers(url: str, tokens: list[str], forms: list[str], rate: floa
     return latencies, statuses, elapsed
 
 
+class RawConnections:
+    """HTTP/1.1 keep-alive connections on asyncio streams: the lightest client the standard
+    library allows (a request is one write, an answer one header read and one body read), so
+    that the load's own CPU, on the cores the server shares, is as small as it can be."""
+
+    def __init__(self, host: str, port: int, limit: int) -> None:
+        self.host, self.port = host, port
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.gate = asyncio.Semaphore(limit)
+
+    async def post(self, path: str, body: bytes) -> int:
+        request = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                   "Content-Type: application/x-www-form-urlencoded\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        async with self.gate:
+            reader, writer = (self.idle.pop() if self.idle
+                              else await asyncio.open_connection(self.host, self.port))
+            try:
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head[9:12])
+                length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+                await reader.readexactly(int(length.group(1)) if length else 0)
+            except BaseException:
+                writer.close()
+                raise
+            if re.search(rb"(?i)\r\nconnection: *close", head):
+                writer.close()
+            else:
+                self.idle.append((reader, writer))
+            return status
+
+    def close(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+
+
+async def post_answers_raw(url: str, tokens: list[str], forms: list[str], rate: float,
+                           max_s: float) -> tuple[list[float], dict[int, int], float]:
+    """post_answers' open-loop load, sent by RawConnections instead of httpx."""
+    rng = random.Random(13)
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    pool = RawConnections(host, int(port), 256)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    errors: dict[str, int] = {}
+    start = time.perf_counter()
+
+    async def one(n: int) -> None:
+        delay = start + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        satisfaction = rng.choices(range(1, 11), weights=[1, 1, 1, 1, 2, 3, 8, 20, 30, 33])[0]
+        body = urlencode({"satisfaction": str(satisfaction),
+                          "nps": str(min(10, satisfaction + 1)), "category": "support",
+                          "comment": "bench answer", "form_token": forms[n]}).encode()
+        began = time.perf_counter()
+        try:
+            status = await pool.post(f"/s/{tokens[n]}", body)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            status = 0
+            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+        statuses[status] = statuses.get(status, 0) + 1
+        if status == 200:
+            latencies.append((time.perf_counter() - began) * 1000)
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(one(n) for n in range(len(tokens)))),
+                               timeout=max_s)
+    except TimeoutError:
+        statuses[-1] = len(tokens) - sum(statuses.values())
+    elapsed = time.perf_counter() - start
+    pool.close()
+    if errors:
+        print(f"  client errors: {errors}")
+    return latencies, statuses, elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=3000)
@@ -224,6 +304,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=50)
     parser.add_argument("--workers", type=int, default=1,
                         help="`unmo survey serve --workers N` (processes sharing the port)")
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                        help="the load's HTTP client: raw asyncio streams (the lightest, so the "
+                             "load takes the least of the cores the server shares) or httpx")
     parser.add_argument("--max-s", type=float, default=120.0,
                         help="stop the load after this many seconds whatever happened")
     parser.add_argument("--json", action="store_true",
@@ -231,7 +314,7 @@ def main() -> None:
     options = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="unmo-bench-survey-"))
     server = None
-    load_before = os.getloadavg()[0]
+    load_before = os.getloadavg()
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("UNMO_")}
         env.update(UNMO_WORKSPACE=str(root), NO_COLOR="1")
@@ -258,10 +341,15 @@ def main() -> None:
                             if server.stderr and server.poll() is not None else "timeout"))
             time.sleep(0.1)
         forms = asyncio.run(open_forms(url, tokens))
+        load = post_answers_raw if options.client == "raw" else post_answers
         cpu_before = cpu_seconds(server.pid)
+        client_before = resource.getrusage(resource.RUSAGE_SELF)
         latencies, statuses, elapsed = asyncio.run(
-            post_answers(url, tokens, forms, options.rate, options.max_s))
+            load(url, tokens, forms, options.rate, options.max_s))
+        client_after = resource.getrusage(resource.RUSAGE_SELF)
         server_cpu = cpu_seconds(server.pid) - cpu_before
+        client_cpu = (client_after.ru_utime - client_before.ru_utime
+                      + client_after.ru_stime - client_before.ru_stime)
     finally:
         if server is not None:
             server.terminate()
@@ -286,9 +374,16 @@ def main() -> None:
           f"{p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms, max {max(latencies or [0]):.1f} ms")
     cpu_ms = server_cpu * 1000 / answered if answered else float("nan")
     print(f"  statuses: {dict(sorted(statuses.items()))}")
+    client_ms = client_cpu * 1000 / max(1, sum(statuses.values()))
     print(f"  server CPU: {cpu_ms:.2f} ms per answer (user + system, all its processes): at most "
-          f"{1000 / cpu_ms:.0f} answers/s per core of this machine when nothing else runs; "
-          f"load average before the load {load_before:.2f}, after {os.getloadavg()[0]:.2f}")
+          f"{1000 / cpu_ms:.0f} answers/s per core of this machine when nothing else runs")
+    print(f"  load client ({options.client}, this process): {client_ms:.2f} ms of CPU per answer, "
+          f"on the same {os.cpu_count()} cores; server + client {cpu_ms + client_ms:.2f} ms per "
+          f"answer = at most {1000 * (os.cpu_count() or 1) / (cpu_ms + client_ms):.0f} answers/s "
+          f"on this machine were it otherwise idle")
+    print("  load average (1/5/15 min) before the load "
+          + " / ".join(f"{v:.2f}" for v in load_before) + ", after "
+          + " / ".join(f"{v:.2f}" for v in os.getloadavg()))
     print(f"  stored: {feedback:,} survey feedback rows, {once:,} invitations answered once, "
           f"{more} more than once, {linked:,} distinct rows linked "
           f"({'exactly once' if exactly_once else 'NOT exactly once'})")
@@ -300,6 +395,8 @@ def main() -> None:
                           "rate": rate, "elapsed_s": elapsed, "p50_ms": p50, "p95_ms": p95,
                           "p99_ms": p99, "statuses": statuses, "feedback_rows": feedback,
                           "server_cpu_ms_per_answer": cpu_ms,
+                          "client": options.client, "client_cpu_ms_per_answer": client_ms,
+                          "load_before": load_before,
                           "exactly_once": exactly_once, "met": met}))
 
 
