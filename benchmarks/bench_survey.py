@@ -7,14 +7,21 @@ workspace key: the setup `unmo survey send` does, without an SMTP server). Start
 serve --quiet` as its own process, opens every survey form first (GET, to get each form's CSRF
 token, as a person's browser would), then posts the N answers as an open-loop load: answer i is
 sent at start + i ÷ RATE whatever the answers before it are doing (httpx, a pool of keep-alive
-connections), bounded in count (N) and time (--max-s). Prints the achieved answers per second,
-the latency percentiles of the POSTs (nearest rank), the errors, the server's own CPU time per
-answer (from /proc, so a busy machine still gives a fair figure of what one answer costs), and
-then counts the rows: every answer must be one feedback row with source `survey`, each
-invitation answered exactly once.
+connections), bounded in count (N) and time (--max-s). The load is sent by raw asyncio streams
+(`--client raw`, the default: ~0.3 ms of CPU per answer) or httpx (`--client httpx`, ~6 ms): the
+client shares the machine's cores with the server, so its own CPU is printed too.
+
+Prints the achieved answers per second, the latency percentiles of the POSTs (nearest rank), the
+errors, the server's own CPU time per answer (from /proc, so a busy machine still gives a fair
+figure of what one answer costs), the client's, the load averages, and then counts the rows:
+every answer must be one feedback row with source `survey`, each invitation answered exactly
+once. Then two floors, measured in the same run: the same load against uvicorn + Starlette
+serving one route that reads the body and answers a page (the HTTP stack alone), and the
+answer's service alone (`record_answer` in this process, no HTTP), with the server's CPU per
+answer as a ratio to each.
 
     python benchmarks/bench_survey.py [--answers N] [--rate R] [--customers C] [--workers W]
-                                      [--max-s S] [--json]
+                                      [--client raw|httpx] [--max-s S] [--json]
 
 UNMO_DATABASE_URL (an empty database) measures on that database instead of the workspace's SQLite
 file.
@@ -38,6 +45,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -225,7 +233,7 @@ class RawConnections:
 
     def __init__(self, host: str, port: int, limit: int) -> None:
         self.host, self.port = host, port
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self.gate = asyncio.Semaphore(limit)
 
     async def post(self, path: str, body: bytes) -> int:
@@ -233,8 +241,15 @@ class RawConnections:
                    "Content-Type: application/x-www-form-urlencoded\r\n"
                    f"Content-Length: {len(body)}\r\n\r\n").encode() + body
         async with self.gate:
-            reader, writer = (self.idle.pop() if self.idle
-                              else await asyncio.open_connection(self.host, self.port))
+            # A connection idle for 2 s is dropped, not reused: the server closes one idle for
+            # 5 s, and a POST sent as it does so would be lost (a POST is never sent twice).
+            now = time.monotonic()
+            while self.idle and now - self.idle[-1][2] > 2.0:
+                self.idle.pop()[1].close()
+            if self.idle:
+                reader, writer, _ = self.idle.pop()
+            else:
+                reader, writer = await asyncio.open_connection(self.host, self.port)
             try:
                 writer.write(request)
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -247,11 +262,11 @@ class RawConnections:
             if re.search(rb"(?i)\r\nconnection: *close", head):
                 writer.close()
             else:
-                self.idle.append((reader, writer))
+                self.idle.append((reader, writer, time.monotonic()))
             return status
 
     def close(self) -> None:
-        for _, writer in self.idle:
+        for _, writer, _ in self.idle:
             writer.close()
 
 
@@ -296,6 +311,91 @@ async def post_answers_raw(url: str, tokens: list[str], forms: list[str], rate: 
     return latencies, statuses, elapsed
 
 
+# The HTTP floor: the same server stack (uvicorn, Starlette, one route reading the form body
+# and answering a page of the survey's size) doing nothing else.
+FLOOR_APP = """
+import sys
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+PAGE = "<!DOCTYPE html>" + "x" * int(sys.argv[2])
+
+async def answer(request):
+    await request.body()
+    return HTMLResponse(PAGE)
+
+async def healthz(request):
+    return HTMLResponse("ok")
+
+app = Starlette(routes=[Route("/s/{token}", answer, methods=["GET", "POST"]),
+                        Route("/healthz", healthz)])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+            access_log=False, server_header=False)
+"""
+
+
+def wait_until_up(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"the server at {url} did not start (exit {process.poll()})")
+        time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def http_floor(tokens: list[str], forms: list[str], rate: float, max_s: float,
+               page_bytes: int, client: Any) -> tuple[float, float]:
+    """(server CPU ms per request, p95 ms) of FLOOR_APP under the same open-loop load."""
+    port = free_port()
+    floor = subprocess.Popen([sys.executable, "-c", FLOOR_APP, str(port), str(page_bytes)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url, floor)
+        before = cpu_seconds(floor.pid)
+        latencies, statuses, _ = asyncio.run(client(url, tokens, forms, rate, max_s))
+        spent = cpu_seconds(floor.pid) - before
+    finally:
+        stop(floor)
+    served = statuses.get(200, 0)
+    return (spent * 1000 / served if served else float("nan"),
+            nearest_rank(latencies, 95) if latencies else float("nan"))
+
+
+def service_floor(root: Path, env: dict[str, str], count: int) -> float:
+    """CPU ms per answer of the service alone: `count` more invitations answered in this
+    process through services.surveys.record_answer (what the page calls), no HTTP."""
+    tokens = make_invitations(root, env, count)
+    from unmo_cli.db import kept_open
+    from unmo_cli.services import surveys
+    from unmo_cli.workspace import load_workspace
+
+    ws = load_workspace()
+    with kept_open(ws):
+        forms = [surveys.form_token_for(ws, t, surveys.find_invitation(ws, t)) for t in tokens]
+        began = time.process_time()
+        for token, form in zip(tokens, forms, strict=True):
+            surveys.record_answer(ws, token, {"satisfaction": "8", "nps": "9",
+                                              "category": "support",
+                                              "comment": "bench answer", "form_token": form})
+        return (time.process_time() - began) * 1000 / count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=3000)
@@ -326,20 +426,9 @@ def main() -> None:
         server = subprocess.Popen([sys.executable, "-m", "unmo_cli", "survey", "serve",
                                    "--port", str(port), "--workers", str(options.workers),
                                    "--quiet"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                sys.exit("unmo survey serve did not start: "
-                         + (server.stderr.read().decode(errors="replace")
-                            if server.stderr and server.poll() is not None else "timeout"))
-            time.sleep(0.1)
+        wait_until_up(url, server)
         forms = asyncio.run(open_forms(url, tokens))
         load = post_answers_raw if options.client == "raw" else post_answers
         cpu_before = cpu_seconds(server.pid)
@@ -350,23 +439,26 @@ def main() -> None:
         server_cpu = cpu_seconds(server.pid) - cpu_before
         client_cpu = (client_after.ru_utime - client_before.ru_utime
                       + client_after.ru_stime - client_before.ru_stime)
+        page_bytes = 1500  # about the survey's thank-you page
+        stop(server)
+        server = None
+        feedback, once, more, linked = count_rows(env)
+        floor_cpu, floor_p95 = http_floor(tokens, forms, options.rate, options.max_s,
+                                          page_bytes, load)
+        service_cpu = service_floor(root, env, min(options.answers, 500))
     finally:
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-    try:
-        feedback, once, more, linked = count_rows(env)
-    finally:
+            stop(server)
         shutil.rmtree(root, ignore_errors=True)
     answered = statuses.get(200, 0)
     rate = answered / elapsed if elapsed else 0.0
     p50, p95, p99 = (nearest_rank(latencies, p) if latencies else float("nan")
                      for p in (50, 95, 99))
-    exactly_once = feedback == answered == once == linked == options.answers and more == 0
-    met = rate >= GOAL_RATE and p95 < GOAL_P95_MS and exactly_once
+    # Every answer that got its 200 is one row, linked from its invitation; and every answer
+    # offered got one (a lost connection is an answer not delivered, not a duplicate).
+    exactly_once = feedback == answered == once == linked and more == 0
+    complete = answered == options.answers
+    met = rate >= GOAL_RATE and p95 < GOAL_P95_MS and exactly_once and complete
     database = "PostgreSQL" if os.environ.get("UNMO_DATABASE_URL") else "SQLite"
     print(f"unmo survey serve --workers {options.workers}, {options.answers:,} answers offered "
           f"at {options.rate:g}/s on 127.0.0.1 ({database}):")
@@ -384,9 +476,15 @@ def main() -> None:
     print("  load average (1/5/15 min) before the load "
           + " / ".join(f"{v:.2f}" for v in load_before) + ", after "
           + " / ".join(f"{v:.2f}" for v in os.getloadavg()))
+    print(f"  floors, same load, same run: the HTTP stack alone (uvicorn + Starlette, one route "
+          f"reading the body) {floor_cpu:.2f} ms of server CPU per request (p95 {floor_p95:.1f} "
+          f"ms); the answer's service alone (record_answer in process, no HTTP) "
+          f"{service_cpu:.2f} ms; ratios: server ÷ HTTP floor {cpu_ms / floor_cpu:.2f}×, "
+          f"server ÷ (HTTP floor + service) {cpu_ms / (floor_cpu + service_cpu):.2f}×")
     print(f"  stored: {feedback:,} survey feedback rows, {once:,} invitations answered once, "
           f"{more} more than once, {linked:,} distinct rows linked "
-          f"({'exactly once' if exactly_once else 'NOT exactly once'})")
+          f"({'each answer exactly once' if exactly_once else 'NOT exactly once'}"
+          f"{'' if complete else f'; {options.answers - answered:,} answers not delivered'})")
     print(f"  goal ≥ {GOAL_RATE:.0f}/s at p95 < {GOAL_P95_MS:.0f} ms, every answer stored once: "
           f"{'met' if met else 'NOT met'}")
     if options.json:
@@ -395,9 +493,10 @@ def main() -> None:
                           "rate": rate, "elapsed_s": elapsed, "p50_ms": p50, "p95_ms": p95,
                           "p99_ms": p99, "statuses": statuses, "feedback_rows": feedback,
                           "server_cpu_ms_per_answer": cpu_ms,
+                          "http_floor_cpu_ms": floor_cpu, "service_cpu_ms": service_cpu,
                           "client": options.client, "client_cpu_ms_per_answer": client_ms,
                           "load_before": load_before,
-                          "exactly_once": exactly_once, "met": met}))
+                          "exactly_once": exactly_once, "complete": complete, "met": met}))
 
 
 if __name__ == "__main__":
