@@ -152,7 +152,8 @@ def test_portfolio_has_a_row_per_customer_active_in_the_week(unmo, week_data):
         "created_at": "2026-11-10T16:00:00Z", "churned_at": None, "responses": 2,
         "satisfaction_pct": 95.0, "nps": 100, "health_checks": 1, "availability_pct": 100.0,
         "health_status": "healthy", "health_score": 100, "health_color": "green",
-        "health_score_change": None}
+        "health_score_change": None, "surveys_sent": 0, "surveys_answered": 0,
+        "survey_response_rate_pct": None}
     figures = {slug: (r["responses"], r["satisfaction_pct"], r["nps"], r["health_checks"],
                       r["availability_pct"], r["health_status"]) for slug, r in rows.items()}
     assert figures == {
@@ -368,7 +369,8 @@ def test_csv_has_one_row_per_customer(unmo, week_data):
         "created_at": "2026-10-20T15:00:00Z", "churned_at": "", "responses": "2",
         "satisfaction_pct": "95.0", "nps": "100", "health_checks": "3",
         "availability_pct": "100.0", "health_status": "degraded", "health_score": "89",
-        "health_color": "green", "health_score_change": "53"}
+        "health_color": "green", "health_score_change": "53", "surveys_sent": "0",
+        "surveys_answered": "0", "survey_response_rate_pct": ""}
     assert rows[5]["satisfaction_pct"] == "" and rows[5]["availability_pct"] == ""
     assert rows[5]["health_score"] == "" and rows[0]["health_score_change"] == "-37"
 

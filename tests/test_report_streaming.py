@@ -159,7 +159,9 @@ def recomputed_portfolio(data, start: datetime, end: datetime, now: datetime,
             "health_status": checks[-1]["status"] if checks else None,
             "health_score": score,
             "health_color": metrics.health_color(score, green_at, yellow_at),
-            "health_score_change": None if score is None or before is None else score - before})
+            "health_score_change": None if score is None or before is None else score - before,
+            # No survey e-mails in these data (tests/test_report_csv.py sends some).
+            "surveys_sent": 0, "surveys_answered": 0, "survey_response_rate_pct": None})
     order = {"red": 0, "yellow": 1, "green": 2}
     return sorted(rows, key=lambda row: order.get(row["health_color"], 3))
 

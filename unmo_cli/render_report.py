@@ -46,7 +46,8 @@ PROVIDERS = {"appsflyer": "AppsFlyer", "adjust": "Adjust", "branch": "Branch",
 CSV_COLUMNS = ["week", "slug", "name", "industry", "integration", "platforms", "provider",
                "events_per_day", "mrr", "phase", "new", "created_at", "churned_at", "responses",
                "satisfaction_pct", "nps", "health_checks", "availability_pct", "health_status",
-               "health_score", "health_color", "health_score_change"]
+               "health_score", "health_color", "health_score_change", "surveys_sent",
+               "surveys_answered", "survey_response_rate_pct"]
 
 
 # --- formatting of single figures ----------------------------------------------------------------

@@ -257,6 +257,10 @@ class PortfolioRow:
     health_score: int | None = None
     health_color: str | None = None
     health_score_change: int | None = None
+    # The survey response rate (the contract's `surveys`) of this customer's invitations.
+    surveys_sent: int = 0
+    surveys_answered: int = 0
+    survey_response_rate_pct: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The row in the JSON document: its fields in order, the MRR as an exact decimal
@@ -270,7 +274,9 @@ class PortfolioRow:
                 "nps": self.nps, "health_checks": self.health_checks,
                 "availability_pct": self.availability_pct, "health_status": self.health_status,
                 "health_score": self.health_score, "health_color": self.health_color,
-                "health_score_change": self.health_score_change}
+                "health_score_change": self.health_score_change,
+                "surveys_sent": self.surveys_sent, "surveys_answered": self.surveys_answered,
+                "survey_response_rate_pct": self.survey_response_rate_pct}
 
 
 @dataclass(frozen=True)
@@ -639,14 +645,30 @@ def _week_figures(connection: Connection, settings: Settings, week: Week, base: 
 def _survey_figures(connection: Connection, week: Week) -> SurveyFigures:
     """The contract's survey response rate: invitations whose e-mail was sent within the week,
     and of those the ones answered by the week's end."""
-    invitations, sendings = SurveyInvitation.__table__, EmailSending.__table__
-    i, e = invitations.c, sendings.c
-    row = connection.execute(
-        select(func.count(i.id), _count_if(i.first_answered_at < _naive(week.end)))
-        .select_from(invitations.join(sendings, e.id == i.sending_id))
-        .where(e.outcome == "sent", _in_range(e.sent_at, week.start, week.end))).one()
+    row = connection.execute(_survey_counts(week)).one()
     sent, answered = int(row[0] or 0), int(row[1] or 0)
     return SurveyFigures(sent, answered, metrics.survey_response_rate_pct(sent, answered))
+
+
+def _survey_figures_by_customer(connection: Connection, week: Week
+                                ) -> dict[int, SurveyFigures]:
+    """_survey_figures for each customer who was sent an invitation in the week."""
+    i = SurveyInvitation.__table__.c
+    figures = {}
+    for customer_id, sent, answered in connection.execute(
+            _survey_counts(week, i.customer_id).group_by(i.customer_id)):
+        figures[customer_id] = SurveyFigures(
+            int(sent), int(answered), metrics.survey_response_rate_pct(int(sent), int(answered)))
+    return figures
+
+
+def _survey_counts(week: Week, *keys: Any) -> Any:
+    """SELECT [keys,] sent, answered: the one definition of both counts."""
+    invitations, sendings = SurveyInvitation.__table__, EmailSending.__table__
+    i, e = invitations.c, sendings.c
+    return (select(*keys, func.count(i.id), _count_if(i.first_answered_at < _naive(week.end)))
+            .select_from(invitations.join(sendings, e.id == i.sending_id))
+            .where(e.outcome == "sent", _in_range(e.sent_at, week.start, week.end)))
 
 
 def _mean_ms(total: float | None, count: int) -> float | None:
@@ -748,6 +770,8 @@ def _portfolio(connection: Connection, settings: Settings, week: Week,
                              h.checked_at == grouped.c.last_at))
         .order_by(grouped.c.customer_id, h.id))}
     phases = _phases_as_of(connection, as_of)
+    surveys = _survey_figures_by_customer(connection, week)
+    no_surveys = SurveyFigures(0, 0, None)
     scores_before, scores_now = _health_scores(connection, settings, [week.start, as_of])
     green_at, yellow_at = settings.health_score.green_at, settings.health_score.yellow_at
     platforms: dict[str, tuple[str, ...]] = {}  # the few distinct values, split once each
@@ -772,6 +796,7 @@ def _portfolio(connection: Connection, settings: Settings, week: Week,
         listed = customer.platforms or ""
         if listed not in platforms:
             platforms[listed] = tuple(p for p in listed.split(",") if p)
+        surveyed = surveys.get(customer.id, no_surveys)
         rows.append(PortfolioRow(
             slug=customer.slug, name=customer.name, industry=customer.industry,
             integration=customer.integration, platforms=platforms[listed],
@@ -789,7 +814,9 @@ def _portfolio(connection: Connection, settings: Settings, week: Week,
             if hc else None,
             health_status=hc.status if hc else None,
             health_score=score, health_color=metrics.health_color(score, green_at, yellow_at),
-            health_score_change=None if score is None or before is None else score - before))
+            health_score_change=None if score is None or before is None else score - before,
+            surveys_sent=surveyed.sent, surveys_answered=surveyed.answered,
+            survey_response_rate_pct=surveyed.response_rate_pct))
     rows.sort(key=lambda row: (COLOR_ORDER.get(row.health_color, len(COLOR_ORDER)),
                                -row.mrr, row.slug))
     return rows
