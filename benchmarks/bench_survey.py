@@ -165,7 +165,9 @@ def nearest_rank(values: list[float], percentile: float) -> float:
 
 async def open_forms(url: str, tokens: list[str]) -> list[str]:
     """Each survey form's CSRF token, fetched as a browser would (untimed)."""
-    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    # keepalive_expiry under the server's 5 s, as in post_answers: httpx's default (5 s) raced
+    # the server's close of an idle connection on a loaded machine (a ReadError).
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16, keepalive_expiry=2.0)
     found = re.compile(r'name="form_token" value="([^"]+)"')
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
         gate = asyncio.Semaphore(16)

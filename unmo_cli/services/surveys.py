@@ -311,20 +311,28 @@ def find_invitation(ws: Workspace, token: str) -> Invitation:
     nonce = _genuine_nonce(signing_key(ws), token)
     db = open_database(ws)
     try:
-        with db.session() as session:
-            row = session.execute(
-                select(SurveyInvitation, Customer.slug, Customer.name)
-                .join(Customer, Customer.id == SurveyInvitation.customer_id)
-                .where(SurveyInvitation.nonce == nonce)).first()
+        with db.session() as session:  # a failing database: EnvironmentFailure, 503
+            row = session.connection().execute(_invitation_statement(), {"nonce": nonce}).first()
     finally:
         db.dispose()
     if row is None:
         raise TokenRefused("this survey link is not valid: it was altered or never issued.")
-    invitation, slug, name = row
-    _remember_owner(ws, nonce, invitation.id, slug)  # the answer then need not look it up
-    return Invitation(invitation.id, invitation.nonce, slug, name,
-                      clock.from_db(invitation.expires_at), invitation.answers,  # type: ignore[arg-type]
-                      clock.from_db(invitation.first_answered_at), invitation.feedback_id)
+    _remember_owner(ws, nonce, row.id, row.slug)  # the answer then need not look it up
+    return Invitation(row.id, row.nonce, row.slug, row.name,
+                      clock.from_db(row.expires_at), row.answers,  # type: ignore[arg-type]
+                      clock.from_db(row.first_answered_at), row.feedback_id)
+
+
+@cache
+def _invitation_statement() -> Any:
+    # Core, built once: every page view reads one invitation.
+    invitations: Any = SurveyInvitation.__table__
+    customers: Any = Customer.__table__
+    i = invitations.c
+    return (select(i.id, i.nonce, i.expires_at, i.answers, i.first_answered_at, i.feedback_id,
+                   customers.c.slug, customers.c.name)
+            .join(customers, customers.c.id == i.customer_id)
+            .where(i.nonce == bindparam("nonce")))
 
 
 def form_token_for(ws: Workspace, token: str, invitation: Invitation) -> str:
@@ -420,8 +428,8 @@ def _owner(ws: Workspace, nonce: str) -> tuple[int, str]:
         return known
     db = open_database(ws)
     try:
-        with db.engine.connect() as connection:
-            row = connection.execute(_owner_statement(), {"nonce": nonce}).first()
+        with db.session() as session:  # a failing database: EnvironmentFailure, 503
+            row = session.connection().execute(_owner_statement(), {"nonce": nonce}).first()
     finally:
         db.dispose()
     if row is None:
