@@ -114,9 +114,10 @@ def add_feedback(ws: Workspace, customer: str, *, satisfaction: Any, nps: Any = 
                  within: Callable[[Session, Any], None] | None = None) -> AddResult:
     """Record one response (source `cli`, or `survey` from the survey page), raise its alerts,
     commit, then try to deliver them. Every value is checked before the database is opened; a
-    bad one writes nothing. `within(session, row)` runs in the same transaction once the row is
-    stored and before the alert rules read: the survey page claims its invitation there (and
-    drops the answer it replaces); whatever it raises rolls everything back."""
+    bad one writes nothing. `within(session, view)` (the stored row's FeedbackView) runs in the
+    same transaction once the row is stored and before the alert rules read: the survey page
+    claims its invitation there (and drops the answer it replaces); whatever it raises rolls
+    everything back."""
 
     values, problems = _checked_values({
         "satisfaction": (check_satisfaction, satisfaction), "nps": (check_nps, nps),
