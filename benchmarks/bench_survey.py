@@ -445,8 +445,10 @@ def main() -> None:
         stop(server)
         server = None
         feedback, once, more, linked = count_rows(env)
+        # The raw client whatever --client says: httpx's pool bookkeeping stalled for minutes
+        # against a server this fast.
         floor_cpu, floor_p95 = http_floor(tokens, forms, options.rate, options.max_s,
-                                          page_bytes, load)
+                                          page_bytes, post_answers_raw)
         service_cpu = service_floor(root, env, min(options.answers, 500))
     finally:
         if server is not None:
