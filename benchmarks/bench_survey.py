@@ -7,14 +7,21 @@ workspace key: the setup `unmo survey send` does, without an SMTP server). Start
 serve --quiet` as its own process, opens every survey form first (GET, to get each form's CSRF
 token, as a person's browser would), then posts the N answers as an open-loop load: answer i is
 sent at start + i ÷ RATE whatever the answers before it are doing (httpx, a pool of keep-alive
-connections), bounded in count (N) and time (--max-s). Prints the achieved answers per second,
-the latency percentiles of the POSTs (nearest rank), the errors, the server's own CPU time per
-answer (from /proc, so a busy machine still gives a fair figure of what one answer costs), and
-then counts the rows: every answer must be one feedback row with source `survey`, each
-invitation answered exactly once.
+connections), bounded in count (N) and time (--max-s). The load is sent by raw asyncio streams
+(`--client raw`, the default: ~0.3 ms of CPU per answer) or httpx (`--client httpx`, ~6 ms): the
+client shares the machine's cores with the server, so its own CPU is printed too.
+
+Prints the achieved answers per second, the latency percentiles of the POSTs (nearest rank), the
+errors, the server's own CPU time per answer (from /proc, so a busy machine still gives a fair
+figure of what one answer costs), the client's, the load averages, and then counts the rows:
+every answer must be one feedback row with source `survey`, each invitation answered exactly
+once. Then two floors, measured in the same run: the same load against uvicorn + Starlette
+serving one route that reads the body and answers a page (the HTTP stack alone), and the
+answer's service alone (`record_answer` in this process, no HTTP), with the server's CPU per
+answer as a ratio to each.
 
     python benchmarks/bench_survey.py [--answers N] [--rate R] [--customers C] [--workers W]
-                                      [--max-s S] [--json]
+                                      [--client raw|httpx] [--max-s S] [--json]
 
 UNMO_DATABASE_URL (an empty database) measures on that database instead of the workspace's SQLite
 file.
@@ -29,6 +36,7 @@ import math
 import os
 import random
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -37,6 +45,8 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -155,7 +165,9 @@ def nearest_rank(values: list[float], percentile: float) -> float:
 
 async def open_forms(url: str, tokens: list[str]) -> list[str]:
     """Each survey form's CSRF token, fetched as a browser would (untimed)."""
-    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    # keepalive_expiry under the server's 5 s, as in post_answers: httpx's default (5 s) raced
+    # the server's close of an idle connection on a loaded machine (a ReadError).
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16, keepalive_expiry=2.0)
     found = re.compile(r'name="form_token" value="([^"]+)"')
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
         gate = asyncio.Semaphore(16)
@@ -216,6 +228,176 @@ async def post_answers(url: str, tokens: list[str], forms: list[str], rate: floa
     return latencies, statuses, elapsed
 
 
+class RawConnections:
+    """HTTP/1.1 keep-alive connections on asyncio streams: the lightest client the standard
+    library allows (a request is one write, an answer one header read and one body read), so
+    that the load's own CPU, on the cores the server shares, is as small as it can be."""
+
+    def __init__(self, host: str, port: int, limit: int) -> None:
+        self.host, self.port = host, port
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
+        self.gate = asyncio.Semaphore(limit)
+
+    async def post(self, path: str, body: bytes) -> int:
+        request = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                   "Content-Type: application/x-www-form-urlencoded\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        async with self.gate:
+            # A connection idle for 2 s is dropped, not reused: the server closes one idle for
+            # 5 s, and a POST sent as it does so would be lost (a POST is never sent twice).
+            now = time.monotonic()
+            while self.idle and now - self.idle[-1][2] > 2.0:
+                self.idle.pop()[1].close()
+            if self.idle:
+                reader, writer, _ = self.idle.pop()
+            else:
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+            try:
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head[9:12])
+                length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+                await reader.readexactly(int(length.group(1)) if length else 0)
+            except BaseException:
+                writer.close()
+                raise
+            if re.search(rb"(?i)\r\nconnection: *close", head):
+                writer.close()
+            else:
+                self.idle.append((reader, writer, time.monotonic()))
+            return status
+
+    def close(self) -> None:
+        for _, writer, _ in self.idle:
+            writer.close()
+
+
+async def post_answers_raw(url: str, tokens: list[str], forms: list[str], rate: float,
+                           max_s: float) -> tuple[list[float], dict[int, int], float]:
+    """post_answers' open-loop load, sent by RawConnections instead of httpx."""
+    rng = random.Random(13)
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    pool = RawConnections(host, int(port), 256)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    errors: dict[str, int] = {}
+    start = time.perf_counter()
+
+    async def one(n: int) -> None:
+        delay = start + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        satisfaction = rng.choices(range(1, 11), weights=[1, 1, 1, 1, 2, 3, 8, 20, 30, 33])[0]
+        body = urlencode({"satisfaction": str(satisfaction),
+                          "nps": str(min(10, satisfaction + 1)), "category": "support",
+                          "comment": "bench answer", "form_token": forms[n]}).encode()
+        began = time.perf_counter()
+        try:
+            status = await pool.post(f"/s/{tokens[n]}", body)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            status = 0
+            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+        statuses[status] = statuses.get(status, 0) + 1
+        if status == 200:
+            latencies.append((time.perf_counter() - began) * 1000)
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(one(n) for n in range(len(tokens)))),
+                               timeout=max_s)
+    except TimeoutError:
+        statuses[-1] = len(tokens) - sum(statuses.values())
+    elapsed = time.perf_counter() - start
+    pool.close()
+    if errors:
+        print(f"  client errors: {errors}")
+    return latencies, statuses, elapsed
+
+
+# The HTTP floor: the same server stack (uvicorn, Starlette, one route reading the form body
+# and answering a page of the survey's size) doing nothing else.
+FLOOR_APP = """
+import sys
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+PAGE = "<!DOCTYPE html>" + "x" * int(sys.argv[2])
+
+async def answer(request):
+    await request.body()
+    return HTMLResponse(PAGE)
+
+async def healthz(request):
+    return HTMLResponse("ok")
+
+app = Starlette(routes=[Route("/s/{token}", answer, methods=["GET", "POST"]),
+                        Route("/healthz", healthz)])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+            access_log=False, server_header=False)
+"""
+
+
+def wait_until_up(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"the server at {url} did not start (exit {process.poll()})")
+        time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def http_floor(tokens: list[str], forms: list[str], rate: float, max_s: float,
+               page_bytes: int, client: Any) -> tuple[float, float]:
+    """(server CPU ms per request, p95 ms) of FLOOR_APP under the same open-loop load."""
+    port = free_port()
+    floor = subprocess.Popen([sys.executable, "-c", FLOOR_APP, str(port), str(page_bytes)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url, floor)
+        before = cpu_seconds(floor.pid)
+        latencies, statuses, _ = asyncio.run(client(url, tokens, forms, rate, max_s))
+        spent = cpu_seconds(floor.pid) - before
+    finally:
+        stop(floor)
+    served = statuses.get(200, 0)
+    return (spent * 1000 / served if served else float("nan"),
+            nearest_rank(latencies, 95) if latencies else float("nan"))
+
+
+def service_floor(root: Path, env: dict[str, str], count: int) -> float:
+    """CPU ms per answer of the service alone: `count` more invitations answered in this
+    process through services.surveys.record_answer (what the page calls), no HTTP."""
+    tokens = make_invitations(root, env, count)
+    from unmo_cli.db import kept_open
+    from unmo_cli.services import surveys
+    from unmo_cli.workspace import load_workspace
+
+    ws = load_workspace()
+    with kept_open(ws):
+        forms = [surveys.form_token_for(ws, t, surveys.find_invitation(ws, t)) for t in tokens]
+        began = time.process_time()
+        for token, form in zip(tokens, forms, strict=True):
+            surveys.record_answer(ws, token, {"satisfaction": "8", "nps": "9",
+                                              "category": "support",
+                                              "comment": "bench answer", "form_token": form})
+        return (time.process_time() - began) * 1000 / count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=3000)
@@ -224,6 +406,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=50)
     parser.add_argument("--workers", type=int, default=1,
                         help="`unmo survey serve --workers N` (processes sharing the port)")
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                        help="the load's HTTP client: raw asyncio streams (the lightest, so the "
+                             "load takes the least of the cores the server shares) or httpx")
     parser.add_argument("--max-s", type=float, default=120.0,
                         help="stop the load after this many seconds whatever happened")
     parser.add_argument("--json", action="store_true",
@@ -231,7 +416,7 @@ def main() -> None:
     options = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="unmo-bench-survey-"))
     server = None
-    load_before = os.getloadavg()[0]
+    load_before = os.getloadavg()
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("UNMO_")}
         env.update(UNMO_WORKSPACE=str(root), NO_COLOR="1")
@@ -243,42 +428,41 @@ def main() -> None:
         server = subprocess.Popen([sys.executable, "-m", "unmo_cli", "survey", "serve",
                                    "--port", str(port), "--workers", str(options.workers),
                                    "--quiet"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                sys.exit("unmo survey serve did not start: "
-                         + (server.stderr.read().decode(errors="replace")
-                            if server.stderr and server.poll() is not None else "timeout"))
-            time.sleep(0.1)
+        wait_until_up(url, server)
         forms = asyncio.run(open_forms(url, tokens))
+        load = post_answers_raw if options.client == "raw" else post_answers
         cpu_before = cpu_seconds(server.pid)
+        client_before = resource.getrusage(resource.RUSAGE_SELF)
         latencies, statuses, elapsed = asyncio.run(
-            post_answers(url, tokens, forms, options.rate, options.max_s))
+            load(url, tokens, forms, options.rate, options.max_s))
+        client_after = resource.getrusage(resource.RUSAGE_SELF)
         server_cpu = cpu_seconds(server.pid) - cpu_before
+        client_cpu = (client_after.ru_utime - client_before.ru_utime
+                      + client_after.ru_stime - client_before.ru_stime)
+        page_bytes = 1500  # about the survey's thank-you page
+        stop(server)
+        server = None
+        feedback, once, more, linked = count_rows(env)
+        # The raw client whatever --client says: httpx's pool bookkeeping stalled for minutes
+        # against a server this fast.
+        floor_cpu, floor_p95 = http_floor(tokens, forms, options.rate, options.max_s,
+                                          page_bytes, post_answers_raw)
+        service_cpu = service_floor(root, env, min(options.answers, 500))
     finally:
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-    try:
-        feedback, once, more, linked = count_rows(env)
-    finally:
+            stop(server)
         shutil.rmtree(root, ignore_errors=True)
     answered = statuses.get(200, 0)
     rate = answered / elapsed if elapsed else 0.0
     p50, p95, p99 = (nearest_rank(latencies, p) if latencies else float("nan")
                      for p in (50, 95, 99))
-    exactly_once = feedback == answered == once == linked == options.answers and more == 0
-    met = rate >= GOAL_RATE and p95 < GOAL_P95_MS and exactly_once
+    # Every answer that got its 200 is one row, linked from its invitation; and every answer
+    # offered got one (a lost connection is an answer not delivered, not a duplicate).
+    exactly_once = feedback == answered == once == linked and more == 0
+    complete = answered == options.answers
+    met = rate >= GOAL_RATE and p95 < GOAL_P95_MS and exactly_once and complete
     database = "PostgreSQL" if os.environ.get("UNMO_DATABASE_URL") else "SQLite"
     print(f"unmo survey serve --workers {options.workers}, {options.answers:,} answers offered "
           f"at {options.rate:g}/s on 127.0.0.1 ({database}):")
@@ -286,12 +470,25 @@ def main() -> None:
           f"{p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms, max {max(latencies or [0]):.1f} ms")
     cpu_ms = server_cpu * 1000 / answered if answered else float("nan")
     print(f"  statuses: {dict(sorted(statuses.items()))}")
+    client_ms = client_cpu * 1000 / max(1, sum(statuses.values()))
     print(f"  server CPU: {cpu_ms:.2f} ms per answer (user + system, all its processes): at most "
-          f"{1000 / cpu_ms:.0f} answers/s per core of this machine when nothing else runs; "
-          f"load average before the load {load_before:.2f}, after {os.getloadavg()[0]:.2f}")
+          f"{1000 / cpu_ms:.0f} answers/s per core of this machine when nothing else runs")
+    print(f"  load client ({options.client}, this process): {client_ms:.2f} ms of CPU per answer, "
+          f"on the same {os.cpu_count()} cores; server + client {cpu_ms + client_ms:.2f} ms per "
+          f"answer = at most {1000 * (os.cpu_count() or 1) / (cpu_ms + client_ms):.0f} answers/s "
+          f"on this machine were it otherwise idle")
+    print("  load average (1/5/15 min) before the load "
+          + " / ".join(f"{v:.2f}" for v in load_before) + ", after "
+          + " / ".join(f"{v:.2f}" for v in os.getloadavg()))
+    print(f"  floors, same load, same run: the HTTP stack alone (uvicorn + Starlette, one route "
+          f"reading the body) {floor_cpu:.2f} ms of server CPU per request (p95 {floor_p95:.1f} "
+          f"ms); the answer's service alone (record_answer in process, no HTTP) "
+          f"{service_cpu:.2f} ms; ratios: server ÷ HTTP floor {cpu_ms / floor_cpu:.2f}×, "
+          f"server ÷ (HTTP floor + service) {cpu_ms / (floor_cpu + service_cpu):.2f}×")
     print(f"  stored: {feedback:,} survey feedback rows, {once:,} invitations answered once, "
           f"{more} more than once, {linked:,} distinct rows linked "
-          f"({'exactly once' if exactly_once else 'NOT exactly once'})")
+          f"({'each answer exactly once' if exactly_once else 'NOT exactly once'}"
+          f"{'' if complete else f'; {options.answers - answered:,} answers not delivered'})")
     print(f"  goal ≥ {GOAL_RATE:.0f}/s at p95 < {GOAL_P95_MS:.0f} ms, every answer stored once: "
           f"{'met' if met else 'NOT met'}")
     if options.json:
@@ -300,7 +497,10 @@ def main() -> None:
                           "rate": rate, "elapsed_s": elapsed, "p50_ms": p50, "p95_ms": p95,
                           "p99_ms": p99, "statuses": statuses, "feedback_rows": feedback,
                           "server_cpu_ms_per_answer": cpu_ms,
-                          "exactly_once": exactly_once, "met": met}))
+                          "http_floor_cpu_ms": floor_cpu, "service_cpu_ms": service_cpu,
+                          "client": options.client, "client_cpu_ms_per_answer": client_ms,
+                          "load_before": load_before,
+                          "exactly_once": exactly_once, "complete": complete, "met": met}))
 
 
 if __name__ == "__main__":

@@ -167,7 +167,8 @@ def test_portfolio_has_a_row_per_customer_active_in_the_week(unmo, week_data):
         "health_status": "healthy", "health_score": 100, "health_color": "green",
         "health_score_change": None, "mrr_start": "0.00", "mrr_end": "3000.50",
         "mrr_new": "3000.50", "mrr_expansion": "0.00", "mrr_contraction": "0.00",
-        "mrr_churned": "0.00", "mrr_reactivation": "0.00"}
+        "mrr_churned": "0.00", "mrr_reactivation": "0.00", "surveys_sent": 0, "surveys_answered": 0,
+        "survey_response_rate_pct": None}
     figures = {slug: (r["responses"], r["satisfaction_pct"], r["nps"], r["health_checks"],
                       r["availability_pct"], r["health_status"]) for slug, r in rows.items()}
     assert figures == {
@@ -385,7 +386,8 @@ def test_csv_has_one_row_per_customer(unmo, week_data):
         "availability_pct": "100.0", "health_status": "degraded", "health_score": "89",
         "health_color": "green", "health_score_change": "53", "mrr_start": "2500.00",
         "mrr_end": "2500.00", "mrr_new": "0.00", "mrr_expansion": "0.00",
-        "mrr_contraction": "0.00", "mrr_churned": "0.00", "mrr_reactivation": "0.00"}
+        "mrr_contraction": "0.00", "mrr_churned": "0.00", "mrr_reactivation": "0.00", "surveys_sent": "0",
+        "surveys_answered": "0", "survey_response_rate_pct": ""}
     assert rows[5]["satisfaction_pct"] == "" and rows[5]["availability_pct"] == ""
     assert rows[5]["health_score"] == "" and rows[0]["health_score_change"] == "-37"
 

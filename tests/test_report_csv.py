@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import csv
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -49,11 +50,56 @@ def _rename(names: dict[str, str]) -> None:
     db.dispose()
 
 
+# Survey e-mails (sent at, answered at or None) per customer; the report's week is 2026-W46,
+# 2026-11-09 05:00Z to 2026-11-16 05:00Z (America/New_York).
+SURVEYS = {
+    "alpha-games": [("2026-11-10 14:00", "2026-11-11 09:00"), ("2026-11-12 14:00", None),
+                    ("2026-11-13 14:00", "2026-11-16 04:59")],
+    "beta-shop": [("2026-11-14 14:00", "2026-11-16 05:00")],  # answered after the week's end
+    "gamma-pay": [("2026-11-09 04:59", "2026-11-10 10:00")],  # sent the week before
+    "delta-fit": [("2026-11-10 14:00", "2026-11-10 15:00")],
+}
+
+
+def _send_surveys(plan: dict[str, list[tuple[str, str | None]]]) -> None:
+    """Survey invitations whose e-mail was sent, as `unmo survey send` records them, and their
+    first answers; one invitation of each customer also has an e-mail that failed (not sent)."""
+    from sqlalchemy import select
+
+    from unmo_cli.db import open_database
+    from unmo_cli.db.models import Customer, EmailSending, SurveyInvitation
+    from unmo_cli.workspace import load_workspace
+
+    def at(text: str | None) -> datetime | None:
+        return None if text is None else datetime.fromisoformat(text)
+
+    db = open_database(load_workspace())
+    with db.session() as session:
+        ids = dict(session.execute(select(Customer.slug, Customer.id)).all())
+        for slug, sendings in plan.items():
+            for n, (sent, answered) in enumerate([*sendings, ("2026-11-11 08:00", None)]):
+                failed = n == len(sendings)
+                sending = EmailSending(
+                    customer_id=ids[slug], kind="survey", request_key=f"survey:{slug}-{n}",
+                    message_id=f"<{slug}.{n}@example.com>", recipient_digest="0" * 64,
+                    outcome="failed" if failed else "sent", requested_at=at(sent),
+                    attempted_at=at(sent), sent_at=None if failed else at(sent))
+                session.add(sending)
+                session.flush()
+                session.add(SurveyInvitation(
+                    nonce=f"{slug}-{n}", customer_id=ids[slug], created_at=at(sent),
+                    expires_at=datetime(2026, 12, 31), answers=0 if answered is None else 1,
+                    first_answered_at=at(answered), answered_at=at(answered),
+                    sending_id=sending.id))
+    db.dispose()
+
+
 @pytest.fixture
 def hostile_csv(unmo, workspace: Path) -> Path:
     (workspace / "unmo.yaml").write_text(f"timezone: {ZONE}\n")
     build_dataset()
     _rename(HOSTILE_NAMES)
+    _send_surveys(SURVEYS)
     target = workspace / "week.csv"
     ran = unmo("report", "weekly", "--format", "csv", "--output", str(target),
                env={"UNMO_NOW": NOW})
@@ -69,6 +115,29 @@ def test_python_reads_formula_like_names_as_quoted_text(hostile_csv: Path):
     # Figures are written as numbers, not quoted away: a spreadsheet can still sum them.
     assert rows["gamma-pay"]["mrr"] == "3000.50" and rows["beta-shop"]["nps"] == "-50"
     assert rows["alpha-games"]["health_status"] == "degraded"
+
+
+def test_each_customer_row_has_its_survey_response_rate(hostile_csv: Path, unmo):
+    rows = {row["slug"]: row for row in csv.DictReader(io.StringIO(
+        hostile_csv.read_bytes().decode(), newline=""))}
+    figures = {slug: (row["surveys_sent"], row["surveys_answered"],
+                      row["survey_response_rate_pct"]) for slug, row in rows.items()}
+    assert figures == {
+        "alpha-games": ("3", "2", "66.7"),  # answered a minute before the week's end counts
+        "beta-shop": ("1", "0", "0.0"),     # answered at the week's end does not
+        "gamma-pay": ("0", "0", ""),        # sent before the week: none sent in it
+        "delta-fit": ("1", "1", "100.0"),
+        "echo-travel": ("0", "0", ""), "golf-late": ("0", "0", ""),
+    }
+    # The customers' rows add up to the report's own figure, as the JSON gives it.
+    ran = unmo("report", "weekly", "--json", env={"UNMO_NOW": NOW})
+    assert ran.exit_code == 0, ran.stderr
+    document = json.loads(ran.stdout)
+    assert document["surveys"] == {"sent": 5, "answered": 3, "response_rate_pct": 60.0}
+    assert {row["slug"]: (row["surveys_sent"], row["surveys_answered"],
+                          row["survey_response_rate_pct"]) for row in document["portfolio"]} \
+        == {slug: (int(sent), int(answered), float(rate) if rate else None)
+            for slug, (sent, answered, rate) in figures.items()}
 
 
 # --- the spreadsheet ---------------------------------------------------------------------------
@@ -150,8 +219,13 @@ def test_libreoffice_evaluates_no_formula_and_keeps_numbers_numeric(hostile_csv:
         # Calc shows the cell as written, apostrophe and all: text, never a computed value.
         # (XML has no lone CR: the xlsx file holds it as a line feed.)
         assert (kind, value) == ("s", "'" + HOSTILE_NAMES[slug].replace("\r", "\n")), row
-    for column in ("events_per_day", "mrr", "responses", "health_checks"):
+    for column in ("events_per_day", "mrr", "responses", "health_checks", "surveys_sent",
+                   "surveys_answered"):
         assert {row[column][0] for row in sheet.values()} == {"n"}, column
+    # A rate is a number where there is one, an empty cell where none was sent.
+    assert sheet["alpha-games"]["survey_response_rate_pct"][:2] == ("n", 66.7)
+    assert sheet["beta-shop"]["survey_response_rate_pct"][:2] == ("n", 0.0)
+    assert sheet["gamma-pay"]["survey_response_rate_pct"][0] == "empty"
     assert sheet["gamma-pay"]["mrr"][1] == 3000.5
     assert sheet["beta-shop"]["nps"][:2] == ("n", -50.0)  # a negative number stays a number
     assert sheet["beta-shop"]["satisfaction_pct"][:2] == ("n", 70.0)

@@ -186,7 +186,9 @@ def recomputed_portfolio(data, start: datetime, end: datetime, now: datetime,
             "mrr_end": money.for_machines(paying(as_of)),
             "mrr_new": money.for_machines(new), "mrr_expansion": "0.00",
             "mrr_contraction": "0.00", "mrr_churned": money.for_machines(lost),
-            "mrr_reactivation": "0.00"})
+            "mrr_reactivation": "0.00",
+            # No survey e-mails in these data (tests/test_report_csv.py sends some).
+            "surveys_sent": 0, "surveys_answered": 0, "survey_response_rate_pct": None})
     order = {"red": 0, "yellow": 1, "green": 2}
     return sorted(rows, key=lambda row: order.get(row["health_color"], 3))
 

@@ -4,6 +4,8 @@ answer lands as feedback with its alerts. Every bad request gets its status and 
 
 from __future__ import annotations
 
+import os
+
 import httpx
 import pytest
 from conftest import query
@@ -370,3 +372,22 @@ def test_the_welcome_email_can_carry_the_survey_link(unmo, workspace):
     year, week, _ = datetime.now(UTC).isocalendar()
     document = unmo("report", "weekly", "--week", f"{year}-W{week:02d}", "--json").json()
     assert document["surveys"] == {"sent": 1, "answered": 1, "response_rate_pct": 100.0}
+
+
+def test_a_broken_page_template_stops_serve_before_it_listens(workspace):
+    """The page is loaded once, when the server starts: a template override that does not
+    compile is one sentence and exit 2 there, not a failure on every page later."""
+    import subprocess
+    import sys
+
+    (workspace / "unmo.yaml").write_text("survey:\n  public_url: http://127.0.0.1:9\n",
+                                         encoding="utf-8")
+    page = workspace / "templates" / "survey" / "page.html.j2"
+    page.parent.mkdir(parents=True)
+    page.write_text("<h1>{{ title </h1>\n", encoding="utf-8")
+    ran = subprocess.run([sys.executable, "-m", "unmo_cli", "survey", "serve", "--port", "0"],
+                         env={**os.environ, "UNMO_WORKSPACE": str(workspace)},
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert ran.returncode == 2, ran.stderr
+    assert "survey/page.html.j2" in ran.stderr and "syntax error" in ran.stderr
+    assert len(ran.stderr.strip().splitlines()) == 1 and "http://" not in ran.stdout

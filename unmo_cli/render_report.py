@@ -50,7 +50,8 @@ CSV_COLUMNS = ["week", "slug", "name", "industry", "integration", "platforms", "
                "health_score", "health_color", "health_score_change",
                # From the MRR ledger (issue 11): MRR at the period's start and end, movements.
                "mrr_start", "mrr_end", "mrr_new", "mrr_expansion", "mrr_contraction",
-               "mrr_churned", "mrr_reactivation"]
+               "mrr_churned", "mrr_reactivation", "surveys_sent", "surveys_answered",
+               "survey_response_rate_pct"]
 
 
 # --- formatting of single figures ----------------------------------------------------------------

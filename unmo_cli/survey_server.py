@@ -43,7 +43,7 @@ from unmo_cli.db import kept_open, open_database
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.services import surveys
 from unmo_cli.signing import signing_key
-from unmo_cli.templates import render_from, search_path
+from unmo_cli.templates import loaded_template, search_path
 from unmo_cli.workspace import Workspace, load_workspace
 
 MAX_BODY_BYTES = 16 * 1024
@@ -163,13 +163,16 @@ def create_app(ws: Workspace) -> Starlette:
     limiter = RateLimit(ws.settings.survey.answers_per_minute)
     templates_dir = ws.templates_dir  # resolved once, not on every page
     stylesheet = _stylesheet(templates_dir)
+    # Loaded once per process: a render then costs no look-up and no stat of the file (restart
+    # the server to show an edited page).
+    render_page = loaded_template(templates_dir, PAGE)
     one_writer = _writer_gate(ws)
 
     def page(kind: str, status: int, *, message: str | None = None, error: bool = False,
              form: dict[str, Any] | None = None, headers: dict[str, str] | None = None
              ) -> HTMLResponse:
-        html = render_from(templates_dir, PAGE, {"title": TITLES[kind], "message": message,
-                                                 "error": error, "form": form})
+        html = render_page({"title": TITLES[kind], "message": message, "error": error,
+                            "form": form})
         return HTMLResponse(html, status_code=status, headers=headers)
 
     def form_for(token: str, invitation: surveys.Invitation, values: dict[str, Any] | None,
@@ -367,6 +370,7 @@ def serve(ws: Workspace, *, host: str, port: int, forwarded_allow_ips: str, acce
     signing_key(ws)  # created now, not by the first two requests at once
     with kept_open(ws):  # the schema is migrated once, here, before any worker starts
         pass
+    app = create_app(ws)  # a missing page template or stylesheet is refused before listening
     listener = _listen(host, port)
     bound = listener.getsockname()
     shown_host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
@@ -376,7 +380,7 @@ def serve(ws: Workspace, *, host: str, port: int, forwarded_allow_ips: str, acce
         "server_header": False, "date_header": True, "timeout_graceful_shutdown": 10}
     on_ready(f"http://{shown_host}:{bound[1]}")
     if workers == 1:
-        uvicorn.Server(uvicorn.Config(create_app(ws), **options)).run(sockets=[listener])
+        uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[listener])
         return
     os.environ["UNMO_WORKSPACE"] = str(ws.root)  # the workers resolve the same workspace
     config = uvicorn.Config("unmo_cli.survey_server:worker_app", factory=True, workers=workers,

@@ -9,6 +9,8 @@ import math
 import os
 import re
 import shlex
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -312,12 +314,34 @@ def render(workspace: Workspace, template_name: str, context: dict[str, Any]) ->
 
 
 def render_from(templates_dir: Path, template_name: str, context: dict[str, Any]) -> str:
+    with _template_errors(templates_dir, template_name):
+        env = _environment(search_path(templates_dir))
+        return env.get_template(template_name).render(context)
+
+
+def loaded_template(templates_dir: Path, template_name: str) -> Callable[[dict[str, Any]], str]:
+    """`template_name` loaded and compiled now, for a long-running process that renders it on
+    every request (the survey page): each render then skips the look-up and the check of the
+    file's time (`auto_reload`), and an edit is seen after a restart. Errors as render_from's,
+    a missing or broken template at once."""
+    with _template_errors(templates_dir, template_name):
+        template = _environment(search_path(templates_dir)).get_template(template_name)
+
+    def render_loaded(context: dict[str, Any]) -> str:
+        with _template_errors(templates_dir, template_name):
+            return template.render(context)
+
+    return render_loaded
+
+
+@contextmanager
+def _template_errors(templates_dir: Path, template_name: str) -> Iterator[None]:
+    """Jinja's errors as one InputError naming the template."""
     # lazy: Jinja only when rendering
     from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError, UndefinedError
 
-    env = _environment(search_path(templates_dir))
     try:
-        return env.get_template(template_name).render(context)
+        yield
     except TemplateNotFound as exc:
         if exc.name and exc.name != template_name:
             raise InputError(f"template {template_name!r} includes {exc.name!r}, which is not a "

@@ -25,9 +25,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, func, not_, or_, select, update
+from sqlalchemy import (
+    DateTime,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    not_,
+    or_,
+    select,
+    update,
+)
 
 from unmo_cli import clock, metrics, testhooks
 from unmo_cli.apikeys import hint
@@ -89,13 +101,12 @@ def record_alert(session: Session, customer_id: int, rule: str, text: str,
     does. `text` is what the webhook receives: say who, which rule, the score and why."""
 
     _check_rule(rule)
-    alert = Alert(customer_id=customer_id, rule=rule, text=redact_secret_keys(text), score=score,
-                  feedback_id=feedback_id, created_at=clock.to_db(created_at or clock.now()),
-                  attempts=0)
-    session.add(alert)
-    session.flush()
-    assert alert.id is not None
-    return alert.id
+    table: Any = Alert.__table__
+    stored = session.connection().execute(insert(table), {
+        "customer_id": customer_id, "rule": rule, "text": redact_secret_keys(text),
+        "score": score, "feedback_id": feedback_id,
+        "created_at": clock.to_db(created_at or clock.now()), "attempts": 0})
+    return int(stored.inserted_primary_key[0])
 
 
 def record_alerts(session: Session, drafts: Sequence[AlertDraft],
@@ -206,20 +217,38 @@ def satisfaction_windows(session: Session, customer_id: int, anchor: datetime
     the (customer_id, received_at) index; the means are compared as satisfaction_pct values."""
 
     at = clock.to_db(anchor)
-    split, start = at - WINDOW, at - 2 * WINDOW
-    column = Feedback.received_at
-    recent = and_(column > split, column <= at)
-    previous = column <= split
-    row = session.execute(
-        select(
-            func.sum(case((recent, Feedback.satisfaction), else_=0)),
-            func.sum(case((recent, 1), else_=0)),
-            func.sum(case((previous, Feedback.satisfaction), else_=0)),
-            func.sum(case((previous, 1), else_=0)),
-        ).where(Feedback.customer_id == customer_id, column > start, column <= at)
+    row = session.connection().execute(
+        _windows_statement(),
+        {"customer": customer_id, "at": at, "split": at - WINDOW, "start": at - 2 * WINDOW},
     ).one()
     return SatisfactionWindows(at, int(row[0] or 0), int(row[1] or 0), int(row[2] or 0),
                                int(row[3] or 0))
+
+
+@cache
+def _windows_statement() -> Any:
+    # Built once per process with bound parameters (Core, not ORM): each feedback write runs it
+    # once or twice, and building the CASE expressions cost more than running them.
+    table: Any = Feedback.__table__
+    column, split = table.c.received_at, bindparam("split", type_=DateTime())
+    recent = and_(column > split, column <= bindparam("at", type_=DateTime()))
+    previous = column <= split
+    return select(
+        func.sum(case((recent, table.c.satisfaction), else_=0)),
+        func.sum(case((recent, 1), else_=0)),
+        func.sum(case((previous, table.c.satisfaction), else_=0)),
+        func.sum(case((previous, 1), else_=0)),
+    ).where(table.c.customer_id == bindparam("customer"),
+            column > bindparam("start", type_=DateTime()),
+            column <= bindparam("at", type_=DateTime()))
+
+
+@cache
+def _latest_statement() -> Any:
+    table: Any = Feedback.__table__
+    return select(func.max(table.c.received_at)).where(
+        table.c.customer_id == bindparam("customer"),
+        table.c.received_at <= bindparam("at", type_=DateTime()))
 
 
 def dropped_before(session: Session, customer_id: int, anchor: datetime,
@@ -228,11 +257,8 @@ def dropped_before(session: Session, customer_id: int, anchor: datetime,
     new feedback at `anchor` arrives: call it BEFORE writing the new rows. That point is the
     latest received_at among the customer's stored responses at or before `anchor` (none: no)."""
 
-    at = clock.to_db(anchor)
-    prior = session.execute(
-        select(func.max(Feedback.received_at))
-        .where(Feedback.customer_id == customer_id, Feedback.received_at <= at)
-    ).scalar()
+    prior = session.connection().execute(
+        _latest_statement(), {"customer": customer_id, "at": clock.to_db(anchor)}).scalar()
     if prior is None:
         return False
     return satisfaction_windows(session, customer_id, prior).dropped(threshold)

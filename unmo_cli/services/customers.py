@@ -57,11 +57,7 @@ def get_customer(session: Session, slug_or_name: str) -> Customer:
     """The customer whose slug is `slug_or_name`, or whose name folds to the same key (so the
     exact name, in any case, works too); NotFound otherwise."""
 
-    text = slug_or_name.strip()
-    if text_problem(text):
-        # Not text any customer is named with (a control character, bytes that were not UTF-8,
-        # a line break), nor always text a database can be asked about: no match.
-        raise unknown_customer(slug_or_name)
+    text = lookup_text(slug_or_name)
     found = session.exec(select(Customer).where(Customer.slug == text)).first()
     if found is None and text:
         key = name_key(text)
@@ -70,6 +66,16 @@ def get_customer(session: Session, slug_or_name: str) -> Customer:
     if found is None:
         raise unknown_customer(slug_or_name)
     return found
+
+
+def lookup_text(slug_or_name: str) -> str:
+    """What a slug or name is looked up as (NotFound for text no customer is named with)."""
+    text = slug_or_name.strip()
+    if text_problem(text):
+        # Not text any customer is named with (a control character, bytes that were not UTF-8,
+        # a line break), nor always text a database can be asked about: no match.
+        raise unknown_customer(slug_or_name)
+    return text
 
 
 def unknown_customer(*slugs_or_names: str) -> NotFound:

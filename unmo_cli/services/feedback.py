@@ -10,15 +10,17 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from unmo_cli import clock
 from unmo_cli.db.models import Customer, Feedback
 from unmo_cli.errors import InputError
+from unmo_cli.names import name_key
 from unmo_cli.services.alerts import (
     AlertView,
     DeliveryReport,
@@ -30,7 +32,12 @@ from unmo_cli.services.alerts import (
     record_alert,
     satisfaction_windows,
 )
-from unmo_cli.services.customers import customer_session, open_existing
+from unmo_cli.services.customers import (
+    customer_session,
+    lookup_text,
+    open_existing,
+    unknown_customer,
+)
 from unmo_cli.services.feedback_files import (  # noqa: F401 (re-exported)
     COLUMNS,
     EXTENSIONS,
@@ -108,9 +115,10 @@ def add_feedback(ws: Workspace, customer: str, *, satisfaction: Any, nps: Any = 
                  within: Callable[[Session, Any], None] | None = None) -> AddResult:
     """Record one response (source `cli`, or `survey` from the survey page), raise its alerts,
     commit, then try to deliver them. Every value is checked before the database is opened; a
-    bad one writes nothing. `within(session, row)` runs in the same transaction once the row is
-    stored and before the alert rules read: the survey page claims its invitation there (and
-    drops the answer it replaces); whatever it raises rolls everything back."""
+    bad one writes nothing. `within(session, view)` (the stored row's FeedbackView) runs in the
+    same transaction once the row is stored and before the alert rules read: the survey page
+    claims its invitation there (and drops the answer it replaces); whatever it raises rolls
+    everything back."""
 
     values, problems = _checked_values({
         "satisfaction": (check_satisfaction, satisfaction), "nps": (check_nps, nps),
@@ -121,41 +129,90 @@ def add_feedback(ws: Workspace, customer: str, *, satisfaction: Any, nps: Any = 
     if problems:
         raise InputError("; ".join(problems) + ".")
     settings = ws.settings.alerts
-    with customer_session(ws, customer) as (session, found):
-        assert found.id is not None
-        lock_customers(session, {found.id})  # the id check and the drop rule read, then write
-        if values["external_id"] is not None:
-            _refuse_known_id(session, found.id, found.slug, values["external_id"])
-        before = dropped_before(session, found.id, values["received_at"], settings.drop_points)
-        row = Feedback(customer_id=found.id, source=source, **values)
-        session.add(row)
-        try:
-            session.flush()
-        except IntegrityError:  # the same id stored by another command a moment ago
-            raise InputError(f"feedback id {values['external_id']!r} is already recorded "
-                             f"for {found.slug}; ids are unique per customer.") from None
-        assert row.id is not None
-        if within is not None:
-            within(session, row)
-        drafts = feedback_alerts(settings, customer_id=found.id, customer_name=found.name,
-                                 slug=found.slug, feedback_id=row.id,
-                                 satisfaction=row.satisfaction, nps=row.nps,
-                                 category=row.category, comment=row.comment,
-                                 received_at=row.received_at)
-        windows = satisfaction_windows(session, found.id, row.received_at)
-        if drop_crossed(before, windows, settings.drop_points):
-            drafts.append(drop_alert(settings, windows, customer_id=found.id,
-                                     customer_name=found.name, slug=found.slug,
-                                     feedback_id=row.id))
-        ids = [record_alert(session, d.customer_id, d.rule, d.text, d.score,
-                            feedback_id=d.feedback_id) for d in drafts]
-        fire_playbooks(session, ws.settings, [(d.customer_id, d.rule) for d in drafts])
-        view = FeedbackView(row.id, found.slug, found.name, clock.from_db(row.received_at),
-                            row.satisfaction, row.nps, row.category, row.comment, row.source,
-                            row.external_id)
+    ws, db = open_existing(ws)
+    if db is None:
+        raise unknown_customer(customer)
+    try:
+        with db.session() as session:
+            found = customer_ref(session, customer)
+            # The id check and the drop rule read, then write.
+            lock_customers(session, {found.id})
+            if values["external_id"] is not None:
+                _refuse_known_id(session, found.id, found.slug, values["external_id"])
+            before = dropped_before(session, found.id, values["received_at"],
+                                    settings.drop_points)
+            try:
+                stored = session.connection().execute(
+                    _insert_statement(), {"customer_id": found.id, "source": source, **values})
+            except IntegrityError:  # the same id stored by another command a moment ago
+                raise InputError(f"feedback id {values['external_id']!r} is already recorded "
+                                 f"for {found.slug}; ids are unique per customer.") from None
+            received = clock.from_db(values["received_at"])
+            assert received is not None
+            view = FeedbackView(int(stored.inserted_primary_key[0]), found.slug, found.name,
+                                received, values["satisfaction"], values["nps"],
+                                values["category"], values["comment"], source,
+                                values["external_id"])
+            if within is not None:
+                within(session, view)
+            drafts = feedback_alerts(settings, customer_id=found.id, customer_name=found.name,
+                                     slug=found.slug, feedback_id=view.id,
+                                     satisfaction=view.satisfaction, nps=view.nps,
+                                     category=view.category, comment=view.comment,
+                                     received_at=values["received_at"])
+            windows = satisfaction_windows(session, found.id, values["received_at"])
+            if drop_crossed(before, windows, settings.drop_points):
+                drafts.append(drop_alert(settings, windows, customer_id=found.id,
+                                         customer_name=found.name, slug=found.slug,
+                                         feedback_id=view.id))
+            ids = [record_alert(session, d.customer_id, d.rule, d.text, d.score,
+                                feedback_id=d.feedback_id) for d in drafts]
+            fire_playbooks(session, ws.settings, [(d.customer_id, d.rule) for d in drafts])
+    finally:
+        db.dispose()
     # Committed: the alerts exist whatever the webhook does now.
     delivery, alerts = deliver_raised(ws, ids)
     return AddResult(view, alerts, delivery)
+
+
+@cache
+def _insert_statement() -> Any:
+    # Core, built once: the row's id is all the write needs back, not an ORM object to track.
+    table: Any = Feedback.__table__
+    return insert(table)
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    """Who a feedback write is about, as plain columns: no ORM object to load and track."""
+
+    id: int
+    slug: str
+    name: str
+
+
+def customer_ref(session: Session, slug_or_name: str) -> CustomerRef:
+    """get_customer's match (the slug, then the folded name; NotFound otherwise), read by
+    statements built once: every survey answer comes through here."""
+    text = lookup_text(slug_or_name)
+    by_slug, by_key = _customer_statements()
+    connection = session.connection()
+    row = connection.execute(by_slug, {"wanted": text}).first()
+    if row is None and text:
+        key = name_key(text)
+        if key:
+            row = connection.execute(by_key, {"wanted": key}).first()
+    if row is None:
+        raise unknown_customer(slug_or_name)
+    return CustomerRef(int(row[0]), row[1], row[2])
+
+
+@cache
+def _customer_statements() -> tuple[Any, Any]:
+    table: Any = Customer.__table__
+    columns = select(table.c.id, table.c.slug, table.c.name)
+    return (columns.where(table.c.slug == bindparam("wanted")),
+            columns.where(table.c.name_key == bindparam("wanted")))
 
 
 def _checked_values(checks: dict[str, tuple[Callable[[Any], Any], Any]]

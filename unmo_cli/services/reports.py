@@ -231,6 +231,10 @@ class PortfolioRow:
     mrr_start: float = 0.0
     mrr_end: float = 0.0
     movements: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
+    # The survey response rate (the contract's `surveys`) of this customer's invitations.
+    surveys_sent: int = 0
+    surveys_answered: int = 0
+    survey_response_rate_pct: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The row in the JSON document: its fields in order, the MRR as an exact decimal
@@ -249,7 +253,9 @@ class PortfolioRow:
                 "mrr_end": money.dollars_for_machines(self.mrr_end),
                 **{f"mrr_{kind}": money.dollars_for_machines(value)
                    for kind, value in zip(metrics.MOVEMENT_KINDS, self.movements,
-                                          strict=True)}}
+                                          strict=True)},
+                "surveys_sent": self.surveys_sent, "surveys_answered": self.surveys_answered,
+                "survey_response_rate_pct": self.survey_response_rate_pct}
 
 
 @dataclass(frozen=True)
@@ -646,14 +652,30 @@ def _week_figures(connection: Connection, settings: Settings, week: Period,
 def _survey_figures(connection: Connection, week: Week) -> SurveyFigures:
     """The contract's survey response rate: invitations whose e-mail was sent within the week,
     and of those the ones answered by the week's end."""
-    invitations, sendings = SurveyInvitation.__table__, EmailSending.__table__
-    i, e = invitations.c, sendings.c
-    row = connection.execute(
-        select(func.count(i.id), _count_if(i.first_answered_at < _naive(week.end)))
-        .select_from(invitations.join(sendings, e.id == i.sending_id))
-        .where(e.outcome == "sent", _in_range(e.sent_at, week.start, week.end))).one()
+    row = connection.execute(_survey_counts(week)).one()
     sent, answered = int(row[0] or 0), int(row[1] or 0)
     return SurveyFigures(sent, answered, metrics.survey_response_rate_pct(sent, answered))
+
+
+def _survey_figures_by_customer(connection: Connection, week: Week
+                                ) -> dict[int, SurveyFigures]:
+    """_survey_figures for each customer who was sent an invitation in the week."""
+    i = SurveyInvitation.__table__.c
+    figures = {}
+    for customer_id, sent, answered in connection.execute(
+            _survey_counts(week, i.customer_id).group_by(i.customer_id)):
+        figures[customer_id] = SurveyFigures(
+            int(sent), int(answered), metrics.survey_response_rate_pct(int(sent), int(answered)))
+    return figures
+
+
+def _survey_counts(week: Week, *keys: Any) -> Any:
+    """SELECT [keys,] sent, answered: the one definition of both counts."""
+    invitations, sendings = SurveyInvitation.__table__, EmailSending.__table__
+    i, e = invitations.c, sendings.c
+    return (select(*keys, func.count(i.id), _count_if(i.first_answered_at < _naive(week.end)))
+            .select_from(invitations.join(sendings, e.id == i.sending_id))
+            .where(e.outcome == "sent", _in_range(e.sent_at, week.start, week.end)))
 
 
 def _mean_ms(total: float | None, count: int) -> float | None:
@@ -759,6 +781,8 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
                              h.checked_at == grouped.c.last_at))
         .order_by(grouped.c.customer_id, h.id))}
     phases = _phases_as_of(connection, as_of)
+    surveys = _survey_figures_by_customer(connection, week)
+    no_surveys = SurveyFigures(0, 0, None)
     scores_before, scores_now = _health_scores(connection, settings, [week.start, as_of])
     green_at, yellow_at = settings.health_score.green_at, settings.health_score.yellow_at
     platforms: dict[str, tuple[str, ...]] = {}  # the few distinct values, split once each
@@ -782,6 +806,7 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
         listed = customer.platforms or ""
         if listed not in platforms:
             platforms[listed] = tuple(p for p in listed.split(",") if p)
+        surveyed = surveys.get(customer.id, no_surveys)
         rows.append(PortfolioRow(
             slug=customer.slug, name=customer.name, industry=customer.industry,
             integration=customer.integration, platforms=platforms[listed],
@@ -801,7 +826,9 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
             health_score=score, health_color=metrics.health_color(score, green_at, yellow_at),
             health_score_change=None if score is None or before is None else score - before,
             mrr_start=dollars(ledger.mrr_start) or 0.0, mrr_end=dollars(ledger.mrr_end) or 0.0,
-            movements=tuple(dollars(cents) or 0.0 for cents in ledger.movements)))
+            movements=tuple(dollars(cents) or 0.0 for cents in ledger.movements),
+            surveys_sent=surveyed.sent, surveys_answered=surveyed.answered,
+            survey_response_rate_pct=surveyed.response_rate_pct))
     rows.sort(key=lambda row: (COLOR_ORDER.get(row.health_color, len(COLOR_ORDER)),
                                -row.mrr, row.slug))
     return rows

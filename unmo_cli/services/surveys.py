@@ -14,13 +14,14 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import make_msgid, parseaddr
+from functools import cache
 from html import escape
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select, update
 
 from unmo_cli import clock
-from unmo_cli.db import Database, lock_for_update, open_database
+from unmo_cli.db import Database, open_database
 from unmo_cli.db.models import Customer, EmailSending, Feedback, SurveyInvitation
 from unmo_cli.errors import EnvironmentFailure, InputError, UnmoError
 from unmo_cli.services.customer_folder import DEFAULT_SENDER, recipient_address
@@ -310,19 +311,28 @@ def find_invitation(ws: Workspace, token: str) -> Invitation:
     nonce = _genuine_nonce(signing_key(ws), token)
     db = open_database(ws)
     try:
-        with db.session() as session:
-            row = session.execute(
-                select(SurveyInvitation, Customer.slug, Customer.name)
-                .join(Customer, Customer.id == SurveyInvitation.customer_id)
-                .where(SurveyInvitation.nonce == nonce)).first()
+        with db.session() as session:  # a failing database: EnvironmentFailure, 503
+            row = session.connection().execute(_invitation_statement(), {"nonce": nonce}).first()
     finally:
         db.dispose()
     if row is None:
         raise TokenRefused("this survey link is not valid: it was altered or never issued.")
-    invitation, slug, name = row
-    return Invitation(invitation.id, invitation.nonce, slug, name,
-                      clock.from_db(invitation.expires_at), invitation.answers,  # type: ignore[arg-type]
-                      clock.from_db(invitation.first_answered_at), invitation.feedback_id)
+    _remember_owner(ws, nonce, row.id, row.slug)  # the answer then need not look it up
+    return Invitation(row.id, row.nonce, row.slug, row.name,
+                      clock.from_db(row.expires_at), row.answers,  # type: ignore[arg-type]
+                      clock.from_db(row.first_answered_at), row.feedback_id)
+
+
+@cache
+def _invitation_statement() -> Any:
+    # Core, built once: every page view reads one invitation.
+    invitations: Any = SurveyInvitation.__table__
+    customers: Any = Customer.__table__
+    i = invitations.c
+    return (select(i.id, i.nonce, i.expires_at, i.answers, i.first_answered_at, i.feedback_id,
+                   customers.c.slug, customers.c.name)
+            .join(customers, customers.c.id == i.customer_id)
+            .where(i.nonce == bindparam("nonce")))
 
 
 def form_token_for(ws: Workspace, token: str, invitation: Invitation) -> str:
@@ -373,9 +383,12 @@ def record_answer(ws: Workspace, token: str, fields: dict[str, str]) -> Answer:
     replaced: list[bool] = []
     first_answered: list[datetime] = []
 
-    def claim(session: Any, row: Feedback) -> None:
-        lock_for_update(session, SurveyInvitation, [invitation_id])
-        current = session.get(SurveyInvitation, invitation_id, populate_existing=True)
+    def claim(session: Any, row: Any) -> None:
+        # One row, read and locked in one statement (FOR UPDATE on PostgreSQL; SQLite's
+        # transaction holds the write lock already), then written: Core statements built once.
+        read, write, drop = _claim_statements()
+        connection = session.connection()
+        current = connection.execute(read, {"invitation": invitation_id}).first()
         if current is None:
             raise TokenRefused("this survey link is not valid any more.")
         first = clock.from_db(current.first_answered_at)
@@ -385,15 +398,14 @@ def record_answer(ws: Workspace, token: str, fields: dict[str, str]) -> Answer:
         if current.answers != answers_then:
             raise StaleForm("this form was already sent; open the link again to change your "
                             "answer.")
-        previous = current.feedback_id
-        current.answers += 1
-        current.first_answered_at = current.first_answered_at or clock.to_db(now)
-        current.answered_at = clock.to_db(now)
-        current.feedback_id = row.id
-        session.flush()
-        first_answered.append(clock.from_db(current.first_answered_at))  # type: ignore[arg-type]
-        if previous is not None:
-            session.execute(delete(Feedback).where(Feedback.id == previous))
+        stamp = clock.to_db(now)
+        first_at = current.first_answered_at or stamp
+        connection.execute(write, {"invitation": invitation_id, "answers": current.answers + 1,
+                                   "first_answered_at": first_at, "answered_at": stamp,
+                                   "feedback_id": row.id})
+        first_answered.append(clock.from_db(first_at))  # type: ignore[arg-type]
+        if current.feedback_id is not None:
+            connection.execute(drop, {"previous": current.feedback_id})
             replaced.append(True)
 
     result = add_feedback(ws, slug, satisfaction=fields.get("satisfaction"),
@@ -416,19 +428,42 @@ def _owner(ws: Workspace, nonce: str) -> tuple[int, str]:
         return known
     db = open_database(ws)
     try:
-        with db.session() as session:
-            row = session.execute(
-                select(SurveyInvitation.id, Customer.slug)
-                .join(Customer, Customer.id == SurveyInvitation.customer_id)
-                .where(SurveyInvitation.nonce == nonce)).first()
+        with db.session() as session:  # a failing database: EnvironmentFailure, 503
+            row = session.connection().execute(_owner_statement(), {"nonce": nonce}).first()
     finally:
         db.dispose()
     if row is None:
         raise TokenRefused("this survey link is not valid: it was altered or never issued.")
+    _remember_owner(ws, nonce, int(row[0]), str(row[1]))
+    return int(row[0]), str(row[1])
+
+
+def _remember_owner(ws: Workspace, nonce: str, invitation_id: int, slug: str) -> None:
     if len(_OWNERS) >= _OWNERS_MAX:
         _OWNERS.clear()
-    _OWNERS[(ws.database_url, nonce)] = (int(row[0]), str(row[1]))
-    return int(row[0]), str(row[1])
+    _OWNERS[(ws.database_url, nonce)] = (invitation_id, slug)
+
+
+@cache
+def _owner_statement() -> Any:
+    invitations: Any = SurveyInvitation.__table__
+    customers: Any = Customer.__table__
+    return (select(invitations.c.id, customers.c.slug)
+            .join(customers, customers.c.id == invitations.c.customer_id)
+            .where(invitations.c.nonce == bindparam("nonce")))
+
+
+@cache
+def _claim_statements() -> tuple[Any, Any, Any]:
+    """(read and lock the invitation, record the answer on it, delete the answer it replaces)."""
+    invitations: Any = SurveyInvitation.__table__
+    feedback: Any = Feedback.__table__
+    by_id = invitations.c.id == bindparam("invitation")
+    read = (select(invitations.c.first_answered_at, invitations.c.answers,
+                   invitations.c.feedback_id).where(by_id).with_for_update())
+    write = update(invitations).where(by_id)
+    drop = delete(feedback).where(feedback.c.id == bindparam("previous"))
+    return read, write, drop
 
 
 def _genuine_nonce(key: bytes, token: str) -> str:
