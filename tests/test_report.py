@@ -386,8 +386,8 @@ def test_csv_has_one_row_per_customer(unmo, week_data):
         "availability_pct": "100.0", "health_status": "degraded", "health_score": "89",
         "health_color": "green", "health_score_change": "53", "mrr_start": "2500.00",
         "mrr_end": "2500.00", "mrr_new": "0.00", "mrr_expansion": "0.00",
-        "mrr_contraction": "0.00", "mrr_churned": "0.00", "mrr_reactivation": "0.00", "surveys_sent": "0",
-        "surveys_answered": "0", "survey_response_rate_pct": ""}
+        "mrr_contraction": "0.00", "mrr_churned": "0.00", "mrr_reactivation": "0.00",
+        "surveys_sent": "0", "surveys_answered": "0", "survey_response_rate_pct": ""}
     assert rows[5]["satisfaction_pct"] == "" and rows[5]["availability_pct"] == ""
     assert rows[5]["health_score"] == "" and rows[0]["health_score_change"] == "-37"
 
