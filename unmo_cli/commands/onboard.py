@@ -69,9 +69,7 @@ def onboard(
     }
     ws = load_workspace()
     if sending := send_welcome and not dry_run:
-        # Only then: the mail service brings the model classes and the e-mail modules.
-        from unmo_cli.services.mail import server_for
-
+        from unmo_cli.services.mail import server_for  # only then: it builds the model classes
         server_for(ws)  # no server or no password: exit 3 before anything is onboarded
     if from_file is not None:
         results = onboarding.onboard_file(ws, from_file, raw, dry_run=dry_run,
