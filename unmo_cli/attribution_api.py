@@ -11,7 +11,6 @@ become, and JSON is read with a bound on its nesting."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import os
 import random
@@ -26,6 +25,7 @@ from urllib.parse import urlsplit
 from unmo_cli import __version__
 from unmo_cli.clock import monotonic
 from unmo_cli.errors import EnvironmentFailure
+from unmo_cli.urls import is_loopback_host  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     import httpx
@@ -82,25 +82,6 @@ def validate_base_url(url: str, *, origin: str = "api.base_url") -> str:
     except (httpx.InvalidURL, ValueError):
         raise EnvironmentFailure(f"{origin} {url!r} is not a valid URL; use {accepted}.") from None
     return text.rstrip("/")
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether `host` (a URL's hostname, brackets removed) is trusted to be this machine without
-    asking the network: a literal loopback address (127.0.0.0/8, ::1, or ::1's IPv4-mapped
-    form ::ffff:127.x.x.x) or the name `localhost` itself, which every system maps in its hosts
-    file. Any other name is not, `*.localhost` included: RFC 6761 asks resolvers to keep those on
-    loopback, but glibc sends them to DNS like any name, and whoever answers DNS would choose
-    where the customers' keys go in clear. Such a name needs https, or the IP address."""
-
-    name = host.lower()
-    if name in ("localhost", "localhost."):
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 _JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')

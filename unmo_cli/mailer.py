@@ -5,17 +5,15 @@ terms a caller can act on: delivered to the server, certainly not delivered, or 
 from __future__ import annotations
 
 import contextlib
-import smtplib
-import ssl
 from dataclasses import dataclass
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.utils import getaddresses
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from unmo_cli.attribution_api import is_loopback_host
 from unmo_cli.errors import EnvironmentFailure
+from unmo_cli.urls import is_loopback_host
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 DEFAULT_PORTS = {"smtp": 587, "smtps": 465}
 ACCEPTED = "smtp://USER@HOST:587 (STARTTLS) or smtps://USER@HOST:465"
@@ -50,6 +48,10 @@ def smtp_url_problem(url: str) -> str | None:
 
 def address_problem(text: str) -> str | None:
     """Why `text` is not one e-mail address (with or without a display name), or None."""
+    # lazy: the settings check every command makes calls this only for an address that is set
+    from email.headerregistry import Address
+    from email.utils import getaddresses
+
     if any(ch in text for ch in "\r\n"):
         return "holds a line break"
     found = getaddresses([text])
@@ -125,6 +127,13 @@ def send(server: SmtpServer, message: EmailMessage) -> Attempt:
     """Hand `message` to `server`: TLS from the start (smtps) or STARTTLS (smtp), which a server
     other than a loopback one must offer; login when a user is named; then MAIL, RCPT, DATA.
     Never raises for what the server or the network does: the Attempt says it."""
+    # lazy: smtplib, ssl and the e-mail modules only to send; every command's settings check
+    # imports this module for smtp_url_problem and address_problem
+    import smtplib
+    import ssl
+    from email.policy import SMTP as SMTP_POLICY
+    from email.utils import getaddresses
+
     context = ssl.create_default_context()
     handed_over = False
     client: smtplib.SMTP | None = None
@@ -189,5 +198,7 @@ def send(server: SmtpServer, message: EmailMessage) -> Attempt:
 
 
 def _envelope_sender(message: EmailMessage) -> str:
+    from email.utils import getaddresses  # lazy: as in send, which alone calls this
+
     found = getaddresses(message.get_all("From", []))
     return found[0][1] if found else ""

@@ -77,6 +77,15 @@ class DataTable:
         sizes: list[int] = []
         natural = self._natural
         for index, (column, cell) in enumerate(zip(self.columns, cells, strict=True)):
+            if type(cell) is str and cell.isprintable():
+                # The common cell, one printable line: no control code for Rich to strip.
+                plain = cell or NO_VALUE
+                width = len(plain) if plain.isascii() else _width(plain)
+                if width > natural[index]:
+                    natural[index] = width
+                row.append(plain)
+                sizes.append(-1 if column.justify == "right" and plain[-1] == " " else width)
+                continue
             whole = True  # drawn as it is when it fits
             if isinstance(cell, Text):
                 plain = cell.plain
@@ -167,9 +176,20 @@ class DataTable:
         from rich.text import Text
 
         shown = [(i, widths[i], self.columns[i]) for i in range(len(widths)) if widths[i]]
+        plain_cells = [(i, width, column.justify == "right") for i, width, column in shown]
         gap = " " * GAP
         get_style = console.get_style
         for row, sizes in zip(self.rows, self._sizes, strict=True):
+            # Most rows: every shown cell a str that fits, the row one line of text.
+            line: list[str] = []
+            for i, width, right in plain_cells:
+                cell, size = row[i], sizes[i]
+                if not (0 <= size <= width and type(cell) is str):
+                    break
+                line.append(" " * (width - size) + cell if right else cell + " " * (width - size))
+            else:
+                yield gap.join(line) + "\n"
+                continue
             cells: list[list[list[Any]]] = []  # per cell, its lines, each a list of segments
             texts: list[str] | None = []  # while every cell so far is one unstyled line
             for i, width, column in shown:

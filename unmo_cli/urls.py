@@ -72,3 +72,22 @@ def customer_url_problem(url: str) -> str | None:
     if urlsplit(url).scheme.lower() != "https":
         return "is not https (customers send their secret keys to it)"
     return None
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` (a URL's hostname, brackets removed) is trusted to be this machine without
+    asking the network: a literal loopback address (127.0.0.0/8, ::1, or ::1's IPv4-mapped
+    form ::ffff:127.x.x.x) or the name `localhost` itself, which every system maps in its hosts
+    file. Any other name is not, `*.localhost` included: RFC 6761 asks resolvers to keep those on
+    loopback, but glibc sends them to DNS like any name, and whoever answers DNS would choose
+    where the customers' keys go in clear. Such a name needs https, or the IP address."""
+
+    name = host.lower()
+    if name in ("localhost", "localhost."):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)

@@ -15,7 +15,7 @@ def list_(
 ) -> None:
     """Alerts, oldest first, with their delivery status (pending, notified, acked)."""
     from unmo_cli import console
-    from unmo_cli.services.alerts import list_alerts
+    from unmo_cli.services.alert_views import list_alerts
     from unmo_cli.workspace import load_workspace
 
     alerts = list_alerts(load_workspace(), open_only=open_only)

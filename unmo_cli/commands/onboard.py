@@ -59,7 +59,6 @@ def onboard(
     """Create a customer: record, keys, and customers/<slug>/ rendered from the templates."""
     from unmo_cli import console
     from unmo_cli.services import onboarding
-    from unmo_cli.services.mail import server_for
     from unmo_cli.workspace import load_workspace
 
     raw: dict[str, Any] = {
@@ -70,6 +69,7 @@ def onboard(
     }
     ws = load_workspace()
     if sending := send_welcome and not dry_run:
+        from unmo_cli.services.mail import server_for  # only then: it builds the model classes
         server_for(ws)  # no server or no password: exit 3 before anything is onboarded
     if from_file is not None:
         results = onboarding.onboard_file(ws, from_file, raw, dry_run=dry_run,

@@ -34,7 +34,6 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
 from unmo_cli import audit
-from unmo_cli.db.models import metadata
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.workspace import ensure_private_dir
 
@@ -592,6 +591,10 @@ def open_read_only(
 def open_empty() -> Database:
     """An empty database with the newest schema, in memory: what a reading command reports on in
     a workspace that has no database yet, so reading never creates one."""
+
+    # lazy: building the model classes costs ~0.2 G instructions, which the commands that only
+    # open a database (onboarding, alerts list: db/tables.py) do not pay
+    from unmo_cli.db.models import metadata
 
     db = Database(url="sqlite://", engine=create_engine(
         "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}))

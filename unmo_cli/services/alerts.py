@@ -44,8 +44,9 @@ from sqlalchemy import (
 from unmo_cli import clock, metrics, testhooks
 from unmo_cli.apikeys import hint
 from unmo_cli.db import MAX_ROW_ID, bulk_insert, open_database
-from unmo_cli.db.models import Alert, Customer, Feedback
+from unmo_cli.db.models import Alert, Feedback
 from unmo_cli.errors import EnvironmentFailure, InputError, NotFound
+from unmo_cli.services.alert_views import AlertView, alert_views, list_alerts  # noqa: F401
 from unmo_cli.services.customers import open_existing
 from unmo_cli.webhook import WebhookClient
 
@@ -491,71 +492,6 @@ def delivery_notice(report: DeliveryReport) -> str | None:
 
 
 # --- commands' services ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AlertView:
-    id: int
-    customer: str  # slug
-    customer_name: str
-    rule: str
-    score: float | None
-    text: str
-    feedback_id: int | None
-    created_at: datetime
-    notified_at: datetime | None
-    acked_at: datetime | None
-    attempts: int
-    last_error: str | None
-
-    @property
-    def status(self) -> str:
-        if self.acked_at is not None:
-            return "acked"
-        return "notified" if self.notified_at is not None else "pending"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "customer": self.customer, "customer_name": self.customer_name,
-                "rule": self.rule, "score": self.score, "status": self.status,
-                "text": self.text, "feedback_id": self.feedback_id,
-                "created_at": clock.iso(self.created_at),
-                "notified_at": clock.iso(self.notified_at), "acked_at": clock.iso(self.acked_at),
-                "attempts": self.attempts, "last_error": self.last_error}
-
-
-def _views(session: Session, *conditions: Any) -> list[AlertView]:
-    # The columns a view shows, as plain rows: no Alert objects for the session to track.
-    rows = session.execute(
-        select(Alert.id, Customer.slug, Customer.name, Alert.rule, Alert.score, Alert.text,
-               Alert.feedback_id, Alert.created_at, Alert.notified_at, Alert.acked_at,
-               Alert.attempts, Alert.last_error)
-        .join(Customer, Customer.id == Alert.customer_id)
-        .where(*conditions).order_by(Alert.id)
-    )
-    from_db = clock.from_db
-    return [AlertView(a.id, a.slug, a.name, a.rule, a.score, a.text, a.feedback_id,
-                      from_db(a.created_at), from_db(a.notified_at), from_db(a.acked_at),
-                      a.attempts, a.last_error)
-            for a in rows]
-
-
-def alert_views(session: Session, ids: Sequence[int]) -> list[AlertView]:
-    if not ids:
-        return []
-    return _views(session, Alert.id.in_(list(ids)))
-
-
-def list_alerts(ws: Workspace, *, open_only: bool = False) -> list[AlertView]:
-    """Every alert, oldest first; `open_only` keeps those not acknowledged."""
-
-    ws, db = open_existing(ws)
-    if db is None:
-        return []
-    try:
-        with db.session() as session:
-            return _views(session, *([Alert.acked_at.is_(None)] if open_only else []))
-    finally:
-        db.dispose()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select as sa_select
 from sqlmodel import select
 
-from unmo_cli import apikeys, clock, money, testhooks
+from unmo_cli import apikeys, clock, testhooks
 from unmo_cli.db import database_exists, lock_for_update, open_database, open_read_only
 from unmo_cli.db.models import ApiKey, Customer, OnboardingSession, OnboardingStep, PhaseChange
 from unmo_cli.errors import CheckFailed, EnvironmentFailure, InputError, NotFound, UnmoError
@@ -35,13 +35,13 @@ from unmo_cli.services.customer_folder import (
     secret_keys_from_env,
     write_folder,
 )
+from unmo_cli.services.customer_record import customer_json, platforms_of
 from unmo_cli.services.summaries import feedback_summary, health_summary
 from unmo_cli.text import text_problem
 from unmo_cli.urls import local_host
 from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
-    from sqlalchemy import Row
     from sqlmodel import Session
 
     from unmo_cli.db.models import ApiKey, Customer
@@ -110,33 +110,6 @@ def lock_customer(session: Session, customer: Customer) -> None:
     assert customer.id is not None
     lock_for_update(session, Customer, [customer.id])
     session.refresh(customer)
-
-
-def platforms_of(customer: Customer | Row) -> list[str]:
-    return [p for p in customer.platforms.split(",") if p]
-
-
-def customer_json(customer: Customer | Row) -> dict[str, Any]:
-    """The contract's customer object (of a Customer, or of a row of the customers table)."""
-    return {
-        "slug": customer.slug,
-        "name": customer.name,
-        "industry": customer.industry,
-        "integration": customer.integration,
-        "platforms": platforms_of(customer),
-        "provider": customer.provider,
-        "events_per_day": customer.events_per_day,
-        "mrr": money.for_machines(customer.mrr_cents),
-        "contact_name": customer.contact_name,
-        "contact_email": customer.contact_email,
-        "success_manager": customer.success_manager,
-        "phase": customer.phase,
-        "created_at": clock.iso(customer.created_at),
-        "churned_at": clock.iso(customer.churned_at),
-        "churn_reason": customer.churn_reason,
-        "tier": customer.tier,
-        "renewal_date": customer.renewal_date.isoformat() if customer.renewal_date else None,
-    }
 
 
 def profile_of(customer: Customer) -> CustomerProfile:

@@ -26,15 +26,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import DateTime, Float, bindparam, delete, insert, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlmodel import col, delete
 
 from unmo_cli import apikeys, clock, testhooks
 from unmo_cli.db import database_exists, open_database
-from unmo_cli.db.models import ApiKey, Customer, MrrChange, OnboardingSession, OnboardingStep
+from unmo_cli.db.tables import (
+    api_keys,
+    customers,
+    mrr_changes,
+    onboarding_sessions,
+    onboarding_steps,
+)
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.names import fold_to_ascii, name_key  # noqa: F401 (re-exported)
 from unmo_cli.progress import ProgressFactory
@@ -46,7 +52,7 @@ from unmo_cli.services.customer_folder import (
     render_customer_folder,
     write_folder,
 )
-from unmo_cli.services.customers import customer_json
+from unmo_cli.services.customer_record import customer_json
 from unmo_cli.services.onboarding_batch import load_customer_file, validate_records
 from unmo_cli.services.onboarding_input import (  # noqa: F401 (re-exported)
     FIELDS,
@@ -173,8 +179,11 @@ class _Work:
     times: StepTimes
     started_at: datetime
     began: float
-    customer: Customer | None = None
-    session_row: Any = None
+    # The customer's row as inserted (the customers table's columns as attributes), its id and
+    # the id of its onboarding session, once inserted.
+    customer: SimpleNamespace | None = None
+    customer_id: int | None = None
+    session_id: int | None = None
     keys: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
     files: list[str] = field(default_factory=list)
     temporary: Path | None = None
@@ -196,14 +205,16 @@ def _profile(item: CustomerInput, created_at: datetime) -> CustomerProfile:
     )
 
 
-def _customer_row(item: CustomerInput, created_at: datetime) -> Customer:
-    return Customer(
+def _customer_row(item: CustomerInput, created_at: datetime) -> SimpleNamespace:
+    """The customer's row as it is inserted (every column of the customers table but the id),
+    its values as attributes."""
+    return SimpleNamespace(
         slug=item.slug, name_key=item.name_key, name=item.name, industry=item.industry,
         integration=item.integration, platforms=",".join(item.platforms),
         provider=item.provider, events_per_day=item.events_per_day, mrr_cents=item.mrr_cents,
         contact_name=item.contact_name, contact_email=item.contact_email,
         success_manager=item.success_manager, phase="setup",
-        created_at=clock.to_db(created_at),
+        created_at=clock.to_db(created_at), churned_at=None, churn_reason=None,
     )
 
 
@@ -393,37 +404,41 @@ def _create(ws: Workspace, session: Session, works: list[_Work], mode: str) -> N
                 raise EnvironmentFailure(f"cannot write the .env of {item.slug}: "
                                          f"{exc.strerror}.") from None
 
-    # The rows in a few bulk statements (a thousand customers are a handful of INSERTs); the
-    # time of a shared statement is divided among the customers it served.
+    # The rows in a few bulk statements (a thousand customers are a handful of INSERTs) on the
+    # tables' Core clauses: no ORM objects to track, and no model classes to build for them.
+    # The time of a shared statement is divided among the customers it served.
     with _shared_step(works, "create_record"):
         for work in works:
             work.customer = _customer_row(work.item, work.started_at)
-        session.add_all([w.customer for w in works])
-        session.flush()
-        session.execute(insert(ApiKey), [
-            {"customer_id": w.customer.id, "kind": kind, "environment": environment,
+        # RETURNING gives the ids in no promised order: matched back by slug (unique).
+        by_slug = {w.item.slug: w for w in works}
+        for new_id, slug in session.execute(
+                insert(customers).returning(customers.c.id, customers.c.slug),
+                [vars(w.customer) for w in works]):
+            by_slug[slug].customer_id = new_id
+        session.execute(insert(api_keys), [
+            {"customer_id": w.customer_id, "kind": kind, "environment": environment,
              "key_hash": apikeys.hash_key(key), "hint": apikeys.hint(key),
              "publishable_value": key if kind == "publishable" else None,
              "created_at": clock.to_db(w.started_at)}
-            for w in works if w.customer is not None
-            for (kind, environment), key in w.keys.items()])
+            for w in works for (kind, environment), key in w.keys.items()])
         # The MRR ledger's first entry: the reports read MRR from the ledger, as of any week.
-        session.execute(insert(MrrChange), [
-            {"customer_id": w.customer.id, "kind": "start", "mrr_cents": w.customer.mrr_cents,
+        session.execute(insert(mrr_changes), [
+            {"customer_id": w.customer_id, "kind": "start", "mrr_cents": w.customer.mrr_cents,
              "effective_at": w.customer.created_at, "recorded_at": w.customer.created_at}
-            for w in works if w.customer is not None])
+            for w in works])
     with _shared_step(works, "record_session"):
         finished = clock.to_db(clock.now())
-        for work in works:
-            assert work.customer is not None
-            work.session_row = OnboardingSession(
-                customer_id=work.customer.id, customer_name=work.item.name, mode=mode,
-                outcome="success", started_at=clock.to_db(work.started_at),
-                finished_at=finished, duration_s=work.times.total)
-        session.add_all([w.session_row for w in works])
-        session.flush()
-        session.execute(insert(OnboardingStep), [
-            {"session_id": w.session_row.id, "position": n, "name": name, "duration_s": d,
+        by_customer = {w.customer_id: w for w in works}
+        for new_id, customer_id in session.execute(
+                insert(onboarding_sessions).returning(onboarding_sessions.c.id,
+                                                      onboarding_sessions.c.customer_id),
+                [{"customer_id": w.customer_id, "customer_name": w.item.name, "mode": mode,
+                  "outcome": "success", "error": None, "started_at": clock.to_db(w.started_at),
+                  "finished_at": finished, "duration_s": w.times.total} for w in works]):
+            by_customer[customer_id].session_id = new_id
+        session.execute(insert(onboarding_steps), [
+            {"session_id": w.session_id, "position": n, "name": name, "duration_s": d,
              "outcome": o}
             for w in works for n, (name, d, o) in enumerate(w.times.steps, start=1)])
         for work in works:
@@ -484,13 +499,13 @@ def _move_into_place(ws: Workspace, db: Database, works: list[_Work], mode: str)
 
 def _compensate(ws: Workspace, db: Database, works: list[_Work], mode: str,
                 exc: BaseException) -> None:
-    ids = [w.customer.id for w in works if w.customer is not None]
-    session_ids = [w.session_row.id for w in works if w.session_row is not None]
+    ids = [w.customer_id for w in works if w.customer_id is not None]
+    session_ids = [w.session_id for w in works if w.session_id is not None]
     with db.session() as session:
-        session.exec(delete(OnboardingSession).where(  # type: ignore[call-overload]
-            col(OnboardingSession.id).in_(session_ids)))
-        session.exec(delete(ApiKey).where(col(ApiKey.customer_id).in_(ids)))  # type: ignore
-        session.exec(delete(Customer).where(col(Customer.id).in_(ids)))  # type: ignore
+        session.execute(delete(onboarding_sessions).where(
+            onboarding_sessions.c.id.in_(session_ids)))
+        session.execute(delete(api_keys).where(api_keys.c.customer_id.in_(ids)))
+        session.execute(delete(customers).where(customers.c.id.in_(ids)))
     for work in works:
         if work.placed:
             shutil.rmtree(ws.customer_dir(work.item.slug), ignore_errors=True)
@@ -533,13 +548,14 @@ def record_cancelled(ws: Workspace, name: str | None, mode: str, duration_s: flo
 
 def _add_session(session: Session, name: str, mode: str, outcome: str, error: str | None,
                  started_at: datetime, times: StepTimes) -> None:
-    row = OnboardingSession(customer_id=None, customer_name=name[:MAX_NAME], mode=mode,
-                            outcome=outcome, error=error, started_at=clock.to_db(started_at),
-                            finished_at=clock.to_db(clock.now()), duration_s=times.total)
-    session.add(row)
-    session.flush()
-    session.add_all(OnboardingStep(session_id=row.id, position=n, name=step, duration_s=d,
-                                   outcome=o) for n, (step, d, o) in enumerate(times.steps, 1))
+    session_id = session.execute(insert(onboarding_sessions).values(
+        customer_id=None, customer_name=name[:MAX_NAME], mode=mode, outcome=outcome, error=error,
+        started_at=clock.to_db(started_at), finished_at=clock.to_db(clock.now()),
+        duration_s=times.total).returning(onboarding_sessions.c.id)).scalar_one()
+    if times.steps:
+        session.execute(insert(onboarding_steps), [
+            {"session_id": session_id, "position": n, "name": step, "duration_s": d,
+             "outcome": o} for n, (step, d, o) in enumerate(times.steps, 1)])
 
 
 def _finish_sessions(db: Database, works: list[_Work]) -> list[str]:
@@ -569,14 +585,18 @@ def _names(works: list[_Work]) -> str:
 def _record_timings(db: Database, works: list[_Work]) -> None:
     finished = clock.to_db(clock.now())
     with db.session() as session:
-        session.execute(insert(OnboardingStep), [
-            {"session_id": w.session_row.id, "position": w.recorded_steps + n, "name": name,
+        session.execute(insert(onboarding_steps), [
+            {"session_id": w.session_id, "position": w.recorded_steps + n, "name": name,
              "duration_s": d, "outcome": o}
             for w in works
             for n, (name, d, o) in enumerate(w.times.steps[w.recorded_steps:], start=1)])
-        session.execute(update(OnboardingSession), [
-            {"id": w.session_row.id, "duration_s": w.times.total, "finished_at": finished}
-            for w in works])
+        session.execute(
+            update(onboarding_sessions)
+            .where(onboarding_sessions.c.id == bindparam("session_id"))
+            .values(duration_s=bindparam("total", type_=Float()),
+                    finished_at=bindparam("finished", type_=DateTime())),
+            [{"session_id": w.session_id, "total": w.times.total, "finished": finished}
+             for w in works])
 
 
 def _result(ws: Workspace, work: _Work) -> OnboardResult:

@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlmodel import col, or_, select
+from sqlalchemy import or_, select
 
 from unmo_cli import apikeys
 from unmo_cli.db import database_exists, open_database
-from unmo_cli.db.models import Customer
+from unmo_cli.db.tables import api_keys, customers
 from unmo_cli.errors import InputError
 from unmo_cli.names import name_key
 from unmo_cli.services.customer_folder import (
@@ -26,7 +26,6 @@ from unmo_cli.services.customer_folder import (
     read_env_file,
     secret_keys_from_env,
 )
-from unmo_cli.services.customers import keys_of
 from unmo_cli.services.onboarding_input import (
     LOOK_ALIKE_REASON,
     CustomerInput,
@@ -107,14 +106,15 @@ def _taken_names(ws: Workspace, items: list[CustomerInput], shared: Database | N
             keys = [i.name_key for i in items]
             slugs = [i.slug for i in items]
             for chunk in range(0, len(items), 500):
-                rows = session.exec(select(Customer.name_key, Customer.slug, Customer.name).where(
-                    or_(col(Customer.name_key).in_(keys[chunk:chunk + 500]),
-                        col(Customer.slug).in_(slugs[chunk:chunk + 500]))))
+                rows = session.execute(
+                    select(customers.c.name_key, customers.c.slug, customers.c.name).where(
+                        or_(customers.c.name_key.in_(keys[chunk:chunk + 500]),
+                            customers.c.slug.in_(slugs[chunk:chunk + 500]))))
                 for key, slug, name in rows:
                     taken[key] = taken["slug:" + slug] = f"{name!r} ({slug})"
             # Look-alikes share no column to ask for, so every name is compared (one query;
             # ICU computes thousands of skeletons in milliseconds).
-            for slug, name in session.exec(select(Customer.slug, Customer.name)):
+            for slug, name in session.execute(select(customers.c.slug, customers.c.name)):
                 taken.setdefault("look:" + look_alike_key(name), f"{name!r} ({slug})")
     finally:
         if shared is None:
@@ -174,21 +174,25 @@ def recover_interrupted(ws: Workspace, session: Session) -> list[str]:
         target = ws.customer_dir(match.group(1)) if match else None
         if match and target is not None and not target.exists() and not target.is_symlink() \
                 and temporary.is_dir() and not temporary.is_symlink():
-            customer = session.exec(select(Customer).where(Customer.slug == match.group(1))
-                                    ).first()
-            if customer is not None and _env_matches(session, customer, temporary):
+            customer_id = session.execute(select(customers.c.id).where(
+                customers.c.slug == match.group(1))).scalar()
+            if customer_id is not None and _env_matches(session, customer_id, temporary):
                 os.rename(temporary, target)
-                moved.append(customer.slug)
+                moved.append(match.group(1))
                 continue
         shutil.rmtree(temporary, ignore_errors=True)
     return moved
 
 
-def _env_matches(session: Session, customer: Customer, folder: Path) -> bool:
+def _env_matches(session: Session, customer_id: int, folder: Path) -> bool:
     secret = secret_keys_from_env(read_env_file(folder / ENV_FILE))
     if secret is None:
         return False
-    hashes = {k.environment: k.key_hash for k in keys_of(session, customer, active_only=True)
-              if k.kind == "secret"}
+    # The newest active secret key of each environment (as customers.keys_of orders them).
+    hashes = dict(session.execute(
+        select(api_keys.c.environment, api_keys.c.key_hash)
+        .where(api_keys.c.customer_id == customer_id, api_keys.c.kind == "secret",
+               api_keys.c.revoked_at.is_(None))
+        .order_by(api_keys.c.environment, api_keys.c.created_at, api_keys.c.id)).all())
     return all(env in hashes and apikeys.same_hash(apikeys.hash_key(secret[env]), hashes[env])
                for env in ("live", "test"))

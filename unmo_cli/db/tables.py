@@ -1,0 +1,60 @@
+"""The tables a few fast paths read and write, as SQLAlchemy Core table clauses (names and types,
+nothing else): onboarding's pre-flight and write path, and `alerts list`. Building the SQLModel
+classes of db/models.py costs a process about 0.2 G instructions (a tenth of importing Typer,
+SQLModel, Jinja2 and Rich, as much as an onboarding's own work); a statement on these clauses
+needs none of it. tests/test_db_tables.py holds every table here equal, column by column (names
+and types), to the models' table of the same name, so the two cannot drift."""
+
+from __future__ import annotations
+
+from sqlalchemy import Date, DateTime, Float, Integer, String, column, table
+
+customers = table(
+    "customers",
+    column("id", Integer), column("slug", String), column("name_key", String),
+    column("name", String), column("industry", String), column("integration", String),
+    column("platforms", String), column("provider", String), column("events_per_day", Integer),
+    column("mrr_cents", Integer), column("contact_name", String), column("contact_email", String),
+    column("success_manager", String), column("phase", String), column("created_at", DateTime),
+    column("churned_at", DateTime), column("churn_reason", String), column("tier", String),
+    column("renewal_date", Date),
+)
+
+mrr_changes = table(
+    "mrr_changes",
+    column("id", Integer), column("customer_id", Integer), column("kind", String),
+    column("mrr_cents", Integer), column("effective_at", DateTime),
+    column("recorded_at", DateTime), column("reason", String),
+)
+
+api_keys = table(
+    "api_keys",
+    column("id", Integer), column("customer_id", Integer), column("kind", String),
+    column("environment", String), column("key_hash", String), column("hint", String),
+    column("publishable_value", String), column("created_at", DateTime),
+    column("revoked_at", DateTime),
+)
+
+onboarding_sessions = table(
+    "onboarding_sessions",
+    column("id", Integer), column("customer_id", Integer), column("customer_name", String),
+    column("mode", String), column("outcome", String), column("error", String),
+    column("started_at", DateTime), column("finished_at", DateTime), column("duration_s", Float),
+)
+
+onboarding_steps = table(
+    "onboarding_steps",
+    column("id", Integer), column("session_id", Integer), column("position", Integer),
+    column("name", String), column("duration_s", Float), column("outcome", String),
+)
+
+alerts = table(
+    "alerts",
+    column("id", Integer), column("customer_id", Integer), column("rule", String),
+    column("text", String), column("score", Float), column("feedback_id", Integer),
+    column("created_at", DateTime), column("notified_at", DateTime), column("acked_at", DateTime),
+    column("attempts", Integer), column("last_error", String), column("claimed_by", String),
+    column("claimed_until", DateTime),
+)
+
+TABLES = (customers, api_keys, onboarding_sessions, onboarding_steps, alerts)
