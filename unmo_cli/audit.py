@@ -20,7 +20,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -121,6 +121,7 @@ class Change:
     action: str
     customer_ids: set[int]
     details: dict[str, Any]
+    slugs: set[str] = field(default_factory=set)  # customers named by slug (a new customer)
 
 
 def install(engine: Engine) -> None:
@@ -154,6 +155,15 @@ def _dml(clause: Any) -> Table | None:
     return target
 
 
+def _key_columns(target: Any) -> list[Any]:
+    """The table's primary key; a lightweight table clause (db/tables.py) declares none, and
+    there it is `id`."""
+    keys = list(target.primary_key)
+    if not keys and "id" in target.c:
+        keys = [target.c.id]
+    return keys
+
+
 def _param_sets(multiparams: Any, params: Any) -> Sequence[Mapping[str, Any]]:
     """The statement's parameter sets as given (not copied: an import passes a million): one
     per row of an executemany, else one."""
@@ -177,7 +187,7 @@ def _before_execute(conn: Connection, clause: Any, multiparams: Any, params: Any
     inline = {getattr(k, "key", str(k)) for k in (getattr(clause, "_values", None) or {})}
     changed = [c for c in target.columns
                if c.key in inline or any(c.key in one for one in sets)]
-    keys = list(target.primary_key.columns)
+    keys = _key_columns(target)
     conn.info[SKIP] = True
     try:
         before = []
@@ -223,7 +233,7 @@ def _after_execute(conn: Connection, clause: Any, multiparams: Any, params: Any,
                 details["id"] = inserted
     elif op == "update":
         after = values[0] if len(values) == 1 else {}
-        key_names = {c.key for c in target.primary_key.columns}
+        key_names = {c.key for c in _key_columns(target)}
         if before:
             details["before"] = [_safe(target.name, row) for row in before[:ROWS_SHOWN]]
         details["after"] = _safe(target.name, {k: v for k, v in after.items()
@@ -232,8 +242,10 @@ def _after_execute(conn: Connection, clause: Any, multiparams: Any, params: Any,
                               before or [])
     if "id" in details and target.name == "customers":
         customers.add(details["id"])
+    slugs = {row["slug"] for row in values if isinstance(row.get("slug"), str)} \
+        if target.name == "customers" else set()
     conn.info.setdefault(PENDING, []).append(
-        Change(target.name, f"{target.name}.{op}", customers, details))
+        Change(target.name, f"{target.name}.{op}", customers, details, slugs))
 
 
 def record_rows(conn: Connection, target: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -330,7 +342,7 @@ def append_events(conn: Connection, pending: list[Change]) -> None:
     at = clock.iso(at_value) or ""
     rows = []
     for change in pending:
-        named = sorted(slugs[i] for i in change.customer_ids if i in slugs)
+        named = sorted({slugs[i] for i in change.customer_ids if i in slugs} | change.slugs)
         customer = named[0] if len(named) == 1 else None
         if len(named) > 1:
             change.details["customers"] = named

@@ -73,7 +73,7 @@ def _views(session: Session, *conditions: Any) -> list[AlertView]:
     return [AlertView(id_, slug, name, rule, score, text, feedback_id, aware(created_at),
                       aware(notified_at), aware(acked_at), attempts, last_error)
             for (id_, slug, name, rule, score, text, feedback_id, created_at, notified_at,
-                 acked_at, attempts, last_error) in rows.tuples()]
+                 acked_at, attempts, last_error) in rows]
 
 
 def alert_views(session: Session, ids: Sequence[int]) -> list[AlertView]:

@@ -215,6 +215,7 @@ def _customer_row(item: CustomerInput, created_at: datetime) -> SimpleNamespace:
         contact_name=item.contact_name, contact_email=item.contact_email,
         success_manager=item.success_manager, phase="setup",
         created_at=clock.to_db(created_at), churned_at=None, churn_reason=None,
+        tier="standard", renewal_date=None,
     )
 
 
