@@ -19,6 +19,7 @@ from unmo_cli.documents import too_long_for_int, whole_number
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.mailer import address_problem, smtp_url_problem
 from unmo_cli.text import shown, text_problem
+from unmo_cli.tiers import Tier, default_tiers, parse_tiers
 from unmo_cli.urls import PRODUCTION_API_URL, url_problem
 
 CONFIG_NAME = "unmo.yaml"
@@ -111,6 +112,13 @@ class Settings:
     health_score: HealthScoreSettings = field(default_factory=HealthScoreSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
     survey: SurveySettings = field(default_factory=SurveySettings)
+    # `tiers:` (unmo_cli/tiers.py): empty when unmo.yaml names none.
+    tiers: tuple[Tier, ...] = ()
+
+    @property
+    def service_tiers(self) -> tuple[Tier, ...]:
+        """The tiers in force: those of `tiers:`, else the default `standard` tier."""
+        return self.tiers or default_tiers(self.targets)
 
 
 # Environment variables win over the file.
@@ -299,6 +307,9 @@ def _walk(path: Path, node: Any, cls: type, prefix: str, flat: dict[str, Any]) -
             known = ", ".join(prefix + k for k in schema)
             raise InputError(f"{path}: line {line}: unknown key {dotted!r}; known keys: {known}.")
         kind = schema[key]
+        if dotted == "tiers":  # a mapping of tier names, read whole by its own module
+            flat[dotted] = (parse_tiers(path, value_node), line)
+            continue
         if is_dataclass(kind):
             if isinstance(value_node, yaml.ScalarNode) and value_node.tag.endswith(":null"):
                 continue
@@ -437,6 +448,11 @@ def flat_settings(settings: Settings, *, mask: bool = True) -> dict[str, Any]:
             value = getattr(obj, f.name)
             if is_dataclass(value):
                 walk(value, prefix + _key(f) + ".")
+            elif f.name == "tiers":
+                for tier in value:
+                    for name, setting in tier.as_json().items():
+                        if name != "name":
+                            result[f"tiers.{tier.name}.{name}"] = setting
             else:
                 dotted = prefix + _key(f)
                 result[dotted] = mask_secret_setting(dotted, value) if mask else value
@@ -491,6 +507,12 @@ def default_config_text() -> str:
         for f in fields(obj):
             value = getattr(obj, f.name)
             if f.name == "database_url" and not indent:
+                continue
+            if f.name == "tiers":
+                lines.append("# tiers:   # default: standard, from targets.availability_pct and "
+                             "targets.p95_latency_ms")
+                lines.append("#   enterprise: {availability_pct: 99.9, p95_latency_ms: 100, "
+                             "credits: [[99.9, 10], [99.0, 25]]}")
                 continue
             if is_dataclass(value):
                 lines.append(f"# {indent}{_key(f)}:")
