@@ -276,7 +276,9 @@ COMMANDS: tuple[CommandEntry, ...] = (
     CommandEntry("email", "Send customers their e-mails over SMTP (each request once)."),
     CommandEntry("survey", "E-mail survey links to customers and serve the page they answer "
                  "on."),
-    CommandEntry("report", "Reports: the team lead's weekly executive summary."),
+    CommandEntry("maintenance", "Plan maintenance windows: checks inside one are recorded as "
+                 "maintenance and left out of availability, p95 and the SLA."),
+    CommandEntry("report", "Reports: the team lead's weekly summary and the monthly SLA."),
     CommandEntry("config", "Show the resolved settings."),
     CommandEntry("db", "Manage the database schema."),
 )

@@ -8,7 +8,8 @@ import typer
 
 from unmo_cli.commands.choices import ReportFormat, value
 
-app = typer.Typer(help="Reports: the team lead's weekly executive summary.", no_args_is_help=True)
+app = typer.Typer(help="Reports: the team lead's weekly summary and the monthly SLA.",
+                  no_args_is_help=True)
 
 
 @app.command("weekly")
