@@ -329,3 +329,73 @@ def health_color(score: int | None, green_at: float, yellow_at: float) -> str | 
     if score >= green_at:
         return "green"
     return "yellow" if score >= yellow_at else "red"
+
+
+# --- the monthly SLA (`unmo report sla`) -------------------------------------------------------
+
+
+def sla_availability_pct(healthy: int, checks: int) -> float | None:
+    """**SLA availability**: the month's checks whose status is `healthy` ÷ its checks, checks
+    inside maintenance windows (status `maintenance`) left out of both, × 100, two decimals;
+    `None` without checks. Stricter than the weekly report's availability_pct (not `down`): a
+    degraded, unauthorized or failed check does not count as available."""
+    return share_pct(healthy, checks)
+
+
+def sla_availability_met(healthy: int, checks: int, target_pct: float) -> bool | None:
+    """Availability at or above the tier's target, compared exactly (healthy × 100 ≥ target ×
+    checks), not the rounded figure; `None` without checks."""
+    if not checks:
+        return None
+    return Fraction(healthy * 100, checks) >= Fraction(str(target_pct))
+
+
+def sla_credit_pct(healthy: int, checks: int, credits: Any) -> float:
+    """**credit_pct**: the largest credit among the tier's credits (below_pct, credit_pct) whose
+    below_pct the month's availability is below (exactly); 0 without checks or when none
+    applies."""
+    if not checks:
+        return 0.0
+    exact = Fraction(healthy * 100, checks)
+    return max((float(credit) for below, credit in credits if exact < Fraction(str(below))),
+               default=0.0)
+
+
+def mean_spacing_us(first_us: int, last_us: int, checks: int) -> Fraction | None:
+    """**spacing**: the mean time between a customer's consecutive checks in the month, every
+    check counted (maintenance ones too): (last − first) ÷ (checks − 1), in microseconds; `None`
+    with fewer than two checks."""
+    if checks < 2:
+        return None
+    return Fraction(last_us - first_us, checks - 1)
+
+
+def downtime_minutes(gaps_us: list[int], spacing_us: Fraction | None) -> float | None:
+    """**downtime_minutes**: each check that is neither `healthy` nor `maintenance` stands for
+    the time until the customer's next check (of any status; for the month's last check, until
+    the month's end, or now in a month still running), at most one `spacing` — so a gap in the
+    checking itself is not all counted as downtime. Σ ÷ 60 s, one decimal. 0 without such
+    checks; `None` when there are some but no spacing (a single check in the month)."""
+    if not gaps_us:
+        return 0.0
+    if spacing_us is None:
+        return None
+    total = sum((min(Fraction(gap), spacing_us) for gap in gaps_us), Fraction(0))
+    return float(round_half_up(total / 60_000_000, 1))
+
+
+def downtime_from_checks(checks: list[tuple[int, str]], end_us: int) -> float | None:
+    """downtime_minutes from a customer's month of checks as (instant in µs, status), any order,
+    up to `end_us` (the month's end, or now): the definition in one piece, which the SLA report
+    computes from SQL aggregates instead (the property tests hold the two equal)."""
+    ordered = sorted(checks)
+    if not ordered:
+        return 0.0
+    spacing = mean_spacing_us(ordered[0][0], ordered[-1][0], len(ordered))
+    gaps = []
+    for index, (instant, status) in enumerate(ordered):
+        if status in ("healthy", "maintenance"):
+            continue
+        later = [t for t, _s in ordered[index + 1:] if t > instant]
+        gaps.append((later[0] if later else end_us) - instant)
+    return downtime_minutes(gaps, spacing)
