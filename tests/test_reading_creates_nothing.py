@@ -15,6 +15,9 @@ READERS = [
     ("feedback", "list", "--json"),
     ("alerts", "list", "--json"),
     ("health", "--format", "json"),
+    ("report", "sla", "--format", "json"),
+    ("report", "sla"),
+    ("maintenance", "list", "--json"),
 ]
 
 
@@ -42,6 +45,7 @@ READ_ONLY_READERS = [
     ("customer", "show", "acme", "--json"), ("report", "weekly"),
     ("report", "weekly", "--format", "json"), ("feedback", "list"), ("feedback", "list", "acme"),
     ("alerts", "list", "--json"), ("keys", "list", "acme"), ("config", "show", "--json"),
+    ("report", "sla", "--json"), ("maintenance", "list", "--json"),
 ]
 
 

@@ -87,13 +87,13 @@ def parse_tiers(path: Any, node: Any) -> tuple[Tier, ...]:
                              "lowercase letters, digits, - and _ (e.g. standard, enterprise).")
         if tier_named(tuple(tiers), name):
             raise InputError(f"{where(key_node)}tier {name!r} is defined twice.")
-        tiers.append(_tier(name, value_node, where))
+        tiers.append(_tier(name, key_node, value_node, where))
     if not tiers:
         raise InputError(f"{where(node)}'tiers' names no tier; remove it or name one.")
     return tuple(tiers)
 
 
-def _tier(name: str, node: Any, where: Any) -> Tier:
+def _tier(name: str, name_node: Any, node: Any, where: Any) -> Tier:
     import yaml  # lazy: PyYAML only when there is a YAML file to read
 
     if not isinstance(node, yaml.MappingNode):
@@ -112,7 +112,7 @@ def _tier(name: str, node: Any, where: Any) -> Tier:
             values[key] = _number(f"tiers.{name}.{key}", value_node, where, 0.0, limit)
     missing = [key for key in TIER_KEYS[:2] if key not in values]
     if missing:
-        raise InputError(f"{where(node)}tiers.{name} is missing {' and '.join(missing)}.")
+        raise InputError(f"{where(name_node)}tiers.{name} is missing {' and '.join(missing)}.")
     return Tier(name, values["availability_pct"], values["p95_latency_ms"],
                 values.get("credits", ()))
 
