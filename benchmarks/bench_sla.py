@@ -10,7 +10,7 @@ one run:
 
   * `report sla --month 2026-11 --format json` into a pipe (goal: ≤ 3 s on the reference
     machine, i.e. median ÷ floor ≤ 3 ÷ measure.REFERENCE_FLOOR_S), and the table format;
-  * each SQL statement of one report, timed in-process (where the time goes).
+  * each query step of one report, timed in-process (where the time goes).
 
     python benchmarks/bench_sla.py [--customers N] [--days D] [--runs R] [--keep] [--json]
 
@@ -82,37 +82,42 @@ def seed_checks(customers: int, days: int, seed: int = 12) -> int:
     return instants * customers
 
 
-def statements() -> list[tuple[float, str]]:
-    """Each SQL statement one report runs, timed in-process (cursor execute to last row)."""
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    from unmo_cli.services.sla import sla_report
+def phases() -> list[tuple[float, str]]:
+    """Where one report's time goes, in-process: each query step of services/sla.py timed with
+    its rows fetched (SQLite does much of an aggregate while rows are fetched, so timing the
+    statements alone would hide it)."""
+    from unmo_cli.services import sla
     from unmo_cli.workspace import load_workspace
 
-    timed: list[tuple[float, str]] = []
-    started: list[float] = []
+    spent: dict[str, float] = {}
+    originals = {name: getattr(sla, name) for name in ("_p95", "_outage_gaps", "_tiers_at",
+                                                        "_fees", "compute_sla")}
 
-    def before(conn, cursor, statement, parameters, context, executemany):
-        started.append(time.perf_counter())
+    def timed(name):
+        def run(*args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return originals[name](*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - began
+        return run
 
-    def after(conn, cursor, statement, parameters, context, executemany):
-        timed.append((time.perf_counter() - started.pop(), " ".join(statement.split())[:90]))
-
-    event.listen(Engine, "before_cursor_execute", before)
-    event.listen(Engine, "after_cursor_execute", after)
+    for name in originals:
+        setattr(sla, name, timed(name))
     try:
         began = time.perf_counter()
-        sla_report(month="2026-11", fmt="json", workspace=load_workspace())
+        sla.sla_report(month="2026-11", fmt="json", workspace=load_workspace())
         total = time.perf_counter() - began
     finally:
-        event.remove(Engine, "before_cursor_execute", before)
-        event.remove(Engine, "after_cursor_execute", after)
-    grouped: dict[str, list[float]] = {}
-    for spent, text in timed:
-        grouped.setdefault(text, []).append(spent)
-    summary = sorted(((sum(v), f"{len(v)}× {k}") for k, v in grouped.items()), reverse=True)
-    return [(total, "the whole sla_report() in-process")] + summary
+        for name, function in originals.items():
+            setattr(sla, name, function)
+    parts = {"_p95": "p95 latency per customer (1 query each, from the covering index)",
+             "_outage_gaps": "checks not healthy, each with its next check (downtime)",
+             "_tiers_at": "tiers as of the month's end", "_fees": "fees from the MRR ledger"}
+    rest = spent["compute_sla"] - sum(spent.get(name, 0.0) for name in parts)
+    return ([(total, "the whole sla_report() in-process"),
+             (rest, "per-customer counts (one GROUP BY) and the customers")]
+            + [(spent.get(name, 0.0), text) for name, text in parts.items()])
 
 
 def main() -> None:
@@ -146,8 +151,8 @@ def main() -> None:
               f"{judged['goal_ratio']:.2f}: {'met' if judged['met'] else 'NOT met'}")
         table = verdict(found["table"], found["floor"], GOAL_S)
         print(f"  report sla (table)  {describe_verdict(table)}")
-        print("  in-process, by statement:")
-        for spent, text in statements():
+        print("  in-process, by step:")
+        for spent, text in phases():
             print(f"    {seconds(spent):>8}  {text}")
         if args.json:
             print(json.dumps({"benchmark": "sla", "database": database,
