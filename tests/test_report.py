@@ -15,7 +15,7 @@ from support_report import NOW, ZONE, build_dataset
 # The contract's JSON fields, and what this implementation adds (listed in the CHANGELOG).
 CONTRACT_FIELDS = {"week", "start", "end", "customers", "mrr", "onboarding", "satisfaction",
                    "health", "finance", "targets", "portfolio", "alerts", "surveys"}
-ADDED_FIELDS = {"timezone", "complete", "previous", "change", "trends"}
+ADDED_FIELDS = {"timezone", "complete", "previous", "change", "trends", "sla_at_risk"}
 
 
 @pytest.fixture
