@@ -228,8 +228,9 @@ def _row(customer: Any, tier: Tier, figures: Any, p95: float | None, gaps: list[
     maintenance = int(figures.maintenance or 0) if figures else 0
     healthy = int(figures.healthy or 0) if figures else 0
     checks = every - maintenance
+    # The spacing only matters with outages (most customers have none in a month).
     spacing = metrics.mean_spacing_us(_us(figures.first_at), _us(figures.last_at), every) \
-        if figures else None
+        if figures and gaps else None
     availability_met = metrics.sla_availability_met(healthy, checks, tier.availability_pct)
     latency_met = metrics.at_most(p95, tier.p95_latency_ms) if checks else None
     breached = ([] if availability_met is not False else ["availability"]) + (
@@ -246,7 +247,7 @@ def _row(customer: Any, tier: Tier, figures: Any, p95: float | None, gaps: list[
         met=None if not checks else not breached, breached=breached, credit_pct=credit,
         mrr_cents=fee_cents,
         credit_cents=int(metrics.round_half_up(Fraction(fee_cents) * Fraction(
-            str(credit)) / 100)))
+            str(credit)) / 100)) if credit else 0)
 
 
 def _us(instant: datetime) -> int:
