@@ -62,7 +62,7 @@ def test_every_status_of_the_contract(unmo, api, workspace: Path):
     }
     document = ran.json()
     assert document["summary"] == {"total": 16, "healthy": 2, "degraded": 4, "unauthorized": 2,
-                                   "down": 6, "error": 2}
+                                   "down": 6, "error": 2, "maintenance": 0}
     by_slug = {r["customer"]: r for r in document["results"]}
     assert set(by_slug["a-healthy"]) >= {"customer", "status", "http_status", "latency_ms",
                                          "error", "services"}

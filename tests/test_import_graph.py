@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "unmo_cli"
 # the page and calls the services.
 INTERFACE = ("unmo_cli.cli", "unmo_cli.__main__", "unmo_cli.commands", "unmo_cli.completion",
              "unmo_cli.prompts", "unmo_cli.render_report", "unmo_cli.render_review",
+             "unmo_cli.render_sla",
              "unmo_cli.console", "unmo_cli.survey_server")
 SERVICES = ("unmo_cli.services",)
 LAYERS = {"interface": 3, "services": 2, "adapters": 1}

@@ -22,6 +22,9 @@ READERS = [
     ("task", "list", "--json"),
     ("task", "list", "--overdue"),
     ("task", "sweep", "--dry-run", "--json"),
+    ("report", "sla", "--format", "json"),
+    ("report", "sla"),
+    ("maintenance", "list", "--json"),
 ]
 
 
@@ -62,6 +65,7 @@ READ_ONLY_READERS = [
     ("report", "customer", "acme", "--quarter", "{this quarter}", "--format", "html"),
     ("customer", "timeline", "acme"), ("customer", "timeline", "acme", "--json"),
     ("task", "list", "--all"), ("task", "list", "acme", "--json"),
+    ("report", "sla", "--json"), ("maintenance", "list", "--json"),
 ]
 
 

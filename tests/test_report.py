@@ -15,7 +15,8 @@ from support_report import NOW, ZONE, build_dataset
 # The contract's JSON fields, and what this implementation adds (listed in the CHANGELOG).
 CONTRACT_FIELDS = {"week", "start", "end", "customers", "mrr", "onboarding", "satisfaction",
                    "health", "finance", "targets", "portfolio", "alerts", "surveys"}
-ADDED_FIELDS = {"timezone", "complete", "previous", "change", "trends", "retention", "tasks"}
+ADDED_FIELDS = {"timezone", "complete", "previous", "change", "trends", "retention", "tasks",
+                "sla_at_risk"}
 NO_MOVEMENT = {"expansion": "0.00", "contraction": "0.00", "reactivation": "0.00"}
 
 

@@ -287,8 +287,10 @@ COMMANDS: tuple[CommandEntry, ...] = (
     CommandEntry("email", "Send customers their e-mails over SMTP (each request once)."),
     CommandEntry("survey", "E-mail survey links to customers and serve the page they answer "
                  "on."),
-    CommandEntry("report", "Reports: the team lead's weekly (or monthly) executive summary, and "
-                 "one customer's quarterly review."),
+    CommandEntry("maintenance", "Plan maintenance windows: checks inside one are recorded as "
+                 "maintenance and left out of availability, p95 and the SLA."),
+    CommandEntry("report", "Reports: the team lead's weekly (or monthly) executive summary, one "
+                 "customer's quarterly review, and the monthly SLA."),
     CommandEntry("audit", "Check, list and export the audit trail of every change "
                  "(hash-chained)."),
     CommandEntry("config", "Show the resolved settings."),

@@ -9,6 +9,7 @@ weekly figures, the health score, the MRR movements and revenue retention), each
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -516,3 +517,84 @@ def logo_retention_pct(retained: int, cohort: int) -> float | None:
     """**retention.logo_pct** = customers active at the start still active at the end ÷ active
     at the start × 100, one decimal; `null` with none active at the start."""
     return share_pct(retained, cohort, 1)
+# --- the monthly SLA (`unmo report sla`) -------------------------------------------------------
+
+
+def sla_availability_pct(healthy: int, checks: int) -> float | None:
+    """**SLA availability**: the month's checks whose status is `healthy` ÷ its checks, checks
+    inside maintenance windows (status `maintenance`) left out of both, × 100, two decimals;
+    `None` without checks. Stricter than the weekly report's availability_pct (not `down`): a
+    degraded, unauthorized or failed check does not count as available."""
+    return share_pct(healthy, checks)
+
+
+def sla_availability_met(healthy: int, checks: int, target_pct: float) -> bool | None:
+    """Availability at or above the tier's target, compared exactly (healthy × 100 ≥ target ×
+    checks, the target as the decimal written), not the rounded figure; `None` without
+    checks."""
+    if not checks:
+        return None
+    numerator, denominator = _decimal(target_pct)
+    return healthy * 100 * denominator >= numerator * checks
+
+
+def sla_credit_pct(healthy: int, checks: int, credits: Any) -> float:
+    """**credit_pct**: the largest credit among the tier's credits (below_pct, credit_pct) whose
+    below_pct the month's availability is below (exactly); 0 without checks or when none
+    applies."""
+    owed = 0.0
+    if not checks:
+        return owed
+    for below, credit in credits:
+        numerator, denominator = _decimal(below)
+        if healthy * 100 * denominator < numerator * checks and credit > owed:
+            owed = float(credit)
+    return owed
+
+
+@functools.lru_cache(maxsize=1024)
+def _decimal(value: float) -> tuple[int, int]:
+    """A setting's number as the decimal it was written as, (numerator, denominator): exact
+    integer comparisons for each of 100,000 customers without a Fraction each."""
+    exact = Fraction(str(value))
+    return exact.numerator, exact.denominator
+
+
+def mean_spacing_us(first_us: int, last_us: int, checks: int) -> Fraction | None:
+    """**spacing**: the mean time between a customer's consecutive checks in the month, every
+    check counted (maintenance ones too): (last − first) ÷ (checks − 1), in microseconds; `None`
+    with fewer than two checks."""
+    if checks < 2:
+        return None
+    return Fraction(last_us - first_us, checks - 1)
+
+
+def downtime_minutes(gaps_us: list[int], spacing_us: Fraction | None) -> float | None:
+    """**downtime_minutes**: each check that is neither `healthy` nor `maintenance` stands for
+    the time until the customer's next check (of any status; for the month's last check, until
+    the month's end, or now in a month still running), at most one `spacing` — so a gap in the
+    checking itself is not all counted as downtime. Σ ÷ 60 s, one decimal. 0 without such
+    checks; `None` when there are some but no spacing (a single check in the month)."""
+    if not gaps_us:
+        return 0.0
+    if spacing_us is None:
+        return None
+    total = sum((min(Fraction(gap), spacing_us) for gap in gaps_us), Fraction(0))
+    return float(round_half_up(total / 60_000_000, 1))
+
+
+def downtime_from_checks(checks: list[tuple[int, str]], end_us: int) -> float | None:
+    """downtime_minutes from a customer's month of checks as (instant in µs, status), any order,
+    up to `end_us` (the month's end, or now): the definition in one piece, which the SLA report
+    computes from SQL aggregates instead (the property tests hold the two equal)."""
+    ordered = sorted(checks)
+    if not ordered:
+        return 0.0
+    spacing = mean_spacing_us(ordered[0][0], ordered[-1][0], len(ordered))
+    gaps = []
+    for index, (instant, status) in enumerate(ordered):
+        if status in ("healthy", "maintenance"):
+            continue
+        later = [t for t, _s in ordered[index + 1:] if t > instant]
+        gaps.append((later[0] if later else end_us) - instant)
+    return downtime_minutes(gaps, spacing)

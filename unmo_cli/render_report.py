@@ -350,7 +350,19 @@ def build_view(report: WeeklyReport, charts: list[dict[str, Any]] | None = None
                     "state": "acknowledged" if a.acked_at else
                     ("notified" if a.notified_at else "pending")} for a in report.alerts],
         "charts": charts or [],
+        "sla_at_risk": sla_at_risk_view(report),
     }
+
+
+def sla_at_risk_view(report: WeeklyReport) -> list[dict[str, str]]:
+    """The customers at risk of breaching their SLA this month (services/sla.py), formatted."""
+    return [{"customer": r["slug"], "tier": r["tier"],
+             "availability": f"{pct(r['availability_pct'], 2)} (target "
+                             f"{pct(r['availability_target_pct'], 2)})",
+             "p95": f"{milliseconds(r['p95_latency_ms'])} (target "
+                    f"{milliseconds(r['p95_latency_target_ms'])})",
+             "breached": ", ".join(b.replace("_", " ") for b in r["breached"])}
+            for r in report.sla_at_risk]
 
 
 def markdown_cell(value: Any) -> str:
@@ -374,7 +386,8 @@ def markdown_text(value: Any) -> str:
     return text.replace("@", _WORD_JOINER + "@")
 
 
-_CUSTOMER_TEXT = {"portfolio": ("slug", "name"), "alerts": ("customer", "text", "detail")}
+_CUSTOMER_TEXT = {"portfolio": ("slug", "name"), "alerts": ("customer", "text", "detail"),
+                  "sla_at_risk": ("customer",)}
 
 
 def _markdown_view(view: dict[str, Any]) -> dict[str, Any]:
@@ -808,6 +821,11 @@ def render_table(report: WeeklyReport) -> Any:
         parts.append(alerts)
     else:
         parts.append(Text(f"No alerts this {noun}.", style="dim"))
+    risk = sla_at_risk_view(report)
+    parts.append(Text(f"\nAt risk of breaching the SLA this month ({len(risk)})", style="bold"))
+    for row in risk:
+        parts.append(Text(f"  {row['customer']} ({row['tier']}): {row['breached']}; "
+                          f"availability {row['availability']}, p95 {row['p95']}"))
     return Group(*parts)
 
 

@@ -20,6 +20,7 @@ from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.mailer import address_problem, smtp_url_problem
 from unmo_cli.playbooks import Playbook, read_playbooks
 from unmo_cli.text import plain_email, shown, text_problem
+from unmo_cli.tiers import Tier, default_tiers, parse_tiers
 from unmo_cli.urls import PRODUCTION_API_URL, url_problem
 
 CONFIG_NAME = "unmo.yaml"
@@ -123,6 +124,13 @@ class Settings:
     user: UserSettings = field(default_factory=UserSettings)
     # The one setting that is a list (of mappings): read by playbooks.read_playbooks.
     playbooks: tuple[Playbook, ...] = ()
+    # `tiers:` (unmo_cli/tiers.py): empty when unmo.yaml names none.
+    tiers: tuple[Tier, ...] = ()
+
+    @property
+    def service_tiers(self) -> tuple[Tier, ...]:
+        """The tiers in force: those of `tiers:`, else the default `standard` tier."""
+        return self.tiers or default_tiers(self.targets)
 
 
 # Environment variables win over the file.
@@ -316,6 +324,8 @@ def _walk(path: Path, node: Any, cls: type, prefix: str, flat: dict[str, Any]) -
         kind = schema[key]
         if dotted == "playbooks":
             flat[dotted] = (read_playbooks(path, value_node, line), line)
+        if dotted == "tiers":  # a mapping of tier names, read whole by its own module
+            flat[dotted] = (parse_tiers(path, value_node), line)
             continue
         if is_dataclass(kind):
             if isinstance(value_node, yaml.ScalarNode) and value_node.tag.endswith(":null"):
@@ -478,6 +488,11 @@ def flat_settings(settings: Settings, *, mask: bool = True) -> dict[str, Any]:
                 walk(value, prefix + _key(f) + ".")
             elif f.name == "playbooks":
                 result["playbooks"] = [playbook.as_setting() for playbook in value]
+            elif f.name == "tiers":
+                for tier in value:
+                    for name, setting in tier.as_json().items():
+                        if name != "name":
+                            result[f"tiers.{tier.name}.{name}"] = setting
             else:
                 dotted = prefix + _key(f)
                 result[dotted] = mask_secret_setting(dotted, value) if mask else value
@@ -546,6 +561,12 @@ def default_config_text() -> str:
         for f in fields(obj):
             value = getattr(obj, f.name)
             if f.name == "database_url" and not indent:
+                continue
+            if f.name == "tiers":
+                lines.append("# tiers:   # default: standard, from targets.availability_pct and "
+                             "targets.p95_latency_ms")
+                lines.append("#   enterprise: {availability_pct: 99.9, p95_latency_ms: 100, "
+                             "credits: [[99.9, 10], [99.0, 25]]}")
                 continue
             if is_dataclass(value):
                 lines.append(f"# {indent}{_key(f)}:")

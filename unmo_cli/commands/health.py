@@ -108,7 +108,7 @@ def _table(run: HealthRun):  # -> console.DataTable
     from unmo_cli import console
 
     styles = {"healthy": "green", "degraded": "yellow", "unauthorized": "red", "down": "red",
-              "error": "magenta"}
+              "error": "magenta", "maintenance": "blue"}
     table = console.DataTable(
         f"Health at {run.checked_at:%Y-%m-%d %H:%M:%S} UTC (installs: yesterday, UTC)",
         [console.key("customer"), console.key("status"), console.number("HTTP"),

@@ -44,6 +44,9 @@ def onboard(
                                    help="Monthly revenue in dollars, e.g. 2500.50."),
     success_manager: str | None = typer.Option(None, "--success-manager", metavar="EMAIL",
                                                help="E-mail of their success manager."),
+    tier: str | None = typer.Option(None, "--tier", metavar="NAME",
+                                    help="Service tier (default: standard); one of `tiers:` "
+                                    "in unmo.yaml when it names any."),
     from_file: Path | None = typer.Option(None, "--from", metavar="FILE",
                                           help="YAML or JSON file: one customer or a list, "
                                           "onboarded as one unit.", dir_okay=False),
@@ -65,7 +68,7 @@ def onboard(
         "name": name, "contact_name": contact_name, "contact_email": contact_email,
         "industry": industry, "integration": integration, "platforms": platforms,
         "events_per_day": events_per_day, "provider": provider, "mrr": mrr,
-        "success_manager": success_manager,
+        "success_manager": success_manager, "tier": tier,
     }
     ws = load_workspace()
     if sending := send_welcome and not dry_run:

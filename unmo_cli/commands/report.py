@@ -1,4 +1,4 @@
-"""`unmo report weekly|monthly|customer`."""
+"""`unmo report weekly|monthly|customer|sla`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import typer
 from unmo_cli.commands.choices import ReportFormat, ReviewFormat, value
 from unmo_cli.completion import complete_customer_slug
 
-app = typer.Typer(help="Reports: the team lead's weekly (or monthly) executive summary, and "
-                  "one customer's quarterly review.",
+app = typer.Typer(help="Reports: the team lead's weekly (or monthly) executive summary, one "
+                  "customer's quarterly review, and the monthly SLA.",
                   no_args_is_help=True)
 
 # The options both reports take (Typer reads each default as the option's declaration).
@@ -86,3 +86,27 @@ def customer(
     chosen = console.chosen_format(value(fmt), json_output, default="markdown")
     review = customer_review(slug, quarter=quarter, fmt=chosen, output=output)
     deliver_review(load_workspace(), review, chosen, output)
+
+
+@app.command("sla")
+def sla(
+    month: str | None = typer.Option(None, "--month", metavar="YYYY-MM",
+                                     help="Month in the configured time zone (default: the last "
+                                     "complete month)."),
+    fmt: ReportFormat | None = typer.Option(None, "--format", "-f", case_sensitive=False,
+                                            help="The format (default: table); csv is one row "
+                                            "per customer."),
+    json_output: bool = typer.Option(False, "--json", help="The same as --format json."),
+    output: Path | None = typer.Option(None, "--output", "-o", metavar="FILE",
+                                       help="Write to this file instead of stdout (written "
+                                       "whole or not at all)."),
+) -> None:
+    """Per customer the month's checks, availability, p95 latency and estimated downtime against
+    its tier's SLA, met or breached, and the credit owed."""
+    from unmo_cli import console
+    from unmo_cli.render_sla import deliver
+    from unmo_cli.services.sla import check_format, sla_report
+
+    chosen = console.chosen_format(value(fmt), json_output, default="table")
+    report = sla_report(month=month, fmt=chosen, output=output)
+    deliver(report, check_format(chosen), output)

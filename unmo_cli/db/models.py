@@ -146,7 +146,10 @@ class HealthCheck(SQLModel, table=True):
     model_config = ConfigDict(defer_build=True)
     __tablename__ = "health_checks"
     __table_args__ = (
-        Index("ix_health_checks_customer_checked", "customer_id", "checked_at"),
+        # Covers a customer's checks over a time range with the columns the SLA report reads
+        # (migration 0010; it replaced the (customer_id, checked_at) index, a prefix of it).
+        Index("ix_health_checks_customer_cover", "customer_id", "checked_at", "status",
+              "latency_ms"),
         # Covers the report's weekly aggregates (migration 0004).
         Index("ix_health_checks_checked_cover", "checked_at", "customer_id", "status",
               "latency_ms"),
@@ -155,7 +158,8 @@ class HealthCheck(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customers.id", ondelete="CASCADE")
     checked_at: datetime = Field(index=True, sa_type=DateTime)
-    status: str = Field(max_length=16)  # healthy | degraded | unauthorized | down | error
+    # healthy | degraded | unauthorized | down | error | maintenance (inside a maintenance window)
+    status: str = Field(max_length=16)
     http_status: int | None = Field(default=None)
     latency_ms: float | None = Field(default=None)
     error: str | None = Field(default=None)
@@ -344,3 +348,34 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=64)
     details: str
     hash: str = Field(max_length=64)
+class MaintenanceWindow(SQLModel, table=True):
+    """A planned maintenance window (migration 0010): checks from start_at (inclusive) to end_at
+    (exclusive) of its customers are recorded as `maintenance` and left out of availability,
+    p95 and the SLA. `all_customers` covers every customer; otherwise its customers are the
+    rows of maintenance_window_customers. A cancelled window (`cancelled_at`) covers nothing."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    __tablename__ = "maintenance_windows"
+    __table_args__ = (Index("ix_maintenance_windows_end_start", "end_at", "start_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    start_at: datetime = Field(sa_type=DateTime)
+    end_at: datetime = Field(sa_type=DateTime)
+    reason: str
+    all_customers: bool = Field(default=False)
+    created_at: datetime = Field(sa_type=DateTime)
+    cancelled_at: datetime | None = Field(default=None, sa_type=DateTime)
+
+
+class MaintenanceWindowCustomer(SQLModel, table=True):
+    """A customer a maintenance window covers (windows not for all customers)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    __tablename__ = "maintenance_window_customers"
+
+    window_id: int = Field(foreign_key="maintenance_windows.id", primary_key=True,
+                           ondelete="CASCADE")
+    customer_id: int = Field(foreign_key="customers.id", primary_key=True, index=True,
+                             ondelete="CASCADE")

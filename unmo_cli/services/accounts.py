@@ -30,6 +30,7 @@ from unmo_cli.services.onboarding_input import (
     parse_optional_email,
 )
 from unmo_cli.text import MAX_REASON, length_problem, shown, text_problem
+from unmo_cli.tiers import TIER_RE, unknown_tier_problem
 from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ RECORD_FIELDS = ("contact_name", "contact_email", "success_manager", "renewal_da
 OPTION_OF = {"mrr": "--mrr", "contact_name": "--contact-name",
              "contact_email": "--contact-email", "success_manager": "--success-manager",
              "renewal_date": "--renewal-date", "tier": "--tier"}
-TIER_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 LEDGER_KINDS = ("start", "change", "churn", "reactivation")
 
 
@@ -231,6 +231,8 @@ def set_customer(ws: Workspace | None, slug: str, *, effective: str | None = Non
     equal to the one in effect then is no change. JSON: {"customer", "changes", "effective_at"}."""
     wanted = parse_changes(**options)
     ws = ws if ws is not None else load_workspace()
+    if "tier" in wanted and (problem := unknown_tier_problem(ws.settings.tiers, wanted["tier"])):
+        raise InputError(problem)
     with customer_session(ws, slug) as (session, customer):
         lock_customer(session, customer)
         timezone = ws.settings.timezone

@@ -34,6 +34,7 @@ from unmo_cli.files import check_output_path
 from unmo_cli.services.alerts import deliver_pending, delivery_notice, headline, record_alert
 from unmo_cli.services.customer_folder import ENV_FILE, ENV_NAMES, read_env_file
 from unmo_cli.services.customers import get_customer, open_existing, unknown_customer
+from unmo_cli.services.maintenance import windows_at
 from unmo_cli.services.summaries import (  # noqa: F401 (re-exported)
     TECHNICAL_WINDOW,
     health_summary,
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from unmo_cli.db.models import Customer
     from unmo_cli.workspace import Settings, Workspace
 
-STATUSES = ("healthy", "degraded", "unauthorized", "down", "error")
+STATUSES = ("healthy", "degraded", "unauthorized", "down", "error", "maintenance")
 FAIL_ON = ("degraded", "down")
 HEALTH_BODY_STATUSES = ("healthy", "degraded", "unhealthy")
 SERVICE_STATUSES = ("healthy", "unhealthy")
@@ -259,8 +260,9 @@ def _server_error(body: bytes) -> str | None:
 def is_failure(status: str, fail_on: str = "degraded") -> bool:
     """Whether a status fails the run. `--fail-on degraded` (the default): anything not healthy.
     `--fail-on down` tolerates degraded only; unauthorized and error still fail, since those
-    customers could not be checked at all."""
-    if status == "healthy":
+    customers could not be checked at all. `maintenance` (inside a planned window) never
+    fails."""
+    if status in ("healthy", "maintenance"):
         return False
     return not (fail_on == "down" and status == "degraded")
 
@@ -389,6 +391,7 @@ class _Target:
     phase: str
     secret: str | None
     problem: str | None
+    maintenance: str | None = None  # the window's words, when inside one: not called
 
 
 def run_health(request: HealthRequest, *, workspace: Workspace | None = None,
@@ -427,10 +430,14 @@ def run_health(request: HealthRequest, *, workspace: Workspace | None = None,
         with db.session() as session:
             customers = select_customers(session, request.slugs, request.all_customers,
                                          at=checked_at)
-        targets = [_target(ws, c) for c in customers]
+            windows = windows_at(session, [c.id for c in customers if c.id is not None],
+                                 checked_at)
+        targets = [_target(ws, c, windows.get(c.id or 0)) for c in customers]
         started = clock.monotonic()
-        probes = _probe(targets, base_url, timeout_s, request, checked_at, progress)
-        results = [_result(t, p, d) for t, (p, d) in zip(targets, probes, strict=True)]
+        called = [t for t in targets if t.maintenance is None]
+        probes = iter(_probe(called, base_url, timeout_s, request, checked_at, progress))
+        results = [_in_maintenance(t) if t.maintenance is not None else _result(t, *next(probes))
+                   for t in targets]
         run = HealthRun(checked_at=checked_at, fail_on=request.fail_on, results=results,
                         duration_s=round(clock.monotonic() - started, 3),
                         recorded=request.record and bool(results))
@@ -531,8 +538,12 @@ def read_live_secret(ws: Workspace, slug: str) -> tuple[str | None, str | None]:
     return value, None
 
 
-def _target(ws: Workspace, customer: Customer) -> _Target:
+def _target(ws: Workspace, customer: Customer, window: Any = None) -> _Target:
     assert customer.id is not None
+    if window is not None:  # planned maintenance: the API is not called, so no key is read
+        words = f"maintenance window #{window.id} until {clock.iso(window.end_at)}: " \
+                f"{window.reason}"
+        return _Target(customer.id, customer.slug, customer.phase, None, None, words)
     try:
         secret, problem = read_live_secret(ws, customer.slug)
     except UnmoError as exc:  # this customer's folder (a link out of the workspace, say)
@@ -614,6 +625,13 @@ def _internal_failure(stage: str, exc: BaseException) -> str:
             "in unmo, run again with UNMO_DEBUG=1 to see the traceback")
 
 
+def _in_maintenance(target: _Target) -> CustomerHealth:
+    """A customer inside a maintenance window: recorded as `maintenance`, without a call."""
+    return CustomerHealth(customer=target.slug, status="maintenance", http_status=None,
+                          latency_ms=None, error=target.maintenance, services=None,
+                          installs=None, attempts=0, duration_ms=0.0, phase=target.phase)
+
+
 def _result(target: _Target, probe: HealthProbe, duration_ms: float) -> CustomerHealth:
     try:
         return _judged(target, probe, duration_ms)
@@ -682,6 +700,7 @@ def raise_health_alerts(session: Session, latest: dict[int, CustomerHealth], set
     """Apply next_health_alert to each checked customer's recorded history (the newest
     max(thresholds) rows, this run's included) and store the alerts it calls for."""
 
+    latest = {i: r for i, r in latest.items() if r.status != "maintenance"}
     if not latest:
         return []
     failure_n = settings.alerts.health_failure_threshold
@@ -694,8 +713,10 @@ def raise_health_alerts(session: Session, latest: dict[int, CustomerHealth], set
     rank = func.row_number().over(partition_by=HealthCheck.customer_id,
                                   order_by=(HealthCheck.checked_at.desc(),
                                             HealthCheck.id.desc())).label("rank")
+    # Checks inside maintenance windows are not part of a customer's streak.
     ranked = (sa_select(HealthCheck.customer_id, HealthCheck.status, rank)
-              .where(HealthCheck.customer_id.in_(ids), HealthCheck.checked_at <= at).subquery())
+              .where(HealthCheck.customer_id.in_(ids), HealthCheck.checked_at <= at,
+                     HealthCheck.status != "maintenance").subquery())
     history: dict[int, list[str]] = {i: [] for i in ids}
     for customer_id, status, _rank in session.execute(
             sa_select(ranked).where(ranked.c.rank <= depth)
@@ -767,12 +788,14 @@ def failure_text(result: CustomerHealth) -> str:
 def junit_xml(run: HealthRun) -> str:
     """One <testsuite name="unmo-health">, one <testcase> per customer (time = its check's
     duration), a <failure> for each not healthy whose message attribute and text both say why
-    (some CI systems read only one of them)."""
+    (some CI systems read only one of them); a customer inside a maintenance window is
+    <skipped> (message: the window)."""
 
-    not_healthy = [r for r in run.results if r.status != "healthy"]
+    skipped = [r for r in run.results if r.status == "maintenance"]
+    not_healthy = [r for r in run.results if r.status not in ("healthy", "maintenance")]
     suite = ET.Element("testsuite", {
         "name": "unmo-health", "tests": str(len(run.results)),
-        "failures": str(len(not_healthy)), "errors": "0", "skipped": "0",
+        "failures": str(len(not_healthy)), "errors": "0", "skipped": str(len(skipped)),
         "time": f"{run.duration_s:.3f}", "timestamp": clock.iso(run.checked_at) or "",
     })
     for result in run.results:
@@ -780,7 +803,9 @@ def junit_xml(run: HealthRun) -> str:
             "classname": "unmo.health", "name": result.customer,
             "time": f"{result.duration_ms / 1000:.3f}",
         })
-        if result.status != "healthy":
+        if result.status == "maintenance":
+            ET.SubElement(case, "skipped", {"message": result.error or "maintenance"})
+        elif result.status != "healthy":
             why = failure_text(result)
             failure = ET.SubElement(case, "failure", {"message": why, "type": result.status})
             failure.text = why

@@ -95,6 +95,7 @@ from unmo_cli.services.onboarding_workspace import (  # noqa: F401 (re-exported)
     recover_interrupted,
 )
 from unmo_cli.text import MAX_NAME
+from unmo_cli.tiers import unknown_tier_problem
 from unmo_cli.urls import PRODUCTION_API_URL, customer_url_problem
 from unmo_cli.workspace import ensure_gitignore
 
@@ -215,7 +216,7 @@ def _customer_row(item: CustomerInput, created_at: datetime) -> SimpleNamespace:
         contact_name=item.contact_name, contact_email=item.contact_email,
         success_manager=item.success_manager, phase="setup",
         created_at=clock.to_db(created_at), churned_at=None, churn_reason=None,
-        tier="standard", renewal_date=None,
+        tier=item.tier, renewal_date=None,
     )
 
 
@@ -238,6 +239,7 @@ def onboard(ws: Workspace, raw: dict[str, Any], *, mode: str = "flags", dry_run:
     started_at = clock.now()
     with times.step("validate"):
         item = validate(raw)
+        _check_tiers(ws, [item], lambda _number: "")
     return _onboard_all(ws, [(item, times, began, started_at)], mode=mode, dry_run=dry_run)[0]
 
 
@@ -269,7 +271,19 @@ def onboard_records(ws: Workspace, records: list[dict[str, Any]], source: str, *
         times = StepTimes()
         times.add("validate", duration)
         prepared.append((item, times, began, started_at))
+    _check_tiers(ws, [item for item, *_rest in prepared], lambda number: f"record {number}: ")
     return _onboard_all(ws, prepared, mode="batch", dry_run=dry_run, advance=advance)
+
+
+def _check_tiers(ws: Workspace, items: list[CustomerInput], title: Callable[[int], str]
+                 ) -> None:
+    """A tier `tiers:` in unmo.yaml does not name is refused (any name, without `tiers:`)."""
+    configured = ws.settings.tiers
+    problems = [title(number) + problem for number, item in enumerate(items, start=1)
+                if (problem := unknown_tier_problem(configured, item.tier,
+                                                    "--tier" if len(items) == 1 else "tier"))]
+    if problems:
+        raise InputError("; ".join(p.rstrip(".") for p in problems) + ".")
 
 
 def _onboard_all(ws: Workspace, prepared: list[tuple[CustomerInput, StepTimes, float, datetime]],

@@ -17,6 +17,7 @@ from unmo_cli.documents import is_finite_number, too_long_for_int
 from unmo_cli.errors import InputError, MissingFields
 from unmo_cli.names import fold_to_ascii, name_key
 from unmo_cli.text import MAX_NAME, plain_email, shown, text_problem
+from unmo_cli.tiers import DEFAULT_TIER, TIER_RE
 
 INDUSTRIES = ("gaming", "ecommerce", "fintech", "other")
 INTEGRATIONS = ("sdk", "s2s", "hybrid")
@@ -29,7 +30,7 @@ MAX_MRR_CENTS = 100_000_000  # $1,000,000 a month
 
 # The answers, in the order they are asked; the CLI option that carries each.
 FIELDS = ("name", "contact_name", "contact_email", "industry", "integration", "platforms",
-          "events_per_day", "provider", "mrr", "success_manager")
+          "events_per_day", "provider", "mrr", "success_manager", "tier")
 OPTIONS = {name: "NAME" if name == "name" else "--" + name.replace("_", "-") for name in FIELDS}
 REQUIRED = ("name", "contact_name", "contact_email", "industry", "integration", "platforms",
             "events_per_day", "provider", "mrr")
@@ -125,6 +126,18 @@ def parse_optional_email(value: Any) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     return parse_email(value)
+
+
+def parse_tier(value: Any) -> str:
+    """A service tier's name (default `standard`): lowercase letters, digits, - and _. Whether
+    the workspace's `tiers:` names it is the caller's check (tiers.unknown_tier_problem)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return DEFAULT_TIER
+    tier = value.strip().lower() if isinstance(value, str) else None
+    if tier is None or not TIER_RE.fullmatch(tier):
+        raise FieldError(f"{shown(value)} is not a tier name; use lowercase letters, digits, - "
+                         "and _ (e.g. standard, enterprise).")
+    return tier
 
 
 def _choice(value: Any, choices: tuple[str, ...]) -> str:
@@ -236,6 +249,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "provider": parse_provider,
     "mrr": parse_mrr,
     "success_manager": parse_optional_email,
+    "tier": parse_tier,
 }
 
 
@@ -254,6 +268,7 @@ class CustomerInput:
     provider: str
     mrr_cents: int
     success_manager: str | None = None
+    tier: str = DEFAULT_TIER
 
     @property
     def slug(self) -> str:
@@ -338,4 +353,5 @@ def build_input(raw: dict[str, Any]) -> CustomerInput:
         provider=parse_provider(raw["provider"]),
         mrr_cents=parse_mrr(raw["mrr"]),
         success_manager=parse_optional_email(raw.get("success_manager")),
+        tier=parse_tier(raw.get("tier")),
     )

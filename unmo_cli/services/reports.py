@@ -54,6 +54,7 @@ from unmo_cli.services.periods import parse_month as parse_month
 from unmo_cli.services.periods import parse_week as parse_week
 from unmo_cli.services.periods import week_of as week_of
 from unmo_cli.services.report_ledger import TaskFigures
+from unmo_cli.services.sla import at_risk
 from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
@@ -314,6 +315,8 @@ class WeeklyReport:
     alerts: list[AlertRow]
     trends: Trends
     change: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+    # The customers at risk of breaching their SLA in the month the week ends in (services/sla.py).
+    sla_at_risk: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def week(self) -> Period:
@@ -345,6 +348,7 @@ class WeeklyReport:
         if noun != "week":
             document["trends"] = {(f"{noun}s" if name == "weeks" else name): values
                                   for name, values in document["trends"].items()}
+        document["sla_at_risk"] = self.sla_at_risk
         _money_for_machines(document)
         return document
 
@@ -479,6 +483,8 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
         alerts=_alerts(connection, week, now),
         trends=trends,
         change=_changes(current, previous),
+        sla_at_risk=[row.as_json() for row in at_risk(connection, settings,
+                                                      _as_of(week, now))],
     )
 
 
@@ -553,7 +559,7 @@ def _health_by_week(connection: Connection, edges: list[datetime]) -> list[dict[
         "not_down": _count_if(h.status != "down"),
         "healthy": _count_if(h.status == "healthy"),
         "with_latency": func.count(h.latency_ms),
-    })
+    }, where=h.status != "maintenance")
     return [{"checks": int(r["rows"]), "not_down": int(r["not_down"] or 0),
              "healthy": int(r["healthy"] or 0), "with_latency": int(r["with_latency"] or 0)}
             for r in rows]
@@ -615,7 +621,8 @@ def _week_figures(connection: Connection, settings: Settings, week: Period,
         detractors=feedback["detractors"], target_pct=float(targets.satisfaction_pct),
         met=metrics.at_least(pct, targets.satisfaction_pct))
 
-    latency_where = _in_range(h.checked_at, week.start, week.end) & h.latency_ms.isnot(None)
+    latency_where = (_in_range(h.checked_at, week.start, week.end) & h.latency_ms.isnot(None)
+                     & (h.status != "maintenance"))
     with_latency = health["with_latency"]
     health_figures = HealthFigures(
         checks=health["checks"],
@@ -773,7 +780,8 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
     grouped = (select(h_customer, func.count().label("checks"),
                       _count_if(h.status != "down").label("not_down"),
                       func.max(h.checked_at).label("last_at"))
-               .where(_in_range(h.checked_at, week.start, week.end))
+               .where(_in_range(h.checked_at, week.start, week.end),
+                      h.status != "maintenance")
                .group_by(h_customer).subquery())
     health = {row.customer_id: row for row in connection.execute(
         select(grouped.c.customer_id, grouped.c.checks, grouped.c.not_down, h.status)
@@ -866,7 +874,8 @@ def _health_scores(connection: Connection, settings: Settings,
     ends = [_naive(instant) for instant in instants]
 
     def in_checks(end: datetime) -> Any:
-        return (h.checked_at >= end - TECHNICAL_WINDOW) & (h.checked_at < end)
+        return ((h.checked_at >= end - TECHNICAL_WINDOW) & (h.checked_at < end)
+                & (h.status != "maintenance"))
 
     def in_feedback(end: datetime) -> Any:
         return (f.received_at >= end - SUMMARY_WINDOW) & (f.received_at < end)

@@ -84,7 +84,8 @@ def health_summary(session: Session, customer: Customer, settings: Settings,
     """The last recorded check and a 0–100 health score with its color, for `customer show`.
 
     Components (each 0–100; see metrics.py for the formulas):
-    - technical: the last 7 days' checks — availability (not `down` ÷ all) against
+    - technical: the last 7 days' checks (those inside maintenance windows left out) —
+      availability (not `down` ÷ all) against
       targets.availability_pct and p95 latency against targets.p95_latency_ms, averaged;
     - sentiment: satisfaction_pct and NPS over the last 30 days (feedback_summary) against
       targets.satisfaction_pct and targets.nps, averaged;
@@ -103,7 +104,7 @@ def health_summary(session: Session, customer: Customer, settings: Settings,
     week = session.execute(
         select(HealthCheck.status, HealthCheck.latency_ms, HealthCheck.installs)
         .where(HealthCheck.customer_id == customer.id, HealthCheck.checked_at > since,
-               HealthCheck.checked_at <= at)
+               HealthCheck.checked_at <= at, HealthCheck.status != "maintenance")
         .order_by(HealthCheck.checked_at.desc(), HealthCheck.id.desc())).all()
     targets = settings.targets
     checks = len(week)

@@ -1,0 +1,335 @@
+"""The monthly SLA (`unmo report sla`): per customer the month's checks, availability, p95 latency
+and estimated downtime against its tier's promises, and the credit owed; and the customers at
+risk of breaching the month still running (the weekly report's block)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, func, or_, select
+
+from unmo_cli import clock, metrics, money
+from unmo_cli.db import database_exists, open_database, open_empty
+from unmo_cli.db.models import Customer, CustomerChange, HealthCheck, MrrChange
+from unmo_cli.errors import InputError
+from unmo_cli.files import check_output_path
+from unmo_cli.text import shown
+from unmo_cli.tiers import Tier, tier_named
+from unmo_cli.workspace import load_workspace
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from unmo_cli.workspace import Settings, Workspace
+
+FORMATS = ("table", "markdown", "json", "csv", "html")
+_MONTH_PATTERN = re.compile(r"(\d{4})-(\d{2})")
+# Up to this many customers with checks, each one's p95 is read from the covering index alone
+# (ORDER BY latency LIMIT 1 OFFSET): no sort of the whole month. Beyond it, per-statement costs
+# win over that, and one window function ranks every customer's latencies at once.
+PER_CUSTOMER_P95_UP_TO = 5_000
+
+
+@dataclass(frozen=True)
+class Month:
+    """A calendar month of the workspace's time zone, its edges as aware UTC instants."""
+
+    year: int
+    month: int
+    start: datetime
+    end: datetime
+
+    @property
+    def label(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+
+def month_of(year: int, month: int, zone: str) -> Month:
+    tz = ZoneInfo(zone)
+    first = date(year, month, 1)
+    following = date(year + (month == 12), month % 12 + 1, 1)
+
+    def utc_midnight(day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+    return Month(year, month, utc_midnight(first), utc_midnight(following))
+
+
+def parse_month(text: str, zone: str) -> Month:
+    match = _MONTH_PATTERN.fullmatch(text.strip())
+    year, number = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+    if not match or not 1 <= number <= 12:
+        raise InputError(f"--month {shown(text)} is not a month; use YYYY-MM, e.g. 2026-11.")
+    if not 1900 <= year <= 9998:
+        raise InputError(f"--month {text.strip()} is out of range; use a month of the years 1900 "
+                         "to 9998.")
+    return month_of(year, number, zone)
+
+
+def last_complete_month(now: datetime, zone: str) -> Month:
+    """The month before the one `now` falls in, in `zone`."""
+    local = now.astimezone(ZoneInfo(zone)).date().replace(day=1) - timedelta(days=1)
+    return month_of(local.year, local.month, zone)
+
+
+def month_at(now: datetime, zone: str) -> Month:
+    local = now.astimezone(ZoneInfo(zone)).date()
+    return month_of(local.year, local.month, zone)
+
+
+@dataclass(slots=True)
+class SlaRow:
+    slug: str
+    name: str
+    tier: str
+    checks: int  # in the month, maintenance left out
+    healthy: int
+    maintenance: int
+    availability_pct: float | None
+    availability_target_pct: float
+    p95_latency_ms: float | None
+    p95_latency_target_ms: float
+    downtime_minutes: float | None
+    met: bool | None  # None: no checks, nothing to judge
+    breached: list[str]  # availability, p95_latency
+    credit_pct: float
+    mrr_cents: int
+    credit_cents: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"slug": self.slug, "name": self.name, "tier": self.tier, "checks": self.checks,
+                "healthy": self.healthy, "maintenance": self.maintenance,
+                "availability_pct": self.availability_pct,
+                "availability_target_pct": self.availability_target_pct,
+                "p95_latency_ms": self.p95_latency_ms,
+                "p95_latency_target_ms": self.p95_latency_target_ms,
+                "downtime_minutes": self.downtime_minutes, "met": self.met,
+                "breached": list(self.breached), "credit_pct": self.credit_pct,
+                "mrr": money.for_machines(self.mrr_cents),
+                "credit": money.for_machines(self.credit_cents)}
+
+
+@dataclass(frozen=True)
+class SlaReport:
+    month: Month
+    timezone: str
+    complete: bool  # False for the month still running (figures so far)
+    tiers: tuple[Tier, ...]
+    rows: list[SlaRow] = field(default_factory=list)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return {"customers": len(self.rows),
+                "met": sum(1 for r in self.rows if r.met is True),
+                "breached": sum(1 for r in self.rows if r.met is False),
+                "no_checks": sum(1 for r in self.rows if r.met is None),
+                "credit": money.for_machines(sum(r.credit_cents for r in self.rows))}
+
+    def as_json(self) -> dict[str, Any]:
+        return {"month": self.month.label, "start": clock.iso(self.month.start),
+                "end": clock.iso(self.month.end), "timezone": self.timezone,
+                "complete": self.complete, "tiers": [t.as_json() for t in self.tiers],
+                "summary": self.summary, "customers": [r.as_json() for r in self.rows]}
+
+
+def check_format(fmt: str) -> str:
+    value = fmt.strip().lower()
+    if value not in FORMATS:
+        raise InputError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}.")
+    return value
+
+
+def sla_report(month: str | None = None, fmt: str = "table", output: Path | None = None,
+               workspace: Workspace | None = None, now: datetime | None = None) -> SlaReport:
+    """`unmo report sla`: the SLA of `month` (YYYY-MM in the workspace's time zone; default the
+    last complete month). Options are checked first; reading creates no database."""
+    check_format(fmt)
+    if output is not None:
+        check_output_path(output)
+    ws = workspace or load_workspace()
+    zone = ws.settings.timezone
+    now = now or clock.now()
+    chosen = parse_month(month, zone) if month else last_complete_month(now, zone)
+    if chosen.start > now:
+        raise InputError(f"--month {chosen.label} has not started yet in {zone}; the last "
+                         f"complete month is {last_complete_month(now, zone).label}.")
+    db = open_database(ws) if database_exists(ws) else open_empty()
+    try:
+        with db.session() as session:
+            rows = compute_sla(session.connection(), ws.settings, chosen, now)
+    finally:
+        db.dispose()
+    return SlaReport(month=chosen, timezone=zone, complete=chosen.end <= now,
+                     tiers=ws.settings.service_tiers, rows=rows)
+
+
+def at_risk(connection: Connection, settings: Settings, as_of: datetime) -> list[SlaRow]:
+    """The weekly report's "at risk of breaching this month": the month `as_of` falls in, its
+    checks up to `as_of`; the customers whose figures so far miss their tier's promise."""
+    month = month_at(as_of, settings.timezone)
+    return [row for row in compute_sla(connection, settings, month, as_of) if row.met is False]
+
+
+# --- the queries ---------------------------------------------------------------------------------
+
+
+def compute_sla(connection: Connection, settings: Settings, month: Month, now: datetime
+                ) -> list[SlaRow]:
+    """A row per customer active at some time in the month (created before its end, not churned
+    before its start), by slug; figures from the checks in [start, min(end, now))."""
+    start, until = clock.to_db(month.start), clock.to_db(min(month.end, now))
+    h, c = HealthCheck.__table__.c, Customer.__table__.c
+    in_month = (h.checked_at >= start) & (h.checked_at < until)
+    counted = h.status != "maintenance"
+    aggregates = {row.customer_id: row for row in connection.execute(
+        select(h.customer_id, func.count().label("every"),
+               func.sum(case((h.status == "maintenance", 1), else_=0)).label("maintenance"),
+               func.sum(case((h.status == "healthy", 1), else_=0)).label("healthy"),
+               func.sum(case((counted & h.latency_ms.isnot(None), 1), else_=0))
+               .label("with_latency"),
+               func.min(h.checked_at).label("first_at"), func.max(h.checked_at).label("last_at"))
+        .where(in_month).group_by(h.customer_id))}
+    p95 = _p95(connection, aggregates, in_month & counted)
+    gaps = _outage_gaps(connection, start, until)
+    customers = connection.execute(
+        select(c.id, c.slug, c.name, c.tier, c.mrr_cents, c.created_at, c.churned_at)
+        .where(c.created_at < clock.to_db(month.end),
+               or_(c.churned_at.is_(None), c.churned_at >= start))).all()
+    tiers_then = _tiers_at(connection, clock.to_db(month.end))
+    fees = _fees(connection, clock.to_db(month.end))
+    tiers = settings.service_tiers
+    rows = []
+    for customer in customers:
+        figures = aggregates.get(customer.id)
+        tier_name = tiers_then.get(customer.id, customer.tier)
+        tier = tier_named(tiers, tier_name) or _unknown_tier(tier_name, tiers)
+        rows.append(_row(customer, tier, figures, p95.get(customer.id), gaps.get(customer.id, []),
+                         fees.get(customer.id, customer.mrr_cents)))
+    rows.sort(key=lambda r: r.slug)
+    return rows
+
+
+def _unknown_tier(name: str, tiers: tuple[Tier, ...]) -> Tier:
+    """A customer whose tier `tiers:` no longer names is judged by the default tier's promises
+    (the first configured), under its own name."""
+    first = tiers[0]
+    return Tier(name, first.availability_pct, first.p95_latency_ms, first.credits)
+
+
+def _row(customer: Any, tier: Tier, figures: Any, p95: float | None, gaps: list[int],
+         fee_cents: int) -> SlaRow:
+    every = int(figures.every) if figures else 0
+    maintenance = int(figures.maintenance or 0) if figures else 0
+    healthy = int(figures.healthy or 0) if figures else 0
+    checks = every - maintenance
+    # The spacing only matters with outages (most customers have none in a month).
+    spacing = metrics.mean_spacing_us(_us(figures.first_at), _us(figures.last_at), every) \
+        if figures and gaps else None
+    availability_met = metrics.sla_availability_met(healthy, checks, tier.availability_pct)
+    latency_met = metrics.at_most(p95, tier.p95_latency_ms) if checks else None
+    breached = ([] if availability_met is not False else ["availability"]) + (
+        [] if latency_met is not False else ["p95_latency"])
+    credit = metrics.sla_credit_pct(healthy, checks, tier.credits)
+    return SlaRow(
+        slug=customer.slug, name=customer.name, tier=tier.name, checks=checks, healthy=healthy,
+        maintenance=maintenance,
+        availability_pct=metrics.sla_availability_pct(healthy, checks),
+        availability_target_pct=tier.availability_pct,
+        p95_latency_ms=None if p95 is None else float(metrics.round_half_up(p95, 1)),
+        p95_latency_target_ms=tier.p95_latency_ms,
+        downtime_minutes=metrics.downtime_minutes(gaps, spacing),
+        met=None if not checks else not breached, breached=breached, credit_pct=credit,
+        mrr_cents=fee_cents,
+        credit_cents=int(metrics.round_half_up(Fraction(fee_cents) * Fraction(
+            str(credit)) / 100)) if credit else 0)
+
+
+def _us(instant: datetime) -> int:
+    """A naive UTC instant from the database as whole microseconds since the epoch (exact)."""
+    delta = instant - datetime(1970, 1, 1)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _p95(connection: Connection, aggregates: dict[int, Any], where: Any) -> dict[int, float]:
+    """Per customer, the nearest-rank p95 (metrics.nearest_rank) of the latencies `where`
+    selects."""
+    h = HealthCheck.__table__.c
+    counts = {i: int(row.with_latency or 0) for i, row in aggregates.items()
+              if row.with_latency}
+    if len(counts) > PER_CUSTOMER_P95_UP_TO:
+        rank = func.row_number().over(partition_by=h.customer_id,
+                                      order_by=(h.latency_ms.asc(), h.id.asc()))
+        ranked = (select(h.customer_id, h.latency_ms, rank.label("rank"),
+                         func.count().over(partition_by=h.customer_id).label("n"))
+                  .where(where & h.latency_ms.isnot(None)).subquery())
+        return {i: float(v) for i, v in connection.execute(
+            select(ranked.c.customer_id, ranked.c.latency_ms)
+            .where(ranked.c.rank == (ranked.c.n * 95 + 99) // 100))}
+    found = {}
+    for customer_id, n in counts.items():
+        # The rank counted from the top: the database keeps a small heap, not a sorted month.
+        offset = n - metrics.nearest_rank(n, 95)
+        value = connection.execute(
+            select(h.latency_ms).where(where, h.customer_id == customer_id,
+                                       h.latency_ms.isnot(None))
+            .order_by(h.latency_ms.desc()).limit(1).offset(offset)).scalar()
+        if value is not None:
+            found[customer_id] = float(value)
+    return found
+
+
+def _outage_gaps(connection: Connection, start: datetime, until: datetime
+                 ) -> dict[int, list[int]]:
+    """Per customer, for each check in [start, until) neither healthy nor maintenance, the
+    microseconds to the customer's next later check in the range (or to `until`)."""
+    table = HealthCheck.__table__
+    h = table.c
+    following = table.alias("following")
+    f = following.c
+    next_at = (select(func.min(f.checked_at))
+               .where(f.customer_id == h.customer_id, f.checked_at > h.checked_at,
+                      f.checked_at < until).scalar_subquery())
+    gaps: dict[int, list[int]] = {}
+    end_us = _us(until)
+    for customer_id, at, later in connection.execute(
+            select(h.customer_id, h.checked_at, next_at)
+            .where(and_(h.checked_at >= start, h.checked_at < until,
+                        h.status.notin_(("healthy", "maintenance"))))):
+        gaps.setdefault(customer_id, []).append(
+            (end_us if later is None else _us(later)) - _us(at))
+    return gaps
+
+
+def _tiers_at(connection: Connection, instant: datetime) -> dict[int, str]:
+    """Each customer's tier at `instant` where its tier has a history (customer_changes): the
+    last change effective before then, else the value the first change replaced."""
+    ch = CustomerChange.__table__.c
+    found: dict[int, str] = {}
+    for customer_id, old, new, effective_at in connection.execute(
+            select(ch.customer_id, ch.old_value, ch.new_value, ch.effective_at)
+            .where(ch.field == "tier").order_by(ch.customer_id, ch.effective_at, ch.id)):
+        if effective_at < instant:
+            found[customer_id] = new
+        elif customer_id not in found:
+            found[customer_id] = old
+    return {i: v for i, v in found.items() if v}
+
+
+def _fees(connection: Connection, instant: datetime) -> dict[int, int]:
+    """The month's fee each credit is a share of: the MRR in effect at the month's end, or for a
+    customer churned within the month, the MRR it paid before the churn (the ledger,
+    mrr_changes)."""
+    m = MrrChange.__table__.c
+    fees: dict[int, int] = {}
+    for customer_id, kind, cents in connection.execute(
+            select(m.customer_id, m.kind, m.mrr_cents).where(m.effective_at < instant)
+            .order_by(m.customer_id, m.effective_at, m.id)):
+        if kind != "churn":
+            fees[customer_id] = int(cents)
+    return fees
