@@ -324,6 +324,7 @@ def _walk(path: Path, node: Any, cls: type, prefix: str, flat: dict[str, Any]) -
         kind = schema[key]
         if dotted == "playbooks":
             flat[dotted] = (read_playbooks(path, value_node, line), line)
+            continue
         if dotted == "tiers":  # a mapping of tier names, read whole by its own module
             flat[dotted] = (parse_tiers(path, value_node), line)
             continue

@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from hmac import compare_digest
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +98,7 @@ def verify(ws: Workspace | None = None) -> Verdict:
                 b',"at":"', at, b'","command":', string(command), b',"customer":',
                 b"null" if customer is None else string(customer), b',"details":', details,
                 b',"id":', b"%d" % event_id, b"}"))
-            if sha256(body).hexdigest().encode() != digest:
+            if not compare_digest(sha256(body).hexdigest().encode(), digest):
                 return Verdict(False, count, event_id, _text(digest), event_id,
                                f"event #{event_id} does not match its hash: it was edited, or "
                                "an event before it was deleted, inserted or reordered")

@@ -78,7 +78,7 @@ def _plain(value: Any) -> Any:
 
 def _rows(session: Session, table: Table, where: Any) -> list[dict[str, Any]]:
     columns = [c for c in table.columns if (table.name, c.name) not in SECRET_COLUMNS]
-    query = select(*columns).where(where).order_by(table.c.id)
+    query = select(*columns).where(where).order_by(*table.primary_key.columns)
     return [{k: _plain(v) for k, v in row.items()}
             for row in session.execute(query).mappings()]
 
