@@ -173,3 +173,31 @@ def test_concurrent_writers_keep_one_linear_chain(unmo, history, workspace: Path
     ids = [row[0] for row in query("SELECT id FROM audit_events ORDER BY id")]
     assert ids == list(range(1, len(ids) + 1))
     assert len(query("SELECT id FROM audit_events WHERE action = 'feedback.insert'")) == 7
+
+
+def test_a_command_line_that_is_not_utf8_is_recorded_escaped(unmo, history, workspace: Path):
+    # A file name in Latin-1 on a UTF-8 system: Python hands the byte over as a lone
+    # surrogate, which neither the hash nor the database can take as it is.
+    name = "beta-caf\udce9.yaml"
+    (workspace / name).write_text(
+        "name: Beta Co\ncontact_name: Bea\ncontact_email: bea@beta.example\n"
+        "industry: gaming\nintegration: s2s\nevents_per_day: 1000\nprovider: adjust\n"
+        "mrr: 100\n")
+    ran = unmo("onboard", "--from", name, "--yes")
+    assert ran.exit_code == 0, ran.stderr
+    code, verdict, _ = _verify(unmo)
+    assert code == 0, verdict
+    onboarded = next(e for e in unmo("audit", "list", "--customer", "beta-co", "--json").json()
+                     if e["action"] == "customers.insert")
+    assert onboarded["command"] == "unmo onboard --from beta-caf\\udce9.yaml --yes"
+
+
+def test_an_actor_the_trail_cannot_keep_is_exit_2(unmo, history, unchanged):
+    ran = unmo("feedback", "add", history, "-s", "9", env={"UNMO_ACTOR": "a" * 255})
+    assert ran.exit_code == 2, ran.stderr
+    assert ran.stderr == ("error: UNMO_ACTOR is 255 characters long; the audit trail keeps at "
+                          "most 254: give a shorter name.\n")
+    unchanged()
+    ran = unmo("feedback", "add", history, "-s", "9", env={"UNMO_ACTOR": "b" * 254})
+    assert ran.exit_code == 0, ran.stderr
+    assert unmo("audit", "list", "--actor", "b" * 254, "--json").json()
