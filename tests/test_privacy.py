@@ -7,11 +7,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import stat
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import postgres_server_url, query
+import sqlalchemy as sa
+from conftest import postgres_server_url, query, snapshot_tables
 from support_onboarding import secret_keys
+
+from unmo_cli.db import connect
+from unmo_cli.workspace import load_workspace
 
 CONTACT = "Annabel Quixote"
 EMAIL = "annabel.quixote@acme-privacy.example"
@@ -142,3 +147,48 @@ def test_forget_leaves_the_values_in_no_table_on_postgresql(unmo, acme, workspac
             found = query(f'SELECT count(*) FROM "{table}" t WHERE t::text LIKE :pattern',
                           pattern=f"%{value}%")
             assert found == [(0,)], (table, value)
+
+
+def test_forget_erases_the_free_text_about_the_account_too(unmo, acme, workspace: Path):
+    # The team's own words about the account may name the contact: churn reasons (on the
+    # record and in the MRR ledger, one per churn) and the notes closing tasks.
+    for args in (("customer", "churn", acme, "--reason", f"{CONTACT} moved to a rival"),
+                 ("customer", "reactivate", acme),
+                 ("customer", "churn", acme, "--reason", f"{CONTACT} left again")):
+        ran = unmo(*args)
+        assert ran.exit_code == 0, ran.stderr
+    (customer_id,) = query("SELECT id FROM customers")[0]
+    db = connect(load_workspace().database_url)  # no tasks command yet: a task as stored
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO tasks (customer_id, title, status, fired, created_at, updated_at, "
+                "done_at, done_note) VALUES (:c, 'Renewal call', 'done', 1, :t, :t, :t, :note)"),
+                {"c": customer_id, "t": datetime(2026, 12, 1, 10), "note": f"{CONTACT} agreed"})
+    finally:
+        db.dispose()
+    ran = unmo("customer", "forget", acme, "--yes", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    assert ran.json()["erased"]["reasons"] == 3 and ran.json()["erased"]["task_notes"] == 1
+    rows = json.dumps(snapshot_tables(workspace), default=str, ensure_ascii=False)
+    outputs = [unmo("customer", "show", acme, "--json").stdout,
+               unmo("report", "weekly", "--format", "json").stdout,
+               unmo("report", "customer", acme, "--format", "json").stdout]
+    for text in (rows, *outputs):
+        for value in _personal():
+            assert value not in text, value
+    # What is not personal stays: the churns and the MRR they took.
+    assert [k for (k,) in query("SELECT kind FROM mrr_changes ORDER BY id")] \
+        == ["start", "churn", "reactivation", "churn"]
+    assert unmo("audit", "verify").exit_code == 0
+
+
+def test_forget_erases_every_column_the_audit_trail_calls_personal():
+    # One notion of personal data: what the trail redacts, forget erases (or it is a secret
+    # left out of exports and revoked), so no personal value outlives an erasure in a column.
+    from unmo_cli import audit
+    from unmo_cli.services import privacy
+
+    assert privacy.ERASED_COLUMNS | privacy.SECRET_COLUMNS | {
+        ("api_keys", "key_hash")} >= audit.PERSONAL_COLUMNS
+    assert privacy.ERASED_COLUMNS <= audit.PERSONAL_COLUMNS
