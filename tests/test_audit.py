@@ -201,3 +201,21 @@ def test_an_actor_the_trail_cannot_keep_is_exit_2(unmo, history, unchanged):
     ran = unmo("feedback", "add", history, "-s", "9", env={"UNMO_ACTOR": "b" * 254})
     assert ran.exit_code == 0, ran.stderr
     assert unmo("audit", "list", "--actor", "b" * 254, "--json").json()
+
+
+def test_an_update_says_what_sql_computed_and_how_many_rows_returning_wrote(unmo, history):
+    # The history's feedback (4/10) raised an alert; a failed delivery adds its attempts in
+    # SQL (attempts = attempts + n), and claiming it and acknowledging it are UPDATE …
+    # RETURNING, whose rows SQLite counts only as they are fetched.
+    ran = unmo("alerts", "notify", env={"UNMO_ALERT_WEBHOOK": "http://127.0.0.1:9/hook"})
+    assert ran.exit_code == 3, ran.stderr
+    (alert_id,) = query("SELECT id FROM alerts")[0]
+    assert unmo("alerts", "ack", str(alert_id)).exit_code == 0
+    updates = [e for e in unmo("audit", "list", "--json").json()
+               if e["action"] == "alerts.update"]
+    failed = next(e for e in updates if "last_error" in e["details"]["after"])
+    assert failed["details"]["after"]["attempts"].startswith("SQL: alerts.attempts + ")
+    claimed = next(e for e in updates if e["details"]["after"].get("claimed_by"))
+    acked = next(e for e in updates if "acked_at" in e["details"]["after"])
+    assert claimed["details"]["rows"] == acked["details"]["rows"] == 1
+    assert _verify(unmo)[0] == 0
