@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,15 @@ def test_an_update_says_what_sql_computed_and_how_many_rows_returning_wrote(unmo
     acked = next(e for e in updates if "acked_at" in e["details"]["after"])
     assert claimed["details"]["rows"] == acked["details"]["rows"] == 1
     assert _verify(unmo)[0] == 0
+
+
+def test_an_event_is_dated_by_the_real_clock_whatever_unmo_now_says(unmo, history):
+    # UNMO_NOW dates what a command writes (backfills, demos) but not when it was recorded:
+    # otherwise anyone could date audit events as they please, and --since would miss them.
+    real = datetime.now(UTC)
+    ran = unmo("feedback", "add", history, "-s", "9", env={"UNMO_NOW": "2031-01-01T00:00:00Z"})
+    assert ran.exit_code == 0, ran.stderr
+    added = [e for e in unmo("audit", "list", "--json").json()
+             if e["action"] == "feedback.insert"][-1]
+    assert abs(datetime.fromisoformat(added["at"]) - real) < timedelta(minutes=10)
+    assert query("SELECT received_at FROM feedback ORDER BY id DESC")[0][0].startswith("2031")

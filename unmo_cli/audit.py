@@ -21,7 +21,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -335,7 +335,9 @@ def append_events(conn: Connection, pending: list[Change]) -> None:
         slugs = dict(conn.execute(select(customers.c.id, customers.c.slug)
                                   .where(customers.c.id.in_(ids))).all())
     who = origin()
-    at_value = clock.to_db(clock.now())
+    # When the event was recorded, by the real clock: UNMO_NOW (tests, demos, backfills) dates
+    # what a command writes, but must not let anyone date its audit events as they please.
+    at_value = clock.to_db(datetime.now(UTC))
     at = clock.iso(at_value) or ""
     rows = []
     for change in pending:
