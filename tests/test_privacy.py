@@ -5,8 +5,12 @@ customer folder."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import stat
+import subprocess
+import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -192,3 +196,49 @@ def test_forget_erases_every_column_the_audit_trail_calls_personal():
     assert privacy.ERASED_COLUMNS | privacy.SECRET_COLUMNS | {
         ("api_keys", "key_hash")} >= audit.PERSONAL_COLUMNS
     assert privacy.ERASED_COLUMNS <= audit.PERSONAL_COLUMNS
+
+
+@pytest.mark.slow
+def test_a_render_running_meanwhile_does_not_bring_the_contact_back(unmo, acme, workspace: Path):
+    # `customer render --all` reads every customer first, then renders them one by one; a
+    # forget in between must not see its erased folder written again from what render read.
+    ran = unmo("onboard", "Aaa First", "--contact-name", "Ann First", "--contact-email",
+               "ann@first.example", "--industry", "gaming", "--integration", "s2s",
+               "--events-per-day", "1000", "--provider", "adjust", "--mrr", "100", "--yes")
+    assert ran.exit_code == 0, ran.stderr
+    marker = workspace.parent / "render-paused"
+    render = subprocess.Popen(
+        [sys.executable, "-m", "unmo_cli", "customer", "render", "--all"],
+        env={**os.environ, "NO_COLOR": "1", "UNMO_TEST_PAUSE_AT": "customer-render@1",
+             "UNMO_TEST_PAUSE_FILE": str(marker), "UNMO_TEST_PAUSE_S": "120"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():  # paused at aaa-first, acme-privacy read but not rendered
+            assert render.poll() is None, render.communicate()[1]
+            assert time.monotonic() < deadline, "render never paused"
+            time.sleep(0.02)
+        ran = unmo("customer", "forget", acme, "--yes")
+        assert ran.exit_code == 0, ran.stderr
+    finally:
+        marker.unlink(missing_ok=True)
+    _out, err = render.communicate(timeout=120)
+    assert render.returncode == 0, err
+    for path in (workspace / "customers").rglob("*"):
+        if path.is_file():
+            assert not any(p.encode() in path.read_bytes() for p in _personal()), path
+
+
+def test_a_forgotten_customer_has_no_folder_to_render(unmo, acme, workspace: Path):
+    assert unmo("customer", "forget", acme, "--yes").exit_code == 0
+    # The workspace's other renders go on as before; the forgotten folder stays removed.
+    for args in (("customer", "render", "--all"), ("customer", "render", "--all", "--check")):
+        ran = unmo(*args)
+        assert ran.exit_code == 0, (args, ran.stderr)
+    ran = unmo("customer", "render", acme)
+    assert ran.exit_code == 2
+    assert ran.stderr == (f"error: customer '{acme}' was forgotten (customer forget): it has "
+                          "no folder to render.\n")
+    ran = unmo("customer", "set", acme, "--tier", "enterprise", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    assert ran.json()["folder"] is None and not (workspace / "customers" / acme).exists()

@@ -45,6 +45,7 @@ from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.files import check_output_path, write_private
 from unmo_cli.services.customer_folder import open_folder, refuse_linked_customers_dir
 from unmo_cli.services.customers import (
+    ERASED,
     customer_json,
     get_customer,
     lock_customer,
@@ -60,7 +61,6 @@ if TYPE_CHECKING:
     from unmo_cli.workspace import Workspace
 
 EXPORT_FORMAT = "unmo.customer-export/1"
-ERASED = "[erased]"
 # Columns that are secrets, or only serve to recognise one, left out of an export: a secret
 # key's hash, a survey link's nonce (the link is the token), the keyed digest of an address.
 SECRET_COLUMNS = {("api_keys", "key_hash"), ("survey_invitations", "nonce"),
