@@ -242,3 +242,33 @@ def test_a_forgotten_customer_has_no_folder_to_render(unmo, acme, workspace: Pat
     ran = unmo("customer", "set", acme, "--tier", "enterprise", "--json")
     assert ran.exit_code == 0, ran.stderr
     assert ran.json()["folder"] is None and not (workspace / "customers" / acme).exists()
+
+
+@pytest.mark.slow
+def test_a_rotation_waiting_for_the_folder_does_not_revive_forgotten_keys(unmo, acme,
+                                                                         workspace: Path):
+    marker = workspace.parent / "forget-paused"
+    env = {**os.environ, "NO_COLOR": "1"}
+    forget = subprocess.Popen(
+        [sys.executable, "-m", "unmo_cli", "customer", "forget", acme, "--yes"],
+        env={**env, "UNMO_TEST_PAUSE_AT": "customer-forget", "UNMO_TEST_PAUSE_FILE": str(marker),
+             "UNMO_TEST_PAUSE_S": "120"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():  # erased, not committed, the folder held
+            assert forget.poll() is None, forget.communicate()[1]
+            assert time.monotonic() < deadline, "forget never paused"
+            time.sleep(0.02)
+        rotate = subprocess.Popen([sys.executable, "-m", "unmo_cli", "keys", "rotate", acme],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        time.sleep(1.5)  # the rotation is waiting for the folder
+    finally:
+        marker.unlink(missing_ok=True)
+    assert forget.wait(timeout=120) == 0, forget.communicate()[1]
+    _out, err = rotate.communicate(timeout=120)
+    assert rotate.returncode == 2, err
+    assert err == f"error: customer '{acme}' was forgotten (customer forget): its keys stay " \
+        "revoked.\n"
+    assert query("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL") == [(0,)]
