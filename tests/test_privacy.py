@@ -14,6 +14,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from conftest import postgres_server_url, query, snapshot_tables
@@ -272,3 +273,24 @@ def test_a_rotation_waiting_for_the_folder_does_not_revive_forgotten_keys(unmo, 
     assert err == f"error: customer '{acme}' was forgotten (customer forget): its keys stay " \
         "revoked.\n"
     assert query("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL") == [(0,)]
+
+
+def test_after_forget_the_contacts_survey_link_takes_no_answer(unmo, workspace: Path):
+    from support_onboarding import onboard
+    from support_smtp import smtp_server
+    from support_survey import configure, free_port, survey_link, survey_server
+
+    slug = onboard(unmo)["customer"]["slug"]
+    port = free_port()
+    with smtp_server() as box:
+        configure(workspace, box.port, port)
+        assert unmo("survey", "send", slug).exit_code == 0
+    link = survey_link(box.messages()[0])
+    assert unmo("customer", "forget", slug, "--yes").exit_code == 0
+    with survey_server(workspace, port):
+        page = httpx.get(link)
+        assert page.status_code == 403 and "expired" in page.text
+        posted = httpx.post(link, data={"satisfaction": "2", "comment": "Growth Team here",
+                                        "form_token": "0.1." + "A" * 43})
+        assert posted.status_code == 403
+    assert query("SELECT count(*) FROM feedback") == [(0,)]

@@ -211,6 +211,11 @@ def _erase(session: Session, customer: Customer) -> tuple[dict[str, int], int]:
     revoked = session.execute(update(ApiKey).where(ApiKey.customer_id == cid,
                                                    ApiKey.revoked_at.is_(None))
                               .values(revoked_at=now))
+    # The survey links in the contact's mailbox stop taking answers: an answer after the
+    # erasure would be new personal data (a comment) about a customer meant to hold none.
+    session.execute(update(SurveyInvitation).where(SurveyInvitation.customer_id == cid,
+                                                   SurveyInvitation.expires_at > now)
+                    .values(expires_at=now))
     return erased, revoked.rowcount
 
 

@@ -320,6 +320,7 @@ def find_invitation(ws: Workspace, token: str) -> Invitation:
     if row is None:
         raise TokenRefused("this survey link is not valid: it was altered or never issued.")
     invitation, slug, name = row
+    _still_open(invitation)
     return Invitation(invitation.id, invitation.nonce, slug, name,
                       clock.from_db(invitation.expires_at), invitation.answers,  # type: ignore[arg-type]
                       clock.from_db(invitation.first_answered_at), invitation.feedback_id)
@@ -378,6 +379,7 @@ def record_answer(ws: Workspace, token: str, fields: dict[str, str]) -> Answer:
         current = session.get(SurveyInvitation, invitation_id, populate_existing=True)
         if current is None:
             raise TokenRefused("this survey link is not valid any more.")
+        _still_open(current)
         first = clock.from_db(current.first_answered_at)
         if first is not None and now >= first + ANSWER_CHANGE_WINDOW:
             raise AnswerClosed("this survey was answered more than a day ago; the answer can "
@@ -441,6 +443,14 @@ def _genuine_nonce(key: bytes, token: str) -> str:
     if clock.now() >= expires:
         raise TokenExpired("this survey link has expired.")
     return nonce
+
+
+def _still_open(invitation: SurveyInvitation) -> None:
+    """The stored expiry counts too, not only the token's: `customer forget` closes the links
+    in the contact's mailbox by moving it to the erasure's instant."""
+    expires = clock.from_db(invitation.expires_at)
+    if expires is not None and clock.now() >= expires:
+        raise TokenExpired("this survey link has expired.")
 
 
 def categories() -> tuple[str, ...]:
