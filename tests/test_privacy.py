@@ -294,3 +294,8 @@ def test_after_forget_the_contacts_survey_link_takes_no_answer(unmo, workspace: 
                                         "form_token": "0.1." + "A" * 43})
         assert posted.status_code == 403
     assert query("SELECT count(*) FROM feedback") == [(0,)]
+    # Nor is the contact surveyed again: --all leaves the customer out, naming it is exit 2.
+    ran = unmo("survey", "send", "--all", "--dry-run", "--json")
+    assert ran.exit_code == 0 and ran.json()["sendings"] == [], ran.stderr
+    ran = unmo("survey", "send", slug, "--dry-run")
+    assert ran.exit_code == 2 and "was forgotten" in ran.stderr

@@ -24,7 +24,7 @@ from unmo_cli.db import Database, lock_for_update, open_database
 from unmo_cli.db.models import Customer, EmailSending, Feedback, SurveyInvitation
 from unmo_cli.errors import EnvironmentFailure, InputError, UnmoError
 from unmo_cli.services.customer_folder import DEFAULT_SENDER, recipient_address
-from unmo_cli.services.customers import get_customer, unknown_customer
+from unmo_cli.services.customers import ERASED, forgotten, get_customer, unknown_customer
 from unmo_cli.services.feedback import CATEGORIES, add_feedback
 from unmo_cli.services.mail import (
     WELCOME_REQUEST,
@@ -135,8 +135,9 @@ def send_surveys(ws: Workspace, slugs: list[str], *, every: bool = False, dry_ru
 def _customers(db: Database, slugs: list[str]) -> list[Customer]:
     with db.session() as session:
         if not slugs:
-            return list(session.execute(select(Customer).where(Customer.churned_at.is_(None))
-                                        .order_by(Customer.created_at, Customer.id)).scalars())
+            return list(session.execute(select(Customer).where(
+                Customer.churned_at.is_(None), Customer.contact_email != ERASED)
+                .order_by(Customer.created_at, Customer.id)).scalars())
         found, unknown = [], []
         for slug in dict.fromkeys(slugs):
             try:
@@ -145,6 +146,10 @@ def _customers(db: Database, slugs: list[str]) -> list[Customer]:
                 unknown.append(slug)
         if unknown:
             raise unknown_customer(*unknown)
+        for customer in found:
+            if forgotten(customer):
+                raise InputError(f"customer {customer.slug!r} was forgotten (customer forget): "
+                                 "it has no contact to survey.")
         return found
 
 
