@@ -232,3 +232,28 @@ def test_an_event_is_dated_by_the_real_clock_whatever_unmo_now_says(unmo, histor
              if e["action"] == "feedback.insert"][-1]
     assert abs(datetime.fromisoformat(added["at"]) - real) < timedelta(minutes=10)
     assert query("SELECT received_at FROM feedback ORDER BY id DESC")[0][0].startswith("2031")
+
+
+@pytest.mark.sqlite_only
+def test_a_time_no_datetime_parses_is_named_as_tampering(unmo, history, workspace: Path):
+    # SQLite stores `at` as text: anyone with the file can write one that is not a time.
+    _tamper("UPDATE audit_events SET at = 'yesterday-ish' WHERE id = 3")
+    code, verdict, stderr = _verify(unmo)
+    assert code == 1 and verdict["broken_at"] == 3, stderr
+    shown = unmo("audit", "list", "--json", "--limit", "1000")
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.json()[2]["at"] == "yesterday-ish"
+    assert unmo("audit", "list").exit_code == 0
+    ran = unmo("audit", "export", "--since", "2000-01-01", "-o", str(workspace / "a.jsonl"))
+    assert ran.exit_code == 0, ran.stderr
+
+
+def test_details_that_are_not_json_are_named_and_still_listed(unmo, history, workspace: Path):
+    _tamper("UPDATE audit_events SET details = 'not json' WHERE id = 4")
+    code, verdict, _ = _verify(unmo)
+    assert code == 1 and verdict["broken_at"] == 4
+    shown = unmo("audit", "list", "--json", "--limit", "1000")
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.json()[3]["details"] == "not json"
+    ran = unmo("audit", "export", "--since", "2000-01-01", "-o", str(workspace / "a.jsonl"))
+    assert ran.exit_code == 0, ran.stderr
