@@ -257,3 +257,10 @@ def test_details_that_are_not_json_are_named_and_still_listed(unmo, history, wor
     assert shown.json()[3]["details"] == "not json"
     ran = unmo("audit", "export", "--since", "2000-01-01", "-o", str(workspace / "a.jsonl"))
     assert ran.exit_code == 0, ran.stderr
+
+
+def test_key_hints_are_recorded_as_stored(unmo, history):
+    inserted = [v for e in unmo("audit", "list", "--json", "--limit", "1000").json()
+                if e["action"] == "api_keys.insert" for v in e["details"]["values"]]
+    stored = {hint for (hint,) in query("SELECT hint FROM api_keys")}
+    assert len(inserted) == 4 and {v["hint"] for v in inserted} == stored

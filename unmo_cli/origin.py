@@ -69,7 +69,9 @@ def origin() -> Origin:
     return found if found is not None else Origin(command="unmo")
 
 
-_KEY_LIKE = re.compile(r"unmo_(?:pk|sk)_[0-9A-Za-z_]+")
+# A key, or a fragment long enough to matter; not a hint (`unmo_sk_live_…a9F2`), which would
+# otherwise be hinted again into `unmo_sk_live_……a9F2`.
+_KEY_LIKE = re.compile(r"unmo_(?:pk|sk)_[0-9A-Za-z_]*[0-9A-Za-z]{5,}")
 _URL_PASSWORD = re.compile(r"(?<=://)([^/:@\s]+):[^/@\s]+@")
 
 
