@@ -136,8 +136,11 @@ class Database:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
             # The migrations' own writes are not events (the genesis event counts what was
-            # there), but the upgrade itself is a change: one event, appended as this commits.
-            audit.record(connection, "db.upgrade", None, {"from": current, "to": SCHEMA_HEAD})
+            # there), but upgrading an existing schema is a change: one event, appended as this
+            # commits (a new database starts with the genesis event alone).
+            if current is not None:
+                audit.record(connection, "db.upgrade", None,
+                             {"from": current, "to": SCHEMA_HEAD})
             return current, SCHEMA_HEAD, backup
 
     def _backup(self, revision: str) -> Path | None:
