@@ -264,7 +264,12 @@ def test_a_rotation_waiting_for_the_folder_does_not_revive_forgotten_keys(unmo, 
         rotate = subprocess.Popen([sys.executable, "-m", "unmo_cli", "keys", "rotate", acme],
                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True)
-        time.sleep(1.5)  # the rotation is waiting for the folder
+        folder = str(workspace / "customers" / acme)
+        deadline = time.monotonic() + 60
+        while not _holds_open(rotate.pid, folder):  # then it waits for the folder's lock
+            assert rotate.poll() is None, rotate.communicate()[1]
+            assert time.monotonic() < deadline, "rotation never opened the folder"
+            time.sleep(0.02)
     finally:
         marker.unlink(missing_ok=True)
     assert forget.wait(timeout=120) == 0, forget.communicate()[1]
@@ -299,3 +304,18 @@ def test_after_forget_the_contacts_survey_link_takes_no_answer(unmo, workspace: 
     assert ran.exit_code == 0 and ran.json()["sendings"] == [], ran.stderr
     ran = unmo("survey", "send", slug, "--dry-run")
     assert ran.exit_code == 2 and "was forgotten" in ran.stderr
+
+
+def _holds_open(pid: int, path: str) -> bool:
+    """Whether process `pid` has `path` open (Linux: its /proc/PID/fd links)."""
+    try:
+        links = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for link in links:
+        try:
+            if os.readlink(link) == path:
+                return True
+        except OSError:
+            continue
+    return False
