@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,93 @@ def test_concurrent_writers_keep_one_linear_chain(unmo, history, workspace: Path
     ids = [row[0] for row in query("SELECT id FROM audit_events ORDER BY id")]
     assert ids == list(range(1, len(ids) + 1))
     assert len(query("SELECT id FROM audit_events WHERE action = 'feedback.insert'")) == 7
+
+
+def test_a_command_line_that_is_not_utf8_is_recorded_escaped(unmo, history, workspace: Path):
+    # A file name in Latin-1 on a UTF-8 system: Python hands the byte over as a lone
+    # surrogate, which neither the hash nor the database can take as it is.
+    name = "beta-caf\udce9.yaml"
+    (workspace / name).write_text(
+        "name: Beta Co\ncontact_name: Bea\ncontact_email: bea@beta.example\n"
+        "industry: gaming\nintegration: s2s\nevents_per_day: 1000\nprovider: adjust\n"
+        "mrr: 100\n")
+    ran = unmo("onboard", "--from", name, "--yes")
+    assert ran.exit_code == 0, ran.stderr
+    code, verdict, _ = _verify(unmo)
+    assert code == 0, verdict
+    onboarded = next(e for e in unmo("audit", "list", "--customer", "beta-co", "--json").json()
+                     if e["action"] == "customers.insert")
+    assert onboarded["command"] == "unmo onboard --from beta-caf\\udce9.yaml --yes"
+
+
+def test_an_actor_the_trail_cannot_keep_is_exit_2(unmo, history, unchanged):
+    ran = unmo("feedback", "add", history, "-s", "9", env={"UNMO_ACTOR": "a" * 255})
+    assert ran.exit_code == 2, ran.stderr
+    assert ran.stderr == ("error: UNMO_ACTOR is 255 characters long; the audit trail keeps at "
+                          "most 254: give a shorter name.\n")
+    unchanged()
+    ran = unmo("feedback", "add", history, "-s", "9", env={"UNMO_ACTOR": "b" * 254})
+    assert ran.exit_code == 0, ran.stderr
+    assert unmo("audit", "list", "--actor", "b" * 254, "--json").json()
+
+
+def test_an_update_says_what_sql_computed_and_how_many_rows_returning_wrote(unmo, history):
+    # The history's feedback (4/10) raised an alert; a failed delivery adds its attempts in
+    # SQL (attempts = attempts + n), and claiming it and acknowledging it are UPDATE …
+    # RETURNING, whose rows SQLite counts only as they are fetched.
+    ran = unmo("alerts", "notify", env={"UNMO_ALERT_WEBHOOK": "http://127.0.0.1:9/hook"})
+    assert ran.exit_code == 3, ran.stderr
+    (alert_id,) = query("SELECT id FROM alerts")[0]
+    assert unmo("alerts", "ack", str(alert_id)).exit_code == 0
+    updates = [e for e in unmo("audit", "list", "--json").json()
+               if e["action"] == "alerts.update"]
+    failed = next(e for e in updates if "last_error" in e["details"]["after"])
+    assert failed["details"]["after"]["attempts"].startswith("SQL: alerts.attempts + ")
+    claimed = next(e for e in updates if e["details"]["after"].get("claimed_by"))
+    acked = next(e for e in updates if "acked_at" in e["details"]["after"])
+    assert claimed["details"]["rows"] == acked["details"]["rows"] == 1
+    assert _verify(unmo)[0] == 0
+
+
+def test_an_event_is_dated_by_the_real_clock_whatever_unmo_now_says(unmo, history):
+    # UNMO_NOW dates what a command writes (backfills, demos) but not when it was recorded:
+    # otherwise anyone could date audit events as they please, and --since would miss them.
+    real = datetime.now(UTC)
+    ran = unmo("feedback", "add", history, "-s", "9", env={"UNMO_NOW": "2031-01-01T00:00:00Z"})
+    assert ran.exit_code == 0, ran.stderr
+    added = [e for e in unmo("audit", "list", "--json").json()
+             if e["action"] == "feedback.insert"][-1]
+    assert abs(datetime.fromisoformat(added["at"]) - real) < timedelta(minutes=10)
+    assert query("SELECT received_at FROM feedback ORDER BY id DESC")[0][0].startswith("2031")
+
+
+@pytest.mark.sqlite_only
+def test_a_time_no_datetime_parses_is_named_as_tampering(unmo, history, workspace: Path):
+    # SQLite stores `at` as text: anyone with the file can write one that is not a time.
+    _tamper("UPDATE audit_events SET at = 'yesterday-ish' WHERE id = 3")
+    code, verdict, stderr = _verify(unmo)
+    assert code == 1 and verdict["broken_at"] == 3, stderr
+    shown = unmo("audit", "list", "--json", "--limit", "1000")
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.json()[2]["at"] == "yesterday-ish"
+    assert unmo("audit", "list").exit_code == 0
+    ran = unmo("audit", "export", "--since", "2000-01-01", "-o", str(workspace / "a.jsonl"))
+    assert ran.exit_code == 0, ran.stderr
+
+
+def test_details_that_are_not_json_are_named_and_still_listed(unmo, history, workspace: Path):
+    _tamper("UPDATE audit_events SET details = 'not json' WHERE id = 4")
+    code, verdict, _ = _verify(unmo)
+    assert code == 1 and verdict["broken_at"] == 4
+    shown = unmo("audit", "list", "--json", "--limit", "1000")
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.json()[3]["details"] == "not json"
+    ran = unmo("audit", "export", "--since", "2000-01-01", "-o", str(workspace / "a.jsonl"))
+    assert ran.exit_code == 0, ran.stderr
+
+
+def test_key_hints_are_recorded_as_stored(unmo, history):
+    inserted = [v for e in unmo("audit", "list", "--json", "--limit", "1000").json()
+                if e["action"] == "api_keys.insert" for v in e["details"]["values"]]
+    stored = {hint for (hint,) in query("SELECT hint FROM api_keys")}
+    assert len(inserted) == 4 and {v["hint"] for v in inserted} == stored

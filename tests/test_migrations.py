@@ -119,6 +119,11 @@ def test_db_upgrade_keeps_every_row_and_backs_up_first(unmo, workspace: Path):
     genesis = query("SELECT id, action, details FROM audit_events ORDER BY id")[0]
     assert genesis[:2] == (1, "genesis")
     assert json.loads(genesis[2])["rows"]["customers"] == len(customers)
+    # …and the upgrade itself is the next event (a later migration's too).
+    upgraded = query("SELECT id, action, details FROM audit_events ORDER BY id")[1]
+    assert upgraded[:2] == (2, "db.upgrade")
+    assert json.loads(upgraded[2]) == {"from": "0001", "to": SCHEMA_HEAD}
+    assert unmo("audit", "verify").exit_code == 0
     assert unmo("audit", "verify").exit_code == 0
 
     again = unmo("db", "upgrade")

@@ -5,13 +5,23 @@ customer folder."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import stat
+import subprocess
+import sys
+import time
+from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
-from conftest import postgres_server_url, query
+import sqlalchemy as sa
+from conftest import postgres_server_url, query, snapshot_tables
 from support_onboarding import secret_keys
+
+from unmo_cli.db import connect
+from unmo_cli.workspace import load_workspace
 
 CONTACT = "Annabel Quixote"
 EMAIL = "annabel.quixote@acme-privacy.example"
@@ -142,3 +152,170 @@ def test_forget_leaves_the_values_in_no_table_on_postgresql(unmo, acme, workspac
             found = query(f'SELECT count(*) FROM "{table}" t WHERE t::text LIKE :pattern',
                           pattern=f"%{value}%")
             assert found == [(0,)], (table, value)
+
+
+def test_forget_erases_the_free_text_about_the_account_too(unmo, acme, workspace: Path):
+    # The team's own words about the account may name the contact: churn reasons (on the
+    # record and in the MRR ledger, one per churn) and the notes closing tasks.
+    for args in (("customer", "churn", acme, "--reason", f"{CONTACT} moved to a rival"),
+                 ("customer", "reactivate", acme),
+                 ("customer", "churn", acme, "--reason", f"{CONTACT} left again")):
+        ran = unmo(*args)
+        assert ran.exit_code == 0, ran.stderr
+    (customer_id,) = query("SELECT id FROM customers")[0]
+    db = connect(load_workspace().database_url)  # no tasks command yet: a task as stored
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO tasks (customer_id, title, status, fired, created_at, updated_at, "
+                "done_at, done_note) VALUES (:c, 'Renewal call', 'done', 1, :t, :t, :t, :note)"),
+                {"c": customer_id, "t": datetime(2026, 12, 1, 10), "note": f"{CONTACT} agreed"})
+    finally:
+        db.dispose()
+    ran = unmo("customer", "forget", acme, "--yes", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    assert ran.json()["erased"]["reasons"] == 3 and ran.json()["erased"]["task_notes"] == 1
+    rows = json.dumps(snapshot_tables(workspace), default=str, ensure_ascii=False)
+    outputs = [unmo("customer", "show", acme, "--json").stdout,
+               unmo("report", "weekly", "--format", "json").stdout,
+               unmo("report", "customer", acme, "--format", "json").stdout]
+    for text in (rows, *outputs):
+        for value in _personal():
+            assert value not in text, value
+    # What is not personal stays: the churns and the MRR they took.
+    assert [k for (k,) in query("SELECT kind FROM mrr_changes ORDER BY id")] \
+        == ["start", "churn", "reactivation", "churn"]
+    assert unmo("audit", "verify").exit_code == 0
+
+
+def test_forget_erases_every_column_the_audit_trail_calls_personal():
+    # One notion of personal data: what the trail redacts, forget erases (or it is a secret
+    # left out of exports and revoked), so no personal value outlives an erasure in a column.
+    from unmo_cli import audit
+    from unmo_cli.services import privacy
+
+    assert privacy.ERASED_COLUMNS | privacy.SECRET_COLUMNS | {
+        ("api_keys", "key_hash")} >= audit.PERSONAL_COLUMNS
+    assert privacy.ERASED_COLUMNS <= audit.PERSONAL_COLUMNS
+
+
+@pytest.mark.slow
+def test_a_render_running_meanwhile_does_not_bring_the_contact_back(unmo, acme, workspace: Path):
+    # `customer render --all` reads every customer first, then renders them one by one; a
+    # forget in between must not see its erased folder written again from what render read.
+    ran = unmo("onboard", "Aaa First", "--contact-name", "Ann First", "--contact-email",
+               "ann@first.example", "--industry", "gaming", "--integration", "s2s",
+               "--events-per-day", "1000", "--provider", "adjust", "--mrr", "100", "--yes")
+    assert ran.exit_code == 0, ran.stderr
+    marker = workspace.parent / "render-paused"
+    render = subprocess.Popen(
+        [sys.executable, "-m", "unmo_cli", "customer", "render", "--all"],
+        env={**os.environ, "NO_COLOR": "1", "UNMO_TEST_PAUSE_AT": "customer-render@1",
+             "UNMO_TEST_PAUSE_FILE": str(marker), "UNMO_TEST_PAUSE_S": "120"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():  # paused at aaa-first, acme-privacy read but not rendered
+            assert render.poll() is None, render.communicate()[1]
+            assert time.monotonic() < deadline, "render never paused"
+            time.sleep(0.02)
+        ran = unmo("customer", "forget", acme, "--yes")
+        assert ran.exit_code == 0, ran.stderr
+    finally:
+        marker.unlink(missing_ok=True)
+    _out, err = render.communicate(timeout=120)
+    assert render.returncode == 0, err
+    for path in (workspace / "customers").rglob("*"):
+        if path.is_file():
+            assert not any(p.encode() in path.read_bytes() for p in _personal()), path
+
+
+def test_a_forgotten_customer_has_no_folder_to_render(unmo, acme, workspace: Path):
+    assert unmo("customer", "forget", acme, "--yes").exit_code == 0
+    # The workspace's other renders go on as before; the forgotten folder stays removed.
+    for args in (("customer", "render", "--all"), ("customer", "render", "--all", "--check")):
+        ran = unmo(*args)
+        assert ran.exit_code == 0, (args, ran.stderr)
+    ran = unmo("customer", "render", acme)
+    assert ran.exit_code == 2
+    assert ran.stderr == (f"error: customer '{acme}' was forgotten (customer forget): it has "
+                          "no folder to render.\n")
+    ran = unmo("customer", "set", acme, "--tier", "enterprise", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    assert ran.json()["folder"] is None and not (workspace / "customers" / acme).exists()
+
+
+@pytest.mark.slow
+def test_a_rotation_waiting_for_the_folder_does_not_revive_forgotten_keys(unmo, acme,
+                                                                         workspace: Path):
+    marker = workspace.parent / "forget-paused"
+    env = {**os.environ, "NO_COLOR": "1"}
+    forget = subprocess.Popen(
+        [sys.executable, "-m", "unmo_cli", "customer", "forget", acme, "--yes"],
+        env={**env, "UNMO_TEST_PAUSE_AT": "customer-forget", "UNMO_TEST_PAUSE_FILE": str(marker),
+             "UNMO_TEST_PAUSE_S": "120"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():  # erased, not committed, the folder held
+            assert forget.poll() is None, forget.communicate()[1]
+            assert time.monotonic() < deadline, "forget never paused"
+            time.sleep(0.02)
+        rotate = subprocess.Popen([sys.executable, "-m", "unmo_cli", "keys", "rotate", acme],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        folder = str(workspace / "customers" / acme)
+        deadline = time.monotonic() + 60
+        while not _holds_open(rotate.pid, folder):  # then it waits for the folder's lock
+            assert rotate.poll() is None, rotate.communicate()[1]
+            assert time.monotonic() < deadline, "rotation never opened the folder"
+            time.sleep(0.02)
+    finally:
+        marker.unlink(missing_ok=True)
+    assert forget.wait(timeout=120) == 0, forget.communicate()[1]
+    _out, err = rotate.communicate(timeout=120)
+    assert rotate.returncode == 2, err
+    assert err == f"error: customer '{acme}' was forgotten (customer forget): its keys stay " \
+        "revoked.\n"
+    assert query("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL") == [(0,)]
+
+
+def test_after_forget_the_contacts_survey_link_takes_no_answer(unmo, workspace: Path):
+    from support_onboarding import onboard
+    from support_smtp import smtp_server
+    from support_survey import configure, free_port, survey_link, survey_server
+
+    slug = onboard(unmo)["customer"]["slug"]
+    port = free_port()
+    with smtp_server() as box:
+        configure(workspace, box.port, port)
+        assert unmo("survey", "send", slug).exit_code == 0
+    link = survey_link(box.messages()[0])
+    assert unmo("customer", "forget", slug, "--yes").exit_code == 0
+    with survey_server(workspace, port):
+        page = httpx.get(link)
+        assert page.status_code == 403 and "expired" in page.text
+        posted = httpx.post(link, data={"satisfaction": "2", "comment": "Growth Team here",
+                                        "form_token": "0.1." + "A" * 43})
+        assert posted.status_code == 403
+    assert query("SELECT count(*) FROM feedback") == [(0,)]
+    # Nor is the contact surveyed again: --all leaves the customer out, naming it is exit 2.
+    ran = unmo("survey", "send", "--all", "--dry-run", "--json")
+    assert ran.exit_code == 0 and ran.json()["sendings"] == [], ran.stderr
+    ran = unmo("survey", "send", slug, "--dry-run")
+    assert ran.exit_code == 2 and "was forgotten" in ran.stderr
+
+
+def _holds_open(pid: int, path: str) -> bool:
+    """Whether process `pid` has `path` open (Linux: its /proc/PID/fd links)."""
+    try:
+        links = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for link in links:
+        try:
+            if os.readlink(link) == path:
+                return True
+        except OSError:
+            continue
+    return False

@@ -21,13 +21,14 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Table, column, event, select, table, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.dml import Delete, Insert, Update
+from sqlalchemy.sql.elements import BindParameter, Null
 
 from unmo_cli import clock
 from unmo_cli.origin import REDACTED, origin, redact_keys
@@ -214,14 +215,12 @@ def _after_execute(conn: Connection, clause: Any, multiparams: Any, params: Any,
     sets = _param_sets(multiparams, params)
     op = "insert" if isinstance(clause, Insert) else \
         "update" if isinstance(clause, Update) else "delete"
-    rows = result.rowcount if result.rowcount is not None and result.rowcount > 0 \
-        else len(sets) if op == "insert" else max(result.rowcount or 0, 0)
-    details: dict[str, Any] = {"table": target.name, "rows": rows}
+    details: dict[str, Any] = {"table": target.name,
+                               "rows": _rows_written(conn, clause, op, result, sets, before)}
     values = [{k: v for k, v in one.items() if k in target.c} for one in sets[:ROWS_SHOWN + 1]]
     inline = getattr(clause, "_values", None)
     if inline:
-        fixed = {getattr(k, "key", str(k)): getattr(v, "value", None)
-                 for k, v in inline.items()}
+        fixed = {getattr(k, "key", str(k)): _inline_value(v) for k, v in inline.items()}
         values = [{**fixed, **one} for one in values]
     if op == "insert" and getattr(clause, "select", None) is not None:
         details["from"] = "select"  # INSERT … SELECT (an import's rows): a count, no values
@@ -246,6 +245,35 @@ def _after_execute(conn: Connection, clause: Any, multiparams: Any, params: Any,
         if target.name == "customers" else set()
     conn.info.setdefault(PENDING, []).append(
         Change(target.name, f"{target.name}.{op}", customers, details, slugs))
+
+
+def _rows_written(conn: Connection, clause: Any, op: str, result: Any,
+                  sets: Sequence[Mapping[str, Any]], before: list[Any] | None) -> int | None:
+    """How many rows the statement wrote; None when that is not known yet. SQLite counts the
+    rows of an UPDATE or DELETE … RETURNING only as its caller fetches them (rowcount is 0
+    here), so an update's count is the rows read just before with the same WHERE."""
+    if result.rowcount is not None and result.rowcount > 0:
+        return int(result.rowcount)
+    if op == "insert":
+        return len(sets)
+    returning = getattr(clause, "_returning", ())
+    if returning and conn.dialect.name == "sqlite":
+        return len(before) if before is not None and len(before) <= ROWS_SHOWN else None
+    return 0
+
+
+def _inline_value(value: Any) -> Any:
+    """A value given with .values(): the literal, or for one SQL computes (`attempts + 1`)
+    that SQL as text — not null, which would say the column was emptied."""
+    if isinstance(value, BindParameter):
+        return value.effective_value
+    if isinstance(value, Null):
+        return None
+    try:
+        sql = value.compile(compile_kwargs={"literal_binds": True})
+    except Exception:  # noqa: BLE001 - a type without a literal form: its SQL with parameters
+        sql = value
+    return f"SQL: {sql}"
 
 
 def record_rows(conn: Connection, target: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -338,7 +366,9 @@ def append_events(conn: Connection, pending: list[Change]) -> None:
         slugs = dict(conn.execute(select(customers.c.id, customers.c.slug)
                                   .where(customers.c.id.in_(ids))).all())
     who = origin()
-    at_value = clock.to_db(clock.now())
+    # When the event was recorded, by the real clock: UNMO_NOW (tests, demos, backfills) dates
+    # what a command writes, but must not let anyone date its audit events as they please.
+    at_value = clock.to_db(datetime.now(UTC))
     at = clock.iso(at_value) or ""
     rows = []
     for change in pending:

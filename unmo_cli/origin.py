@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from unmo_cli import apikeys
+from unmo_cli.errors import InputError
 
 REDACTED = "‹redacted›"
+MAX_ACTOR = 254  # characters of audit_events.actor (a VARCHAR on PostgreSQL)
 # Command-line parameters (by their Python names) whose values are personal or free text.
 PERSONAL_PARAMETERS = {"contact_name", "contact_email", "comment", "text", "note", "reason",
                        "key"}
@@ -32,15 +34,30 @@ _origin: ContextVar[Origin | None] = ContextVar("unmo_audit_origin", default=Non
 
 
 def default_actor() -> str:
-    """`UNMO_ACTOR`, else the operating system's `user@host`."""
-    named = os.environ.get("UNMO_ACTOR", "").strip()
+    """`UNMO_ACTOR`, else the operating system's `user@host`; InputError (exit 2, before the
+    command does anything) for an UNMO_ACTOR the trail could not store."""
+    named = as_utf8(os.environ.get("UNMO_ACTOR", "").strip())
+    if len(named) > MAX_ACTOR:
+        raise InputError(f"UNMO_ACTOR is {len(named):,} characters long; the audit trail keeps "
+                         f"at most {MAX_ACTOR}: give a shorter name.")
     if named:
         return named
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
+    return as_utf8(f"{user}@{socket.gethostname()}")[:MAX_ACTOR]
+
+
+def as_utf8(text: str) -> str:
+    """`text` as UTF-8 can carry it. Python hands over bytes of the command line or the
+    environment that are not UTF-8 (a file name in Latin-1) as lone surrogates, which no
+    database and no hash can take: they become visible escapes (`\\udce9`)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def set_origin(command: str) -> None:
@@ -52,7 +69,9 @@ def origin() -> Origin:
     return found if found is not None else Origin(command="unmo")
 
 
-_KEY_LIKE = re.compile(r"unmo_(?:pk|sk)_[0-9A-Za-z_]+")
+# A key, or a fragment long enough to matter; not a hint (`unmo_sk_live_…a9F2`), which would
+# otherwise be hinted again into `unmo_sk_live_……a9F2`.
+_KEY_LIKE = re.compile(r"unmo_(?:pk|sk)_[0-9A-Za-z_]*[0-9A-Za-z]{5,}")
 _URL_PASSWORD = re.compile(r"(?<=://)([^/:@\s]+):[^/@\s]+@")
 
 
@@ -66,13 +85,13 @@ def redact_keys(text: str) -> str:
 def _shown_value(name: str, value: Any) -> str:
     if name in PERSONAL_PARAMETERS:
         return REDACTED
-    return redact_keys(str(value))
+    return redact_keys(as_utf8(str(value)))
 
 
 def command_line(path: str, parameters: Iterable[tuple[str, str | None, Any]]) -> str:
     """The command as typed, rebuilt from what was parsed — (name, option or None for an
     argument, value) — with personal and secret values REDACTED and keys as their hints."""
-    parts = [path]
+    parts = [as_utf8(path)]
     for name, option, value in parameters:
         if value is None or value is False or value == () or value == []:
             continue

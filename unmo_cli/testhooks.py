@@ -12,8 +12,9 @@ step leaves behind. Inert unless these variables are set; never set them in prod
 Steps are the names of onboarding's timed steps (validate … move_into_place), `import-insert`
 and `import-deliver` in a feedback import, `rotate-replace` (each file a key rotation
 replaces), `folder-write` (each file written into an existing customer folder, after it is
-created and before its bytes are), and `alert-claimed` / `alert-posted` (each alert a delivery
-run claims, before and after its post)."""
+created and before its bytes are), `alert-claimed` / `alert-posted` (each alert a delivery
+run claims, before and after its post), and `customer-render` (each customer a render reaches,
+after it read them all)."""
 
 from __future__ import annotations
 

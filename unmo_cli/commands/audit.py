@@ -54,7 +54,7 @@ def list_(
         console.key("id"), console.key("at (UTC)"), console.key("actor"),
         console.key("customer"), console.key("action"), console.text("command")])
     for event in events:
-        table.add_row(str(event.id), event.at.strftime("%Y-%m-%d %H:%M:%S"), event.actor,
+        table.add_row(str(event.id), event.shown_at(), event.actor,
                       event.customer, event.action, event.command)
     console.print_out(table)
 

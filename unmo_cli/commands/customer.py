@@ -295,7 +295,8 @@ def export(
 
 ERASED_KINDS = {"contact": "contact fields", "record_history": "record history entries",
                 "feedback_comments": "feedback comments", "alert_quotes": "quotes in alerts",
-                "notes": "notes", "email_sendings": "e-mail sendings"}
+                "notes": "notes", "reasons": "churn reasons", "task_notes": "task notes",
+                "email_sendings": "e-mail sendings"}
 
 
 @app.command("forget")

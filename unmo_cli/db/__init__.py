@@ -134,6 +134,12 @@ class Database:
             config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+            # The migrations' own writes are not events (the genesis event counts what was
+            # there), but upgrading an existing schema is a change: one event, appended as this
+            # commits (a new database starts with the genesis event alone).
+            if current is not None:
+                audit.record(connection, "db.upgrade", None,
+                             {"from": current, "to": SCHEMA_HEAD})
             return current, SCHEMA_HEAD, backup
 
     def _backup(self, revision: str) -> Path | None:

@@ -17,6 +17,7 @@ from unmo_cli import clock, metrics, money, testhooks
 from unmo_cli.db.models import Customer, CustomerChange, MrrChange
 from unmo_cli.errors import InputError, UnmoError
 from unmo_cli.services.customers import (
+    ERASED,
     customer_json,
     customer_session,
     lock_customer,
@@ -254,15 +255,18 @@ def set_customer(ws: Workspace | None, slug: str, *, effective: str | None = Non
         result = {"customer": customer_json(customer),
                   "changes": [c.as_json() for c in changes], "effective_at": clock.iso(at)}
     if changes:
-        result["folder"] = rerender(ws, result["customer"]["slug"])
+        result["folder"] = rerender(ws, result["customer"])
     return result
 
 
-def rerender(ws: Workspace, slug: str) -> str | None:
+def rerender(ws: Workspace, record: dict[str, Any]) -> str | None:
     """After a committed change, customers/<slug>/ is rendered again so that its README and
     customer.yaml show the record in effect (as `unmo customer render SLUG` would). The change
     stands if that fails: the sentence saying so, for the command to warn with; None when the
-    folder is up to date."""
+    folder is up to date, or when there is none to render (a forgotten customer)."""
+    slug = record["slug"]
+    if record["contact_email"] == ERASED:
+        return None
     try:
         render_customers(ws, [slug])
     except UnmoError as exc:
@@ -383,5 +387,5 @@ def reactivate(ws: Workspace | None, slug: str, *, mrr: str | None = None,
         change = Change("mrr", _as_text("mrr", 0), _as_text("mrr", cents), "reactivation", at)
         result = {"customer": customer_json(customer), "changes": [change.as_json()],
                   "effective_at": clock.iso(at)}
-    result["folder"] = rerender(ws, result["customer"]["slug"])
+    result["folder"] = rerender(ws, result["customer"])
     return result

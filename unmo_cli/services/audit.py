@@ -16,7 +16,7 @@ from hmac import compare_digest
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import String, select, type_coerce
 
 from unmo_cli import audit, clock
 from unmo_cli.db import open_read_only
@@ -56,6 +56,26 @@ class Verdict:
 
 def _open(ws: Workspace | None) -> Database | None:
     return open_read_only(ws if ws is not None else load_workspace())
+
+
+def _columns() -> list[Any]:
+    """The event's columns, `at` as stored: on SQLite a text that anyone with the file can
+    replace with one no datetime parses, which must be reported as tampering, not crash."""
+    t = AuditEvent.__table__.c
+    return [t.id, type_coerce(t.at, String).label("at"), t.actor, t.command, t.customer,
+            t.action, t.details, t.hash]
+
+
+def _instant(value: Any) -> datetime | None:
+    """A stored `at` (a datetime on PostgreSQL, text on SQLite) as naive UTC; None if it is
+    not a time."""
+    if isinstance(value, datetime):
+        return value
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+    return clock.to_db(parsed)
 
 
 def _rows(connection: Connection, query: Any) -> Iterator[Any]:
@@ -127,7 +147,7 @@ def _text(value: bytes | str) -> str:
 @dataclass(frozen=True)
 class Event:
     id: int
-    at: datetime
+    at: Any  # datetime; the stored text when it is not a time (tampered with on SQLite)
     actor: str
     command: str
     customer: str | None
@@ -136,15 +156,29 @@ class Event:
     hash: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "at": clock.iso(self.at), "actor": self.actor,
+        instant = _instant(self.at)
+        return {"id": self.id, "at": clock.iso(instant) if instant else str(self.at),
+                "actor": self.actor,
                 "command": self.command, "customer": self.customer, "action": self.action,
-                "details": json.loads(self.details), "hash": self.hash}
+                "details": _details(self.details), "hash": self.hash}
+
+    def shown_at(self) -> str:
+        instant = _instant(self.at)
+        return instant.strftime("%Y-%m-%d %H:%M:%S") if instant else str(self.at)
+
+
+def _details(text: str) -> Any:
+    """The details as JSON, or as stored when someone replaced them with what is not JSON."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return text
 
 
 def _filtered(ws: Workspace, customer: str | None, actor: str | None,
               since: str | None) -> Any:
     t = AuditEvent.__table__.c
-    query = select(t.id, t.at, t.actor, t.command, t.customer, t.action, t.details, t.hash)
+    query = select(*_columns())
     if customer is not None:
         query = query.where(t.customer == customer.strip())
     if actor is not None:

@@ -300,6 +300,16 @@ def folder_keys(session: Session, customer: Customer, folder: Path) -> FolderKey
     return FolderKeys(publishable=publishable, secret_hints=hints, secret=secret)
 
 
+# What `customer forget` writes over a contact's name and e-mail (services/privacy.py).
+ERASED = "[erased]"
+
+
+def forgotten(customer: Customer) -> bool:
+    """Whether `customer forget` erased this customer: its folder was removed on purpose and
+    its keys revoked, so there is nothing to render."""
+    return customer.contact_email == ERASED
+
+
 def render_customers(ws: Workspace | None, slugs: list[str], *, every: bool = False,
                      check: bool = False) -> list[RenderResult]:
     """Re-render customer folders from the current templates, keeping their keys. With `check`,
@@ -318,14 +328,21 @@ def render_customers(ws: Workspace | None, slugs: list[str], *, every: bool = Fa
     try:
         with db.session() as session:
             if every:
-                customers = list(session.exec(select(Customer).order_by(Customer.slug)))
+                customers = [c for c in session.exec(select(Customer).order_by(Customer.slug))
+                             if not forgotten(c)]
             else:
                 customers = find_customers(session, slugs)
+                for customer in customers:
+                    if forgotten(customer):
+                        raise InputError(f"customer {customer.slug!r} was forgotten (customer "
+                                         "forget): it has no folder to render.")
             for customer in customers:  # every folder checked before any is written
                 refuse_links(ws.relative, ws.customer_dir(customer.slug),
                              customers_dir=ws.customers_dir)
             for customer in customers:
-                results.append(_render_one(ws, session, customer, check=check))
+                result = _render_one(ws, session, customer, check=check)
+                if result is not None:
+                    results.append(result)
     finally:
         db.dispose()
     if check:
@@ -356,12 +373,21 @@ def find_customers(session: Session, slugs_or_names: list[str]) -> list[Customer
 
 
 def _render_one(ws: Workspace, session: Session, customer: Customer, *, check: bool
-                ) -> RenderResult:
+                ) -> RenderResult | None:
+    """None for a customer forgotten meanwhile (not rendered)."""
+    testhooks.checkpoint("customer-render")
     folder = ws.customer_dir(customer.slug)
+    # The record is read again here, not used as read before the first folder was rendered: a
+    # `customer forget` meanwhile (which holds the folder while it erases) must not see the
+    # contact it erased written back into customers/<slug>/.
     if not folder.is_dir() and not folder.is_symlink():
-        return _render_files(ws, session, customer, None, check=check)
+        session.refresh(customer)
+        return None if forgotten(customer) else \
+            _render_files(ws, session, customer, None, check=check)
     with open_folder(ws.relative, folder, customers_dir=ws.customers_dir) as writer:
-        return _render_files(ws, session, customer, writer, check=check)
+        session.refresh(customer)
+        return None if forgotten(customer) else \
+            _render_files(ws, session, customer, writer, check=check)
 
 
 def _render_files(ws: Workspace, session: Session, customer: Customer,

@@ -33,6 +33,7 @@ from unmo_cli.services.customers import (
     customer_api_url,
     customer_session,
     finish_pending_rotation,
+    forgotten,
     key_json,
     keys_of,
     lock_customer,
@@ -161,6 +162,9 @@ def rotate_keys(ws: Workspace | None, slug: str, *, kind: str | None = "secret",
             open_folder(ws.relative, ws.customer_dir(customer.slug),
                         customers_dir=ws.customers_dir) as writer:
         lock_customer(session, customer)
+        if forgotten(customer):  # erased while this rotation waited for its folder
+            raise InputError(f"customer {customer.slug!r} was forgotten (customer forget): its "
+                             "keys stay revoked.")
         folder = writer.folder
         finish_pending_rotation(session, customer, writer)
         active = {(k.kind, k.environment): k for k in keys_of(session, customer,
@@ -175,6 +179,12 @@ def rotate_keys(ws: Workspace | None, slug: str, *, kind: str | None = "secret",
                              "secret.")
         now = clock.to_db(clock.now())
         new, rotated = _issue(session, customer.id, kinds, environments, active, now)
+        kept = [e for e in apikeys.ENVIRONMENTS
+                if ("publishable", e) not in new and ("publishable", e) not in active]
+        if kept:
+            raise InputError(f"{customer.slug} has no active publishable {kept[0]} key to keep; "
+                             f"rotate it too: unmo keys rotate {customer.slug} --kind "
+                             "publishable.")
         publishable = {e: new.get(("publishable", e)) or active[("publishable", e)]
                        .publishable_value for e in apikeys.ENVIRONMENTS}
         secret = secret or {}

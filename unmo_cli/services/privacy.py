@@ -4,9 +4,11 @@ figures stay (erasure, art. 17: `customer forget`).
 
 Personal data here: the contact's name and e-mail address (in the record and its history), the
 free text customers wrote (feedback comments, and the alert texts that quote them), the team's
-notes about the account, and the SMTP servers' answers to e-mails sent to the contact (they may
-name the address). Scores, MRR, health checks and counts are not personal and stay, so past
-reports keep their figures."""
+free text about the account (notes, churn reasons, the notes closing tasks), and the SMTP
+servers' answers to e-mails sent to the contact (they may name the address). The audit trail
+redacts the same columns (audit.PERSONAL_COLUMNS: ERASED_COLUMNS and SECRET_COLUMNS cover
+them, tests/test_privacy.py checks it), so erasing leaves no copy there. Scores, MRR, health
+checks and counts are not personal and stay, so past reports keep their figures."""
 
 from __future__ import annotations
 
@@ -31,16 +33,19 @@ from unmo_cli.db.models import (
     CustomerChange,
     EmailSending,
     Feedback,
+    MrrChange,
     Note,
     OnboardingSession,
     OnboardingStep,
     SurveyInvitation,
+    Task,
     metadata,
 )
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.files import check_output_path, write_private
 from unmo_cli.services.customer_folder import open_folder, refuse_linked_customers_dir
 from unmo_cli.services.customers import (
+    ERASED,
     customer_json,
     get_customer,
     lock_customer,
@@ -56,12 +61,18 @@ if TYPE_CHECKING:
     from unmo_cli.workspace import Workspace
 
 EXPORT_FORMAT = "unmo.customer-export/1"
-ERASED = "[erased]"
 # Columns that are secrets, or only serve to recognise one, left out of an export: a secret
 # key's hash, a survey link's nonce (the link is the token), the keyed digest of an address.
 SECRET_COLUMNS = {("api_keys", "key_hash"), ("survey_invitations", "nonce"),
                   ("email_sendings", "recipient_digest")}
 PERSONAL_FIELDS = ("contact_name", "contact_email")
+# The personal columns `customer forget` erases (see _erase), by (table, column).
+ERASED_COLUMNS = {("customers", "contact_name"), ("customers", "contact_email"),
+                  ("customers", "churn_reason"), ("mrr_changes", "reason"),
+                  ("customer_changes", "old_value"), ("customer_changes", "new_value"),
+                  ("feedback", "comment"), ("alerts", "text"), ("notes", "text"),
+                  ("tasks", "done_note"), ("email_sendings", "answer"),
+                  ("email_sendings", "recipient_digest")}
 COMMENT_MARK = "\nComment: “"  # how an alert's text quotes a feedback comment (services/alerts)
 
 
@@ -180,6 +191,17 @@ def _erase(session: Session, customer: Customer) -> tuple[dict[str, int], int]:
     notes = session.execute(update(Note).where(Note.customer_id == cid, Note.text != ERASED)
                             .values(text=ERASED))
     erased["notes"] = notes.rowcount
+    churn_reason = customer.churn_reason not in (None, ERASED)
+    if churn_reason:
+        customer.churn_reason = ERASED
+    ledger = session.execute(update(MrrChange).where(
+        MrrChange.customer_id == cid, MrrChange.reason.is_not(None), MrrChange.reason != ERASED)
+        .values(reason=ERASED))
+    erased["reasons"] = int(churn_reason) + ledger.rowcount
+    task_notes = session.execute(update(Task).where(
+        Task.customer_id == cid, Task.done_note.is_not(None), Task.done_note != ERASED)
+        .values(done_note=ERASED))
+    erased["task_notes"] = task_notes.rowcount
     answers = session.execute(
         update(EmailSending).where(EmailSending.customer_id == cid,
                                    EmailSending.recipient_digest != "")
@@ -189,11 +211,16 @@ def _erase(session: Session, customer: Customer) -> tuple[dict[str, int], int]:
     revoked = session.execute(update(ApiKey).where(ApiKey.customer_id == cid,
                                                    ApiKey.revoked_at.is_(None))
                               .values(revoked_at=now))
+    # The survey links in the contact's mailbox stop taking answers: an answer after the
+    # erasure would be new personal data (a comment) about a customer meant to hold none.
+    session.execute(update(SurveyInvitation).where(SurveyInvitation.customer_id == cid,
+                                                   SurveyInvitation.expires_at > now)
+                    .values(expires_at=now))
     return erased, revoked.rowcount
 
 
-TOUCHED_TABLES = [m.__tablename__ for m in (Customer, CustomerChange, Feedback, Alert, Note,
-                                            EmailSending, ApiKey, SurveyInvitation)]
+TOUCHED_TABLES = [m.__tablename__ for m in (Customer, CustomerChange, MrrChange, Feedback, Alert,
+                                            Note, Task, EmailSending, ApiKey, SurveyInvitation)]
 
 
 @contextmanager

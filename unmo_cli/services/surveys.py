@@ -25,7 +25,7 @@ from unmo_cli.db import Database, open_database
 from unmo_cli.db.models import Customer, EmailSending, Feedback, SurveyInvitation
 from unmo_cli.errors import EnvironmentFailure, InputError, UnmoError
 from unmo_cli.services.customer_folder import DEFAULT_SENDER, recipient_address
-from unmo_cli.services.customers import get_customer, unknown_customer
+from unmo_cli.services.customers import ERASED, forgotten, get_customer, unknown_customer
 from unmo_cli.services.feedback import CATEGORIES, add_feedback
 from unmo_cli.services.mail import (
     WELCOME_REQUEST,
@@ -136,8 +136,9 @@ def send_surveys(ws: Workspace, slugs: list[str], *, every: bool = False, dry_ru
 def _customers(db: Database, slugs: list[str]) -> list[Customer]:
     with db.session() as session:
         if not slugs:
-            return list(session.execute(select(Customer).where(Customer.churned_at.is_(None))
-                                        .order_by(Customer.created_at, Customer.id)).scalars())
+            return list(session.execute(select(Customer).where(
+                Customer.churned_at.is_(None), Customer.contact_email != ERASED)
+                .order_by(Customer.created_at, Customer.id)).scalars())
         found, unknown = [], []
         for slug in dict.fromkeys(slugs):
             try:
@@ -146,6 +147,10 @@ def _customers(db: Database, slugs: list[str]) -> list[Customer]:
                 unknown.append(slug)
         if unknown:
             raise unknown_customer(*unknown)
+        for customer in found:
+            if forgotten(customer):
+                raise InputError(f"customer {customer.slug!r} was forgotten (customer forget): "
+                                 "it has no contact to survey.")
         return found
 
 
@@ -317,6 +322,7 @@ def find_invitation(ws: Workspace, token: str) -> Invitation:
         db.dispose()
     if row is None:
         raise TokenRefused("this survey link is not valid: it was altered or never issued.")
+    _still_open(row)  # the stored expiry too: `customer forget` closes the links
     _remember_owner(ws, nonce, row.id, row.slug)  # the answer then need not look it up
     return Invitation(row.id, row.nonce, row.slug, row.name,
                       clock.from_db(row.expires_at), row.answers,  # type: ignore[arg-type]
@@ -391,6 +397,7 @@ def record_answer(ws: Workspace, token: str, fields: dict[str, str]) -> Answer:
         current = connection.execute(read, {"invitation": invitation_id}).first()
         if current is None:
             raise TokenRefused("this survey link is not valid any more.")
+        _still_open(current)
         first = clock.from_db(current.first_answered_at)
         if first is not None and now >= first + ANSWER_CHANGE_WINDOW:
             raise AnswerClosed("this survey was answered more than a day ago; the answer can "
@@ -476,6 +483,14 @@ def _genuine_nonce(key: bytes, token: str) -> str:
     if clock.now() >= expires:
         raise TokenExpired("this survey link has expired.")
     return nonce
+
+
+def _still_open(invitation: Any) -> None:
+    """The stored expiry counts too, not only the token's: `customer forget` closes the links
+    in the contact's mailbox by moving it to the erasure's instant."""
+    expires = clock.from_db(invitation.expires_at)
+    if expires is not None and clock.now() >= expires:
+        raise TokenExpired("this survey link has expired.")
 
 
 def categories() -> tuple[str, ...]:
