@@ -467,7 +467,8 @@ def _claim_statements() -> tuple[Any, Any, Any]:
     feedback: Any = Feedback.__table__
     by_id = invitations.c.id == bindparam("invitation")
     read = (select(invitations.c.first_answered_at, invitations.c.answers,
-                   invitations.c.feedback_id).where(by_id).with_for_update())
+                   invitations.c.feedback_id, invitations.c.expires_at)
+            .where(by_id).with_for_update())
     write = update(invitations).where(by_id)
     drop = delete(feedback).where(feedback.c.id == bindparam("previous"))
     return read, write, drop
