@@ -64,8 +64,16 @@ class Event:
     row_id: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"at": clock.iso(self.at), "kind": self.kind, "summary": self.summary,
+        return {"at": _iso(self.at), "kind": self.kind, "summary": self.summary,
                 "details": self.details}
+
+
+def _iso(value: datetime | None) -> str | None:
+    """clock.iso, with its common case (a naive UTC value, as both databases return them) first,
+    without its conversions: a timeline of 10,000 events formats 14,000 of them."""
+    if value is not None and value.tzinfo is None:
+        return value.isoformat() + "Z"
+    return clock.iso(value)
 
 
 @dataclass(frozen=True)
@@ -194,7 +202,7 @@ def _record_changes(session: Session, asked: _Query, _kinds: Sequence[str]) -> l
     return [Event(r.effective_at, "change",
                   f"{r.field} {_cut(r.old_value) or '—'} → {_cut(r.new_value) or '—'}",
                   {"field": r.field, "old": r.old_value, "new": r.new_value,
-                   "recorded_at": clock.iso(r.recorded_at)}, r.id) for r in rows]
+                   "recorded_at": _iso(r.recorded_at)}, r.id) for r in rows]
 
 
 def _lag_window(asked: _Query, table_at: Any, customer_column: Any) -> Any:
@@ -226,7 +234,7 @@ def _ledger(session: Session, asked: _Query, kinds: Sequence[str]) -> list[Event
         moved, _cents = metrics.mrr_movement(before, r.kind, r.mrr_cents)
         details = {"movement": moved, "mrr_before": money.for_machines(before),
                    "mrr_after": money.for_machines(r.mrr_cents),
-                   "recorded_at": clock.iso(r.recorded_at)}
+                   "recorded_at": _iso(r.recorded_at)}
         if r.kind == "churn":
             details["reason"] = r.reason
             events.append(Event(r.effective_at, "churn",
@@ -306,13 +314,13 @@ def _alerts(session: Session, asked: _Query, kinds: Sequence[str]) -> list[Event
             events.append(Event(r.created_at, "alert",
                                 f"alert #{r.id} {r.rule}: {_cut(_alert_line(r.text))}",
                                 {"id": r.id, "rule": r.rule, "score": r.score, "text": r.text,
-                                 "notified_at": clock.iso(r.notified_at)}, r.id))
+                                 "notified_at": _iso(r.notified_at)}, r.id))
     if "alert_ack" in kinds:
         for r in session.execute(asked.bounded(select(*columns).where(
                 a.customer_id == asked.id, a.acked_at.is_not(None)), a.acked_at, a.id)):
             events.append(Event(r.acked_at, "alert_ack", f"alert #{r.id} {r.rule} acknowledged",
                                 {"id": r.id, "rule": r.rule,
-                                 "raised_at": clock.iso(r.created_at)}, r.id))
+                                 "raised_at": _iso(r.created_at)}, r.id))
     return events
 
 
@@ -349,7 +357,7 @@ def _notes(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event
         n.at, n.id))
     return [Event(r.at, "note", f"note{f' by {_cut(r.author, 60)}' if r.author else ''}"
                   f"{_quoted(r.text)}",
-                  {"text": r.text, "author": r.author, "recorded_at": clock.iso(r.recorded_at)},
+                  {"text": r.text, "author": r.author, "recorded_at": _iso(r.recorded_at)},
                   r.id) for r in rows]
 
 
@@ -443,7 +451,7 @@ def _surveys(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Eve
         again = f"; answered {r.answers} times" if r.answers > 1 else ""
         events.append(Event(r.first_answered_at, "survey",
                             f"survey answered{': ' + ', '.join(scores) if scores else ''}{again}",
-                            {"answers": r.answers, "answered_at": clock.iso(r.answered_at),
+                            {"answers": r.answers, "answered_at": _iso(r.answered_at),
                              "satisfaction": r.satisfaction, "nps": r.nps}, r.id))
     return events
 
