@@ -9,6 +9,7 @@ as figure ÷ floor ≤ G ÷ REFERENCE_FLOOR_S, so a busy machine slows both side
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
@@ -116,11 +117,14 @@ def with_baseline(commands: dict[str, list[str]], envs: dict[str, dict[str, str]
                   checkout: str | None, names: list[str]) -> None:
     """Add `names` again, run from another checkout of unmo (`--baseline DIR`, e.g. `git
     worktree add` or `git archive | tar -x` of the commit before a change): its package first
-    on PYTHONPATH, measured in the same run, taking turns with the rest."""
+    on PYTHONPATH and run from it (`python -m` puts the current folder first), measured in the
+    same run, taking turns with the rest."""
     if checkout:
+        checkout = os.path.abspath(checkout)
         for name in names:
             commands[f"{name} [baseline]"] = commands[name]
-            envs[f"{name} [baseline]"] = envs[name] | {"PYTHONPATH": checkout}
+            envs[f"{name} [baseline]"] = envs[name] | {"PYTHONPATH": checkout,
+                                                        "BENCH_CWD": checkout}
 
 
 def count_instructions(commands: dict[str, list[str]], envs: dict[str, dict[str, str]],
@@ -134,7 +138,9 @@ def count_instructions(commands: dict[str, list[str]], envs: dict[str, dict[str,
     print(f"  instructions: import floor {floor / 1e9:.2f} G")
     ratios = {}
     for name in names:
-        counted = instructions(commands[name], envs[name])
+        env = dict(envs[name])
+        with contextlib.chdir(env.pop("BENCH_CWD", os.getcwd())):
+            counted = instructions(commands[name], env)
         ratios[name] = counted / floor
         print(f"  instructions: {name:40} {counted / 1e9:.2f} G = {counted / floor:.2f}× floor")
     return ratios
