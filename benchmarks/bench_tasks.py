@@ -2,7 +2,8 @@
 customers (benchmarks/seed.py) with 12,000 tasks: 10,000 open (a fifth overdue, a tenth without a
 due date, one owner in ten the same person) and 2,000 done, inserted in bulk.
 
-    python benchmarks/bench_tasks.py [--tasks 10000] [--runs R] [--json]
+    python benchmarks/bench_tasks.py [--tasks 10000] [--runs R] [--baseline DIR] [--instructions]
+        [--json]
 
 Fresh processes as a user runs them, taking turns with the import floor (benchmarks/measure.py),
 so every figure is a ratio measured in one run: `task list` into a pipe (every open task),
