@@ -3,8 +3,7 @@ process), among 1,000 customers with 100,000 feedback rows and 100,000 health ch
 own, so each source query must find one customer's rows through its index.
 
     python benchmarks/bench_timeline.py [--events 10000] [--runs R] [--baseline DIR]
-        [--instructions]
-        [--json]
+        [--instructions] [--json]
 
 The customer (customer-00001) gets its events spread over the sources, written by bulk inserts
 (benchmarks/seed.py): about a quarter feedback, 15 % alerts (half of them acknowledged: an
