@@ -2,7 +2,8 @@
 customers (benchmarks/seed.py) with 12,000 tasks: 10,000 open (a fifth overdue, a tenth without a
 due date, one owner in ten the same person) and 2,000 done, inserted in bulk.
 
-    python benchmarks/bench_tasks.py [--tasks 10000] [--runs R] [--json]
+    python benchmarks/bench_tasks.py [--tasks 10000] [--runs R] [--baseline DIR] [--instructions]
+        [--json]
 
 Fresh processes as a user runs them, taking turns with the import floor (benchmarks/measure.py),
 so every figure is a ratio measured in one run: `task list` into a pipe (every open task),
@@ -30,10 +31,12 @@ from measure import (  # noqa: E402
     FLOOR,
     UNMO,
     clean_env,
+    count_instructions,
     describe_verdict,
     interleaved,
     seconds,
     verdict,
+    with_baseline,
 )
 from seed import END, NOW, Dataset, analyze, clear, generate, insert  # noqa: E402
 
@@ -95,6 +98,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000, help="open tasks (default 10000)")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also measure these commands run from another checkout (its "
+                        "package first on PYTHONPATH), in the same run")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count instructions (valgrind): ratios no load can move")
     parser.add_argument("--json", action="store_true",
                         help="end with one JSON line of the figures (for benchmarks/run_all.py)")
     options = parser.parse_args()
@@ -114,23 +122,29 @@ def main() -> None:
               f"{os.cpu_count()} CPUs")
         commands = {"floor": FLOOR} | {name: UNMO + args for name, (args, _) in COMMANDS.items()}
         envs = {name: env | extra for name, (_, extra) in COMMANDS.items()}
+        compared = ["task list (pipe, 80 columns)", "task list --all --json"]
+        with_baseline(commands, envs, options.baseline, compared)
         found = interleaved(commands, env, options.runs, envs)
         floor = found["floor"].median
         print(f"  {'import floor':30} {seconds(floor):>8}")
         figures = {}
-        for name in COMMANDS:
+        for name in [n for n in commands if n != "floor"]:
             runs = found[name]
             figures[name] = {"median_s": runs.median, "ratio": runs.median / floor,
                              "cpu_s": statistics.median(runs.cpu), "bytes": runs.output_bytes}
-            print(f"  {name:30} {seconds(runs.median):>8}  {runs.median / floor:4.2f}× floor  "
+            print(f"  {name:42} {seconds(runs.median):>8}  {runs.median / floor:4.2f}× floor  "
                   f"CPU {seconds(statistics.median(runs.cpu)):>8}  {runs.output_bytes:,} bytes")
         worst = max(COMMANDS, key=lambda n: figures[n]["median_s"])
         judged = verdict(found[worst], found["floor"], GOAL_S)
         what = f"`unmo task list`, {options.tasks:,} open tasks, whole process, slowest ({worst})"
         print(f"  {what}: {describe_verdict(judged)}; goal ≤ {GOAL_S:g} s "
               f"(≤ {judged['goal_ratio']:.2f}× floor): {'met' if judged['met'] else 'MISSED'}")
+        valgrind = [n for n in commands if n in compared or n.endswith("[baseline]")]
+        instruction_ratios = (count_instructions(commands, envs, valgrind, env)
+                              if options.instructions else {})
         if options.json:
             print(json.dumps({"database": database, "floor_s": floor, "figures": figures,
+                              "instruction_ratios": instruction_ratios,
                               "goals": [{"figure": what, "value": describe_verdict(judged),
                                          "goal": f"≤ {GOAL_S:g} s", "met": judged["met"]}]}))
     finally:

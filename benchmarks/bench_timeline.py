@@ -2,7 +2,8 @@
 process), among 1,000 customers with 100,000 feedback rows and 100,000 health checks of their
 own, so each source query must find one customer's rows through its index.
 
-    python benchmarks/bench_timeline.py [--events 10000] [--runs R] [--json]
+    python benchmarks/bench_timeline.py [--events 10000] [--runs R] [--baseline DIR]
+        [--instructions] [--json]
 
 The customer (customer-00001) gets its events spread over the sources, written by bulk inserts
 (benchmarks/seed.py): about a quarter feedback, 15 % alerts (half of them acknowledged: an
@@ -32,7 +33,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import FLOOR, UNMO, clean_env, describe_verdict, interleaved, seconds, verdict  # noqa: E402
+from measure import (  # noqa: E402
+    FLOOR,
+    UNMO,
+    clean_env,
+    count_instructions,
+    describe_verdict,
+    interleaved,
+    seconds,
+    verdict,
+    with_baseline,
+)
 from seed import END, NOW, Dataset, analyze, describe, generate, insert  # noqa: E402
 
 SLUG, CUSTOMER_ID = "customer-00001", 1
@@ -159,6 +170,11 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the temporary workspace")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also measure these commands run from another checkout (its "
+                        "package first on PYTHONPATH), in the same run")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count instructions (valgrind): ratios no load can move")
     parser.add_argument("--json", action="store_true",
                         help="end with one JSON line of the figures (for benchmarks/run_all.py)")
     options = parser.parse_args()
@@ -193,17 +209,19 @@ def main() -> None:
         measured = COMMANDS | REFERENCE
         commands = {"floor": FLOOR} | {name: UNMO + args for name, (args, _) in measured.items()}
         envs = {name: env | extra for name, (_, extra) in measured.items()}
+        compared = ["timeline (pipe, 80 columns)", "timeline --json"]
+        with_baseline(commands, envs, options.baseline, compared)
         found = interleaved(commands, env, options.runs, envs)
         floor = found["floor"].median
         print(f"  {'import floor':36} {seconds(floor):>8}  CPU "
               f"{seconds(statistics.median(found['floor'].cpu)):>8}")
         figures = {}
-        for name in measured:
+        for name in [n for n in commands if n != "floor"]:
             runs = found[name]
             figures[name] = {"median_s": runs.median, "ratio": runs.median / floor,
                              "cpu_s": statistics.median(runs.cpu), "peak_mb": max(runs.peak_mb),
                              "bytes": runs.output_bytes}
-            print(f"  {name:36} {seconds(runs.median):>8}  {runs.median / floor:4.2f}× floor  "
+            print(f"  {name:42} {seconds(runs.median):>8}  {runs.median / floor:4.2f}× floor  "
                   f"CPU {seconds(statistics.median(runs.cpu)):>8}  peak "
                   f"{max(runs.peak_mb):5.0f} MB  {runs.output_bytes:,} bytes")
         worst = max(COMMANDS, key=lambda n: figures[n]["median_s"])
@@ -214,9 +232,13 @@ def main() -> None:
                 "value": describe_verdict(judged), "met": judged["met"]}
         print(f"  {goal['figure']}: {goal['value']}; goal {goal['goal']}: "
               f"{'met' if goal['met'] else 'MISSED'}")
+        valgrind = [n for n in commands if n in compared or n.endswith("[baseline]")]
+        instruction_ratios = (count_instructions(commands, envs, valgrind, env)
+                              if options.instructions else {})
         if options.json:
             print(json.dumps({"events": len(counted), "kinds": kinds, "rows": written,
-                              "floor_s": floor, "figures": figures, "goals": [goal],
+                              "floor_s": floor, "figures": figures,
+                              "instruction_ratios": instruction_ratios, "goals": [goal],
                               "runs": options.runs}))
     finally:
         if options.keep:

@@ -9,6 +9,7 @@ as figure ÷ floor ≤ G ÷ REFERENCE_FLOOR_S, so a busy machine slows both side
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
@@ -110,3 +111,36 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["NO_COLOR"] = "1"
     env.pop("COLUMNS", None)
     return env | extra
+
+
+def with_baseline(commands: dict[str, list[str]], envs: dict[str, dict[str, str]],
+                  checkout: str | None, names: list[str]) -> None:
+    """Add `names` again, run from another checkout of unmo (`--baseline DIR`, e.g. `git
+    worktree add` or `git archive | tar -x` of the commit before a change): its package first
+    on PYTHONPATH and run from it (`python -m` puts the current folder first), measured in the
+    same run, taking turns with the rest."""
+    if checkout:
+        checkout = os.path.abspath(checkout)
+        for name in names:
+            commands[f"{name} [baseline]"] = commands[name]
+            envs[f"{name} [baseline]"] = envs[name] | {"PYTHONPATH": checkout,
+                                                        "BENCH_CWD": checkout}
+
+
+def count_instructions(commands: dict[str, list[str]], envs: dict[str, dict[str, str]],
+                       names: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Instructions of one run of the floor and of each of `names` (valgrind; figures no load
+    can move), as ratios to the floor's; printed as they come."""
+    # lazy: benchtools is the other benchmarks' helper module; only --instructions needs it
+    from benchtools import instructions
+
+    floor = instructions(FLOOR, env)
+    print(f"  instructions: import floor {floor / 1e9:.2f} G")
+    ratios = {}
+    for name in names:
+        env = dict(envs[name])
+        with contextlib.chdir(env.pop("BENCH_CWD", os.getcwd())):
+            counted = instructions(commands[name], env)
+        ratios[name] = counted / floor
+        print(f"  instructions: {name:40} {counted / 1e9:.2f} G = {counted / floor:.2f}× floor")
+    return ratios

@@ -55,3 +55,21 @@ def test_onboarding_and_alerts_list_build_no_model_classes(unmo, workspace: Path
     assert _probe("alerts", "list", "--json") == {"code": 0, "models": False}
     # and the probe sees them when a command does build them
     assert _probe("customer", "show", "second-games") == {"code": 0, "models": True}
+
+
+def test_task_list_and_timeline_build_no_model_classes(unmo, workspace: Path):
+    onboard(unmo, "Second Games")
+    unmo("task", "add", "second-games", "Call about the renewal", "--due", "2030-01-01",
+         "--owner", "ana@team.example")
+    unmo("customer", "note", "second-games", "Spoke to the CTO.")
+    for args in (["task", "list"], ["task", "list", "--json"], ["task", "list", "--all"],
+                 ["task", "list", "second-games", "--overdue"],
+                 ["task", "list", "--owner", "ana@team.example", "--json"],
+                 ["customer", "timeline", "second-games"],
+                 ["customer", "timeline", "Second Games", "--json", "--limit", "5"],
+                 ["customer", "timeline", "second-games", "--since", "2020-01-01",
+                  "--kind", "task"]):
+        assert _probe(*args) == {"code": 0, "models": False}, args
+    # an unknown customer is still refused (exit 2), without them
+    assert _probe("customer", "timeline", "nobody") == {"code": 2, "models": False}
+    assert _probe("task", "list", "nobody") == {"code": 2, "models": False}

@@ -192,6 +192,8 @@ class DataTable:
                 continue
             cells: list[list[list[Any]]] = []  # per cell, its lines, each a list of segments
             texts: list[str] | None = []  # while every cell so far is one unstyled line
+            # while every cell so far is unstyled lines of its column's width (a wrapped one too)
+            plain: list[list[str]] | None = []
             for i, width, column in shown:
                 cell, size = row[i], sizes[i]
                 if 0 <= size <= width:  # fits: padded, as Rich pads it
@@ -205,6 +207,10 @@ class DataTable:
                         texts.append(text)
                     else:
                         texts = None
+                    if style is None and plain is not None:
+                        plain.append([text])
+                    else:
+                        plain = None
                     cells.append([[Segment(text, style)]])
                     continue
                 texts = None
@@ -212,8 +218,12 @@ class DataTable:
                     # Plain printable text wrapped at words, one cell a character: Rich's own
                     # line breaks, without its per-cell layout (a timeline's summaries are most
                     # of its rows).
-                    cells.append([[Segment(line)] for line in _wrapped(cell, width)])
+                    wrapped = _wrapped(cell, width)
+                    if plain is not None:
+                        plain.append(wrapped)
+                    cells.append([[Segment(line)] for line in wrapped])
                     continue
+                plain = None
                 # Cut, wrapped, with tabs or styled in parts: Rich lays the cell out.
                 cells.append(console.render_lines(
                     cell if isinstance(cell, Text) else Text(cell),
@@ -223,6 +233,12 @@ class DataTable:
                                    height=None, highlight=False)))
             if texts is not None:
                 yield gap.join(texts) + "\n"
+                continue
+            if plain is not None:  # unstyled lines: text, as the segments below would write
+                yield "".join(gap.join(lines[line_no] if line_no < len(lines) else " " * width
+                                       for (_, width, _), lines in zip(shown, plain,
+                                                                       strict=True)) + "\n"
+                              for line_no in range(max(len(lines) for lines in plain)))
                 continue
             segments: list[Any] = []
             for line_no in range(max(len(lines) for lines in cells)):

@@ -94,3 +94,9 @@ def plain_email(text: str) -> str | None:
     if not match or len(match.group("local")) > 64:
         return None
     return f"{match.group('local')}@{match.group('domain').lower()}"
+
+
+def address_hint(address: str) -> str:
+    """An address as output shows it: its domain, not the person."""
+    _local, _, domain = address.rpartition("@")
+    return f"…@{domain}" if domain else "…"

@@ -2,7 +2,8 @@
 nothing else): onboarding's pre-flight and write path, and `alerts list`. Building the SQLModel
 classes of db/models.py costs a process about 0.2 G instructions (a tenth of importing Typer,
 SQLModel, Jinja2 and Rich, as much as an onboarding's own work); a statement on these clauses
-needs none of it. tests/test_db_tables.py holds every table here equal, column by column (names
+needs none of it; `task list` and `customer timeline` read through them too (every table a
+timeline reads). tests/test_db_tables.py holds every table here equal, column by column (names
 and types), to the models' table of the same name, so the two cannot drift."""
 
 from __future__ import annotations
@@ -57,4 +58,64 @@ alerts = table(
     column("claimed_until", DateTime),
 )
 
-TABLES = (customers, api_keys, onboarding_sessions, onboarding_steps, alerts)
+phase_changes = table(
+    "phase_changes",
+    column("id", Integer), column("customer_id", Integer), column("changed_at", DateTime),
+    column("from_phase", String), column("to_phase", String),
+)
+
+customer_changes = table(
+    "customer_changes",
+    column("id", Integer), column("customer_id", Integer), column("field", String),
+    column("old_value", String), column("new_value", String), column("effective_at", DateTime),
+    column("recorded_at", DateTime),
+)
+
+feedback = table(
+    "feedback",
+    column("id", Integer), column("customer_id", Integer), column("received_at", DateTime),
+    column("satisfaction", Integer), column("nps", Integer), column("category", String),
+    column("comment", String), column("source", String), column("external_id", String),
+)
+
+health_checks = table(
+    "health_checks",
+    column("id", Integer), column("customer_id", Integer), column("checked_at", DateTime),
+    column("status", String), column("http_status", Integer), column("latency_ms", Float),
+    column("error", String), column("services", String), column("installs", Integer),
+)
+
+email_sendings = table(
+    "email_sendings",
+    column("id", Integer), column("customer_id", Integer), column("kind", String),
+    column("request_key", String), column("message_id", String),
+    column("recipient_digest", String), column("outcome", String), column("answer", String),
+    column("attempts", Integer), column("requested_at", DateTime),
+    column("attempted_at", DateTime), column("sent_at", DateTime),
+)
+
+survey_invitations = table(
+    "survey_invitations",
+    column("id", Integer), column("nonce", String), column("customer_id", Integer),
+    column("created_at", DateTime), column("expires_at", DateTime), column("answers", Integer),
+    column("first_answered_at", DateTime), column("answered_at", DateTime),
+    column("feedback_id", Integer), column("sending_id", Integer),
+)
+
+notes = table(
+    "notes",
+    column("id", Integer), column("customer_id", Integer), column("at", DateTime),
+    column("text", String), column("author", String), column("recorded_at", DateTime),
+)
+
+tasks = table(
+    "tasks",
+    column("id", Integer), column("customer_id", Integer), column("title", String),
+    column("owner", String), column("due_on", Date), column("status", String),
+    column("playbook", String), column("fired", Integer), column("created_at", DateTime),
+    column("updated_at", DateTime), column("done_at", DateTime), column("done_note", String),
+)
+
+TABLES = (customers, mrr_changes, api_keys, onboarding_sessions, onboarding_steps, alerts,
+          phase_changes, customer_changes, feedback, health_checks, email_sendings,
+          survey_invitations, notes, tasks)

@@ -15,7 +15,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import select
 
 from unmo_cli import apikeys, clock, testhooks
-from unmo_cli.db import database_exists, lock_for_update, open_database, open_read_only
+from unmo_cli.db import lock_for_update, open_database, open_read_only
 from unmo_cli.db.models import ApiKey, Customer, OnboardingSession, OnboardingStep, PhaseChange
 from unmo_cli.errors import CheckFailed, EnvironmentFailure, InputError, NotFound, UnmoError
 from unmo_cli.names import name_key
@@ -35,9 +35,9 @@ from unmo_cli.services.customer_folder import (
     secret_keys_from_env,
     write_folder,
 )
+from unmo_cli.services.customer_lookup import lookup_text, open_existing, unknown_customer
 from unmo_cli.services.customer_record import customer_json, platforms_of
 from unmo_cli.services.summaries import feedback_summary, health_summary
-from unmo_cli.text import text_problem
 from unmo_cli.urls import local_host
 from unmo_cli.workspace import load_workspace
 
@@ -66,23 +66,6 @@ def get_customer(session: Session, slug_or_name: str) -> Customer:
     if found is None:
         raise unknown_customer(slug_or_name)
     return found
-
-
-def lookup_text(slug_or_name: str) -> str:
-    """What a slug or name is looked up as (NotFound for text no customer is named with)."""
-    text = slug_or_name.strip()
-    if text_problem(text):
-        # Not text any customer is named with (a control character, bytes that were not UTF-8,
-        # a line break), nor always text a database can be asked about: no match.
-        raise unknown_customer(slug_or_name)
-    return text
-
-
-def unknown_customer(*slugs_or_names: str) -> NotFound:
-    """The one sentence for customers that are not in the workspace (every one at once)."""
-    named = ", ".join(repr(s) for s in slugs_or_names)
-    noun = "customer" if len(slugs_or_names) == 1 else "customers"
-    return NotFound(f"unknown {noun} {named}; run unmo customer list to see the slugs.")
 
 
 @contextmanager
@@ -128,16 +111,6 @@ def profile_of(customer: Customer) -> CustomerProfile:
 def _open(ws: Workspace | None) -> tuple[Workspace, Any]:
     ws = ws or load_workspace()
     return ws, open_database(ws)
-
-
-def open_existing(ws: Workspace | None) -> tuple[Workspace, Any]:
-    """The workspace and its database, or None for the database when there is none yet: reading
-    commands must not create one."""
-
-    ws = ws or load_workspace()
-    if not database_exists(ws):
-        return ws, None
-    return _open(ws)
 
 
 # --- list and show ------------------------------------------------------------------------------

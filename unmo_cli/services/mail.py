@@ -30,6 +30,7 @@ from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.services.customer_folder import WELCOME_EML
 from unmo_cli.services.customers import get_customer
 from unmo_cli.signing import recipient_digest, signing_key
+from unmo_cli.text import address_hint
 from unmo_cli.workspace import SMTP_PASSWORD_ENV, Workspace
 
 KINDS = ("welcome", "survey")
@@ -60,12 +61,6 @@ class Sending:
                 "outcome": self.outcome, "subject": self.subject, "to": self.to,
                 "sent_at": clock.iso(self.sent_at), "attempts": self.attempts,
                 "answer": self.answer, "dry_run": self.dry_run}
-
-
-def address_hint(address: str) -> str:
-    """An address as output shows it: its domain, not the person."""
-    _local, _, domain = address.rpartition("@")
-    return f"…@{domain}" if domain else "…"
 
 
 def server_for(ws: Workspace) -> mailer.SmtpServer:

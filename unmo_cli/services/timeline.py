@@ -2,7 +2,8 @@
 source table, each bounded by the customer and `--since` on its (customer_id, time) index, the
 rows turned into events and merged in time order. Health is shown by its status transitions
 only, found in SQL with LAG() (SQLite ≥ 3.25, PostgreSQL), so 10,000 checks that change
-nothing never reach Python."""
+nothing never reach Python. Read through db/tables.py's Core clauses (the customer too, as a
+plain row): a timeline builds none of the model classes."""
 
 from __future__ import annotations
 
@@ -13,31 +14,31 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select
 
-from unmo_cli import clock, money
-from unmo_cli.db.models import (
-    Alert,
-    ApiKey,
-    CustomerChange,
-    EmailSending,
-    Feedback,
-    HealthCheck,
-    MrrChange,
-    Note,
-    OnboardingSession,
-    PhaseChange,
-    SurveyInvitation,
-    Task,
+from unmo_cli import clock, metrics, money
+from unmo_cli.db.tables import (
+    alerts,
+    api_keys,
+    customer_changes,
+    email_sendings,
+    feedback,
+    health_checks,
+    mrr_changes,
+    notes,
+    onboarding_sessions,
+    phase_changes,
+    survey_invitations,
+    tasks,
 )
 from unmo_cli.errors import InputError
-from unmo_cli.services.customers import customer_session
-from unmo_cli.text import one_line
+from unmo_cli.services.customer_lookup import customer_row_session
+from unmo_cli.text import address_hint, one_line
 from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
     from sqlalchemy import Select
+    from sqlalchemy.engine import Row
     from sqlmodel import Session
 
-    from unmo_cli.db.models import Customer
     from unmo_cli.workspace import Workspace
 
 # Every kind of event, in the order events of one instant are listed (an alert after the
@@ -63,8 +64,16 @@ class Event:
     row_id: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"at": clock.iso(self.at), "kind": self.kind, "summary": self.summary,
+        return {"at": _iso(self.at), "kind": self.kind, "summary": self.summary,
                 "details": self.details}
+
+
+def _iso(value: datetime | None) -> str | None:
+    """clock.iso, with its common case (a naive UTC value, as both databases return them) first,
+    without its conversions: a timeline of 10,000 events formats 14,000 of them."""
+    if value is not None and value.tzinfo is None:
+        return value.isoformat() + "Z"
+    return clock.iso(value)
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,7 @@ class _Query:
     """What every source is asked: this customer, from `since` on (naive UTC; None: from the
     start), at most the `limit` most recent rows (None: all)."""
 
-    customer: Customer
+    customer: Row[Any]  # the customers row (services.customer_lookup.customer_row)
     since: datetime | None
     limit: int | None
 
@@ -119,7 +128,7 @@ def customer_timeline(ws: Workspace | None, slug: str, *, since: str | None = No
     ws = ws if ws is not None else load_workspace()
     start = clock.to_db(clock.parse_day_or_instant(since, ws.settings.timezone, what="--since")
                         ) if since is not None else None
-    with customer_session(ws, slug) as (session, customer):
+    with customer_row_session(ws, slug) as (session, customer):
         asked = _Query(customer, start, limit)
         events: list[Event] = []
         for produces, source in SOURCES:
@@ -152,7 +161,7 @@ def _onboarded(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[E
     c = asked.customer
     if asked.since is not None and c.created_at < asked.since:
         return []
-    m, o = MrrChange.__table__.c, OnboardingSession.__table__.c
+    m, o = mrr_changes.c, onboarding_sessions.c
     start = session.execute(select(m.mrr_cents).where(m.customer_id == asked.id,
                                                       m.kind == "start")
                             .order_by(m.effective_at, m.id).limit(1)).scalar()
@@ -174,7 +183,7 @@ def _onboarded(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[E
 
 
 def _phases(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
-    p = PhaseChange.__table__.c
+    p = phase_changes.c
     rows = session.execute(asked.bounded(
         select(p.id, p.changed_at, p.from_phase, p.to_phase).where(p.customer_id == asked.id),
         p.changed_at, p.id))
@@ -186,14 +195,14 @@ def _phases(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Even
 
 
 def _record_changes(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
-    ch = CustomerChange.__table__.c
+    ch = customer_changes.c
     rows = session.execute(asked.bounded(
         select(ch.id, ch.field, ch.old_value, ch.new_value, ch.effective_at, ch.recorded_at)
         .where(ch.customer_id == asked.id), ch.effective_at, ch.id))
     return [Event(r.effective_at, "change",
                   f"{r.field} {_cut(r.old_value) or '—'} → {_cut(r.new_value) or '—'}",
                   {"field": r.field, "old": r.old_value, "new": r.new_value,
-                   "recorded_at": clock.iso(r.recorded_at)}, r.id) for r in rows]
+                   "recorded_at": _iso(r.recorded_at)}, r.id) for r in rows]
 
 
 def _lag_window(asked: _Query, table_at: Any, customer_column: Any) -> Any:
@@ -210,11 +219,7 @@ _LEDGER_KINDS = {"mrr": "change", "churn": "churn", "reactivation": "reactivatio
 
 
 def _ledger(session: Session, asked: _Query, kinds: Sequence[str]) -> list[Event]:
-    # lazy: services.accounts brings the onboarding parsers (ICU) that only writes need; a
-    # timeline without MRR events does not pay for them
-    from unmo_cli.services.accounts import movement
-
-    m = MrrChange.__table__.c
+    m = mrr_changes.c
     previous = func.lag(m.mrr_cents).over(order_by=(m.effective_at, m.id)).label("previous")
     inner = select(m.id, m.kind, m.mrr_cents, m.effective_at, m.recorded_at, m.reason,
                    previous).where(m.customer_id == asked.id)
@@ -226,10 +231,10 @@ def _ledger(session: Session, asked: _Query, kinds: Sequence[str]) -> list[Event
     events = []
     for r in session.execute(asked.bounded(query, rows.c.effective_at, rows.c.id)):
         before = r.previous or 0
-        moved, _cents = movement(before, r)
+        moved, _cents = metrics.mrr_movement(before, r.kind, r.mrr_cents)
         details = {"movement": moved, "mrr_before": money.for_machines(before),
                    "mrr_after": money.for_machines(r.mrr_cents),
-                   "recorded_at": clock.iso(r.recorded_at)}
+                   "recorded_at": _iso(r.recorded_at)}
         if r.kind == "churn":
             details["reason"] = r.reason
             events.append(Event(r.effective_at, "churn",
@@ -250,7 +255,7 @@ def _ledger(session: Session, asked: _Query, kinds: Sequence[str]) -> list[Event
 def _keys(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
     """Keys issued after onboarding and keys revoked; a revocation and a new key of the same
     kind and environment at the same instant are one rotation."""
-    k = ApiKey.__table__.c
+    k = api_keys.c
     query = select(k.id, k.kind, k.environment, k.hint, k.created_at, k.revoked_at).where(
         k.customer_id == asked.id,
         or_(k.created_at > asked.customer.created_at, k.revoked_at.is_not(None)))
@@ -276,7 +281,7 @@ def _keys(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]
 
 
 def _feedback(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
-    f = Feedback.__table__.c
+    f = feedback.c
     rows = session.execute(asked.bounded(
         select(f.id, f.received_at, f.satisfaction, f.nps, f.category, f.comment, f.source)
         .where(f.customer_id == asked.id), f.received_at, f.id))
@@ -300,7 +305,7 @@ def _alert_line(text: str) -> str:
 
 
 def _alerts(session: Session, asked: _Query, kinds: Sequence[str]) -> list[Event]:
-    a = Alert.__table__.c
+    a = alerts.c
     columns = (a.id, a.rule, a.text, a.score, a.created_at, a.notified_at, a.acked_at)
     events = []
     if "alert" in kinds:
@@ -309,19 +314,19 @@ def _alerts(session: Session, asked: _Query, kinds: Sequence[str]) -> list[Event
             events.append(Event(r.created_at, "alert",
                                 f"alert #{r.id} {r.rule}: {_cut(_alert_line(r.text))}",
                                 {"id": r.id, "rule": r.rule, "score": r.score, "text": r.text,
-                                 "notified_at": clock.iso(r.notified_at)}, r.id))
+                                 "notified_at": _iso(r.notified_at)}, r.id))
     if "alert_ack" in kinds:
         for r in session.execute(asked.bounded(select(*columns).where(
                 a.customer_id == asked.id, a.acked_at.is_not(None)), a.acked_at, a.id)):
             events.append(Event(r.acked_at, "alert_ack", f"alert #{r.id} {r.rule} acknowledged",
                                 {"id": r.id, "rule": r.rule,
-                                 "raised_at": clock.iso(r.created_at)}, r.id))
+                                 "raised_at": _iso(r.created_at)}, r.id))
     return events
 
 
 def _health(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
     """The checks whose status differs from the check before (the first check too)."""
-    h = HealthCheck.__table__.c
+    h = health_checks.c
     previous = func.lag(h.status).over(order_by=(h.checked_at, h.id)).label("previous")
     inner = select(h.id, h.checked_at, h.status, h.http_status, h.latency_ms, h.error,
                    previous).where(h.customer_id == asked.id)
@@ -346,13 +351,13 @@ def _health(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Even
 
 
 def _notes(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
-    n = Note.__table__.c
+    n = notes.c
     rows = session.execute(asked.bounded(
         select(n.id, n.at, n.text, n.author, n.recorded_at).where(n.customer_id == asked.id),
         n.at, n.id))
     return [Event(r.at, "note", f"note{f' by {_cut(r.author, 60)}' if r.author else ''}"
                   f"{_quoted(r.text)}",
-                  {"text": r.text, "author": r.author, "recorded_at": clock.iso(r.recorded_at)},
+                  {"text": r.text, "author": r.author, "recorded_at": _iso(r.recorded_at)},
                   r.id) for r in rows]
 
 
@@ -363,7 +368,7 @@ def _task_details(r: Any) -> dict[str, Any]:
 
 
 def _tasks(session: Session, asked: _Query, kinds: Sequence[str]) -> list[Event]:
-    t = Task.__table__.c
+    t = tasks.c
     columns = (t.id, t.title, t.owner, t.due_on, t.playbook, t.status, t.created_at, t.done_at,
                t.done_note)
     events = []
@@ -390,10 +395,7 @@ _OUTCOME = {"sent": "sent", "failed": "not sent", "unknown": "handed over withou
 
 def _emails(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
     """E-mails sent (or tried), addressed as output shows an address: its domain only."""
-    # lazy: services.mail brings the SMTP client; only a customer with sendings needs the hint
-    from unmo_cli.services.mail import address_hint
-
-    e = EmailSending.__table__.c
+    e = email_sendings.c
     at = func.coalesce(e.sent_at, e.attempted_at).label("at")
     rows = list(session.execute(asked.bounded(
         select(e.id, e.kind, e.message_id, e.outcome, e.answer, e.attempts, e.attempted_at, at)
@@ -412,11 +414,11 @@ def _emails(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Even
     return events
 
 
-def _contact_address(session: Session, customer: Customer) -> Callable[[datetime], str]:
+def _contact_address(session: Session, customer: Row[Any]) -> Callable[[datetime], str]:
     """The contact address the customers row held at a real instant (an e-mail goes to the one
     it holds then): the latest effective change recorded by then, else the value the first
     recorded change replaced, else today's."""
-    ch = CustomerChange.__table__.c
+    ch = customer_changes.c
     changes = list(session.execute(
         select(ch.id, ch.old_value, ch.new_value, ch.effective_at, ch.recorded_at)
         .where(ch.customer_id == customer.id, ch.field == "contact_email")
@@ -435,11 +437,11 @@ def _contact_address(session: Session, customer: Customer) -> Callable[[datetime
 
 
 def _surveys(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
-    s, f = SurveyInvitation.__table__.c, Feedback.__table__.c
+    s, f = survey_invitations.c, feedback.c
     rows = session.execute(asked.bounded(
         select(s.id, s.first_answered_at, s.answered_at, s.answers, f.satisfaction, f.nps)
-        .select_from(SurveyInvitation.__table__.outerjoin(
-            Feedback.__table__, f.id == s.feedback_id))
+        .select_from(survey_invitations.outerjoin(
+            feedback, f.id == s.feedback_id))
         .where(s.customer_id == asked.id, s.first_answered_at.is_not(None)),
         s.first_answered_at, s.id))
     events = []
@@ -449,7 +451,7 @@ def _surveys(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Eve
         again = f"; answered {r.answers} times" if r.answers > 1 else ""
         events.append(Event(r.first_answered_at, "survey",
                             f"survey answered{': ' + ', '.join(scores) if scores else ''}{again}",
-                            {"answers": r.answers, "answered_at": clock.iso(r.answered_at),
+                            {"answers": r.answers, "answered_at": _iso(r.answered_at),
                              "satisfaction": r.satisfaction, "nps": r.nps}, r.id))
     return events
 
