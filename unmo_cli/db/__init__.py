@@ -171,12 +171,14 @@ class Database:
         on PostgreSQL, so a million rows are never held at once): for a scan that does little
         per row (`audit verify`), where SQLAlchemy's row objects would cost more than the work.
         Values come back as the driver gives them: on SQLite text as UTF-8 bytes (timestamps
-        too, in SQLAlchemy's `2026-12-07 09:30:00.123456`), on PostgreSQL str and datetime."""
+        too, in SQLAlchemy's `2026-12-07 09:30:00.123456`); on PostgreSQL in binary, so a
+        query that wants bytes selects `convert_to(text, 'UTF8')`."""
         with _environment_errors(self.url), self.engine.connect() as connection:
             driver = connection.connection.driver_connection
             assert driver is not None
             if self.dialect == "postgresql":
-                with driver.cursor(name="unmo_scan") as cursor:
+                # Binary results: bytea arrives as bytes, integers as ints, nothing parsed.
+                with driver.cursor(name="unmo_scan", binary=True) as cursor:
                     cursor.itersize = batch
                     cursor.execute(sql)
                     yield from cursor

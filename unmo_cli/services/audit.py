@@ -85,6 +85,13 @@ def _rows(connection: Connection, query: Any) -> Iterator[Any]:
 
 VERIFY_SQL = ("SELECT id, at, actor, command, customer, action, details, hash "
               "FROM audit_events ORDER BY id")
+# PostgreSQL: every text as its UTF-8 bytes, and the time in the text form SQLite stores
+# (always six digits of microseconds), so one loop checks both databases' rows.
+VERIFY_SQL_POSTGRESQL = (
+    "SELECT id, convert_to(to_char(at, 'YYYY-MM-DD HH24:MI:SS.US'), 'UTF8'), "
+    "convert_to(actor, 'UTF8'), convert_to(command, 'UTF8'), convert_to(customer, 'UTF8'), "
+    "convert_to(action, 'UTF8'), convert_to(details, 'UTF8'), convert_to(hash, 'UTF8') "
+    "FROM audit_events ORDER BY id")
 
 
 def verify(ws: Workspace | None = None) -> Verdict:
@@ -99,7 +106,8 @@ def verify(ws: Workspace | None = None) -> Verdict:
     string, sha256 = _json_bytes, hashlib.sha256
     try:
         for event_id, at, actor, command, customer, action, details, digest in \
-                db.raw_rows(VERIFY_SQL):
+                db.raw_rows(VERIFY_SQL_POSTGRESQL if db.dialect == "postgresql"
+                            else VERIFY_SQL):
             if event_id != expected_id:
                 problem = (f"event #{expected_id} is missing (deleted)"
                            if event_id > expected_id else f"event #{event_id} is out of order")
