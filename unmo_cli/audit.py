@@ -339,6 +339,12 @@ def _before_commit(conn: Connection) -> None:
 _trail_exists: set[str] = set()
 
 
+def trail_exists(engine: Engine) -> None:
+    """The database behind `engine` is at the newest schema, so it has the audit table: a write
+    need not ask the catalogue (db.open_database says so after its schema check)."""
+    _trail_exists.add(str(engine.url))
+
+
 def _has_trail(conn: Connection) -> bool:
     """Whether the database has the audit table yet (an older schema, before migration 0009,
     has no trail to append to: its rows are counted by the genesis event when it migrates)."""

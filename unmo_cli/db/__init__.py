@@ -525,6 +525,7 @@ def open_database(workspace: Workspace, *, upgrade: bool = True) -> Database:
         try:
             if db.schema_revision() != SCHEMA_HEAD:
                 db.upgrade()
+            audit.trail_exists(db.engine)  # at the newest schema: no need to look for it again
         except SQLAlchemyError as exc:
             db.dispose()
             raise EnvironmentFailure(f"the database at {redact_url(url)} could not be opened: "
