@@ -88,19 +88,19 @@ class QuickRuntimeParam(RuntimeParam):
         annotation, info = self.annotation, self.parameter_info
         if get_origin(annotation) is list:
             (item,) = get_args(annotation)
+            if not isinstance(value, (list, tuple)):
+                raise _Unsure
             leaf = _LEAVES.get(item)
-            if leaf is None or not isinstance(value, (list, tuple)):
+            if leaf is None and _is_enum(item):
+                return [self._choice(item, one, ctx) for one in value]
+            if leaf is None:
                 raise _Unsure
             return [leaf(one) for one in value]
         leaf = _LEAVES.get(annotation)
         if leaf is not None:
             return leaf(value)
-        if isinstance(annotation, type) and issubclass(annotation, Enum):
-            try:
-                return coerce_cli_choice(value, choices=list(annotation),
-                                         case_sensitive=info.case_sensitive, ctx=ctx)
-            except ValueError:
-                raise _Unsure from None
+        if _is_enum(annotation):
+            return self._choice(annotation, value, ctx)
         if annotation is Path:
             if type(value) is str and value:
                 value = Path(value)
@@ -110,6 +110,13 @@ class QuickRuntimeParam(RuntimeParam):
             # no pydantic, and their errors are Typer's.
             return coerce_cli_path(value, info, path_type=Path, param=param, ctx=ctx)
         raise _Unsure
+
+    def _choice(self, enum: type[Enum], value: Any, ctx: Context) -> Any:
+        try:
+            return coerce_cli_choice(value, choices=list(enum),
+                                     case_sensitive=self.parameter_info.case_sensitive, ctx=ctx)
+        except ValueError:
+            raise _Unsure from None
 
     def _typer_own(self) -> RuntimeParam:
         return build_runtime_param(self.descriptor)
@@ -122,10 +129,15 @@ def _quick_enough(descriptor: TypeDescriptor) -> bool:
         return False
     annotation = descriptor.annotation
     if get_origin(annotation) is list:
-        return get_args(annotation)[0] in _LEAVES
+        item = get_args(annotation)[0]
+        return item in _LEAVES or _is_enum(item)
     if annotation is Path:
         return info.path_type is None and not info.resolve_path and not info.allow_dash
-    return annotation in _LEAVES or (isinstance(annotation, type) and issubclass(annotation, Enum))
+    return annotation in _LEAVES or _is_enum(annotation)
+
+
+def _is_enum(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, Enum)
 
 
 def install(params: Any) -> None:

@@ -31,14 +31,13 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 from sqlalchemy.pool import StaticPool
-from sqlmodel import Session
 
 from unmo_cli import audit
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.workspace import ensure_private_dir
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
     from sqlmodel import Session
 
     from unmo_cli.workspace import Workspace
@@ -91,7 +90,13 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """One unit of work: committed when the block ends, rolled back if it raises."""
+        """One unit of work through the ORM (the model classes): committed when the block ends,
+        rolled back if it raises. Statements on db/tables.py's Core clauses need no ORM: use
+        `connection()`, which imports neither SQLModel, pydantic nor SQLAlchemy's ORM."""
+
+        # lazy: SQLModel, pydantic and SQLAlchemy's ORM are 0.6 G instructions to import, a third
+        # of the import floor; commands that state their statements in Core never load them.
+        from sqlmodel import Session
 
         session = Session(self.engine, expire_on_commit=False)
         try:
@@ -105,6 +110,17 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """One unit of work on a Core connection (db/tables.py's clauses, plain rows): committed
+        when the block ends, rolled back if it raises; the same errors as `session()`."""
+
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except OperationalError as exc:
+            raise EnvironmentFailure(_describe_operational(exc, self.url)) from None
 
     def schema_revision(self) -> str | None:
         with _environment_errors(self.url), self.engine.connect() as connection:

@@ -17,6 +17,7 @@ from unmo_cli.db import database_exists, open_database
 from unmo_cli.db.tables import alerts, customers
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
     from sqlmodel import Session
 
     from unmo_cli.workspace import Workspace
@@ -60,7 +61,7 @@ def _aware(value: datetime | None) -> datetime | None:
     return clock.from_db(value)
 
 
-def _views(session: Session, *conditions: Any) -> list[AlertView]:
+def _views(session: Session | Connection, *conditions: Any) -> list[AlertView]:
     # The columns a view shows, as plain rows: no Alert objects for the session to track.
     rows = session.execute(
         select(alerts.c.id, customers.c.slug, customers.c.name, alerts.c.rule, alerts.c.score,
@@ -76,7 +77,7 @@ def _views(session: Session, *conditions: Any) -> list[AlertView]:
                  acked_at, attempts, last_error) in rows]
 
 
-def alert_views(session: Session, ids: Sequence[int]) -> list[AlertView]:
+def alert_views(session: Session | Connection, ids: Sequence[int]) -> list[AlertView]:
     if not ids:
         return []
     return _views(session, alerts.c.id.in_(list(ids)))
@@ -90,7 +91,7 @@ def list_alerts(ws: Workspace, *, open_only: bool = False) -> list[AlertView]:
         return []
     db = open_database(ws)
     try:
-        with db.session() as session:
-            return _views(session, *([alerts.c.acked_at.is_(None)] if open_only else []))
+        with db.connection() as connection:
+            return _views(connection, *([alerts.c.acked_at.is_(None)] if open_only else []))
     finally:
         db.dispose()

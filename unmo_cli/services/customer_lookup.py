@@ -19,7 +19,7 @@ from unmo_cli.text import text_problem
 from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Row
+    from sqlalchemy.engine import Connection, Row
     from sqlmodel import Session
 
     from unmo_cli.workspace import Workspace
@@ -52,7 +52,7 @@ def open_existing(ws: Workspace | None) -> tuple[Workspace, Any]:
     return ws, open_database(ws)
 
 
-def customer_row(session: Session, slug_or_name: str) -> Row[Any]:
+def customer_row(session: Session | Connection, slug_or_name: str) -> Row[Any]:
     """As services.customers.get_customer, the customers row as a plain row (its columns by
     name, as the model's attributes): the customer whose slug is `slug_or_name`, or whose name
     folds to the same key; NotFound otherwise."""
@@ -70,15 +70,16 @@ def customer_row(session: Session, slug_or_name: str) -> Row[Any]:
 
 @contextmanager
 def customer_row_session(ws: Workspace | None, slug_or_name: str
-                         ) -> Iterator[tuple[Session, Row[Any]]]:
-    """As services.customers.customer_session, for reading: the session and the customer's row
+                         ) -> Iterator[tuple[Connection, Row[Any]]]:
+    """As services.customers.customer_session, for reading: a Core connection (no model classes
+    are built) and the customer's row
     (customer_row). A workspace without a database has no customers: NotFound, and no database
     is created."""
     ws, db = open_existing(ws)
     if db is None:
         raise unknown_customer(slug_or_name)
     try:
-        with db.session() as session:
-            yield session, customer_row(session, slug_or_name)
+        with db.connection() as connection:
+            yield connection, customer_row(connection, slug_or_name)
     finally:
         db.dispose()

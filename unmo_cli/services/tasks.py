@@ -191,11 +191,10 @@ def list_tasks(ws: Workspace | None, *, slug: str | None = None, owner: str | No
             raise unknown_customer(slug)
         return []
     try:
-        if slug is not None:
-            with db.session() as session:
-                conditions.append(_t.customer_id == customer_row(session, slug).id)
-        # Plain rows on a connection, not through the ORM session: 10,000 rows in one query.
-        with db.engine.connect() as connection:
+        # Plain rows on a Core connection, not through the ORM: 10,000 rows in one query.
+        with db.connection() as connection:
+            if slug is not None:
+                conditions.append(_t.customer_id == customer_row(connection, slug).id)
             return [_view(row, day) for row in connection.execute(_query(*conditions)).all()]
     finally:
         db.dispose()

@@ -36,8 +36,7 @@ from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
     from sqlalchemy import Select
-    from sqlalchemy.engine import Row
-    from sqlmodel import Session
+    from sqlalchemy.engine import Connection, Row
 
     from unmo_cli.workspace import Workspace
 
@@ -157,7 +156,7 @@ def _quoted(text: str | None) -> str:
     return f": “{_cut(text)}”" if text and text.strip() else ""
 
 
-def _onboarded(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
+def _onboarded(session: Connection, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
     c = asked.customer
     if asked.since is not None and c.created_at < asked.since:
         return []
@@ -182,7 +181,7 @@ def _onboarded(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[E
                    "duration_s": round(recorded.duration_s, 4) if recorded else None})]
 
 
-def _phases(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
+def _phases(session: Connection, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
     p = phase_changes.c
     rows = session.execute(asked.bounded(
         select(p.id, p.changed_at, p.from_phase, p.to_phase).where(p.customer_id == asked.id),
@@ -194,7 +193,7 @@ def _phases(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Even
                   {"from": r.from_phase, "to": r.to_phase}, r.id) for r in rows]
 
 
-def _record_changes(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
+def _record_changes(session: Connection, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
     ch = customer_changes.c
     rows = session.execute(asked.bounded(
         select(ch.id, ch.field, ch.old_value, ch.new_value, ch.effective_at, ch.recorded_at)
@@ -218,7 +217,7 @@ def _lag_window(asked: _Query, table_at: Any, customer_column: Any) -> Any:
 _LEDGER_KINDS = {"mrr": "change", "churn": "churn", "reactivation": "reactivation"}
 
 
-def _ledger(session: Session, asked: _Query, kinds: Sequence[str]) -> list[Event]:
+def _ledger(session: Connection, asked: _Query, kinds: Sequence[str]) -> list[Event]:
     m = mrr_changes.c
     previous = func.lag(m.mrr_cents).over(order_by=(m.effective_at, m.id)).label("previous")
     inner = select(m.id, m.kind, m.mrr_cents, m.effective_at, m.recorded_at, m.reason,
@@ -252,7 +251,7 @@ def _ledger(session: Session, asked: _Query, kinds: Sequence[str]) -> list[Event
     return events
 
 
-def _keys(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
+def _keys(session: Connection, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
     """Keys issued after onboarding and keys revoked; a revocation and a new key of the same
     kind and environment at the same instant are one rotation."""
     k = api_keys.c
@@ -280,7 +279,7 @@ def _keys(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]
     return events
 
 
-def _feedback(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
+def _feedback(session: Connection, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
     f = feedback.c
     rows = session.execute(asked.bounded(
         select(f.id, f.received_at, f.satisfaction, f.nps, f.category, f.comment, f.source)
@@ -304,7 +303,7 @@ def _alert_line(text: str) -> str:
     return lines[1] if len(lines) > 1 else lines[0]
 
 
-def _alerts(session: Session, asked: _Query, kinds: Sequence[str]) -> list[Event]:
+def _alerts(session: Connection, asked: _Query, kinds: Sequence[str]) -> list[Event]:
     a = alerts.c
     columns = (a.id, a.rule, a.text, a.score, a.created_at, a.notified_at, a.acked_at)
     events = []
@@ -324,7 +323,7 @@ def _alerts(session: Session, asked: _Query, kinds: Sequence[str]) -> list[Event
     return events
 
 
-def _health(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
+def _health(session: Connection, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
     """The checks whose status differs from the check before (the first check too)."""
     h = health_checks.c
     previous = func.lag(h.status).over(order_by=(h.checked_at, h.id)).label("previous")
@@ -350,7 +349,7 @@ def _health(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Even
     return events
 
 
-def _notes(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
+def _notes(session: Connection, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
     n = notes.c
     rows = session.execute(asked.bounded(
         select(n.id, n.at, n.text, n.author, n.recorded_at).where(n.customer_id == asked.id),
@@ -367,7 +366,7 @@ def _task_details(r: Any) -> dict[str, Any]:
             "status": r.status, "done_note": r.done_note}
 
 
-def _tasks(session: Session, asked: _Query, kinds: Sequence[str]) -> list[Event]:
+def _tasks(session: Connection, asked: _Query, kinds: Sequence[str]) -> list[Event]:
     t = tasks.c
     columns = (t.id, t.title, t.owner, t.due_on, t.playbook, t.status, t.created_at, t.done_at,
                t.done_note)
@@ -393,7 +392,7 @@ _OUTCOME = {"sent": "sent", "failed": "not sent", "unknown": "handed over withou
             "(may have arrived)", "pending": "being sent"}
 
 
-def _emails(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
+def _emails(session: Connection, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
     """E-mails sent (or tried), addressed as output shows an address: its domain only."""
     e = email_sendings.c
     at = func.coalesce(e.sent_at, e.attempted_at).label("at")
@@ -414,7 +413,7 @@ def _emails(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Even
     return events
 
 
-def _contact_address(session: Session, customer: Row[Any]) -> Callable[[datetime], str]:
+def _contact_address(session: Connection, customer: Row[Any]) -> Callable[[datetime], str]:
     """The contact address the customers row held at a real instant (an e-mail goes to the one
     it holds then): the latest effective change recorded by then, else the value the first
     recorded change replaced, else today's."""
@@ -436,7 +435,7 @@ def _contact_address(session: Session, customer: Row[Any]) -> Callable[[datetime
     return at
 
 
-def _surveys(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
+def _surveys(session: Connection, asked: _Query, _kinds: Sequence[str]) -> list[Event]:
     s, f = survey_invitations.c, feedback.c
     rows = session.execute(asked.bounded(
         select(s.id, s.first_answered_at, s.answered_at, s.answers, f.satisfaction, f.nps)
@@ -456,7 +455,7 @@ def _surveys(session: Session, asked: _Query, _kinds: Sequence[str]) -> list[Eve
     return events
 
 
-Source = Callable[["Session", _Query, Sequence[str]], list[Event]]
+Source = Callable[["Connection", _Query, Sequence[str]], list[Event]]
 # Each source and the kinds it produces.
 SOURCES: tuple[tuple[tuple[str, ...], Source], ...] = (
     (("onboarded",), _onboarded),
