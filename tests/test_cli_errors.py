@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 
 import pytest
+
+from tests.support_onboarding import onboard
 
 
 def test_usage_error_is_exit_2_without_traceback(unmo):
@@ -35,3 +39,25 @@ def test_a_blocked_state_folder_is_one_sentence(workspace):
                            capture_output=True, text=True)
     assert plain.returncode in (2, 3)
     assert "Traceback" not in plain.stderr and len(plain.stderr.strip().splitlines()) == 1
+
+
+def test_a_file_name_that_is_not_utf8_reaches_a_strict_stdout_escaped(unmo, workspace):
+    """A survey export whose name is not UTF-8 (bytes from another system) is imported, and the
+    summary naming it is printed escaped, as stderr escapes it, even where stdout's encoding is
+    strict: not "unexpected UnicodeEncodeError; this is a bug" (exit 3) after the rows were
+    stored."""
+    onboard(unmo, "TechStart Mobile")
+    name = os.fsdecode(b"survey-\xff.csv")
+    (workspace / name).write_text("customer,satisfaction,nps\ntechstart-mobile,8,9\n")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    for extra, kind in (([], "text"), (["--json"], "json")):
+        ran = subprocess.run([sys.executable, "-m", "unmo_cli", "feedback", "import", name, *extra],
+                             capture_output=True, env=env, cwd=workspace)
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stderr == b""
+        if kind == "json":
+            document = json.loads(ran.stdout)
+            assert document["file"] == name and document["imported"] == 1
+        else:
+            assert b"survey-\\udcff.csv" in ran.stdout
+    assert len(json.loads(unmo("feedback", "list", "--json").stdout)) == 2

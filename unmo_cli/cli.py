@@ -415,7 +415,19 @@ def _one_voice(typer_app: typer.Typer) -> None:
 
 
 
+def _tolerant_stdout() -> None:
+    """A file name that is not valid UTF-8 reaches Python as lone surrogates (\\udcff); stderr
+    writes them escaped, but a stdout whose encoding is strict (PYTHONIOENCODING=utf-8:strict, an
+    ASCII locale) would fail on them after the command's work is done. Escape them on stdout as
+    on stderr: the same `\\udcff` in a message, and a valid JSON escape in a document."""
+    stream = sys.stdout
+    if stream is not None and getattr(stream, "errors", None) == "strict" \
+            and hasattr(stream, "reconfigure"):
+        stream.reconfigure(errors="backslashreplace")
+
+
 def main() -> None:
+    _tolerant_stdout()
     try:
         # One name however it was started (`unmo` or `python -m unmo_cli`): usage lines, and the
         # shell-completion protocol (_UNMO_COMPLETE), which is derived from it.
