@@ -85,3 +85,18 @@ def test_task_list_and_timeline_build_no_model_classes(unmo, workspace: Path):
     # an unknown customer is still refused (exit 2), without them
     assert _probe("customer", "timeline", "nobody") == {"code": 2, "models": False}
     assert _probe("task", "list", "nobody") == {"code": 2, "models": False}
+
+
+def test_customer_list_builds_no_model_classes(unmo, workspace: Path):
+    onboard(unmo, "Second Games")
+    for args in (["customer", "list"], ["customer", "list", "--json"],
+                 ["customer", "list", "--phase", "setup", "--industry", "gaming",
+                  "--integration", "hybrid", "--provider", "adjust", "--tier", "standard",
+                  "--manager", "none", "--mrr-min", "0", "--mrr-max", "100000",
+                  "--renewal-before", "2030-01-01", "--sort", "mrr", "--json"]):
+        assert _probe(*args) == {"code": 0, "models": False}, args
+    # a bad filter is still refused (exit 2), without them
+    assert _probe("customer", "list", "--mrr-min", "lots") == {"code": 2, "models": False}
+    # the health score is the weekly report's (services/reports.py builds the models)
+    assert _probe("customer", "list", "--health", "red", light=False) == {
+        "code": 0, "models": True}

@@ -36,6 +36,7 @@ from unmo_cli.services.customer_folder import (
     write_folder,
 )
 from unmo_cli.services.customer_lookup import lookup_text, open_existing, unknown_customer
+from unmo_cli.services.customer_record import PHASES as PHASES
 from unmo_cli.services.customer_record import customer_json, platforms_of
 from unmo_cli.services.summaries import feedback_summary, health_summary
 from unmo_cli.urls import local_host
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
 
     from unmo_cli.db.models import ApiKey, Customer
     from unmo_cli.workspace import Workspace
-
-PHASES = ("discovery", "setup", "launch")
 
 
 # --- lookup -------------------------------------------------------------------------------------
