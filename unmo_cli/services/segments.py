@@ -21,7 +21,6 @@ from unmo_cli.errors import InputError
 from unmo_cli.services.customer_lookup import open_existing
 from unmo_cli.services.customer_record import PHASES, customer_json
 from unmo_cli.text import shown
-from unmo_cli.tiers import TIER_RE
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -88,9 +87,12 @@ def parse_segment(*, phase: str | None = None, industry: str | None = None,
                   sort: str | None = None) -> Segment:
     """The options of `customer list`, checked: InputError (exit 2) for the first bad one, and
     for --mrr-min above --mrr-max."""
-    if tier is not None and not TIER_RE.fullmatch(tier.strip().lower()):
-        raise InputError(f"--tier {shown(tier)} is not a tier name; use lowercase letters, "
-                         "digits, - and _ (e.g. standard, enterprise).")
+    if tier is not None:
+        from unmo_cli.tiers import TIER_RE  # lazy: the tiers' module only for --tier
+
+        if not TIER_RE.fullmatch(tier.strip().lower()):
+            raise InputError(f"--tier {shown(tier)} is not a tier name; use lowercase letters, "
+                             "digits, - and _ (e.g. standard, enterprise).")
     if manager is not None:
         manager = manager.strip()
         if manager.lower() == NO_MANAGER:
