@@ -55,20 +55,28 @@ def customer_detail(ws: Workspace | None, slug: str) -> CustomerDetail:
 
 
 def _keys(connection: Connection, customer_id: int) -> list[dict[str, Any]]:
-    """services.customers.key_json of each of the customer's keys, in keys_of's order."""
+    """key_json of each of the customer's keys, in services.customers.keys_of's order."""
     k = api_keys.c
-    rows = connection.execute(
+    return [key_json(key) for key in connection.execute(
         select(k.kind, k.environment, k.hint, k.created_at, k.revoked_at)
         .where(k.customer_id == customer_id)
-        .order_by(k.kind, k.environment, k.created_at, k.id))
-    return [{"kind": key.kind, "environment": key.environment, "hint": key.hint,
-             "status": "revoked" if key.revoked_at else "active",
-             "created_at": clock.iso(key.created_at), "revoked_at": clock.iso(key.revoked_at)}
-            for key in rows]
+        .order_by(k.kind, k.environment, k.created_at, k.id))]
+
+
+def key_json(key: Any) -> dict[str, Any]:
+    """A key as `customer show` and `keys` print it (an ApiKey, or a row of its columns)."""
+    return {
+        "kind": key.kind,
+        "environment": key.environment,
+        "hint": key.hint,
+        "status": "revoked" if key.revoked_at else "active",
+        "created_at": clock.iso(key.created_at),
+        "revoked_at": clock.iso(key.revoked_at),
+    }
 
 
 def _latest_onboarding(connection: Connection, customer_id: int) -> dict[str, Any] | None:
-    """As services.customers.latest_onboarding: the newest successful onboarding and its steps."""
+    """The newest successful onboarding and its steps."""
     o, s = onboarding_sessions.c, onboarding_steps.c
     record = connection.execute(
         select(o.id, o.mode, o.started_at, o.finished_at, o.duration_s)

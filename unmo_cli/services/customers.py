@@ -16,11 +16,12 @@ from sqlmodel import select
 
 from unmo_cli import apikeys, clock, testhooks
 from unmo_cli.db import lock_for_update, open_database, open_read_only
-from unmo_cli.db.models import ApiKey, Customer, OnboardingSession, OnboardingStep, PhaseChange
+from unmo_cli.db.models import ApiKey, Customer, PhaseChange
 from unmo_cli.errors import CheckFailed, EnvironmentFailure, InputError, NotFound, UnmoError
 from unmo_cli.names import name_key
 from unmo_cli.services.customer_detail import CustomerDetail as CustomerDetail
 from unmo_cli.services.customer_detail import customer_detail as customer_detail
+from unmo_cli.services.customer_detail import key_json as key_json
 from unmo_cli.services.customer_folder import (
     ENV_FILE,
     ENV_NAMES,
@@ -143,37 +144,6 @@ def keys_of(session: Session, customer: Customer, *, active_only: bool = False) 
     query = query.order_by(ApiKey.kind, ApiKey.environment, ApiKey.created_at,
                            ApiKey.id)  # type: ignore[arg-type]
     return list(session.exec(query))
-
-
-def key_json(key: ApiKey) -> dict[str, Any]:
-    return {
-        "kind": key.kind,
-        "environment": key.environment,
-        "hint": key.hint,
-        "status": "revoked" if key.revoked_at else "active",
-        "created_at": clock.iso(key.created_at),
-        "revoked_at": clock.iso(key.revoked_at),
-    }
-
-
-def latest_onboarding(session: Session, customer: Customer) -> dict[str, Any] | None:
-    record = session.exec(
-        select(OnboardingSession)
-        .where(OnboardingSession.customer_id == customer.id,
-               OnboardingSession.outcome == "success")
-        .order_by(OnboardingSession.finished_at.desc())  # type: ignore[attr-defined]
-    ).first()
-    if record is None:
-        return None
-    steps = session.exec(select(OnboardingStep).where(OnboardingStep.session_id == record.id)
-                         .order_by(OnboardingStep.position))
-    return {
-        "mode": record.mode,
-        "started_at": clock.iso(record.started_at),
-        "finished_at": clock.iso(record.finished_at),
-        "duration_s": round(record.duration_s, 4),
-        "steps": [{"name": s.name, "duration_s": round(s.duration_s, 4)} for s in steps],
-    }
 
 
 # --- lifecycle ----------------------------------------------------------------------------------
