@@ -66,7 +66,7 @@ def test_onboarding_and_alerts_list_build_no_model_classes(unmo, workspace: Path
     assert _probe("alerts", "list") == {"code": 0, "models": False}
     assert _probe("alerts", "list", "--json") == {"code": 0, "models": False}
     # and the probe sees them when a command does build them
-    assert _probe("customer", "show", "second-games") == {"code": 0, "models": True}
+    assert _probe("customer", "phase", "second-games", "launch") == {"code": 0, "models": True}
 
 
 def test_task_list_and_timeline_build_no_model_classes(unmo, workspace: Path):
@@ -85,3 +85,23 @@ def test_task_list_and_timeline_build_no_model_classes(unmo, workspace: Path):
     # an unknown customer is still refused (exit 2), without them
     assert _probe("customer", "timeline", "nobody") == {"code": 2, "models": False}
     assert _probe("task", "list", "nobody") == {"code": 2, "models": False}
+
+
+def test_customer_list_and_show_build_no_model_classes(unmo, workspace: Path):
+    onboard(unmo, "Second Games")
+    unmo("keys", "rotate", "second-games", "--kind", "publishable", "--env", "test")
+    for args in (["customer", "show", "second-games"], ["customer", "show", "Second Games",
+                                                          "--json"]):
+        assert _probe(*args) == {"code": 0, "models": False}, args
+    assert _probe("customer", "show", "nobody") == {"code": 2, "models": False}
+    for args in (["customer", "list"], ["customer", "list", "--json"],
+                 ["customer", "list", "--phase", "setup", "--industry", "gaming",
+                  "--integration", "hybrid", "--provider", "adjust", "--tier", "standard",
+                  "--manager", "none", "--mrr-min", "0", "--mrr-max", "100000",
+                  "--renewal-before", "2030-01-01", "--sort", "mrr", "--json"]):
+        assert _probe(*args) == {"code": 0, "models": False}, args
+    # a bad filter is still refused (exit 2), without them
+    assert _probe("customer", "list", "--mrr-min", "lots") == {"code": 2, "models": False}
+    # the health score is the weekly report's (services/reports.py builds the models)
+    assert _probe("customer", "list", "--health", "red", light=False) == {
+        "code": 0, "models": True}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -318,12 +319,10 @@ def _one_cell_each(text: str) -> bool:
 
 def _wrapped(text: str, width: int) -> list[str]:
     """Printable `text` of one cell a character wrapped at words into lines of `width` cells,
-    as Rich draws a left-justified Text that folds: its divide_line breaks, each line's spaces
-    beyond the width dropped (Text.rstrip_end), cut and padded to the width (Lines.justify
-    "left")."""
-    from rich._wrap import divide_line  # lazy: only the Rich parts this output draws
-
-    bounds = [0, *divide_line(text, width, fold=True), len(text)]
+    as Rich draws a left-justified Text that folds: its divide_line breaks (_breaks), each
+    line's spaces beyond the width dropped (Text.rstrip_end), cut and padded to the width
+    (Lines.justify "left")."""
+    bounds = [0, *_breaks(text, width), len(text)]
     lines = []
     for start, end in zip(bounds, bounds[1:], strict=False):
         line = text[start:end]
@@ -331,6 +330,33 @@ def _wrapped(text: str, width: int) -> list[str]:
             line = line[:len(line) - min(len(line) - len(line.rstrip()), len(line) - width)]
         lines.append(line[:width].ljust(width))
     return lines
+
+
+# rich._wrap's words: a word and the spaces after it (and, for the first, those before it).
+_WORD = re.compile(r"\s*\S+\s*")
+
+
+def _breaks(text: str, width: int) -> list[int]:
+    """rich._wrap.divide_line(text, width, fold=True) for text of one cell a character, step
+    for step, with a word's cells counted as its characters (Rich measures each word with
+    cell_len, and chop_cells cuts such text every `width` characters): the wrap of a long
+    timeline's summaries costs half as much."""
+    breaks: list[int] = []
+    offset = 0
+    for match in _WORD.finditer(text):  # as words(): each match starts where the last ended
+        start, end = match.span()
+        length = len(match.group().rstrip())
+        if width - offset >= length:
+            offset += end - start
+        elif length > width:  # folded across lines of `width` characters
+            for chunk in range(start, end, width):
+                if chunk:
+                    breaks.append(chunk)
+            offset = (end - start) % width or width
+        elif offset and start:
+            breaks.append(start)
+            offset = end - start
+    return breaks
 
 
 def _width(text: str) -> int:

@@ -12,16 +12,19 @@ import os
 import re
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from unmo_cli.documents import too_long_for_int, whole_number
 from unmo_cli.errors import EnvironmentFailure, InputError
-from unmo_cli.mailer import address_problem, smtp_url_problem
-from unmo_cli.playbooks import Playbook, read_playbooks
 from unmo_cli.text import plain_email, shown, text_problem
-from unmo_cli.tiers import Tier, default_tiers, parse_tiers
 from unmo_cli.urls import PRODUCTION_API_URL, url_problem
+
+if TYPE_CHECKING:
+    # Imported where they are read (unmo.yaml's `playbooks:` and `tiers:`, the e-mail settings'
+    # rules): every command loads the settings, few use these (0.05 G instructions).
+    from unmo_cli.playbooks import Playbook
+    from unmo_cli.tiers import Tier
 
 CONFIG_NAME = "unmo.yaml"
 # Numeric settings are thresholds, targets, weights and costs: a finite number no larger than
@@ -130,6 +133,8 @@ class Settings:
     @property
     def service_tiers(self) -> tuple[Tier, ...]:
         """The tiers in force: those of `tiers:`, else the default `standard` tier."""
+        from unmo_cli.tiers import default_tiers  # lazy: see the TYPE_CHECKING imports
+
         return self.tiers or default_tiers(self.targets)
 
 
@@ -268,8 +273,14 @@ def _key(f: Any) -> str:
     return f.metadata.get("key", f.name)
 
 
+# The two list settings' element types, for get_type_hints: their values are read whole by their
+# own modules (_walk hands `playbooks:` and `tiers:` over before looking at a kind), so these
+# names are never used as kinds, and their modules are not imported to resolve them.
+_READ_BY_THEIR_MODULES = {"Playbook": object, "Tier": object}
+
+
 def _schema(cls: type) -> dict[str, Any]:
-    hints = get_type_hints(cls)
+    hints = get_type_hints(cls, localns=_READ_BY_THEIR_MODULES)
     return {_key(f): hints[f.name] for f in fields(cls)}
 
 
@@ -323,9 +334,13 @@ def _walk(path: Path, node: Any, cls: type, prefix: str, flat: dict[str, Any]) -
             raise InputError(f"{path}: line {line}: unknown key {dotted!r}; known keys: {known}.")
         kind = schema[key]
         if dotted == "playbooks":
+            from unmo_cli.playbooks import read_playbooks  # lazy: see the TYPE_CHECKING imports
+
             flat[dotted] = (read_playbooks(path, value_node, line), line)
             continue
         if dotted == "tiers":  # a mapping of tier names, read whole by its own module
+            from unmo_cli.tiers import parse_tiers  # lazy: see the TYPE_CHECKING imports
+
             flat[dotted] = (parse_tiers(path, value_node), line)
             continue
         if is_dataclass(kind):
@@ -598,12 +613,17 @@ def _validate_email(settings: Settings, where: Any) -> None:
     addresses that are one address each, a survey URL customers can reach."""
     email = settings.email
     if email.smtp_url is not None:
+        # lazy: the mail module's rules only when an e-mail setting is there to check
+        from unmo_cli.mailer import smtp_url_problem
+
         problem = smtp_url_problem(email.smtp_url)
         if problem:
             shown_url = re.sub(r"//[^/@]*@", "//***@", email.smtp_url)
             raise InputError(f"{where('email.smtp_url')}email.smtp_url {shown_url!r} {problem}.")
     for key, value in (("email.from", email.sender), ("email.reply_to", email.reply_to)):
         if value is not None:
+            from unmo_cli.mailer import address_problem  # lazy: as smtp_url_problem above
+
             problem = address_problem(value)
             if problem:
                 raise InputError(f"{where(key)}{key} {value!r} {problem}; use one address such "

@@ -20,7 +20,7 @@ from unmo_cli.commands.choices import (
 from unmo_cli.completion import complete_customer_slug
 
 if TYPE_CHECKING:
-    from unmo_cli.services.customers import CustomerDetail
+    from unmo_cli.services.customer_detail import CustomerDetail
 
 app = typer.Typer(help="List, inspect, change and re-render customers; their phase, churn "
                   "and return.",
@@ -93,7 +93,7 @@ def show(
     from dataclasses import asdict
 
     from unmo_cli import console
-    from unmo_cli.services.customers import customer_detail
+    from unmo_cli.services.customer_detail import customer_detail
 
     detail = customer_detail(None, slug)
     if json_output:

@@ -8,6 +8,8 @@ from typing import Any
 
 from unmo_cli import clock, money
 
+PHASES = ("discovery", "setup", "launch")
+
 
 def platforms_of(customer: Any) -> list[str]:
     return [p for p in customer.platforms.split(",") if p]

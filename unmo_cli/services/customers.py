@@ -7,7 +7,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,9 +16,12 @@ from sqlmodel import select
 
 from unmo_cli import apikeys, clock, testhooks
 from unmo_cli.db import lock_for_update, open_database, open_read_only
-from unmo_cli.db.models import ApiKey, Customer, OnboardingSession, OnboardingStep, PhaseChange
+from unmo_cli.db.models import ApiKey, Customer, PhaseChange
 from unmo_cli.errors import CheckFailed, EnvironmentFailure, InputError, NotFound, UnmoError
 from unmo_cli.names import name_key
+from unmo_cli.services.customer_detail import CustomerDetail as CustomerDetail
+from unmo_cli.services.customer_detail import customer_detail as customer_detail
+from unmo_cli.services.customer_detail import key_json as key_json
 from unmo_cli.services.customer_folder import (
     ENV_FILE,
     ENV_NAMES,
@@ -36,8 +39,8 @@ from unmo_cli.services.customer_folder import (
     write_folder,
 )
 from unmo_cli.services.customer_lookup import lookup_text, open_existing, unknown_customer
+from unmo_cli.services.customer_record import PHASES as PHASES
 from unmo_cli.services.customer_record import customer_json, platforms_of
-from unmo_cli.services.summaries import feedback_summary, health_summary
 from unmo_cli.urls import local_host
 from unmo_cli.workspace import load_workspace
 
@@ -46,8 +49,6 @@ if TYPE_CHECKING:
 
     from unmo_cli.db.models import ApiKey, Customer
     from unmo_cli.workspace import Workspace
-
-PHASES = ("discovery", "setup", "launch")
 
 
 # --- lookup -------------------------------------------------------------------------------------
@@ -136,37 +137,6 @@ def list_customers(ws: Workspace | None = None, *, phase: str | None = None) -> 
         db.dispose()
 
 
-@dataclass
-class CustomerDetail:
-    """What `customer show` displays. The feedback and health services each fill their own field
-    (see customer_detail); the command renders whatever is present."""
-
-    customer: dict[str, Any]
-    directory: str
-    keys: list[dict[str, Any]]
-    onboarding: dict[str, Any] | None
-    feedback: dict | None = None
-    health: dict | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def customer_detail(ws: Workspace | None, slug: str) -> CustomerDetail:
-    """The detail view of one customer. Other areas add their part here, one line each, e.g.
-    `detail.feedback = feedback_summary(session, customer)`."""
-
-    ws = ws or load_workspace()
-    with customer_session(ws, slug) as (session, customer):
-        detail = CustomerDetail(
-            customer=customer_json(customer),
-            directory=ws.relative(ws.customer_dir(customer.slug)),
-            keys=[key_json(k) for k in keys_of(session, customer)],
-            onboarding=latest_onboarding(session, customer),
-        )
-        detail.feedback = feedback_summary(session, customer.id, clock.now())
-        detail.health = health_summary(session, customer, ws.settings, clock.now())
-        return detail
-
-
 def keys_of(session: Session, customer: Customer, *, active_only: bool = False) -> list[ApiKey]:
     query = select(ApiKey).where(ApiKey.customer_id == customer.id)
     if active_only:
@@ -174,37 +144,6 @@ def keys_of(session: Session, customer: Customer, *, active_only: bool = False) 
     query = query.order_by(ApiKey.kind, ApiKey.environment, ApiKey.created_at,
                            ApiKey.id)  # type: ignore[arg-type]
     return list(session.exec(query))
-
-
-def key_json(key: ApiKey) -> dict[str, Any]:
-    return {
-        "kind": key.kind,
-        "environment": key.environment,
-        "hint": key.hint,
-        "status": "revoked" if key.revoked_at else "active",
-        "created_at": clock.iso(key.created_at),
-        "revoked_at": clock.iso(key.revoked_at),
-    }
-
-
-def latest_onboarding(session: Session, customer: Customer) -> dict[str, Any] | None:
-    record = session.exec(
-        select(OnboardingSession)
-        .where(OnboardingSession.customer_id == customer.id,
-               OnboardingSession.outcome == "success")
-        .order_by(OnboardingSession.finished_at.desc())  # type: ignore[attr-defined]
-    ).first()
-    if record is None:
-        return None
-    steps = session.exec(select(OnboardingStep).where(OnboardingStep.session_id == record.id)
-                         .order_by(OnboardingStep.position))
-    return {
-        "mode": record.mode,
-        "started_at": clock.iso(record.started_at),
-        "finished_at": clock.iso(record.finished_at),
-        "duration_s": round(record.duration_s, 4),
-        "steps": [{"name": s.name, "duration_s": round(s.duration_s, 4)} for s in steps],
-    }
 
 
 # --- lifecycle ----------------------------------------------------------------------------------

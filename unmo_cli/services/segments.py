@@ -1,7 +1,10 @@
 """Segments of the portfolio: `unmo customer list` with its filters (combined with AND, in SQL
 where the customers row holds the answer) and its orders. The health filter and order need each
 customer's 0–100 health score: computed for every customer at once, as the weekly report's
-portfolio does (services/reports.py), and only when the list asks for it."""
+portfolio does (services/reports.py), and only when the list asks for it. The list itself is
+read through db/tables.py's Core clause on `Database.connection()`: a plain list imports neither
+the model classes, SQLModel, pydantic nor SQLAlchemy's ORM (the report's module, which builds
+them, is imported only for the health score)."""
 
 from __future__ import annotations
 
@@ -13,19 +16,10 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 
 from unmo_cli import clock, metrics, money
-from unmo_cli.db.models import Customer
+from unmo_cli.db.tables import customers as customers_table
 from unmo_cli.errors import InputError
-from unmo_cli.services.accounts import TIER_RE
-from unmo_cli.services.customers import PHASES, customer_json, open_existing
-from unmo_cli.services.onboarding_input import (
-    INDUSTRIES,
-    INTEGRATIONS,
-    PROVIDERS,
-    FieldError,
-    parse_email,
-    parse_mrr,
-)
-from unmo_cli.services.reports import COLOR_ORDER, _health_scores
+from unmo_cli.services.customer_lookup import open_existing
+from unmo_cli.services.customer_record import PHASES, customer_json
 from unmo_cli.text import shown
 
 if TYPE_CHECKING:
@@ -59,9 +53,14 @@ class Segment:
         return self.health is not None or self.sort == "health"
 
 
-def _choice(option: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
+def _choice(option: str, value: str | None, allowed: tuple[str, ...] | str) -> str | None:
     if value is None:
         return None
+    if isinstance(allowed, str):
+        # lazy: the onboarding answers' vocabularies (and ICU, for names) only for a filter on one
+        from unmo_cli.services import onboarding_input
+
+        allowed = getattr(onboarding_input, allowed)
     text = value.strip().lower()
     if text not in allowed:
         raise InputError(f"{option} {shown(value)} is not one of {', '.join(allowed)}.")
@@ -71,6 +70,9 @@ def _choice(option: str, value: str | None, allowed: tuple[str, ...]) -> str | N
 def _amount(option: str, value: str | None) -> int | None:
     if value is None:
         return None
+    # lazy: the onboarding answers' amount rules (and ICU) only for --mrr-min / --mrr-max
+    from unmo_cli.services.onboarding_input import FieldError, parse_mrr
+
     try:
         return parse_mrr(value)
     except FieldError as exc:
@@ -85,14 +87,20 @@ def parse_segment(*, phase: str | None = None, industry: str | None = None,
                   sort: str | None = None) -> Segment:
     """The options of `customer list`, checked: InputError (exit 2) for the first bad one, and
     for --mrr-min above --mrr-max."""
-    if tier is not None and not TIER_RE.fullmatch(tier.strip().lower()):
-        raise InputError(f"--tier {shown(tier)} is not a tier name; use lowercase letters, "
-                         "digits, - and _ (e.g. standard, enterprise).")
+    if tier is not None:
+        from unmo_cli.tiers import TIER_RE  # lazy: the tiers' module only for --tier
+
+        if not TIER_RE.fullmatch(tier.strip().lower()):
+            raise InputError(f"--tier {shown(tier)} is not a tier name; use lowercase letters, "
+                             "digits, - and _ (e.g. standard, enterprise).")
     if manager is not None:
         manager = manager.strip()
         if manager.lower() == NO_MANAGER:
             manager = NO_MANAGER
         else:
+            # lazy: the onboarding answers' address rules (and ICU) only when --manager is given
+            from unmo_cli.services.onboarding_input import FieldError, parse_email
+
             try:
                 manager = parse_email(manager)
             except FieldError as exc:
@@ -103,9 +111,9 @@ def parse_segment(*, phase: str | None = None, industry: str | None = None,
                          f"{money.for_people(high)}; no customer can match.")
     return Segment(
         phase=_choice("--phase", phase, PHASES),
-        industry=_choice("--industry", industry, INDUSTRIES),
-        integration=_choice("--integration", integration, INTEGRATIONS),
-        provider=_choice("--provider", provider, PROVIDERS),
+        industry=_choice("--industry", industry, "INDUSTRIES"),
+        integration=_choice("--integration", integration, "INTEGRATIONS"),
+        provider=_choice("--provider", provider, "PROVIDERS"),
         tier=None if tier is None else tier.strip().lower(),
         manager=manager,
         health=_choice("--health", health, HEALTH_COLORS),
@@ -116,8 +124,8 @@ def parse_segment(*, phase: str | None = None, industry: str | None = None,
 
 
 def _query(segment: Segment) -> Any:
-    c = Customer.__table__.c
-    query = sa_select(Customer.__table__)
+    c = customers_table.c
+    query = sa_select(customers_table)
     for column, wanted in ((c.phase, segment.phase), (c.industry, segment.industry),
                            (c.integration, segment.integration), (c.provider, segment.provider),
                            (c.tier, segment.tier)):
@@ -149,6 +157,9 @@ def _order(rows: list[dict], sort: str) -> list[dict]:
         return sorted(rows, key=lambda r: (r["renewal_date"] is None, r["renewal_date"] or "",
                                            r["slug"]))
     if sort == "health":  # red, yellow, green, then no score; the lowest score first
+        # lazy: the report's module (loaded already: the scores come from it)
+        from unmo_cli.services.reports import COLOR_ORDER
+
         return sorted(rows, key=lambda r: (
             COLOR_ORDER.get(r["health_color"], len(COLOR_ORDER)),
             101 if r["health_score"] is None else r["health_score"], r["slug"]))
@@ -168,10 +179,13 @@ def list_customers(ws: Workspace | None = None, *, segment: Segment | None = Non
     try:
         # Plain rows, not ORM objects: a list of 10,000 is read in one query, without an
         # identity map to fill (customer_json reads a row's columns by the same names).
-        with db.engine.connect() as connection:
+        with db.connection() as connection:
             rows = [(row.id, customer_json(row))
                     for row in connection.execute(_query(segment))]
             if segment.needs_health and rows:
+                # lazy: the report's module builds the model classes; only the score needs it
+                from unmo_cli.services.reports import _health_scores
+
                 settings = ws.settings
                 (scores,) = _health_scores(connection, settings, [now or clock.now()])
                 green_at, yellow_at = settings.health_score.green_at, \

@@ -12,13 +12,19 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import case, func, select
 
 from unmo_cli import clock, metrics
-from unmo_cli.db.models import Feedback, HealthCheck
+from unmo_cli.db.tables import feedback as feedback_table
+from unmo_cli.db.tables import health_checks
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
     from sqlmodel import Session
 
-    from unmo_cli.db.models import Customer
     from unmo_cli.workspace import Settings
+
+# Core clauses (db/tables.py), not the model classes: `customer show` reads these on a Core
+# connection without building them; a model session runs the same statements.
+Feedback = feedback_table.c
+HealthCheck = health_checks.c
 
 SUMMARY_WINDOW = timedelta(days=30)
 
@@ -30,7 +36,7 @@ def unhealthy_services(services: dict[str, str] | None) -> list[str]:
 # --- the summary `customer show` displays ------------------------------------------------------
 
 
-def feedback_summary(session: Session, customer_id: int, now: datetime | None = None
+def feedback_summary(session: Session | Connection, customer_id: int, now: datetime | None = None
                      ) -> dict[str, Any]:
     """Satisfaction % and NPS over the last 30 days (now − 30 days < received_at ≤ now) from one
     SQL aggregate and metrics.satisfaction_pct / metrics.nps, plus the latest response (at or
@@ -52,9 +58,10 @@ def feedback_summary(session: Session, customer_id: int, now: datetime | None = 
     responses, score_sum = int(row[0] or 0), int(row[1] or 0)
     answers, promoters, passives, detractors = (int(v or 0) for v in row[2:])
     latest = session.execute(
-        select(Feedback).where(Feedback.customer_id == customer_id, Feedback.received_at <= end)
+        select(feedback_table).where(Feedback.customer_id == customer_id,
+                                     Feedback.received_at <= end)
         .order_by(Feedback.received_at.desc(), Feedback.id.desc()).limit(1)
-    ).scalar()
+    ).first()
     return {
         "window_days": SUMMARY_WINDOW.days,
         "since": clock.iso(start),
@@ -79,7 +86,7 @@ def feedback_summary(session: Session, customer_id: int, now: datetime | None = 
 TECHNICAL_WINDOW = timedelta(days=7)
 
 
-def health_summary(session: Session, customer: Customer, settings: Settings,
+def health_summary(session: Session | Connection, customer: Any, settings: Settings,
                    now: datetime | None = None) -> dict[str, Any]:
     """The last recorded check and a 0–100 health score with its color, for `customer show`.
 
@@ -98,9 +105,9 @@ def health_summary(session: Session, customer: Customer, settings: Settings,
     since = at - TECHNICAL_WINDOW
     assert customer.id is not None
     last = session.execute(
-        select(HealthCheck).where(HealthCheck.customer_id == customer.id,
-                                  HealthCheck.checked_at <= at)
-        .order_by(HealthCheck.checked_at.desc(), HealthCheck.id.desc()).limit(1)).scalar()
+        select(health_checks).where(HealthCheck.customer_id == customer.id,
+                                    HealthCheck.checked_at <= at)
+        .order_by(HealthCheck.checked_at.desc(), HealthCheck.id.desc()).limit(1)).first()
     week = session.execute(
         select(HealthCheck.status, HealthCheck.latency_ms, HealthCheck.installs)
         .where(HealthCheck.customer_id == customer.id, HealthCheck.checked_at > since,
