@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import case, func, select
 
 from unmo_cli import clock, metrics
-from unmo_cli.db.models import Feedback, HealthCheck
+from unmo_cli.db.tables import feedback as feedback_table
+from unmo_cli.db.tables import health_checks as checks_table
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from unmo_cli.workspace import Settings
 
 SUMMARY_WINDOW = timedelta(days=30)
+_feedback = feedback_table.c
+_check = checks_table.c
 
 
 def unhealthy_services(services: dict[str, str] | None) -> list[str]:
@@ -37,24 +40,25 @@ def feedback_summary(session: Session, customer_id: int, now: datetime | None = 
     before now)."""
     end = clock.to_db(now or clock.now())
     start = end - SUMMARY_WINDOW
-    answered = Feedback.nps.is_not(None)
+    answered = _feedback.nps.is_not(None)
     row = session.execute(
         select(
-            func.count(Feedback.id),
-            func.sum(Feedback.satisfaction),
+            func.count(_feedback.id),
+            func.sum(_feedback.satisfaction),
             func.sum(case((answered, 1), else_=0)),
-            func.sum(case((Feedback.nps >= 9, 1), else_=0)),
-            func.sum(case((Feedback.nps.between(7, 8), 1), else_=0)),
-            func.sum(case((Feedback.nps <= 6, 1), else_=0)),
-        ).where(Feedback.customer_id == customer_id, Feedback.received_at > start,
-                Feedback.received_at <= end)
+            func.sum(case((_feedback.nps >= 9, 1), else_=0)),
+            func.sum(case((_feedback.nps.between(7, 8), 1), else_=0)),
+            func.sum(case((_feedback.nps <= 6, 1), else_=0)),
+        ).where(_feedback.customer_id == customer_id, _feedback.received_at > start,
+                _feedback.received_at <= end)
     ).one()
     responses, score_sum = int(row[0] or 0), int(row[1] or 0)
     answers, promoters, passives, detractors = (int(v or 0) for v in row[2:])
     latest = session.execute(
-        select(Feedback).where(Feedback.customer_id == customer_id, Feedback.received_at <= end)
-        .order_by(Feedback.received_at.desc(), Feedback.id.desc()).limit(1)
-    ).scalar()
+        select(feedback_table)
+        .where(_feedback.customer_id == customer_id, _feedback.received_at <= end)
+        .order_by(_feedback.received_at.desc(), _feedback.id.desc()).limit(1)
+    ).first()
     return {
         "window_days": SUMMARY_WINDOW.days,
         "since": clock.iso(start),
@@ -98,14 +102,13 @@ def health_summary(session: Session, customer: Customer, settings: Settings,
     since = at - TECHNICAL_WINDOW
     assert customer.id is not None
     last = session.execute(
-        select(HealthCheck).where(HealthCheck.customer_id == customer.id,
-                                  HealthCheck.checked_at <= at)
-        .order_by(HealthCheck.checked_at.desc(), HealthCheck.id.desc()).limit(1)).scalar()
+        select(checks_table).where(_check.customer_id == customer.id, _check.checked_at <= at)
+        .order_by(_check.checked_at.desc(), _check.id.desc()).limit(1)).first()
     week = session.execute(
-        select(HealthCheck.status, HealthCheck.latency_ms, HealthCheck.installs)
-        .where(HealthCheck.customer_id == customer.id, HealthCheck.checked_at > since,
-               HealthCheck.checked_at <= at, HealthCheck.status != "maintenance")
-        .order_by(HealthCheck.checked_at.desc(), HealthCheck.id.desc())).all()
+        select(_check.status, _check.latency_ms, _check.installs)
+        .where(_check.customer_id == customer.id, _check.checked_at > since,
+               _check.checked_at <= at, _check.status != "maintenance")
+        .order_by(_check.checked_at.desc(), _check.id.desc())).all()
     targets = settings.targets
     checks = len(week)
     availability = metrics.availability_pct(sum(1 for s, _l, _i in week if s != "down"), checks)
