@@ -18,7 +18,6 @@ from support_health import PlayServer, make_customer
 from support_onboarding import flags, onboard
 
 from tests.conftest import query
-
 from unmo_cli.db import models, tables
 
 
@@ -154,3 +153,31 @@ def test_health_builds_no_model_classes(unmo, workspace: Path, webhook):
         assert _probe("health", "nobody", env=env) == {"code": 2, "models": False}
     finally:
         api.stop()
+
+
+# `unmo sandbox` through the real entry point, bound and ready: instead of serving, it looks one
+# key up (reading the workspace's keys) and stops; then says what it imported.
+_SANDBOX_PROBE = """
+import json, sys
+from unmo_cli.services import sandbox
+found = []
+key = sys.argv[1]
+def serve_once(self, *args, **kwargs):
+    found.append(self.keyring.owner(key).slug)
+sandbox.SandboxServer.serve_forever = serve_once
+from unmo_cli.cli import main
+sys.argv = ["unmo", "sandbox", "--port", "0", "--quiet", "--scenario", "acme=degraded"]
+try:
+    main()
+except SystemExit:
+    pass
+heavy = sorted(m for m in ("sqlmodel", "pydantic", "sqlalchemy.orm") if m in sys.modules)
+sys.stderr.write("\\n" + json.dumps({"found": found, "heavy": heavy}))
+"""
+
+
+def test_sandbox_builds_no_model_classes(unmo, workspace: Path):
+    keys = make_customer("acme")
+    ran = subprocess.run([sys.executable, "-c", _SANDBOX_PROBE, keys.live], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "NO_COLOR": "1"})
+    assert json.loads(ran.stderr.rsplit("\n", 1)[-1]) == {"found": ["acme"], "heavy": []}
