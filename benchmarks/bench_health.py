@@ -18,7 +18,7 @@ and prints, for each concurrency:
 and the fixed cost: the whole process over one customer against the same over none.
 
     python benchmarks/bench_health.py [--customers N] [--latency-ms MS] [--concurrency 32,64]
-                                      [--runs R] [--keep] [--json]
+                                      [--runs R] [--keep] [--json] [--instructions]
                                       [--postgres-url URL | --empty-database-url URL]
 
 aiohttp comes from the `bench` extra (pip install -e '.[bench]'); without it that floor is
@@ -42,7 +42,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchtools import clean_env, compile_package, databases, fresh_database, machine, run_timed
+from benchtools import (
+    clean_env,
+    compile_package,
+    databases,
+    fresh_database,
+    instructions,
+    machine,
+    run_timed,
+)
 
 FLOORS = ["httpx-per-worker", "aiohttp", "streams"]  # (httpx-shared: 4-6x slower, on request)
 GOAL_RATIO = 1.1
@@ -161,6 +169,8 @@ def measure(label: str, server_url: str | None, options: argparse.Namespace) -> 
                 generate(1)  # its key is not the sandbox's: one 401 answer, a whole request
                 os.environ.update(env)
             figures = fixed_cost(label, empty, one, options.runs)
+            if options.instructions:
+                figures |= fixed_instructions(label, empty, one)
             for concurrency in (int(c) for c in options.concurrency.split(",")):
                 figures.setdefault("by_concurrency", []).append(
                     compare(label, env, api, keys_file, concurrency, floors, options))
@@ -197,6 +207,22 @@ def fixed_cost(label: str, empty: dict[str, str], one: dict[str, str] | None,
     print(f"[{label}] fixed cost: one customer {one_ms:5.0f} ms, an empty workspace "
           f"{empty_ms:5.0f} ms (ratio {one_ms / empty_ms:.2f})")
     return figures | {"one_customer_s": one_ms / 1000}
+
+
+def fixed_instructions(label: str, empty: dict[str, str], one: dict[str, str] | None
+                       ) -> dict:
+    """The instructions (valgrind) of `unmo health --all --format json` over no customer and
+    over one: the fixed cost as a figure the machine's load does not move."""
+    command = [sys.executable, "-m", "unmo_cli", "health", "--all", "--format", "json"]
+    empty_ir = instructions(command, empty)
+    figures = {"empty_instructions": empty_ir}
+    line = f"[{label}] instructions: an empty workspace {empty_ir / 1e9:.2f} G"
+    if one is not None:
+        one_ir = instructions(command, one, exit_codes=(0, 1))  # its one check fails: exit 1
+        figures["one_customer_instructions"] = one_ir
+        line += f", one customer {one_ir / 1e9:.2f} G (ratio {one_ir / empty_ir:.2f})"
+    print(line)
+    return figures
 
 
 def compare(label: str, env: dict[str, str], api: str, keys_file: Path, concurrency: int,
@@ -239,6 +265,8 @@ def main() -> None:
     parser.add_argument("--concurrency", default="32")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="Keep the temporary workspace.")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count the fixed cost's instructions (valgrind)")
     parser.add_argument("--json", action="store_true",
                         help="end with one JSON line of the figures (for benchmarks/run_all.py)")
     parser.add_argument("--postgres-url", default=None,

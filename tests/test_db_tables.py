@@ -8,11 +8,16 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
+from support_health import PlayServer, make_customer
 from support_onboarding import flags, onboard
 
+from tests.conftest import query
 from unmo_cli.db import models, tables
 
 
@@ -43,12 +48,13 @@ sys.stderr.write("\\n" + json.dumps({"code": code, "models": "unmo_cli.db.models
 """
 
 
-def _probe(*args: str, light: bool = True) -> dict:
+def _probe(*args: str, light: bool = True, env: dict[str, str] | None = None) -> dict:
     """The command's exit code and whether it built the model classes; and, where it did not,
     asserts it imported none of the stack they need (SQLModel, pydantic, SQLAlchemy's ORM: a
     third of the import floor the speed goals are measured against)."""
     ran = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(args)], capture_output=True,
-                         text=True, timeout=120, env={**os.environ, "NO_COLOR": "1"})
+                         text=True, timeout=120,
+                         env={**os.environ, "NO_COLOR": "1", **(env or {})})
     found = json.loads(ran.stderr.rsplit("\n", 1)[-1])
     heavy = found.pop("heavy")
     if light and not found["models"]:
@@ -105,3 +111,93 @@ def test_customer_list_and_show_build_no_model_classes(unmo, workspace: Path):
     # the health score is the weekly report's (services/reports.py builds the models)
     assert _probe("customer", "list", "--health", "red", light=False) == {
         "code": 0, "models": True}
+
+
+@pytest.fixture
+def webhook():
+    """A receiver on 127.0.0.1 that answers every POST with 200 and counts them."""
+    received: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            received.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format, *args):  # noqa: A002
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.received = received
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_health_builds_no_model_classes(unmo, workspace: Path, webhook):
+    """A health run — none to check, one customer, --all, --junit, a maintenance window, the
+    alerts it raises, the playbook they fire and their delivery — on Core clauses alone."""
+    assert _probe("health", "--all") == {"code": 0, "models": False}  # no database yet
+    (workspace / "unmo.yaml").write_text(yaml.safe_dump({
+        "alerts": {"health_failure_threshold": 1, "health_success_threshold": 1},
+        "playbooks": [{"on": "health_failing", "task": "Fix the integration",
+                       "owner": "ana@team.example", "due_business_days": 1}]}))
+    api = PlayServer()
+    try:
+        failing, resting = make_customer("failing"), make_customer("resting")
+        api.plays[failing.live] = "500"
+        api.plays[resting.live] = "healthy"
+        env = {"UNMO_API_URL": api.url, "UNMO_ALERT_WEBHOOK": webhook.url}
+        assert _probe("health", "failing", "--retries", "0", env=env) == {
+            "code": 1, "models": False}
+        assert query("SELECT rule, notified_at IS NOT NULL FROM alerts") == [
+            ("health_failing", True)]
+        assert len(webhook.received) == 1
+        assert query("SELECT title, owner, fired FROM tasks") == [
+            ("Fix the integration", "ana@team.example", 1)]
+        assert unmo("maintenance", "add", "resting", "--start", "2020-01-01", "--end",
+                    "2099-01-01", "--reason", "Planned migration").exit_code == 0
+        assert _probe("maintenance", "list") == {"code": 0, "models": False}
+        api.plays[failing.live] = "healthy"
+        assert _probe("health", "--all", "--format", "junit", "--retries", "0",
+                      env=env) == {"code": 0, "models": False}
+        assert query("SELECT rule FROM alerts ORDER BY id") == [
+            ("health_failing",), ("health_resolved",)]
+        assert query("SELECT status FROM health_checks ORDER BY id") == [
+            ("down",), ("healthy",), ("maintenance",)]
+        assert len(webhook.received) == 2
+        # an unknown customer is still refused (exit 2), without them
+        assert _probe("health", "nobody", env=env) == {"code": 2, "models": False}
+    finally:
+        api.stop()
+
+
+# `unmo sandbox` through the real entry point, bound and ready: instead of serving, it looks one
+# key up (reading the workspace's keys) and stops; then says what it imported.
+_SANDBOX_PROBE = """
+import json, sys
+from unmo_cli.services import sandbox
+found = []
+key = sys.argv[1]
+def serve_once(self, *args, **kwargs):
+    found.append(self.keyring.owner(key).slug)
+sandbox.SandboxServer.serve_forever = serve_once
+from unmo_cli.cli import main
+sys.argv = ["unmo", "sandbox", "--port", "0", "--quiet", "--scenario", "acme=degraded"]
+try:
+    main()
+except SystemExit:
+    pass
+heavy = sorted(m for m in ("sqlmodel", "pydantic", "sqlalchemy.orm") if m in sys.modules)
+sys.stderr.write("\\n" + json.dumps({"found": found, "heavy": heavy}))
+"""
+
+
+def test_sandbox_builds_no_model_classes(unmo, workspace: Path):
+    keys = make_customer("acme")
+    ran = subprocess.run([sys.executable, "-c", _SANDBOX_PROBE, keys.live], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "NO_COLOR": "1"})
+    assert json.loads(ran.stderr.rsplit("\n", 1)[-1]) == {"found": ["acme"], "heavy": []}

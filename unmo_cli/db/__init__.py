@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sqlalchemy import create_engine, event, insert, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
@@ -37,7 +37,7 @@ from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.workspace import ensure_private_dir
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Engine
     from sqlmodel import Session
 
     from unmo_cli.workspace import Workspace
@@ -260,16 +260,24 @@ def kept_open(workspace: Workspace) -> Iterator[Database]:
         db.dispose()
 
 
-def lock_for_update(session: Session, model: Any, ids: Sequence[int]) -> None:
-    """Serialise this transaction with every other writer of the rows `ids` of `model`, until it
-    commits or rolls back, so that what it reads next is what it may write on. PostgreSQL locks
+def core_connection(unit: Session | Connection) -> Connection:
+    """The Core connection of a unit of work: a `Database.connection()` block's connection
+    itself, or the connection an ORM session's transaction runs on — for code that serves
+    both (the alerts and playbooks health raises in Core, feedback through the ORM)."""
+    return unit if isinstance(unit, Connection) else unit.connection()
+
+
+def lock_for_update(session: Session | Connection, model: Any, ids: Sequence[int]) -> None:
+    """Serialise this transaction with every other writer of the rows `ids` of `model` (a model
+    class or a db/tables.py clause), until it commits or rolls back, so that what it reads next
+    is what it may write on. PostgreSQL locks
     the rows (SELECT … FOR UPDATE, in id order so two lockers cannot deadlock); SQLite has no
     row locks, so the transaction takes the database's write lock now (BEGIN IMMEDIATE) rather
     than at its first write. Call it before reading what the change depends on; objects loaded
     before it should be refreshed (session.refresh). Another writer holding the lock longer than
-    the busy timeout is an EnvironmentFailure through Database.session()."""
+    the busy timeout is an EnvironmentFailure through Database.session() or connection()."""
 
-    connection = session.connection()
+    connection = core_connection(session)
     if connection.dialect.name == "sqlite":
         driver = connection.connection.driver_connection
         # The sqlite3 module opens a transaction only at the first INSERT/UPDATE/DELETE; one
@@ -278,8 +286,9 @@ def lock_for_update(session: Session, model: Any, ids: Sequence[int]) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         return
     if ids:
-        session.execute(select(model.id).where(model.id.in_(sorted(set(ids))))
-                        .order_by(model.id).with_for_update())
+        key = getattr(model, "__table__", model).c.id
+        connection.execute(select(key).where(key.in_(sorted(set(ids))))
+                           .order_by(key).with_for_update())
 
 
 BULK_CHUNK = 10_000  # rows per executemany on SQLite

@@ -1,14 +1,27 @@
 """The tables a few fast paths read and write, as SQLAlchemy Core table clauses (names and types,
 nothing else): onboarding's pre-flight and write path, and `alerts list`. Building the SQLModel
 classes of db/models.py costs a process about 0.2 G instructions (a tenth of importing Typer,
-SQLModel, Jinja2 and Rich, as much as an onboarding's own work); a statement on these clauses
-needs none of it; `task list` and `customer timeline` read through them too (every table a
-timeline reads). tests/test_db_tables.py holds every table here equal, column by column (names
-and types), to the models' table of the same name, so the two cannot drift."""
+SQLModel, Jinja2 and Rich, as much as an onboarding's own work); a statement on these clauses needs
+none of it; `task list` and `customer timeline` read through them too (every table a timeline
+reads), and `unmo health` and `unmo maintenance` read and write through them alone.
+tests/test_db_tables.py holds every table here equal, column by column (names and types), to the
+models' table of the same name, so the two cannot drift."""
 
 from __future__ import annotations
 
-from sqlalchemy import Date, DateTime, Float, Integer, String, column, table
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    column,
+    table,
+)
 
 customers = table(
     "customers",
@@ -49,13 +62,16 @@ onboarding_steps = table(
     column("name", String), column("duration_s", Float), column("outcome", String),
 )
 
-alerts = table(
-    "alerts",
-    column("id", Integer), column("customer_id", Integer), column("rule", String),
-    column("text", String), column("score", Float), column("feedback_id", Integer),
-    column("created_at", DateTime), column("notified_at", DateTime), column("acked_at", DateTime),
-    column("attempts", Integer), column("last_error", String), column("claimed_by", String),
-    column("claimed_until", DateTime),
+# A Table with its primary key, not a bare clause: an alert is inserted one at a time, and its
+# id must come back from the insert itself (the audit trail names it too), on both databases.
+alerts = Table(
+    "alerts", MetaData(),
+    Column("id", Integer, primary_key=True), Column("customer_id", Integer),
+    Column("rule", String), Column("text", String), Column("score", Float),
+    Column("feedback_id", Integer), Column("created_at", DateTime),
+    Column("notified_at", DateTime), Column("acked_at", DateTime), Column("attempts", Integer),
+    Column("last_error", String), Column("claimed_by", String),
+    Column("claimed_until", DateTime),
 )
 
 phase_changes = table(
@@ -116,6 +132,19 @@ tasks = table(
     column("updated_at", DateTime), column("done_at", DateTime), column("done_note", String),
 )
 
+# A Table with its primary key, as `alerts`: a window's id comes back from its insert.
+maintenance_windows = Table(
+    "maintenance_windows", MetaData(),
+    Column("id", Integer, primary_key=True), Column("start_at", DateTime),
+    Column("end_at", DateTime), Column("reason", String), Column("all_customers", Boolean),
+    Column("created_at", DateTime), Column("cancelled_at", DateTime),
+)
+
+maintenance_window_customers = table(
+    "maintenance_window_customers",
+    column("window_id", Integer), column("customer_id", Integer),
+)
+
 TABLES = (customers, mrr_changes, api_keys, onboarding_sessions, onboarding_steps, alerts,
           phase_changes, customer_changes, feedback, health_checks, email_sendings,
-          survey_invitations, notes, tasks)
+          survey_invitations, notes, tasks, maintenance_windows, maintenance_window_customers)

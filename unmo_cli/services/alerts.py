@@ -43,14 +43,16 @@ from sqlalchemy import (
 
 from unmo_cli import clock, metrics, testhooks
 from unmo_cli.apikeys import hint
-from unmo_cli.db import MAX_ROW_ID, bulk_insert, open_database
-from unmo_cli.db.models import Alert, Feedback
+from unmo_cli.db import MAX_ROW_ID, bulk_insert, core_connection, open_database
+from unmo_cli.db.tables import alerts as alerts_table
+from unmo_cli.db.tables import feedback as feedback_table
 from unmo_cli.errors import EnvironmentFailure, InputError, NotFound
 from unmo_cli.services.alert_views import AlertView, alert_views, list_alerts  # noqa: F401
-from unmo_cli.services.customers import open_existing
+from unmo_cli.services.customer_lookup import open_existing
 from unmo_cli.webhook import WebhookClient
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
     from sqlmodel import Session
 
     from unmo_cli.db import Database
@@ -94,7 +96,7 @@ def _check_rule(rule: str) -> None:
         raise ValueError(f"unknown alert rule {rule!r}; known rules: {', '.join(RULES)}")
 
 
-def record_alert(session: Session, customer_id: int, rule: str, text: str,
+def record_alert(session: Session | Connection, customer_id: int, rule: str, text: str,
                  score: float | None = None, *, feedback_id: int | None = None,
                  created_at: datetime | None = None) -> int:
     """Add one pending alert in the caller's transaction and return its id. Commit (end the
@@ -102,8 +104,7 @@ def record_alert(session: Session, customer_id: int, rule: str, text: str,
     does. `text` is what the webhook receives: say who, which rule, the score and why."""
 
     _check_rule(rule)
-    table: Any = Alert.__table__
-    stored = session.connection().execute(insert(table), {
+    stored = core_connection(session).execute(insert(alerts_table), {
         "customer_id": customer_id, "rule": rule, "text": redact_secret_keys(text),
         "score": score, "feedback_id": feedback_id,
         "created_at": clock.to_db(created_at or clock.now()), "attempts": 0})
@@ -123,8 +124,7 @@ def record_alerts(session: Session, drafts: Sequence[AlertDraft],
         rows.append({"customer_id": draft.customer_id, "rule": draft.rule,
                      "text": redact_secret_keys(draft.text), "score": draft.score,
                      "feedback_id": draft.feedback_id, "created_at": stamp, "attempts": 0})
-    table: Any = Alert.__table__
-    return sorted(bulk_insert(session, table, rows, returning_ids=True, in_row_order=False))
+    return sorted(bulk_insert(session, alerts_table, rows, returning_ids=True, in_row_order=False))
 
 
 # --- the feedback rules ------------------------------------------------------------------------
@@ -207,7 +207,7 @@ class SatisfactionWindows:
         return points is not None and Decimal(str(points)) >= Decimal(str(threshold))
 
 
-def satisfaction_windows(session: Session, customer_id: int, anchor: datetime
+def satisfaction_windows(session: Session | Connection, customer_id: int, anchor: datetime
                          ) -> SatisfactionWindows:
     """The `satisfaction_drop` rule's two windows, anchored at a feedback's `received_at` T:
 
@@ -218,7 +218,7 @@ def satisfaction_windows(session: Session, customer_id: int, anchor: datetime
     the (customer_id, received_at) index; the means are compared as satisfaction_pct values."""
 
     at = clock.to_db(anchor)
-    row = session.connection().execute(
+    row = core_connection(session).execute(
         _windows_statement(),
         {"customer": customer_id, "at": at, "split": at - WINDOW, "start": at - 2 * WINDOW},
     ).one()
@@ -230,7 +230,7 @@ def satisfaction_windows(session: Session, customer_id: int, anchor: datetime
 def _windows_statement() -> Any:
     # Built once per process with bound parameters (Core, not ORM): each feedback write runs it
     # once or twice, and building the CASE expressions cost more than running them.
-    table: Any = Feedback.__table__
+    table = feedback_table
     column, split = table.c.received_at, bindparam("split", type_=DateTime())
     recent = and_(column > split, column <= bindparam("at", type_=DateTime()))
     previous = column <= split
@@ -246,19 +246,19 @@ def _windows_statement() -> Any:
 
 @cache
 def _latest_statement() -> Any:
-    table: Any = Feedback.__table__
+    table = feedback_table
     return select(func.max(table.c.received_at)).where(
         table.c.customer_id == bindparam("customer"),
         table.c.received_at <= bindparam("at", type_=DateTime()))
 
 
-def dropped_before(session: Session, customer_id: int, anchor: datetime,
+def dropped_before(session: Session | Connection, customer_id: int, anchor: datetime,
                    threshold: float) -> bool:
     """Whether the drop condition already held at the customer's latest evaluation point before
     new feedback at `anchor` arrives: call it BEFORE writing the new rows. That point is the
     latest received_at among the customer's stored responses at or before `anchor` (none: no)."""
 
-    prior = session.connection().execute(
+    prior = core_connection(session).execute(
         _latest_statement(), {"customer": customer_id, "at": clock.to_db(anchor)}).scalar()
     if prior is None:
         return False
@@ -335,8 +335,9 @@ def _lease_clock() -> datetime:
 
 
 def _claimable(now: datetime) -> list[Any]:
-    return [Alert.notified_at.is_(None), Alert.acked_at.is_(None),
-            or_(Alert.claimed_until.is_(None), Alert.claimed_until <= now)]
+    alert = alerts_table.c
+    return [alert.notified_at.is_(None), alert.acked_at.is_(None),
+            or_(alert.claimed_until.is_(None), alert.claimed_until <= now)]
 
 
 def _claim_next(db: Database, run: str, chunk: Sequence[int] | None
@@ -349,16 +350,16 @@ def _claim_next(db: Database, run: str, chunk: Sequence[int] | None
     so a run never waits behind another's claim, and the outer WHERE re-checks the row."""
 
     now = _lease_clock()
-    oldest = select(Alert.id).where(*_claimable(now))
+    table = alerts_table
+    oldest = select(table.c.id).where(*_claimable(now))
     if chunk is not None:
-        oldest = oldest.where(Alert.id.in_(list(chunk)))
-    oldest = oldest.order_by(Alert.id).limit(1).with_for_update(skip_locked=True)
-    table: Any = Alert.__table__
+        oldest = oldest.where(table.c.id.in_(list(chunk)))
+    oldest = oldest.order_by(table.c.id).limit(1).with_for_update(skip_locked=True)
     statement = (update(table).where(table.c.id == oldest.scalar_subquery(), *_claimable(now))
                  .values(claimed_by=run, claimed_until=now + CLAIM_LEASE)
                  .returning(table.c.id, table.c.text, table.c.created_at))
-    with db.session() as session:
-        row = session.connection().execute(statement).first()
+    with db.connection() as connection:
+        row = connection.execute(statement).first()
     return None if row is None else (row[0], row[1], row[2])
 
 
@@ -366,7 +367,7 @@ def _record_outcome(db: Database, alert_id: int, outcome: PostOutcome) -> str | 
     """Store a post's outcome and release the claim; returns the failure phrase (None: sent).
     A 2xx marks the alert notified even if the claim lapsed meanwhile: it was delivered."""
 
-    tried = Alert.attempts + outcome.attempts
+    tried = alerts_table.c.attempts + outcome.attempts
     released = {"claimed_by": None, "claimed_until": None}
     if outcome.delivered:
         values: dict[str, Any] = {"notified_at": clock.to_db(clock.now()), "last_error": None}
@@ -376,9 +377,9 @@ def _record_outcome(db: Database, alert_id: int, outcome: PostOutcome) -> str | 
                  "is not retried in this run" if outcome.uncertain
                  else f"{outcome.error} after {outcome.attempts} attempts")
         values = {"last_error": error}
-    with db.session() as session:
-        session.execute(update(Alert).where(Alert.id == alert_id)
-                        .values(attempts=tried, **released, **values))
+    with db.connection() as connection:
+        connection.execute(update(alerts_table).where(alerts_table.c.id == alert_id)
+                           .values(attempts=tried, **released, **values))
     return error
 
 
@@ -439,8 +440,8 @@ def deliver_raised(ws: Workspace, alert_ids: Sequence[int]
     db = open_database(ws)
     try:
         delivery = deliver_pending(ws, db, alert_ids)
-        with db.session() as session:
-            return delivery, alert_views(session, alert_ids)
+        with db.connection() as connection:
+            return delivery, alert_views(connection, alert_ids)
     finally:
         db.dispose()
 
@@ -449,26 +450,28 @@ def _count_open(db: Database, wanted: list[int] | None) -> tuple[int, int]:
     """(pending and claimable, pending but claimed by a run whose claim holds) among `wanted`
     (None: all)."""
 
+    alert = alerts_table.c
     claimable = and_(*_claimable(_lease_clock()))
-    query = (select(func.count(Alert.id).filter(claimable),
-                    func.count(Alert.id).filter(not_(claimable)))
-             .where(Alert.notified_at.is_(None), Alert.acked_at.is_(None)))
+    query = (select(func.count(alert.id).filter(claimable),
+                    func.count(alert.id).filter(not_(claimable)))
+             .where(alert.notified_at.is_(None), alert.acked_at.is_(None)))
     pending = in_flight = 0
-    with db.session() as session:
+    with db.connection() as connection:
         for chunk in _chunks(wanted, 500) if wanted is not None else [None]:
-            chosen = query if chunk is None else query.where(Alert.id.in_(list(chunk)))
-            row = session.execute(chosen).one()
+            chosen = query if chunk is None else query.where(alert.id.in_(list(chunk)))
+            row = connection.execute(chosen).one()
             pending, in_flight = pending + int(row[0] or 0), in_flight + int(row[1] or 0)
     return pending, in_flight
 
 
 def _count_pending(db: Database, wanted: list[int] | None) -> int:
-    query = select(func.count(Alert.id)).where(Alert.notified_at.is_(None),
-                                               Alert.acked_at.is_(None))
-    with db.session() as session:
+    alert = alerts_table.c
+    query = select(func.count(alert.id)).where(alert.notified_at.is_(None),
+                                               alert.acked_at.is_(None))
+    with db.connection() as connection:
         if wanted is None:
-            return int(session.execute(query).scalar() or 0)
-        return sum(int(session.execute(query.where(Alert.id.in_(chunk))).scalar() or 0)
+            return int(connection.execute(query).scalar() or 0)
+        return sum(int(connection.execute(query.where(alert.id.in_(chunk))).scalar() or 0)
                    for chunk in _chunks(wanted, 500))
 
 
@@ -514,8 +517,8 @@ def ack_alerts(ws: Workspace, ids: Sequence[int]) -> AckResult:
     if db is None:
         raise NotFound(f"no alert with id {', '.join(map(str, ids))}; there are no alerts yet.")
     try:
-        with db.session() as session:
-            found = {view.id: view for view in alert_views(session, ids)}
+        with db.connection() as connection:
+            found = {view.id: view for view in alert_views(connection, ids)}
             missing = [str(i) for i in ids if i not in found]
             if missing:
                 raise NotFound(f"no alert with id {', '.join(missing)}; see `unmo alerts list` "
@@ -524,11 +527,13 @@ def ack_alerts(ws: Workspace, ids: Sequence[int]) -> AckResult:
             # Only alerts nobody acknowledged meanwhile: another `alerts ack` of the same id
             # between the read above and this write keeps its time and is reported as such.
             fresh = [found[i].id for i in dict.fromkeys(ids) if found[i].acked_at is None]
-            won = set(session.execute(
-                update(Alert).where(Alert.id.in_(fresh), Alert.acked_at.is_(None))
-                .values(acked_at=clock.to_db(clock.now())).returning(Alert.id)).scalars()) \
+            won = set(connection.execute(
+                update(alerts_table).where(alerts_table.c.id.in_(fresh),
+                                           alerts_table.c.acked_at.is_(None))
+                .values(acked_at=clock.to_db(clock.now())).returning(alerts_table.c.id))
+                .scalars()) \
                 if fresh else set()
-            views = {view.id: view for view in alert_views(session, list(dict.fromkeys(ids)))}
+            views = {view.id: view for view in alert_views(connection, list(dict.fromkeys(ids)))}
             acked = [views[i] for i in dict.fromkeys(ids) if i in won]
             already = [views[i] for i in dict.fromkeys(ids) if i not in won]
         return AckResult(acked, already)

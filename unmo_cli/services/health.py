@@ -21,19 +21,17 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert
-from sqlalchemy import select as sa_select
-from sqlmodel import col, or_, select
+from sqlalchemy import func, insert, or_, select
 
 from unmo_cli import apikeys, clock, testhooks
 from unmo_cli.attribution_api import AttributionApi, read_json, validate_base_url
 from unmo_cli.db import lock_for_update
-from unmo_cli.db.models import Alert, Customer, HealthCheck
+from unmo_cli.db.tables import alerts, customers, health_checks
 from unmo_cli.errors import EnvironmentFailure, InputError, NotFound, UnmoError
 from unmo_cli.files import check_output_path
 from unmo_cli.services.alerts import deliver_pending, delivery_notice, headline, record_alert
 from unmo_cli.services.customer_folder import ENV_FILE, ENV_NAMES, read_env_file
-from unmo_cli.services.customers import get_customer, open_existing, unknown_customer
+from unmo_cli.services.customer_lookup import customer_row, open_existing, unknown_customer
 from unmo_cli.services.maintenance import windows_at
 from unmo_cli.services.summaries import (  # noqa: F401 (re-exported)
     TECHNICAL_WINDOW,
@@ -45,11 +43,10 @@ from unmo_cli.text import one_line
 from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
+    from sqlalchemy.engine import Connection, Row
 
     from unmo_cli.attribution_api import ApiAnswer, AttributionApi
     from unmo_cli.db import Database
-    from unmo_cli.db.models import Customer
     from unmo_cli.workspace import Settings, Workspace
 
 STATUSES = ("healthy", "degraded", "unauthorized", "down", "error", "maintenance")
@@ -397,7 +394,7 @@ class _Target:
 def run_health(request: HealthRequest, *, workspace: Workspace | None = None,
                progress: ProgressFactory | None = None,
                now: datetime | None = None) -> HealthRun:
-    """Check the requested customers (`unmo health`), record each result as a HealthCheck row in
+    """Check the requested customers (`unmo health`), record each result as a health_checks row in
     one transaction (unless request.record is False), raise and deliver health alerts.
 
     With neither slugs nor --all, every active customer is checked (like `--all`); customers
@@ -427,12 +424,13 @@ def run_health(request: HealthRequest, *, workspace: Workspace | None = None,
         return HealthRun(checked_at=checked_at, fail_on=request.fail_on, results=[],
                          recorded=False, warnings=[NOTHING_TO_CHECK])
     try:
-        with db.session() as session:
-            customers = select_customers(session, request.slugs, request.all_customers,
-                                         at=checked_at)
-            windows = windows_at(session, [c.id for c in customers if c.id is not None],
-                                 checked_at)
-        targets = [_target(ws, c, windows.get(c.id or 0)) for c in customers]
+        # Core statements on db/tables.py's clauses, plain rows: a run builds no model classes
+        # and imports neither SQLModel, pydantic nor SQLAlchemy's ORM.
+        with db.connection() as connection:
+            chosen = select_customers(connection, request.slugs, request.all_customers,
+                                      at=checked_at)
+            windows = windows_at(connection, [c.id for c in chosen], checked_at)
+        targets = [_target(ws, c, windows.get(c.id)) for c in chosen]
         started = clock.monotonic()
         called = [t for t in targets if t.maintenance is None]
         probes = iter(_probe(called, base_url, timeout_s, request, checked_at, progress))
@@ -475,8 +473,8 @@ def _origin_of_base_url(ws: Workspace) -> str:
     return f"api.base_url in {ws.config_file}" if ws.config_file else "api.base_url"
 
 
-def select_customers(session: Session, slugs: Iterable[str], all_customers: bool,
-                     at: datetime | None = None) -> list[Customer]:
+def select_customers(connection: Connection, slugs: Iterable[str], all_customers: bool,
+                     at: datetime | None = None) -> list[Row[Any]]:
     """The customers to check at instant `at` (default now): those named (by slug or exact name;
     every unknown one reported at once, and so is one created after `at`), or every customer
     active at `at` — created by then and not churned by then. Ordered by slug for stable
@@ -485,20 +483,19 @@ def select_customers(session: Session, slugs: Iterable[str], all_customers: bool
     instant = clock.to_db(at or clock.now())
     names = list(dict.fromkeys(slugs))
     if not names:
-        query = select(Customer).where(
-            col(Customer.created_at) <= instant,
-            or_(col(Customer.churned_at).is_(None), col(Customer.churned_at) > instant))
-        return list(session.exec(query.order_by(Customer.slug)).all())
+        query = select(customers).where(
+            customers.c.created_at <= instant,
+            or_(customers.c.churned_at.is_(None), customers.c.churned_at > instant))
+        return list(connection.execute(query.order_by(customers.c.slug)).all())
 
-    found: dict[int, Customer] = {}
+    found: dict[int, Row[Any]] = {}
     unknown: list[str] = []
     for name in names:
         try:
-            customer = get_customer(session, name)
+            customer = customer_row(connection, name)
         except NotFound:
             unknown.append(name)
             continue
-        assert customer.id is not None
         found[customer.id] = customer
     if unknown:  # every one at once, so a CI job's typos are fixed in one go
         raise unknown_customer(*unknown)
@@ -538,8 +535,7 @@ def read_live_secret(ws: Workspace, slug: str) -> tuple[str | None, str | None]:
     return value, None
 
 
-def _target(ws: Workspace, customer: Customer, window: Any = None) -> _Target:
-    assert customer.id is not None
+def _target(ws: Workspace, customer: Row[Any], window: Any = None) -> _Target:
     if window is not None:  # planned maintenance: the API is not called, so no key is read
         words = f"maintenance window #{window.id} until {clock.iso(window.end_at)}: " \
                 f"{window.reason}"
@@ -673,7 +669,7 @@ def last_complete_day(now: datetime) -> date:
 
 
 def _record(db: Database, ws: Workspace, run: HealthRun, targets: list[_Target]) -> None:
-    """One transaction: every result as a HealthCheck row, then the health alerts those rows
+    """One transaction: every result as a health_checks row, then the health alerts those rows
     call for (stored before any webhook is tried); delivery follows the commit."""
 
     at = clock.to_db(run.checked_at)
@@ -682,12 +678,12 @@ def _record(db: Database, ws: Workspace, run: HealthRun, targets: list[_Target])
              "services": json.dumps(r.services, sort_keys=True) if r.services is not None
              else None, "installs": r.installs}
             for t, r in zip(targets, run.results, strict=True)]
-    with db.session() as session:
+    with db.connection() as connection:
         # Runs checking the same customers take turns from here, so each one's alert decision
         # reads the history and open alerts the one before it committed (no alert twice).
-        lock_for_update(session, Customer, sorted({t.customer_id for t in targets}))
-        session.execute(insert(HealthCheck), rows)
-        run.alerts = raise_health_alerts(session, {t.customer_id: r for t, r in
+        lock_for_update(connection, customers, sorted({t.customer_id for t in targets}))
+        connection.execute(insert(health_checks), rows)
+        run.alerts = raise_health_alerts(connection, {t.customer_id: r for t, r in
                                                    zip(targets, run.results, strict=True)},
                                          ws.settings, run.checked_at)
         testhooks.checkpoint("health-record")  # decided and stored, not committed
@@ -695,8 +691,8 @@ def _record(db: Database, ws: Workspace, run: HealthRun, targets: list[_Target])
         run.warnings.extend(_deliver(ws, db, [a["id"] for a in run.alerts]))
 
 
-def raise_health_alerts(session: Session, latest: dict[int, CustomerHealth], settings: Settings,
-                        now: datetime) -> list[dict[str, Any]]:
+def raise_health_alerts(connection: Connection, latest: dict[int, CustomerHealth],
+                        settings: Settings, now: datetime) -> list[dict[str, Any]]:
     """Apply next_health_alert to each checked customer's recorded history (the newest
     max(thresholds) rows, this run's included) and store the alerts it calls for."""
 
@@ -710,24 +706,25 @@ def raise_health_alerts(session: Session, latest: dict[int, CustomerHealth], set
     # As of `now`: a run dated in the past (UNMO_NOW) must not read checks or alerts recorded
     # after it.
     at = clock.to_db(now)
-    rank = func.row_number().over(partition_by=HealthCheck.customer_id,
-                                  order_by=(HealthCheck.checked_at.desc(),
-                                            HealthCheck.id.desc())).label("rank")
+    check, alert = health_checks.c, alerts.c
+    rank = func.row_number().over(partition_by=check.customer_id,
+                                  order_by=(check.checked_at.desc(),
+                                            check.id.desc())).label("rank")
     # Checks inside maintenance windows are not part of a customer's streak.
-    ranked = (sa_select(HealthCheck.customer_id, HealthCheck.status, rank)
-              .where(HealthCheck.customer_id.in_(ids), HealthCheck.checked_at <= at,
-                     HealthCheck.status != "maintenance").subquery())
+    ranked = (select(check.customer_id, check.status, rank)
+              .where(check.customer_id.in_(ids), check.checked_at <= at,
+                     check.status != "maintenance").subquery())
     history: dict[int, list[str]] = {i: [] for i in ids}
-    for customer_id, status, _rank in session.execute(
-            sa_select(ranked).where(ranked.c.rank <= depth)
+    for customer_id, status, _rank in connection.execute(
+            select(ranked).where(ranked.c.rank <= depth)
             .order_by(ranked.c.customer_id, ranked.c.rank)):
         history[customer_id].append(status)
-    newest = (sa_select(func.max(Alert.id))
-              .where(Alert.rule.in_(("health_failing", "health_resolved")),
-                     Alert.customer_id.in_(ids), Alert.created_at <= at)
-              .group_by(Alert.customer_id))
-    open_ids = {customer_id for customer_id, rule in session.execute(
-        sa_select(Alert.customer_id, Alert.rule).where(Alert.id.in_(newest)))
+    newest = (select(func.max(alert.id))
+              .where(alert.rule.in_(("health_failing", "health_resolved")),
+                     alert.customer_id.in_(ids), alert.created_at <= at)
+              .group_by(alert.customer_id))
+    open_ids = {customer_id for customer_id, rule in connection.execute(
+        select(alert.customer_id, alert.rule).where(alert.id.in_(newest)))
         if rule == "health_failing"}
     raised = []
     names: dict[int, str] = {}
@@ -737,14 +734,14 @@ def raise_health_alerts(session: Session, latest: dict[int, CustomerHealth], set
         if rule is None:
             continue
         if not names:
-            names = {i: n for i, n in session.execute(
-                sa_select(Customer.id, Customer.name).where(Customer.id.in_(ids)))}
+            names = {i: n for i, n in connection.execute(
+                select(customers.c.id, customers.c.name).where(customers.c.id.in_(ids)))}
         text = _alert_text(rule, names.get(customer_id, result.customer), result, failure_n,
                            success_n)
-        alert_id = record_alert(session, customer_id, rule, text, None, created_at=now)
+        alert_id = record_alert(connection, customer_id, rule, text, None, created_at=now)
         raised.append({"id": alert_id, "customer": result.customer, "rule": rule, "text": text,
                        "customer_id": customer_id})
-    fire_playbooks(session, settings, [(a.pop("customer_id"), a["rule"]) for a in raised],
+    fire_playbooks(connection, settings, [(a.pop("customer_id"), a["rule"]) for a in raised],
                    now=now)
     return raised
 

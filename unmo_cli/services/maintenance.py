@@ -7,25 +7,29 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import insert, or_, select, update
 
 from unmo_cli import clock
 from unmo_cli.db import lock_for_update, open_database
-from unmo_cli.db.models import Customer, MaintenanceWindow, MaintenanceWindowCustomer
+from unmo_cli.db.tables import customers, maintenance_window_customers, maintenance_windows
 from unmo_cli.errors import InputError, NotFound
-from unmo_cli.services.customers import get_customer, open_existing, unknown_customer
+from unmo_cli.services.customer_lookup import customer_row, open_existing, unknown_customer
 from unmo_cli.text import MAX_REASON, length_problem, text_problem
 from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
+    from sqlalchemy.engine import Connection, Row
 
     from unmo_cli.workspace import Workspace
 
 STATES = ("scheduled", "active", "over", "cancelled")
+# Statements in Core on db/tables.py's clauses, rows as plain rows: `unmo health` asks
+# windows_at on every run without building the model classes.
+_window = maintenance_windows.c
+_member = maintenance_window_customers.c
 
 
-def window_state(window: MaintenanceWindow, now: datetime) -> str:
+def window_state(window: Row[Any], now: datetime) -> str:
     """cancelled (by `maintenance cancel`), else scheduled before start_at, active from start_at
     until end_at, over from end_at on."""
     at = clock.to_db(now)
@@ -36,11 +40,10 @@ def window_state(window: MaintenanceWindow, now: datetime) -> str:
     return "active" if at < window.end_at else "over"
 
 
-def _window_json(window: MaintenanceWindow, customers: list[str], now: datetime
-                 ) -> dict[str, Any]:
+def _window_json(window: Row[Any], slugs: list[str], now: datetime) -> dict[str, Any]:
     return {"id": window.id, "start": clock.iso(window.start_at),
             "end": clock.iso(window.end_at), "reason": window.reason,
-            "all_customers": window.all_customers, "customers": customers,
+            "all_customers": window.all_customers, "customers": slugs,
             "state": window_state(window, now), "created_at": clock.iso(window.created_at),
             "cancelled_at": clock.iso(window.cancelled_at)}
 
@@ -85,33 +88,34 @@ def add_window(ws: Workspace | None, *, start: str, end: str, slugs: Iterable[st
         existing.dispose()
     db = open_database(ws)
     try:
-        with db.session() as session:
-            ids = _customer_ids(session, names)
-            window = MaintenanceWindow(start_at=clock.to_db(start_at), end_at=clock.to_db(end_at),
-                                       reason=text, all_customers=all_customers,
-                                       created_at=clock.to_db(now))
-            session.add(window)
-            session.flush()
+        with db.connection() as connection:
+            ids = _customer_ids(connection, names)
+            window_id = connection.execute(insert(maintenance_windows), {
+                "start_at": clock.to_db(start_at), "end_at": clock.to_db(end_at),
+                "reason": text, "all_customers": all_customers,
+                "created_at": clock.to_db(now)}).inserted_primary_key[0]
             if ids:
-                session.execute(insert(MaintenanceWindowCustomer),
-                                [{"window_id": window.id, "customer_id": i} for i in ids])
-            result = _window_json(window, sorted(ids.values()), now)
-            session.commit()
+                connection.execute(insert(maintenance_window_customers),
+                                   [{"window_id": window_id, "customer_id": i} for i in ids])
+            result = _window_json(_window_row(connection, window_id), sorted(ids.values()), now)
     finally:
         db.dispose()
     return result
 
 
-def _customer_ids(session: Session, names: list[str]) -> dict[int, str]:
+def _window_row(connection: Connection, window_id: int) -> Row[Any] | None:
+    return connection.execute(select(maintenance_windows).where(_window.id == window_id)).first()
+
+
+def _customer_ids(connection: Connection, names: list[str]) -> dict[int, str]:
     found: dict[int, str] = {}
     unknown = []
     for name in names:
         try:
-            customer = get_customer(session, name)
+            customer = customer_row(connection, name)
         except NotFound:
             unknown.append(name)
             continue
-        assert customer.id is not None
         found[customer.id] = customer.slug
     if unknown:
         raise unknown_customer(*unknown)
@@ -125,16 +129,16 @@ def list_windows(ws: Workspace | None = None) -> list[dict[str, Any]]:
         return []
     now = clock.now()
     try:
-        with db.session() as session:
-            windows = list(session.scalars(select(MaintenanceWindow).order_by(
-                MaintenanceWindow.start_at.desc(), MaintenanceWindow.id.desc())))
+        with db.connection() as connection:
+            windows = connection.execute(select(maintenance_windows).order_by(
+                _window.start_at.desc(), _window.id.desc())).all()
             slugs: dict[int, list[str]] = {}
-            for window_id, slug in session.execute(
-                    select(MaintenanceWindowCustomer.window_id, Customer.slug)
-                    .join(Customer, Customer.id == MaintenanceWindowCustomer.customer_id)
-                    .order_by(Customer.slug)):
+            for window_id, slug in connection.execute(
+                    select(_member.window_id, customers.c.slug)
+                    .join(customers, customers.c.id == _member.customer_id)
+                    .order_by(customers.c.slug)):
                 slugs.setdefault(window_id, []).append(slug)
-            return [_window_json(w, slugs.get(w.id or 0, []), now) for w in windows]
+            return [_window_json(w, slugs.get(w.id, []), now) for w in windows]
     finally:
         db.dispose()
 
@@ -147,11 +151,10 @@ def cancel_window(ws: Workspace | None, window_id: int) -> dict[str, Any]:
         raise NotFound(f"no maintenance window {window_id}; run unmo maintenance list.")
     now = clock.now()
     try:
-        with db.session() as session:
+        with db.connection() as connection:
             # Two cancels at once take turns: the second reads the first's cancellation.
-            lock_for_update(session, MaintenanceWindow, [window_id])
-            window = session.execute(
-                select(MaintenanceWindow).where(MaintenanceWindow.id == window_id)).scalar()
+            lock_for_update(connection, maintenance_windows, [window_id])
+            window = _window_row(connection, window_id)
             if window is None:
                 raise NotFound(f"no maintenance window {window_id}; run unmo maintenance list.")
             state = window_state(window, now)
@@ -160,45 +163,43 @@ def cancel_window(ws: Workspace | None, window_id: int) -> dict[str, Any]:
             if state == "over":
                 raise InputError(f"maintenance window {window_id} is over (it ended "
                                  f"{clock.iso(window.end_at)}); there is nothing to cancel.")
-            window.cancelled_at = clock.to_db(now)
-            session.add(window)
-            session.flush()
-            slugs = list(session.scalars(
-                select(Customer.slug).join(MaintenanceWindowCustomer,
-                                           Customer.id == MaintenanceWindowCustomer.customer_id)
-                .where(MaintenanceWindowCustomer.window_id == window_id)
-                .order_by(Customer.slug)))
-            result = _window_json(window, slugs, now)
-            session.commit()
+            connection.execute(update(maintenance_windows).where(_window.id == window_id)
+                               .values(cancelled_at=clock.to_db(now)))
+            slugs = list(connection.scalars(
+                select(customers.c.slug).join(maintenance_window_customers,
+                                              customers.c.id == _member.customer_id)
+                .where(_member.window_id == window_id)
+                .order_by(customers.c.slug)))
+            result = _window_json(_window_row(connection, window_id), slugs, now)
     finally:
         db.dispose()
     return result
 
 
-def windows_at(session: Session, customer_ids: Iterable[int], at: datetime
-               ) -> dict[int, MaintenanceWindow]:
+def windows_at(connection: Connection, customer_ids: Iterable[int], at: datetime
+               ) -> dict[int, Row[Any]]:
     """The window each of `customer_ids` is inside at `at` (start_at ≤ at < end_at, not
     cancelled by then); the earliest-created when several overlap. Customers in none are
     absent."""
     instant = clock.to_db(at)
     ids = set(customer_ids)
-    open_then = (select(MaintenanceWindow).where(
-        MaintenanceWindow.start_at <= instant, MaintenanceWindow.end_at > instant,
-        or_(MaintenanceWindow.cancelled_at.is_(None), MaintenanceWindow.cancelled_at > instant))
-        .order_by(MaintenanceWindow.id))
-    windows = list(session.scalars(open_then))
+    open_then = (select(maintenance_windows).where(
+        _window.start_at <= instant, _window.end_at > instant,
+        or_(_window.cancelled_at.is_(None), _window.cancelled_at > instant))
+        .order_by(_window.id))
+    windows = connection.execute(open_then).all()
     if not windows or not ids:
         return {}
-    covered: dict[int, MaintenanceWindow] = {}
+    covered: dict[int, Row[Any]] = {}
     named = {w.id: w for w in windows if not w.all_customers}
     members: dict[int, list[int]] = {}
     if named:
-        for window_id, customer_id in session.execute(
-                select(MaintenanceWindowCustomer.window_id, MaintenanceWindowCustomer.customer_id)
-                .where(MaintenanceWindowCustomer.window_id.in_(list(named)))):
+        for window_id, customer_id in connection.execute(
+                select(_member.window_id, _member.customer_id)
+                .where(_member.window_id.in_(list(named)))):
             members.setdefault(window_id, []).append(customer_id)
     for window in windows:
-        chosen = ids if window.all_customers else ids & set(members.get(window.id or 0, []))
+        chosen = ids if window.all_customers else ids & set(members.get(window.id, []))
         for customer_id in chosen:
             covered.setdefault(customer_id, window)
     return covered

@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from sqlmodel import col, select
+from sqlalchemy import select
 
 from unmo_cli import __version__, apikeys, clock
 from unmo_cli.db import open_database
-from unmo_cli.db.models import ApiKey, Customer
+from unmo_cli.db.tables import api_keys, customers
 from unmo_cli.errors import EnvironmentFailure, InputError
-from unmo_cli.services.customers import unknown_customer
+from unmo_cli.services.customer_lookup import unknown_customer
 from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
@@ -162,12 +162,12 @@ class KeyRing:
             self._loaded_at = now
 
     def _load(self) -> dict[str, KeyOwner]:
-        with self._db.session() as session:
-            rows = session.exec(
-                select(ApiKey.key_hash, ApiKey.environment, Customer.slug,
-                       Customer.events_per_day)
-                .join(Customer, col(Customer.id) == col(ApiKey.customer_id))
-                .where(ApiKey.kind == "secret", col(ApiKey.revoked_at).is_(None))
+        key, customer = api_keys.c, customers.c  # Core: no model classes (a faster start)
+        with self._db.connection() as connection:
+            rows = connection.execute(
+                select(key.key_hash, key.environment, customer.slug, customer.events_per_day)
+                .join(customers, customer.id == key.customer_id)
+                .where(key.kind == "secret", key.revoked_at.is_(None))
             ).all()
         return {key_hash: KeyOwner(slug, events, environment)
                 for key_hash, environment, slug, events in rows}
@@ -439,9 +439,9 @@ def create_server(options: SandboxOptions, *, workspace: Workspace | None = None
     ws = workspace or load_workspace()
     db = open_database(ws)
     if options.scenarios:
-        with db.session() as session:
-            known = set(session.exec(select(Customer.slug).where(
-                col(Customer.slug).in_(list(options.scenarios)))).all())
+        with db.connection() as connection:
+            known = set(connection.scalars(select(customers.c.slug).where(
+                customers.c.slug.in_(list(options.scenarios)))).all())
         unknown = [slug for slug in options.scenarios if slug not in known]
         if unknown:
             db.dispose()

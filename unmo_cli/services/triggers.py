@@ -22,12 +22,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, select, text
 
 from unmo_cli import clock, testhooks
-from unmo_cli.db.models import Customer, Feedback, Task
+from unmo_cli.db import core_connection
+from unmo_cli.db.tables import customers, feedback, tasks
 from unmo_cli.playbooks import ALERT_TRIGGERS, SUCCESS_MANAGER, Playbook, add_business_days
-from unmo_cli.services.customers import open_existing
+from unmo_cli.services.customer_lookup import open_existing
 from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
     from sqlmodel import Session
 
     from unmo_cli.workspace import Settings, Workspace
@@ -59,18 +61,18 @@ def _local_day(instant: datetime, timezone: str) -> date:
     return clock.from_db(clock.to_db(instant)).astimezone(ZoneInfo(timezone)).date()  # type: ignore[union-attr]
 
 
-def upsert_task(session: Session, playbook: Playbook, customer_id: int, owner: str | None,
-                now: datetime, timezone: str, *, count: int = 1,
+def upsert_task(session: Session | Connection, playbook: Playbook, customer_id: int,
+                owner: str | None, now: datetime, timezone: str, *, count: int = 1,
                 unless_since: datetime | None = None) -> tuple[int, bool] | None:
     """Open `playbook`'s task for the customer, or update its open one (`count` firings at
     once): (task id, created). `unless_since` (naive UTC) leaves an open task updated at or after
     it alone (a sweep's condition that already fired): None then."""
     stamp = clock.to_db(now)
     due = add_business_days(_local_day(now, timezone), playbook.due_business_days)
-    table: Any = Task.__table__
+    table = tasks
     # Only the dialect the engine has loaded already: importing the PostgreSQL one at the top
     # would cost every feedback and health command on SQLite a third of a second.
-    if session.connection().dialect.name == "postgresql":
+    if core_connection(session).dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert  # lazy: loaded by the engine
     else:
         from sqlalchemy.dialects.sqlite import insert  # lazy: loaded by the engine
@@ -100,8 +102,8 @@ def _owner_of(playbook: Playbook, success_manager: str | None) -> str | None:
     return success_manager.lower() if success_manager else None  # owners are lowercased
 
 
-def fire_playbooks(session: Session, settings: Settings, firings: Iterable[tuple[int, str]],
-                   *, now: datetime | None = None) -> list[int]:
+def fire_playbooks(session: Session | Connection, settings: Settings,
+                   firings: Iterable[tuple[int, str]], *, now: datetime | None = None) -> list[int]:
     """The playbooks on the alert rules that just fired — (customer id, rule) pairs, as recorded
     in this transaction — open or update their tasks; returns the tasks' ids. Nothing to do (no
     playbook on these rules) costs no query."""
@@ -114,17 +116,17 @@ def fire_playbooks(session: Session, settings: Settings, firings: Iterable[tuple
         return []
     now = now or clock.now()
     ids = sorted({customer_id for customer_id, _ in counts})
-    managers = dict(session.execute(select(Customer.id, Customer.success_manager)
-                                    .where(Customer.id.in_(ids))).all())
-    tasks = []
+    managers = dict(session.execute(select(customers.c.id, customers.c.success_manager)
+                                    .where(customers.c.id.in_(ids))).all())
+    task_ids = []
     for (customer_id, playbook), count in sorted(counts.items(),
                                                   key=lambda item: (item[0][0], item[0][1].key)):
         found = upsert_task(session, playbook, customer_id,
                             _owner_of(playbook, managers.get(customer_id)), now,
                             settings.timezone, count=count)
         assert found is not None
-        tasks.append(found[0])
-    return tasks
+        task_ids.append(found[0])
+    return task_ids
 
 
 # --- the time triggers: `unmo task sweep` ---------------------------------------------------------
@@ -151,11 +153,12 @@ def _renewals(session: Session, playbook: Playbook, now: datetime, timezone: str
     assert playbook.days is not None
     day = _local_day(now, timezone)
     rows = session.execute(
-        select(Customer.id, Customer.slug, Customer.success_manager, Customer.renewal_date)
-        .where(Customer.churned_at.is_(None), Customer.renewal_date.is_not(None),
-               Customer.renewal_date >= day,
-               Customer.renewal_date <= day + timedelta(days=playbook.days))
-        .order_by(Customer.id))
+        select(customers.c.id, customers.c.slug, customers.c.success_manager,
+               customers.c.renewal_date)
+        .where(customers.c.churned_at.is_(None), customers.c.renewal_date.is_not(None),
+               customers.c.renewal_date >= day,
+               customers.c.renewal_date <= day + timedelta(days=playbook.days))
+        .order_by(customers.c.id))
     return [_Due(r[0], r[1], r[2], _midnight(r[3] - timedelta(days=playbook.days), timezone),
                  f"renewal on {r[3].isoformat()} (in {(r[3] - day).days} days)")
             for r in rows]
@@ -167,13 +170,13 @@ def _silences(session: Session, playbook: Playbook, now: datetime) -> list[_Due]
     assert playbook.days is not None
     at = clock.to_db(now)
     cutoff = at - timedelta(days=playbook.days)
-    latest = (select(Feedback.customer_id, func.max(Feedback.received_at).label("last"))
-              .where(Feedback.received_at <= at).group_by(Feedback.customer_id).subquery())
-    last = func.coalesce(latest.c.last, Customer.created_at)
+    latest = (select(feedback.c.customer_id, func.max(feedback.c.received_at).label("last"))
+              .where(feedback.c.received_at <= at).group_by(feedback.c.customer_id).subquery())
+    last = func.coalesce(latest.c.last, customers.c.created_at)
     rows = session.execute(
-        select(Customer.id, Customer.slug, Customer.success_manager, last, latest.c.last)
-        .outerjoin(latest, latest.c.customer_id == Customer.id)
-        .where(Customer.churned_at.is_(None), last <= cutoff).order_by(Customer.id))
+        select(customers.c.id, customers.c.slug, customers.c.success_manager, last, latest.c.last)
+        .outerjoin(latest, latest.c.customer_id == customers.c.id)
+        .where(customers.c.churned_at.is_(None), last <= cutoff).order_by(customers.c.id))
     found = []
     for r in rows:
         days = (at - r[3]).days
@@ -187,8 +190,8 @@ def _already(session: Session, playbook: Playbook, due: _Due) -> bool:
     """Whether this occasion fired already: a task of the playbook for the customer (open or
     done) was touched since the condition became true."""
     return session.execute(
-        select(Task.id).where(Task.customer_id == due.customer_id,
-                              Task.playbook == playbook.key, Task.updated_at >= due.since)
+        select(tasks.c.id).where(tasks.c.customer_id == due.customer_id,
+                              tasks.c.playbook == playbook.key, tasks.c.updated_at >= due.since)
         .limit(1)).first() is not None
 
 
