@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import DateTime, Float, bindparam, delete, insert, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from unmo_cli import apikeys, clock, testhooks
+from unmo_cli import apikeys, audit, clock, testhooks
 from unmo_cli.db import database_exists, open_database
 from unmo_cli.db.tables import (
     api_keys,
@@ -431,6 +431,8 @@ def _create(ws: Workspace, connection: Connection, works: list[_Work], mode: str
                 insert(customers).returning(customers.c.id, customers.c.slug),
                 [vars(w.customer) for w in works]):
             by_slug[slug].customer_id = new_id
+        # The events name the new customers by slug without reading them back at the commit.
+        audit.customers_known(connection, {w.customer_id: w.item.slug for w in works})
         connection.execute(insert(api_keys), [
             {"customer_id": w.customer_id, "kind": kind, "environment": environment,
              "key_hash": apikeys.hash_key(key), "hint": apikeys.hint(key),
