@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from unmo_cli import apikeys
 from unmo_cli.db import database_exists, open_database
@@ -55,7 +55,7 @@ def preflight(ws: Workspace, items: list[CustomerInput], db: Database | None = N
     folders_present = {item.slug: ws.customer_dir(item.slug).exists()
                        or ws.customer_dir(item.slug).is_symlink() for item in items}
     if items and (db is not None or database_exists(ws)):
-        taken = _taken_names(ws, items, db)
+        taken = _taken_names(ws, db)
     for item in items:
         existing = taken.get(item.name_key) or taken.get("slug:" + item.slug)
         look_alike = taken.get("look:" + look_alike_key(item.name))
@@ -82,10 +82,7 @@ def name_taken(ws: Workspace, name: str) -> str | None:
         return None
     slug, key = slugify(item_name), name_key(item_name)
     if database_exists(ws):
-        probe = CustomerInput(name=item_name, contact_name="", contact_email="", industry="",
-                              integration="", platforms=(), events_per_day=0, provider="",
-                              mrr_cents=0)
-        taken = _taken_names(ws, [probe])
+        taken = _taken_names(ws)
         existing = taken.get(key) or taken.get("slug:" + slug)
         if existing:
             return f"already onboarded as {existing}"
@@ -97,25 +94,20 @@ def name_taken(ws: Workspace, name: str) -> str | None:
     return None
 
 
-def _taken_names(ws: Workspace, items: list[CustomerInput], shared: Database | None = None
-                 ) -> dict[str, str]:
+def _taken_names(ws: Workspace, shared: Database | None = None) -> dict[str, str]:
+    """Every customer by name key, by slug and by look-alike key. Look-alikes share no column to
+    ask for, so every name is read anyway (ICU computes thousands of skeletons in milliseconds):
+    one statement, so the three are of one moment (on PostgreSQL a second statement could see a
+    racing onboarding's commit the first did not, and call the same name a look-alike)."""
     db = shared or open_database(ws)
     taken: dict[str, str] = {}
     try:
         with db.connection() as connection:
-            keys = [i.name_key for i in items]
-            slugs = [i.slug for i in items]
-            for chunk in range(0, len(items), 500):
-                rows = connection.execute(
-                    select(customers.c.name_key, customers.c.slug, customers.c.name).where(
-                        or_(customers.c.name_key.in_(keys[chunk:chunk + 500]),
-                            customers.c.slug.in_(slugs[chunk:chunk + 500]))))
-                for key, slug, name in rows:
-                    taken[key] = taken["slug:" + slug] = f"{name!r} ({slug})"
-            # Look-alikes share no column to ask for, so every name is compared (one query;
-            # ICU computes thousands of skeletons in milliseconds).
-            for slug, name in connection.execute(select(customers.c.slug, customers.c.name)):
-                taken.setdefault("look:" + look_alike_key(name), f"{name!r} ({slug})")
+            for key, slug, name in connection.execute(
+                    select(customers.c.name_key, customers.c.slug, customers.c.name)):
+                shown = f"{name!r} ({slug})"
+                taken[key] = taken["slug:" + slug] = shown
+                taken.setdefault("look:" + look_alike_key(name), shown)
     finally:
         if shared is None:
             db.dispose()
