@@ -95,6 +95,30 @@ def test_two_onboardings_of_one_name_make_exactly_one_customer(unmo, workspace: 
     assert query("SELECT count(*) FROM api_keys") == [(4 * len(RACES),)]
 
 
+def test_two_onboardings_of_different_names_at_once_both_succeed(unmo, workspace: Path):
+    unmo("onboard", "Already Here", *flags(), "--yes")  # the database is there
+    # Both paused after their pre-flight check, so their transactions and audit events overlap.
+    hooks = {"UNMO_TEST_PAUSE_AT": "prepare_workspace", "UNMO_TEST_PAUSE_S": "0.5"}
+    processes = [_spawn("onboard", name, *flags("hybrid"), "--yes", "--json", **hooks)
+                 for name in ("Left Games", "Right Games")]
+    outcomes = [_finish(p) for p in processes]
+    assert [code for code, _out, _err in outcomes] == [0, 0], outcomes
+    for slug in ("left-games", "right-games"):
+        assert query("SELECT count(*) FROM api_keys k JOIN customers c ON c.id = k.customer_id "
+                     "WHERE c.slug = :slug", slug=slug) == [(4,)]
+        assert query("SELECT count(*) FROM onboarding_sessions s JOIN customers c ON "
+                     "c.id = s.customer_id WHERE c.slug = :slug AND s.outcome = 'success'",
+                     slug=slug) == [(1,)]
+        # Every row written for it is in the trail, named by its slug.
+        assert query("SELECT action FROM audit_events WHERE customer = :slug ORDER BY id",
+                     slug=slug) == [("customers.insert",), ("api_keys.insert",),
+                                    ("mrr_changes.insert",), ("onboarding_sessions.insert",)]
+    folders = sorted(p.name for p in (workspace / "customers").iterdir())
+    assert folders == ["already-here", "left-games", "right-games"]
+    ran = unmo("audit", "verify")  # one linear chain, whoever committed first
+    assert ran.exit_code == 0, ran.stderr
+
+
 # --- a feedback import while reports run ----------------------------------------------------
 
 

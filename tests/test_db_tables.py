@@ -66,9 +66,13 @@ def _probe(*args: str, light: bool = True, env: dict[str, str] | None = None) ->
 
 def test_onboarding_and_alerts_list_build_no_model_classes(unmo, workspace: Path):
     onboard(unmo, "Already There")  # the database is there (creating it runs the migrations)
-    # Onboarding still opens an ORM session (services/onboarding.py), so it imports the stack.
-    assert _probe("onboard", "Second Games", *flags("hybrid"), "--yes", light=False) == {
+    # Onboarding states its reads and writes on Core clauses: none of the stack is imported.
+    assert _probe("onboard", "Second Games", *flags("hybrid"), "--yes") == {
         "code": 0, "models": False}
+    assert _probe("onboard", "Third Games", *flags("sdk"), "--yes", "--dry-run") == {
+        "code": 0, "models": False}
+    assert _probe("onboard", "second games", *flags("sdk"), "--yes") == {  # taken: refused
+        "code": 2, "models": False}
     assert _probe("alerts", "list") == {"code": 0, "models": False}
     assert _probe("alerts", "list", "--json") == {"code": 0, "models": False}
     # and the probe sees them when a command does build them

@@ -107,6 +107,13 @@ def test_mrr_is_kept_in_cents(unmo, workspace: Path):
     assert query("SELECT mrr_cents FROM customers") == [(9999,)]
 
 
+def test_a_name_with_colons_is_printed_as_typed(unmo, workspace: Path):
+    # Rich would turn :rocket: into an emoji; a customer's name is shown as it is.
+    ran = unmo("onboard", "Go :rocket: Apps", *flags(), "--yes")
+    assert ran.exit_code == 0, ran.stderr
+    assert "Onboarded Go :rocket: Apps into customers/go-rocket-apps/" in ran.stdout
+
+
 def test_unmo_now_pins_the_timestamps(unmo, workspace: Path):
     ran = unmo("onboard", "Pinned", *flags(), "--json", env={"UNMO_NOW": "2026-03-02T10:00:00Z"})
     assert ran.exit_code == 0, ran.stderr

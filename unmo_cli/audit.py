@@ -25,7 +25,17 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, column, event, select, table, text
+from sqlalchemy import (
+    Table,
+    bindparam,
+    column,
+    event,
+    literal_column,
+    select,
+    table,
+    text,
+    union_all,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.dml import Delete, Insert, Update
 from sqlalchemy.sql.elements import BindParameter, Null
@@ -48,10 +58,12 @@ ROWS_SHOWN = 20  # an executemany of more rows is summarised as a count
 UNAUDITED = {AUDIT_TABLE, "alembic_version"}
 SKIP = "unmo_audit_skip"  # connection.info flag: this connection's writes are not audited
 PENDING = "unmo_audit_pending"
+SLUGS = "unmo_audit_slugs"  # connection.info: {customer id: slug} the transaction already knows
 _LOCK_KEY = 0x756E6D6F41554454  # "unmoAUDT": the PostgreSQL advisory lock of the chain
 
 events = table(AUDIT_TABLE, column("id"), column("at"), column("actor"), column("command"),
                column("customer"), column("action"), column("details"), column("hash"))
+_customers = table("customers", column("id"), column("slug"))
 
 
 # --- the canonical form and the hash ----------------------------------------------------------
@@ -295,6 +307,13 @@ def record(conn: Connection, action: str, customer_id: int | None,
     conn.info.setdefault(PENDING, []).append(Change("", action, ids, dict(details)))
 
 
+def customers_known(conn: Connection, slugs: Mapping[int, str]) -> None:
+    """Customers (id -> slug) the transaction on `conn` has read or inserted itself: its events
+    name them without reading their slugs again when it commits. A slug never changes once a
+    customer exists, so what the transaction read is what the commit would read."""
+    conn.info.setdefault(SLUGS, {}).update(slugs)
+
+
 def _inserted_key(result: Any) -> Any:
     """The new row's primary key, when SQLAlchemy knows it (not for an executemany, nor a
     statement with its own RETURNING)."""
@@ -318,6 +337,7 @@ def _customers_of(table_name: str, values: Sequence[Mapping[str, Any]],
 
 def _discard(conn: Connection) -> None:
     conn.info.pop(PENDING, None)
+    conn.info.pop(SLUGS, None)
     conn.info.pop("unmo_audit_before", None)
 
 
@@ -326,12 +346,13 @@ def _before_commit(conn: Connection) -> None:
     about to commit: on PostgreSQL under an advisory lock so that concurrent writers keep one
     linear chain; on SQLite this connection already holds the database's one write lock."""
     pending: list[Change] = conn.info.pop(PENDING, None) or []
+    known: dict[int, str] = conn.info.pop(SLUGS, None) or {}
     conn.info.pop("unmo_audit_before", None)
     if not pending or conn.info.get(SKIP):
         return
     conn.info[SKIP] = True
     try:
-        append_events(conn, pending)
+        append_events(conn, pending, known)
     finally:
         conn.info[SKIP] = False
 
@@ -357,20 +378,23 @@ def _has_trail(conn: Connection) -> bool:
     return False
 
 
-def append_events(conn: Connection, pending: list[Change]) -> None:
+def append_events(conn: Connection, pending: list[Change],
+                  known: Mapping[int, str] | None = None) -> None:
     if not _has_trail(conn):
         return
     if conn.dialect.name == "postgresql":
+        # Its own statement: a READ COMMITTED statement reads the snapshot taken as it starts,
+        # so the newest event must be read by a statement that starts once the lock is held.
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-    last = conn.execute(select(events.c.id, events.c.hash).order_by(events.c.id.desc())
-                        .limit(1)).first()
-    next_id, previous = (last[0] + 1, last[1]) if last else (1, "")
-    ids = sorted({i for change in pending for i in change.customer_ids})
-    slugs: dict[int, str] = {}
-    if ids:
-        customers = table("customers", column("id"), column("slug"))
-        slugs = dict(conn.execute(select(customers.c.id, customers.c.slug)
-                                  .where(customers.c.id.in_(ids))).all())
+    slugs = dict(known or {})
+    unknown = sorted({i for change in pending for i in change.customer_ids} - slugs.keys())
+    next_id, previous = 1, ""
+    for kind, row_id, value in conn.execute(_newest_event_and_slugs(unknown),
+                                            {"ids": unknown} if unknown else {}):
+        if kind == 0:  # the newest event (none in an empty trail)
+            next_id, previous = row_id + 1, value
+        else:
+            slugs[row_id] = value
     who = origin()
     # When the event was recorded, by the real clock: UNMO_NOW (tests, demos, backfills) dates
     # what a command writes, but must not let anyone date its audit events as they please.
@@ -390,3 +414,15 @@ def append_events(conn: Connection, pending: list[Change]) -> None:
                      "details": body, "hash": digest})
         previous, next_id = digest, next_id + 1
     conn.execute(events.insert(), rows)
+
+
+def _newest_event_and_slugs(unknown: Sequence[int]) -> Any:
+    """One statement for what the events need read: (0, id, hash) of the newest event, and
+    (1, id, slug) of each customer in `unknown` (the :ids parameter)."""
+    latest = select(events.c.id, events.c.hash).order_by(events.c.id.desc()).limit(1) \
+        .subquery("latest")
+    newest = select(literal_column("0"), latest.c.id, latest.c.hash)
+    if not unknown:
+        return newest
+    return union_all(newest, select(literal_column("1"), _customers.c.id, _customers.c.slug)
+                     .where(_customers.c.id.in_(bindparam("ids", expanding=True))))

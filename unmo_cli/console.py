@@ -65,6 +65,9 @@ def _make_console(stream: Any) -> Console:
         file=stream,
         no_color="NO_COLOR" in os.environ,
         highlight=False,
+        # Values are shown as they are: a customer named "Go :rocket: Apps" keeps its colons
+        # (and Rich's table of emoji codes is never loaded).
+        emoji=False,
         soft_wrap=not stream.isatty(),
     )
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from unmo_cli import clock
+from unmo_cli import audit, clock
 from unmo_cli.db.models import Customer, Feedback
 from unmo_cli.errors import InputError
 from unmo_cli.names import name_key
@@ -135,6 +135,7 @@ def add_feedback(ws: Workspace, customer: str, *, satisfaction: Any, nps: Any = 
     try:
         with db.session() as session:
             found = customer_ref(session, customer)
+            audit.customers_known(session.connection(), {found.id: found.slug})
             # The id check and the drop rule read, then write.
             lock_customers(session, {found.id})
             if values["external_id"] is not None:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import DateTime, Float, bindparam, delete, insert, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from unmo_cli import apikeys, clock, testhooks
+from unmo_cli import apikeys, audit, clock, testhooks
 from unmo_cli.db import database_exists, open_database
 from unmo_cli.db.tables import (
     api_keys,
@@ -100,7 +100,7 @@ from unmo_cli.urls import PRODUCTION_API_URL, customer_url_problem
 from unmo_cli.workspace import ensure_gitignore
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
+    from sqlalchemy.engine import Connection
 
     from unmo_cli.db import Database
     from unmo_cli.workspace import Workspace
@@ -327,17 +327,17 @@ def _onboard_into(ws: Workspace, works: list[_Work], existing: Database | None, 
                                      f"{exc.strerror}.") from None
         db = existing or open_database(ws)
     try:
-        with db.session() as session, customers_lock(ws, session):
+        with customers_lock(ws, db), db.connection() as connection:
             try:
-                _create(ws, session, works, mode)
+                _create(ws, connection, works, mode)
                 with _shared_step(works, "commit"):
-                    session.commit()
+                    connection.commit()
             except IntegrityError:
-                session.rollback()
+                connection.rollback()
                 _remove_temporaries(works)
                 raise InputError(_collision_message(items)) from None
             except BaseException as exc:
-                session.rollback()
+                connection.rollback()
                 _remove_temporaries(works)
                 if not isinstance(exc, InputError):
                     _record_failure(db, works, mode, exc)
@@ -395,7 +395,7 @@ def _render(ws: Workspace, work: _Work) -> None:
         work.files = sorted(work.rendered)
 
 
-def _create(ws: Workspace, session: Session, works: list[_Work], mode: str) -> None:
+def _create(ws: Workspace, connection: Connection, works: list[_Work], mode: str) -> None:
     """Files first, rows second: the folders are written before the first INSERT, so the
     database's write lock is held only for the inserts and the commit."""
 
@@ -427,32 +427,34 @@ def _create(ws: Workspace, session: Session, works: list[_Work], mode: str) -> N
             work.customer = _customer_row(work.item, work.started_at)
         # RETURNING gives the ids in no promised order: matched back by slug (unique).
         by_slug = {w.item.slug: w for w in works}
-        for new_id, slug in session.execute(
+        for new_id, slug in connection.execute(
                 insert(customers).returning(customers.c.id, customers.c.slug),
                 [vars(w.customer) for w in works]):
             by_slug[slug].customer_id = new_id
-        session.execute(insert(api_keys), [
+        # The events name the new customers by slug without reading them back at the commit.
+        audit.customers_known(connection, {w.customer_id: w.item.slug for w in works})
+        connection.execute(insert(api_keys), [
             {"customer_id": w.customer_id, "kind": kind, "environment": environment,
              "key_hash": apikeys.hash_key(key), "hint": apikeys.hint(key),
              "publishable_value": key if kind == "publishable" else None,
              "created_at": clock.to_db(w.started_at)}
             for w in works for (kind, environment), key in w.keys.items()])
         # The MRR ledger's first entry: the reports read MRR from the ledger, as of any week.
-        session.execute(insert(mrr_changes), [
+        connection.execute(insert(mrr_changes), [
             {"customer_id": w.customer_id, "kind": "start", "mrr_cents": w.customer.mrr_cents,
              "effective_at": w.customer.created_at, "recorded_at": w.customer.created_at}
             for w in works])
     with _shared_step(works, "record_session"):
         finished = clock.to_db(clock.now())
         by_customer = {w.customer_id: w for w in works}
-        for new_id, customer_id in session.execute(
+        for new_id, customer_id in connection.execute(
                 insert(onboarding_sessions).returning(onboarding_sessions.c.id,
                                                       onboarding_sessions.c.customer_id),
                 [{"customer_id": w.customer_id, "customer_name": w.item.name, "mode": mode,
                   "outcome": "success", "error": None, "started_at": clock.to_db(w.started_at),
                   "finished_at": finished, "duration_s": w.times.total} for w in works]):
             by_customer[customer_id].session_id = new_id
-        session.execute(insert(onboarding_steps), [
+        connection.execute(insert(onboarding_steps), [
             {"session_id": w.session_id, "position": n, "name": name, "duration_s": d,
              "outcome": o}
             for w in works for n, (name, d, o) in enumerate(w.times.steps, start=1)])
@@ -516,11 +518,11 @@ def _compensate(ws: Workspace, db: Database, works: list[_Work], mode: str,
                 exc: BaseException) -> None:
     ids = [w.customer_id for w in works if w.customer_id is not None]
     session_ids = [w.session_id for w in works if w.session_id is not None]
-    with db.session() as session:
-        session.execute(delete(onboarding_sessions).where(
+    with db.connection() as connection:
+        connection.execute(delete(onboarding_sessions).where(
             onboarding_sessions.c.id.in_(session_ids)))
-        session.execute(delete(api_keys).where(api_keys.c.customer_id.in_(ids)))
-        session.execute(delete(customers).where(customers.c.id.in_(ids)))
+        connection.execute(delete(api_keys).where(api_keys.c.customer_id.in_(ids)))
+        connection.execute(delete(customers).where(customers.c.id.in_(ids)))
     for work in works:
         if work.placed:
             shutil.rmtree(ws.customer_dir(work.item.slug), ignore_errors=True)
@@ -539,9 +541,9 @@ def _record_failure(db: Database, works: list[_Work], mode: str, exc: BaseExcept
     outcome = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
     reason = str(exc) if isinstance(exc, EnvironmentFailure) else type(exc).__name__
     try:
-        with db.session() as session:
+        with db.connection() as connection:
             for work in works:
-                _add_session(session, work.item.name, mode, outcome, reason, work.started_at,
+                _add_session(connection, work.item.name, mode, outcome, reason, work.started_at,
                              work.times)
     except Exception:  # noqa: BLE001 - the original failure is what the user must see
         pass
@@ -554,21 +556,21 @@ def record_cancelled(ws: Workspace, name: str | None, mode: str, duration_s: flo
     times = StepTimes(list(steps or [("collect_answers", duration_s, "cancelled")]))
     db = open_database(ws)
     try:
-        with db.session() as session:
-            _add_session(session, name or "", mode, "cancelled", "cancelled by the user",
+        with db.connection() as connection:
+            _add_session(connection, name or "", mode, "cancelled", "cancelled by the user",
                          clock.now(), times)
     finally:
         db.dispose()
 
 
-def _add_session(session: Session, name: str, mode: str, outcome: str, error: str | None,
+def _add_session(connection: Connection, name: str, mode: str, outcome: str, error: str | None,
                  started_at: datetime, times: StepTimes) -> None:
-    session_id = session.execute(insert(onboarding_sessions).values(
+    session_id = connection.execute(insert(onboarding_sessions).values(
         customer_id=None, customer_name=name[:MAX_NAME], mode=mode, outcome=outcome, error=error,
         started_at=clock.to_db(started_at), finished_at=clock.to_db(clock.now()),
         duration_s=times.total).returning(onboarding_sessions.c.id)).scalar_one()
     if times.steps:
-        session.execute(insert(onboarding_steps), [
+        connection.execute(insert(onboarding_steps), [
             {"session_id": session_id, "position": n, "name": step, "duration_s": d,
              "outcome": o} for n, (step, d, o) in enumerate(times.steps, 1)])
 
@@ -599,13 +601,13 @@ def _names(works: list[_Work]) -> str:
 
 def _record_timings(db: Database, works: list[_Work]) -> None:
     finished = clock.to_db(clock.now())
-    with db.session() as session:
-        session.execute(insert(onboarding_steps), [
+    with db.connection() as connection:
+        connection.execute(insert(onboarding_steps), [
             {"session_id": w.session_id, "position": w.recorded_steps + n, "name": name,
              "duration_s": d, "outcome": o}
             for w in works
             for n, (name, d, o) in enumerate(w.times.steps[w.recorded_steps:], start=1)])
-        session.execute(
+        connection.execute(
             update(onboarding_sessions)
             .where(onboarding_sessions.c.id == bindparam("session_id"))
             .values(duration_s=bindparam("total", type_=Float()),

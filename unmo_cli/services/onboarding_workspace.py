@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from unmo_cli import apikeys
 from unmo_cli.db import database_exists, open_database
@@ -36,7 +36,7 @@ from unmo_cli.services.onboarding_input import (
 )
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
+    from sqlalchemy.engine import Connection
 
     from unmo_cli.db import Database
     from unmo_cli.workspace import Workspace
@@ -55,7 +55,7 @@ def preflight(ws: Workspace, items: list[CustomerInput], db: Database | None = N
     folders_present = {item.slug: ws.customer_dir(item.slug).exists()
                        or ws.customer_dir(item.slug).is_symlink() for item in items}
     if items and (db is not None or database_exists(ws)):
-        taken = _taken_names(ws, items, db)
+        taken = _taken_names(ws, db)
     for item in items:
         existing = taken.get(item.name_key) or taken.get("slug:" + item.slug)
         look_alike = taken.get("look:" + look_alike_key(item.name))
@@ -82,10 +82,7 @@ def name_taken(ws: Workspace, name: str) -> str | None:
         return None
     slug, key = slugify(item_name), name_key(item_name)
     if database_exists(ws):
-        probe = CustomerInput(name=item_name, contact_name="", contact_email="", industry="",
-                              integration="", platforms=(), events_per_day=0, provider="",
-                              mrr_cents=0)
-        taken = _taken_names(ws, [probe])
+        taken = _taken_names(ws)
         existing = taken.get(key) or taken.get("slug:" + slug)
         if existing:
             return f"already onboarded as {existing}"
@@ -97,25 +94,20 @@ def name_taken(ws: Workspace, name: str) -> str | None:
     return None
 
 
-def _taken_names(ws: Workspace, items: list[CustomerInput], shared: Database | None = None
-                 ) -> dict[str, str]:
+def _taken_names(ws: Workspace, shared: Database | None = None) -> dict[str, str]:
+    """Every customer by name key, by slug and by look-alike key. Look-alikes share no column to
+    ask for, so every name is read anyway (ICU computes thousands of skeletons in milliseconds):
+    one statement, so the three are of one moment (on PostgreSQL a second statement could see a
+    racing onboarding's commit the first did not, and call the same name a look-alike)."""
     db = shared or open_database(ws)
     taken: dict[str, str] = {}
     try:
-        with db.session() as session:
-            keys = [i.name_key for i in items]
-            slugs = [i.slug for i in items]
-            for chunk in range(0, len(items), 500):
-                rows = session.execute(
-                    select(customers.c.name_key, customers.c.slug, customers.c.name).where(
-                        or_(customers.c.name_key.in_(keys[chunk:chunk + 500]),
-                            customers.c.slug.in_(slugs[chunk:chunk + 500]))))
-                for key, slug, name in rows:
-                    taken[key] = taken["slug:" + slug] = f"{name!r} ({slug})"
-            # Look-alikes share no column to ask for, so every name is compared (one query;
-            # ICU computes thousands of skeletons in milliseconds).
-            for slug, name in session.execute(select(customers.c.slug, customers.c.name)):
-                taken.setdefault("look:" + look_alike_key(name), f"{name!r} ({slug})")
+        with db.connection() as connection:
+            for key, slug, name in connection.execute(
+                    select(customers.c.name_key, customers.c.slug, customers.c.name)):
+                shown = f"{name!r} ({slug})"
+                taken[key] = taken["slug:" + slug] = shown
+                taken.setdefault("look:" + look_alike_key(name), shown)
     finally:
         if shared is None:
             db.dispose()
@@ -123,9 +115,10 @@ def _taken_names(ws: Workspace, items: list[CustomerInput], shared: Database | N
 
 
 @contextmanager
-def customers_lock(ws: Workspace, session: Session) -> Iterator[None]:
+def customers_lock(ws: Workspace, db: Database) -> Iterator[None]:
     """Onboardings in flight hold a shared lock on customers/; stale temporary folders are only
-    touched under the exclusive lock, i.e. when no other onboarding is running."""
+    touched under the exclusive lock, i.e. when no other onboarding is running (and read in a
+    transaction of their own, ended before the onboarding's inserts begin theirs)."""
 
     folder = ws.customers_dir
     fd = os.open(folder, os.O_RDONLY)
@@ -135,8 +128,9 @@ def customers_lock(ws: Workspace, session: Session) -> Iterator[None]:
         except BlockingIOError:
             pass  # someone is onboarding: their temporary folders are not stale
         else:
-            recover_interrupted(ws, session)
-            session.commit()  # end the read so the inserts start a fresh transaction
+            if any(folder.glob(TEMP_PREFIX + "*")):
+                with db.connection() as connection:
+                    recover_interrupted(ws, connection)
         fcntl.flock(fd, fcntl.LOCK_SH)
         yield
     finally:
@@ -157,13 +151,13 @@ def recover_if_idle(ws: Workspace, db: Database) -> list[str]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return []  # someone is onboarding: their temporary folders are not stale
-        with db.session() as session:
-            return recover_interrupted(ws, session)
+        with db.connection() as connection:
+            return recover_interrupted(ws, connection)
     finally:
         os.close(fd)  # releases the lock
 
 
-def recover_interrupted(ws: Workspace, session: Session) -> list[str]:
+def recover_interrupted(ws: Workspace, connection: Connection) -> list[str]:
     """Finish or undo onboardings a killed process left behind (call under the exclusive lock).
     A temporary folder whose `.env` matches a committed customer's secret keys, and whose target
     is absent, is moved into place; any other is removed. Returns the slugs moved into place."""
@@ -174,9 +168,9 @@ def recover_interrupted(ws: Workspace, session: Session) -> list[str]:
         target = ws.customer_dir(match.group(1)) if match else None
         if match and target is not None and not target.exists() and not target.is_symlink() \
                 and temporary.is_dir() and not temporary.is_symlink():
-            customer_id = session.execute(select(customers.c.id).where(
+            customer_id = connection.execute(select(customers.c.id).where(
                 customers.c.slug == match.group(1))).scalar()
-            if customer_id is not None and _env_matches(session, customer_id, temporary):
+            if customer_id is not None and _env_matches(connection, customer_id, temporary):
                 os.rename(temporary, target)
                 moved.append(match.group(1))
                 continue
@@ -184,12 +178,12 @@ def recover_interrupted(ws: Workspace, session: Session) -> list[str]:
     return moved
 
 
-def _env_matches(session: Session, customer_id: int, folder: Path) -> bool:
+def _env_matches(connection: Connection, customer_id: int, folder: Path) -> bool:
     secret = secret_keys_from_env(read_env_file(folder / ENV_FILE))
     if secret is None:
         return False
     # The newest active secret key of each environment (as customers.keys_of orders them).
-    hashes = dict(session.execute(
+    hashes = dict(connection.execute(
         select(api_keys.c.environment, api_keys.c.key_hash)
         .where(api_keys.c.customer_id == customer_id, api_keys.c.kind == "secret",
                api_keys.c.revoked_at.is_(None))
