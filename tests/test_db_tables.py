@@ -85,3 +85,17 @@ def test_task_list_and_timeline_build_no_model_classes(unmo, workspace: Path):
     # an unknown customer is still refused (exit 2), without them
     assert _probe("customer", "timeline", "nobody") == {"code": 2, "models": False}
     assert _probe("task", "list", "nobody") == {"code": 2, "models": False}
+
+
+def test_reports_build_no_model_classes(unmo, workspace: Path):
+    onboard(unmo, "Second Games")
+    unmo("feedback", "add", "second-games", "--satisfaction", "8", "--nps", "9")
+    unmo("task", "add", "second-games", "Call about the renewal", "--due", "2030-01-01")
+    for args in (["report", "weekly"], ["report", "weekly", "--json"],
+                 ["report", "weekly", "--format", "csv"], ["report", "weekly", "-f", "markdown"],
+                 ["report", "weekly", "--format", "html"], ["report", "monthly"],
+                 ["report", "monthly", "--json"], ["report", "sla"],
+                 ["report", "sla", "--json"]):
+        assert _probe(*args) == {"code": 0, "models": False}, args
+    # a bad week is still refused (exit 2), without them
+    assert _probe("report", "weekly", "--week", "2020-W60") == {"code": 2, "models": False}

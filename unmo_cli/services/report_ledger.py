@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, case, func, or_, select
 
 from unmo_cli import clock, metrics
-from unmo_cli.db.models import Customer, MrrChange, Task
+from unmo_cli.db import tables
 
 if TYPE_CHECKING:
     from datetime import date
@@ -36,7 +36,7 @@ def _sum_if(condition: Any, value: Any = 1) -> Any:
 def _ledger() -> Any:
     """Each ledger row with the MRR before it (`previous`, 0 for the first) and the instant the
     next row of its customer takes effect (`next_at`, NULL for the last)."""
-    m = MrrChange.__table__.c
+    m = tables.mrr_changes.c
     order = {"partition_by": m.customer_id, "order_by": (m.effective_at, m.id)}
     return select(m.customer_id, m.kind, m.mrr_cents, m.effective_at,
                   func.coalesce(func.lag(m.mrr_cents).over(**order), 0).label("previous"),
@@ -97,7 +97,7 @@ def period_figures(connection: Connection, edges: list[datetime]) -> list[Period
     metrics' identity and saves a CASE per edge and row."""
     ledger = _ledger()
     c = ledger.c
-    customers = Customer.__table__
+    customers = tables.customers
     first, last = edges[0], edges[-1]
     bucket = case(*[(c.effective_at < edge, index) for index, edge in enumerate(edges)],
                   else_=len(edges)).label("bucket")
@@ -235,7 +235,7 @@ def task_figures(connection: Connection,
                  periods: list[tuple[datetime, datetime, date]]) -> list[TaskFigures]:
     """The tasks block of each period (start, as_of, as_of's local date) — one GROUP BY owner
     for all of them. Owners in name order, tasks without an owner last."""
-    t = Task.__table__.c
+    t = tables.tasks.c
     columns = []
     for index, (start, as_of, today) in enumerate(periods):
         is_open = (t.created_at < as_of) & or_(t.done_at.is_(None), t.done_at >= as_of)

@@ -29,22 +29,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, literal, literal_column, select, union_all
 
 from unmo_cli import clock, metrics, money
-from unmo_cli.db import database_exists, open_database, open_empty
-from unmo_cli.db.models import (
-    Alert,
-    Customer,
-    EmailSending,
-    Feedback,
-    HealthCheck,
-    OnboardingSession,
-    PhaseChange,
-    SurveyInvitation,
-)
+from unmo_cli.db import database_exists, open_database, open_empty, tables
 from unmo_cli.errors import InputError
 from unmo_cli.files import check_output_path
+from unmo_cli.metrics import SUMMARY_WINDOW, TECHNICAL_WINDOW
 from unmo_cli.services import report_ledger
-from unmo_cli.services.feedback import SUMMARY_WINDOW
-from unmo_cli.services.health import TECHNICAL_WINDOW
 from unmo_cli.services.periods import Month as Month
 from unmo_cli.services.periods import Period as Period
 from unmo_cli.services.periods import Week as Week
@@ -422,8 +411,8 @@ def period_report(noun: str, text: str | None, fmt: str, output: Path | None,
 
     db = open_database(ws) if database_exists(ws) else open_empty()
     try:
-        with db.session() as session:
-            return compute_report(session.connection(), ws.settings, chosen, now)
+        with db.connection() as connection:
+            return compute_report(connection, ws.settings, chosen, now)
     finally:
         db.dispose()
 
@@ -489,11 +478,11 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
 
 
 def _tables() -> Any:
-    """The Core tables of the models (imported here: sqlmodel is heavy to import)."""
+    """The Core table clauses the report reads (db/tables.py: no model classes to build)."""
 
-    return SimpleNamespace(customers=Customer.__table__, feedback=Feedback.__table__,
-                           onboarding=OnboardingSession.__table__, health=HealthCheck.__table__,
-                           alerts=Alert.__table__)
+    return SimpleNamespace(customers=tables.customers, feedback=tables.feedback,
+                           onboarding=tables.onboarding_sessions, health=tables.health_checks,
+                           alerts=tables.alerts)
 
 
 def _naive(instant: datetime) -> datetime:
@@ -667,7 +656,7 @@ def _survey_figures(connection: Connection, week: Week) -> SurveyFigures:
 def _survey_figures_by_customer(connection: Connection, week: Week
                                 ) -> dict[int, SurveyFigures]:
     """_survey_figures for each customer who was sent an invitation in the week."""
-    i = SurveyInvitation.__table__.c
+    i = tables.survey_invitations.c
     figures = {}
     for customer_id, sent, answered in connection.execute(
             _survey_counts(week, i.customer_id).group_by(i.customer_id)):
@@ -678,7 +667,7 @@ def _survey_figures_by_customer(connection: Connection, week: Week
 
 def _survey_counts(week: Week, *keys: Any) -> Any:
     """SELECT [keys,] sent, answered: the one definition of both counts."""
-    invitations, sendings = SurveyInvitation.__table__, EmailSending.__table__
+    invitations, sendings = tables.survey_invitations, tables.email_sendings
     i, e = invitations.c, sendings.c
     return (select(*keys, func.count(i.id), _count_if(i.first_answered_at < _naive(week.end)))
             .select_from(invitations.join(sendings, e.id == i.sending_id))
@@ -851,7 +840,7 @@ def _phases_as_of(connection: Connection, as_of: datetime) -> dict[int, tuple[st
     wrote for customers older than the history). A customer missing here had the phase it has
     now."""
 
-    p = PhaseChange.__table__.c
+    p = tables.phase_changes.c
     rank = func.row_number().over(partition_by=p.customer_id,
                                   order_by=(p.changed_at.asc(), p.id.asc())).label("rank")
     first = (select(p.customer_id, p.from_phase, rank)

@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, or_, select
 
 from unmo_cli import clock, metrics, money
-from unmo_cli.db import database_exists, open_database, open_empty
-from unmo_cli.db.models import Customer, CustomerChange, HealthCheck, MrrChange
+from unmo_cli.db import database_exists, open_database, open_empty, tables
 from unmo_cli.errors import InputError
 from unmo_cli.files import check_output_path
 from unmo_cli.text import shown
@@ -161,8 +160,8 @@ def sla_report(month: str | None = None, fmt: str = "table", output: Path | None
                          f"complete month is {last_complete_month(now, zone).label}.")
     db = open_database(ws) if database_exists(ws) else open_empty()
     try:
-        with db.session() as session:
-            rows = compute_sla(session.connection(), ws.settings, chosen, now)
+        with db.connection() as connection:
+            rows = compute_sla(connection, ws.settings, chosen, now)
     finally:
         db.dispose()
     return SlaReport(month=chosen, timezone=zone, complete=chosen.end <= now,
@@ -184,7 +183,7 @@ def compute_sla(connection: Connection, settings: Settings, month: Month, now: d
     """A row per customer active at some time in the month (created before its end, not churned
     before its start), by slug; figures from the checks in [start, min(end, now))."""
     start, until = clock.to_db(month.start), clock.to_db(min(month.end, now))
-    h, c = HealthCheck.__table__.c, Customer.__table__.c
+    h, c = tables.health_checks.c, tables.customers.c
     in_month = (h.checked_at >= start) & (h.checked_at < until)
     counted = h.status != "maintenance"
     aggregates = {row.customer_id: row for row in connection.execute(
@@ -259,7 +258,7 @@ def _us(instant: datetime) -> int:
 def _p95(connection: Connection, aggregates: dict[int, Any], where: Any) -> dict[int, float]:
     """Per customer, the nearest-rank p95 (metrics.nearest_rank) of the latencies `where`
     selects."""
-    h = HealthCheck.__table__.c
+    h = tables.health_checks.c
     counts = {i: int(row.with_latency or 0) for i, row in aggregates.items()
               if row.with_latency}
     if len(counts) > PER_CUSTOMER_P95_UP_TO:
@@ -288,7 +287,7 @@ def _outage_gaps(connection: Connection, start: datetime, until: datetime
                  ) -> dict[int, list[int]]:
     """Per customer, for each check in [start, until) neither healthy nor maintenance, the
     microseconds to the customer's next later check in the range (or to `until`)."""
-    table = HealthCheck.__table__
+    table = tables.health_checks
     h = table.c
     following = table.alias("following")
     f = following.c
@@ -309,7 +308,7 @@ def _outage_gaps(connection: Connection, start: datetime, until: datetime
 def _tiers_at(connection: Connection, instant: datetime) -> dict[int, str]:
     """Each customer's tier at `instant` where its tier has a history (customer_changes): the
     last change effective before then, else the value the first change replaced."""
-    ch = CustomerChange.__table__.c
+    ch = tables.customer_changes.c
     found: dict[int, str] = {}
     for customer_id, old, new, effective_at in connection.execute(
             select(ch.customer_id, ch.old_value, ch.new_value, ch.effective_at)
@@ -325,7 +324,7 @@ def _fees(connection: Connection, instant: datetime) -> dict[int, int]:
     """The month's fee each credit is a share of: the MRR in effect at the month's end, or for a
     customer churned within the month, the MRR it paid before the churn (the ledger,
     mrr_changes)."""
-    m = MrrChange.__table__.c
+    m = tables.mrr_changes.c
     fees: dict[int, int] = {}
     for customer_id, kind, cents in connection.execute(
             select(m.customer_id, m.kind, m.mrr_cents).where(m.effective_at < instant)
