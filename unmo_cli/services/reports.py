@@ -748,7 +748,7 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
     a score; by MRR and slug within each colour."""
 
     t = _tables()
-    c, f, h = t.customers.c, t.feedback.c, t.health.c
+    c, h = t.customers.c, t.health.c
     start = _naive(week.start)
     as_of = _as_of(week, now)
     # GROUP BY customer_id + 0, not customer_id: with the bare column SQLite walks the
@@ -756,12 +756,6 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
     # the expression makes it read the week's range of the time index (rows recorded in time
     # order sit together) and group in a temporary b-tree: 2-3x faster at 10,000 customers. The
     # literal 0 renders the same in SELECT and GROUP BY, so PostgreSQL accepts it too.
-    f_customer = (f.customer_id + literal_column("0")).label("customer_id")
-    feedback = {row.customer_id: row for row in connection.execute(
-        select(f_customer, func.count().label("responses"),
-               func.sum(f.satisfaction).label("score_sum"), func.count(f.nps).label("answered"),
-               _count_if(f.nps >= 9).label("promoters"), _count_if(f.nps <= 6).label("detractors"))
-        .where(_in_range(f.received_at, week.start, week.end)).group_by(f_customer))}
     # Per customer: checks, not down, and the status of the last check of the week — one
     # GROUP BY joined back on (customer_id, checked_at), which the composite index answers.
     # Two checks at the same instant: the later-recorded one (higher id) wins.
@@ -780,7 +774,9 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
     phases = _phases_as_of(connection, as_of)
     surveys = _survey_figures_by_customer(connection, week)
     no_surveys = SurveyFigures(0, 0, None)
-    scores_before, scores_now = _health_scores(connection, settings, [week.start, as_of])
+    # The week's feedback of each customer comes with the scores, from the same pass.
+    (scores_before, scores_now), feedback = _scores_and_span(
+        connection, settings, [week.start, as_of], (week.start, week.end))
     green_at, yellow_at = settings.health_score.green_at, settings.health_score.yellow_at
     platforms: dict[str, tuple[str, ...]] = {}  # the few distinct values, split once each
     # The customers last, read row by row as their rows are made (not all held first), and
@@ -797,7 +793,9 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
         ledger = ledgers.get(customer.id)
         if ledger is None or not (ledger.active_start or ledger.entered):
             continue
-        fb, hc = feedback.get(customer.id), health.get(customer.id)
+        hc = health.get(customer.id)
+        responses, answered, score_sum, promoters, detractors = feedback.get(
+            customer.id, (0, 0, 0, 0, 0))
         churned_at = ledger.churned_at
         score, before = scores_now.get(customer.id), scores_before.get(customer.id)
         listed = customer.platforms or ""
@@ -812,10 +810,10 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
             phase=phases.get(customer.id, (customer.phase,))[0],
             new=customer.created_at >= start,
             created_at=clock.iso(customer.created_at), churned_at=clock.iso(churned_at),
-            responses=int(fb.responses) if fb else 0,
-            satisfaction_pct=metrics.satisfaction_pct(fb.score_sum, fb.responses) if fb else None,
-            nps=metrics.nps(int(fb.promoters), int(fb.detractors), int(fb.answered))
-            if fb else None,
+            responses=responses,
+            satisfaction_pct=metrics.satisfaction_pct(score_sum, responses) if responses
+            else None,
+            nps=metrics.nps(promoters, detractors, answered) if responses else None,
             health_checks=int(hc.checks) if hc else 0,
             availability_pct=metrics.availability_pct(int(hc.not_down), int(hc.checks))
             if hc else None,
@@ -852,11 +850,21 @@ def _phases_as_of(connection: Connection, as_of: datetime) -> dict[int, tuple[st
 def _health_scores(connection: Connection, settings: Settings,
                    instants: list[datetime]) -> list[dict[int, int | None]]:
     """Each customer's health score as `customer show` computes it (metrics.health_components
-    and metrics.health_score over health.TECHNICAL_WINDOW of checks and the feedback summary's
-    30 days), with the windows ending just before each of `instants` — for every customer at
-    once: one aggregate over the checks and one over the feedback for all the instants (a CASE
-    per instant), and window functions for the nearest-rank p95 and the newest install count,
-    so the database does the per-row work."""
+    and metrics.health_score over metrics.TECHNICAL_WINDOW of checks and the feedback summary's
+    metrics.SUMMARY_WINDOW), with the windows ending just before each of `instants` — for every
+    customer at once (_score_windows)."""
+
+    return _scores_and_span(connection, settings, instants, None)[0]
+
+
+def _scores_and_span(connection: Connection, settings: Settings, instants: list[datetime],
+                     span: tuple[datetime, datetime] | None
+                     ) -> tuple[list[dict[int, int | None]], dict[int, tuple[int, ...]]]:
+    """_health_scores, and with `span` ([start, end)) each customer's feedback within it
+    (responses, answered, score_sum, promoters, detractors: the portfolio's week), read in
+    the same pass over the feedback: one aggregate over the checks and one over the feedback
+    for all the windows (_by_customer), and window functions for the nearest-rank p95 and the
+    newest install count, so the database does the per-row work."""
 
     t = _tables()
     h, f = t.health.c, t.feedback.c
@@ -866,33 +874,15 @@ def _health_scores(connection: Connection, settings: Settings,
         return ((h.checked_at >= end - TECHNICAL_WINDOW) & (h.checked_at < end)
                 & (h.status != "maintenance"))
 
-    def in_feedback(end: datetime) -> Any:
-        return (f.received_at >= end - SUMMARY_WINDOW) & (f.received_at < end)
-
-    # customer_id + 0: read the time index's range and group in a temporary b-tree, as in
-    # _portfolio (SQLite would otherwise walk the customer index customer by customer).
-    h_customer = (h.customer_id + literal_column("0")).label("customer_id")
-    f_customer = (f.customer_id + literal_column("0")).label("customer_id")
-    check_columns, feedback_columns = [], []
-    for i, end in enumerate(ends):
-        check_columns += [_count_if(in_checks(end)).label(f"checks_{i}"),
-                          _count_if(in_checks(end) & (h.status != "down")).label(f"up_{i}")]
-        window = in_feedback(end)
-        feedback_columns += [
-            _count_if(window).label(f"responses_{i}"),
-            _count_if(window, f.satisfaction).label(f"score_sum_{i}"),
-            _count_if(window & f.nps.isnot(None)).label(f"answered_{i}"),
-            _count_if(window & (f.nps >= 9)).label(f"promoters_{i}"),
-            _count_if(window & (f.nps <= 6)).label(f"detractors_{i}")]
-    first, last = min(ends), max(ends)
-    checks = connection.execute(
-        select(h_customer, *check_columns)
-        .where(h.checked_at >= first - TECHNICAL_WINDOW, h.checked_at < last)
-        .group_by(h_customer)).all()
-    feedback = connection.execute(
-        select(f_customer, *feedback_columns)
-        .where(f.received_at >= first - SUMMARY_WINDOW, f.received_at < last)
-        .group_by(f_customer)).all()
+    checks = _by_customer(connection, h.checked_at,
+                          [(end - TECHNICAL_WINDOW, end) for end in ends],
+                          [_count_if(h.status != "down")], where=h.status != "maintenance")
+    spans = [(end - SUMMARY_WINDOW, end) for end in ends]
+    if span is not None:
+        spans.append((_naive(span[0]), _naive(span[1])))
+    feedback = _by_customer(connection, f.received_at, spans, [
+        func.count(f.nps), func.sum(f.satisfaction), _count_if(f.nps >= 9),
+        _count_if(f.nps <= 6)])
     weights = {"technical": settings.health_score.weight_technical,
                "sentiment": settings.health_score.weight_sentiment,
                "engagement": settings.health_score.weight_engagement}
@@ -900,16 +890,12 @@ def _health_scores(connection: Connection, settings: Settings,
     for i, end in enumerate(ends):
         p95, installs = _latency_p95(connection, in_checks(end)), _newest_installs(
             connection, in_checks(end))
-        availability = {row[0]: metrics.availability_pct(int(row[2 + 2 * i]),
-                                                         int(row[1 + 2 * i]))
-                        for row in checks if row[1 + 2 * i]}
-        sentiment = {}
-        for row in feedback:
-            responses, score_sum, answered, promoters, detractors = (
-                int(v) for v in row[1 + 5 * i:6 + 5 * i])
-            if responses:
-                sentiment[row[0]] = (metrics.satisfaction_pct(score_sum, responses),
-                                     metrics.nps(promoters, detractors, answered))
+        availability = {customer_id: metrics.availability_pct(up, checked)
+                        for customer_id, (checked, up) in checks[i].items()}
+        sentiment = {customer_id: (metrics.satisfaction_pct(score_sum, responses),
+                                   metrics.nps(promoters, detractors, answered))
+                     for customer_id, (responses, answered, score_sum, promoters, detractors)
+                     in feedback[i].items()}
         scores: dict[int, int | None] = {}
         for customer_id in set(availability) | set(sentiment) | set(installs):
             satisfaction, nps = sentiment.get(customer_id, (None, None))
@@ -921,7 +907,53 @@ def _health_scores(connection: Connection, settings: Settings,
                 installs=installs.get(customer_id), targets=settings.targets)
             scores[customer_id] = metrics.health_score(components, weights)
         results.append(scores)
-    return results
+    return results, (feedback[-1] if span is not None else {})
+
+
+def _by_customer(connection: Connection, column: Any, windows: list[tuple[datetime, datetime]],
+                 aggregates: list[Any], where: Any = None) -> list[dict[int, tuple[int, ...]]]:
+    """For each of `windows` ([start, end), naive UTC), per customer with rows in it: the
+    count of its rows of `column`'s table, then each of `aggregates` (counts and sums only:
+    they add up). The windows' edges cut their span into disjoint segments; each segment is
+    one range read of the time column's index grouped by customer (sent as one UNION ALL), and
+    an outer GROUP BY customer adds up each window's segments — every row is read and
+    aggregated once, however many windows hold it, instead of a CASE per window and row."""
+
+    edges = sorted({edge for window in windows for edge in window})
+    segments = [(a, b) for a, b in zip(edges, edges[1:], strict=False)
+                if any(start <= a and b <= end for start, end in windows)]
+    if not segments:
+        return [{} for _ in windows]
+    # customer_id + 0: read the time index's range and group in a temporary b-tree, as in
+    # _portfolio (SQLite would otherwise walk the customer index customer by customer).
+    customer = (column.table.c.customer_id + literal_column("0")).label("customer_id")
+    names = [f"a{k}" for k in range(len(aggregates) + 1)]
+    parts = []
+    for index, (a, b) in enumerate(segments):
+        condition = (column >= a) & (column < b)
+        if where is not None:
+            condition = condition & where
+        parts.append(select(literal_column(str(index)).label("segment"), customer,
+                            func.count().label(names[0]),
+                            *[aggregate.label(name)
+                              for aggregate, name in zip(aggregates, names[1:], strict=True)])
+                     .where(condition).group_by(customer))
+    rows = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("segments")
+    columns = []
+    for start, end in windows:
+        inside = [index for index, (a, b) in enumerate(segments) if start <= a and b <= end]
+        for name in names:
+            columns.append(func.sum(case((rows.c.segment.in_(inside), rows.c[name]), else_=0))
+                           if inside else literal_column("0"))
+    result: list[dict[int, tuple[int, ...]]] = [{} for _ in windows]
+    width = len(names)
+    for row in connection.execute(select(rows.c.customer_id, *columns)
+                                  .group_by(rows.c.customer_id)):
+        for i, found in enumerate(result):
+            values = row[1 + i * width:1 + (i + 1) * width]
+            if values[0]:
+                found[row[0]] = tuple(int(value) for value in values)
+    return result
 
 
 def _latency_p95(connection: Connection, where: Any) -> dict[int, float]:
