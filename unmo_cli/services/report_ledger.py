@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, case, func, or_, select
@@ -183,18 +184,21 @@ def customer_ledgers(connection: Connection, before: datetime, start: datetime,
     # Rows superseded before `before` are in effect at none of the instants, nor within the
     # period: only the latest rows of each customer are aggregated.
     relevant = or_(c.next_at.is_(None), c.next_at >= before)
-    kinds = metrics.MOVEMENT_KINDS
-    for row in connection.execute(select(c.customer_id, *columns).where(relevant)
-                                  .group_by(c.customer_id)).mappings():
-        churned_at = row["churned_at"]
+    # In batches, by position: a fetch per row, or a name per value, costs SQLAlchemy more than
+    # making the row does (100,000 customers).
+    for row in chain.from_iterable(connection.execute(
+            select(c.customer_id, *columns).where(relevant).group_by(c.customer_id))
+            .partitions(5_000)):
+        (customer_id, active_before, mrr_before, active_start, mrr_start, active_end, mrr_end,
+         contracted_end, churned_at, entered, *movements) = row
         if isinstance(churned_at, str):  # SQLite: MAX(CASE …) of a DATETIME loses its type
             churned_at = datetime.fromisoformat(churned_at)
-        result[row["customer_id"]] = CustomerLedger(
-            active_before=bool(row["active_before"]), mrr_before=int(row["mrr_before"]),
-            active_start=bool(row["active_start"]), mrr_start=int(row["mrr_start"]),
-            active_end=bool(row["active_end"]), mrr_end=int(row["mrr_end"]),
-            contracted_end=int(row["contracted_end"]), churned_at=churned_at,
-            entered=bool(row["entered"]), movements=tuple(int(row[kind]) for kind in kinds))
+        result[customer_id] = CustomerLedger(
+            active_before=bool(active_before), mrr_before=int(mrr_before),
+            active_start=bool(active_start), mrr_start=int(mrr_start),
+            active_end=bool(active_end), mrr_end=int(mrr_end),
+            contracted_end=int(contracted_end), churned_at=churned_at,
+            entered=bool(entered), movements=tuple(int(cents) for cents in movements))
     return result
 
 

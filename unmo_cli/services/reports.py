@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from fractions import Fraction
+from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -52,6 +54,9 @@ if TYPE_CHECKING:
     from unmo_cli.workspace import Settings, Workspace
 
 FORMATS = ("table", "markdown", "json", "csv", "html")
+# Rows fetched at once where a query returns one per customer (100,000 at most): a fetch per row
+# costs SQLAlchemy several times what making the row does; whole batches keep memory bounded.
+BATCH = 5_000
 TREND_WEEKS = 8  # the HTML page's trend charts; the report's own period is the last of them
 
 # --- the figures ---------------------------------------------------------------------------------
@@ -229,23 +234,29 @@ class PortfolioRow:
     def as_json(self) -> dict[str, Any]:
         """The row in the JSON document: its fields in order, the MRR as an exact decimal
         string (unmo_cli.money), as every command writes money for machines."""
+        text = _money_text
         return {"slug": self.slug, "name": self.name, "industry": self.industry,
                 "integration": self.integration, "platforms": list(self.platforms),
                 "provider": self.provider, "events_per_day": self.events_per_day,
-                "mrr": money.dollars_for_machines(self.mrr), "phase": self.phase,
+                "mrr": text(self.mrr), "phase": self.phase,
                 "new": self.new, "created_at": self.created_at, "churned_at": self.churned_at,
                 "responses": self.responses, "satisfaction_pct": self.satisfaction_pct,
                 "nps": self.nps, "health_checks": self.health_checks,
                 "availability_pct": self.availability_pct, "health_status": self.health_status,
                 "health_score": self.health_score, "health_color": self.health_color,
                 "health_score_change": self.health_score_change,
-                "mrr_start": money.dollars_for_machines(self.mrr_start),
-                "mrr_end": money.dollars_for_machines(self.mrr_end),
-                **{f"mrr_{kind}": money.dollars_for_machines(value)
+                "mrr_start": text(self.mrr_start),
+                "mrr_end": text(self.mrr_end),
+                **{f"mrr_{kind}": text(value)
                    for kind, value in zip(metrics.MOVEMENT_KINDS, self.movements,
                                           strict=True)},
                 "surveys_sent": self.surveys_sent, "surveys_answered": self.surveys_answered,
                 "survey_response_rate_pct": self.survey_response_rate_pct}
+
+
+# money.dollars_for_machines, remembered: most of a portfolio row's eight amounts are the same
+# few values (0.00 movements) across 100,000 rows. Equal floats give the same text (0.0, -0.0).
+_money_text = lru_cache(maxsize=1 << 14)(money.dollars_for_machines)
 
 
 @dataclass(frozen=True)
@@ -770,7 +781,7 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
         select(grouped.c.customer_id, grouped.c.checks, grouped.c.not_down, h.status)
         .join(t.health, and_(h.customer_id == grouped.c.customer_id,
                              h.checked_at == grouped.c.last_at))
-        .order_by(grouped.c.customer_id, h.id))}
+        .order_by(grouped.c.customer_id, h.id)).all()}
     phases = _phases_as_of(connection, as_of)
     surveys = _survey_figures_by_customer(connection, week)
     no_surveys = SurveyFigures(0, 0, None)
@@ -784,9 +795,10 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
     # range over nearly all of the created_at index and a sort of every row cost SQLite 3x a
     # plain scan (and the order is then the same on every database: by MRR, then the slug's
     # code points, whatever the database's collation).
-    customers = connection.execute(
+    # (In batches: a fetch per row costs SQLAlchemy several times what making the row does.)
+    customers = chain.from_iterable(connection.execute(
         select(c.id, c.slug, c.name, c.industry, c.integration, c.platforms, c.provider,
-               c.events_per_day, c.phase, c.created_at))
+               c.events_per_day, c.phase, c.created_at)).partitions(BATCH))
     rows = []
     dollars = metrics.cents_to_dollars
     for customer in customers:
@@ -947,8 +959,9 @@ def _by_customer(connection: Connection, column: Any, windows: list[tuple[dateti
                            if inside else literal_column("0"))
     result: list[dict[int, tuple[int, ...]]] = [{} for _ in windows]
     width = len(names)
-    for row in connection.execute(select(rows.c.customer_id, *columns)
-                                  .group_by(rows.c.customer_id)):
+    for row in chain.from_iterable(connection.execute(
+            select(rows.c.customer_id, *columns).group_by(rows.c.customer_id))
+            .partitions(BATCH)):
         for i, found in enumerate(result):
             values = row[1 + i * width:1 + (i + 1) * width]
             if values[0]:

@@ -193,7 +193,7 @@ def compute_sla(connection: Connection, settings: Settings, month: Month, now: d
                func.sum(case((counted & h.latency_ms.isnot(None), 1), else_=0))
                .label("with_latency"),
                func.min(h.checked_at).label("first_at"), func.max(h.checked_at).label("last_at"))
-        .where(in_month).group_by(h.customer_id))}
+        .where(in_month).group_by(h.customer_id)).all()}
     p95 = _p95(connection, aggregates, in_month & counted)
     gaps = _outage_gaps(connection, start, until)
     customers = connection.execute(
@@ -203,11 +203,15 @@ def compute_sla(connection: Connection, settings: Settings, month: Month, now: d
     tiers_then = _tiers_at(connection, clock.to_db(month.end))
     fees = _fees(connection, clock.to_db(month.end))
     tiers = settings.service_tiers
+    by_name: dict[str, Tier] = {}  # the few tier names, each looked up once
     rows = []
     for customer in customers:
         figures = aggregates.get(customer.id)
         tier_name = tiers_then.get(customer.id, customer.tier)
-        tier = tier_named(tiers, tier_name) or _unknown_tier(tier_name, tiers)
+        tier = by_name.get(tier_name)
+        if tier is None:
+            tier = by_name[tier_name] = (tier_named(tiers, tier_name)
+                                         or _unknown_tier(tier_name, tiers))
         rows.append(_row(customer, tier, figures, p95.get(customer.id), gaps.get(customer.id, []),
                          fees.get(customer.id, customer.mrr_cents)))
     rows.sort(key=lambda r: r.slug)
@@ -269,7 +273,7 @@ def _p95(connection: Connection, aggregates: dict[int, Any], where: Any) -> dict
                   .where(where & h.latency_ms.isnot(None)).subquery())
         return {i: float(v) for i, v in connection.execute(
             select(ranked.c.customer_id, ranked.c.latency_ms)
-            .where(ranked.c.rank == (ranked.c.n * 95 + 99) // 100))}
+            .where(ranked.c.rank == (ranked.c.n * 95 + 99) // 100)).all()}
     found = {}
     for customer_id, n in counts.items():
         # The rank counted from the top: the database keeps a small heap, not a sorted month.
@@ -299,7 +303,7 @@ def _outage_gaps(connection: Connection, start: datetime, until: datetime
     for customer_id, at, later in connection.execute(
             select(h.customer_id, h.checked_at, next_at)
             .where(and_(h.checked_at >= start, h.checked_at < until,
-                        h.status.notin_(("healthy", "maintenance"))))):
+                        h.status.notin_(("healthy", "maintenance"))))).all():
         gaps.setdefault(customer_id, []).append(
             (end_us if later is None else _us(later)) - _us(at))
     return gaps
@@ -325,10 +329,11 @@ def _fees(connection: Connection, instant: datetime) -> dict[int, int]:
     customer churned within the month, the MRR it paid before the churn (the ledger,
     mrr_changes)."""
     m = tables.mrr_changes.c
-    fees: dict[int, int] = {}
-    for customer_id, kind, cents in connection.execute(
-            select(m.customer_id, m.kind, m.mrr_cents).where(m.effective_at < instant)
-            .order_by(m.customer_id, m.effective_at, m.id)):
-        if kind != "churn":
-            fees[customer_id] = int(cents)
-    return fees
+    # The last row before `instant` that is not a churn, per customer: one row per customer
+    # from the database, not every ledger row into Python.
+    newest = func.row_number().over(partition_by=m.customer_id,
+                                    order_by=(m.effective_at.desc(), m.id.desc()))
+    paying = (select(m.customer_id, m.mrr_cents, newest.label("rank"))
+              .where(m.effective_at < instant, m.kind != "churn").subquery())
+    return {customer_id: int(cents) for customer_id, cents in connection.execute(
+        select(paying.c.customer_id, paying.c.mrr_cents).where(paying.c.rank == 1)).all()}
