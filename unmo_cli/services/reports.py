@@ -833,7 +833,8 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
             health_score=score, health_color=metrics.health_color(score, green_at, yellow_at),
             health_score_change=None if score is None or before is None else score - before,
             mrr_start=dollars(ledger.mrr_start) or 0.0, mrr_end=dollars(ledger.mrr_end) or 0.0,
-            movements=tuple(dollars(cents) or 0.0 for cents in ledger.movements),
+            movements=NO_MOVEMENTS if not any(ledger.movements)
+            else tuple(dollars(cents) or 0.0 for cents in ledger.movements),
             surveys_sent=surveyed.sent, surveys_answered=surveyed.answered,
             survey_response_rate_pct=surveyed.response_rate_pct))
     rows.sort(key=lambda row: (COLOR_ORDER.get(row.health_color, len(COLOR_ORDER)),
@@ -842,6 +843,7 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
 
 
 COLOR_ORDER = {"red": 0, "yellow": 1, "green": 2}  # then the customers without a score
+NO_MOVEMENTS = (0.0,) * len(metrics.MOVEMENT_KINDS)  # most rows of a week: shared
 
 
 def _phases_as_of(connection: Connection, as_of: datetime) -> dict[int, tuple[str | None]]:
@@ -965,7 +967,7 @@ def _by_customer(connection: Connection, column: Any, windows: list[tuple[dateti
         for i, found in enumerate(result):
             values = row[1 + i * width:1 + (i + 1) * width]
             if values[0]:
-                found[row[0]] = tuple(int(value) for value in values)
+                found[row[0]] = tuple(map(int, values))
     return result
 
 
