@@ -45,7 +45,7 @@ from unmo_cli.services.periods import parse_month as parse_month
 from unmo_cli.services.periods import parse_week as parse_week
 from unmo_cli.services.periods import week_of as week_of
 from unmo_cli.services.report_ledger import TaskFigures
-from unmo_cli.services.sla import at_risk
+from unmo_cli.services.sla import SlaRow, at_risk
 from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
@@ -316,7 +316,9 @@ class WeeklyReport:
     trends: Trends
     change: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
     # The customers at risk of breaching their SLA in the month the week ends in (services/sla.py).
-    sla_at_risk: list[dict[str, Any]] = field(default_factory=list)
+    # (SlaRow objects, made into the JSON's objects one at a time as they are written: at
+    # 100,000 customers most of them can be at risk, and their dicts would hold ~80 MB at once.)
+    sla_at_risk: list[SlaRow] = field(default_factory=list)
 
     @property
     def week(self) -> Period:
@@ -327,6 +329,7 @@ class WeeklyReport:
         (and the extra fields of targets, portfolio rows and alerts) are additions."""
         document = self.json_document()
         document["portfolio"] = list(document["portfolio"])
+        document["sla_at_risk"] = list(document["sla_at_risk"])
         return document
 
     def json_document(self) -> dict[str, Any]:
@@ -348,7 +351,7 @@ class WeeklyReport:
         if noun != "week":
             document["trends"] = {(f"{noun}s" if name == "weeks" else name): values
                                   for name, values in document["trends"].items()}
-        document["sla_at_risk"] = self.sla_at_risk
+        document["sla_at_risk"] = (row.as_json() for row in self.sla_at_risk)
         _money_for_machines(document)
         return document
 
@@ -483,8 +486,7 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
         alerts=_alerts(connection, week, now),
         trends=trends,
         change=_changes(current, previous),
-        sla_at_risk=[row.as_json() for row in at_risk(connection, settings,
-                                                      _as_of(week, now))],
+        sla_at_risk=at_risk(connection, settings, _as_of(week, now)),
     )
 
 
