@@ -18,10 +18,18 @@ one run:
     python benchmarks/bench_report.py [--customers N[,N…]] [--full] [--feedback N] [--checks N]
                                       [--weeks W] [--mrr-changes N] [--runs R] [--shuffled]
                                       [--keep] [--json] [--baseline DIR]
+                                      [--workspace WS [--baseline-workspace WS]
+                                       [--baseline-database-url URL]]
 
 `--mrr-changes 10` gives every customer ten MRR changes in the ledger (issue 11's size: the
 report reads customers and MRR from it); with `--baseline DIR` (an export of main) the same
 workspace is reported by both checkouts, taking turns, so the ratio is measured in one run.
+
+`--workspace WS` reports an existing workspace (one size, generated once by an earlier run with
+`--keep`, or by seed.py) instead of generating one: the 100,000-customer data takes minutes to
+write. A baseline at an older schema needs its own copy of the database (a file copy, or
+`createdb -T`, with alembic_version and the indexes set back): `--baseline-workspace` and
+`--baseline-database-url` point its runs at it.
 
 The rows are spread evenly over the last W weeks (default 13, a quarter) before UNMO_NOW, so the
 report's 8-week trend reads 8/13 of all feedback. Set UNMO_DATABASE_URL to an empty PostgreSQL
@@ -114,12 +122,20 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="DIR",
                         help="also run another checkout's unmo_cli (run from DIR, e.g. the main "
                         "branch's worktree), taking turns with this one: before/after in one run")
+    parser.add_argument("--workspace", metavar="WS",
+                        help="report this existing workspace instead of generating one")
+    parser.add_argument("--baseline-workspace", metavar="WS",
+                        help="the baseline's own copy of it (its schema)")
+    parser.add_argument("--baseline-database-url", metavar="URL",
+                        help="the baseline's own copy of a PostgreSQL database")
     parser.add_argument("--json", action="store_true",
                         help="end with one JSON line of the figures (for benchmarks/run_all.py)")
     args = parser.parse_args()
     sizes = [1000, 10_000, 100_000] if args.full else [int(n) for n in args.customers.split(",")]
 
-    root = Path(tempfile.mkdtemp(prefix="unmo-bench-report-"))
+    root = Path(args.workspace or tempfile.mkdtemp(prefix="unmo-bench-report-"))
+    if args.workspace:
+        sizes = sizes[:1]
     os.environ.update({"UNMO_WORKSPACE": str(root), "UNMO_NOW": NOW})
     env = clean_env(UNMO_WORKSPACE=str(root), UNMO_NOW=NOW)
     results, goals = [], []
@@ -130,7 +146,7 @@ def main() -> None:
             dataset = Dataset(customers=customers, feedback=args.feedback, checks=args.checks,
                               alerts=2_000, weeks=args.weeks, shuffled=args.shuffled,
                               mrr_changes=args.mrr_changes)
-            generated = generate(dataset)
+            generated = 0.0 if args.workspace else generate(dataset)
             print(f"\n{describe(dataset)} over {args.weeks} weeks "
                   f"({'shuffled' if args.shuffled else 'in time order'}) generated in "
                   f"{generated:.1f} s; {args.mrr_changes} MRR changes per customer; median "
@@ -143,7 +159,11 @@ def main() -> None:
             if args.baseline:
                 for fmt in formats:
                     commands[f"{fmt} [baseline]"] = commands[fmt]
-                    envs[f"{fmt} [baseline]"] = env | {"BENCH_CWD": args.baseline}
+                    envs[f"{fmt} [baseline]"] = env | {"BENCH_CWD": args.baseline} | (
+                        {"UNMO_WORKSPACE": args.baseline_workspace}
+                        if args.baseline_workspace else {}) | (
+                        {"UNMO_DATABASE_URL": args.baseline_database_url}
+                        if args.baseline_database_url else {})
             found = interleaved(commands, env, args.runs, envs)
             floor = found["floor"].median
             print(f"  {'import floor':28} {seconds(floor):>8}  CPU "
@@ -200,7 +220,7 @@ def main() -> None:
                               "statements": len(each), "sql_floor_s": sql_floor,
                               "heaviest": " ".join(heaviest.split())}))
     finally:
-        if args.keep:
+        if args.keep or args.workspace:
             print(f"\nworkspace kept at {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)

@@ -112,8 +112,12 @@ def test_customer_list_and_show_build_no_model_classes(unmo, workspace: Path):
         assert _probe(*args) == {"code": 0, "models": False}, args
     # a bad filter is still refused (exit 2), without them
     assert _probe("customer", "list", "--mrr-min", "lots") == {"code": 2, "models": False}
-    # the health score is the weekly report's (services/reports.py builds the models)
-    assert _probe("customer", "list", "--health", "red", light=False) == {
+    # the health score is the weekly report's, on Core clauses too
+    for args in (["customer", "list", "--health", "red"],
+                 ["customer", "list", "--sort", "health", "--json"]):
+        assert _probe(*args) == {"code": 0, "models": False}, args
+    # and the probe sees the stack when a command does build the models (a note is an ORM write)
+    assert _probe("customer", "note", "second-games", "Called.", light=False) == {
         "code": 0, "models": True}
 
 
@@ -205,3 +209,17 @@ def test_sandbox_builds_no_model_classes(unmo, workspace: Path):
     ran = subprocess.run([sys.executable, "-c", _SANDBOX_PROBE, keys.live], capture_output=True,
                          text=True, timeout=120, env={**os.environ, "NO_COLOR": "1"})
     assert json.loads(ran.stderr.rsplit("\n", 1)[-1]) == {"found": ["acme"], "heavy": []}
+
+
+def test_reports_build_no_model_classes(unmo, workspace: Path):
+    onboard(unmo, "Second Games")
+    unmo("feedback", "add", "second-games", "--satisfaction", "8", "--nps", "9")
+    unmo("task", "add", "second-games", "Call about the renewal", "--due", "2030-01-01")
+    for args in (["report", "weekly"], ["report", "weekly", "--json"],
+                 ["report", "weekly", "--format", "csv"], ["report", "weekly", "-f", "markdown"],
+                 ["report", "weekly", "--format", "html"], ["report", "monthly"],
+                 ["report", "monthly", "--json"], ["report", "sla"],
+                 ["report", "sla", "--json"]):
+        assert _probe(*args) == {"code": 0, "models": False}, args
+    # a bad week is still refused (exit 2), without them
+    assert _probe("report", "weekly", "--week", "2020-W60") == {"code": 2, "models": False}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
@@ -256,6 +257,12 @@ def _mean_of_two(first: float | None, second: float | None) -> float | None:
     if second is None:
         return (0 + first) / 1
     return (0 + first + second) / 2
+
+
+# The windows the health score reads, ending at the instant it is taken at: the feedback summary
+# of `customer show` (30 days) and the technical component's checks (7 days).
+SUMMARY_WINDOW = timedelta(days=30)
+TECHNICAL_WINDOW = timedelta(days=7)
 
 
 def health_components(availability: float | None, p95_ms: float | None,

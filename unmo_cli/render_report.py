@@ -356,12 +356,12 @@ def build_view(report: WeeklyReport, charts: list[dict[str, Any]] | None = None
 
 def sla_at_risk_view(report: WeeklyReport) -> list[dict[str, str]]:
     """The customers at risk of breaching their SLA this month (services/sla.py), formatted."""
-    return [{"customer": r["slug"], "tier": r["tier"],
-             "availability": f"{pct(r['availability_pct'], 2)} (target "
-                             f"{pct(r['availability_target_pct'], 2)})",
-             "p95": f"{milliseconds(r['p95_latency_ms'])} (target "
-                    f"{milliseconds(r['p95_latency_target_ms'])})",
-             "breached": ", ".join(b.replace("_", " ") for b in r["breached"])}
+    return [{"customer": r.slug, "tier": r.tier,
+             "availability": f"{pct(r.availability_pct, 2)} (target "
+                             f"{pct(r.availability_target_pct, 2)})",
+             "p95": f"{milliseconds(r.p95_latency_ms)} (target "
+                    f"{milliseconds(r.p95_latency_target_ms)})",
+             "breached": ", ".join(b.replace("_", " ") for b in r.breached)}
             for r in report.sla_at_risk]
 
 

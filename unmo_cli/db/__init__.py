@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from unmo_cli.workspace import Workspace
 
 # The newest migration; a test keeps it equal to Alembic's head.
-SCHEMA_HEAD = "0010"
+SCHEMA_HEAD = "0011"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
 # An unreachable server fails the command within this many seconds instead of hanging.

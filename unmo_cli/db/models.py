@@ -244,7 +244,10 @@ class MrrChange(SQLModel, table=True):
 
     __tablename__ = "mrr_changes"
     __table_args__ = (
-        Index("ix_mrr_changes_customer_effective", "customer_id", "effective_at"),
+        # Covers the reports' window over each customer's ledger in (effective_at, id) order
+        # (migration 0011; it replaced the (customer_id, effective_at) index, a prefix of it).
+        Index("ix_mrr_changes_customer_cover", "customer_id", "effective_at", "id", "kind",
+              "mrr_cents"),
         Index("ix_mrr_changes_effective_at", "effective_at"),
     )
 

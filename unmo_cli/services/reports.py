@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from fractions import Fraction
+from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -29,22 +31,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, literal, literal_column, select, union_all
 
 from unmo_cli import clock, metrics, money
-from unmo_cli.db import database_exists, open_database, open_empty
-from unmo_cli.db.models import (
-    Alert,
-    Customer,
-    EmailSending,
-    Feedback,
-    HealthCheck,
-    OnboardingSession,
-    PhaseChange,
-    SurveyInvitation,
-)
+from unmo_cli.db import database_exists, open_database, open_empty, tables
 from unmo_cli.errors import InputError
 from unmo_cli.files import check_output_path
+from unmo_cli.metrics import SUMMARY_WINDOW, TECHNICAL_WINDOW
 from unmo_cli.services import report_ledger
-from unmo_cli.services.feedback import SUMMARY_WINDOW
-from unmo_cli.services.health import TECHNICAL_WINDOW
 from unmo_cli.services.periods import Month as Month
 from unmo_cli.services.periods import Period as Period
 from unmo_cli.services.periods import Week as Week
@@ -54,7 +45,7 @@ from unmo_cli.services.periods import parse_month as parse_month
 from unmo_cli.services.periods import parse_week as parse_week
 from unmo_cli.services.periods import week_of as week_of
 from unmo_cli.services.report_ledger import TaskFigures
-from unmo_cli.services.sla import at_risk
+from unmo_cli.services.sla import SlaRow, at_risk
 from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
@@ -63,6 +54,9 @@ if TYPE_CHECKING:
     from unmo_cli.workspace import Settings, Workspace
 
 FORMATS = ("table", "markdown", "json", "csv", "html")
+# Rows fetched at once where a query returns one per customer (100,000 at most): a fetch per row
+# costs SQLAlchemy several times what making the row does; whole batches keep memory bounded.
+BATCH = 5_000
 TREND_WEEKS = 8  # the HTML page's trend charts; the report's own period is the last of them
 
 # --- the figures ---------------------------------------------------------------------------------
@@ -240,23 +234,29 @@ class PortfolioRow:
     def as_json(self) -> dict[str, Any]:
         """The row in the JSON document: its fields in order, the MRR as an exact decimal
         string (unmo_cli.money), as every command writes money for machines."""
+        text = _money_text
         return {"slug": self.slug, "name": self.name, "industry": self.industry,
                 "integration": self.integration, "platforms": list(self.platforms),
                 "provider": self.provider, "events_per_day": self.events_per_day,
-                "mrr": money.dollars_for_machines(self.mrr), "phase": self.phase,
+                "mrr": text(self.mrr), "phase": self.phase,
                 "new": self.new, "created_at": self.created_at, "churned_at": self.churned_at,
                 "responses": self.responses, "satisfaction_pct": self.satisfaction_pct,
                 "nps": self.nps, "health_checks": self.health_checks,
                 "availability_pct": self.availability_pct, "health_status": self.health_status,
                 "health_score": self.health_score, "health_color": self.health_color,
                 "health_score_change": self.health_score_change,
-                "mrr_start": money.dollars_for_machines(self.mrr_start),
-                "mrr_end": money.dollars_for_machines(self.mrr_end),
-                **{f"mrr_{kind}": money.dollars_for_machines(value)
+                "mrr_start": text(self.mrr_start),
+                "mrr_end": text(self.mrr_end),
+                **{f"mrr_{kind}": text(value)
                    for kind, value in zip(metrics.MOVEMENT_KINDS, self.movements,
                                           strict=True)},
                 "surveys_sent": self.surveys_sent, "surveys_answered": self.surveys_answered,
                 "survey_response_rate_pct": self.survey_response_rate_pct}
+
+
+# money.dollars_for_machines, remembered: most of a portfolio row's eight amounts are the same
+# few values (0.00 movements) across 100,000 rows. Equal floats give the same text (0.0, -0.0).
+_money_text = lru_cache(maxsize=1 << 14)(money.dollars_for_machines)
 
 
 @dataclass(frozen=True)
@@ -316,7 +316,9 @@ class WeeklyReport:
     trends: Trends
     change: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
     # The customers at risk of breaching their SLA in the month the week ends in (services/sla.py).
-    sla_at_risk: list[dict[str, Any]] = field(default_factory=list)
+    # (SlaRow objects, made into the JSON's objects one at a time as they are written: at
+    # 100,000 customers most of them can be at risk, and their dicts would hold ~80 MB at once.)
+    sla_at_risk: list[SlaRow] = field(default_factory=list)
 
     @property
     def week(self) -> Period:
@@ -327,6 +329,7 @@ class WeeklyReport:
         (and the extra fields of targets, portfolio rows and alerts) are additions."""
         document = self.json_document()
         document["portfolio"] = list(document["portfolio"])
+        document["sla_at_risk"] = list(document["sla_at_risk"])
         return document
 
     def json_document(self) -> dict[str, Any]:
@@ -348,7 +351,7 @@ class WeeklyReport:
         if noun != "week":
             document["trends"] = {(f"{noun}s" if name == "weeks" else name): values
                                   for name, values in document["trends"].items()}
-        document["sla_at_risk"] = self.sla_at_risk
+        document["sla_at_risk"] = (row.as_json() for row in self.sla_at_risk)
         _money_for_machines(document)
         return document
 
@@ -422,8 +425,8 @@ def period_report(noun: str, text: str | None, fmt: str, output: Path | None,
 
     db = open_database(ws) if database_exists(ws) else open_empty()
     try:
-        with db.session() as session:
-            return compute_report(session.connection(), ws.settings, chosen, now)
+        with db.connection() as connection:
+            return compute_report(connection, ws.settings, chosen, now)
     finally:
         db.dispose()
 
@@ -483,17 +486,16 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
         alerts=_alerts(connection, week, now),
         trends=trends,
         change=_changes(current, previous),
-        sla_at_risk=[row.as_json() for row in at_risk(connection, settings,
-                                                      _as_of(week, now))],
+        sla_at_risk=at_risk(connection, settings, _as_of(week, now)),
     )
 
 
 def _tables() -> Any:
-    """The Core tables of the models (imported here: sqlmodel is heavy to import)."""
+    """The Core table clauses the report reads (db/tables.py: no model classes to build)."""
 
-    return SimpleNamespace(customers=Customer.__table__, feedback=Feedback.__table__,
-                           onboarding=OnboardingSession.__table__, health=HealthCheck.__table__,
-                           alerts=Alert.__table__)
+    return SimpleNamespace(customers=tables.customers, feedback=tables.feedback,
+                           onboarding=tables.onboarding_sessions, health=tables.health_checks,
+                           alerts=tables.alerts)
 
 
 def _naive(instant: datetime) -> datetime:
@@ -667,7 +669,7 @@ def _survey_figures(connection: Connection, week: Week) -> SurveyFigures:
 def _survey_figures_by_customer(connection: Connection, week: Week
                                 ) -> dict[int, SurveyFigures]:
     """_survey_figures for each customer who was sent an invitation in the week."""
-    i = SurveyInvitation.__table__.c
+    i = tables.survey_invitations.c
     figures = {}
     for customer_id, sent, answered in connection.execute(
             _survey_counts(week, i.customer_id).group_by(i.customer_id)):
@@ -678,7 +680,7 @@ def _survey_figures_by_customer(connection: Connection, week: Week
 
 def _survey_counts(week: Week, *keys: Any) -> Any:
     """SELECT [keys,] sent, answered: the one definition of both counts."""
-    invitations, sendings = SurveyInvitation.__table__, EmailSending.__table__
+    invitations, sendings = tables.survey_invitations, tables.email_sendings
     i, e = invitations.c, sendings.c
     return (select(*keys, func.count(i.id), _count_if(i.first_answered_at < _naive(week.end)))
             .select_from(invitations.join(sendings, e.id == i.sending_id))
@@ -759,7 +761,7 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
     a score; by MRR and slug within each colour."""
 
     t = _tables()
-    c, f, h = t.customers.c, t.feedback.c, t.health.c
+    c, h = t.customers.c, t.health.c
     start = _naive(week.start)
     as_of = _as_of(week, now)
     # GROUP BY customer_id + 0, not customer_id: with the bare column SQLite walks the
@@ -767,12 +769,6 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
     # the expression makes it read the week's range of the time index (rows recorded in time
     # order sit together) and group in a temporary b-tree: 2-3x faster at 10,000 customers. The
     # literal 0 renders the same in SELECT and GROUP BY, so PostgreSQL accepts it too.
-    f_customer = (f.customer_id + literal_column("0")).label("customer_id")
-    feedback = {row.customer_id: row for row in connection.execute(
-        select(f_customer, func.count().label("responses"),
-               func.sum(f.satisfaction).label("score_sum"), func.count(f.nps).label("answered"),
-               _count_if(f.nps >= 9).label("promoters"), _count_if(f.nps <= 6).label("detractors"))
-        .where(_in_range(f.received_at, week.start, week.end)).group_by(f_customer))}
     # Per customer: checks, not down, and the status of the last check of the week — one
     # GROUP BY joined back on (customer_id, checked_at), which the composite index answers.
     # Two checks at the same instant: the later-recorded one (higher id) wins.
@@ -787,11 +783,13 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
         select(grouped.c.customer_id, grouped.c.checks, grouped.c.not_down, h.status)
         .join(t.health, and_(h.customer_id == grouped.c.customer_id,
                              h.checked_at == grouped.c.last_at))
-        .order_by(grouped.c.customer_id, h.id))}
+        .order_by(grouped.c.customer_id, h.id)).all()}
     phases = _phases_as_of(connection, as_of)
     surveys = _survey_figures_by_customer(connection, week)
     no_surveys = SurveyFigures(0, 0, None)
-    scores_before, scores_now = _health_scores(connection, settings, [week.start, as_of])
+    # The week's feedback of each customer comes with the scores, from the same pass.
+    (scores_before, scores_now), feedback = _scores_and_span(
+        connection, settings, [week.start, as_of], (week.start, week.end))
     green_at, yellow_at = settings.health_score.green_at, settings.health_score.yellow_at
     platforms: dict[str, tuple[str, ...]] = {}  # the few distinct values, split once each
     # The customers last, read row by row as their rows are made (not all held first), and
@@ -799,16 +797,19 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
     # range over nearly all of the created_at index and a sort of every row cost SQLite 3x a
     # plain scan (and the order is then the same on every database: by MRR, then the slug's
     # code points, whatever the database's collation).
-    customers = connection.execute(
+    # (In batches: a fetch per row costs SQLAlchemy several times what making the row does.)
+    customers = chain.from_iterable(connection.execute(
         select(c.id, c.slug, c.name, c.industry, c.integration, c.platforms, c.provider,
-               c.events_per_day, c.phase, c.created_at))
+               c.events_per_day, c.phase, c.created_at)).partitions(BATCH))
     rows = []
     dollars = metrics.cents_to_dollars
     for customer in customers:
         ledger = ledgers.get(customer.id)
         if ledger is None or not (ledger.active_start or ledger.entered):
             continue
-        fb, hc = feedback.get(customer.id), health.get(customer.id)
+        hc = health.get(customer.id)
+        responses, answered, score_sum, promoters, detractors = feedback.get(
+            customer.id, (0, 0, 0, 0, 0))
         churned_at = ledger.churned_at
         score, before = scores_now.get(customer.id), scores_before.get(customer.id)
         listed = customer.platforms or ""
@@ -823,10 +824,10 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
             phase=phases.get(customer.id, (customer.phase,))[0],
             new=customer.created_at >= start,
             created_at=clock.iso(customer.created_at), churned_at=clock.iso(churned_at),
-            responses=int(fb.responses) if fb else 0,
-            satisfaction_pct=metrics.satisfaction_pct(fb.score_sum, fb.responses) if fb else None,
-            nps=metrics.nps(int(fb.promoters), int(fb.detractors), int(fb.answered))
-            if fb else None,
+            responses=responses,
+            satisfaction_pct=metrics.satisfaction_pct(score_sum, responses) if responses
+            else None,
+            nps=metrics.nps(promoters, detractors, answered) if responses else None,
             health_checks=int(hc.checks) if hc else 0,
             availability_pct=metrics.availability_pct(int(hc.not_down), int(hc.checks))
             if hc else None,
@@ -834,7 +835,8 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
             health_score=score, health_color=metrics.health_color(score, green_at, yellow_at),
             health_score_change=None if score is None or before is None else score - before,
             mrr_start=dollars(ledger.mrr_start) or 0.0, mrr_end=dollars(ledger.mrr_end) or 0.0,
-            movements=tuple(dollars(cents) or 0.0 for cents in ledger.movements),
+            movements=NO_MOVEMENTS if not any(ledger.movements)
+            else tuple(dollars(cents) or 0.0 for cents in ledger.movements),
             surveys_sent=surveyed.sent, surveys_answered=surveyed.answered,
             survey_response_rate_pct=surveyed.response_rate_pct))
     rows.sort(key=lambda row: (COLOR_ORDER.get(row.health_color, len(COLOR_ORDER)),
@@ -843,6 +845,7 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
 
 
 COLOR_ORDER = {"red": 0, "yellow": 1, "green": 2}  # then the customers without a score
+NO_MOVEMENTS = (0.0,) * len(metrics.MOVEMENT_KINDS)  # most rows of a week: shared
 
 
 def _phases_as_of(connection: Connection, as_of: datetime) -> dict[int, tuple[str | None]]:
@@ -851,7 +854,7 @@ def _phases_as_of(connection: Connection, as_of: datetime) -> dict[int, tuple[st
     wrote for customers older than the history). A customer missing here had the phase it has
     now."""
 
-    p = PhaseChange.__table__.c
+    p = tables.phase_changes.c
     rank = func.row_number().over(partition_by=p.customer_id,
                                   order_by=(p.changed_at.asc(), p.id.asc())).label("rank")
     first = (select(p.customer_id, p.from_phase, rank)
@@ -863,11 +866,21 @@ def _phases_as_of(connection: Connection, as_of: datetime) -> dict[int, tuple[st
 def _health_scores(connection: Connection, settings: Settings,
                    instants: list[datetime]) -> list[dict[int, int | None]]:
     """Each customer's health score as `customer show` computes it (metrics.health_components
-    and metrics.health_score over health.TECHNICAL_WINDOW of checks and the feedback summary's
-    30 days), with the windows ending just before each of `instants` — for every customer at
-    once: one aggregate over the checks and one over the feedback for all the instants (a CASE
-    per instant), and window functions for the nearest-rank p95 and the newest install count,
-    so the database does the per-row work."""
+    and metrics.health_score over metrics.TECHNICAL_WINDOW of checks and the feedback summary's
+    metrics.SUMMARY_WINDOW), with the windows ending just before each of `instants` — for every
+    customer at once (_score_windows)."""
+
+    return _scores_and_span(connection, settings, instants, None)[0]
+
+
+def _scores_and_span(connection: Connection, settings: Settings, instants: list[datetime],
+                     span: tuple[datetime, datetime] | None
+                     ) -> tuple[list[dict[int, int | None]], dict[int, tuple[int, ...]]]:
+    """_health_scores, and with `span` ([start, end)) each customer's feedback within it
+    (responses, answered, score_sum, promoters, detractors: the portfolio's week), read in
+    the same pass over the feedback: one aggregate over the checks and one over the feedback
+    for all the windows (_by_customer), and window functions for the nearest-rank p95 and the
+    newest install count, so the database does the per-row work."""
 
     t = _tables()
     h, f = t.health.c, t.feedback.c
@@ -877,33 +890,15 @@ def _health_scores(connection: Connection, settings: Settings,
         return ((h.checked_at >= end - TECHNICAL_WINDOW) & (h.checked_at < end)
                 & (h.status != "maintenance"))
 
-    def in_feedback(end: datetime) -> Any:
-        return (f.received_at >= end - SUMMARY_WINDOW) & (f.received_at < end)
-
-    # customer_id + 0: read the time index's range and group in a temporary b-tree, as in
-    # _portfolio (SQLite would otherwise walk the customer index customer by customer).
-    h_customer = (h.customer_id + literal_column("0")).label("customer_id")
-    f_customer = (f.customer_id + literal_column("0")).label("customer_id")
-    check_columns, feedback_columns = [], []
-    for i, end in enumerate(ends):
-        check_columns += [_count_if(in_checks(end)).label(f"checks_{i}"),
-                          _count_if(in_checks(end) & (h.status != "down")).label(f"up_{i}")]
-        window = in_feedback(end)
-        feedback_columns += [
-            _count_if(window).label(f"responses_{i}"),
-            _count_if(window, f.satisfaction).label(f"score_sum_{i}"),
-            _count_if(window & f.nps.isnot(None)).label(f"answered_{i}"),
-            _count_if(window & (f.nps >= 9)).label(f"promoters_{i}"),
-            _count_if(window & (f.nps <= 6)).label(f"detractors_{i}")]
-    first, last = min(ends), max(ends)
-    checks = connection.execute(
-        select(h_customer, *check_columns)
-        .where(h.checked_at >= first - TECHNICAL_WINDOW, h.checked_at < last)
-        .group_by(h_customer)).all()
-    feedback = connection.execute(
-        select(f_customer, *feedback_columns)
-        .where(f.received_at >= first - SUMMARY_WINDOW, f.received_at < last)
-        .group_by(f_customer)).all()
+    checks = _by_customer(connection, h.checked_at,
+                          [(end - TECHNICAL_WINDOW, end) for end in ends],
+                          [_count_if(h.status != "down")], where=h.status != "maintenance")
+    spans = [(end - SUMMARY_WINDOW, end) for end in ends]
+    if span is not None:
+        spans.append((_naive(span[0]), _naive(span[1])))
+    feedback = _by_customer(connection, f.received_at, spans, [
+        func.count(f.nps), func.sum(f.satisfaction), _count_if(f.nps >= 9),
+        _count_if(f.nps <= 6)])
     weights = {"technical": settings.health_score.weight_technical,
                "sentiment": settings.health_score.weight_sentiment,
                "engagement": settings.health_score.weight_engagement}
@@ -911,16 +906,12 @@ def _health_scores(connection: Connection, settings: Settings,
     for i, end in enumerate(ends):
         p95, installs = _latency_p95(connection, in_checks(end)), _newest_installs(
             connection, in_checks(end))
-        availability = {row[0]: metrics.availability_pct(int(row[2 + 2 * i]),
-                                                         int(row[1 + 2 * i]))
-                        for row in checks if row[1 + 2 * i]}
-        sentiment = {}
-        for row in feedback:
-            responses, score_sum, answered, promoters, detractors = (
-                int(v) for v in row[1 + 5 * i:6 + 5 * i])
-            if responses:
-                sentiment[row[0]] = (metrics.satisfaction_pct(score_sum, responses),
-                                     metrics.nps(promoters, detractors, answered))
+        availability = {customer_id: metrics.availability_pct(up, checked)
+                        for customer_id, (checked, up) in checks[i].items()}
+        sentiment = {customer_id: (metrics.satisfaction_pct(score_sum, responses),
+                                   metrics.nps(promoters, detractors, answered))
+                     for customer_id, (responses, answered, score_sum, promoters, detractors)
+                     in feedback[i].items()}
         scores: dict[int, int | None] = {}
         for customer_id in set(availability) | set(sentiment) | set(installs):
             satisfaction, nps = sentiment.get(customer_id, (None, None))
@@ -932,7 +923,54 @@ def _health_scores(connection: Connection, settings: Settings,
                 installs=installs.get(customer_id), targets=settings.targets)
             scores[customer_id] = metrics.health_score(components, weights)
         results.append(scores)
-    return results
+    return results, (feedback[-1] if span is not None else {})
+
+
+def _by_customer(connection: Connection, column: Any, windows: list[tuple[datetime, datetime]],
+                 aggregates: list[Any], where: Any = None) -> list[dict[int, tuple[int, ...]]]:
+    """For each of `windows` ([start, end), naive UTC), per customer with rows in it: the
+    count of its rows of `column`'s table, then each of `aggregates` (counts and sums only:
+    they add up). The windows' edges cut their span into disjoint segments; each segment is
+    one range read of the time column's index grouped by customer (sent as one UNION ALL), and
+    an outer GROUP BY customer adds up each window's segments — every row is read and
+    aggregated once, however many windows hold it, instead of a CASE per window and row."""
+
+    edges = sorted({edge for window in windows for edge in window})
+    segments = [(a, b) for a, b in zip(edges, edges[1:], strict=False)
+                if any(start <= a and b <= end for start, end in windows)]
+    if not segments:
+        return [{} for _ in windows]
+    # customer_id + 0: read the time index's range and group in a temporary b-tree, as in
+    # _portfolio (SQLite would otherwise walk the customer index customer by customer).
+    customer = (column.table.c.customer_id + literal_column("0")).label("customer_id")
+    names = [f"a{k}" for k in range(len(aggregates) + 1)]
+    parts = []
+    for index, (a, b) in enumerate(segments):
+        condition = (column >= a) & (column < b)
+        if where is not None:
+            condition = condition & where
+        parts.append(select(literal_column(str(index)).label("segment"), customer,
+                            func.count().label(names[0]),
+                            *[aggregate.label(name)
+                              for aggregate, name in zip(aggregates, names[1:], strict=True)])
+                     .where(condition).group_by(customer))
+    rows = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("segments")
+    columns = []
+    for start, end in windows:
+        inside = [index for index, (a, b) in enumerate(segments) if start <= a and b <= end]
+        for name in names:
+            columns.append(func.sum(case((rows.c.segment.in_(inside), rows.c[name]), else_=0))
+                           if inside else literal_column("0"))
+    result: list[dict[int, tuple[int, ...]]] = [{} for _ in windows]
+    width = len(names)
+    for row in chain.from_iterable(connection.execute(
+            select(rows.c.customer_id, *columns).group_by(rows.c.customer_id))
+            .partitions(BATCH)):
+        for i, found in enumerate(result):
+            values = row[1 + i * width:1 + (i + 1) * width]
+            if values[0]:
+                found[row[0]] = tuple(map(int, values))
+    return result
 
 
 def _latency_p95(connection: Connection, where: Any) -> dict[int, float]:

@@ -6,7 +6,7 @@ services/customers.py can show them without importing either."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, func, select
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 Feedback = feedback_table.c
 HealthCheck = health_checks.c
 
-SUMMARY_WINDOW = timedelta(days=30)
+SUMMARY_WINDOW = metrics.SUMMARY_WINDOW
 
 
 def unhealthy_services(services: dict[str, str] | None) -> list[str]:
@@ -83,7 +83,7 @@ def feedback_summary(session: Session | Connection, customer_id: int, now: datet
 
 # --- the health summary of `customer show` -----------------------------------------------------
 
-TECHNICAL_WINDOW = timedelta(days=7)
+TECHNICAL_WINDOW = metrics.TECHNICAL_WINDOW
 
 
 def health_summary(session: Session | Connection, customer: Any, settings: Settings,
