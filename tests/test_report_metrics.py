@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from unmo_cli import metrics
@@ -53,6 +53,9 @@ def test_targets_met_or_not():
                            lambda n: n / 2))),
        st.dictionaries(st.sampled_from(["technical", "sentiment", "engagement"]),
                        st.one_of(st.floats(0, 10), st.sampled_from([0.5, 0.3, 0.2, 1 / 3]))))
+# A sum of weights that needs 314 digits (5 + 2.2e-313): a 28-digit Decimal rounded the mean
+# 0.4999… up to 0.5, and the score to 1.
+@example({"technical": 0.0, "sentiment": 0.5}, {"technical": 2.2e-313, "sentiment": 5.0})
 def test_health_score_rounds_the_exact_weighted_mean(components, weights):
     """metrics.health_score divides in Decimal (it runs twice per customer in the report): the
     same whole number as the exact rational mean rounded half up."""

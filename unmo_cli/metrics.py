@@ -298,26 +298,25 @@ def health_score(components: dict[str, float | None], weights: dict[str, float])
 
 
 def _exact_score(present: dict[str, float], weights: dict[str, float]) -> int | None:
-    """health_score of the components present, in Decimal."""
-    # Decimal from the inputs' shortest decimals, not float products: a float weight as small as
-    # 5e-324 times a component loses most of its digits (the mean then left the components'
-    # range), and Decimal is cheaper than Fraction for the report, which scores every customer
-    # twice. 28 digits hold every product and sum of these inputs exactly.
-    shares = {name: Decimal(repr(float(weights.get(name, 0.0)))) for name in present}
-    total_weight = sum(shares.values(), Decimal(0))
+    """health_score of the components present, exactly: in Fractions of the inputs' shortest
+    decimals, not float products (a float weight as small as 5e-324 times a component loses most
+    of its digits, and the mean then left the components' range). Not in Decimal either: a sum
+    such as 5 + 2.2e-313 needs 314 digits, and a 28-digit context rounded it (a mean of 0.4999…
+    became 1). Only the inputs _quick_score declines come here, so the cost does not count."""
+    shares = {name: Fraction(repr(float(weights.get(name, 0.0)))) for name in present}
+    total_weight = sum(shares.values(), Fraction(0))
     if total_weight <= 0:
         return None
-    weighted = sum((shares[name] * Decimal(repr(float(value))) for name, value in present.items()),
-                   Decimal(0))
-    quotient = weighted / total_weight
-    return int(quotient.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    weighted = sum((shares[name] * Fraction(repr(float(value))) for name, value in present.items()),
+                   Fraction(0))
+    return int(round_half_up(weighted / total_weight))
 
 
 def _quick_score(present: dict[str, float], weights: dict[str, float]) -> int | None:
     """health_score's result in float arithmetic where that is provably the same: every weight
     positive and of ordinary size (no underflow in a product), every component in [0, 100], so
     the float mean is within 1e-12 of the exact one, whose rounding it then shares unless it lies
-    within 1e-9 of a half. None where it may not (the exact Decimal mean decides). The weekly
+    within 1e-9 of a half. None where it may not (the exact mean decides). The weekly
     report scores every customer twice: 200,000 scores at 100,000 customers."""
     total = weighted = 0.0
     for name, value in present.items():
