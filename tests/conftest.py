@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support_template import SQLiteTemplate
 from typer.testing import CliRunner
 
 from unmo_cli.cli import app
-from unmo_cli.db import connect
+from unmo_cli.db import Database, connect
 
 # Variables that would leak the developer's own settings into a test.
 _SETTINGS_ENV = [
@@ -203,6 +204,22 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SQLiteTemplate:
+    """The SQLite pass's database at SCHEMA_HEAD, made on first use (tests/support_template.py)."""
+    return SQLiteTemplate(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(autouse=True)
+def _sqlite_from_template(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+                          sqlite_template: SQLiteTemplate) -> None:
+    """SQLite pass: a blank database file this process migrates becomes a copy of the template
+    (Alembic still migrates anything else, every subprocess's database, and every database of
+    a test marked empty_database)."""
+    if postgres_server_url() is None and not request.node.get_closest_marker("empty_database"):
+        monkeypatch.setattr(Database, "upgrade", lambda db: sqlite_template.upgrade(db))
 
 
 @pytest.fixture
