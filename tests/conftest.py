@@ -10,7 +10,9 @@ mode) are skipped in the PostgreSQL pass. In that pass a test's database is a co
 DATABASE … TEMPLATE) of one migrated to SCHEMA_HEAD once per session (per xdist worker), since
 migrating every test's database from nothing took most of its set-up there; tests about the
 migrations themselves or about a database unmo never opened are marked `empty_database` and get
-one without any schema. (The SQLite pass always starts from no file at all.)
+one without any schema. The SQLite pass starts from no file at all; when the pytest process
+itself migrates a new, blank file, it gets a copy of one migrated once per worker instead of
+Alembic's ten migrations (tests/support_template.py), except in a test marked `empty_database`.
 
 Under pytest-xdist each worker is its own process with its own temp folders, databases
 (random names) and template; nothing here is shared between workers.
