@@ -10,7 +10,9 @@ mode) are skipped in the PostgreSQL pass. In that pass a test's database is a co
 DATABASE … TEMPLATE) of one migrated to SCHEMA_HEAD once per session (per xdist worker), since
 migrating every test's database from nothing took most of its set-up there; tests about the
 migrations themselves or about a database unmo never opened are marked `empty_database` and get
-one without any schema. (The SQLite pass always starts from no file at all.)
+one without any schema. The SQLite pass starts from no file at all; when the pytest process
+itself migrates a new, blank file, it gets a copy of one migrated once per worker instead of
+Alembic's ten migrations (tests/support_template.py), except in a test marked `empty_database`.
 
 Under pytest-xdist each worker is its own process with its own temp folders, databases
 (random names) and template; nothing here is shared between workers.
@@ -28,10 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support_template import SQLiteTemplate
 from typer.testing import CliRunner
 
 from unmo_cli.cli import app
-from unmo_cli.db import connect
+from unmo_cli.db import Database, connect
 
 # Variables that would leak the developer's own settings into a test.
 _SETTINGS_ENV = [
@@ -205,6 +208,22 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SQLiteTemplate:
+    """The SQLite pass's database at SCHEMA_HEAD, made on first use (tests/support_template.py)."""
+    return SQLiteTemplate(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(autouse=True)
+def _sqlite_from_template(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+                          sqlite_template: SQLiteTemplate) -> None:
+    """SQLite pass: a blank database file this process migrates becomes a copy of the template
+    (Alembic still migrates anything else, every subprocess's database, and every database of
+    a test marked empty_database)."""
+    if postgres_server_url() is None and not request.node.get_closest_marker("empty_database"):
+        monkeypatch.setattr(Database, "upgrade", lambda db: sqlite_template.upgrade(db))
+
+
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
               postgres_server: PostgresServer | None) -> Iterator[Path]:
@@ -342,7 +361,7 @@ def snapshot_tables(root: Path) -> dict[str, list[tuple]]:
     """Every row of every table of the workspace's database, by table; tables without rows are
     left out, so a database a command merely created or migrated compares equal to none at all
     (on SQLite and on PostgreSQL alike)."""
-    from sqlalchemy import inspect
+    from sqlalchemy import inspect, text
 
     from unmo_cli.workspace import load_workspace
 
@@ -350,12 +369,20 @@ def snapshot_tables(root: Path) -> dict[str, list[tuple]]:
     if ws.database_url.startswith("sqlite:///") and not Path(
             ws.database_url.removeprefix("sqlite:///")).exists():
         return {}
+    # One engine and one connection for every table (a query() per table made an engine each:
+    # the tests that snapshot before and after every hypothesis example paid for it).
     db = connect(ws.database_url)
     try:
-        names = [n for n in inspect(db.engine).get_table_names() if n != "alembic_version"]
+        with db.engine.connect() as connection:
+            if db.dialect != "sqlite" and not inspect(connection).has_table("alembic_version"):
+                return {}
+            names = [n for n in inspect(connection).get_table_names() if n != "alembic_version"]
+            tables = {n: sorted((tuple(_as_sqlite_value(v) for v in row)
+                                 for row in connection.execute(text(f"SELECT * FROM {n}"))),
+                                key=repr)
+                      for n in names}
     finally:
         db.dispose()
-    tables = {n: sorted(query(f"SELECT * FROM {n}"), key=repr) for n in names}
     return {name: rows for name, rows in tables.items() if rows}
 
 

@@ -219,3 +219,49 @@ def test_postgres_database_at_0001_upgrades_with_every_row(unmo, workspace: Path
     assert query("SELECT version_num FROM alembic_version") == [(SCHEMA_HEAD,)]
     _assert_every_row_intact()
     _assert_old_customers_readable(unmo)
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.empty_database  # the real path (Alembic from nothing) for the first database
+def test_template_copy_equals_a_real_migration(tmp_path: Path, monkeypatch, request):
+    """The SQLite pass's shortcut (tests/support_template.py: a new database is a copy of one
+    migrated once) gives the same file Alembic would: the same schema, the same rows, and the
+    genesis event of this moment and actor, not the template's."""
+    from support_template import SQLiteTemplate, _real_upgrade
+
+    from unmo_cli import origin
+    from unmo_cli.db import connect
+
+    monkeypatch.setenv("UNMO_NOW", "2020-01-01T00:00:00Z")
+    monkeypatch.setenv("UNMO_ACTOR", "whoever built the template")
+    template = SQLiteTemplate(tmp_path / "template")
+    (tmp_path / "template").mkdir()
+    template.path()
+    monkeypatch.setenv("UNMO_NOW", "2026-12-07T09:30:00.250000Z")
+    monkeypatch.setenv("UNMO_ACTOR", "ana@example.com")
+    # Who writes is set by the command boundary; an earlier test's command may still be set.
+    who = origin._origin.set(origin.Origin(command="unmo onboard"))
+    request.addfinalizer(lambda: origin._origin.reset(who))
+
+    def dump(upgrade, name: str) -> tuple[list[str], tuple]:
+        path = tmp_path / name
+        path.touch(mode=0o600)
+        db = connect(f"sqlite:///{path}")
+        try:
+            assert upgrade(db) == (None, SCHEMA_HEAD, None)
+        finally:
+            db.dispose()
+        connection = sqlite3.connect(path)
+        try:
+            pragmas = tuple(connection.execute(f"PRAGMA {name}").fetchone()[0] for name in (
+                "journal_mode", "page_size", "user_version", "auto_vacuum", "encoding"))
+            return list(connection.iterdump()), pragmas + (oct(path.stat().st_mode),)
+        finally:
+            connection.close()
+
+    real = dump(_real_upgrade, "real.db")
+    copied = dump(template.upgrade, "copy.db")
+
+    assert copied == real
+    assert any("2026-12-07 09:30:00.250000" in line and "ana@example.com" in line
+               and "unmo onboard" in line for line in real[0] if "audit_events" in line)
