@@ -85,7 +85,7 @@ def onboard(
         _send_welcomes(ws, results, quiet=json_output)
 
 
-def _send_welcomes(ws: Any, results: list[Any], *, quiet: bool) -> None:
+def _send_welcomes(ws: Workspace, results: list[OnboardResult], *, quiet: bool) -> None:
     """After the commit: each welcome e-mail once; a failure leaves the customers onboarded
     and says how to send it later (exit 3)."""
     from unmo_cli import console
