@@ -48,7 +48,8 @@ def _outcome(runtime: Any, value: Any, param: Any, ctx: Any) -> tuple[str, Any]:
         result = runtime.coerce(value, param=param, ctx=ctx)
     except BadParameter as exc:
         return "error", exc.format_message()
-    return "value", (type(result), result)
+    # By repr as well as by value: NaN ("nan", "NAN") is a float equal to nothing, itself included.
+    return "value", (type(result), repr(result))
 
 
 def _kinds() -> set[str]:
