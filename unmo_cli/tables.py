@@ -67,6 +67,7 @@ class DataTable:
         # the widest line of each column so far (its header's included): measured once per
         # cell; never 0, which layout() keeps for a column moved to the detail lines
         self._natural = [max(1, cell_len(c.header) if show_header else 0) for c in columns]
+        self._right = [c.justify == "right" for c in columns]
 
     def add_row(self, *cells: Any) -> None:
         from rich.control import strip_control_codes  # lazy: only the Rich parts this output draws
@@ -76,17 +77,19 @@ class DataTable:
             raise ValueError(f"{len(cells)} cells for {len(self.columns)} columns")
         row: list[Any] = []
         sizes: list[int] = []
-        natural = self._natural
-        for index, (column, cell) in enumerate(zip(self.columns, cells, strict=True)):
+        natural, right = self._natural, self._right
+        for index, cell in enumerate(cells):
             if type(cell) is str and cell.isprintable():
                 # The common cell, one printable line: no control code for Rich to strip.
                 plain = cell or NO_VALUE
-                width = len(plain) if _one_cell_each(plain) else _width(plain)
+                width = (len(plain) if plain.isascii() or _one_cell_each(plain)
+                         else _width(plain))
                 if width > natural[index]:
                     natural[index] = width
                 row.append(plain)
-                sizes.append(-1 if column.justify == "right" and plain[-1] == " " else width)
+                sizes.append(-1 if right[index] and plain[-1] == " " else width)
                 continue
+            column = self.columns[index]
             whole = True  # drawn as it is when it fits
             if isinstance(cell, Text):
                 plain = cell.plain
@@ -177,19 +180,38 @@ class DataTable:
         from rich.text import Text
 
         shown = [(i, widths[i], self.columns[i]) for i in range(len(widths)) if widths[i]]
-        plain_cells = [(i, width, column.justify == "right") for i, width, column in shown]
+        plain_cells = [(i, width, column.justify == "right", column.wrap)
+                       for i, width, column in shown]
         gap = " " * GAP
         get_style = console.get_style
         for row, sizes in zip(self.rows, self._sizes, strict=True):
-            # Most rows: every shown cell a str that fits, the row one line of text.
-            line: list[str] = []
-            for i, width, right in plain_cells:
+            # Most rows: every shown cell a str that fits, the row one line of text; or plain
+            # text of one cell a character wrapped at words (a timeline's summaries), the row
+            # its lines of text.
+            line: list[str | list[str]] = []
+            tall = False
+            for i, width, right, wrap in plain_cells:
                 cell, size = row[i], sizes[i]
-                if not (0 <= size <= width and type(cell) is str):
+                if type(cell) is not str or size < 0:
                     break
-                line.append(" " * (width - size) + cell if right else cell + " " * (width - size))
+                if size <= width:
+                    line.append(" " * (width - size) + cell if right
+                                else cell + " " * (width - size))
+                elif wrap and _one_cell_each(cell):
+                    line.append(_wrapped(cell, width))
+                    tall = True
+                else:
+                    break
             else:
-                yield gap.join(line) + "\n"
+                if not tall:
+                    yield gap.join(line) + "\n"  # type: ignore[arg-type]
+                    continue
+                cells_lines = [[cell] if type(cell) is str else cell for cell in line]
+                yield "".join(gap.join(lines[line_no] if line_no < len(lines) else " " * width
+                                       for (_, width, _, _), lines in zip(plain_cells,
+                                                                          cells_lines,
+                                                                          strict=True)) + "\n"
+                              for line_no in range(max(len(lines) for lines in cells_lines)))
                 continue
             cells: list[list[list[Any]]] = []  # per cell, its lines, each a list of segments
             texts: list[str] | None = []  # while every cell so far is one unstyled line

@@ -374,5 +374,7 @@ def timeline(
     table = console.DataTable(f"{found.customer}: {count} event{'s' if count != 1 else ''}", [
         console.key("at (UTC)"), console.key("kind"), console.text("what", wrap=True)])
     for event in found.events:
-        table.add_row(event.at.strftime("%Y-%m-%d %H:%M"), event.kind, event.summary)
+        at = event.at  # isoformat is strftime's text for years from 1000, at a third of its cost
+        table.add_row(at.isoformat(" ", "minutes") if at.year >= 1000
+                      else at.strftime("%Y-%m-%d %H:%M"), event.kind, event.summary)
     console.print_out(table)
