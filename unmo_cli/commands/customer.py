@@ -365,7 +365,7 @@ def timeline(
     from unmo_cli import console
     from unmo_cli.services.timeline import customer_timeline
 
-    found = customer_timeline(None, slug, since=since, limit=limit,
+    found = customer_timeline(None, slug, since=since, limit=limit, details=json_output,
                               kinds=[k.value for k in kinds or ()])
     if json_output:
         console.emit_json([event.to_json() for event in found.events])
