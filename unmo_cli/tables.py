@@ -67,6 +67,7 @@ class DataTable:
         # the widest line of each column so far (its header's included): measured once per
         # cell; never 0, which layout() keeps for a column moved to the detail lines
         self._natural = [max(1, cell_len(c.header) if show_header else 0) for c in columns]
+        self._right = [c.justify == "right" for c in columns]
 
     def add_row(self, *cells: Any) -> None:
         from rich.control import strip_control_codes  # lazy: only the Rich parts this output draws
@@ -76,17 +77,19 @@ class DataTable:
             raise ValueError(f"{len(cells)} cells for {len(self.columns)} columns")
         row: list[Any] = []
         sizes: list[int] = []
-        natural = self._natural
-        for index, (column, cell) in enumerate(zip(self.columns, cells, strict=True)):
+        natural, right = self._natural, self._right
+        for index, cell in enumerate(cells):
             if type(cell) is str and cell.isprintable():
                 # The common cell, one printable line: no control code for Rich to strip.
                 plain = cell or NO_VALUE
-                width = len(plain) if plain.isascii() else _width(plain)
+                width = (len(plain) if plain.isascii() or _one_cell_each(plain)
+                         else _width(plain))
                 if width > natural[index]:
                     natural[index] = width
                 row.append(plain)
-                sizes.append(-1 if column.justify == "right" and plain[-1] == " " else width)
+                sizes.append(-1 if right[index] and plain[-1] == " " else width)
                 continue
+            column = self.columns[index]
             whole = True  # drawn as it is when it fits
             if isinstance(cell, Text):
                 plain = cell.plain
@@ -177,19 +180,38 @@ class DataTable:
         from rich.text import Text
 
         shown = [(i, widths[i], self.columns[i]) for i in range(len(widths)) if widths[i]]
-        plain_cells = [(i, width, column.justify == "right") for i, width, column in shown]
+        plain_cells = [(i, width, column.justify == "right", column.wrap)
+                       for i, width, column in shown]
         gap = " " * GAP
         get_style = console.get_style
         for row, sizes in zip(self.rows, self._sizes, strict=True):
-            # Most rows: every shown cell a str that fits, the row one line of text.
-            line: list[str] = []
-            for i, width, right in plain_cells:
+            # Most rows: every shown cell a str that fits, the row one line of text; or plain
+            # text of one cell a character wrapped at words (a timeline's summaries), the row
+            # its lines of text.
+            line: list[str | list[str]] = []
+            tall = False
+            for i, width, right, wrap in plain_cells:
                 cell, size = row[i], sizes[i]
-                if not (0 <= size <= width and type(cell) is str):
+                if type(cell) is not str or size < 0:
                     break
-                line.append(" " * (width - size) + cell if right else cell + " " * (width - size))
+                if size <= width:
+                    line.append(" " * (width - size) + cell if right
+                                else cell + " " * (width - size))
+                elif wrap and _one_cell_each(cell):
+                    line.append(_wrapped(cell, width))
+                    tall = True
+                else:
+                    break
             else:
-                yield gap.join(line) + "\n"
+                if not tall:
+                    yield gap.join(line) + "\n"  # type: ignore[arg-type]
+                    continue
+                cells_lines = [[cell] if type(cell) is str else cell for cell in line]
+                yield "".join(gap.join(lines[line_no] if line_no < len(lines) else " " * width
+                                       for (_, width, _, _), lines in zip(plain_cells,
+                                                                          cells_lines,
+                                                                          strict=True)) + "\n"
+                              for line_no in range(max(len(lines) for lines in cells_lines)))
                 continue
             cells: list[list[list[Any]]] = []  # per cell, its lines, each a list of segments
             texts: list[str] | None = []  # while every cell so far is one unstyled line
@@ -307,14 +329,26 @@ class DataTable:
         yield from _batched(drawn())
 
 
+# The characters found to take one cell: printable ASCII, and each other one the first time
+# Rich's table says so (a timeline's →, “ and ” are asked once, not once a summary).
+_ONE_CELL = {chr(code) for code in range(0x20, 0x7F)}
+
+
 def _one_cell_each(text: str) -> bool:
-    """Whether every character of `text` takes one cell (ASCII, →, “, é …; not 漢 or a
-    combining accent)."""
+    """Whether every character of printable `text` takes one cell (ASCII, →, “, é …; not 漢
+    or a combining accent)."""
     if text.isascii():
+        return True
+    unknown = set(text).difference(_ONE_CELL)
+    if not unknown:
         return True
     from rich.cells import get_character_cell_size  # lazy: only the Rich parts this output draws
 
-    return all(get_character_cell_size(char) == 1 for char in set(text) if not char.isascii())
+    for char in unknown:
+        if get_character_cell_size(char) != 1:
+            return False
+        _ONE_CELL.add(char)
+    return True
 
 
 def _wrapped(text: str, width: int) -> list[str]:
@@ -337,10 +371,43 @@ _WORD = re.compile(r"\s*\S+\s*")
 
 
 def _breaks(text: str, width: int) -> list[int]:
+    """rich._wrap.divide_line(text, width, fold=True) for printable text of one cell a
+    character, found a line at a time: a line from `start` holds every word whose last
+    character is within `width` of it, so the next line starts at the word over (or, on a
+    space, after) the cell `start + width`; a word longer than `width` is folded every `width`
+    characters from its start (its spaces after it included), as Rich chops it. The only
+    white space printable text holds is " ". A text with a leading space (Rich's first word
+    holds it) goes word by word (_word_breaks)."""
+    if text[:1] == " ":
+        return _word_breaks(text, width)
+    breaks: list[int] = []
+    end = len(text.rstrip(" "))
+    start = 0
+    while end - start > width:
+        over = start + width  # the first cell past this line
+        if text[over] == " ":  # the words before it fit; the next one starts the next line
+            word = len(text) - len(text[over:].lstrip(" "))
+        else:
+            word = text.rfind(" ", start, over) + 1
+            if word <= start:  # no space on this line: the word starts it and is too long
+                word = start
+        stop = text.find(" ", word)
+        stop = len(text) if stop < 0 else stop
+        if stop - word > width:  # folded, from its own start, with the spaces after it
+            after = len(text) - len(text[stop:].lstrip(" "))
+            chunks = range(word, after, width)
+            breaks.extend(chunk for chunk in chunks if chunk)
+            start = chunks[-1]
+        else:
+            breaks.append(word)
+            start = word
+    return breaks
+
+
+def _word_breaks(text: str, width: int) -> list[int]:
     """rich._wrap.divide_line(text, width, fold=True) for text of one cell a character, step
     for step, with a word's cells counted as its characters (Rich measures each word with
-    cell_len, and chop_cells cuts such text every `width` characters): the wrap of a long
-    timeline's summaries costs half as much."""
+    cell_len, and chop_cells cuts such text every `width` characters)."""
     breaks: list[int] = []
     offset = 0
     for match in _WORD.finditer(text):  # as words(): each match starts where the last ended
