@@ -65,6 +65,7 @@ def list_(
         phase=value(phase), industry=value(industry), integration=value(integration),
         provider=value(provider), tier=tier, manager=manager, health=value(health),
         mrr_min=mrr_min, mrr_max=mrr_max, renewal_before=renewal_before, sort=value(sort))
+    gc.freeze()  # as in timeline below: the imports out of the collector's sight
     customers = list_customers(None, segment=segment)
     if json_output:
         console.emit_json(customers)
