@@ -76,13 +76,17 @@ def list_(
         console.key("integration"), console.number("MRR"), *health_column,
         console.key("created"), console.key("churned")])
     for c in customers:
-        shown_health = ([f"{c['health_score']} {c['health_color']}"
-                         if c["health_score"] is not None else ""]
-                        if segment.needs_health else [])
         table.add_row(c["slug"], c["name"], c["phase"], c["integration"],
-                      money.for_people(money.cents_of(c["mrr"])), *shown_health,
+                      money.for_people(money.cents_of(c["mrr"])),
+                      *(_health_cell(c) if segment.needs_health else ()),
                       (c["created_at"] or "")[:10], (c["churned_at"] or "")[:10])
     console.print_out(table)
+
+
+def _health_cell(customer: dict[str, object]) -> tuple[str]:
+    """The health column's cell of a `customer list` row: score and colour, or blank."""
+    score = customer["health_score"]
+    return (f"{score} {customer['health_color']}" if score is not None else "",)
 
 
 @app.command("show")
