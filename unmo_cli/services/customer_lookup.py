@@ -52,20 +52,26 @@ def open_existing(ws: Workspace | None) -> tuple[Workspace, Any]:
     return ws, open_database(ws)
 
 
-def customer_row(session: Session | Connection, slug_or_name: str) -> Row[Any]:
-    """As services.customers.get_customer, the customers row as a plain row (its columns by
-    name, as the model's attributes): the customer whose slug is `slug_or_name`, or whose name
-    folds to the same key; NotFound otherwise."""
+def find_customer(session: Session | Connection, slug_or_name: str, what: Any = customers) -> Any:
+    """The customer whose slug is `slug_or_name`, or whose name folds to the same key (so the
+    exact name, in any case, works too); NotFound otherwise. `what` is what is read: the Core
+    clause (a plain row, its columns by name) or a model class (its object, through an ORM
+    session) — services.customers.get_customer passes Customer."""
     text = lookup_text(slug_or_name)
-    found = session.execute(select(customers).where(customers.c.slug == text)).first()
-    if found is None and text:
-        key = name_key(text)
-        if key:
-            found = session.execute(select(customers).where(customers.c.name_key == key)
-                                    ).first()
-    if found is None:
-        raise unknown_customer(slug_or_name)
-    return found
+    columns = customers.c if what is customers else what.__table__.c
+    key = name_key(text) if text else ""
+    for condition in (columns.slug == text, columns.name_key == key if key else None):
+        if condition is None:
+            continue
+        found = session.execute(select(what).where(condition)).first()
+        if found is not None:
+            return found if what is customers else found[0]
+    raise unknown_customer(slug_or_name)
+
+
+def customer_row(session: Session | Connection, slug_or_name: str) -> Row[Any]:
+    """find_customer's customers row as a plain row (no model classes are built)."""
+    return find_customer(session, slug_or_name)
 
 
 @contextmanager

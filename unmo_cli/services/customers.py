@@ -18,7 +18,6 @@ from unmo_cli import apikeys, clock, testhooks
 from unmo_cli.db import lock_for_update, open_database, open_read_only
 from unmo_cli.db.models import ApiKey, Customer, PhaseChange
 from unmo_cli.errors import CheckFailed, EnvironmentFailure, InputError, NotFound, UnmoError
-from unmo_cli.names import name_key
 from unmo_cli.services.customer_detail import CustomerDetail as CustomerDetail
 from unmo_cli.services.customer_detail import customer_detail as customer_detail
 from unmo_cli.services.customer_detail import key_json as key_json
@@ -38,7 +37,11 @@ from unmo_cli.services.customer_folder import (
     secret_keys_from_env,
     write_folder,
 )
-from unmo_cli.services.customer_lookup import lookup_text, open_existing, unknown_customer
+from unmo_cli.services.customer_lookup import (
+    find_customer,
+    open_existing,
+    unknown_customer,
+)
 from unmo_cli.services.customer_record import PHASES as PHASES
 from unmo_cli.services.customer_record import customer_json, platforms_of
 from unmo_cli.urls import local_host
@@ -56,17 +59,9 @@ if TYPE_CHECKING:
 
 def get_customer(session: Session, slug_or_name: str) -> Customer:
     """The customer whose slug is `slug_or_name`, or whose name folds to the same key (so the
-    exact name, in any case, works too); NotFound otherwise."""
-
-    text = lookup_text(slug_or_name)
-    found = session.exec(select(Customer).where(Customer.slug == text)).first()
-    if found is None and text:
-        key = name_key(text)
-        if key:
-            found = session.exec(select(Customer).where(Customer.name_key == key)).first()
-    if found is None:
-        raise unknown_customer(slug_or_name)
-    return found
+    exact name, in any case, works too); NotFound otherwise (customer_lookup.find_customer)."""
+    customer: Customer = find_customer(session, slug_or_name, Customer)
+    return customer
 
 
 @contextmanager

@@ -32,12 +32,8 @@ from unmo_cli.services.alerts import (
     record_alert,
     satisfaction_windows,
 )
-from unmo_cli.services.customers import (
-    customer_session,
-    lookup_text,
-    open_existing,
-    unknown_customer,
-)
+from unmo_cli.services.customer_lookup import lookup_text, open_existing, unknown_customer
+from unmo_cli.services.customers import customer_session
 from unmo_cli.services.feedback_files import (  # noqa: F401 (re-exported)
     COLUMNS,
     EXTENSIONS,
