@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import (  # noqa: E402
     FLOOR,
     UNMO,
+    add_comparison_options,
     clean_env,
     count_instructions,
     describe_verdict,
@@ -73,12 +74,7 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="sizes 1000,10000,100000")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the temporary workspace")
-    parser.add_argument("--baseline", metavar="DIR",
-                        help="also run another checkout's unmo_cli (run from DIR, e.g. the main "
-                        "branch's worktree), taking turns with this one: before/after in one run")
-    parser.add_argument("--instructions", action="store_true",
-                        help="also count instructions (valgrind) of one run of the slowest "
-                        "forms: ratios no load can move")
+    add_comparison_options(parser)
     parser.add_argument("--json", action="store_true",
                         help="end with one JSON line of the figures (for benchmarks/run_all.py)")
     options = parser.parse_args()

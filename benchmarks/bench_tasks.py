@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import (  # noqa: E402
     FLOOR,
     UNMO,
+    add_comparison_options,
     clean_env,
     count_instructions,
     describe_verdict,
@@ -98,11 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000, help="open tasks (default 10000)")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--baseline", metavar="DIR",
-                        help="also measure these commands run from another checkout (its "
-                        "package first on PYTHONPATH), in the same run")
-    parser.add_argument("--instructions", action="store_true",
-                        help="also count instructions (valgrind): ratios no load can move")
+    add_comparison_options(parser)
     parser.add_argument("--json", action="store_true",
                         help="end with one JSON line of the figures (for benchmarks/run_all.py)")
     options = parser.parse_args()

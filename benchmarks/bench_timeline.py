@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import (  # noqa: E402
     FLOOR,
     UNMO,
+    add_comparison_options,
     clean_env,
     count_instructions,
     describe_verdict,
@@ -170,11 +171,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the temporary workspace")
-    parser.add_argument("--baseline", metavar="DIR",
-                        help="also measure these commands run from another checkout (its "
-                        "package first on PYTHONPATH), in the same run")
-    parser.add_argument("--instructions", action="store_true",
-                        help="also count instructions (valgrind): ratios no load can move")
+    add_comparison_options(parser)
     parser.add_argument("--json", action="store_true",
                         help="end with one JSON line of the figures (for benchmarks/run_all.py)")
     options = parser.parse_args()

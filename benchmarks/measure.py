@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 REFERENCE_FLOOR_S = 0.44
 FLOOR = [sys.executable, "-c", "import typer, sqlmodel, jinja2, rich.console"]
@@ -111,6 +112,16 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["NO_COLOR"] = "1"
     env.pop("COLUMNS", None)
     return env | extra
+
+
+def add_comparison_options(parser: Any) -> None:
+    """The options every benchmark that compares takes: `--baseline DIR` (with_baseline) and
+    `--instructions` (count_instructions)."""
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also measure these commands run from another checkout (its "
+                        "package first on PYTHONPATH), in the same run")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count instructions (valgrind): ratios no load can move")
 
 
 def with_baseline(commands: dict[str, list[str]], envs: dict[str, dict[str, str]],
