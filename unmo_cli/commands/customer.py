@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,7 +64,6 @@ def list_(
         phase=value(phase), industry=value(industry), integration=value(integration),
         provider=value(provider), tier=tier, manager=manager, health=value(health),
         mrr_min=mrr_min, mrr_max=mrr_max, renewal_before=renewal_before, sort=value(sort))
-    gc.freeze()  # as in timeline below: the imports out of the collector's sight
     customers = list_customers(None, segment=segment)
     if json_output:
         console.emit_json(customers)
@@ -371,9 +369,6 @@ def timeline(
     from unmo_cli import console
     from unmo_cli.services.timeline import customer_timeline
 
-    # What is imported lives as long as the process: moved out of the collector's sight, the
-    # full collections the 10,000 events' objects set off no longer walk it each time
-    gc.freeze()
     found = customer_timeline(None, slug, since=since, limit=limit, details=json_output,
                               kinds=[k.value for k in kinds or ()])
     if json_output:

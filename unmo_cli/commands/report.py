@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 
 import typer
@@ -31,9 +30,6 @@ def _deliver(noun: str, period: str | None, fmt: ReportFormat | None, json_outpu
 
     chosen = console.chosen_format(value(fmt), json_output, default="table")
     ws = load_workspace()
-    # As `customer timeline`: what is imported lives as long as the process; out of the cyclic
-    # collector's sight, the collections 10,000 customers' rows set off no longer walk it.
-    gc.freeze()
     report = period_report(noun, period, chosen, output, ws, None)
     deliver(ws, report, check_format(chosen), output)
 

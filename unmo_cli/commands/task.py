@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from typing import TYPE_CHECKING
 
 import typer
@@ -64,9 +63,6 @@ def list_(
         raise InputError(f"give one of {', '.join(chosen)}, not several.")
     state = {"--overdue": "overdue", "--done": "done", "--all": "all"}.get(
         chosen[0] if chosen else "", "open")
-    # As `customer timeline`: what is imported lives as long as the process; out of the cyclic
-    # collector's sight, the full collections 10,000 tasks' objects set off no longer walk it.
-    gc.freeze()
     tasks = list_tasks(None, slug=slug, owner=owner, mine=mine, state=state)
     if json_output:
         console.emit_json([task.to_json() for task in tasks])
