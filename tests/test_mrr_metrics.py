@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from unmo_cli import metrics
+from unmo_cli.services import report_ledger
 
 T0 = datetime(2026, 1, 5)
 
@@ -141,3 +142,78 @@ def test_each_movement_of_a_scripted_history() -> None:
     kept = metrics.retention(rows, T0 + timedelta(days=5), T0 + timedelta(days=35))
     assert (kept.cohort, kept.retained, kept.churned, kept.grr_pct, kept.logo_pct) == \
         (1, 0, 100_00, 0.0, 0.0)
+
+
+# --- the report's one pass over the ledger (report_ledger.tally) ---------------------------------
+
+EVENTS = {customer: 1_000 * (customer + 1) for customer in range(5)}
+
+
+def _fee(entries: list[Row], instant: datetime) -> int | None:
+    """sla's fee: the MRR of the last row effective before `instant` that is not a churn."""
+    paid = [row.mrr_cents for row in entries if row.effective_at < instant and row.kind != "churn"]
+    return paid[-1] if paid else None
+
+
+@settings(max_examples=300, deadline=None)
+@given(ledgers(), st.lists(instants, min_size=3, max_size=9).map(sorted), instants)
+def test_the_reports_one_pass_gives_the_definitions(rows: list[Row], edges: list[datetime],
+                                                    fees_at: datetime) -> None:
+    """Every figure report_ledger.tally folds from the ordered rows equals the definitions
+    above over the same rows (edges may repeat, as min(edge, now) makes them; rows fall on
+    edges and tie with each other)."""
+    ordered = sorted(rows, key=lambda r: (r.customer_id, r.effective_at, r.id))
+    figures = report_ledger.tally([(r.customer_id, r.kind, r.mrr_cents, r.effective_at)
+                                   for r in ordered], edges, fees_at, EVENTS)
+    entries = {c: _ordered(rows, c) for c in sorted({r.customer_id for r in rows})}
+    assert len(figures.periods) == len(edges) - 1
+    for period, start, end in zip(figures.periods, edges[:-1], edges[1:], strict=True):
+        within = [r for r in rows if start <= r.effective_at < end]
+        assert period.movements == metrics.mrr_movements(rows, start, end)
+        assert period.mrr_cents_before == metrics.total_mrr_at(rows, start)
+        assert period.mrr_cents == metrics.total_mrr_at(rows, end)
+        assert period.mrr_cents == period.mrr_cents_before + period.movements.net()
+        assert period.total == sum(metrics.ledger_row_at(e, end) is not None
+                                   for e in entries.values())
+        active = [c for c, e in entries.items() if metrics.active_at(e, end)]
+        assert period.active == len(active)
+        assert period.events_per_day == sum(EVENTS[c] for c in active)
+        assert period.new == sum(r.kind == "start" for r in within)
+        assert period.churned == sum(r.kind == "churn" for r in within)
+    before, start, end = edges[-3:]
+    assert list(figures.customers) == list(entries)
+    for customer, own in entries.items():
+        ledger = figures.customers[customer]
+        at_end = metrics.ledger_row_at(own, end)
+        churned = at_end is not None and at_end.kind == "churn"
+        assert (ledger.active_before, ledger.mrr_before) == (
+            metrics.active_at(own, before), metrics.mrr_at(own, before))
+        assert (ledger.active_start, ledger.mrr_start) == (
+            metrics.active_at(own, start), metrics.mrr_at(own, start))
+        assert (ledger.active_end, ledger.mrr_end) == (
+            metrics.active_at(own, end), metrics.mrr_at(own, end))
+        assert ledger.churned_at == (at_end.effective_at if churned else None)
+        # The MRR paid at the end, or before the churn in effect then (the row before it).
+        assert ledger.contracted_end == (own[own.index(at_end) - 1].mrr_cents if churned
+                                         else metrics.mrr_at(own, end))
+        assert ledger.entered == any(r.kind in ("start", "reactivation")
+                                     and start <= r.effective_at < end for r in own)
+        moves = metrics.mrr_movements(own, start, end)
+        assert ledger.movements == tuple(getattr(moves, k) for k in metrics.MOVEMENT_KINDS)
+        assert figures.fees.get(customer) == _fee(own, fees_at)
+    assert report_ledger.retentions(figures.customers) == (
+        metrics.retention(rows, before, start), metrics.retention(rows, start, end))
+
+
+def test_a_customer_the_customers_table_lacks_has_no_share_of_the_trend() -> None:
+    """The trend's figures count customers the customers table has (the old join's inner
+    semantics); the per-customer states and fees do not depend on it."""
+    rows = [(7, "start", 100_00, T0), (7, "churn", 0, T0 + timedelta(days=3))]
+    edges = [T0 - timedelta(days=1), T0 + timedelta(days=1), T0 + timedelta(days=2),
+             T0 + timedelta(days=5)]
+    figures = report_ledger.tally(rows, edges, T0 + timedelta(days=9), {})
+    assert all(p.total == p.active == p.mrr_cents == 0 for p in figures.periods)
+    assert all(p.movements == metrics.MrrMovements() for p in figures.periods)
+    ledger = figures.customers[7]
+    assert (ledger.active_start, ledger.active_end, ledger.contracted_end) == (True, False, 100_00)
+    assert figures.fees == {7: 100_00}

@@ -1,22 +1,32 @@
 """The report's figures from the account history: customer counts, MRR and its movements from
-the MRR ledger (mrr_changes), revenue retention, and the tasks block — SQL aggregates that
-SQLite and PostgreSQL run alike, turned into figures by unmo_cli.metrics.
+the MRR ledger (mrr_changes), revenue retention, the SLA fees, and the tasks block — turned into
+figures by unmo_cli.metrics.
 
-The ledger is read through one window over each customer's rows in ledger order (effective_at,
-id): LAG gives the MRR before a row (to classify it, metrics.mrr_movement) and LEAD the instant
-the next row takes over, so the row in effect at an instant t is the one with effective_at < t
-≤ the next row's (metrics.ledger_row_at). Every figure is then a SUM(CASE …) over that window:
-one pass for all the trend periods' edges and movements, one GROUP BY customer for the report's
-period (the portfolio and the retention cohorts)."""
+The ledger is read once, in ledger order (customer_id, effective_at, id: the covering index
+ix_mrr_changes_customer_cover, no sort), and folded in one Python pass (tally): the MRR before a
+row classifies it (metrics.mrr_movement), and the row in effect at an instant t is the last one
+effective before it (effective_at < t ≤ the next row's, metrics.ledger_row_at). A row's place
+among the report's edges — one bisect — says at which edges it is in effect and which period its
+movement falls in: the trend periods' figures, each customer's state in the report's period
+(the portfolio and the retention cohorts) and the SLA fees all come from that one read. The
+instants are compared in the column's stored form (its type's bind processor applied to the
+edges; on SQLite the DATETIME text the database itself compares), so no row's timestamp is
+parsed. (Two window-function statements and sla._fees' read did this before: on SQLite the one
+read and pass cost about a quarter of their CPU; on PostgreSQL, for unmo's process, about the
+same at 10,000 customers and less at 100,000; docs/performance.md.)"""
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import chain
+from itertools import chain, groupby
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import case, func, or_, select, type_coerce
+from sqlalchemy.types import NullType
 
 from unmo_cli import clock, metrics
 from unmo_cli.db import tables
@@ -26,49 +36,14 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection
 
-NOT_A_CHANGE = ("start", "churn", "reactivation")
+# metrics.mrr_movement's names → their place in MrrMovements / CustomerLedger.movements.
+_MOVEMENT_INDEX = {kind: index for index, kind in enumerate(metrics.MOVEMENT_KINDS)}
+_NO_MOVEMENTS = (0,) * len(metrics.MOVEMENT_KINDS)
 
 
 def _sum_if(condition: Any, value: Any = 1) -> Any:
     """SUM(CASE WHEN condition THEN value ELSE 0 END): an integer on both databases."""
     return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
-
-
-def _ledger() -> Any:
-    """Each ledger row with the MRR before it (`previous`, 0 for the first) and the instant the
-    next row of its customer takes effect (`next_at`, NULL for the last)."""
-    m = tables.mrr_changes.c
-    order = {"partition_by": m.customer_id, "order_by": (m.effective_at, m.id)}
-    return select(m.customer_id, m.kind, m.mrr_cents, m.effective_at,
-                  func.coalesce(func.lag(m.mrr_cents).over(**order), 0).label("previous"),
-                  func.lead(m.effective_at).over(**order).label("next_at")).subquery("ledger")
-
-
-def _in_effect(ledger: Any, instant: datetime) -> Any:
-    """The row in effect at `instant`: effective before it, and the next row not."""
-    return and_(ledger.c.effective_at < instant,
-                or_(ledger.c.next_at.is_(None), ledger.c.next_at >= instant))
-
-
-def _movement_columns(ledger: Any, start: datetime, end: datetime, suffix: str) -> list[Any]:
-    """The five movements of the rows effective within [start, end), as metrics.mrr_movement
-    classifies them, summed."""
-    c = ledger.c
-    within = and_(c.effective_at >= start, c.effective_at < end)
-    change = within & c.kind.notin_(NOT_A_CHANGE)
-    return [_sum_if(within & (c.kind == "start"), c.mrr_cents).label(f"new{suffix}"),
-            _sum_if(change & (c.mrr_cents > c.previous), c.mrr_cents - c.previous)
-            .label(f"expansion{suffix}"),
-            _sum_if(change & (c.mrr_cents < c.previous), c.previous - c.mrr_cents)
-            .label(f"contraction{suffix}"),
-            _sum_if(within & (c.kind == "churn"), c.previous).label(f"churned{suffix}"),
-            _sum_if(within & (c.kind == "reactivation"), c.mrr_cents)
-            .label(f"reactivation{suffix}")]
-
-
-def _movements(row: Any, suffix: str) -> metrics.MrrMovements:
-    return metrics.MrrMovements(*(int(row[f"{kind}{suffix}"])
-                                  for kind in metrics.MOVEMENT_KINDS))
 
 
 @dataclass(frozen=True)
@@ -84,63 +59,6 @@ class PeriodLedger:
     mrr_cents_before: int
     events_per_day: int
     movements: metrics.MrrMovements
-
-
-def period_figures(connection: Connection, edges: list[datetime]) -> list[PeriodLedger]:
-    """For each period [edges[i], edges[i+1]) (naive UTC): at its end the customers created
-    (`total`), active, their MRR and events per day; within it the customers created (`new`),
-    the churns, and the MRR movements.
-
-    One pass over the ledger rows that matter — those in effect at the first edge and those
-    effective in the periods — grouped by the period they fall in; each later edge's state is
-    the one before plus its period's movements (a customer becomes active only by a start or a
-    reactivation and stops only by a churn; its MRR moves only by the movements), which is
-    metrics' identity and saves a CASE per edge and row."""
-    ledger = _ledger()
-    c = ledger.c
-    customers = tables.customers
-    first, last = edges[0], edges[-1]
-    bucket = case(*[(c.effective_at < edge, index) for index, edge in enumerate(edges)],
-                  else_=len(edges)).label("bucket")
-    # The bucket in a subquery, grouped by its name: PostgreSQL does not take a GROUP BY
-    # expression with its own bound parameters for the SELECT's.
-    rows_of = (select(bucket, c.kind, c.mrr_cents, c.previous, c.effective_at,
-                      customers.c.events_per_day.label("events"))
-               .select_from(ledger.join(customers, customers.c.id == c.customer_id))
-               .where(or_(_in_effect(ledger, first),
-                          and_(c.effective_at >= first, c.effective_at < last)))
-               .subquery("bucketed"))
-    b = rows_of.c
-    live = b.kind != "churn"
-    arrives, leaves = b.kind.in_(("start", "reactivation")), b.kind == "churn"
-    rows = connection.execute(
-        select(b.bucket, func.count().label("rows"), _sum_if(live).label("active"),
-               _sum_if(live, b.mrr_cents).label("mrr"), _sum_if(live, b.events).label("events"),
-               _sum_if(b.kind == "start").label("starts"), _sum_if(leaves).label("churns"),
-               _sum_if(arrives).label("arrivals"),
-               (_sum_if(arrives, b.events) - _sum_if(leaves, b.events)).label("events_moved"),
-               *_movement_columns(rows_of, first, last, ""))
-        .group_by(b.bucket)).mappings().all()
-    found = {int(row["bucket"]): row for row in rows}
-    start = found.get(0)
-    total = int(start["rows"]) if start else 0
-    active = int(start["active"]) if start else 0
-    mrr = int(start["mrr"]) if start else 0
-    events_per_day = int(start["events"]) if start else 0
-    result = []
-    for index in range(1, len(edges)):
-        row = found.get(index)
-        moves = _movements(row, "") if row else metrics.MrrMovements()
-        starts, churns = (int(row["starts"]), int(row["churns"])) if row else (0, 0)
-        before = mrr
-        total += starts
-        active += (int(row["arrivals"]) - churns) if row else 0
-        mrr += moves.net()
-        events_per_day += int(row["events_moved"]) if row else 0
-        result.append(PeriodLedger(total=total, active=active, new=starts, churned=churns,
-                                   mrr_cents=mrr, mrr_cents_before=before,
-                                   events_per_day=events_per_day, movements=moves))
-    return result
 
 
 @dataclass(slots=True)
@@ -161,45 +79,134 @@ class CustomerLedger:
     movements: tuple[int, ...]  # cents, in the order of metrics.MOVEMENT_KINDS
 
 
-def customer_ledgers(connection: Connection, before: datetime, start: datetime,
-                     end: datetime) -> dict[int, CustomerLedger]:
-    """Per customer (one GROUP BY over the ledger): its state at `before` (the previous
-    period's start), `start` and `end`, and its movements within [start, end)."""
-    ledger = _ledger()
-    c = ledger.c
-    columns = []
-    for name, instant in (("before", before), ("start", start), ("end", end)):
-        in_effect = _in_effect(ledger, instant)
-        columns += [_sum_if(in_effect & (c.kind != "churn")).label(f"active_{name}"),
-                    _sum_if(in_effect, c.mrr_cents).label(f"mrr_{name}")]
-    at_end = _in_effect(ledger, end)
-    within = and_(c.effective_at >= start, c.effective_at < end)
-    columns += [
-        _sum_if(at_end, case((c.kind == "churn", c.previous), else_=c.mrr_cents))
-        .label("contracted_end"),
-        func.max(case((at_end & (c.kind == "churn"), c.effective_at))).label("churned_at"),
-        _sum_if(within & c.kind.in_(("start", "reactivation"))).label("entered"),
-        *_movement_columns(ledger, start, end, "")]
-    result = {}
-    # Rows superseded before `before` are in effect at none of the instants, nor within the
-    # period: only the latest rows of each customer are aggregated.
-    relevant = or_(c.next_at.is_(None), c.next_at >= before)
-    # In batches, by position: a fetch per row, or a name per value, costs SQLAlchemy more than
-    # making the row does (100,000 customers).
-    for row in chain.from_iterable(connection.execute(
-            select(c.customer_id, *columns).where(relevant).group_by(c.customer_id))
-            .partitions(5_000)):
-        (customer_id, active_before, mrr_before, active_start, mrr_start, active_end, mrr_end,
-         contracted_end, churned_at, entered, *movements) = row
-        if isinstance(churned_at, str):  # SQLite: MAX(CASE …) of a DATETIME loses its type
-            churned_at = datetime.fromisoformat(churned_at)
-        result[customer_id] = CustomerLedger(
-            active_before=bool(active_before), mrr_before=int(mrr_before),
-            active_start=bool(active_start), mrr_start=int(mrr_start),
-            active_end=bool(active_end), mrr_end=int(mrr_end),
-            contracted_end=int(contracted_end), churned_at=churned_at,
-            entered=bool(entered), movements=tuple(int(cents) for cents in movements))
-    return result
+@dataclass(frozen=True)
+class LedgerFigures:
+    """What the report reads from the ledger: `periods[i]` is [edges[i], edges[i+1]);
+    `customers` each customer's CustomerLedger over the last period, with `before` the edge
+    before it; `fees` the MRR each SLA credit is a share of (sla.compute_sla's `fees`)."""
+
+    periods: list[PeriodLedger]
+    customers: dict[int, CustomerLedger]
+    fees: dict[int, int]
+
+
+def read_ledger(connection: Connection, edges: list[datetime],
+                fees_at: datetime | None = None) -> LedgerFigures:
+    """The ledger's figures for the periods between `edges` (naive UTC, ascending, at least
+    three; the report's are min(edge, now)), and the fees as of `fees_at` (naive UTC): one
+    ordered read of the ledger and one of the customers' events per day."""
+    m, c = tables.mrr_changes.c, tables.customers.c
+    dialect = connection.dialect
+    stored = m.effective_at.type.dialect_impl(dialect)
+    to_stored = stored.bind_processor(dialect) or _same
+    events = dict(connection.execute(select(c.id, c.events_per_day)).all())
+    # NullType: effective_at as the driver returns it (SQLite: its DATETIME text), unparsed.
+    # In batches: a fetch per row costs SQLAlchemy more than making the row does.
+    rows = chain.from_iterable(connection.execute(
+        select(m.customer_id, m.kind, m.mrr_cents, type_coerce(m.effective_at, NullType()))
+        .order_by(m.customer_id, m.effective_at, m.id)).partitions(10_000))
+    return tally(rows, [to_stored(edge) for edge in edges],
+                 None if fees_at is None else to_stored(fees_at), events,
+                 stored.result_processor(dialect, None) or _same)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def tally(rows: Iterable[Sequence[Any]], edges: Sequence[Any], fees_at: Any,
+          events: dict[int, int], to_datetime: Callable[[Any], Any] = _same) -> LedgerFigures:
+    """The pass: `rows` (customer_id, kind, mrr_cents, effective_at) in ledger order, instants
+    in one comparable form (`to_datetime` turns a churn's back into a datetime). A customer's
+    events per day count in `periods` only if `events` has it (the customers table).
+
+    `periods`: at the first edge, the customers created by then (`total`), active, their MRR
+    and events per day; within each period the starts (`new`), churns and movements; each later
+    edge's state is the one before plus its period's movements (a customer becomes active only
+    by a start or a reactivation and stops only by a churn; its MRR moves only by the
+    movements) — metrics' identity, current = previous + movements."""
+    last = len(edges) - 1
+    before, start = last - 2, last - 1  # the report's period is [edges[start], edges[last])
+    moves = [[0] * len(metrics.MOVEMENT_KINDS) for _ in edges]  # per period, by its end's index
+    starts, arrivals, churns, events_moved = ([0] * len(edges) for _ in range(4))
+    total = active = mrr = events_per_day = 0
+    customers: dict[int, CustomerLedger] = {}
+    fees: dict[int, int] = {}
+    for customer_id, entries in groupby(rows, itemgetter(0)):
+        ev = events.get(customer_id)
+        previous = 0
+        # The rows in effect at the first edge, at `before`, `start` and the last edge:
+        # (kind, mrr_cents, the MRR before it, effective_at).
+        at_first = at_before = at_start = at_end = None
+        fee = None
+        entered = False
+        own: list[int] | None = None  # the movements in the report's period
+        for _, kind, cents, at in entries:
+            period = bisect_right(edges, at)  # the edges at or before `at`
+            if period <= last:
+                row = (kind, cents, previous, at)
+                at_end = row
+                if period <= start:
+                    at_start = row
+                    if period <= before:
+                        at_before = row
+                        if period == 0:
+                            at_first = row
+                if period:  # effective within [edges[period - 1], edges[period])
+                    name, amount = metrics.mrr_movement(previous, kind, cents)
+                    index = _MOVEMENT_INDEX.get(name)
+                    if ev is not None:
+                        if index is not None:
+                            moves[period][index] += amount
+                        if kind == "start" or kind == "reactivation":
+                            starts[period] += kind == "start"
+                            arrivals[period] += 1
+                            events_moved[period] += ev
+                        elif kind == "churn":
+                            churns[period] += 1
+                            events_moved[period] -= ev
+                    if period == last:
+                        if index is not None:
+                            if own is None:
+                                own = [0] * len(_NO_MOVEMENTS)
+                            own[index] += amount
+                        entered = entered or kind == "start" or kind == "reactivation"
+            if fees_at is not None and kind != "churn" and at < fees_at:
+                fee = cents
+            previous = cents
+        if at_first is not None and ev is not None:
+            total += 1
+            if at_first[0] != "churn":
+                active += 1
+                mrr += at_first[1]
+                events_per_day += ev
+        churned = at_end is not None and at_end[0] == "churn"
+        # Positional (CustomerLedger's field order): 100,000 customers.
+        customers[customer_id] = CustomerLedger(
+            at_before is not None and at_before[0] != "churn",
+            at_before[1] if at_before else 0,
+            at_start is not None and at_start[0] != "churn",
+            at_start[1] if at_start else 0,
+            at_end is not None and not churned,
+            at_end[1] if at_end else 0,
+            (at_end[2] if churned else at_end[1]) if at_end else 0,  # contracted_end
+            to_datetime(at_end[3]) if churned else None,  # type: ignore[index]
+            entered, _NO_MOVEMENTS if own is None else tuple(own))
+        if fee is not None:
+            fees[customer_id] = fee
+    periods = []
+    for index in range(1, len(edges)):
+        period_moves = metrics.MrrMovements(*moves[index])
+        mrr_before = mrr
+        total += starts[index]
+        active += arrivals[index] - churns[index]
+        mrr += period_moves.net()
+        events_per_day += events_moved[index]
+        periods.append(PeriodLedger(total=total, active=active, new=starts[index],
+                                    churned=churns[index], mrr_cents=mrr,
+                                    mrr_cents_before=mrr_before, events_per_day=events_per_day,
+                                    movements=period_moves))
+    return LedgerFigures(periods, customers, fees)
 
 
 def retentions(ledgers: dict[int, CustomerLedger]) -> tuple[metrics.Retention,

@@ -45,7 +45,7 @@ from unmo_cli.services.periods import parse_month as parse_month
 from unmo_cli.services.periods import parse_week as parse_week
 from unmo_cli.services.periods import week_of as week_of
 from unmo_cli.services.report_ledger import TaskFigures
-from unmo_cli.services.sla import SlaRow, at_risk
+from unmo_cli.services.sla import SlaRow, at_risk, fees_at, month_at
 from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
@@ -441,8 +441,10 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
     # The ledger is read as of each edge, and the period in progress as of now: an entry
     # effective later (UNMO_NOW in the past) belongs to a later report.
     ledger_edges = [_naive(min(edge, now)) for edge in edges]
-    base = report_ledger.period_figures(connection, ledger_edges)
-    ledgers = report_ledger.customer_ledgers(connection, *ledger_edges[-3:])
+    # One read of the ledger gives the trend, the portfolio's states and the SLA block's fees.
+    ledger = report_ledger.read_ledger(connection, ledger_edges, fees_at=fees_at(
+        month_at(_as_of(week, now), settings.timezone)))
+    base, ledgers = ledger.periods, ledger.customers
     kept_before, kept_now = report_ledger.retentions(ledgers)
     zone = ZoneInfo(settings.timezone)
     tasks_before, tasks_now = report_ledger.task_figures(connection, [
@@ -486,7 +488,7 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
         alerts=_alerts(connection, week, now),
         trends=trends,
         change=_changes(current, previous),
-        sla_at_risk=at_risk(connection, settings, _as_of(week, now)),
+        sla_at_risk=at_risk(connection, settings, _as_of(week, now), fees=ledger.fees),
     )
 
 

@@ -169,20 +169,30 @@ def sla_report(month: str | None = None, fmt: str = "table", output: Path | None
                      tiers=ws.settings.service_tiers, rows=rows)
 
 
-def at_risk(connection: Connection, settings: Settings, as_of: datetime) -> list[SlaRow]:
+def at_risk(connection: Connection, settings: Settings, as_of: datetime,
+            fees: dict[int, int] | None = None) -> list[SlaRow]:
     """The weekly report's "at risk of breaching this month": the month `as_of` falls in, its
-    checks up to `as_of`; the customers whose figures so far miss their tier's promise."""
+    checks up to `as_of`; the customers whose figures so far miss their tier's promise. `fees`:
+    the ledger's fees as of fees_at(that month) when the caller has read them already."""
     month = month_at(as_of, settings.timezone)
-    return [row for row in compute_sla(connection, settings, month, as_of) if row.met is False]
+    return [row for row in compute_sla(connection, settings, month, as_of, fees)
+            if row.met is False]
+
+
+def fees_at(month: Month) -> datetime:
+    """The instant (naive UTC) a month's fees are read as of (_fees): its end."""
+    return clock.to_db(month.end)
 
 
 # --- the queries ---------------------------------------------------------------------------------
 
 
-def compute_sla(connection: Connection, settings: Settings, month: Month, now: datetime
-                ) -> list[SlaRow]:
+def compute_sla(connection: Connection, settings: Settings, month: Month, now: datetime,
+                fees: dict[int, int] | None = None) -> list[SlaRow]:
     """A row per customer active at some time in the month (created before its end, not churned
-    before its start), by slug; figures from the checks in [start, min(end, now))."""
+    before its start), by slug; figures from the checks in [start, min(end, now)). `fees`:
+    _fees(connection, fees_at(month)) if the caller has them (the weekly report reads them in
+    its pass over the ledger, report_ledger.read_ledger), else read here."""
     start, until = clock.to_db(month.start), clock.to_db(min(month.end, now))
     h, c = tables.health_checks.c, tables.customers.c
     in_month = (h.checked_at >= start) & (h.checked_at < until)
@@ -202,7 +212,8 @@ def compute_sla(connection: Connection, settings: Settings, month: Month, now: d
         .where(c.created_at < clock.to_db(month.end),
                or_(c.churned_at.is_(None), c.churned_at >= start))).all()
     tiers_then = _tiers_at(connection, clock.to_db(month.end))
-    fees = _fees(connection, clock.to_db(month.end))
+    if fees is None:
+        fees = _fees(connection, fees_at(month))
     tiers = settings.service_tiers
     by_name: dict[str, Tier] = {}  # the few tier names, each looked up once
     rows = []
@@ -328,7 +339,8 @@ def _tiers_at(connection: Connection, instant: datetime) -> dict[int, str]:
 def _fees(connection: Connection, instant: datetime) -> dict[int, int]:
     """The month's fee each credit is a share of: the MRR in effect at the month's end, or for a
     customer churned within the month, the MRR it paid before the churn (the ledger,
-    mrr_changes)."""
+    mrr_changes): its last row effective before `instant` that is not a churn. The weekly report
+    computes the same in report_ledger.tally."""
     m = tables.mrr_changes.c
     fees: dict[int, int] = {}
     # In batches: a fetch per row costs SQLAlchemy several times what making the row does.
