@@ -173,16 +173,19 @@ def at_risk(connection: Connection, settings: Settings, as_of: datetime) -> list
     """The weekly report's "at risk of breaching this month": the month `as_of` falls in, its
     checks up to `as_of`; the customers whose figures so far miss their tier's promise."""
     month = month_at(as_of, settings.timezone)
-    return [row for row in compute_sla(connection, settings, month, as_of) if row.met is False]
+    return [row for row in compute_sla(connection, settings, month, as_of, breaching_only=True)
+            if row.met is False]
 
 
 # --- the queries ---------------------------------------------------------------------------------
 
 
-def compute_sla(connection: Connection, settings: Settings, month: Month, now: datetime
-                ) -> list[SlaRow]:
+def compute_sla(connection: Connection, settings: Settings, month: Month, now: datetime,
+                breaching_only: bool = False) -> list[SlaRow]:
     """A row per customer active at some time in the month (created before its end, not churned
-    before its start), by slug; figures from the checks in [start, min(end, now))."""
+    before its start), by slug; figures from the checks in [start, min(end, now)). With
+    `breaching_only`, only the rows whose `met` is False (the weekly report's at-risk block:
+    at 100,000 customers most rows are not, and are neither made nor held)."""
     start, until = clock.to_db(month.start), clock.to_db(min(month.end, now))
     h, c = tables.health_checks.c, tables.customers.c
     in_month = (h.checked_at >= start) & (h.checked_at < until)
@@ -197,10 +200,11 @@ def compute_sla(connection: Connection, settings: Settings, month: Month, now: d
         .where(in_month).group_by(h.customer_id)).all()}
     p95 = _p95(connection, aggregates, in_month & counted)
     gaps = _outage_gaps(connection, start, until)
-    customers = connection.execute(
+    # In batches, made into rows as they are read (not all held first).
+    customers = chain.from_iterable(connection.execute(
         select(c.id, c.slug, c.name, c.tier, c.mrr_cents, c.created_at, c.churned_at)
         .where(c.created_at < clock.to_db(month.end),
-               or_(c.churned_at.is_(None), c.churned_at >= start))).all()
+               or_(c.churned_at.is_(None), c.churned_at >= start))).partitions(10_000))
     tiers_then = _tiers_at(connection, clock.to_db(month.end))
     fees = _fees(connection, clock.to_db(month.end))
     tiers = settings.service_tiers
@@ -213,6 +217,8 @@ def compute_sla(connection: Connection, settings: Settings, month: Month, now: d
         if tier is None:
             tier = by_name[tier_name] = (tier_named(tiers, tier_name)
                                          or _unknown_tier(tier_name, tiers))
+        if breaching_only and not _breaches(tier, figures, p95.get(customer.id)):
+            continue
         rows.append(_row(customer, tier, figures, p95.get(customer.id), gaps.get(customer.id, []),
                          fees.get(customer.id, customer.mrr_cents)))
     rows.sort(key=lambda r: r.slug)
@@ -224,6 +230,20 @@ def _unknown_tier(name: str, tiers: tuple[Tier, ...]) -> Tier:
     (the first configured), under its own name."""
     first = tiers[0]
     return Tier(name, first.availability_pct, first.p95_latency_ms, first.credits)
+
+
+def _breaches(tier: Tier, figures: Any, p95: float | None) -> bool:
+    """Whether _row's `met` is False — the same tests, without making the row: some checks,
+    and the availability or the p95 latency misses the tier's promise."""
+    if not figures:
+        return False
+    checks = int(figures.every) - int(figures.maintenance or 0)
+    if not checks:
+        return False
+    if metrics.sla_availability_met(int(figures.healthy or 0), checks,
+                                    tier.availability_pct) is False:
+        return True
+    return metrics.at_most(p95, tier.p95_latency_ms) is False
 
 
 def _row(customer: Any, tier: Tier, figures: Any, p95: float | None, gaps: list[int],
