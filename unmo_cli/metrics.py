@@ -345,11 +345,20 @@ def health_score_of(availability: float | None, p95_ms: float | None,
         whole = math.floor(mean)
         if abs(mean - whole - 0.5) > 1e-9:
             return whole + 1 if mean - whole > 0.5 else whole
-    present = {name: value for name, value in (("technical", technical),
-                                               ("sentiment", sentiment),
-                                               ("engagement", engagement))
-               if value is not None}
-    return _exact_score(present, weights)
+    present = tuple((name, value) for name, value in (("technical", technical),
+                                                      ("sentiment", sentiment),
+                                                      ("engagement", engagement))
+                    if value is not None)
+    return _remembered_exact_score(present, tuple(weights.items()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _remembered_exact_score(present: tuple[tuple[str, float], ...],
+                            weights: tuple[tuple[str, float], ...]) -> int | None:
+    """_exact_score, remembered: the components near a half are few distinct values (about a
+    hundred among the 6,700 that fall back at 100,000 customers). Equal keys are equal floats,
+    whose shortest decimals are equal (0.0 and -0.0 both 0), so the same score."""
+    return _exact_score(dict(present), dict(weights))
 
 
 def _exact_score(present: dict[str, float], weights: dict[str, float]) -> int | None:
