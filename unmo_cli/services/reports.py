@@ -933,23 +933,38 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
                "engagement": settings.health_score.weight_engagement}
     targets = settings.targets
     score_of = metrics.health_score_of
+    availabilities: dict[tuple[int, ...], float | None] = {}
+    sentiments: dict[tuple[int, ...], tuple[float | None, int | None]] = {}
     results: list[dict[int, int | None]] = []
     for i, end in enumerate(ends):
         p95, installs = _latency_p95(connection, in_checks(end)), _newest_installs(
             connection, in_checks(end))
         # Each customer's figures straight from its window's counts into the score, with no
         # dict of availabilities or sentiments in between (100,000 customers, twice).
+        # Most customers share their few counts with many others: each distinct set of counts
+        # is turned into its figures once.
         checked_in, answered_in = checks[i], feedback[i]
         scores: dict[int, int | None] = {}
         for customer_id in checked_in.keys() | answered_in.keys() | installs.keys():
-            counts = checked_in.get(customer_id)
-            answers = answered_in.get(customer_id)
+            counts = checked_in.get(customer_id)  # (checks, not down)
+            availability = None
+            if counts is not None:
+                availability = availabilities.get(counts)
+                if availability is None:
+                    availability = availabilities[counts] = metrics.availability_pct(
+                        counts[1], counts[0])
+            answers = answered_in.get(customer_id)  # (responses, answered, score_sum, …)
+            satisfaction = nps = None
+            if answers is not None:
+                figures = sentiments.get(answers)
+                if figures is None:
+                    figures = sentiments[answers] = (
+                        metrics.satisfaction_pct(answers[2], answers[0]),
+                        metrics.nps(answers[3], answers[4], answers[1]))
+                satisfaction, nps = figures
             latency = p95.get(customer_id)
             scores[customer_id] = score_of(
-                None if counts is None else metrics.availability_pct(counts[1], counts[0]),
-                None if latency is None else float(latency),
-                None if answers is None else metrics.satisfaction_pct(answers[2], answers[0]),
-                None if answers is None else metrics.nps(answers[3], answers[4], answers[1]),
+                availability, None if latency is None else float(latency), satisfaction, nps,
                 installs.get(customer_id), targets, weights)
         results.append(scores)
         checks[i] = feedback[i] = {}  # the window's counts are no longer needed: freed now
