@@ -200,13 +200,13 @@ def compute_sla(connection: Connection, settings: Settings, month: Month, now: d
         .where(in_month).group_by(h.customer_id)).all()}
     p95 = _p95(connection, aggregates, in_month & counted)
     gaps = _outage_gaps(connection, start, until)
-    # In batches, made into rows as they are read (not all held first).
+    tiers_then = _tiers_at(connection, clock.to_db(month.end))
+    fees = _fees(connection, clock.to_db(month.end))
+    # Last, in batches, made into rows as they are read (not all held first).
     customers = chain.from_iterable(connection.execute(
         select(c.id, c.slug, c.name, c.tier, c.mrr_cents, c.created_at, c.churned_at)
         .where(c.created_at < clock.to_db(month.end),
                or_(c.churned_at.is_(None), c.churned_at >= start))).partitions(10_000))
-    tiers_then = _tiers_at(connection, clock.to_db(month.end))
-    fees = _fees(connection, clock.to_db(month.end))
     tiers = settings.service_tiers
     by_name: dict[str, Tier] = {}  # the few tier names, each looked up once
     rows = []
