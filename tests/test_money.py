@@ -5,8 +5,9 @@ that shows an amount."""
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support_onboarding import onboard
@@ -25,6 +26,30 @@ def test_both_forms_are_exact_to_the_cent(cents: int):
     person = money.for_people(cents)
     assert PEOPLE.fullmatch(person)
     assert int(re.sub(r"[^\d]", "", person)) == abs(cents)
+
+
+@given(st.one_of(st.integers(), st.integers(-10**30, 10**30), st.integers(-10**4, 10**4)))
+def test_machine_text_is_the_decimal_s(cents: int):
+    """for_machines writes most amounts by integer division: the text the Decimal gives."""
+    assert money.for_machines(cents) == f"{Decimal(cents).scaleb(-2):.2f}"
+
+
+@given(st.one_of(st.floats(allow_nan=False, allow_infinity=False),
+                 st.integers(-10**17, 10**17).map(lambda cents: cents / 100),
+                 st.integers(-10**6, 10**6).map(lambda tenths: tenths / 10)))
+def test_cents_of_a_float_are_the_decimal_s(amount: float):
+    """cents_of_dollars reads a float with at most two places from its text: the cents the
+    Decimal of its shortest repr gives, rounded half up, for any float."""
+    from decimal import ROUND_HALF_UP
+
+    try:
+        expected = int((Decimal(repr(amount)) * 100).quantize(Decimal(1),
+                                                                rounding=ROUND_HALF_UP))
+    except InvalidOperation:  # beyond Decimal's 28 digits (1e+26): refused either way
+        with pytest.raises(InvalidOperation):
+            money.cents_of_dollars(amount)
+        return
+    assert money.cents_of_dollars(amount) == expected
 
 
 def test_examples():

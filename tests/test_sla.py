@@ -350,3 +350,37 @@ def test_sla_figures_come_from_the_checks_as_recorded(unmo, workspace):
     # spacing (10 min) / 2 = 5 min; the down check's next later check is 10 minutes on.
     assert (row["checks"], row["downtime_minutes"]) == (3, 5.0)
     assert clock.iso(at) == "2026-11-20T12:00:00Z"
+
+
+def test_the_weekly_at_risk_list_is_the_month_so_far_s_breached_rows(unmo, workspace):
+    """The weekly report judges only which customers breach before making their rows
+    (sla._breaches): the list is exactly `report sla`'s rows with `met` false for the month up
+    to the week's end — at the edges too: a p95 and an availability exactly at the target meet
+    it, only maintenance checks or none judge nothing, checks without latency judge only the
+    availability."""
+    (workspace / "unmo.yaml").write_text(TIERS)  # standard: 99.5 %, 200 ms
+    start = datetime(2026, 12, 1)  # in 2026-W49, which ends 2026-12-07 00:00 UTC
+    cases = {
+        "at-target-p95": (["healthy"] * 200, [200.0] * 200),
+        "slow": (["healthy"] * 200, [200.1] * 200),
+        "maintenance-only": (["maintenance"] * 20, [900.0] * 20),
+        "no-latency": (["healthy"] * 20, [None] * 20),
+        "at-target-availability": (["healthy"] * 199 + ["down"], [10.0] * 200),
+        "under": (["healthy"] * 198 + ["down"] * 2, [10.0] * 200),
+    }
+    for slug, (statuses, latencies) in cases.items():
+        make_customer(slug)
+        insert_checks(slug, every_15_minutes(start, statuses, latencies))
+    make_customer("unchecked")
+    weekly = unmo("report", "weekly", "--week", "2026-W49", "--json",
+                  env={"UNMO_NOW": NOW}).json()
+    month = unmo("report", "sla", "--month", "2026-12", "--json",
+                 env={"UNMO_NOW": "2026-12-07T00:00:00Z"}).json()
+    breached = [row for row in month["customers"] if row["met"] is False]
+    assert weekly["sla_at_risk"] == breached
+    assert [(row["slug"], row["breached"]) for row in breached] == [
+        ("slow", ["p95_latency"]), ("under", ["availability"])]
+    met = {row["slug"]: row["met"] for row in month["customers"]}
+    assert (met["at-target-p95"], met["at-target-availability"], met["no-latency"]) == (
+        True, True, True)
+    assert (met["maintenance-only"], met["unchecked"]) == (None, None)

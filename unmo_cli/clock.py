@@ -136,6 +136,8 @@ def iso(value: datetime | None) -> str | None:
     """ISO 8601 with a trailing Z, the form every JSON output uses."""
     if value is None:
         return None
+    if value.tzinfo is None:  # stored naive UTC: the aware form's text, without making it
+        return value.isoformat() + "Z"
     aware = from_db(value)
     assert aware is not None
     return aware.isoformat().replace("+00:00", "Z")

@@ -19,6 +19,14 @@ def cents_of_dollars(dollars_value: float | int | Decimal) -> int:
     """A figure computed in dollars (the report's sums and means) as whole cents, rounded half
     away from zero from its shortest decimal form: 10200.5 → 1020050, 2353.9615 → 235396."""
 
+    if type(dollars_value) is float:
+        # A shortest decimal with at most two places (an amount in cents: nearly every one the
+        # weekly report writes, 300,000 at 100,000 customers) is its cents exactly — what the
+        # Decimal below gives — read from the same text without the Decimal arithmetic.
+        text = repr(dollars_value)  # "-12.5", "4999.94", "1e+16", "1.5e-05", "inf"
+        places = len(text) - text.find(".") - 1
+        if places <= 2 and "." in text and "e" not in text:
+            return int(text.replace(".", "")) * (10 if places == 1 else 1)
     exact = dollars_value if isinstance(dollars_value, Decimal) else Decimal(repr(dollars_value))
     return int((exact * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
@@ -37,7 +45,14 @@ def for_people(cents: int) -> str:
 def for_machines(cents: int) -> str:
     """250050 → "2500.50": a JSON string that reads back as the exact amount
     (`Decimal(text)`, or `round(float(text) * 100)` cents)."""
+    if type(cents) is int and -_EXACT_UP_TO < cents < _EXACT_UP_TO:
+        # The same text as the Decimal's, by integer division (Decimal's 28 digits hold these).
+        whole, part = divmod(-cents if cents < 0 else cents, 100)
+        return f"-{whole}.{part:02d}" if cents < 0 else f"{whole}.{part:02d}"
     return f"{dollars(cents):.2f}"
+
+
+_EXACT_UP_TO = 10**26
 
 
 def cents_of(amount: str) -> int:
