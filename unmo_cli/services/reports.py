@@ -35,7 +35,8 @@ from unmo_cli.db import database_exists, open_database, open_empty, tables
 from unmo_cli.errors import InputError
 from unmo_cli.files import check_output_path
 from unmo_cli.metrics import SUMMARY_WINDOW, TECHNICAL_WINDOW
-from unmo_cli.services import report_ledger
+from unmo_cli.services import report_ledger, sla
+from unmo_cli.services.latency_p95 import latency_p95
 from unmo_cli.services.periods import Month as Month
 from unmo_cli.services.periods import Period as Period
 from unmo_cli.services.periods import Week as Week
@@ -45,7 +46,7 @@ from unmo_cli.services.periods import parse_month as parse_month
 from unmo_cli.services.periods import parse_week as parse_week
 from unmo_cli.services.periods import week_of as week_of
 from unmo_cli.services.report_ledger import TaskFigures
-from unmo_cli.services.sla import SlaRow, at_risk
+from unmo_cli.services.sla import SlaRow
 from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
@@ -448,6 +449,11 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
     tasks_before, tasks_now = report_ledger.task_figures(connection, [
         (_naive(w.start), _naive(_as_of(w, now)), _as_of(w, now).astimezone(zone).date())
         for w in weeks[-2:]])
+    # The p95 latencies of the two health-score windows and the SLA month, in one read.
+    as_of = _as_of(week, now)
+    sla_month = sla.month_at(as_of, settings.timezone)
+    *score_p95, month_p95 = latency_p95(
+        connection, [*_score_windows([week.start, as_of]), sla.checks_window(sla_month, as_of)])
     feedback = _feedback_by_week(connection, edges)
     onboarding = _onboarding_by_week(connection, edges)
     # Health has no trend chart: only the report's week and the one before are aggregated.
@@ -482,11 +488,11 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
         current=current,
         previous=previous,
         targets=_targets(settings, current),
-        portfolio=_portfolio(connection, settings, week, now, ledgers),
+        portfolio=_portfolio(connection, settings, week, now, ledgers, score_p95),
         alerts=_alerts(connection, week, now),
         trends=trends,
         change=_changes(current, previous),
-        sla_at_risk=at_risk(connection, settings, _as_of(week, now)),
+        sla_at_risk=sla.at_risk(connection, settings, as_of, month_p95),
     )
 
 
@@ -749,7 +755,8 @@ def _as_of(week: Week, now: datetime) -> datetime:
 
 
 def _portfolio(connection: Connection, settings: Settings, week: Period, now: datetime,
-               ledgers: dict[int, report_ledger.CustomerLedger]) -> list[PortfolioRow]:
+               ledgers: dict[int, report_ledger.CustomerLedger],
+               score_p95: list[dict[int, float]] | None = None) -> list[PortfolioRow]:
     """A row per customer active at some time in the week (by its MRR ledger: active at the
     start, or started or reactivated within it); per-customer figures come from one GROUP BY
     customer_id query each. `mrr` is the MRR the customer pays as of the end (or paid when it
@@ -757,7 +764,8 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
 
     Everything is as of the week's end: a churn after it is not shown, the phase is the one the
     customer had then (from the phase history), the health score is computed as of then and as
-    of the end of the week before. Red accounts come first, then yellow, green and those without
+    of the end of the week before (`score_p95`: the p95 latencies of its two windows, when
+    already read). Red accounts come first, then yellow, green and those without
     a score; by MRR and slug within each colour."""
 
     t = _tables()
@@ -789,7 +797,7 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
     no_surveys = SurveyFigures(0, 0, None)
     # The week's feedback of each customer comes with the scores, from the same pass.
     (scores_before, scores_now), feedback = _scores_and_span(
-        connection, settings, [week.start, as_of], (week.start, week.end))
+        connection, settings, [week.start, as_of], (week.start, week.end), score_p95)
     green_at, yellow_at = settings.health_score.green_at, settings.health_score.yellow_at
     platforms: dict[str, tuple[str, ...]] = {}  # the few distinct values, split once each
     # The customers last, read row by row as their rows are made (not all held first), and
@@ -873,14 +881,22 @@ def _health_scores(connection: Connection, settings: Settings,
     return _scores_and_span(connection, settings, instants, None)[0]
 
 
+def _score_windows(instants: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """The checks' windows of health scores taken at `instants`: metrics.TECHNICAL_WINDOW
+    ending just before each (naive UTC)."""
+    return [(_naive(instant) - TECHNICAL_WINDOW, _naive(instant)) for instant in instants]
+
+
 def _scores_and_span(connection: Connection, settings: Settings, instants: list[datetime],
-                     span: tuple[datetime, datetime] | None
+                     span: tuple[datetime, datetime] | None,
+                     p95: list[dict[int, float]] | None = None
                      ) -> tuple[list[dict[int, int | None]], dict[int, tuple[int, ...]]]:
     """_health_scores, and with `span` ([start, end)) each customer's feedback within it
     (responses, answered, score_sum, promoters, detractors: the portfolio's week), read in
     the same pass over the feedback: one aggregate over the checks and one over the feedback
-    for all the windows (_by_customer), and window functions for the nearest-rank p95 and the
-    newest install count, so the database does the per-row work."""
+    for all the windows (_by_customer), one read of the latencies for every window's
+    nearest-rank p95 (latency_p95; `p95` when the caller read them already, window by window)
+    and a window function per window for the newest install count."""
 
     t = _tables()
     h, f = t.health.c, t.feedback.c
@@ -890,8 +906,10 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
         return ((h.checked_at >= end - TECHNICAL_WINDOW) & (h.checked_at < end)
                 & (h.status != "maintenance"))
 
-    checks = _by_customer(connection, h.checked_at,
-                          [(end - TECHNICAL_WINDOW, end) for end in ends],
+    windows = _score_windows(instants)
+    if p95 is None:
+        p95 = latency_p95(connection, windows)
+    checks = _by_customer(connection, h.checked_at, windows,
                           [_count_if(h.status != "down")], where=h.status != "maintenance")
     spans = [(end - SUMMARY_WINDOW, end) for end in ends]
     if span is not None:
@@ -904,8 +922,7 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
                "engagement": settings.health_score.weight_engagement}
     results: list[dict[int, int | None]] = []
     for i, end in enumerate(ends):
-        p95, installs = _latency_p95(connection, in_checks(end)), _newest_installs(
-            connection, in_checks(end))
+        installs = _newest_installs(connection, in_checks(end))
         availability = {customer_id: metrics.availability_pct(up, checked)
                         for customer_id, (checked, up) in checks[i].items()}
         sentiment = {customer_id: (metrics.satisfaction_pct(score_sum, responses),
@@ -915,10 +932,8 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
         scores: dict[int, int | None] = {}
         for customer_id in set(availability) | set(sentiment) | set(installs):
             satisfaction, nps = sentiment.get(customer_id, (None, None))
-            latency = p95.get(customer_id)
             components = metrics.health_components(
-                availability=availability.get(customer_id),
-                p95_ms=None if latency is None else float(latency),
+                availability=availability.get(customer_id), p95_ms=p95[i].get(customer_id),
                 satisfaction=satisfaction, nps_value=nps,
                 installs=installs.get(customer_id), targets=settings.targets)
             scores[customer_id] = metrics.health_score(components, weights)
@@ -971,21 +986,6 @@ def _by_customer(connection: Connection, column: Any, windows: list[tuple[dateti
             if values[0]:
                 found[row[0]] = tuple(map(int, values))
     return result
-
-
-def _latency_p95(connection: Connection, where: Any) -> dict[int, float]:
-    """Per customer, the nearest-rank p95 latency of the checks `where` selects: rank
-    ⌈95·n/100⌉ in integer arithmetic, as metrics.nearest_rank."""
-
-    h = _tables().health.c
-    rank = func.row_number().over(partition_by=h.customer_id,
-                                  order_by=(h.latency_ms.asc(), h.id.asc()))
-    ranked = (select(h.customer_id, h.latency_ms, rank.label("rank"),
-                     func.count().over(partition_by=h.customer_id).label("n"))
-              .where(where & h.latency_ms.isnot(None)).subquery())
-    return dict(connection.execute(
-        select(ranked.c.customer_id, ranked.c.latency_ms)
-        .where(ranked.c.rank == (ranked.c.n * 95 + 99) // 100)).all())
 
 
 def _newest_installs(connection: Connection, where: Any) -> dict[int, int]:

@@ -19,6 +19,7 @@ from unmo_cli import clock, metrics, money
 from unmo_cli.db import database_exists, open_database, open_empty, tables
 from unmo_cli.errors import InputError
 from unmo_cli.files import check_output_path
+from unmo_cli.services.latency_p95 import latency_p95
 from unmo_cli.text import shown
 from unmo_cli.tiers import Tier, tier_named
 from unmo_cli.workspace import load_workspace
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
 
 FORMATS = ("table", "markdown", "json", "csv", "html")
 _MONTH_PATTERN = re.compile(r"(\d{4})-(\d{2})")
-# Up to this many customers with checks, each one's p95 is read from the covering index alone
-# (ORDER BY latency LIMIT 1 OFFSET): no sort of the whole month. Beyond it, per-statement costs
-# win over that, and one window function ranks every customer's latencies at once.
-PER_CUSTOMER_P95_UP_TO = 5_000
 
 
 @dataclass(frozen=True)
@@ -169,33 +166,40 @@ def sla_report(month: str | None = None, fmt: str = "table", output: Path | None
                      tiers=ws.settings.service_tiers, rows=rows)
 
 
-def at_risk(connection: Connection, settings: Settings, as_of: datetime) -> list[SlaRow]:
+def at_risk(connection: Connection, settings: Settings, as_of: datetime,
+            p95: dict[int, float] | None = None) -> list[SlaRow]:
     """The weekly report's "at risk of breaching this month": the month `as_of` falls in, its
-    checks up to `as_of`; the customers whose figures so far miss their tier's promise."""
+    checks up to `as_of`; the customers whose figures so far miss their tier's promise. `p95`:
+    the p95 latencies of checks_window(that month, as_of), when the caller read them already."""
     month = month_at(as_of, settings.timezone)
-    return [row for row in compute_sla(connection, settings, month, as_of) if row.met is False]
+    return [row for row in compute_sla(connection, settings, month, as_of, p95)
+            if row.met is False]
+
+
+def checks_window(month: Month, now: datetime) -> tuple[datetime, datetime]:
+    """The checks an SLA of `month` judges at `now`: [start, min(end, now)), naive UTC."""
+    return clock.to_db(month.start), clock.to_db(min(month.end, now))
 
 
 # --- the queries ---------------------------------------------------------------------------------
 
 
-def compute_sla(connection: Connection, settings: Settings, month: Month, now: datetime
-                ) -> list[SlaRow]:
+def compute_sla(connection: Connection, settings: Settings, month: Month, now: datetime,
+                p95: dict[int, float] | None = None) -> list[SlaRow]:
     """A row per customer active at some time in the month (created before its end, not churned
-    before its start), by slug; figures from the checks in [start, min(end, now))."""
-    start, until = clock.to_db(month.start), clock.to_db(min(month.end, now))
+    before its start), by slug; figures from the checks in [start, min(end, now))
+    (checks_window), the p95 latencies `p95` when given (latency_p95 of that window)."""
+    start, until = checks_window(month, now)
     h, c = tables.health_checks.c, tables.customers.c
     in_month = (h.checked_at >= start) & (h.checked_at < until)
-    counted = h.status != "maintenance"
     aggregates = {row.customer_id: row for row in connection.execute(
         select(h.customer_id, func.count().label("every"),
                func.sum(case((h.status == "maintenance", 1), else_=0)).label("maintenance"),
                func.sum(case((h.status == "healthy", 1), else_=0)).label("healthy"),
-               func.sum(case((counted & h.latency_ms.isnot(None), 1), else_=0))
-               .label("with_latency"),
                func.min(h.checked_at).label("first_at"), func.max(h.checked_at).label("last_at"))
         .where(in_month).group_by(h.customer_id)).all()}
-    p95 = _p95(connection, aggregates, in_month & counted)
+    if p95 is None:
+        (p95,) = latency_p95(connection, [(start, until)])
     gaps = _outage_gaps(connection, start, until)
     customers = connection.execute(
         select(c.id, c.slug, c.name, c.tier, c.mrr_cents, c.created_at, c.churned_at)
@@ -258,34 +262,6 @@ def _us(instant: datetime) -> int:
     """A naive UTC instant from the database as whole microseconds since the epoch (exact)."""
     delta = instant - datetime(1970, 1, 1)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _p95(connection: Connection, aggregates: dict[int, Any], where: Any) -> dict[int, float]:
-    """Per customer, the nearest-rank p95 (metrics.nearest_rank) of the latencies `where`
-    selects."""
-    h = tables.health_checks.c
-    counts = {i: int(row.with_latency or 0) for i, row in aggregates.items()
-              if row.with_latency}
-    if len(counts) > PER_CUSTOMER_P95_UP_TO:
-        rank = func.row_number().over(partition_by=h.customer_id,
-                                      order_by=(h.latency_ms.asc(), h.id.asc()))
-        ranked = (select(h.customer_id, h.latency_ms, rank.label("rank"),
-                         func.count().over(partition_by=h.customer_id).label("n"))
-                  .where(where & h.latency_ms.isnot(None)).subquery())
-        return {i: float(v) for i, v in connection.execute(
-            select(ranked.c.customer_id, ranked.c.latency_ms)
-            .where(ranked.c.rank == (ranked.c.n * 95 + 99) // 100)).all()}
-    found = {}
-    for customer_id, n in counts.items():
-        # The rank counted from the top: the database keeps a small heap, not a sorted month.
-        offset = n - metrics.nearest_rank(n, 95)
-        value = connection.execute(
-            select(h.latency_ms).where(where, h.customer_id == customer_id,
-                                       h.latency_ms.isnot(None))
-            .order_by(h.latency_ms.desc()).limit(1).offset(offset)).scalar()
-        if value is not None:
-            found[customer_id] = float(value)
-    return found
 
 
 def _outage_gaps(connection: Connection, start: datetime, until: datetime
