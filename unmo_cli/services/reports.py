@@ -36,7 +36,8 @@ from unmo_cli.db import database_exists, open_database, open_empty, tables
 from unmo_cli.errors import InputError
 from unmo_cli.files import check_output_path
 from unmo_cli.metrics import SUMMARY_WINDOW, TECHNICAL_WINDOW
-from unmo_cli.services import report_ledger
+from unmo_cli.services import report_ledger, sla
+from unmo_cli.services.latency_p95 import latency_p95
 from unmo_cli.services.periods import Month as Month
 from unmo_cli.services.periods import Period as Period
 from unmo_cli.services.periods import Week as Week
@@ -450,8 +451,9 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
     # effective later (UNMO_NOW in the past) belongs to a later report.
     ledger_edges = [_naive(min(edge, now)) for edge in edges]
     # One read of the ledger gives the trend, the portfolio's states and the SLA block's fees.
-    ledger = report_ledger.read_ledger(connection, ledger_edges, fees_at=fees_at(
-        month_at(_as_of(week, now), settings.timezone)))
+    as_of = _as_of(week, now)
+    sla_month = month_at(as_of, settings.timezone)
+    ledger = report_ledger.read_ledger(connection, ledger_edges, fees_at=fees_at(sla_month))
     base, ledgers, fees = ledger.periods, ledger.customers, ledger.fees
     del ledger  # so that `del ledgers` below frees them
     kept_before, kept_now = report_ledger.retentions(ledgers)
@@ -459,6 +461,9 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
     tasks_before, tasks_now = report_ledger.task_figures(connection, [
         (_naive(w.start), _naive(_as_of(w, now)), _as_of(w, now).astimezone(zone).date())
         for w in weeks[-2:]])
+    # The p95 latencies of the two health-score windows and the SLA month, in one read.
+    *score_p95, month_p95 = latency_p95(
+        connection, [*_score_windows([week.start, as_of]), sla.checks_window(sla_month, as_of)])
     feedback = _feedback_by_week(connection, edges)
     onboarding = _onboarding_by_week(connection, edges)
     # Health has no trend chart: only the report's week and the one before are aggregated.
@@ -487,7 +492,7 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
         mrr_churned=[dollars(b.movements.churned) for b in base],
         mrr_reactivation=[dollars(b.movements.reactivation) for b in base],
     )
-    portfolio = _portfolio(connection, settings, week, now, ledgers)
+    portfolio = _portfolio(connection, settings, week, now, ledgers, score_p95)
     # The per-customer ledgers (~50 MB at 100,000 customers) are not needed after the portfolio:
     # freed before the at-risk block adds its own working set.
     del ledgers
@@ -501,7 +506,7 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
         alerts=_alerts(connection, week, now),
         trends=trends,
         change=_changes(current, previous),
-        sla_at_risk=at_risk(connection, settings, _as_of(week, now), fees=fees),
+        sla_at_risk=at_risk(connection, settings, _as_of(week, now), fees=fees, p95=month_p95),
     )
 
 
@@ -764,7 +769,8 @@ def _as_of(week: Week, now: datetime) -> datetime:
 
 
 def _portfolio(connection: Connection, settings: Settings, week: Period, now: datetime,
-               ledgers: dict[int, report_ledger.CustomerLedger]) -> list[PortfolioRow]:
+               ledgers: dict[int, report_ledger.CustomerLedger],
+               score_p95: list[dict[int, float]] | None = None) -> list[PortfolioRow]:
     """A row per customer active at some time in the week (by its MRR ledger: active at the
     start, or started or reactivated within it); per-customer figures come from one GROUP BY
     customer_id query each. Takes `ledgers` over: each customer's entry is removed as its row
@@ -773,7 +779,8 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
 
     Everything is as of the week's end: a churn after it is not shown, the phase is the one the
     customer had then (from the phase history), the health score is computed as of then and as
-    of the end of the week before. Red accounts come first, then yellow, green and those without
+    of the end of the week before (`score_p95`: the p95 latencies of its two windows, when
+    already read). Red accounts come first, then yellow, green and those without
     a score; by MRR and slug within each colour."""
 
     t = _tables()
@@ -805,7 +812,7 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
     no_surveys = SurveyFigures(0, 0, None)
     # The week's feedback of each customer comes with the scores, from the same pass.
     (scores_before, scores_now), feedback = _scores_and_span(
-        connection, settings, [week.start, as_of], (week.start, week.end))
+        connection, settings, [week.start, as_of], (week.start, week.end), score_p95)
     green_at, yellow_at = settings.health_score.green_at, settings.health_score.yellow_at
     platforms: dict[str, tuple[str, ...]] = {}  # the few distinct values, split once each
     # The customers last, read row by row as their rows are made (not all held first), and
@@ -905,14 +912,22 @@ def _health_scores(connection: Connection, settings: Settings,
     return _scores_and_span(connection, settings, instants, None)[0]
 
 
+def _score_windows(instants: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """The checks' windows of health scores taken at `instants`: metrics.TECHNICAL_WINDOW
+    ending just before each (naive UTC)."""
+    return [(_naive(instant) - TECHNICAL_WINDOW, _naive(instant)) for instant in instants]
+
+
 def _scores_and_span(connection: Connection, settings: Settings, instants: list[datetime],
-                     span: tuple[datetime, datetime] | None
+                     span: tuple[datetime, datetime] | None,
+                     p95: list[dict[int, float]] | None = None
                      ) -> tuple[list[dict[int, int | None]], dict[int, tuple[int, ...]]]:
     """_health_scores, and with `span` ([start, end)) each customer's feedback within it
     (responses, answered, score_sum, promoters, detractors: the portfolio's week), read in
     the same pass over the feedback: one aggregate over the checks and one over the feedback
-    for all the windows (_by_customer), and window functions for the nearest-rank p95 and the
-    newest install count, so the database does the per-row work."""
+    for all the windows (_by_customer), one read of the latencies for every window's
+    nearest-rank p95 (latency_p95; `p95` when the caller read them already, window by window)
+    and a window function per window for the newest install count."""
 
     t = _tables()
     h, f = t.health.c, t.feedback.c
@@ -922,8 +937,10 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
         return ((h.checked_at >= end - TECHNICAL_WINDOW) & (h.checked_at < end)
                 & (h.status != "maintenance"))
 
-    checks = _by_customer(connection, h.checked_at,
-                          [(end - TECHNICAL_WINDOW, end) for end in ends],
+    windows = _score_windows(instants)
+    if p95 is None:
+        p95 = latency_p95(connection, windows)
+    checks = _by_customer(connection, h.checked_at, windows,
                           [_count_if(h.status != "down")], where=h.status != "maintenance")
     spans = [(end - SUMMARY_WINDOW, end) for end in ends]
     if span is not None:
@@ -940,8 +957,7 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
     sentiments: dict[tuple[int, ...], tuple[float | None, int | None]] = {}
     results: list[dict[int, int | None]] = []
     for i, end in enumerate(ends):
-        p95, installs = _latency_p95(connection, in_checks(end)), _newest_installs(
-            connection, in_checks(end))
+        installs = _newest_installs(connection, in_checks(end))
         # Each customer's figures straight from its window's counts into the score, with no
         # dict of availabilities or sentiments in between (100,000 customers, twice).
         # Most customers share their few counts with many others: each distinct set of counts
@@ -965,9 +981,8 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
                         metrics.satisfaction_pct(answers[2], answers[0]),
                         metrics.nps(answers[3], answers[4], answers[1]))
                 satisfaction, nps = figures
-            latency = p95.get(customer_id)
             scores[customer_id] = score_of(
-                availability, None if latency is None else float(latency), satisfaction, nps,
+                availability, p95[i].get(customer_id), satisfaction, nps,
                 installs.get(customer_id), targets, weights)
         results.append(scores)
         checks[i] = feedback[i] = {}  # the window's counts are no longer needed: freed now
@@ -1019,21 +1034,6 @@ def _by_customer(connection: Connection, column: Any, windows: list[tuple[dateti
             if values[0]:
                 found[row[0]] = tuple(map(int, values))
     return result
-
-
-def _latency_p95(connection: Connection, where: Any) -> dict[int, float]:
-    """Per customer, the nearest-rank p95 latency of the checks `where` selects: rank
-    ⌈95·n/100⌉ in integer arithmetic, as metrics.nearest_rank."""
-
-    h = _tables().health.c
-    rank = func.row_number().over(partition_by=h.customer_id,
-                                  order_by=(h.latency_ms.asc(), h.id.asc()))
-    ranked = (select(h.customer_id, h.latency_ms, rank.label("rank"),
-                     func.count().over(partition_by=h.customer_id).label("n"))
-              .where(where & h.latency_ms.isnot(None)).subquery())
-    return dict(connection.execute(
-        select(ranked.c.customer_id, ranked.c.latency_ms)
-        .where(ranked.c.rank == (ranked.c.n * 95 + 99) // 100)).all())
 
 
 def _newest_installs(connection: Connection, where: Any) -> dict[int, int]:

@@ -1,0 +1,90 @@
+"""Each customer's nearest-rank p95 check latency over several time windows at once: the weekly
+report's two health-score windows and its SLA month, `report sla`'s month, the segments'
+health scores."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import BigInteger, case, cast, literal_column, select
+
+from unmo_cli import metrics
+from unmo_cli.db import driver_batches, tables
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+Window = tuple[datetime, datetime]  # [start, end), naive UTC
+
+
+def latency_p95(connection: Connection, windows: Sequence[Window]) -> list[dict[int, float]]:
+    """For each of `windows`, per customer with checks in it that measured a latency
+    (maintenance left out): the nearest-rank p95, the value at rank ⌈95·n/100⌉ of the ascending
+    latencies (metrics.nearest_rank; tied values are one value, whatever order they take).
+
+    One range read of the time index per stretch of time the windows cover (usually one),
+    unordered, of each check's latency and a key: the customer and a bitmask of the windows
+    holding the check, computed in SQL (no timestamp reaches Python). The latencies are gathered
+    per key, joined per customer and window, and each list sorted by list.sort — instead of a
+    window function per window sorting every customer's checks in the database (at 10,000
+    customers on SQLite 0.8 s for three windows, against 0.27 s for this)."""
+
+    found: list[dict[int, float]] = [{} for _ in windows]
+    live = [k for k, (start, end) in enumerate(windows) if start < end]
+    if not live:
+        return found
+    bits = len(live)
+    gathered: defaultdict[int, list[float]] = defaultdict(list)
+    for start, end in _stretches([windows[k] for k in live]):
+        statement = _read(start, end, [windows[k] for k in live], bits)
+        for key, latency in chain.from_iterable(driver_batches(connection, statement)):
+            gathered[key].append(latency)
+    per_window: list[dict[int, list[float]]] = [{} for _ in live]
+    for key, latencies in gathered.items():
+        customer, mask = key >> bits, key & ((1 << bits) - 1)
+        for bit, lists in enumerate(per_window):
+            if mask >> bit & 1:
+                held = lists.get(customer)
+                # A new list when a second key adds to it: `latencies` may be another window's.
+                lists[customer] = latencies if held is None else held + latencies
+    for bit, lists in enumerate(per_window):
+        p95 = found[live[bit]]
+        for customer, latencies in lists.items():
+            latencies.sort()  # in place: a list shared by two windows holds the same values
+            p95[customer] = float(latencies[metrics.nearest_rank(len(latencies), 95) - 1])
+    return found
+
+
+def _stretches(windows: list[Window]) -> list[Window]:
+    """The windows' union as disjoint [start, end) stretches, in time order."""
+    merged: list[Window] = []
+    for start, end in sorted(windows):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _read(start: datetime, end: datetime, windows: list[Window], bits: int) -> Any:
+    """The checks with a latency in [start, end) (a stretch), maintenance left out: the key
+    customer_id · 2^bits + the mask of `windows` holding the check, and the latency."""
+    h = tables.health_checks.c
+    whole = 0  # the windows holding the whole stretch: no comparison per row
+    key: Any = cast(h.customer_id, BigInteger) * (1 << bits)
+    for bit, (low, high) in enumerate(windows):
+        if high <= start or low >= end:
+            continue
+        if low <= start and end <= high:
+            whole |= 1 << bit
+        else:
+            key = key + case(((h.checked_at >= low) & (h.checked_at < high), 1 << bit), else_=0)
+    # (BIGINT: on PostgreSQL an INTEGER id times 2^bits could overflow 32 bits.)
+    key = key + literal_column(str(whole))
+    return (select(key, h.latency_ms)
+            .where(h.checked_at >= start, h.checked_at < end, h.status != "maintenance",
+                   h.latency_ms.isnot(None)))
