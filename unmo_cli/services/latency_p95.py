@@ -4,6 +4,7 @@ health scores."""
 
 from __future__ import annotations
 
+from array import array
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -29,7 +30,7 @@ def latency_p95(connection: Connection, windows: Sequence[Window]) -> list[dict[
     One range read of the time index per stretch of time the windows cover (usually one),
     unordered, of each check's latency and a key: the customer and a bitmask of the windows
     holding the check, computed in SQL (no timestamp reaches Python). The latencies are gathered
-    per key, joined per customer and window, and each list sorted by list.sort — instead of a
+    per key (packed doubles), joined per customer and window, and each sorted — instead of a
     window function per window sorting every customer's checks in the database (at 10,000
     customers on SQLite 0.8 s for three windows, against 0.27 s for this)."""
 
@@ -38,12 +39,14 @@ def latency_p95(connection: Connection, windows: Sequence[Window]) -> list[dict[
     if not live:
         return found
     bits = len(live)
-    gathered: defaultdict[int, list[float]] = defaultdict(list)
+    # Packed doubles, 8 bytes a check rather than a float object's 32: the SLA month of a
+    # workspace checked every few minutes holds millions of them until sorted.
+    gathered: defaultdict[int, array[float]] = defaultdict(lambda: array("d"))
     for start, end in _stretches([windows[k] for k in live]):
         statement = _read(start, end, [windows[k] for k in live], bits)
         for key, latency in chain.from_iterable(driver_batches(connection, statement)):
             gathered[key].append(latency)
-    per_window: list[dict[int, list[float]]] = [{} for _ in live]
+    per_window: list[dict[int, array[float]]] = [{} for _ in live]
     for key, latencies in gathered.items():
         customer, mask = key >> bits, key & ((1 << bits) - 1)
         for bit, lists in enumerate(per_window):
@@ -54,8 +57,8 @@ def latency_p95(connection: Connection, windows: Sequence[Window]) -> list[dict[
     for bit, lists in enumerate(per_window):
         p95 = found[live[bit]]
         for customer, latencies in lists.items():
-            latencies.sort()  # in place: a list shared by two windows holds the same values
-            p95[customer] = float(latencies[metrics.nearest_rank(len(latencies), 95) - 1])
+            ranked = sorted(latencies)  # a list for this customer only, dropped at once
+            p95[customer] = ranked[metrics.nearest_rank(len(ranked), 95) - 1]
     return found
 
 
