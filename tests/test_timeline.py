@@ -217,10 +217,17 @@ def test_the_timeline_of_an_empty_workspace_creates_nothing(unmo, workspace):
 
 
 def test_email_sendings_and_survey_answers_show_the_domain_only(unmo, workspace):
-    import httpx
     from support_onboarding import onboard
     from support_smtp import smtp_server
-    from support_survey import configure, form_token, free_port, survey_link, survey_server
+    from support_survey import (
+        configure,
+        form_token,
+        free_port,
+        http_get,
+        http_post,
+        survey_link,
+        survey_server,
+    )
 
     slug = onboard(unmo)["customer"]["slug"]
     port = free_port()
@@ -230,9 +237,9 @@ def test_email_sendings_and_survey_answers_show_the_domain_only(unmo, workspace)
         ok(unmo("survey", "send", slug))
     link = survey_link(box.messages()[1])
     with survey_server(workspace, port):
-        page = httpx.get(link)
-        posted = httpx.post(link, data={"satisfaction": "9", "nps": "10", "category": "other",
-                                        "form_token": form_token(page.text)})
+        page = http_get(link)
+        posted = http_post(link, data={"satisfaction": "9", "nps": "10", "category": "other",
+                                       "form_token": form_token(page.text)})
         assert posted.status_code == 200, posted.text
     ran = ok(unmo("customer", "timeline", slug, "--json"))
     events = ran.json()
