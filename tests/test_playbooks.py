@@ -38,7 +38,12 @@ def configure(workspace: Path, *playbooks: dict, **extra) -> None:
 
 
 @pytest.fixture
-def acme(unmo) -> str:
+def acme(module_workspaces, workspace: Path) -> str:
+    """Acme Games with its success manager: once for the module, a copy for each test."""
+    return module_workspaces.copy(_onboard_acme, workspace)
+
+
+def _onboard_acme(unmo) -> str:
     ran = unmo("onboard", "Acme Games", *flags("sdk"), "--yes", env={"UNMO_NOW": ONBOARDED})
     assert ran.exit_code == 0, ran.stderr
     ran = unmo("customer", "set", "acme-games", "--success-manager", "Sam@Team.example",

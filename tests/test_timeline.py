@@ -6,6 +6,7 @@ the output may show."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -52,14 +53,25 @@ def health_checks(unmo, api: PlayServer, key: str, plays: list[str], day: int) -
 
 
 @pytest.fixture
-def acme(unmo, workspace: Path) -> str:
+def acme(module_workspaces, workspace: Path) -> str:
+    """Acme onboarded: once for the module, a copy for each test."""
+    return module_workspaces.copy(_onboarded, workspace)
+
+
+def _onboarded(unmo) -> str:
     onboard_acme(unmo)
     return SLUG
 
 
 @pytest.fixture
-def history(unmo, workspace: Path) -> list[str]:
-    """Acme's scripted history; returns the health statuses its checks recorded."""
+def history(module_workspaces, workspace: Path) -> list[str]:
+    """Acme's scripted history, made once for the module (a copy for each test); returns the
+    health statuses its checks recorded."""
+    return module_workspaces.copy(_scripted_history, workspace)
+
+
+def _scripted_history(unmo) -> list[str]:
+    workspace = Path(os.environ["UNMO_WORKSPACE"])
     onboard_acme(unmo)
     ok(unmo("customer", "phase", SLUG, "launch", env=at(5)))
     ok(unmo("customer", "set", SLUG, "--mrr", "3000", "--contact-email", "bo@acme.example",
