@@ -71,12 +71,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_postgres)
         if on_postgres and item.get_closest_marker("sqlite_only"):
             item.add_marker(skip_sqlite_only)
-    # The modules with a test marked `slow` (whole `unmo` processes, up to a minute) first, each
-    # module's tests still together and in their order (module fixtures are built once): under
-    # xdist's worksteal the long ones start at once and the pass ends on short tests that an
-    # idle worker can take over, instead of one worker still running a long one alone.
-    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_modules)
 
 
 class PostgresServer:
