@@ -14,8 +14,13 @@ ONBOARDED = "2026-10-01T09:00:00Z"
 
 
 @pytest.fixture
-def acme(unmo, workspace: Path) -> str:
-    """Acme Games, onboarded on 2026-10-01 at $2,500 a month."""
+def acme(module_workspaces, workspace: Path) -> str:
+    """Acme Games, onboarded on 2026-10-01 at $2,500 a month: once for the module, a copy for
+    each test."""
+    return module_workspaces.copy(_onboard_acme, workspace)
+
+
+def _onboard_acme(unmo) -> str:
     ran = unmo("onboard", "Acme Games", "--contact-name", "Ann Lee", "--contact-email",
                "ann@acme.example", "--industry", "gaming", "--integration", "s2s",
                "--events-per-day", "1000", "--provider", "adjust", "--mrr", "2500", "--yes",

@@ -17,9 +17,15 @@ from unmo_cli import apikeys
 
 
 @pytest.fixture
-def folder(unmo, workspace: Path) -> Path:
-    onboard(unmo, "Key Holder", "hybrid", platforms="ios,android")
+def folder(module_workspaces, workspace: Path) -> Path:
+    """Key Holder onboarded (hybrid: every kind of file holding a key): once for the module, a
+    copy for each test."""
+    module_workspaces.copy(_onboard_key_holder, workspace)
     return workspace / "customers" / "key-holder"
+
+
+def _onboard_key_holder(unmo) -> None:
+    onboard(unmo, "Key Holder", "hybrid", platforms="ios,android")
 
 
 def test_list_shows_hints_only(unmo, folder: Path):

@@ -12,7 +12,6 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 from conftest import query
@@ -22,7 +21,7 @@ from support_health import PlayServer, make_customer
 from support_onboarding import flags, onboard
 from support_smtp import smtp_server
 from support_survey import configure as configure_surveys
-from support_survey import form_token, free_port, survey_link, survey_server
+from support_survey import form_token, free_port, http_get, http_post, survey_link, survey_server
 
 from unmo_cli.playbooks import add_business_days
 from unmo_cli.workspace import PLAYBOOKS_EXAMPLE
@@ -39,7 +38,12 @@ def configure(workspace: Path, *playbooks: dict, **extra) -> None:
 
 
 @pytest.fixture
-def acme(unmo) -> str:
+def acme(module_workspaces, workspace: Path) -> str:
+    """Acme Games with its success manager: once for the module, a copy for each test."""
+    return module_workspaces.copy(_onboard_acme, workspace)
+
+
+def _onboard_acme(unmo) -> str:
     ran = unmo("onboard", "Acme Games", *flags("sdk"), "--yes", env={"UNMO_NOW": ONBOARDED})
     assert ran.exit_code == 0, ran.stderr
     ran = unmo("customer", "set", "acme-games", "--success-manager", "Sam@Team.example",
@@ -202,9 +206,9 @@ def test_a_detractor_on_the_survey_page_opens_the_task(unmo, workspace):
         assert unmo("survey", "send", slug).exit_code == 0
     link = survey_link(box.messages()[0])
     with survey_server(workspace, port):
-        page = httpx.get(link)
-        posted = httpx.post(link, data={"satisfaction": "8", "nps": "2",
-                                        "form_token": form_token(page.text)})
+        page = http_get(link)
+        posted = http_post(link, data={"satisfaction": "8", "nps": "2",
+                                       "form_token": form_token(page.text)})
         assert posted.status_code == 200, posted.text
     [task] = tasks(unmo)
     assert (task["customer"], task["title"], task["owner"], task["playbook"], task["fired"]) == (

@@ -14,7 +14,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from conftest import postgres_server_url, query, snapshot_tables
@@ -283,7 +282,7 @@ def test_a_rotation_waiting_for_the_folder_does_not_revive_forgotten_keys(unmo, 
 def test_after_forget_the_contacts_survey_link_takes_no_answer(unmo, workspace: Path):
     from support_onboarding import onboard
     from support_smtp import smtp_server
-    from support_survey import configure, free_port, survey_link, survey_server
+    from support_survey import configure, free_port, http_get, http_post, survey_link, survey_server
 
     slug = onboard(unmo)["customer"]["slug"]
     port = free_port()
@@ -293,10 +292,10 @@ def test_after_forget_the_contacts_survey_link_takes_no_answer(unmo, workspace: 
     link = survey_link(box.messages()[0])
     assert unmo("customer", "forget", slug, "--yes").exit_code == 0
     with survey_server(workspace, port):
-        page = httpx.get(link)
+        page = http_get(link)
         assert page.status_code == 403 and "expired" in page.text
-        posted = httpx.post(link, data={"satisfaction": "2", "comment": "Growth Team here",
-                                        "form_token": "0.1." + "A" * 43})
+        posted = http_post(link, data={"satisfaction": "2", "comment": "Growth Team here",
+                                       "form_token": "0.1." + "A" * 43})
         assert posted.status_code == 403
     assert query("SELECT count(*) FROM feedback") == [(0,)]
     # Nor is the contact surveyed again: --all leaves the customer out, naming it is exit 2.

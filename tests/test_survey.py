@@ -11,7 +11,15 @@ import pytest
 from conftest import query
 from support_onboarding import onboard
 from support_smtp import smtp_server
-from support_survey import configure, form_token, free_port, survey_link, survey_server
+from support_survey import (
+    configure,
+    form_token,
+    free_port,
+    http_get,
+    http_post,
+    survey_link,
+    survey_server,
+)
 
 ANSWER = {"satisfaction": "4", "nps": "3", "category": "support", "comment": "slow replies"}
 
@@ -55,8 +63,8 @@ def test_the_survey_email_carries_a_signed_link(surveyed):
 def test_the_access_log_never_shows_a_token(surveyed, workspace):
     link, url, _m, _d = surveyed
     token = link.rsplit("/", 1)[1]
-    assert httpx.get(link).status_code == 200
-    assert httpx.post(link, data={"satisfaction": "5", "form_token": "x"}).status_code == 403
+    assert http_get(link).status_code == 200
+    assert http_post(link, data={"satisfaction": "5", "form_token": "x"}).status_code == 403
     log = "".join(path.read_text(errors="replace")
                   for path in workspace.parent.glob("survey-serve-*.log"))
     assert '"GET /s/… HTTP/1.1" 200' in log and '"POST /s/… HTTP/1.1" 403' in log
@@ -65,14 +73,14 @@ def test_the_access_log_never_shows_a_token(surveyed, workspace):
 
 def test_following_the_link_records_the_answer_with_its_alerts(surveyed):
     link, _url, _message, _document = surveyed
-    page = httpx.get(link)
+    page = http_get(link)
     assert page.status_code == 200
     assert page.headers["content-security-policy"].startswith("default-src 'none'")
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert page.headers["referrer-policy"] == "no-referrer"
     assert page.headers["x-content-type-options"] == "nosniff"
     assert '<meta name="viewport"' in page.text and "<script" not in page.text
-    posted = httpx.post(link, data={**ANSWER, "form_token": form_token(page.text)})
+    posted = http_post(link, data={**ANSWER, "form_token": form_token(page.text)})
     assert posted.status_code == 200, posted.text
     assert "Your answer is recorded" in posted.text
     assert _feedback() == [(4, 3, "support", "slow replies", "survey")]
@@ -83,21 +91,21 @@ def test_following_the_link_records_the_answer_with_its_alerts(surveyed):
 
 def test_a_second_answer_within_a_day_replaces_the_first_and_later_is_refused(surveyed):
     link, _url, _m, _d = surveyed
-    first = httpx.get(link)
-    assert httpx.post(link, data={**ANSWER, "form_token": form_token(first.text)}
+    first = http_get(link)
+    assert http_post(link, data={**ANSWER, "form_token": form_token(first.text)}
                       ).status_code == 200
-    again = httpx.get(link)
+    again = http_get(link)
     assert "you can change your answer until" in again.text
     assert 'value="4" required checked' in again.text  # the form shows the answer given
-    changed = httpx.post(link, data={"satisfaction": "9", "nps": "10", "category": "other",
-                                     "form_token": form_token(again.text)})
+    changed = http_post(link, data={"satisfaction": "9", "nps": "10", "category": "other",
+                                    "form_token": form_token(again.text)})
     assert changed.status_code == 200 and "Your answer is changed" in changed.text
     assert _feedback() == [(9, 10, "other", None, "survey")]
     # A day later the answer stands.
     _age_first_answer(days=2)
-    late = httpx.get(link)
+    late = http_get(link)
     assert "that day is over" in late.text and "form_token" not in late.text
-    refused = httpx.post(link, data={"satisfaction": "1", "form_token": form_token(again.text)})
+    refused = http_post(link, data={"satisfaction": "1", "form_token": form_token(again.text)})
     assert refused.status_code == 409
     assert "can no longer be changed" in refused.text
     assert _feedback() == [(9, 10, "other", None, "survey")]
@@ -125,10 +133,10 @@ def _age_first_answer(days: int) -> None:
 
 def test_a_replayed_post_is_refused(surveyed):
     link, _url, _m, _d = surveyed
-    body = {**ANSWER, "form_token": form_token(httpx.get(link).text)}
-    assert httpx.post(link, data=body).status_code == 200
+    body = {**ANSWER, "form_token": form_token(http_get(link).text)}
+    assert http_post(link, data=body).status_code == 200
     before = _state()
-    replay = httpx.post(link, data=body)
+    replay = http_post(link, data=body)
     assert replay.status_code == 409 and "already sent" in replay.text
     assert _state() == before
 
@@ -136,16 +144,16 @@ def test_a_replayed_post_is_refused(surveyed):
 @pytest.mark.parametrize("change", ["forged", "altered_expiry", "truncated", "garbage"])
 def test_forged_and_altered_tokens_get_403_and_write_nothing(surveyed, change):
     link, url, _m, _d = surveyed
-    good = httpx.get(link)
+    good = http_get(link)
     token = link.rsplit("/", 1)[1]
     nonce, expires, mac = token.split(".")
     bad = {"forged": f"{nonce}.{expires}.{'A' * 43}",
            "altered_expiry": f"{nonce}.{int(expires) + 86400 * 365}.{mac}",
            "truncated": token[:-1], "garbage": "x" * 500}[change]
     before = _state()
-    shown = httpx.get(f"{url}/s/{bad}")
+    shown = http_get(f"{url}/s/{bad}")
     assert shown.status_code == 403 and "does not work" in shown.text
-    posted = httpx.post(f"{url}/s/{bad}", data={**ANSWER, "form_token": form_token(good.text)})
+    posted = http_post(f"{url}/s/{bad}", data={**ANSWER, "form_token": form_token(good.text)})
     assert posted.status_code == 403
     assert _state() == before
 
@@ -154,7 +162,7 @@ def test_a_form_token_from_elsewhere_is_refused(surveyed):
     link, _url, _m, _d = surveyed
     before = _state()
     for token in ("", "0.1700000000." + "A" * 43, "nonsense"):
-        posted = httpx.post(link, data={**ANSWER, "form_token": token})
+        posted = http_post(link, data={**ANSWER, "form_token": token})
         assert posted.status_code == 403, token
     assert _state() == before
 
@@ -165,8 +173,8 @@ def test_a_form_token_from_elsewhere_is_refused(surveyed):
 def test_out_of_range_answers_are_400_and_write_nothing(surveyed, field, value):
     link, _url, _m, _d = surveyed
     before = _state()
-    posted = httpx.post(link, data={**ANSWER, field: value,
-                                    "form_token": form_token(httpx.get(link).text)})
+    posted = http_post(link, data={**ANSWER, field: value,
+                                   "form_token": form_token(http_get(link).text)})
     assert posted.status_code == 400
     assert 'role="alert"' in posted.text and "form_token" in posted.text  # the form again
     assert _state() == before
@@ -174,9 +182,9 @@ def test_out_of_range_answers_are_400_and_write_nothing(surveyed, field, value):
 
 def test_oversized_bodies_are_413_declared_or_not(surveyed):
     link, _url, _m, _d = surveyed
-    token = form_token(httpx.get(link).text)
+    token = form_token(http_get(link).text)
     before = _state()
-    big = httpx.post(link, data={**ANSWER, "comment": "x" * 17_000, "form_token": token})
+    big = http_post(link, data={**ANSWER, "comment": "x" * 17_000, "form_token": token})
     assert big.status_code == 413
 
     def chunks():
@@ -184,21 +192,21 @@ def test_oversized_bodies_are_413_declared_or_not(surveyed):
         for _ in range(40):
             yield b"y" * 1024
 
-    streamed = httpx.post(link, content=chunks(),
-                          headers={"content-type": "application/x-www-form-urlencoded"})
+    streamed = http_post(link, content=chunks(),
+                         headers={"content-type": "application/x-www-form-urlencoded"})
     assert streamed.status_code == 413
     assert _state() == before
 
 
 def test_other_requests(surveyed):
     _link, url, _m, _d = surveyed
-    assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
-    missing = httpx.get(f"{url}/admin")
+    assert http_get(f"{url}/healthz").json() == {"status": "ok"}
+    missing = http_get(f"{url}/admin")
     assert missing.status_code == 404 and "Page not found" in missing.text
     assert missing.headers["content-security-policy"].startswith("default-src 'none'")
     assert httpx.put(f"{url}/s/abc").status_code == 405
-    assert httpx.get(f"{url}/survey.css").headers["content-type"].startswith("text/css")
-    wrong_type = httpx.post(_link, json={"satisfaction": 5})
+    assert http_get(f"{url}/survey.css").headers["content-type"].startswith("text/css")
+    wrong_type = http_post(_link, json={"satisfaction": 5})
     assert wrong_type.status_code == 415
 
 
@@ -211,9 +219,9 @@ def test_expired_links_get_403(unmo, workspace):
         assert sent.exit_code == 0, sent.stderr
     link = survey_link(box.messages()[0])
     with survey_server(workspace, port):
-        page = httpx.get(link)
+        page = http_get(link)
         assert page.status_code == 403 and "expired" in page.text
-        posted = httpx.post(link, data={**ANSWER, "form_token": "0.1." + "A" * 43})
+        posted = http_post(link, data={**ANSWER, "form_token": "0.1." + "A" * 43})
         assert posted.status_code == 403
     assert _feedback() == []
 
@@ -226,7 +234,7 @@ def test_answers_per_address_are_rate_limited(unmo, workspace):
         assert unmo("survey", "send", slug).exit_code == 0
     link = survey_link(box.messages()[0])
     with survey_server(workspace, port):
-        statuses = [httpx.post(link, data={**ANSWER, "form_token": "x"}).status_code
+        statuses = [http_post(link, data={**ANSWER, "form_token": "x"}).status_code
                     for _ in range(3)]
     assert statuses == [403, 403, 429]
 
@@ -274,7 +282,7 @@ def test_the_weekly_report_has_the_survey_response_rate(unmo, workspace):
     links = {m["To"].addresses[0].addr_spec: survey_link(m) for m in box.messages()}
     with survey_server(workspace, port):
         link = links["growth@techstart.example"]
-        assert httpx.post(link, data={**ANSWER, "form_token": form_token(httpx.get(link).text)}
+        assert http_post(link, data={**ANSWER, "form_token": form_token(http_get(link).text)}
                           ).status_code == 200
     year, week, _ = datetime.now(UTC).isocalendar()
     label = f"{year}-W{week:02d}"
@@ -294,7 +302,7 @@ def test_the_same_form_posted_many_times_at_once_is_stored_once(surveyed):
     import asyncio
 
     link, _url, _m, _d = surveyed
-    body = {**ANSWER, "form_token": form_token(httpx.get(link).text)}
+    body = {**ANSWER, "form_token": form_token(http_get(link).text)}
 
     async def burst() -> list[int]:
         async with httpx.AsyncClient(timeout=30) as client:
@@ -365,9 +373,9 @@ def test_the_welcome_email_can_carry_the_survey_link(unmo, workspace):
     link = survey_link(message)
     assert f'href="{link}"' in message.get_body(("html",)).get_content()
     with survey_server(workspace, port):
-        page = httpx.get(link)
+        page = http_get(link)
         assert page.status_code == 200
-        assert httpx.post(link, data={**ANSWER, "form_token": form_token(page.text)}
+        assert http_post(link, data={**ANSWER, "form_token": form_token(page.text)}
                           ).status_code == 200
     year, week, _ = datetime.now(UTC).isocalendar()
     document = unmo("report", "weekly", "--week", f"{year}-W{week:02d}", "--json").json()

@@ -17,9 +17,14 @@ SLUG = "link-holder"
 
 
 @pytest.fixture
-def folder(unmo, workspace: Path) -> Path:
-    onboard(unmo, "Link Holder", "hybrid", platforms="ios,android")
+def folder(module_workspaces, workspace: Path) -> Path:
+    """Link Holder onboarded: once for the module, a copy for each test."""
+    module_workspaces.copy(_onboard_link_holder, workspace)
     return workspace / "customers" / SLUG
+
+
+def _onboard_link_holder(unmo) -> None:
+    onboard(unmo, "Link Holder", "hybrid", platforms="ios,android")
 
 
 @pytest.fixture

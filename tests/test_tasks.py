@@ -13,7 +13,12 @@ MONDAY = "2026-12-07T10:00:00Z"
 
 
 @pytest.fixture
-def acme(unmo) -> str:
+def acme(module_workspaces, workspace) -> str:
+    """Acme Games, onboarded on MONDAY: once for the module, a copy for each test."""
+    return module_workspaces.copy(_onboard_acme, workspace)
+
+
+def _onboard_acme(unmo) -> str:
     ran = unmo("onboard", "Acme Games", *flags("sdk"), "--yes", env={"UNMO_NOW": MONDAY})
     assert ran.exit_code == 0, ran.stderr
     return "acme-games"

@@ -6,6 +6,7 @@ the output may show."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -52,14 +53,25 @@ def health_checks(unmo, api: PlayServer, key: str, plays: list[str], day: int) -
 
 
 @pytest.fixture
-def acme(unmo, workspace: Path) -> str:
+def acme(module_workspaces, workspace: Path) -> str:
+    """Acme onboarded: once for the module, a copy for each test."""
+    return module_workspaces.copy(_onboarded, workspace)
+
+
+def _onboarded(unmo) -> str:
     onboard_acme(unmo)
     return SLUG
 
 
 @pytest.fixture
-def history(unmo, workspace: Path) -> list[str]:
-    """Acme's scripted history; returns the health statuses its checks recorded."""
+def history(module_workspaces, workspace: Path) -> list[str]:
+    """Acme's scripted history, made once for the module (a copy for each test); returns the
+    health statuses its checks recorded."""
+    return module_workspaces.copy(_scripted_history, workspace)
+
+
+def _scripted_history(unmo) -> list[str]:
+    workspace = Path(os.environ["UNMO_WORKSPACE"])
     onboard_acme(unmo)
     ok(unmo("customer", "phase", SLUG, "launch", env=at(5)))
     ok(unmo("customer", "set", SLUG, "--mrr", "3000", "--contact-email", "bo@acme.example",
@@ -217,10 +229,17 @@ def test_the_timeline_of_an_empty_workspace_creates_nothing(unmo, workspace):
 
 
 def test_email_sendings_and_survey_answers_show_the_domain_only(unmo, workspace):
-    import httpx
     from support_onboarding import onboard
     from support_smtp import smtp_server
-    from support_survey import configure, form_token, free_port, survey_link, survey_server
+    from support_survey import (
+        configure,
+        form_token,
+        free_port,
+        http_get,
+        http_post,
+        survey_link,
+        survey_server,
+    )
 
     slug = onboard(unmo)["customer"]["slug"]
     port = free_port()
@@ -230,9 +249,9 @@ def test_email_sendings_and_survey_answers_show_the_domain_only(unmo, workspace)
         ok(unmo("survey", "send", slug))
     link = survey_link(box.messages()[1])
     with survey_server(workspace, port):
-        page = httpx.get(link)
-        posted = httpx.post(link, data={"satisfaction": "9", "nps": "10", "category": "other",
-                                        "form_token": form_token(page.text)})
+        page = http_get(link)
+        posted = http_post(link, data={"satisfaction": "9", "nps": "10", "category": "other",
+                                       "form_token": form_token(page.text)})
         assert posted.status_code == 200, posted.text
     ran = ok(unmo("customer", "timeline", slug, "--json"))
     events = ran.json()

@@ -128,8 +128,7 @@ def _list_invalid(name: str, invalid: InvalidReport, *, skipped: bool = False) -
     `skipped` (--skip-invalid imported the rest), a warning counting them."""
     from unmo_cli import console
 
-    for row in invalid:
-        console.info(f"{name}:{row.line}: {row.error}")
+    console.info_lines(f"{name}:{row.line}: {row.error}" for row in invalid)
     if skipped and invalid:
         console.warn(f"skipped {len(invalid)} invalid row{'s' if len(invalid) != 1 else ''}.")
 
