@@ -64,8 +64,10 @@ def test_the_tree_has_every_kind_the_quick_path_knows():
     assert any("enum" in kind for kind in kinds)
 
 
+# No NUL: a command line cannot carry one (argv entries are C strings), and Typer's own Path
+# check then raises ValueError("embedded null byte") instead of a usage error.
 WORDS = st.one_of(
-    st.text(max_size=12),
+    st.text(st.characters(blacklist_characters="\x00"), max_size=12),
     st.from_regex(r"\A-?[0-9]{1,22}(\.[0-9]{0,17})?\Z"),
     st.sampled_from(["", " 5", "+5", "1_000", "1e3", ".5", "5.", "-0", "007", "nan", "inf",
                      "setup", "SETUP", "json", "Table", "-", ".", "/", "/etc/passwd",
