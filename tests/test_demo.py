@@ -183,12 +183,15 @@ def test_an_interrupted_demo_leaves_no_folder_behind(tmp_path: Path, how: str):
     temp = tmp_path / "tmp"
     temp.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("UNMO_")}
-    env.update(TMPDIR=str(temp), NO_COLOR="1", UNMO_NOW=NOW, HOME=str(tmp_path))
+    # Held at its first customer's rendering (testhooks' pause point) until the signal comes:
+    # on a loaded machine the whole story could otherwise end before the test sends it.
+    env.update(TMPDIR=str(temp), NO_COLOR="1", UNMO_NOW=NOW, HOME=str(tmp_path),
+               UNMO_TEST_PAUSE_AT="render_files", UNMO_TEST_PAUSE_S="60")
     demo = subprocess.Popen([sys.executable, "-m", "unmo_cli", "demo"], env=env, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert demo.stderr is not None
     for line in demo.stderr:
-        if line.startswith("Onboarding the"):  # the folder exists and the story is running
+        if line.startswith("unmo: paused at render_files"):  # the folder exists, mid-story
             break
     assert [p.name for p in temp.iterdir() if p.name.startswith("unmo-demo-")]
     demo.send_signal(getattr(signal, how))
