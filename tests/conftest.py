@@ -52,6 +52,13 @@ def postgres_server_url() -> str | None:
     return os.environ.get(POSTGRES_ENV) or None
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (the README's command): one worker per core this process may use, plus one. A
+    good part of the pass waits rather than computes (servers starting, timeouts running out,
+    subprocesses, a browser), and the extra worker runs tests in those waits."""
+    return len(os.sched_getaffinity(0)) + 1
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     server = postgres_server_url()
     if server is None:
