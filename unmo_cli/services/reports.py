@@ -36,7 +36,7 @@ from unmo_cli.db import database_exists, open_database, open_empty, tables
 from unmo_cli.errors import InputError
 from unmo_cli.files import check_output_path
 from unmo_cli.metrics import SUMMARY_WINDOW, TECHNICAL_WINDOW
-from unmo_cli.services import report_ledger, sla
+from unmo_cli.services import report_ledger
 from unmo_cli.services.latency_p95 import latency_p95
 from unmo_cli.services.periods import Month as Month
 from unmo_cli.services.periods import Period as Period
@@ -47,7 +47,7 @@ from unmo_cli.services.periods import parse_month as parse_month
 from unmo_cli.services.periods import parse_week as parse_week
 from unmo_cli.services.periods import week_of as week_of
 from unmo_cli.services.report_ledger import TaskFigures
-from unmo_cli.services.sla import SlaRow, at_risk, fees_at, month_at
+from unmo_cli.services.sla import SlaRow, at_risk, checks_window, fees_at, month_at
 from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
@@ -463,7 +463,7 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
         for w in weeks[-2:]])
     # The p95 latencies of the two health-score windows and the SLA month, in one read.
     *score_p95, month_p95 = latency_p95(
-        connection, [*_score_windows([week.start, as_of]), sla.checks_window(sla_month, as_of)])
+        connection, [*_score_windows([week.start, as_of]), checks_window(sla_month, as_of)])
     feedback = _feedback_by_week(connection, edges)
     onboarding = _onboarding_by_week(connection, edges)
     # Health has no trend chart: only the report's week and the one before are aggregated.
