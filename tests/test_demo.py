@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from support_ci import skip_or_fail
+from support_signals import interruptible, sigint_deliverable
 
 NOW = "2026-11-25T12:00:00Z"  # a Wednesday: the report's week is 2026-W47 (16–22 Nov)
 PILOTS = ["techstart-mobile", "ecomgrowth-labs", "financetrack-pro"]
@@ -188,12 +189,14 @@ def test_an_interrupted_demo_leaves_no_folder_behind(tmp_path: Path, how: str):
     env.update(TMPDIR=str(temp), NO_COLOR="1", UNMO_NOW=NOW, HOME=str(tmp_path),
                UNMO_TEST_PAUSE_AT="render_files", UNMO_TEST_PAUSE_S="60")
     demo = subprocess.Popen([sys.executable, "-m", "unmo_cli", "demo"], env=env, cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=interruptible)
     assert demo.stderr is not None
     for line in demo.stderr:
         if line.startswith("unmo: paused at render_files"):  # the folder exists, mid-story
             break
     assert [p.name for p in temp.iterdir() if p.name.startswith("unmo-demo-")]
+    assert sigint_deliverable(demo.pid)
     demo.send_signal(getattr(signal, how))
     demo.stderr.read()
     assert demo.wait(timeout=60) != 0

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from support_health import make_customer, set_phase
+from support_signals import interruptible, sigint_deliverable
 
 from unmo_cli.services.health import attribution_installs, health_body_problem
 from unmo_cli.services.sandbox import SandboxOptions, daily_installs, start_in_thread
@@ -297,7 +298,7 @@ def test_ctrl_c_stops_cleanly(workspace: Path):
     process = subprocess.Popen(
         [sys.executable, "-m", "unmo_cli", "sandbox", "--port", "0", "--scenario", "lazy=slow",
          "--slow-ms", "300"], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     try:
         line = process.stderr.readline()
         assert "serving attribution-api.yaml at http://127.0.0.1:" in line
@@ -312,6 +313,7 @@ def test_ctrl_c_stops_cleanly(workspace: Path):
         with pytest.raises(OSError):
             urllib.request.urlopen(request, timeout=0.05)
         time.sleep(0.6)
+        assert sigint_deliverable(process.pid)
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=10)
     finally:
