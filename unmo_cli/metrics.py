@@ -275,6 +275,15 @@ def health_components(availability: float | None, p95_ms: float | None,
     - engagement: 100 when the newest check that measured installs saw some, 0 when none.
     `targets` is the workspace's targets settings (availability_pct, p95_latency_ms,
     satisfaction_pct, nps)."""
+    technical, sentiment, engagement = _components(availability, p95_ms, satisfaction,
+                                                   nps_value, installs, targets)
+    return {"technical": technical, "sentiment": sentiment, "engagement": engagement}
+
+
+def _components(availability: float | None, p95_ms: float | None,
+                satisfaction: float | None, nps_value: float | None, installs: int | None,
+                targets: Any) -> tuple[float | None, float | None, float | None]:
+    """health_components' three values (technical, sentiment, engagement), as a tuple."""
     technical = _mean_of_two(
         None if availability is None else availability_score(availability,
                                                              targets.availability_pct),
@@ -284,7 +293,7 @@ def health_components(availability: float | None, p95_ms: float | None,
                                                              targets.satisfaction_pct),
         None if nps_value is None else nps_score(nps_value, targets.nps))
     engagement = None if installs is None else (100.0 if installs > 0 else 0.0)
-    return {"technical": technical, "sentiment": sentiment, "engagement": engagement}
+    return technical, sentiment, engagement
 
 
 def health_score(components: dict[str, float | None], weights: dict[str, float]) -> int | None:
@@ -306,15 +315,8 @@ def health_score_of(availability: float | None, p95_ms: float | None,
     engagement) and its same test, else _exact_score of the same components — so the same
     whole number or None. The weekly report scores 200,000 times at 100,000 customers;
     tests/test_report_streaming.py holds the two equal."""
-    technical = _mean_of_two(
-        None if availability is None else availability_score(availability,
-                                                             targets.availability_pct),
-        None if p95_ms is None else latency_score(p95_ms, targets.p95_latency_ms))
-    sentiment = _mean_of_two(
-        None if satisfaction is None else satisfaction_score(satisfaction,
-                                                             targets.satisfaction_pct),
-        None if nps_value is None else nps_score(nps_value, targets.nps))
-    engagement = None if installs is None else (100.0 if installs > 0 else 0.0)
+    technical, sentiment, engagement = _components(availability, p95_ms, satisfaction,
+                                                   nps_value, installs, targets)
     total = weighted = 0.0
     quick = True
     if technical is not None:
