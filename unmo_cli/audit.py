@@ -51,7 +51,7 @@ PERSONAL_COLUMNS = {
     ("feedback", "comment"), ("alerts", "text"), ("notes", "text"),
     ("email_sendings", "answer"), ("email_sendings", "recipient_digest"),
     ("api_keys", "key_hash"), ("survey_invitations", "nonce"), ("tasks", "done_note"),
-    ("customers", "churn_reason"), ("mrr_changes", "reason"),
+    ("tasks", "title"), ("customers", "churn_reason"), ("mrr_changes", "reason"),
 }
 ROWS_SHOWN = 20  # an executemany of more rows is summarised as a count
 # Tables whose writes are not audited: the trail itself, and Alembic's bookkeeping.

@@ -19,7 +19,7 @@ REDACTED = "‹redacted›"
 MAX_ACTOR = 254  # characters of audit_events.actor (a VARCHAR on PostgreSQL)
 # Command-line parameters (by their Python names) whose values are personal or free text.
 PERSONAL_PARAMETERS = {"contact_name", "contact_email", "comment", "text", "note", "reason",
-                       "key"}
+                       "title", "key"}
 
 
 @dataclass

@@ -300,6 +300,7 @@ def export(
 ERASED_KINDS = {"contact": "contact fields", "record_history": "record history entries",
                 "feedback_comments": "feedback comments", "alert_quotes": "quotes in alerts",
                 "notes": "notes", "reasons": "churn reasons", "task_notes": "task notes",
+                "task_titles": "task titles",
                 "email_sendings": "e-mail sendings"}
 
 

@@ -4,8 +4,9 @@ figures stay (erasure, art. 17: `customer forget`).
 
 Personal data here: the contact's name and e-mail address (in the record and its history), the
 free text customers wrote (feedback comments, and the alert texts that quote them), the team's
-free text about the account (notes, churn reasons, the notes closing tasks), and the SMTP
-servers' answers to e-mails sent to the contact (they may name the address). The audit trail
+free text about the account (notes, churn reasons, the titles of tasks added by hand and the
+notes closing tasks), and the SMTP servers' answers to e-mails sent to the contact (they may
+name the address). The audit trail
 redacts the same columns (audit.PERSONAL_COLUMNS: ERASED_COLUMNS and SECRET_COLUMNS cover
 them, tests/test_privacy.py checks it), so erasing leaves no copy there. Scores, MRR, health
 checks and counts are not personal and stay, so past reports keep their figures."""
@@ -71,7 +72,7 @@ ERASED_COLUMNS = {("customers", "contact_name"), ("customers", "contact_email"),
                   ("customers", "churn_reason"), ("mrr_changes", "reason"),
                   ("customer_changes", "old_value"), ("customer_changes", "new_value"),
                   ("feedback", "comment"), ("alerts", "text"), ("notes", "text"),
-                  ("tasks", "done_note"), ("email_sendings", "answer"),
+                  ("tasks", "done_note"), ("tasks", "title"), ("email_sendings", "answer"),
                   ("email_sendings", "recipient_digest")}
 COMMENT_MARK = "\nComment: “"  # how an alert's text quotes a feedback comment (services/alerts)
 
@@ -202,6 +203,12 @@ def _erase(session: Session, customer: Customer) -> tuple[dict[str, int], int]:
         Task.customer_id == cid, Task.done_note.is_not(None), Task.done_note != ERASED)
         .values(done_note=ERASED))
     erased["task_notes"] = task_notes.rowcount
+    # A task added by hand is titled by the team ("Call Jane about the renewal"), like a note;
+    # a playbook's task is titled by unmo.yaml and names no one: it stays.
+    task_titles = session.execute(update(Task).where(
+        Task.customer_id == cid, Task.playbook.is_(None), Task.title != ERASED)
+        .values(title=ERASED))
+    erased["task_titles"] = task_titles.rowcount
     answers = session.execute(
         update(EmailSending).where(EmailSending.customer_id == cid,
                                    EmailSending.recipient_digest != "")
