@@ -1,0 +1,281 @@
+"""Each customer's health checks over several time windows from one read of the checks: the
+weekly report's two health-score windows (checks, not down, p95 latency), its SLA month (every
+check, maintenance, healthy, with a latency, p95 latency), the portfolio's week (checks, not
+down, the status of the last check) and the headline totals of the week and the one before.
+
+One unordered range read of the time index per stretch of time the windows cover (usually one):
+each check as a key computed in SQL — the customer, the bitmask of the windows holding it, its
+status and whether it measured a latency — its latency, and, for a check of the week whose last
+status is wanted, its instant in the column's stored form (on SQLite the DATETIME text the
+database itself compares; no row's timestamp is parsed). Python gathers the latencies per key
+(packed doubles) and keeps each key's newest instant; the counts are the lengths. This replaces
+four aggregates over the same rows (the score windows', the SLA month's, the portfolio's week and
+the weekly totals) and latency_p95's read."""
+
+from __future__ import annotations
+
+from array import array
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from itertools import chain
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from sqlalchemy import BigInteger, and_, case, cast, func, literal_column, null, select, type_coerce
+from sqlalchemy.types import NullType
+
+from unmo_cli import metrics
+from unmo_cli.db import driver_batches, tables
+from unmo_cli.services.latency_p95 import stretches
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+Window = tuple[datetime, datetime]  # [start, end), naive UTC
+
+# services/health.py's statuses, each a code in the key; any other text is OTHER (counted as a
+# check neither healthy nor down; its name, if it is a week's last, read back from the table).
+STATUSES = ("healthy", "degraded", "unauthorized", "down", "error", "maintenance")
+OTHER = len(STATUSES)
+_HEALTHY_CODE, _DOWN_CODE, _MAINTENANCE_CODE = (STATUSES.index(s)
+                                                for s in ("healthy", "down", "maintenance"))
+_STATUS_BITS = 4  # 3 for the status code, 1 for "measured a latency"
+
+# Each customer's counts in a window, packed into one int (a field per count, FIELD bits wide):
+# a key adds its count times its status's increment in one addition.
+FIELD = 40
+_MASK = (1 << FIELD) - 1
+# Each field's place: the count of maintenance-free checks, of those not down, healthy and with
+# a latency, and of maintenance checks.
+_CHECKS_AT, _NOT_DOWN_AT, _HEALTHY_AT, _WITH_LATENCY_AT, _MAINTENANCE_AT = (
+    FIELD * k for k in range(5))
+
+
+def _increment(code: int) -> int:
+    """The counts one check adds, from its key's low bits (status code · 2 + latency)."""
+    status, measured = code >> 1, code & 1
+    if status == _MAINTENANCE_CODE:
+        return 1 << _MAINTENANCE_AT
+    return ((1 << _CHECKS_AT) + (measured << _WITH_LATENCY_AT)
+            + ((status != _DOWN_CODE) << _NOT_DOWN_AT) + ((status == _HEALTHY_CODE) << _HEALTHY_AT))
+
+
+_INCREMENTS = tuple(_increment(code) for code in range(1 << _STATUS_BITS))
+
+
+def _field(packed: int, at: int) -> int:
+    return packed >> at & _MASK
+
+
+class MonthChecks(NamedTuple):
+    """sla.compute_sla's figures of a customer's checks in the month."""
+
+    every: int  # maintenance included
+    maintenance: int
+    healthy: int
+    with_latency: int  # maintenance left out
+
+
+class WeekChecks(NamedTuple):
+    """The portfolio's figures of a customer's checks in the week, maintenance left out."""
+
+    checks: int
+    not_down: int
+    status: str  # of the last check (at the same instant, the later-recorded one)
+
+
+class CheckWindows:
+    """What read_checks found, per window (in the order given)."""
+
+    def __init__(self, counts: list[dict[int, int]], p95: list[dict[int, float]],
+                 last_status: dict[int, str], last_status_in: int | None) -> None:
+        self._counts = counts
+        self.p95 = p95
+        self._last_status = last_status
+        self._last_status_in = last_status_in
+
+    def checks_and_not_down(self, window: int) -> dict[int, tuple[int, int]]:
+        """Per customer with checks in the window (maintenance left out): (checks, not down)."""
+        return {customer: (packed & _MASK, packed >> FIELD & _MASK)
+                for customer, packed in self._counts[window].items() if packed & _MASK}
+
+    def month(self, window: int) -> dict[int, MonthChecks]:
+        """Per customer with any check in the window, maintenance included."""
+        found = {}
+        for customer, packed in self._counts[window].items():
+            maintenance = _field(packed, _MAINTENANCE_AT)
+            found[customer] = MonthChecks((packed & _MASK) + maintenance, maintenance,
+                                          _field(packed, _HEALTHY_AT),
+                                          _field(packed, _WITH_LATENCY_AT))
+        return found
+
+    def week(self) -> dict[int, WeekChecks]:
+        """Per customer with checks in read_checks' `last_status_in` window (maintenance left
+        out), with the status of its last one."""
+        if self._last_status_in is None:
+            raise ValueError("read_checks was given no last_status_in window")
+        status = self._last_status
+        return {customer: WeekChecks(packed & _MASK, packed >> FIELD & _MASK, status[customer])
+                for customer, packed in self._counts[self._last_status_in].items()
+                if packed & _MASK}
+
+    def totals(self, window: int) -> dict[str, int]:
+        """The window's checks, not down, healthy and with a latency, maintenance left out, over
+        every customer."""
+        packed = sum(self._counts[window].values())
+        return {"checks": packed & _MASK, "not_down": _field(packed, _NOT_DOWN_AT),
+                "healthy": _field(packed, _HEALTHY_AT),
+                "with_latency": _field(packed, _WITH_LATENCY_AT)}
+
+
+def read_checks(connection: Connection, windows: Sequence[Window], *,
+                p95_in: Collection[int] = (), last_status_in: int | None = None
+                ) -> CheckWindows:
+    """Every customer's counts in each of `windows`, the nearest-rank p95 latency (maintenance
+    left out, metrics.nearest_rank) in those of `p95_in`, and for `last_status_in` the status
+    of each customer's last check in it that is not maintenance: the later-recorded (higher id)
+    of two at that instant, whatever their statuses — as the aggregate joined back on the last
+    instant that this replaces gave it (_last_statuses)."""
+
+    distinct = sorted({w for w in windows if w[0] < w[1]})
+    bits = len(distinct)
+    slot = {w: bit for bit, w in enumerate(distinct)}
+    found_counts: list[dict[int, int]] = [{} for _ in distinct]
+    gathered: defaultdict[int, array[float]] = defaultdict(lambda: array("d"))
+    last: dict[int, Any] = {}
+    week = windows[last_status_in] if last_status_in is not None else None
+    if week is not None and week not in slot:
+        week = None
+    low = None
+    if week is not None:
+        stored = tables.health_checks.c.checked_at.type.dialect_impl(connection.dialect)
+        to_stored = stored.bind_processor(connection.dialect)
+        low = to_stored(week[0]) if to_stored else week[0]
+    for start, end in stretches(distinct):
+        statement = _read(start, end, distinct, bits, week)
+        rows = chain.from_iterable(driver_batches(connection, statement))
+        if week is None:
+            for key, latency, _ in rows:
+                gathered[key].append(latency)
+        else:
+            # The week's newest instant per key, in the stored form: most rows come in time
+            # order, so `>=` mostly replaces (one comparison, no second look-up).
+            for key, latency, at in rows:
+                gathered[key].append(latency)
+                if at is not None and at >= last.get(key, low):
+                    last[key] = at
+    shift = bits + _STATUS_BITS
+    masks = (1 << bits) - 1
+    members = [tuple(bit for bit in range(bits) if mask >> bit & 1) for mask in range(1 << bits)]
+    wanted = {slot[windows[k]] for k in p95_in if windows[k] in slot}
+    latencies: list[dict[int, array[float]]] = [{} for _ in distinct]
+    for key, values in gathered.items():
+        customer, mask, code = key >> shift, key >> _STATUS_BITS & masks, key & 15
+        increment = _INCREMENTS[code] * len(values)
+        # A latency measured outside maintenance: in the windows' p95s.
+        measured = code & 1 and code >> 1 != _MAINTENANCE_CODE
+        for bit in members[mask]:
+            counts = found_counts[bit]
+            counts[customer] = counts.get(customer, 0) + increment
+            if measured and bit in wanted:
+                held = latencies[bit].get(customer)
+                # A new array when a second key adds to it: `values` may be another window's.
+                latencies[bit][customer] = values if held is None else held + values
+    del gathered
+    p95_found: dict[int, dict[int, float]] = {}
+    for bit in wanted:
+        p95 = p95_found[bit] = {}
+        for customer, values in latencies[bit].items():
+            ranked = sorted(values)
+            p95[customer] = ranked[metrics.nearest_rank(len(ranked), 95) - 1]
+        latencies[bit] = {}
+    statuses: dict[int, str] = {}
+    if week is not None:
+        statuses = _last_statuses(connection, week, last, found_counts[slot[week]], shift)
+    none: dict[int, Any] = {}
+    return CheckWindows(
+        [found_counts[slot[w]] if w in slot else none for w in windows],
+        [p95_found.get(slot.get(w, -1), {}) if k in p95_in else {}
+         for k, w in enumerate(windows)],
+        statuses, last_status_in)
+
+
+def _read(start: datetime, end: datetime, windows: list[Window], bits: int,
+          week: Window | None) -> Any:
+    """The checks in [start, end) (a stretch): the key ((customer_id · 2^bits + the mask of
+    `windows` holding the check) · 8 + its status code) · 2 + whether it measured a latency,
+    the latency (0 when none), and for a check of `week` that is not maintenance its instant
+    (the driver's value), else NULL."""
+    h = tables.health_checks.c
+    whole = 0  # the windows holding the whole stretch: no comparison per row
+    mask: Any = literal_column("0")
+    for bit, (low, high) in enumerate(windows):
+        if high <= start or low >= end:
+            continue
+        if low <= start and end <= high:
+            whole |= 1 << bit
+        else:
+            mask = mask + case(((h.checked_at >= low) & (h.checked_at < high), 1 << bit),
+                               else_=0)
+    mask = mask + literal_column(str(whole))
+    status = case({name: code for code, name in enumerate(STATUSES)}, value=h.status,
+                  else_=OTHER)
+    # (BIGINT: on PostgreSQL an INTEGER id times 2^(bits+4) could overflow 32 bits.)
+    key = ((cast(h.customer_id, BigInteger) * (1 << bits) + mask) * (1 << _STATUS_BITS)
+           + status * 2 + case((h.latency_ms.isnot(None), 1), else_=0))
+    instant: Any = null()
+    if week is not None and week[0] < end and start < week[1]:
+        instant = case((and_(h.checked_at >= week[0], h.checked_at < week[1],
+                             h.status != "maintenance"), type_coerce(h.checked_at, NullType())),
+                       else_=None)
+    return (select(key, func.coalesce(h.latency_ms, 0.0), instant)
+            .where(h.checked_at >= start, h.checked_at < end))
+
+
+def _last_statuses(connection: Connection, week: Window, last: dict[int, Any],
+                   counts: dict[int, int], shift: int) -> dict[int, str]:
+    """Each customer's last status in `week` from its keys' newest instants (`last`). Where
+    that is not certain — two statuses at the newest instant, a status named by no code, or a
+    maintenance check in the week (one recorded at that instant, later, would win) — the
+    customers' statuses are read back as before (_last_status_read)."""
+    newest: dict[int, Any] = {}
+    status: dict[int, int] = {}
+    unsure = {customer for customer, packed in counts.items()
+              if _field(packed, _MAINTENANCE_AT)}
+    for key, at in last.items():
+        customer, code = key >> shift, key >> 1 & 7
+        held = newest.get(customer)
+        if held is None or at > held:
+            newest[customer], status[customer] = at, code
+        elif at == held and code != status[customer]:
+            unsure.add(customer)
+    found = {customer: STATUSES[code] for customer, code in status.items() if code != OTHER}
+    unsure.update(customer for customer, code in status.items() if code == OTHER)
+    if unsure:
+        found.update(_last_status_read(connection, week, unsure))
+    return found
+
+
+def _last_status_read(connection: Connection, week: Window, customers: set[int]
+                      ) -> dict[int, str]:
+    """The status of the last check in `week` that is not maintenance, of each of `customers`:
+    one GROUP BY joined back on (customer_id, checked_at), which the composite index answers;
+    of two checks at that instant, the later-recorded one (higher id) wins."""
+    h, table = tables.health_checks.c, tables.health_checks
+    chosen = None if len(customers) > 500 else sorted(customers)
+    # customer_id + 0: SQLite reads the week's range of the time index, not the customer index.
+    h_customer = (h.customer_id + literal_column("0")).label("customer_id")
+    conditions = [h.checked_at >= week[0], h.checked_at < week[1], h.status != "maintenance"]
+    if chosen is not None:
+        conditions.append(h.customer_id.in_(chosen))
+    grouped = (select(h_customer, func.max(h.checked_at).label("last_at"))
+               .where(*conditions).group_by(h_customer).subquery())
+    found = {}
+    for customer, status in connection.execute(
+            select(grouped.c.customer_id, h.status)
+            .join(table, and_(h.customer_id == grouped.c.customer_id,
+                              h.checked_at == grouped.c.last_at))
+            .order_by(grouped.c.customer_id, h.id)):
+        if customer in customers:
+            found[customer] = status
+    return found
