@@ -510,7 +510,7 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
         trends=trends,
         change=_changes(current, previous),
         sla_at_risk=at_risk(connection, settings, _as_of(week, now), fees=fees,
-                            p95=checks.p95[2], checks=checks.month(2)),
+                            p95=checks.p95(2), checks=checks.month(2)),
     )
 
 
@@ -917,7 +917,7 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
     windows = _score_windows(instants)
     if checks is None:
         checks = read_checks(connection, windows, p95_in=range(len(windows)))
-    p95 = checks.p95[:len(windows)]
+    p95 = [checks.p95(i) for i in range(len(windows))]
     checked = [checks.checks_and_not_down(i) for i in range(len(windows))]
     spans = [(end - SUMMARY_WINDOW, end) for end in ends]
     if span is not None:
