@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select, type_coerce
+from sqlalchemy import and_, case, func, select, type_coerce
 from sqlalchemy.types import NullType
 
 from unmo_cli import clock, metrics, money
-from unmo_cli.db import database_exists, open_database, open_empty, tables
+from unmo_cli.db import database_exists, driver_batches, open_database, open_empty, tables
 from unmo_cli.errors import InputError
 from unmo_cli.files import check_output_path
 from unmo_cli.services.latency_p95 import latency_p95
@@ -230,25 +230,34 @@ def compute_sla(connection: Connection, settings: Settings, month: Month, now: d
     tiers_then = _tiers_at(connection, clock.to_db(month.end))
     if fees is None:
         fees = _fees(connection, fees_at(month))
-    # Last, in batches, made into rows as they are read (not all held first).
-    customers = chain.from_iterable(connection.execute(
-        select(c.id, c.slug, c.name, c.tier, c.mrr_cents, c.created_at, c.churned_at)
-        .where(c.created_at < clock.to_db(month.end),
-               or_(c.churned_at.is_(None), c.churned_at >= start))).partitions(10_000))
+    # Last, every customer, in batches of the driver's own tuples (no Row object a customer),
+    # made into rows as they are read (not all held first). The month's filter is applied here
+    # on the instants in their stored form (on SQLite the DATETIME text the database compares):
+    # in SQL, SQLite walks ix_customers_created_at over nearly every row, at 100,000 customers
+    # 0.27-0.40 s against about 0.1 s for a plain scan.
+    stored = c.created_at.type.dialect_impl(connection.dialect)
+    to_stored = stored.bind_processor(connection.dialect) or (lambda value: value)
+    created_before, churned_from = to_stored(clock.to_db(month.end)), to_stored(start)
+    customers = chain.from_iterable(driver_batches(connection, select(
+        c.id, c.slug, c.name, c.tier, c.mrr_cents, c.created_at, c.churned_at)))
     tiers = settings.service_tiers
     by_name: dict[str, Tier] = {}  # the few tier names, each looked up once
     rows = []
-    for customer in customers:
-        figures = aggregates.get(customer.id)
-        tier_name = tiers_then.get(customer.id, customer.tier)
+    for customer_id, slug, name, tier_now, mrr_cents, created_at, churned_at in customers:
+        if created_at >= created_before or (churned_at is not None
+                                            and churned_at < churned_from):
+            continue
+        figures = aggregates.get(customer_id)
+        tier_name = tiers_then.get(customer_id, tier_now)
         tier = by_name.get(tier_name)
         if tier is None:
             tier = by_name[tier_name] = (tier_named(tiers, tier_name)
                                          or _unknown_tier(tier_name, tiers))
-        if breaching_only and not _breaches(tier, figures, p95.get(customer.id)):
+        latency = p95.get(customer_id)
+        if breaching_only and not _breaches(tier, figures, latency):
             continue
-        rows.append(_row(customer, tier, figures, p95.get(customer.id), gaps.get(customer.id, []),
-                         spans.get(customer.id), fees.get(customer.id, customer.mrr_cents)))
+        rows.append(_row(slug, name, tier, figures, latency, gaps.get(customer_id, []),
+                         spans.get(customer_id), fees.get(customer_id, mrr_cents)))
     rows.sort(key=lambda r: r.slug)
     return rows
 
@@ -274,7 +283,7 @@ def _breaches(tier: Tier, figures: Any, p95: float | None) -> bool:
     return metrics.at_most(p95, tier.p95_latency_ms) is False
 
 
-def _row(customer: Any, tier: Tier, figures: Any, p95: float | None, gaps: list[int],
+def _row(slug: str, name: str, tier: Tier, figures: Any, p95: float | None, gaps: list[int],
          span: tuple[int, int] | None, fee_cents: int) -> SlaRow:
     every = int(figures.every) if figures else 0
     maintenance = int(figures.maintenance or 0) if figures else 0
@@ -289,7 +298,7 @@ def _row(customer: Any, tier: Tier, figures: Any, p95: float | None, gaps: list[
         [] if latency_met is not False else ["p95_latency"])
     credit = metrics.sla_credit_pct(healthy, checks, tier.credits)
     return SlaRow(
-        slug=customer.slug, name=customer.name, tier=tier.name, checks=checks, healthy=healthy,
+        slug=slug, name=name, tier=tier.name, checks=checks, healthy=healthy,
         maintenance=maintenance,
         availability_pct=metrics.sla_availability_pct(healthy, checks),
         availability_target_pct=tier.availability_pct,
