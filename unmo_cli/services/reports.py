@@ -469,6 +469,7 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
         *((_naive(w.start), _naive(w.end)) for w in weeks[-2:])],
         p95_in=(0, 1, 2), last_status_in=4)
     health_before, health_now = checks.totals(3), checks.totals(4)
+    month_p95, month_checks = checks.p95(2), checks.month(2)  # the at-risk block's
     feedback = _feedback_by_week(connection, edges)
     onboarding = _onboarding_by_week(connection, edges)
     previous = _week_figures(connection, settings, weeks[-2], base[-2], feedback[-2],
@@ -510,7 +511,7 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
         trends=trends,
         change=_changes(current, previous),
         sla_at_risk=at_risk(connection, settings, _as_of(week, now), fees=fees,
-                            p95=checks.p95(2), checks=checks.month(2)),
+                            p95=month_p95, checks=month_checks),
     )
 
 
@@ -904,7 +905,7 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
     nearest-rank p95 (check_windows.read_checks; `checks` when the caller read them already,
     the windows of `instants` first, with their p95s), one aggregate over the feedback for all
     the windows (_by_customer) and a window function per window for the newest install
-    count."""
+    count. `checks` is released (CheckWindows.release) once read."""
 
     t = _tables()
     h, f = t.health.c, t.feedback.c
@@ -919,6 +920,7 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
         checks = read_checks(connection, windows, p95_in=range(len(windows)))
     p95 = [checks.p95(i) for i in range(len(windows))]
     checked = [checks.checks_and_not_down(i) for i in range(len(windows))]
+    checks.release()  # every figure taken (the caller's first): freed before the scores
     spans = [(end - SUMMARY_WINDOW, end) for end in ends]
     if span is not None:
         spans.append((_naive(span[0]), _naive(span[1])))
