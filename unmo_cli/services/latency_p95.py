@@ -1,6 +1,6 @@
-"""Each customer's nearest-rank p95 check latency over several time windows at once: the weekly
-report's two health-score windows and its SLA month, `report sla`'s month, the segments'
-health scores."""
+"""Each customer's nearest-rank p95 check latency over several time windows at once: `report
+sla`'s month beyond sla.PER_CUSTOMER_P95_UP_TO customers. (The weekly report's windows and the
+segments' health scores take theirs from services/check_windows.py, which extends this read.)"""
 
 from __future__ import annotations
 

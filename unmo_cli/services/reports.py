@@ -10,8 +10,8 @@ a Month has the same interface. Customers and MRR come from the MRR ledger
 and reach the SQL as naive-UTC bounds; every query is SQLAlchemy Core that SQLite and PostgreSQL run
 alike: COUNT/SUM/CASE over a range of a time index (one aggregate per week, sent as one UNION ALL),
 GROUP BY customer for the portfolio, ORDER BY … LIMIT 1 OFFSET k for nearest-rank percentiles.
-Python never loops over feedback or health-check rows, only over per-week and per-customer
-aggregates.
+Python never loops over feedback rows; the health checks are read once, row by row, for every
+figure of theirs (services/check_windows.py).
 
 Over 500 lines as one module: every figure of one report, defined next to the query that
 computes it; splitting is left to the owners of the report speed work."""
