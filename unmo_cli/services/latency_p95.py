@@ -1,6 +1,6 @@
-"""Each customer's nearest-rank p95 check latency over several time windows at once: the weekly
-report's two health-score windows and its SLA month, `report sla`'s month, the segments'
-health scores."""
+"""Each customer's nearest-rank p95 check latency over several time windows at once: `report
+sla`'s month beyond sla.PER_CUSTOMER_P95_UP_TO customers. (The weekly report's windows and the
+segments' health scores take theirs from services/check_windows.py, which extends this read.)"""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def latency_p95(connection: Connection, windows: Sequence[Window]) -> list[dict[
     # Packed doubles, 8 bytes a check rather than a float object's 32: the SLA month of a
     # workspace checked every few minutes holds millions of them until sorted.
     gathered: defaultdict[int, array[float]] = defaultdict(lambda: array("d"))
-    for start, end in _stretches([windows[k] for k in live]):
+    for start, end in stretches([windows[k] for k in live]):
         statement = _read(start, end, [windows[k] for k in live], bits)
         for key, latency in chain.from_iterable(driver_batches(connection, statement)):
             gathered[key].append(latency)
@@ -62,7 +62,7 @@ def latency_p95(connection: Connection, windows: Sequence[Window]) -> list[dict[
     return found
 
 
-def _stretches(windows: list[Window]) -> list[Window]:
+def stretches(windows: list[Window]) -> list[Window]:
     """The windows' union as disjoint [start, end) stretches, in time order."""
     merged: list[Window] = []
     for start, end in sorted(windows):

@@ -10,8 +10,8 @@ a Month has the same interface. Customers and MRR come from the MRR ledger
 and reach the SQL as naive-UTC bounds; every query is SQLAlchemy Core that SQLite and PostgreSQL run
 alike: COUNT/SUM/CASE over a range of a time index (one aggregate per week, sent as one UNION ALL),
 GROUP BY customer for the portfolio, ORDER BY … LIMIT 1 OFFSET k for nearest-rank percentiles.
-Python never loops over feedback or health-check rows, only over per-week and per-customer
-aggregates.
+Python never loops over feedback rows; the health checks are read once, row by row, for every
+figure of theirs (services/check_windows.py).
 
 Over 500 lines as one module: every figure of one report, defined next to the query that
 computes it; splitting is left to the owners of the report speed work."""
@@ -37,7 +37,7 @@ from unmo_cli.errors import InputError
 from unmo_cli.files import check_output_path
 from unmo_cli.metrics import SUMMARY_WINDOW, TECHNICAL_WINDOW
 from unmo_cli.services import report_ledger
-from unmo_cli.services.latency_p95 import latency_p95
+from unmo_cli.services.check_windows import CheckWindows, read_checks
 from unmo_cli.services.periods import Month as Month
 from unmo_cli.services.periods import Period as Period
 from unmo_cli.services.periods import Week as Week
@@ -461,13 +461,17 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
     tasks_before, tasks_now = report_ledger.task_figures(connection, [
         (_naive(w.start), _naive(_as_of(w, now)), _as_of(w, now).astimezone(zone).date())
         for w in weeks[-2:]])
-    # The p95 latencies of the two health-score windows and the SLA month, in one read.
-    *score_p95, month_p95 = latency_p95(
-        connection, [*_score_windows([week.start, as_of]), checks_window(sla_month, as_of)])
+    # Every figure of the health checks in one read (check_windows): the two health-score
+    # windows and the SLA month so far (their p95 latencies too), then the week before and the
+    # report's week (health has no trend chart), the last with each customer's last status.
+    checks = read_checks(connection, [
+        *_score_windows([week.start, as_of]), checks_window(sla_month, as_of),
+        *((_naive(w.start), _naive(w.end)) for w in weeks[-2:])],
+        p95_in=(0, 1, 2), last_status_in=4)
+    health_before, health_now = checks.totals(3), checks.totals(4)
+    month_p95, month_checks = checks.p95(2), checks.month(2)  # the at-risk block's
     feedback = _feedback_by_week(connection, edges)
     onboarding = _onboarding_by_week(connection, edges)
-    # Health has no trend chart: only the report's week and the one before are aggregated.
-    health_before, health_now = _health_by_week(connection, edges[-3:])
     previous = _week_figures(connection, settings, weeks[-2], base[-2], feedback[-2],
                              onboarding[-2], health_before)
     current = _week_figures(connection, settings, weeks[-1], base[-1], feedback[-1],
@@ -492,7 +496,7 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
         mrr_churned=[dollars(b.movements.churned) for b in base],
         mrr_reactivation=[dollars(b.movements.reactivation) for b in base],
     )
-    portfolio = _portfolio(connection, settings, week, now, ledgers, score_p95)
+    portfolio = _portfolio(connection, settings, week, now, ledgers, checks)
     # The per-customer ledgers (~50 MB at 100,000 customers) are not needed after the portfolio:
     # freed before the at-risk block adds its own working set.
     del ledgers
@@ -506,7 +510,8 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
         alerts=_alerts(connection, week, now),
         trends=trends,
         change=_changes(current, previous),
-        sla_at_risk=at_risk(connection, settings, _as_of(week, now), fees=fees, p95=month_p95),
+        sla_at_risk=at_risk(connection, settings, _as_of(week, now), fees=fees,
+                            p95=month_p95, checks=month_checks),
     )
 
 
@@ -573,18 +578,6 @@ def _onboarding_by_week(connection: Connection, edges: list[datetime]) -> list[d
         "duration_sum": func.sum(o.duration_s),
     }, where=o.outcome == "success")
     return [{"count": int(r["rows"]), "duration_sum": r["duration_sum"]} for r in rows]
-
-
-def _health_by_week(connection: Connection, edges: list[datetime]) -> list[dict[str, int]]:
-    h = _tables().health.c
-    rows = _per_week(connection, h.checked_at, edges, {
-        "not_down": _count_if(h.status != "down"),
-        "healthy": _count_if(h.status == "healthy"),
-        "with_latency": func.count(h.latency_ms),
-    }, where=h.status != "maintenance")
-    return [{"checks": int(r["rows"]), "not_down": int(r["not_down"] or 0),
-             "healthy": int(r["healthy"] or 0), "with_latency": int(r["with_latency"] or 0)}
-            for r in rows]
 
 
 def _value_at_rank(connection: Connection, column: Any, rank: int, count: int,
@@ -770,49 +763,33 @@ def _as_of(week: Week, now: datetime) -> datetime:
 
 def _portfolio(connection: Connection, settings: Settings, week: Period, now: datetime,
                ledgers: dict[int, report_ledger.CustomerLedger],
-               score_p95: list[dict[int, float]] | None = None) -> list[PortfolioRow]:
+               checks: CheckWindows) -> list[PortfolioRow]:
     """A row per customer active at some time in the week (by its MRR ledger: active at the
     start, or started or reactivated within it); per-customer figures come from one GROUP BY
-    customer_id query each. Takes `ledgers` over: each customer's entry is removed as its row
+    customer_id query each, the health checks' from `checks`: read_checks of the health-score
+    windows as of the week's start and end (first, with their p95s) and of the week (its last
+    statuses: last_status_in). Takes `ledgers` over: each customer's entry is removed as its row
     is made. `mrr` is the MRR the customer pays as of the end (or paid when it
     churned), `mrr_start` and `mrr_end` those in effect at the edges (0 while churned).
 
     Everything is as of the week's end: a churn after it is not shown, the phase is the one the
     customer had then (from the phase history), the health score is computed as of then and as
-    of the end of the week before (`score_p95`: the p95 latencies of its two windows, when
-    already read). Red accounts come first, then yellow, green and those without
+    of the end of the week before. Red accounts come first, then yellow, green and those without
     a score; by MRR and slug within each colour."""
 
     t = _tables()
-    c, h = t.customers.c, t.health.c
+    c = t.customers.c
     start = _naive(week.start)
     as_of = _as_of(week, now)
-    # GROUP BY customer_id + 0, not customer_id: with the bare column SQLite walks the
-    # (customer_id, time) index customer by customer, fetching each row from wherever it lies;
-    # the expression makes it read the week's range of the time index (rows recorded in time
-    # order sit together) and group in a temporary b-tree: 2-3x faster at 10,000 customers. The
-    # literal 0 renders the same in SELECT and GROUP BY, so PostgreSQL accepts it too.
-    # Per customer: checks, not down, and the status of the last check of the week — one
-    # GROUP BY joined back on (customer_id, checked_at), which the composite index answers.
-    # Two checks at the same instant: the later-recorded one (higher id) wins.
-    h_customer = (h.customer_id + literal_column("0")).label("customer_id")
-    grouped = (select(h_customer, func.count().label("checks"),
-                      _count_if(h.status != "down").label("not_down"),
-                      func.max(h.checked_at).label("last_at"))
-               .where(_in_range(h.checked_at, week.start, week.end),
-                      h.status != "maintenance")
-               .group_by(h_customer).subquery())
-    health = {row.customer_id: row for row in connection.execute(
-        select(grouped.c.customer_id, grouped.c.checks, grouped.c.not_down, h.status)
-        .join(t.health, and_(h.customer_id == grouped.c.customer_id,
-                             h.checked_at == grouped.c.last_at))
-        .order_by(grouped.c.customer_id, h.id)).all()}
+    # Per customer: checks, not down, and the status of the last check of the week (of two at
+    # the same instant, the later-recorded one).
+    health = checks.week()
     phases = _phases_as_of(connection, as_of)
     surveys = _survey_figures_by_customer(connection, week)
     no_surveys = SurveyFigures(0, 0, None)
     # The week's feedback of each customer comes with the scores, from the same pass.
     (scores_before, scores_now), feedback = _scores_and_span(
-        connection, settings, [week.start, as_of], (week.start, week.end), score_p95)
+        connection, settings, [week.start, as_of], (week.start, week.end), checks)
     green_at, yellow_at = settings.health_score.green_at, settings.health_score.yellow_at
     platforms: dict[str, tuple[str, ...]] = {}  # the few distinct values, split once each
     # The customers last, read row by row as their rows are made (not all held first), and
@@ -920,14 +897,15 @@ def _score_windows(instants: list[datetime]) -> list[tuple[datetime, datetime]]:
 
 def _scores_and_span(connection: Connection, settings: Settings, instants: list[datetime],
                      span: tuple[datetime, datetime] | None,
-                     p95: list[dict[int, float]] | None = None
+                     checks: CheckWindows | None = None
                      ) -> tuple[list[dict[int, int | None]], dict[int, tuple[int, ...]]]:
     """_health_scores, and with `span` ([start, end)) each customer's feedback within it
     (responses, answered, score_sum, promoters, detractors: the portfolio's week), read in
-    the same pass over the feedback: one aggregate over the checks and one over the feedback
-    for all the windows (_by_customer), one read of the latencies for every window's
-    nearest-rank p95 (latency_p95; `p95` when the caller read them already, window by window)
-    and a window function per window for the newest install count."""
+    the same pass over the feedback: one read of the checks for every window's counts and
+    nearest-rank p95 (check_windows.read_checks; `checks` when the caller read them already,
+    the windows of `instants` first, with their p95s), one aggregate over the feedback for all
+    the windows (_by_customer) and a window function per window for the newest install
+    count. `checks` is released (CheckWindows.release) once read."""
 
     t = _tables()
     h, f = t.health.c, t.feedback.c
@@ -938,10 +916,11 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
                 & (h.status != "maintenance"))
 
     windows = _score_windows(instants)
-    if p95 is None:
-        p95 = latency_p95(connection, windows)
-    checks = _by_customer(connection, h.checked_at, windows,
-                          [_count_if(h.status != "down")], where=h.status != "maintenance")
+    if checks is None:
+        checks = read_checks(connection, windows, p95_in=range(len(windows)))
+    p95 = [checks.p95(i) for i in range(len(windows))]
+    checked = [checks.checks_and_not_down(i) for i in range(len(windows))]
+    checks.release()  # every figure taken (the caller's first): freed before the scores
     spans = [(end - SUMMARY_WINDOW, end) for end in ends]
     if span is not None:
         spans.append((_naive(span[0]), _naive(span[1])))
@@ -962,7 +941,7 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
         # dict of availabilities or sentiments in between (100,000 customers, twice).
         # Most customers share their few counts with many others: each distinct set of counts
         # is turned into its figures once.
-        checked_in, answered_in = checks[i], feedback[i]
+        checked_in, answered_in = checked[i], feedback[i]
         scores: dict[int, int | None] = {}
         for customer_id in checked_in.keys() | answered_in.keys() | installs.keys():
             counts = checked_in.get(customer_id)  # (checks, not down)
@@ -985,7 +964,7 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
                 availability, p95[i].get(customer_id), satisfaction, nps,
                 installs.get(customer_id), targets, weights)
         results.append(scores)
-        checks[i] = feedback[i] = {}  # the window's counts are no longer needed: freed now
+        checked[i] = feedback[i] = {}  # the window's counts are no longer needed: freed now
     return results, (feedback[-1] if span is not None else {})
 
 
