@@ -52,6 +52,25 @@ def test_cents_of_a_float_are_the_decimal_s(amount: float):
     assert money.cents_of_dollars(amount) == expected
 
 
+@given(st.one_of(st.floats(allow_nan=False, allow_infinity=False),
+                 st.integers(-10**17, 10**17).map(lambda cents: cents / 100),
+                 st.integers(-10**6, 10**6).map(lambda tenths: tenths / 10),
+                 st.sampled_from([-0.0, 0.0, -0.5, 0.05, -0.01, 1e16, 1e15 + 0.3, 0.1 + 0.2,
+                                  1e-7, 5e-324, 2353.9615, 10200.5])))
+def test_a_float_amount_for_machines_is_the_decimal_s(amount: float):
+    """dollars_for_machines writes a float with one or two places from its own text: the
+    amount the Decimal of its shortest repr gives, rounded half up to the cent, for any float."""
+    from decimal import ROUND_HALF_UP
+
+    try:
+        cents = int((Decimal(repr(amount)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    except InvalidOperation:  # beyond Decimal's 28 digits (1e+26): refused either way
+        with pytest.raises(InvalidOperation):
+            money.dollars_for_machines(amount)
+        return
+    assert money.dollars_for_machines(amount) == f"{Decimal(cents).scaleb(-2):.2f}"
+
+
 def test_examples():
     assert money.for_people(250000) == "$2,500.00"
     assert money.for_people(250050) == "$2,500.50"

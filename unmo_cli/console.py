@@ -10,14 +10,12 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
-from datetime import date, datetime
-from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unmo_cli.clock import iso
 from unmo_cli.errors import InputError
+from unmo_cli.json_output import COMPACT as _COMPACT
+from unmo_cli.json_output import JsonRows
+from unmo_cli.json_output import default as _json_default
 
 # The tables every command prints (unmo_cli.tables), under the names the commands use.
 from unmo_cli.tables import (
@@ -93,20 +91,6 @@ def _console_for(stream: Any) -> Console:
     return cached
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, Path):
-        return value.as_posix()
-    if hasattr(value, "__dataclass_fields__"):
-        return asdict(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
 def to_json(document: Any, *, indent: bool | None = None) -> str:
     """The document as standard JSON: indented for a person when `indent` (by default: when
     stdout is a terminal), else compact on one line, through the json module's C encoder (what a
@@ -117,13 +101,10 @@ def to_json(document: Any, *, indent: bool | None = None) -> str:
     return "".join(iter_json(document, indent=indent))
 
 
-_COMPACT = json.JSONEncoder(ensure_ascii=False, default=_json_default, allow_nan=False,
-                            separators=(",", ":"))
-
-
 def iter_json(document: Any, *, indent: bool | None = None) -> Iterator[str]:
     """to_json in pieces: compact, each top-level iterator's items encoded one at a time, so a
-    large array is never held whole, as objects or as text."""
+    large array is never held whole, as objects or as text. A JsonRows array is written from its
+    rows' own text, the same bytes as their dicts' (indented, it is read as the dicts)."""
     if indent is None:
         indent = stdout_is_terminal()
     streamed = isinstance(document, dict) and all(type(key) is str for key in document) and any(
@@ -145,8 +126,9 @@ def iter_json(document: Any, *, indent: bool | None = None) -> Iterator[str]:
         separator = ","
         if isinstance(value, Iterator):
             opening = "["
-            for item in value:
-                yield opening + encode(item)
+            # Rows that write their own text (unmo_cli.json_output) skip a dict each.
+            for item in value.texts() if isinstance(value, JsonRows) else map(encode, value):
+                yield opening + item
                 opening = ","
             yield "[]" if opening == "[" else "]"
         else:

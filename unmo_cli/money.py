@@ -33,6 +33,17 @@ def cents_of_dollars(dollars_value: float | int | Decimal) -> int:
 
 def dollars_for_machines(dollars_value: float | int | None) -> str | None:
     """`for_machines` of a figure computed in dollars; None stays None (JSON null)."""
+    if type(dollars_value) is float:
+        # A float whose shortest text has one or two places (an amount in cents: nearly every
+        # one a report writes) is its own answer, the second place filled in and -0.0 written
+        # 0.00: the text cents_of_dollars reads those cents from, and for_machines gives back.
+        # (A text without "." — "1e+16", "inf" — counts as three places or more.)
+        text = repr(dollars_value)
+        places = len(text) - text.find(".") - 1
+        if places == 2:
+            return text
+        if places == 1:
+            return text + "0" if dollars_value else "0.00"
     return None if dollars_value is None else for_machines(cents_of_dollars(dollars_value))
 
 

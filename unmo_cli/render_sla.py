@@ -117,9 +117,9 @@ def deliver(report: SlaReport, fmt: str, output: Path | None) -> None:
         text = console.render_text(render_table(report)) + _summary_line(report) + "\n"
     elif fmt == "json":
         if output is None:
-            console.emit_json(report.as_json())
+            console.emit_json(report.json_document())
             return
-        text = console.to_json(report.as_json(), indent=False) + "\n"
+        text = console.to_json(report.json_document(), indent=False) + "\n"
     else:
         text = {"csv": render_csv, "markdown": render_markdown, "html": render_html}[fmt](report)
     if output is None:

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, literal, literal_column, select, union_all
 
-from unmo_cli import clock, metrics, money
+from unmo_cli import clock, json_output, metrics, money
 from unmo_cli.db import database_exists, open_database, open_empty, tables
 from unmo_cli.errors import InputError
 from unmo_cli.files import check_output_path
@@ -208,7 +208,7 @@ class PortfolioRow:
     provider: str
     events_per_day: int
     mrr: float
-    phase: str
+    phase: str | None  # None: unknown (a week before the phase history began)
     new: bool  # created within the week
     created_at: str | None
     churned_at: str | None
@@ -256,16 +256,60 @@ class PortfolioRow:
                 "surveys_sent": self.surveys_sent, "surveys_answered": self.surveys_answered,
                 "survey_response_rate_pct": self.survey_response_rate_pct}
 
+    def json_text(self) -> str:
+        """as_json()'s object as compact JSON text, made without the dict (json_output.JsonRows:
+        most of the weekly report's writing at 100,000 customers). Keys and order as as_json's:
+        tests/test_json_output.py holds the two to the same bytes."""
+        string, number, money = json_output.optional_string, json_output.number, _money_json
+        new, expansion, contraction, churned, reactivation = _movements_json(self.movements)
+        return (f'{{"slug":{string(self.slug)},"name":{string(self.name)},'
+                f'"industry":{string(self.industry)},'
+                f'"integration":{string(self.integration)},'
+                f'"platforms":{json_output.strings(self.platforms)},'
+                f'"provider":{string(self.provider)},'
+                f'"events_per_day":{number(self.events_per_day)},'
+                f'"mrr":{money(self.mrr)},"phase":{string(self.phase)},'
+                f'"new":{json_output.boolean(self.new)},'
+                f'"created_at":{string(self.created_at)},'
+                f'"churned_at":{string(self.churned_at)},'
+                f'"responses":{number(self.responses)},'
+                f'"satisfaction_pct":{number(self.satisfaction_pct)},"nps":{number(self.nps)},'
+                f'"health_checks":{number(self.health_checks)},'
+                f'"availability_pct":{number(self.availability_pct)},'
+                f'"health_status":{string(self.health_status)},'
+                f'"health_score":{number(self.health_score)},'
+                f'"health_color":{string(self.health_color)},'
+                f'"health_score_change":{number(self.health_score_change)},'
+                f'"mrr_start":{money(self.mrr_start)},"mrr_end":{money(self.mrr_end)},'
+                f'"mrr_new":{new},"mrr_expansion":{expansion},"mrr_contraction":{contraction},'
+                f'"mrr_churned":{churned},"mrr_reactivation":{reactivation},'
+                f'"surveys_sent":{number(self.surveys_sent)},'
+                f'"surveys_answered":{number(self.surveys_answered)},'
+                f'"survey_response_rate_pct":{number(self.survey_response_rate_pct)}}}')
+
 
 # money.dollars_for_machines, remembered: most of a portfolio row's eight amounts are the same
 # few values (0.00 movements) across 100,000 rows. Equal floats give the same text (0.0, -0.0).
 _money_text = lru_cache(maxsize=1 << 14)(money.dollars_for_machines)
 
 
+@lru_cache(maxsize=1 << 14)
+def _money_json(dollars: float) -> str:
+    """An amount as json_text writes it: as_json's money text, as JSON (`"2500.00"`), remembered
+    as _money_text is (a hit is one look-up, not three calls)."""
+    return json_output.optional_string(money.dollars_for_machines(dollars))
+
+
 @lru_cache(maxsize=1 << 10)
 def _movement_texts(movements: tuple[float, ...]) -> tuple[str | None, ...]:
     """A row's movements as money text: most rows share NO_MOVEMENTS, so mostly one look-up."""
     return tuple(map(_money_text, movements))
+
+
+@lru_cache(maxsize=1 << 10)
+def _movements_json(movements: tuple[float, ...]) -> tuple[str, ...]:
+    """_movement_texts as json_text writes them."""
+    return tuple(map(_money_json, movements))
 
 
 @dataclass(frozen=True)
@@ -342,16 +386,16 @@ class WeeklyReport:
         return document
 
     def json_document(self) -> dict[str, Any]:
-        """as_json with the portfolio as an iterator that makes each row's object as it is
-        read: a writer that streams it (console.emit_json) never holds the 100,000 objects, or
-        their text, at once."""
+        """as_json with the portfolio and sla_at_risk as json_output.JsonRows, iterators that make
+        each row's object as it is read: a writer that streams them (console.emit_json) never
+        holds the 100,000 objects, or their text, at once, and writes each row's own text."""
         document = self.current.as_json()
         noun = self.week.noun
         document = {noun: document.pop(noun), "start": document.pop("start"),
                     "end": document.pop("end"), "timezone": self.timezone,
                     "complete": self.complete, **document}
         document["targets"] = [asdict(row) for row in self.targets]
-        document["portfolio"] = (row.as_json() for row in self.portfolio)
+        document["portfolio"] = json_output.JsonRows(self.portfolio)
         # vars() rather than asdict(): asdict deep-copies; these rows hold only scalars.
         document["alerts"] = [dict(vars(row)) for row in self.alerts]
         document["previous"] = self.previous.as_json()
@@ -360,7 +404,7 @@ class WeeklyReport:
         if noun != "week":
             document["trends"] = {(f"{noun}s" if name == "weeks" else name): values
                                   for name, values in document["trends"].items()}
-        document["sla_at_risk"] = (row.as_json() for row in self.sla_at_risk)
+        document["sla_at_risk"] = json_output.JsonRows(self.sla_at_risk)
         _money_for_machines(document)
         return document
 

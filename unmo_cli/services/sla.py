@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, select, type_coerce
 from sqlalchemy.types import NullType
 
-from unmo_cli import clock, metrics, money
+from unmo_cli import clock, json_output, metrics, money
 from unmo_cli.db import database_exists, driver_batches, open_database, open_empty, tables
 from unmo_cli.errors import InputError
 from unmo_cli.files import check_output_path
@@ -119,6 +119,24 @@ class SlaRow:
                 "mrr": money.for_machines(self.mrr_cents),
                 "credit": money.for_machines(self.credit_cents)}
 
+    def json_text(self) -> str:
+        """as_json()'s object as compact JSON text, made without the dict (json_output.JsonRows).
+        Keys and order as as_json's: tests/test_json_output.py holds the two to the same bytes."""
+        string, number = json_output.optional_string, json_output.number
+        return (f'{{"slug":{string(self.slug)},"name":{string(self.name)},'
+                f'"tier":{string(self.tier)},"checks":{number(self.checks)},'
+                f'"healthy":{number(self.healthy)},"maintenance":{number(self.maintenance)},'
+                f'"availability_pct":{number(self.availability_pct)},'
+                f'"availability_target_pct":{number(self.availability_target_pct)},'
+                f'"p95_latency_ms":{number(self.p95_latency_ms)},'
+                f'"p95_latency_target_ms":{number(self.p95_latency_target_ms)},'
+                f'"downtime_minutes":{number(self.downtime_minutes)},'
+                f'"met":{json_output.boolean(self.met)},'
+                f'"breached":{json_output.strings(self.breached)},'
+                f'"credit_pct":{number(self.credit_pct)},'
+                f'"mrr":{string(money.for_machines(self.mrr_cents))},'
+                f'"credit":{string(money.for_machines(self.credit_cents))}}}')
+
 
 @dataclass(frozen=True)
 class SlaReport:
@@ -137,10 +155,17 @@ class SlaReport:
                 "credit": money.for_machines(sum(r.credit_cents for r in self.rows))}
 
     def as_json(self) -> dict[str, Any]:
+        document = self.json_document()
+        document["customers"] = list(document["customers"])
+        return document
+
+    def json_document(self) -> dict[str, Any]:
+        """as_json with the customers as a json_output.JsonRows: a writer that streams it
+        (console.emit_json) writes each row's own text, never the row's dict."""
         return {"month": self.month.label, "start": clock.iso(self.month.start),
                 "end": clock.iso(self.month.end), "timezone": self.timezone,
                 "complete": self.complete, "tiers": [t.as_json() for t in self.tiers],
-                "summary": self.summary, "customers": [r.as_json() for r in self.rows]}
+                "summary": self.summary, "customers": json_output.JsonRows(self.rows)}
 
 
 def check_format(fmt: str) -> str:
