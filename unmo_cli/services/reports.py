@@ -29,10 +29,11 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, literal, literal_column, select, union_all
+from sqlalchemy import and_, case, cast, func, literal, literal_column, select, union_all
+from sqlalchemy.types import BigInteger
 
 from unmo_cli import clock, metrics, money
-from unmo_cli.db import database_exists, open_database, open_empty, tables
+from unmo_cli.db import database_exists, driver_batches, open_database, open_empty, tables
 from unmo_cli.errors import InputError
 from unmo_cli.files import check_output_path
 from unmo_cli.metrics import SUMMARY_WINDOW, TECHNICAL_WINDOW
@@ -952,38 +953,35 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
                "sentiment": settings.health_score.weight_sentiment,
                "engagement": settings.health_score.weight_engagement}
     targets = settings.targets
-    score_of = metrics.health_score_of
-    availabilities: dict[tuple[int, ...], float | None] = {}
-    sentiments: dict[tuple[int, ...], tuple[float | None, int | None]] = {}
+    combine, engagement_of = metrics.score_of_components, metrics.engagement_component
+    # Each component is taken once per distinct input, not once per customer and window: most
+    # customers share their counts (and their p95) with many others. (A component that is None
+    # is only taken again.)
+    technicals: dict[tuple[Any, float | None], float | None] = {}
+    sentiments: dict[tuple[int, ...], float | None] = {}
     results: list[dict[int, int | None]] = []
     for i, end in enumerate(ends):
         installs = _newest_installs(connection, in_checks(end))
-        # Each customer's figures straight from its window's counts into the score, with no
-        # dict of availabilities or sentiments in between (100,000 customers, twice).
-        # Most customers share their few counts with many others: each distinct set of counts
-        # is turned into its figures once.
-        checked_in, answered_in = checks[i], feedback[i]
+        checked_in, answered_in, latencies = checks[i], feedback[i], p95[i]
         scores: dict[int, int | None] = {}
         for customer_id in checked_in.keys() | answered_in.keys() | installs.keys():
             counts = checked_in.get(customer_id)  # (checks, not down)
-            availability = None
-            if counts is not None:
-                availability = availabilities.get(counts)
-                if availability is None:
-                    availability = availabilities[counts] = metrics.availability_pct(
-                        counts[1], counts[0])
+            latency = latencies.get(customer_id)
+            technical = technicals.get((counts, latency))
+            if technical is None:
+                technical = technicals[counts, latency] = metrics.technical_component(
+                    None if counts is None else metrics.availability_pct(counts[1], counts[0]),
+                    latency, targets)
             answers = answered_in.get(customer_id)  # (responses, answered, score_sum, …)
-            satisfaction = nps = None
+            sentiment = None
             if answers is not None:
-                figures = sentiments.get(answers)
-                if figures is None:
-                    figures = sentiments[answers] = (
+                sentiment = sentiments.get(answers)
+                if sentiment is None:
+                    sentiment = sentiments[answers] = metrics.sentiment_component(
                         metrics.satisfaction_pct(answers[2], answers[0]),
-                        metrics.nps(answers[3], answers[4], answers[1]))
-                satisfaction, nps = figures
-            scores[customer_id] = score_of(
-                availability, p95[i].get(customer_id), satisfaction, nps,
-                installs.get(customer_id), targets, weights)
+                        metrics.nps(answers[3], answers[4], answers[1]), targets)
+            scores[customer_id] = combine(technical, sentiment,
+                                          engagement_of(installs.get(customer_id)), weights)
         results.append(scores)
         checks[i] = feedback[i] = {}  # the window's counts are no longer needed: freed now
     return results, (feedback[-1] if span is not None else {})
@@ -1022,17 +1020,21 @@ def _by_customer(connection: Connection, column: Any, windows: list[tuple[dateti
     for start, end in windows:
         inside = [index for index, (a, b) in enumerate(segments) if start <= a and b <= end]
         for name in names:
-            columns.append(func.sum(case((rows.c.segment.in_(inside), rows.c[name]), else_=0))
+            # BIGINT: PostgreSQL's SUM of a count is NUMERIC (a Decimal per value); cast, both
+            # databases give ints, which the rows' tuples then hold as they come.
+            columns.append(cast(func.sum(case((rows.c.segment.in_(inside), rows.c[name]),
+                                              else_=0)), BigInteger)
                            if inside else literal_column("0"))
     result: list[dict[int, tuple[int, ...]]] = [{} for _ in windows]
     width = len(names)
-    for row in chain.from_iterable(connection.execute(
-            select(rows.c.customer_id, *columns).group_by(rows.c.customer_id))
-            .partitions(BATCH)):
-        for i, found in enumerate(result):
-            values = row[1 + i * width:1 + (i + 1) * width]
-            if values[0]:
-                found[row[0]] = tuple(map(int, values))
+    # Each window's values: a slice of the driver's tuple (db.driver_batches: no Row objects).
+    parts = [(found, 1 + i * width, slice(1 + i * width, 1 + (i + 1) * width))
+             for i, found in enumerate(result)]
+    for row in chain.from_iterable(driver_batches(
+            connection, select(rows.c.customer_id, *columns).group_by(rows.c.customer_id))):
+        for found, count, values in parts:
+            if row[count]:
+                found[row[0]] = row[values]
     return result
 
 
