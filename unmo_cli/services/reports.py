@@ -24,6 +24,7 @@ from datetime import datetime
 from fractions import Fraction
 from functools import lru_cache
 from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -831,6 +832,7 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
     # new string per row, and 100,000 rows held until written keep five of them each.
     shared = sys.intern  # (the columns are NOT NULL)
     sentiments: dict[tuple[int, ...], tuple[float | None, int | None]] = {}  # the few count sets
+    availabilities: dict[tuple[int, int], float | None] = {}  # (checks, not down): as few
     for (customer_id, slug, name, industry, integration, listed, provider, events_per_day,
          phase, created_at) in customers:
         # Each customer's figures are taken out as its row is made, so they are freed while
@@ -862,26 +864,44 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
         rows.append(PortfolioRow(
             slug=slug, name=name, industry=shared(industry), integration=shared(integration),
             platforms=split, provider=shared(provider), events_per_day=events_per_day,
-            mrr=dollars(ledger.contracted_end) or 0.0,
+            # The ledger's cents are ints: metrics.cents_to_dollars's cents / 100, inline.
+            mrr=ledger.contracted_end / 100,
             phase=shared(phase) if changed is None else changed[0],
             new=created_at >= start,
             created_at=clock.iso(created_at),
             churned_at=None if churned_at is None else clock.iso(churned_at),
             responses=responses, satisfaction_pct=satisfaction, nps=nps,
             health_checks=int(hc.checks) if hc else 0,
-            availability_pct=metrics.availability_pct(int(hc.not_down), int(hc.checks))
-            if hc else None,
+            availability_pct=None if hc is None else _availability(
+                availabilities, int(hc.checks), int(hc.not_down)),
             health_status=shared(hc.status) if hc else None,
             health_score=score, health_color=metrics.health_color(score, green_at, yellow_at),
             health_score_change=None if score is None or before is None else score - before,
-            mrr_start=dollars(ledger.mrr_start) or 0.0, mrr_end=dollars(ledger.mrr_end) or 0.0,
+            mrr_start=ledger.mrr_start / 100, mrr_end=ledger.mrr_end / 100,
             movements=NO_MOVEMENTS if not any(movements)
             else tuple(dollars(cents) or 0.0 for cents in movements),
             surveys_sent=surveyed.sent, surveys_answered=surveyed.answered,
             survey_response_rate_pct=surveyed.response_rate_pct))
-    rows.sort(key=lambda row: (COLOR_ORDER.get(row.health_color, len(COLOR_ORDER)),
-                               -row.mrr, row.slug))
+    # By colour, then MRR descending, then slug: each colour's rows sorted twice on one
+    # attribute (stable sorts; C key functions), not once on a tuple made per row.
+    by_color: dict[str | None, list[PortfolioRow]] = {color: [] for color in COLOR_ORDER}
+    for row in rows:
+        by_color.setdefault(row.health_color, []).append(row)
+    rows = []
+    for same_color in by_color.values():
+        same_color.sort(key=attrgetter("slug"))
+        same_color.sort(key=attrgetter("mrr"), reverse=True)
+        rows += same_color
     return rows
+
+
+def _availability(known: dict[tuple[int, int], float | None], checks: int,
+                  not_down: int) -> float | None:
+    """metrics.availability_pct, once per distinct (checks, not down)."""
+    key = (checks, not_down)
+    if key not in known:
+        known[key] = metrics.availability_pct(not_down, checks)
+    return known[key]
 
 
 COLOR_ORDER = {"red": 0, "yellow": 1, "green": 2}  # then the customers without a score
