@@ -979,6 +979,7 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
     # is only taken again.)
     technicals: dict[tuple[Any, float | None], float | None] = {}
     sentiments: dict[tuple[int, ...], float | None] = {}
+    scored: dict[tuple[float | None, ...], int | None] = {}  # and each distinct three, once
     results: list[dict[int, int | None]] = []
     for i, end in enumerate(ends):
         installs = _newest_installs(connection, in_checks(end))
@@ -1000,8 +1001,10 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
                     sentiment = sentiments[answers] = metrics.sentiment_component(
                         metrics.satisfaction_pct(answers[2], answers[0]),
                         metrics.nps(answers[3], answers[4], answers[1]), targets)
-            scores[customer_id] = combine(technical, sentiment,
-                                          engagement_of(installs.get(customer_id)), weights)
+            three = (technical, sentiment, engagement_of(installs.get(customer_id)))
+            if three not in scored:
+                scored[three] = combine(*three, weights)
+            scores[customer_id] = scored[three]
         results.append(scores)
         checks[i] = feedback[i] = {}  # the window's counts are no longer needed: freed now
     return results, (feedback[-1] if span is not None else {})
