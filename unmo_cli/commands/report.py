@@ -24,14 +24,21 @@ OUTPUT = typer.Option(None, "--output", "-o", metavar="FILE",
 def _deliver(noun: str, period: str | None, fmt: ReportFormat | None, json_output: bool,
              output: Path | None) -> None:
     from unmo_cli import console
-    from unmo_cli.render_report import deliver
     from unmo_cli.services.reports import check_format, period_report
     from unmo_cli.workspace import load_workspace
 
     chosen = console.chosen_format(value(fmt), json_output, default="table")
     ws = load_workspace()
     report = period_report(noun, period, chosen, output, ws, None)
-    deliver(ws, report, check_format(chosen), output)
+    chosen = check_format(chosen)
+    if chosen == "json" and output is None:
+        # The report's own document, streamed: render_report (the other formats, their
+        # templates and tables: 0.1 G instructions to import) is not needed for it.
+        console.emit_json(report.json_document())
+        return
+    from unmo_cli.render_report import deliver
+
+    deliver(ws, report, chosen, output)
 
 
 @app.command("weekly")

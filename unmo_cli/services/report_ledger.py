@@ -29,7 +29,7 @@ from sqlalchemy import case, func, or_, select, type_coerce
 from sqlalchemy.types import NullType
 
 from unmo_cli import clock, metrics
-from unmo_cli.db import tables
+from unmo_cli.db import driver_batches, tables
 
 if TYPE_CHECKING:
     from datetime import date
@@ -99,12 +99,14 @@ def read_ledger(connection: Connection, edges: list[datetime],
     dialect = connection.dialect
     stored = m.effective_at.type.dialect_impl(dialect)
     to_stored = stored.bind_processor(dialect) or _same
-    events = dict(connection.execute(select(c.id, c.events_per_day)).all())
-    # NullType: effective_at as the driver returns it (SQLite: its DATETIME text), unparsed.
-    # In batches: a fetch per row costs SQLAlchemy more than making the row does.
-    rows = chain.from_iterable(connection.execute(
-        select(m.customer_id, m.kind, m.mrr_cents, type_coerce(m.effective_at, NullType()))
-        .order_by(m.customer_id, m.effective_at, m.id)).partitions(10_000))
+    # The driver's own tuples (db.driver_batches), not Row objects: effective_at is wanted as
+    # the driver gives it (NullType: on SQLite its DATETIME text, unparsed), the rest are ints
+    # and the kind's text; a Row per ledger row cost more than the pass over it.
+    events = dict(chain.from_iterable(driver_batches(connection,
+                                                     select(c.id, c.events_per_day))))
+    rows = chain.from_iterable(driver_batches(connection, select(
+        m.customer_id, m.kind, m.mrr_cents, type_coerce(m.effective_at, NullType()))
+        .order_by(m.customer_id, m.effective_at, m.id)))
     return tally(rows, [to_stored(edge) for edge in edges],
                  None if fees_at is None else to_stored(fees_at), events,
                  stored.result_processor(dialect, None) or _same)
@@ -127,11 +129,17 @@ def tally(rows: Iterable[Sequence[Any]], edges: Sequence[Any], fees_at: Any,
     movements) — metrics' identity, current = previous + movements."""
     last = len(edges) - 1
     before, start = last - 2, last - 1  # the report's period is [edges[start], edges[last])
+    first = edges[0]
     moves = [[0] * len(metrics.MOVEMENT_KINDS) for _ in edges]  # per period, by its end's index
     starts, arrivals, churns, events_moved = ([0] * len(edges) for _ in range(4))
     total = active = mrr = events_per_day = 0
     customers: dict[int, CustomerLedger] = {}
     fees: dict[int, int] = {}
+    with_fees = fees_at is not None
+    # fees_at at or after the first edge (the report's case): every row before that edge is
+    # before fees_at too, and needs no comparison.
+    early_fees = with_fees and not fees_at < first
+    movement = metrics.mrr_movement
     for customer_id, entries in groupby(rows, itemgetter(0)):
         ev = events.get(customer_id)
         previous = 0
@@ -142,38 +150,48 @@ def tally(rows: Iterable[Sequence[Any]], edges: Sequence[Any], fees_at: Any,
         entered = False
         own: list[int] | None = None  # the movements in the report's period
         for _, kind, cents, at in entries:
-            period = bisect_right(edges, at)  # the edges at or before `at`
-            if period <= last:
+            if at < first:
+                # Before the first edge (most rows): no movement of any period, and in effect
+                # at every edge until a later row — at_before, at_start and at_end are set from
+                # the last of them once, below, not from each.
+                at_first = (kind, cents, previous, at)
+                if kind != "churn" and (early_fees or with_fees and at < fees_at):
+                    fee = cents
+                previous = cents
+                continue
+            if at_end is None:
+                at_before = at_start = at_end = at_first
+            period = bisect_right(edges, at)  # the edges at or before `at`: 1 or more
+            if period <= last:  # effective within [edges[period - 1], edges[period])
                 row = (kind, cents, previous, at)
                 at_end = row
                 if period <= start:
                     at_start = row
                     if period <= before:
                         at_before = row
-                        if period == 0:
-                            at_first = row
-                if period:  # effective within [edges[period - 1], edges[period])
-                    name, amount = metrics.mrr_movement(previous, kind, cents)
-                    index = _MOVEMENT_INDEX.get(name)
-                    if ev is not None:
-                        if index is not None:
-                            moves[period][index] += amount
-                        if kind == "start" or kind == "reactivation":
-                            starts[period] += kind == "start"
-                            arrivals[period] += 1
-                            events_moved[period] += ev
-                        elif kind == "churn":
-                            churns[period] += 1
-                            events_moved[period] -= ev
-                    if period == last:
-                        if index is not None:
-                            if own is None:
-                                own = [0] * len(_NO_MOVEMENTS)
-                            own[index] += amount
-                        entered = entered or kind == "start" or kind == "reactivation"
-            if fees_at is not None and kind != "churn" and at < fees_at:
+                name, amount = movement(previous, kind, cents)
+                index = _MOVEMENT_INDEX.get(name)
+                if ev is not None:
+                    if index is not None:
+                        moves[period][index] += amount
+                    if kind == "start" or kind == "reactivation":
+                        starts[period] += kind == "start"
+                        arrivals[period] += 1
+                        events_moved[period] += ev
+                    elif kind == "churn":
+                        churns[period] += 1
+                        events_moved[period] -= ev
+                if period == last:
+                    if index is not None:
+                        if own is None:
+                            own = [0] * len(_NO_MOVEMENTS)
+                        own[index] += amount
+                    entered = entered or kind == "start" or kind == "reactivation"
+            if with_fees and kind != "churn" and at < fees_at:
                 fee = cents
             previous = cents
+        if at_end is None:  # no row at or after the first edge
+            at_before = at_start = at_end = at_first
         if at_first is not None and ev is not None:
             total += 1
             if at_first[0] != "churn":

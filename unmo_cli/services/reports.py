@@ -24,15 +24,17 @@ from datetime import datetime
 from fractions import Fraction
 from functools import lru_cache
 from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, literal, literal_column, select, union_all
+from sqlalchemy import and_, case, cast, func, literal, literal_column, select, union_all
+from sqlalchemy.types import BigInteger
 
 from unmo_cli import clock, json_output, metrics, money
-from unmo_cli.db import database_exists, open_database, open_empty, tables
+from unmo_cli.db import database_exists, driver_batches, open_database, open_empty, tables
 from unmo_cli.errors import InputError
 from unmo_cli.files import check_output_path
 from unmo_cli.metrics import SUMMARY_WINDOW, TECHNICAL_WINDOW
@@ -851,6 +853,7 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
     # new string per row, and 100,000 rows held until written keep five of them each.
     shared = sys.intern  # (the columns are NOT NULL)
     sentiments: dict[tuple[int, ...], tuple[float | None, int | None]] = {}  # the few count sets
+    availabilities: dict[tuple[int, int], float | None] = {}  # (checks, not down): as few
     for (customer_id, slug, name, industry, integration, listed, provider, events_per_day,
          phase, created_at) in customers:
         # Each customer's figures are taken out as its row is made, so they are freed while
@@ -882,26 +885,44 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
         rows.append(PortfolioRow(
             slug=slug, name=name, industry=shared(industry), integration=shared(integration),
             platforms=split, provider=shared(provider), events_per_day=events_per_day,
-            mrr=dollars(ledger.contracted_end) or 0.0,
+            # The ledger's cents are ints: metrics.cents_to_dollars's cents / 100, inline.
+            mrr=ledger.contracted_end / 100,
             phase=shared(phase) if changed is None else changed[0],
             new=created_at >= start,
             created_at=clock.iso(created_at),
             churned_at=None if churned_at is None else clock.iso(churned_at),
             responses=responses, satisfaction_pct=satisfaction, nps=nps,
             health_checks=int(hc.checks) if hc else 0,
-            availability_pct=metrics.availability_pct(int(hc.not_down), int(hc.checks))
-            if hc else None,
+            availability_pct=None if hc is None else _availability(
+                availabilities, int(hc.checks), int(hc.not_down)),
             health_status=shared(hc.status) if hc else None,
             health_score=score, health_color=metrics.health_color(score, green_at, yellow_at),
             health_score_change=None if score is None or before is None else score - before,
-            mrr_start=dollars(ledger.mrr_start) or 0.0, mrr_end=dollars(ledger.mrr_end) or 0.0,
+            mrr_start=ledger.mrr_start / 100, mrr_end=ledger.mrr_end / 100,
             movements=NO_MOVEMENTS if not any(movements)
             else tuple(dollars(cents) or 0.0 for cents in movements),
             surveys_sent=surveyed.sent, surveys_answered=surveyed.answered,
             survey_response_rate_pct=surveyed.response_rate_pct))
-    rows.sort(key=lambda row: (COLOR_ORDER.get(row.health_color, len(COLOR_ORDER)),
-                               -row.mrr, row.slug))
+    # By colour, then MRR descending, then slug: each colour's rows sorted twice on one
+    # attribute (stable sorts; C key functions), not once on a tuple made per row.
+    by_color: dict[str | None, list[PortfolioRow]] = {color: [] for color in COLOR_ORDER}
+    for row in rows:
+        by_color.setdefault(row.health_color, []).append(row)
+    rows = []
+    for same_color in by_color.values():
+        same_color.sort(key=attrgetter("slug"))
+        same_color.sort(key=attrgetter("mrr"), reverse=True)
+        rows += same_color
     return rows
+
+
+def _availability(known: dict[tuple[int, int], float | None], checks: int,
+                  not_down: int) -> float | None:
+    """metrics.availability_pct, once per distinct (checks, not down)."""
+    key = (checks, not_down)
+    if key not in known:
+        known[key] = metrics.availability_pct(not_down, checks)
+    return known[key]
 
 
 COLOR_ORDER = {"red": 0, "yellow": 1, "green": 2}  # then the customers without a score
@@ -975,38 +996,38 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
                "sentiment": settings.health_score.weight_sentiment,
                "engagement": settings.health_score.weight_engagement}
     targets = settings.targets
-    score_of = metrics.health_score_of
-    availabilities: dict[tuple[int, ...], float | None] = {}
-    sentiments: dict[tuple[int, ...], tuple[float | None, int | None]] = {}
+    combine, engagement_of = metrics.score_of_components, metrics.engagement_component
+    # Each component is taken once per distinct input, not once per customer and window: most
+    # customers share their counts (and their p95) with many others. (A component that is None
+    # is only taken again.)
+    technicals: dict[tuple[Any, float | None], float | None] = {}
+    sentiments: dict[tuple[int, ...], float | None] = {}
+    scored: dict[tuple[float | None, ...], int | None] = {}  # and each distinct three, once
     results: list[dict[int, int | None]] = []
     for i, end in enumerate(ends):
         installs = _newest_installs(connection, in_checks(end))
-        # Each customer's figures straight from its window's counts into the score, with no
-        # dict of availabilities or sentiments in between (100,000 customers, twice).
-        # Most customers share their few counts with many others: each distinct set of counts
-        # is turned into its figures once.
-        checked_in, answered_in = checked[i], feedback[i]
+        checked_in, answered_in, latencies = checked[i], feedback[i], p95[i]
         scores: dict[int, int | None] = {}
         for customer_id in checked_in.keys() | answered_in.keys() | installs.keys():
             counts = checked_in.get(customer_id)  # (checks, not down)
-            availability = None
-            if counts is not None:
-                availability = availabilities.get(counts)
-                if availability is None:
-                    availability = availabilities[counts] = metrics.availability_pct(
-                        counts[1], counts[0])
+            latency = latencies.get(customer_id)
+            technical = technicals.get((counts, latency))
+            if technical is None:
+                technical = technicals[counts, latency] = metrics.technical_component(
+                    None if counts is None else metrics.availability_pct(counts[1], counts[0]),
+                    latency, targets)
             answers = answered_in.get(customer_id)  # (responses, answered, score_sum, …)
-            satisfaction = nps = None
+            sentiment = None
             if answers is not None:
-                figures = sentiments.get(answers)
-                if figures is None:
-                    figures = sentiments[answers] = (
+                sentiment = sentiments.get(answers)
+                if sentiment is None:
+                    sentiment = sentiments[answers] = metrics.sentiment_component(
                         metrics.satisfaction_pct(answers[2], answers[0]),
-                        metrics.nps(answers[3], answers[4], answers[1]))
-                satisfaction, nps = figures
-            scores[customer_id] = score_of(
-                availability, p95[i].get(customer_id), satisfaction, nps,
-                installs.get(customer_id), targets, weights)
+                        metrics.nps(answers[3], answers[4], answers[1]), targets)
+            three = (technical, sentiment, engagement_of(installs.get(customer_id)))
+            if three not in scored:
+                scored[three] = combine(*three, weights)
+            scores[customer_id] = scored[three]
         results.append(scores)
         checked[i] = feedback[i] = {}  # the window's counts are no longer needed: freed now
     return results, (feedback[-1] if span is not None else {})
@@ -1045,17 +1066,21 @@ def _by_customer(connection: Connection, column: Any, windows: list[tuple[dateti
     for start, end in windows:
         inside = [index for index, (a, b) in enumerate(segments) if start <= a and b <= end]
         for name in names:
-            columns.append(func.sum(case((rows.c.segment.in_(inside), rows.c[name]), else_=0))
+            # BIGINT: PostgreSQL's SUM of a count is NUMERIC (a Decimal per value); cast, both
+            # databases give ints, which the rows' tuples then hold as they come.
+            columns.append(cast(func.sum(case((rows.c.segment.in_(inside), rows.c[name]),
+                                              else_=0)), BigInteger)
                            if inside else literal_column("0"))
     result: list[dict[int, tuple[int, ...]]] = [{} for _ in windows]
     width = len(names)
-    for row in chain.from_iterable(connection.execute(
-            select(rows.c.customer_id, *columns).group_by(rows.c.customer_id))
-            .partitions(BATCH)):
-        for i, found in enumerate(result):
-            values = row[1 + i * width:1 + (i + 1) * width]
-            if values[0]:
-                found[row[0]] = tuple(map(int, values))
+    # Each window's values: a slice of the driver's tuple (db.driver_batches: no Row objects).
+    parts = [(found, 1 + i * width, slice(1 + i * width, 1 + (i + 1) * width))
+             for i, found in enumerate(result)]
+    for row in chain.from_iterable(driver_batches(
+            connection, select(rows.c.customer_id, *columns).group_by(rows.c.customer_id))):
+        for found, count, values in parts:
+            if row[count]:
+                found[row[0]] = row[values]
     return result
 
 
