@@ -283,15 +283,17 @@ _FIGURE = st.one_of(st.none(), st.floats(allow_nan=False), st.floats(0, 100),
                                _WEIGHT))
 def test_the_report_s_one_step_score_is_health_score_of_the_components(
         availability, p95, satisfaction, nps, installs, targets, weights):
-    """metrics.health_score_of (the report's 200,000 scores at 100,000 customers, without the
-    components' dicts) gives what health_score of health_components gives, for any figures,
-    targets and weights — the quick float answer and the exact fallback alike."""
+    """The report's path to a score (each component taken apart, then
+    metrics.score_of_components) gives what health_score of health_components gives, for any
+    figures, targets and weights — the quick float answer and the exact fallback alike."""
     from types import SimpleNamespace
 
     settings_targets = SimpleNamespace(availability_pct=targets[0], p95_latency_ms=targets[1],
                                        satisfaction_pct=targets[2], nps=targets[3])
     components = metrics.health_components(availability, p95, satisfaction, nps, installs,
                                            settings_targets)
-    assert metrics.health_score_of(availability, p95, satisfaction, nps, installs,
-                                   settings_targets, weights) == metrics.health_score(
+    assert metrics.score_of_components(
+        metrics.technical_component(availability, p95, settings_targets),
+        metrics.sentiment_component(satisfaction, nps, settings_targets),
+        metrics.engagement_component(installs), weights) == metrics.health_score(
         components, weights)

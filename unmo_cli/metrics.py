@@ -275,18 +275,9 @@ def health_components(availability: float | None, p95_ms: float | None,
     - engagement: 100 when the newest check that measured installs saw some, 0 when none.
     `targets` is the workspace's targets settings (availability_pct, p95_latency_ms,
     satisfaction_pct, nps)."""
-    technical, sentiment, engagement = _components(availability, p95_ms, satisfaction,
-                                                   nps_value, installs, targets)
-    return {"technical": technical, "sentiment": sentiment, "engagement": engagement}
-
-
-def _components(availability: float | None, p95_ms: float | None,
-                satisfaction: float | None, nps_value: float | None, installs: int | None,
-                targets: Any) -> tuple[float | None, float | None, float | None]:
-    """health_components' three values (technical, sentiment, engagement), as a tuple."""
-    return (technical_component(availability, p95_ms, targets),
-            sentiment_component(satisfaction, nps_value, targets),
-            engagement_component(installs))
+    return {"technical": technical_component(availability, p95_ms, targets),
+            "sentiment": sentiment_component(satisfaction, nps_value, targets),
+            "engagement": engagement_component(installs)}
 
 
 def technical_component(availability: float | None, p95_ms: float | None,
@@ -323,68 +314,16 @@ def health_score(components: dict[str, float | None], weights: dict[str, float])
     return quick if quick is not None else _exact_score(present, weights)
 
 
-def health_score_of(availability: float | None, p95_ms: float | None,
-                    satisfaction: float | None, nps_value: float | None, installs: int | None,
-                    targets: Any, weights: dict[str, float]) -> int | None:
-    """health_score(health_components(availability, p95_ms, satisfaction, nps_value, installs,
-    targets), weights), without the two dicts: the same components (the same functions, so the
-    same floats), then _quick_score's sums in the same order (technical, sentiment,
-    engagement) and its same test, else _exact_score of the same components — so the same
-    whole number or None. The weekly report scores 200,000 times at 100,000 customers;
-    tests/test_report_streaming.py holds the two equal."""
-    return score_of_components(*_components(availability, p95_ms, satisfaction, nps_value,
-                                            installs, targets), weights)
-
-
 def score_of_components(technical: float | None, sentiment: float | None,
                         engagement: float | None, weights: dict[str, float]) -> int | None:
-    """health_score_of from its three components (technical_component, sentiment_component,
-    engagement_component): the report takes each component once per distinct input (a few
-    thousand among its 200,000 scores at 100,000 customers) and combines them here."""
-    total = weighted = 0.0
-    quick = True
-    if technical is not None:
-        weight = weights.get("technical", 0.0)
-        if 1e-100 < weight < 1e100 and 0.0 <= technical <= 100.0:
-            total += weight
-            weighted += weight * technical
-        else:
-            quick = False
-    if sentiment is not None and quick:
-        weight = weights.get("sentiment", 0.0)
-        if 1e-100 < weight < 1e100 and 0.0 <= sentiment <= 100.0:
-            total += weight
-            weighted += weight * sentiment
-        else:
-            quick = False
-    if engagement is not None and quick:
-        weight = weights.get("engagement", 0.0)
-        if 1e-100 < weight < 1e100:  # engagement is 0.0 or 100.0
-            total += weight
-            weighted += weight * engagement
-        else:
-            quick = False
-    if quick:
-        if not total:  # no component present (a present one adds a positive weight)
-            return None
-        mean = weighted / total
-        whole = math.floor(mean)
-        if abs(mean - whole - 0.5) > 1e-9:
-            return whole + 1 if mean - whole > 0.5 else whole
-    present = tuple((name, value) for name, value in (("technical", technical),
-                                                      ("sentiment", sentiment),
-                                                      ("engagement", engagement))
-                    if value is not None)
-    return _remembered_exact_score(present, tuple(weights.items()))
-
-
-@functools.lru_cache(maxsize=4096)
-def _remembered_exact_score(present: tuple[tuple[str, float], ...],
-                            weights: tuple[tuple[str, float], ...]) -> int | None:
-    """_exact_score, remembered: the components near a half are few distinct values (about a
-    hundred among the 6,700 that fall back at 100,000 customers). Equal keys are equal floats,
-    whose shortest decimals are equal (0.0 and -0.0 both 0), so the same score."""
-    return _exact_score(dict(present), dict(weights))
+    """health_score of the three components given apart (technical_component,
+    sentiment_component, engagement_component): the weekly report takes each component once per
+    distinct input and combines each distinct three once (about 12,000 of its 200,000 scores at
+    100,000 customers)."""
+    return health_score({name: value for name, value in (("technical", technical),
+                                                        ("sentiment", sentiment),
+                                                        ("engagement", engagement))
+                         if value is not None}, weights)
 
 
 def _exact_score(present: dict[str, float], weights: dict[str, float]) -> int | None:

@@ -26,7 +26,7 @@ from sqlalchemy import BigInteger, and_, case, cast, func, literal_column, selec
 
 from unmo_cli import metrics
 from unmo_cli.db import driver_batches, tables
-from unmo_cli.services.latency_p95 import stretches
+from unmo_cli.services.latency_p95 import stretches, window_mask
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -253,17 +253,7 @@ def _read(start: datetime, end: datetime, windows: list[Window], bits: int, *,
     latency, and the latency (0 when none); `ordered`, by time and at one instant by id (the
     order recorded) — the time index's own order, but for ties."""
     h = tables.health_checks.c
-    whole = 0  # the windows holding the whole piece: no comparison per row
-    mask: Any = literal_column("0")
-    for bit, (low, high) in enumerate(windows):
-        if high <= start or low >= end:
-            continue
-        if low <= start and end <= high:
-            whole |= 1 << bit
-        else:
-            mask = mask + case(((h.checked_at >= low) & (h.checked_at < high), 1 << bit),
-                               else_=0)
-    mask = mask + literal_column(str(whole))
+    mask = window_mask(start, end, windows)
     status = case({name: code for code, name in enumerate(STATUSES)}, value=h.status,
                   else_=OTHER)
     # (BIGINT: on PostgreSQL an INTEGER id times 2^(bits+4) could overflow 32 bits.)

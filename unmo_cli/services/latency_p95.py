@@ -77,17 +77,27 @@ def _read(start: datetime, end: datetime, windows: list[Window], bits: int) -> A
     """The checks with a latency in [start, end) (a stretch), maintenance left out: the key
     customer_id · 2^bits + the mask of `windows` holding the check, and the latency."""
     h = tables.health_checks.c
-    whole = 0  # the windows holding the whole stretch: no comparison per row
-    key: Any = cast(h.customer_id, BigInteger) * (1 << bits)
+    # (BIGINT: on PostgreSQL an INTEGER id times 2^bits could overflow 32 bits.)
+    key = cast(h.customer_id, BigInteger) * (1 << bits) + window_mask(start, end, windows)
+    return (select(key, h.latency_ms)
+            .where(h.checked_at >= start, h.checked_at < end, h.status != "maintenance",
+                   h.latency_ms.isnot(None)))
+
+
+def window_mask(start: datetime, end: datetime, windows: list[Window]) -> Any:
+    """The mask of `windows` holding a check of [start, end), as an SQL expression: bit k set
+    when windows[k] holds it. The windows holding the whole of [start, end) are one constant,
+    not a comparison per row."""
+    h = tables.health_checks.c
+    whole = 0
+    mask: Any = None
     for bit, (low, high) in enumerate(windows):
         if high <= start or low >= end:
             continue
         if low <= start and end <= high:
             whole |= 1 << bit
         else:
-            key = key + case(((h.checked_at >= low) & (h.checked_at < high), 1 << bit), else_=0)
-    # (BIGINT: on PostgreSQL an INTEGER id times 2^bits could overflow 32 bits.)
-    key = key + literal_column(str(whole))
-    return (select(key, h.latency_ms)
-            .where(h.checked_at >= start, h.checked_at < end, h.status != "maintenance",
-                   h.latency_ms.isnot(None)))
+            term = case(((h.checked_at >= low) & (h.checked_at < high), 1 << bit), else_=0)
+            mask = term if mask is None else mask + term
+    constant = literal_column(str(whole))
+    return constant if mask is None else mask + constant
