@@ -296,6 +296,48 @@ def test_a_rotation_waiting_for_the_folder_does_not_revive_forgotten_keys(unmo, 
     assert query("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL") == [(0,)]
 
 
+@pytest.mark.slow
+def test_two_forgets_at_once_both_succeed_and_the_second_finds_nothing_left(unmo, acme,
+                                                                          workspace: Path):
+    # The second waits for the folder's lock while the first erases, commits and removes the
+    # folder; it then erases nothing new and has no folder to remove (it once failed renaming
+    # the folder the first had already removed: "No such file or directory", exit 3).
+    marker = workspace.parent / "forget-paused"
+    env = {**os.environ, "NO_COLOR": "1"}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "unmo_cli", "customer", "forget", acme, "--yes", "--json"],
+        env={**env, "UNMO_TEST_PAUSE_AT": "customer-forget", "UNMO_TEST_PAUSE_FILE": str(marker),
+             "UNMO_TEST_PAUSE_S": "120"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():  # erased, not committed, the folder held
+            assert first.poll() is None, first.communicate()[1]
+            assert time.monotonic() < deadline, "forget never paused"
+            time.sleep(0.02)
+        second = subprocess.Popen(
+            [sys.executable, "-m", "unmo_cli", "customer", "forget", acme, "--yes", "--json"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        folder = str(workspace / "customers" / acme)
+        deadline = time.monotonic() + 60
+        while not _holds_open(second.pid, folder):  # then it waits for the folder's lock
+            assert second.poll() is None, second.communicate()[1]
+            assert time.monotonic() < deadline, "the second forget never opened the folder"
+            time.sleep(0.02)
+    finally:
+        marker.unlink(missing_ok=True)
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert json.loads(out)["folder_removed"] is True
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    again = json.loads(out)
+    assert again["folder_removed"] is False and not any(again["erased"].values()), again
+    assert not (workspace / "customers" / acme).exists()
+    assert [p.name for p in (workspace / "customers").iterdir()
+            if p.name.startswith(".tmp-forget-")] == []
+
+
 def test_after_forget_the_contacts_survey_link_takes_no_answer(unmo, workspace: Path):
     from support_onboarding import onboard
     from support_smtp import smtp_server

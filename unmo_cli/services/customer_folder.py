@@ -428,6 +428,17 @@ class FolderWriter:
         self._root = root_fd
         self.token = secrets.token_hex(8)
 
+    def still_named(self) -> bool:
+        """Whether the folder's path still names the directory this writer holds: another
+        command (a `customer forget`) may have moved it away while this one waited for the
+        lock."""
+        try:
+            named = os.stat(self.folder, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        held = os.fstat(self._root)
+        return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
     # -- paths
     def _parent(self, relative: str, *, create: bool) -> tuple[int, str]:
         """A descriptor of the folder holding `relative` (the caller closes it unless it is the

@@ -238,8 +238,9 @@ def _folder_held(ws: Workspace, folder: Path) -> Iterator[bool]:
     if not (folder.exists() or folder.is_symlink()):
         yield False
         return
-    with open_folder(ws.relative, folder, customers_dir=ws.customers_dir):
-        yield True
+    with open_folder(ws.relative, folder, customers_dir=ws.customers_dir) as writer:
+        # A forget of the same customer that held the lock first has removed it meanwhile.
+        yield writer.still_named()
 
 
 def forget_customer(ws: Workspace | None, slug: str, *, yes: bool) -> ForgetResult:
