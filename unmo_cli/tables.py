@@ -384,7 +384,7 @@ def _one_cell_each(text: str) -> bool:
     if text.isascii():
         return True
     # Its characters other than printable ASCII alone (its UTF-8 without those bytes): a set of
-    # them is much quicker to make than one of every character (a timeline column of 600,000).
+    # them is much quicker to make than one of every character (a timeline's 600,000).
     others = text.encode("utf-8", "surrogatepass").translate(None, _ONE_CELL_BYTES).decode(
         "utf-8", "surrogatepass")
     unknown = set(others).difference(_ONE_CELL)
