@@ -12,6 +12,7 @@ import io
 import time
 from typing import Any
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from rich import box
@@ -116,8 +117,14 @@ def tables(draw) -> DataTable:
     columns = [draw(_COLUMN.filter(lambda c: not c.text))] + draw(st.lists(_COLUMN, max_size=5))
     table = DataTable(draw(st.one_of(st.none(), _TEXT.filter(bool))), columns,
                       show_header=draw(st.booleans()))
-    for _ in range(draw(st.integers(0, 6))):
-        table.add_row(*[draw(_CELL) for _ in columns])
+    # cells of every kind, or text only (what add_rows measures a column at a time)
+    cell = draw(st.sampled_from([_CELL, _TEXT]))
+    rows = [[draw(cell) for _ in columns] for _ in range(draw(st.integers(0, 6)))]
+    # one at a time, all at once, or some before the rest
+    split = draw(st.integers(0, len(rows)))
+    for row in rows[:split]:
+        table.add_row(*row)
+    table.add_rows(rows[split:])
     return table
 
 
@@ -181,13 +188,34 @@ _WORDS = st.lists(st.sampled_from(["a", "to", "the", "health", "→", "—", "un
 
 @settings(max_examples=300, deadline=None)
 @given(summaries=st.lists(_WORDS, min_size=1, max_size=4),
-       width=st.integers(min_value=10, max_value=160))
-def test_wrapped_plain_text_as_the_rich_table_draws_it(summaries, width):
+       width=st.integers(min_value=10, max_value=160), split=st.integers(0, 4))
+def test_wrapped_plain_text_as_the_rich_table_draws_it(summaries, width, split):
     """Free text wrapped at words (a timeline's summaries): text of one cell a character takes
-    a quicker path than other text; both draw what Rich draws."""
+    a quicker path than other text, added a row at a time or all at once (add_rows); all
+    draw what Rich draws."""
     table = DataTable("events", [console.key("at (UTC)"), console.key("kind"),
                                  console.text("what", wrap=True)])
-    for summary in summaries:
-        table.add_row("2026-10-01 09:00", "feedback", summary)
+    rows = [("2026-10-01 09:00", "feedback", summary) for summary in summaries]
+    for row in rows[:split]:
+        table.add_row(*row)
+    table.add_rows(rows[split:])
     assert plain(table, width) == plain(Reference(table), width)
     assert styled_chars(table, width) == styled_chars(Reference(table), width)
+
+
+def test_rows_added_at_once_are_the_rows_added_one_by_one():
+    """add_rows keeps what add_row keeps (an empty cell shown as "—", a cell of the wrong
+    count refused), whichever way it measures."""
+    columns = [console.key("at (UTC)"), console.key("kind"), console.text("what", wrap=True)]
+    for rows in ([("2026-10-01 09:00", "note", "a → b “c”")] * 3,
+                 [("2026-10-01 09:00", "", "漢字 wide"), ("x", "y", "e\u0301")],
+                 [("2026-10-01 09:00", Text("styled", style="red"), None)]):
+        one, many = DataTable("t", columns), DataTable("t", columns)
+        for row in rows:
+            one.add_row(*row)
+        many.add_rows(rows)
+        assert many.rows == one.rows
+        for width in (20, 37, 80):
+            assert plain(many, width) == plain(one, width)
+    with pytest.raises(ValueError, match="2 cells for 3 columns"):
+        DataTable("t", columns).add_rows([("a", "b", "c"), ("a", "b")])

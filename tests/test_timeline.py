@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from conftest import query
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support_health import PlayServer
 
 SLUG = "acme-games"
@@ -270,3 +272,23 @@ def test_email_sendings_and_survey_answers_show_the_domain_only(unmo, workspace)
     human = ok(unmo("customer", "timeline", slug)).stdout
     for output in (ran.stdout, human):
         assert "growth@" not in output  # the contact's address never shows, only its domain
+
+
+# Line breaks and tabs (white space), controls, bidirectional marks, noncharacters, a lone
+# surrogate, a no-break space and the usual printable text: what a note or comment may hold.
+_FREE_TEXT = st.text(alphabet=st.sampled_from(list(
+    "ab é漢 \t\n\r\x0b\x0c\x1c\x85\xa0\u2028\u2029\u200e\u202e\x00\x07\x7f\u3000\ufdd0\ud800")),
+    max_size=40)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=_FREE_TEXT, limit=st.integers(min_value=1, max_value=30))
+def test_a_summary_quotes_free_text_as_one_line_of_its_words(text, limit):
+    """_cut skips text.one_line's regular expression when the words alone are printable: the
+    same line as one_line's words, cut at the same place."""
+    from unmo_cli.services.timeline import _cut
+    from unmo_cli.text import one_line
+
+    words = " ".join(one_line(text).split()) if not text.isprintable() else text
+    expected = words if len(words) <= limit else words[:limit - 1].rstrip() + "…"
+    assert _cut(text, limit) == expected

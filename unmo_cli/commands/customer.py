@@ -378,8 +378,8 @@ def timeline(
     count = len(found.events)
     table = console.DataTable(f"{found.customer}: {count} event{'s' if count != 1 else ''}", [
         console.key("at (UTC)"), console.key("kind"), console.text("what", wrap=True)])
-    for event in found.events:
-        at = event.at  # isoformat is strftime's text for years from 1000, at a third of its cost
-        table.add_row(at.isoformat(" ", "minutes") if at.year >= 1000
-                      else at.strftime("%Y-%m-%d %H:%M"), event.kind, event.summary)
+    # isoformat is strftime's text for years from 1000, at a third of its cost
+    table.add_rows((e.at.isoformat(" ", "minutes") if e.at.year >= 1000
+                    else e.at.strftime("%Y-%m-%d %H:%M"), e.kind, e.summary)
+                   for e in found.events)
     console.print_out(table)

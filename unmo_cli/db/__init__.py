@@ -522,8 +522,10 @@ def connect(url: str, *, read_only: bool = False) -> Database:
             connect_args: dict[str, Any] = {"application_name": "unmo"}
             if "connect_timeout" not in parsed.query:
                 connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+            # No HSTORE column: SQLAlchemy's look-up of the type on first connect (three round
+            # trips in a savepoint) is left out.
             engine = create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=3,
-                                   connect_args=connect_args)
+                                   use_native_hstore=False, connect_args=connect_args)
     except NoSuchModuleError:
         raise InputError(
             f"database_url {redact_url(url)!r} names a driver unmo does not know; use "
