@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import postgres_server_url
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from unmo_cli.completion import _libpq, read_slugs
+from unmo_cli.completion import read_slugs
 from unmo_cli.services.customers import slugs_starting_with
 from unmo_cli.workspace import load_workspace
 
@@ -95,8 +94,7 @@ with contextlib.redirect_stdout(out):
         main()
     except SystemExit:
         pass
-heavy = ("sqlalchemy", "sqlmodel", "pydantic", "alembic", "jinja2", "httpx", "typer._adapters",
-         "psycopg")
+heavy = ("sqlalchemy", "sqlmodel", "pydantic", "alembic", "jinja2", "httpx", "typer._adapters")
 print(json.dumps({"offered": out.getvalue().split(),
                   "loaded": sorted(m for m in heavy if m in sys.modules)}))
 """
@@ -110,26 +108,4 @@ def test_a_tab_press_loads_none_of_the_database_stack(odd_customers: Path):
     assert ran.returncode == 0, ran.stderr
     seen = json.loads(ran.stdout)
     assert seen["offered"] == [f"bulk-000{n}" for n in range(10)]
-    # On PostgreSQL libpq is called directly; psycopg is imported only where no libpq loads.
-    assert seen["loaded"] == ([] if _libpq() is not None else
-                              ["psycopg"] if postgres_server_url() else [])
-
-
-@pytest.mark.postgres
-def test_without_libpq_psycopg_answers_the_same(odd_customers: Path, monkeypatch):
-    """Where no libpq can be loaded through ctypes (a platform whose wheel keeps it elsewhere),
-    the read goes through psycopg, with the same answer; a server that is not there is no
-    slugs either way."""
-    from unmo_cli import completion
-
-    ws = load_workspace()
-    through_libpq = read_slugs(ws.database_url, "acme", limit=500)
-    monkeypatch.setattr(completion, "_libpq", lambda: None)
-    assert read_slugs(ws.database_url, "acme", limit=500) == through_libpq == \
-        slugs_starting_with("acme", ws, limit=500)
-    monkeypatch.undo()
-    import psycopg
-
-    refused = RuntimeError if _libpq() is not None else psycopg.OperationalError
-    with pytest.raises(refused):  # (complete_customer_slug offers nothing then)
-        read_slugs("postgresql+psycopg://nobody@127.0.0.1:1/none", "", limit=5)
+    assert seen["loaded"] == []

@@ -8,11 +8,9 @@ time, and the light workspace module: the command modules import this one at sta
 
 It is also the one read that does not go through unmo_cli.db: a Tab press must answer within
 0.2 s, and importing SQLAlchemy and the models alone costs more than that. So the slug column is
-read with one query through the driver itself — the standard library's sqlite3, or for
-PostgreSQL libpq, the C library psycopg drives, called through ctypes (importing psycopg,
-~0.4 G instructions, was nearly half of a Tab there; psycopg when no libpq loads) — asking
-exactly what services.customers.slugs_starting_with asks through the ORM (a test holds the two
-equal)."""
+read with one query through the DB-API driver itself — the standard library's sqlite3, or
+psycopg for PostgreSQL (its import, ~50-90 ms, makes a Tab there slower) — asking exactly what
+services.customers.slugs_starting_with asks through the ORM (a test holds the two equal)."""
 
 from __future__ import annotations
 
@@ -91,6 +89,8 @@ def _read_only_uri(path: Path) -> str:
 
 
 def _read_server(url: str, pattern: str, limit: int) -> list[str]:
+    import psycopg  # lazy: psycopg is the optional postgres extra, only for a server database
+
     scheme, _, rest = url.partition("://")
     if scheme not in ("postgres", "postgresql", "postgresql+psycopg"):
         return []  # not a database unmo reads; the command itself will say so
@@ -99,83 +99,6 @@ def _read_server(url: str, pattern: str, limit: int) -> list[str]:
     options: dict[str, Any] = {"application_name": "unmo"}
     if "connect_timeout=" not in rest:
         options["connect_timeout"] = SERVER_TIMEOUT_S
-    libpq = _libpq()
-    if libpq is not None:
-        return _read_through_libpq(libpq, "postgresql://" + rest, options, pattern, limit)
-    import psycopg  # lazy: psycopg is the optional postgres extra, only for a server database
-
     with psycopg.connect("postgresql://" + rest, autocommit=True, **options) as connection:
         rows = connection.execute(_QUERY.format(mark="%s"), (pattern, limit)).fetchall()
     return [slug for (slug,) in rows]
-
-
-_CONNECTION_OK = 0  # libpq's ConnStatusType and ExecStatusType values used here
-_PGRES_TUPLES_OK = 2
-# The query with libpq's numbered parameters.
-_NUMBERED_QUERY = _QUERY.replace("{mark}", "$1", 1).replace("{mark}", "$2")
-
-
-def _libpq() -> Any:
-    """libpq through ctypes, its functions' C types declared; None when it cannot be loaded.
-    The copy the psycopg-binary wheel carries (what psycopg itself uses then), found beside
-    that package without importing it, else the system's."""
-    import ctypes  # lazy: only a Tab on a server database
-    from importlib.util import find_spec  # lazy: as ctypes
-
-    spec = find_spec("psycopg_binary")
-    places = [] if spec is None or spec.origin is None else [
-        *Path(spec.origin).parent.with_name("psycopg_binary.libs").glob("libpq*.so*"),  # Linux
-        *Path(spec.origin).parent.joinpath(".dylibs").glob("libpq*.dylib")]  # macOS
-    for place in [*map(str, places), "libpq.so.5", "libpq.5.dylib"]:
-        try:
-            libpq = ctypes.CDLL(place)
-        except OSError:
-            continue
-        pointer, text, number = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
-        texts = ctypes.POINTER(text)
-        for name, result, arguments in (
-                ("PQconnectdbParams", pointer, [texts, texts, number]),
-                ("PQstatus", number, [pointer]),
-                ("PQexecParams", pointer, [pointer, text, number, pointer, texts, pointer,
-                                           pointer, number]),
-                ("PQresultStatus", number, [pointer]),
-                ("PQntuples", number, [pointer]),
-                ("PQgetvalue", text, [pointer, number, number]),
-                ("PQclear", None, [pointer]),
-                ("PQfinish", None, [pointer])):
-            function = getattr(libpq, name)
-            function.restype, function.argtypes = result, arguments
-        return libpq
-    return None
-
-
-def _read_through_libpq(libpq: Any, uri: str, options: dict[str, Any], pattern: str,
-                        limit: int) -> list[str]:
-    """The query on one connection made from `uri` (libpq expands it) and `options`, which
-    override what it says, as psycopg.connect's keyword arguments do; text in and out as
-    UTF-8 (the server converts from its own encoding). A connection or query that fails is
-    a RuntimeError (the caller offers nothing)."""
-    import ctypes  # lazy: only a Tab on a server database
-
-    settings = {"dbname": uri, **{k: str(v) for k, v in options.items()},
-                "client_encoding": "UTF8"}
-
-    def strings(values: list[str]) -> Any:
-        return (ctypes.c_char_p * (len(values) + 1))(*(v.encode() for v in values), None)
-
-    connection = libpq.PQconnectdbParams(strings(list(settings)),
-                                         strings(list(settings.values())), 1)
-    try:
-        if libpq.PQstatus(connection) != _CONNECTION_OK:
-            raise RuntimeError("no connection")
-        result = libpq.PQexecParams(connection, _NUMBERED_QUERY.encode(), 2, None,
-                                    strings([pattern, str(limit)]), None, None, 0)
-        try:
-            if libpq.PQresultStatus(result) != _PGRES_TUPLES_OK:
-                raise RuntimeError("the query failed")
-            return [libpq.PQgetvalue(result, row, 0).decode()
-                    for row in range(libpq.PQntuples(result))]
-        finally:
-            libpq.PQclear(result)
-    finally:
-        libpq.PQfinish(connection)
