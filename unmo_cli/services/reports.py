@@ -30,15 +30,14 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, cast, func, literal, literal_column, select, union_all
-from sqlalchemy.types import BigInteger
+from sqlalchemy import and_, case, func, literal, select, union_all
 
 from unmo_cli import clock, json_output, metrics, money
-from unmo_cli.db import database_exists, driver_batches, open_database, open_empty, tables
+from unmo_cli.db import database_exists, open_database, open_empty, tables
 from unmo_cli.errors import InputError
 from unmo_cli.files import check_output_path
 from unmo_cli.metrics import SUMMARY_WINDOW, TECHNICAL_WINDOW
-from unmo_cli.services import report_ledger
+from unmo_cli.services import report_ledger, window_tallies
 from unmo_cli.services.check_windows import CheckWindows, read_checks
 from unmo_cli.services.periods import Month as Month
 from unmo_cli.services.periods import Period as Period
@@ -969,8 +968,8 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
     the same pass over the feedback: one read of the checks for every window's counts and
     nearest-rank p95 (check_windows.read_checks; `checks` when the caller read them already,
     the windows of `instants` first, with their p95s), one aggregate over the feedback for all
-    the windows (_by_customer) and a window function per window for the newest install
-    count. `checks` is released (CheckWindows.release) once read."""
+    the windows (window_tallies.by_customer) and a window function per window for the newest
+    install count. `checks` is released (CheckWindows.release) once read."""
 
     t = _tables()
     h, f = t.health.c, t.feedback.c
@@ -989,9 +988,9 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
     spans = [(end - SUMMARY_WINDOW, end) for end in ends]
     if span is not None:
         spans.append((_naive(span[0]), _naive(span[1])))
-    feedback = _by_customer(connection, f.received_at, spans, [
-        func.count(f.nps), func.sum(f.satisfaction), _count_if(f.nps >= 9),
-        _count_if(f.nps <= 6)])
+    feedback = window_tallies.by_customer(connection, f.received_at, spans, [
+        ("count", f.nps), ("sum", f.satisfaction), ("count_where", f.nps >= 9),
+        ("count_where", f.nps <= 6)])
     weights = {"technical": settings.health_score.weight_technical,
                "sentiment": settings.health_score.weight_sentiment,
                "engagement": settings.health_score.weight_engagement}
@@ -1031,57 +1030,6 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
         results.append(scores)
         checked[i] = feedback[i] = {}  # the window's counts are no longer needed: freed now
     return results, (feedback[-1] if span is not None else {})
-
-
-def _by_customer(connection: Connection, column: Any, windows: list[tuple[datetime, datetime]],
-                 aggregates: list[Any], where: Any = None) -> list[dict[int, tuple[int, ...]]]:
-    """For each of `windows` ([start, end), naive UTC), per customer with rows in it: the
-    count of its rows of `column`'s table, then each of `aggregates` (counts and sums only:
-    they add up). The windows' edges cut their span into disjoint segments; each segment is
-    one range read of the time column's index grouped by customer (sent as one UNION ALL), and
-    an outer GROUP BY customer adds up each window's segments — every row is read and
-    aggregated once, however many windows hold it, instead of a CASE per window and row."""
-
-    edges = sorted({edge for window in windows for edge in window})
-    segments = [(a, b) for a, b in zip(edges, edges[1:], strict=False)
-                if any(start <= a and b <= end for start, end in windows)]
-    if not segments:
-        return [{} for _ in windows]
-    # customer_id + 0: read the time index's range and group in a temporary b-tree, as in
-    # _portfolio (SQLite would otherwise walk the customer index customer by customer).
-    customer = (column.table.c.customer_id + literal_column("0")).label("customer_id")
-    names = [f"a{k}" for k in range(len(aggregates) + 1)]
-    parts = []
-    for index, (a, b) in enumerate(segments):
-        condition = (column >= a) & (column < b)
-        if where is not None:
-            condition = condition & where
-        parts.append(select(literal_column(str(index)).label("segment"), customer,
-                            func.count().label(names[0]),
-                            *[aggregate.label(name)
-                              for aggregate, name in zip(aggregates, names[1:], strict=True)])
-                     .where(condition).group_by(customer))
-    rows = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("segments")
-    columns = []
-    for start, end in windows:
-        inside = [index for index, (a, b) in enumerate(segments) if start <= a and b <= end]
-        for name in names:
-            # BIGINT: PostgreSQL's SUM of a count is NUMERIC (a Decimal per value); cast, both
-            # databases give ints, which the rows' tuples then hold as they come.
-            columns.append(cast(func.sum(case((rows.c.segment.in_(inside), rows.c[name]),
-                                              else_=0)), BigInteger)
-                           if inside else literal_column("0"))
-    result: list[dict[int, tuple[int, ...]]] = [{} for _ in windows]
-    width = len(names)
-    # Each window's values: a slice of the driver's tuple (db.driver_batches: no Row objects).
-    parts = [(found, 1 + i * width, slice(1 + i * width, 1 + (i + 1) * width))
-             for i, found in enumerate(result)]
-    for row in chain.from_iterable(driver_batches(
-            connection, select(rows.c.customer_id, *columns).group_by(rows.c.customer_id))):
-        for found, count, values in parts:
-            if row[count]:
-                found[row[0]] = row[values]
-    return result
 
 
 def _newest_installs(connection: Connection, where: Any) -> dict[int, int]:
