@@ -13,8 +13,8 @@ Steps are the names of onboarding's timed steps (validate … move_into_place), 
 and `import-deliver` in a feedback import, `rotate-replace` (each file a key rotation
 replaces), `folder-write` (each file written into an existing customer folder, after it is
 created and before its bytes are), `alert-claimed` / `alert-posted` (each alert a delivery
-run claims, before and after its post), and `customer-render` (each customer a render reaches,
-after it read them all)."""
+run claims, before and after its post), `customer-render` (each customer a render reaches,
+after it read them all), and `report-read` (a weekly or monthly report, after its first read)."""
 
 from __future__ import annotations
 

@@ -113,13 +113,30 @@ class Database:
             session.close()
 
     @contextmanager
-    def connection(self) -> Iterator[Connection]:
+    def connection(self, *, snapshot: bool = False) -> Iterator[Connection]:
         """One unit of work on a Core connection (db/tables.py's clauses, plain rows): committed
-        when the block ends, rolled back if it raises; the same errors as `session()`."""
+        when the block ends, rolled back if it raises; the same errors as `session()`.
+
+        With `snapshot` (a reading command whose figures come from several statements: the
+        reports), every statement reads the database as it was at the block's first read,
+        whatever other processes commit meanwhile, so the figures agree with each other:
+        REPEATABLE READ, READ ONLY on PostgreSQL (whose default gives each statement its own
+        snapshot); one read transaction on SQLite (the sqlite3 module opens none before a
+        SELECT, so each statement would otherwise read on its own)."""
 
         try:
-            with self.engine.begin() as connection:
-                yield connection
+            if not snapshot:
+                with self.engine.begin() as connection:
+                    yield connection
+            elif self.dialect == "postgresql":
+                with self.engine.connect().execution_options(
+                        isolation_level="REPEATABLE READ", postgresql_readonly=True
+                ) as connection, connection.begin():
+                    yield connection
+            else:
+                with self.engine.begin() as connection:
+                    connection.exec_driver_sql("BEGIN")  # deferred: the first read starts it
+                    yield connection
         except OperationalError as exc:
             raise EnvironmentFailure(_describe_operational(exc, self.url)) from None
 

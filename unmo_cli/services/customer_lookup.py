@@ -79,13 +79,13 @@ def customer_row_session(ws: Workspace | None, slug_or_name: str
                          ) -> Iterator[tuple[Connection, Row[Any]]]:
     """As services.customers.customer_session, for reading: a Core connection (no model classes
     are built) and the customer's row
-    (customer_row). A workspace without a database has no customers: NotFound, and no database
-    is created."""
+    (customer_row), every statement on it reading one state of the database (a snapshot). A
+    workspace without a database has no customers: NotFound, and no database is created."""
     ws, db = open_existing(ws)
     if db is None:
         raise unknown_customer(slug_or_name)
     try:
-        with db.connection() as connection:
+        with db.connection(snapshot=True) as connection:
             yield connection, customer_row(connection, slug_or_name)
     finally:
         db.dispose()

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, literal, select, union_all
 
-from unmo_cli import clock, json_output, metrics, money
+from unmo_cli import clock, json_output, metrics, money, testhooks
 from unmo_cli.db import database_exists, open_database, open_empty, tables
 from unmo_cli.errors import InputError
 from unmo_cli.files import check_output_path
@@ -479,7 +479,7 @@ def period_report(noun: str, text: str | None, fmt: str, output: Path | None,
 
     db = open_database(ws) if database_exists(ws) else open_empty()
     try:
-        with db.connection() as connection:
+        with db.connection(snapshot=True) as connection:
             return compute_report(connection, ws.settings, chosen, now)
     finally:
         db.dispose()
@@ -500,6 +500,7 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
     sla_month = month_at(as_of, settings.timezone)
     ledger = report_ledger.read_ledger(connection, ledger_edges, fees_at=fees_at(sla_month))
     base, ledgers, fees = ledger.periods, ledger.customers, ledger.fees
+    testhooks.checkpoint("report-read")  # the ledger read, the other figures not yet
     del ledger  # so that `del ledgers` below frees them
     kept_before, kept_now = report_ledger.retentions(ledgers)
     zone = ZoneInfo(settings.timezone)

@@ -179,7 +179,7 @@ def list_customers(ws: Workspace | None = None, *, segment: Segment | None = Non
     try:
         # Plain rows, not ORM objects: a list of 10,000 is read in one query, without an
         # identity map to fill (customer_json reads a row's columns by the same names).
-        with db.connection() as connection:
+        with db.connection(snapshot=True) as connection:
             rows = [(row.id, customer_json(row))
                     for row in connection.execute(_query(segment))]
             if segment.needs_health and rows:

@@ -191,7 +191,7 @@ def sla_report(month: str | None = None, fmt: str = "table", output: Path | None
                          f"complete month is {last_complete_month(now, zone).label}.")
     db = open_database(ws) if database_exists(ws) else open_empty()
     try:
-        with db.connection() as connection:
+        with db.connection(snapshot=True) as connection:
             rows = compute_sla(connection, ws.settings, chosen, now)
     finally:
         db.dispose()

@@ -192,7 +192,7 @@ def list_tasks(ws: Workspace | None, *, slug: str | None = None, owner: str | No
         return []
     try:
         # Plain rows on a Core connection, not through the ORM: 10,000 rows in one query.
-        with db.connection() as connection:
+        with db.connection(snapshot=True) as connection:
             if slug is not None:
                 conditions.append(_t.customer_id == customer_row(connection, slug).id)
             return [_view(row, day) for row in connection.execute(_query(*conditions)).all()]
