@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import query
+from support_launcher import UnmoProcess
 from support_onboarding import flags, secret_keys
 from support_races import wait_done_or_blocked
 
@@ -25,7 +26,7 @@ ONBOARDED_AT = "2026-11-02T10:00:00Z"
 
 def _spawn(*args: str, **extra: str) -> subprocess.Popen:
     env = {**os.environ, "NO_COLOR": "1", **extra}
-    return subprocess.Popen([sys.executable, "-m", "unmo_cli", *args], env=env,
+    return UnmoProcess([sys.executable, "-m", "unmo_cli", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -17,6 +17,7 @@ from conftest import query
 from hypothesis import given
 from hypothesis import strategies as st
 from support_health import PlayServer, make_customer
+from support_launcher import UnmoProcess
 from support_onboarding import flags, onboard
 from support_races import wait_done_or_blocked
 from support_smtp import smtp_server
@@ -292,7 +293,7 @@ def test_sweep_dry_run_in_an_empty_workspace_creates_nothing(unmo, workspace):
 
 def _spawn(*args: str, **extra: str) -> subprocess.Popen:
     env = {**os.environ, "NO_COLOR": "1", **extra}
-    return subprocess.Popen([sys.executable, "-m", "unmo_cli", *args], env=env,
+    return UnmoProcess([sys.executable, "-m", "unmo_cli", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
