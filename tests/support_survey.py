@@ -3,6 +3,7 @@ real `unmo survey serve` in a subprocess on a free port of 127.0.0.1."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -99,11 +100,20 @@ for request in sys.stdin:
 _launcher: subprocess.Popen | None = None
 
 
+def _stop(launcher: subprocess.Popen) -> None:
+    """At exit: the launcher ends at the end of its input; reaped, so that its CPU is counted
+    with the test run's."""
+    assert launcher.stdin is not None
+    launcher.stdin.close()
+    launcher.wait(timeout=60)
+
+
 def _order(order: str, *arguments) -> Any:
     global _launcher
     if _launcher is None or _launcher.poll() is not None:
         _launcher = subprocess.Popen([sys.executable, "-c", _LAUNCHER], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
+        atexit.register(_stop, _launcher)
     assert _launcher.stdin is not None and _launcher.stdout is not None
     _launcher.stdin.write(json.dumps([order, arguments]) + "\n")
     _launcher.stdin.flush()
