@@ -8,11 +8,11 @@ returncode): only its process is made differently. One launcher per test process
 unmo's commands, services and models once; for each UnmoProcess it forks, and the fork forks
 the process itself and exits, so that it is reparented to the test process (made a child
 subreaper, Linux's PR_SET_CHILD_SUBREAPER) and reaped by Popen as its own child. That process
-runs the real entry point (unmo_cli.cli.main) alone, with the given environment (whole), working
-folder and umask, on the stdin, stdout and stderr Popen made for it (passed over a Unix
-socket). It differs from `python -m unmo_cli` only in having those modules imported already, so
-it is not for tests about start-up, imports or a process's memory; nor for preexec_fn (the
-Ctrl-C tests), which falls back to a real start."""
+runs the real entry point (unmo_cli.cli.main) alone, with the given environment (whole),
+working folder and umask (Popen's, or this process's), on the stdin, stdout and stderr Popen
+made for it (passed over a Unix socket). It differs from `python -m unmo_cli` only in having
+those modules imported already, so it is not for tests about start-up, imports or a process's
+memory; nor for preexec_fn (the Ctrl-C tests), which falls back to a real start."""
 
 from __future__ import annotations
 
@@ -99,9 +99,11 @@ def _stop(launcher: subprocess.Popen, channel: socket.socket) -> None:
     launcher.wait(timeout=60)
 
 
-def _start(args: list[str], env: dict[str, str], cwd: str, fds: list[int]) -> int:
-    umask = os.umask(0o022)
-    os.umask(umask)
+def _start(args: list[str], env: dict[str, str], cwd: str, fds: list[int], *,
+           umask: int | None) -> int:
+    if umask is None:  # this process's, as a started process would inherit it
+        umask = os.umask(0o022)
+        os.umask(umask)
     message = json.dumps([args, env, cwd, umask]).encode()
     with _lock:
         channel = _launch()
@@ -127,9 +129,11 @@ class UnmoProcess(subprocess.Popen):
         fds = [p2cread if p2cread != -1 else 0, c2pwrite if c2pwrite != -1 else 1,
                errwrite if errwrite != -1 else 2]
         environment = dict(os.environ if env is None else env)
+        _restore_signals, _gid, _gids, _uid, umask, *_ = rest
         try:
             self.pid = _start([str(a) for a in args[3:]], environment,
-                              os.fspath(cwd) if cwd is not None else os.getcwd(), fds)
+                              os.fspath(cwd) if cwd is not None else os.getcwd(), fds,
+                              umask=None if umask < 0 else umask)
             self._child_created = True
         finally:
             self._close_pipe_fds(p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite)
