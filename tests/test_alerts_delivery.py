@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from support_feedback import onboard, webhook_receiver, write_csv
+from support_launcher import UnmoProcess
 
 from tests.conftest import query
 
@@ -33,7 +34,7 @@ def hook():
 
 def _spawn(*args: str, **extra: str) -> subprocess.Popen:
     env = {**os.environ, "NO_COLOR": "1", **extra}
-    return subprocess.Popen([sys.executable, "-m", "unmo_cli", *args], env=env,
+    return UnmoProcess([sys.executable, "-m", "unmo_cli", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import query
 from sqlalchemy import text
+from support_launcher import UnmoProcess
 from support_onboarding import flags, secret_keys
 
 from unmo_cli.db import connect
@@ -162,7 +163,7 @@ def test_forget_is_one_named_event_and_the_chain_still_holds(unmo, history):
 @pytest.mark.slow
 def test_concurrent_writers_keep_one_linear_chain(unmo, history, workspace: Path):
     env = {**os.environ, "NO_COLOR": "1"}
-    processes = [subprocess.Popen(
+    processes = [UnmoProcess(
         [sys.executable, "-m", "unmo_cli", "feedback", "add", history, "-s", str(n % 10 + 1),
          "--id", f"race-{n}"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for n in range(6)]

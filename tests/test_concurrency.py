@@ -4,7 +4,6 @@ the same database (SQLite with WAL and a busy timeout, or PostgreSQL in its pass
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -17,7 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import query
+from support_launcher import UnmoProcess
 from support_onboarding import flags, secret_keys
+from support_races import wait_done_or_blocked
 
 REPORT_NOW = "2026-11-25T12:00:00Z"  # the report's week is 2026-W47 (16–22 Nov)
 ONBOARDED_AT = "2026-11-02T10:00:00Z"
@@ -25,7 +26,7 @@ ONBOARDED_AT = "2026-11-02T10:00:00Z"
 
 def _spawn(*args: str, **extra: str) -> subprocess.Popen:
     env = {**os.environ, "NO_COLOR": "1", **extra}
-    return subprocess.Popen([sys.executable, "-m", "unmo_cli", *args], env=env,
+    return UnmoProcess([sys.executable, "-m", "unmo_cli", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -318,8 +319,9 @@ def test_rotations_from_two_workspaces_on_one_database_still_take_turns(unmo, wo
     assert active == [("publishable", "live", 1), ("publishable", "test", 1),
                       ("secret", "live", 1), ("secret", "test", 1)], active
     # The last rotation's folder holds the active keys (the other one is a checkout behind).
+    # Read in this process: the race is over, and `keys verify` only reads the database.
     current = [root for root in (workspace, other) if all(
-        _run("keys", "verify", key, UNMO_WORKSPACE=str(root), **shared)[0] == 0
+        unmo("keys", "verify", key, env={"UNMO_WORKSPACE": str(root), **shared}).exit_code == 0
         for name, key in secret_keys(root / "customers" / "twin-apps").items()
         if "_KEY_" in name)]
     assert len(current) == 1
@@ -332,16 +334,16 @@ def _second_while_first_paused(workspace: Path, first: list[str], second: list[s
                                *, wait_s: float = 5.0
                                ) -> tuple[tuple[int, str, str], tuple[int, str, str]]:
     """`first` paused at `point` (after what it read, before it writes), `second` run to its end
-    meanwhile, or for `wait_s` if it waits for a lock `first` holds (less than SQLite's busy
-    timeout), then `first` released; both outcomes."""
+    meanwhile, or until it waits for a lock `first` holds (support_races: asleep without using
+    CPU), at most `wait_s` (less than SQLite's busy timeout), then `first` released; both
+    outcomes."""
     marker = workspace.parent / f"paused-{time.monotonic_ns()}"
     held = _spawn(*first, UNMO_TEST_PAUSE_AT=point, UNMO_TEST_PAUSE_FILE=str(marker),
                   UNMO_TEST_PAUSE_S="120")
     try:
         _wait_for(marker, held)
         racer = _spawn(*second)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            racer.wait(timeout=wait_s)
+        wait_done_or_blocked(racer, timeout=wait_s)
     finally:
         marker.unlink(missing_ok=True)
     return _finish(held), _finish(racer)

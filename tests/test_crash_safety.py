@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import query
+from support_launcher import UnmoProcess
 from support_onboarding import flags, onboard, secret_keys
 
 PILOTS = Path(__file__).resolve().parents[1] / "unmo_cli" / "data" / "pilot-customers.yaml"
@@ -34,7 +35,7 @@ def _paused(workspace: Path, args: list[str], point: str) -> subprocess.Popen:
     marker = workspace.parent / f"paused-{time.monotonic_ns()}"
     env = {**os.environ, "UNMO_TEST_PAUSE_AT": point, "UNMO_TEST_PAUSE_FILE": str(marker),
            "UNMO_TEST_PAUSE_S": "120", "NO_COLOR": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "unmo_cli", *args], env=env,
+    process = UnmoProcess([sys.executable, "-m", "unmo_cli", *args], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not marker.exists():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import query
+from support_launcher import UnmoProcess
 from support_onboarding import KEY_RE, onboard, secret_keys
 
 from unmo_cli import apikeys
@@ -160,7 +161,7 @@ def _paused_rotation(workspace: Path, *args: str) -> subprocess.Popen:
     marker = workspace.parent / "rotation-paused"
     env = {**os.environ, "UNMO_TEST_PAUSE_AT": "rotate-replace@2",
            "UNMO_TEST_PAUSE_FILE": str(marker), "UNMO_TEST_PAUSE_S": "120"}
-    process = subprocess.Popen([sys.executable, "-m", "unmo_cli", "keys", "rotate", "key-holder",
+    process = UnmoProcess([sys.executable, "-m", "unmo_cli", "keys", "rotate", "key-holder",
                                 *args], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import query
+from support_launcher import UnmoProcess
 from support_onboarding import flags, onboard, secret_keys
 
 PILOTS = Path(__file__).resolve().parents[1] / "unmo_cli" / "data" / "pilot-customers.yaml"
@@ -69,7 +70,7 @@ def _start_paused(workspace: Path, step: str, name: str = "TechStart Mobile"):
     env = {k: v for k, v in os.environ.items()}
     env.update(UNMO_WORKSPACE=str(workspace), UNMO_TEST_PAUSE_AT=step,
                UNMO_TEST_PAUSE_FILE=str(marker), UNMO_TEST_PAUSE_S="60")
-    process = subprocess.Popen([sys.executable, "-m", "unmo_cli", "onboard", name, *flags()],
+    process = UnmoProcess([sys.executable, "-m", "unmo_cli", "onboard", name, *flags()],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while not marker.exists():

@@ -4,7 +4,6 @@ sweep`'s time triggers, two processes firing at once, and the business-day arith
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -18,7 +17,9 @@ from conftest import query
 from hypothesis import given
 from hypothesis import strategies as st
 from support_health import PlayServer, make_customer
+from support_launcher import UnmoProcess
 from support_onboarding import flags, onboard
+from support_races import wait_done_or_blocked
 from support_smtp import smtp_server
 from support_survey import configure as configure_surveys
 from support_survey import form_token, free_port, http_get, http_post, survey_link, survey_server
@@ -292,14 +293,15 @@ def test_sweep_dry_run_in_an_empty_workspace_creates_nothing(unmo, workspace):
 
 def _spawn(*args: str, **extra: str) -> subprocess.Popen:
     env = {**os.environ, "NO_COLOR": "1", **extra}
-    return subprocess.Popen([sys.executable, "-m", "unmo_cli", *args], env=env,
+    return UnmoProcess([sys.executable, "-m", "unmo_cli", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _with_one_paused(workspace: Path, first: list[str], second: list[str], **env: str
                      ) -> tuple[subprocess.Popen, subprocess.Popen]:
-    """`first` paused just before it fires its playbook (task-fire), `second` run meanwhile (or
-    left waiting for the lock `first` holds for up to 5 s), then `first` released."""
+    """`first` paused just before it fires its playbook (task-fire), `second` run meanwhile (to
+    its end, or until it waits for the lock `first` holds: support_races, at most 5 s), then
+    `first` released."""
     marker = workspace.parent / f"paused-{time.monotonic_ns()}"
     held = _spawn(*first, UNMO_TEST_PAUSE_AT="task-fire", UNMO_TEST_PAUSE_FILE=str(marker),
                   UNMO_TEST_PAUSE_S="120", **env)
@@ -310,8 +312,7 @@ def _with_one_paused(workspace: Path, first: list[str], second: list[str], **env
             assert time.monotonic() < deadline, "never reached the pause"
             time.sleep(0.02)
         racer = _spawn(*second, **env)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            racer.wait(timeout=5)
+        wait_done_or_blocked(racer, timeout=5)
     finally:
         marker.unlink(missing_ok=True)
     for process in (held, racer):

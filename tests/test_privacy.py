@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import postgres_server_url, query, snapshot_tables
+from support_launcher import UnmoProcess
 from support_onboarding import secret_keys
 
 from unmo_cli.db import connect
@@ -224,7 +225,7 @@ def test_a_render_running_meanwhile_does_not_bring_the_contact_back(unmo, acme, 
                "--events-per-day", "1000", "--provider", "adjust", "--mrr", "100", "--yes")
     assert ran.exit_code == 0, ran.stderr
     marker = workspace.parent / "render-paused"
-    render = subprocess.Popen(
+    render = UnmoProcess(
         [sys.executable, "-m", "unmo_cli", "customer", "render", "--all"],
         env={**os.environ, "NO_COLOR": "1", "UNMO_TEST_PAUSE_AT": "customer-render@1",
              "UNMO_TEST_PAUSE_FILE": str(marker), "UNMO_TEST_PAUSE_S": "120"},
@@ -266,7 +267,7 @@ def test_a_rotation_waiting_for_the_folder_does_not_revive_forgotten_keys(unmo, 
                                                                          workspace: Path):
     marker = workspace.parent / "forget-paused"
     env = {**os.environ, "NO_COLOR": "1"}
-    forget = subprocess.Popen(
+    forget = UnmoProcess(
         [sys.executable, "-m", "unmo_cli", "customer", "forget", acme, "--yes"],
         env={**env, "UNMO_TEST_PAUSE_AT": "customer-forget", "UNMO_TEST_PAUSE_FILE": str(marker),
              "UNMO_TEST_PAUSE_S": "120"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -277,7 +278,7 @@ def test_a_rotation_waiting_for_the_folder_does_not_revive_forgotten_keys(unmo, 
             assert forget.poll() is None, forget.communicate()[1]
             assert time.monotonic() < deadline, "forget never paused"
             time.sleep(0.02)
-        rotate = subprocess.Popen([sys.executable, "-m", "unmo_cli", "keys", "rotate", acme],
+        rotate = UnmoProcess([sys.executable, "-m", "unmo_cli", "keys", "rotate", acme],
                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True)
         folder = str(workspace / "customers" / acme)
@@ -304,7 +305,7 @@ def test_two_forgets_at_once_both_succeed_and_the_second_finds_nothing_left(unmo
     # the folder the first had already removed: "No such file or directory", exit 3).
     marker = workspace.parent / "forget-paused"
     env = {**os.environ, "NO_COLOR": "1"}
-    first = subprocess.Popen(
+    first = UnmoProcess(
         [sys.executable, "-m", "unmo_cli", "customer", "forget", acme, "--yes", "--json"],
         env={**env, "UNMO_TEST_PAUSE_AT": "customer-forget", "UNMO_TEST_PAUSE_FILE": str(marker),
              "UNMO_TEST_PAUSE_S": "120"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -315,7 +316,7 @@ def test_two_forgets_at_once_both_succeed_and_the_second_finds_nothing_left(unmo
             assert first.poll() is None, first.communicate()[1]
             assert time.monotonic() < deadline, "forget never paused"
             time.sleep(0.02)
-        second = subprocess.Popen(
+        second = UnmoProcess(
             [sys.executable, "-m", "unmo_cli", "customer", "forget", acme, "--yes", "--json"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         folder = str(workspace / "customers" / acme)
