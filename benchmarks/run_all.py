@@ -229,18 +229,27 @@ def import_rows(f: dict, args: Args) -> list[tuple]:
 
 
 def health_rows(f: dict, args: Args) -> list[tuple]:
+    """Issue 14's goal: unmo's checking (its own duration, first call to last) ≤ 1.1 × httpx used
+    the way that measured best (one AsyncClient per worker) against the same server in the same
+    run; and the fixed cost (one customer against an empty workspace), shown beside it."""
     customers = int(_value(args, "--customers"))
-    floor_s = customers * LATENCY_MS / 1000 / CONCURRENCY
+    ideal = customers * LATENCY_MS / 1000 / CONCURRENCY
     at = next(c for c in f["by_concurrency"] if c["concurrency"] == CONCURRENCY)
-    median = statistics.median(at["whole_s"])
-    return [(f"`unmo health --all`, {customers:,} customers, {LATENCY_MS} ms loopback API, "
-             f"concurrency {CONCURRENCY}, whole process (median of {_value(args, '--runs')}); "
-             f"floor {customers:,} × {LATENCY_MS} ms ÷ {CONCURRENCY} = {seconds(floor_s)}",
-             "≤ 1.5 × floor + start-up, and ≤ 5 s",
-             f"{seconds(median)} ({median / floor_s:.2f}× floor; goal {seconds(at['goal_s'])} = "
-             f"1.5 × floor + start-up {seconds(f['startup_s'])}; CPU "
-             f"{seconds(statistics.median(at['cpu_s']))})",
-             median <= at["goal_s"] and median <= 5.0)]
+    check = statistics.median(at["check_s"])
+    whole = statistics.median(at["whole_s"])
+    httpx = statistics.median(at["floors"]["httpx-per-worker"])
+    rows = [(f"`unmo health --all`, {customers:,} customers, {LATENCY_MS} ms loopback API, "
+             f"concurrency {CONCURRENCY}: checking ÷ httpx with one AsyncClient per worker, "
+             f"same server, same run (median of {_value(args, '--runs')}; ideal {customers:,} × "
+             f"{LATENCY_MS} ms ÷ {CONCURRENCY} = {seconds(ideal)})", "≤ 1.1×",
+             f"{check / httpx:.2f}× ({seconds(check)} ÷ {seconds(httpx)}; whole process "
+             f"{seconds(whole)}, CPU {seconds(statistics.median(at['cpu_s']))})",
+             check / httpx <= 1.1)]
+    if "one_customer_s" in f:
+        rows.append(("`unmo health --all` of one customer (its fixed cost) and of an empty "
+                     "workspace, whole process", "— (cut it)",
+                     f"{seconds(f['one_customer_s'])} and {seconds(f['startup_s'])}", None))
+    return rows
 
 
 def judged_cell(judged: dict) -> str:
@@ -315,7 +324,11 @@ def rows_of(bench: Bench, args: Args, found: dict[str, dict | str]
         elif isinstance(figures, str):
             rows = [(f"`{bench.script}`", "—", f"failed: {figures}", False)]
         elif bench.rows is not None:
-            rows = bench.rows(figures, args)
+            try:
+                rows = bench.rows(figures, args)
+            except (KeyError, StopIteration, TypeError, ValueError) as exc:  # the table goes on
+                rows = [(f"`{bench.script}`", "—", f"figures not understood: "
+                         f"{type(exc).__name__} {exc}", False)]
         else:
             rows = [(g["figure"], g["goal"], g["value"], g["met"])
                     for g in figures.get("goals", [])]
