@@ -139,7 +139,10 @@ def main() -> None:
     typer_ms, help_ms = median_ms(times["typer"]), median_ms(times["help"])
     print(f"unmo --help {help_ms:6.0f} ms   python -c 'import typer' {typer_ms:4.0f} ms   ratio "
           f"{help_ms / typer_ms:.2f} (goal ≤ 1.5)")
-    results = [measure(label, url, args) for label, url in databases(args.postgres_url)]
+    # run by run_all.py with UNMO_DATABASE_URL: that database, and say so
+    targets = databases(args.postgres_url) if args.postgres_url or not os.environ.get(
+        "UNMO_DATABASE_URL") else [("PostgreSQL", None)]
+    results = [measure(label, url, args) for label, url in targets]
     probe = Path(tempfile.mkdtemp())
     started = time.perf_counter()
     for n in range(1000):

@@ -212,10 +212,12 @@ def startup_rows(f: dict, args: Args) -> list[tuple]:
 
 
 def onboard_rows(f: dict, args: Args) -> list[tuple]:
+    # issue 14 restated the first issues' 0.5 s as a ratio to the import floor of the stack
+    # onboarding needs, measured in the same run: ≤ 1.2×
     return [("one non-interactive `unmo onboard NAME … --yes`, whole process, database already "
-             f"there (median of {_value(args, '--runs')})", "≤ 0.5 s",
-             f"{seconds(f['onboard_s'])} (CPU {seconds(f['onboard_cpu_s'])})",
-             f["onboard_s"] <= 0.5),
+             f"there (median of {_value(args, '--runs')})", "≤ 1.2× the import floor (0.5 s)",
+             f"{f['ratio']:.2f}× ({seconds(f['onboard_s'])} ÷ {seconds(f['floor_s'])}; CPU "
+             f"{f['onboard_cpu_s'] / f['floor_cpu_s']:.2f}×)", f["ratio"] <= 1.2),
             (f"`unmo onboard --from FILE`, {int(_value(args, '--batch')):,} customers, whole "
              "process", "≤ 30 s", f"{f['batch_s']:.1f} s (CPU {f['batch_cpu_s']:.1f} s)",
              f["batch_s"] <= 30)]
