@@ -120,11 +120,17 @@ def tables(draw) -> DataTable:
     # cells of every kind, or text only (what add_rows measures a column at a time)
     cell = draw(st.sampled_from([_CELL, _TEXT]))
     rows = [[draw(cell) for _ in columns] for _ in range(draw(st.integers(0, 6)))]
-    # one at a time, all at once, or some before the rest
-    split = draw(st.integers(0, len(rows)))
-    for row in rows[:split]:
-        table.add_row(*row)
-    table.add_rows(rows[split:])
+    # in batches, each added a row at a time or all at once, in any order (add_rows may take
+    # a column as plain text that an earlier or later add_row gives a wide or multi-line cell)
+    position = 0
+    while position < len(rows):
+        size = draw(st.integers(1, len(rows) - position))
+        batch, position = rows[position:position + size], position + size
+        if draw(st.booleans()):
+            table.add_rows(batch)
+        else:
+            for row in batch:
+                table.add_row(*row)
     return table
 
 
