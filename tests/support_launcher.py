@@ -5,7 +5,8 @@ those tests cost).
 `UnmoProcess([sys.executable, "-m", "unmo_cli", *args], env=…, stdout=…, stderr=…)` is a
 subprocess.Popen in every way the tests use (pipes, communicate, poll, wait, send_signal, kill,
 returncode): only its process is made differently. One launcher per test process imports
-unmo's commands, services and models once; for each UnmoProcess it forks, and the fork forks
+unmo's commands, services and models, and the survey page's stack (for `survey serve`:
+support_survey.survey_server), once; for each UnmoProcess it forks, and the fork forks
 the process itself and exits, so that it is reparented to the test process (made a child
 subreaper, Linux's PR_SET_CHILD_SUBREAPER) and reaped by Popen as its own child. That process
 runs the real entry point (unmo_cli.cli.main) alone, with the given environment (whole),
@@ -29,6 +30,7 @@ from typing import Any
 _LAUNCHER = """
 import importlib, json, os, pkgutil, socket, sys
 import unmo_cli.commands, unmo_cli.services, unmo_cli.db.models
+import unmo_cli.survey_server, uvicorn.config  # `survey serve`'s page stack (support_survey)
 for package in (unmo_cli.commands, unmo_cli.services):
     for module in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
         importlib.import_module(module.name)
