@@ -262,33 +262,43 @@ def test_a_forgotten_customer_has_no_folder_to_render(unmo, acme, workspace: Pat
     assert ran.json()["folder"] is None and not (workspace / "customers" / acme).exists()
 
 
-@pytest.mark.slow
-def test_a_rotation_waiting_for_the_folder_does_not_revive_forgotten_keys(unmo, acme,
-                                                                         workspace: Path):
+def _waiting_on_a_paused_forget(acme: str, workspace: Path, *args: str
+                                ) -> tuple[UnmoProcess, UnmoProcess]:
+    """`customer forget ACME --yes --json` paused after erasing (not committed, its customer
+    folder held), then `unmo ARGS` started and seen to have the folder open (it then waits for
+    the folder's lock); the forget released. Both processes, running."""
     marker = workspace.parent / "forget-paused"
     env = {**os.environ, "NO_COLOR": "1"}
-    forget = UnmoProcess(
-        [sys.executable, "-m", "unmo_cli", "customer", "forget", acme, "--yes"],
-        env={**env, "UNMO_TEST_PAUSE_AT": "customer-forget", "UNMO_TEST_PAUSE_FILE": str(marker),
-             "UNMO_TEST_PAUSE_S": "120"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+
+    def start(command: tuple[str, ...], **extra: str) -> UnmoProcess:
+        return UnmoProcess([sys.executable, "-m", "unmo_cli", *command], env={**env, **extra},
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    forget = start(("customer", "forget", acme, "--yes", "--json"),
+                   UNMO_TEST_PAUSE_AT="customer-forget", UNMO_TEST_PAUSE_FILE=str(marker),
+                   UNMO_TEST_PAUSE_S="120")
     try:
         deadline = time.monotonic() + 60
-        while not marker.exists():  # erased, not committed, the folder held
+        while not marker.exists():
             assert forget.poll() is None, forget.communicate()[1]
             assert time.monotonic() < deadline, "forget never paused"
             time.sleep(0.02)
-        rotate = UnmoProcess([sys.executable, "-m", "unmo_cli", "keys", "rotate", acme],
-                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True)
+        other = start(args)
         folder = str(workspace / "customers" / acme)
         deadline = time.monotonic() + 60
-        while not _holds_open(rotate.pid, folder):  # then it waits for the folder's lock
-            assert rotate.poll() is None, rotate.communicate()[1]
-            assert time.monotonic() < deadline, "rotation never opened the folder"
+        while not _holds_open(other.pid, folder):
+            assert other.poll() is None, other.communicate()[1]
+            assert time.monotonic() < deadline, f"{args} never opened the folder"
             time.sleep(0.02)
     finally:
         marker.unlink(missing_ok=True)
+    return forget, other
+
+
+@pytest.mark.slow
+def test_a_rotation_waiting_for_the_folder_does_not_revive_forgotten_keys(unmo, acme,
+                                                                         workspace: Path):
+    forget, rotate = _waiting_on_a_paused_forget(acme, workspace, "keys", "rotate", acme)
     assert forget.wait(timeout=120) == 0, forget.communicate()[1]
     _out, err = rotate.communicate(timeout=120)
     assert rotate.returncode == 2, err
@@ -303,30 +313,8 @@ def test_two_forgets_at_once_both_succeed_and_the_second_finds_nothing_left(unmo
     # The second waits for the folder's lock while the first erases, commits and removes the
     # folder; it then erases nothing new and has no folder to remove (it once failed renaming
     # the folder the first had already removed: "No such file or directory", exit 3).
-    marker = workspace.parent / "forget-paused"
-    env = {**os.environ, "NO_COLOR": "1"}
-    first = UnmoProcess(
-        [sys.executable, "-m", "unmo_cli", "customer", "forget", acme, "--yes", "--json"],
-        env={**env, "UNMO_TEST_PAUSE_AT": "customer-forget", "UNMO_TEST_PAUSE_FILE": str(marker),
-             "UNMO_TEST_PAUSE_S": "120"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():  # erased, not committed, the folder held
-            assert first.poll() is None, first.communicate()[1]
-            assert time.monotonic() < deadline, "forget never paused"
-            time.sleep(0.02)
-        second = UnmoProcess(
-            [sys.executable, "-m", "unmo_cli", "customer", "forget", acme, "--yes", "--json"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        folder = str(workspace / "customers" / acme)
-        deadline = time.monotonic() + 60
-        while not _holds_open(second.pid, folder):  # then it waits for the folder's lock
-            assert second.poll() is None, second.communicate()[1]
-            assert time.monotonic() < deadline, "the second forget never opened the folder"
-            time.sleep(0.02)
-    finally:
-        marker.unlink(missing_ok=True)
+    first, second = _waiting_on_a_paused_forget(acme, workspace,
+                                                "customer", "forget", acme, "--yes", "--json")
     out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     assert json.loads(out)["folder_removed"] is True
