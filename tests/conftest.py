@@ -207,12 +207,20 @@ class Ran:
         return json.loads(self.stdout)
 
 
+@pytest.fixture(scope="session")
+def _user_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tests' XDG cache folder (a Tab on a server database keeps its slugs there), never
+    the developer's ~/.cache."""
+    return tmp_path_factory.mktemp("xdg-cache")
+
+
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, _user_cache_home: Path) -> None:
     for name in _SETTINGS_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_user_cache_home))
 
 
 @pytest.fixture(scope="session")

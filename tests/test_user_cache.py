@@ -1,0 +1,43 @@
+"""unmo's folder in the user's cache (unmo_cli/user_cache.py): where XDG says, owner-only, and
+never made from a relative XDG_CACHE_HOME — checked through a real onboarding, whose compiled
+templates are kept there."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from support_onboarding import onboard
+
+from unmo_cli.user_cache import cache_dir, make_cache_dir
+
+
+def test_an_onboarding_keeps_its_compiled_templates_in_an_owner_only_folder(
+        workspace: Path, unmo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("UNMO_NO_TEMPLATE_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    onboard(unmo, "Acme Games")
+    for folder in (tmp_path / "cache" / "unmo", tmp_path / "cache" / "unmo" / "jinja"):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    assert any((tmp_path / "cache" / "unmo" / "jinja").iterdir())
+
+
+def test_a_relative_xdg_cache_home_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative")
+    assert cache_dir() == tmp_path / "home" / ".cache" / "unmo"
+    assert make_cache_dir("jinja") == tmp_path / "home" / ".cache" / "unmo" / "jinja"
+    assert not (tmp_path / "relative").exists()
+
+
+def test_no_folder_when_it_cannot_be_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    assert make_cache_dir() is None
+    monkeypatch.setenv("XDG_CACHE_HOME", "")
+    monkeypatch.setenv("HOME", "")
+    if not os.path.isabs(os.path.expanduser("~")):
+        assert cache_dir() is None
