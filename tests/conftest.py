@@ -136,7 +136,9 @@ class PostgresServer:
             connection.execute(text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            # FORCE (PostgreSQL 13+) also ends a connection made after the terminate, e.g. a
+            # Tab's background refresh of its slug cache (unmo_cli/completion.py).
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
     def replace_database(self, url: str, source_url: str) -> None:
         """Make the database at `url` a copy of the one at `source_url` (same name, so whoever
