@@ -1,23 +1,28 @@
 """unmo's folder in the user's cache (unmo_cli/user_cache.py): where XDG says, owner-only, and
-never made from a relative XDG_CACHE_HOME — checked through a real onboarding, whose compiled
-templates are kept there."""
+never made from a relative XDG_CACHE_HOME — checked through a real onboarding (a process of
+its own), whose compiled templates are kept there."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from support_onboarding import onboard
+from support_onboarding import flags
 
 from unmo_cli.user_cache import cache_dir, make_cache_dir
 
 
 def test_an_onboarding_keeps_its_compiled_templates_in_an_owner_only_folder(
-        workspace: Path, unmo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv("UNMO_NO_TEMPLATE_CACHE", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    onboard(unmo, "Acme Games")
+        workspace: Path, tmp_path: Path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("UNMO_NO_TEMPLATE_CACHE", None)
+    ran = subprocess.run([sys.executable, "-m", "unmo_cli", "onboard", "Acme Games", *flags(),
+                          "--yes", "--json"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert ran.returncode == 0, ran.stderr
     for folder in (tmp_path / "cache" / "unmo", tmp_path / "cache" / "unmo" / "jinja"):
         assert folder.stat().st_mode & 0o777 == 0o700, folder
     assert any((tmp_path / "cache" / "unmo" / "jinja").iterdir())
