@@ -16,8 +16,9 @@ def cache_dir() -> Path | None:
     """Where unmo's cache folder is (it may not exist); None without an absolute home."""
     base = os.environ.get("XDG_CACHE_HOME", "")
     if not os.path.isabs(base):
-        home = os.path.expanduser("~")
-        if not os.path.isabs(home):
+        home = os.environ.get("HOME")
+        home = os.path.expanduser("~") if home is None else home  # unset: the password file's
+        if not home or not os.path.isabs(home):  # HOME="" is no home, not "/"
             return None
         base = os.path.join(home, ".cache")
     return Path(base, APP)
