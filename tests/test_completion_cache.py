@@ -153,8 +153,8 @@ def test_the_identity_names_the_database_never_its_password(monkeypatch: pytest.
 
 @pytest.mark.parametrize("password", ["hunter#2", "a?b=c", "x/y", "p:w#rd", "%40t"])
 def test_a_password_of_any_characters_is_left_out(password: str):
-    """SQLAlchemy and libpq end the password at the first @ after it (a # or ? inside it does
-    not end the URL): two databases behind the same such password stay two."""
+    """SQLAlchemy ends the password at the first @ after it (a # or ? inside it does not end
+    the URL): two databases behind the same such password stay two."""
     prod = f"postgresql+psycopg://ops:{password}@prod.example:5432/unmo"
     staging = f"postgresql+psycopg://ops:{password}@staging.example:5432/unmo_staging"
     assert database_identity(prod) != database_identity(staging)
@@ -200,9 +200,12 @@ def _hostile(path: Path, workspace: Path, url: str, kind: str) -> None:
                      age_s=completion.CACHE_MAX_AGE_S + 60)
     elif kind == "dated ahead":  # a clock set back: no age at all
         _write_cache(url, slugs, workspace / "customers", age_s=-86400)
-    elif kind == "old, in a folder others can write":  # so it cannot be refreshed
+    elif kind == "old, in another user's folder":  # so it cannot be refreshed
         _write_cache(url, slugs, workspace / "customers", age_s=completion.REFRESH_AFTER_S + 5)
-        path.parent.chmod(0o777)
+        try:
+            os.chown(path.parent, 65534, 65534)
+        except PermissionError:
+            pytest.skip("giving a folder to another user needs root")
     elif kind == "a fifo":
         path.parent.mkdir(mode=0o700, parents=True)
         os.mkfifo(path, 0o600)
@@ -215,7 +218,7 @@ def _hostile(path: Path, workspace: Path, url: str, kind: str) -> None:
 @pytest.mark.parametrize("kind", [
     "link", "readable by others", "another database", "cut short", "not slugs", "another format",
     "customers changed since", "another workspace's", "too old", "dated ahead",
-    "old, in a folder others can write", "a fifo", "a folder"])
+    "old, in another user's folder", "a fifo", "a folder"])
 def test_a_cache_that_cannot_be_trusted_is_not_read(workspace: Path, cache_home: Path,
                                                     kind: str):
     """The server (refused here) is asked instead, so nothing is offered; and quietly."""
@@ -246,8 +249,9 @@ def test_a_tab_does_not_wait_for_its_refresh(workspace: Path, cache_home: Path,
                                              silent_server: SilentServer, tmp_path: Path):
     """A cache older than REFRESH_AFTER_S answers at once, in a real bash's command
     substitution, from a bash holding another descriptor on the caller's pipe (the caller waits
-    for every process that holds it); the refresh it starts hangs on the server, is the only
-    one while it runs, gives up, and leaves the cache as it was."""
+    for every process that holds it), with stdin closed (the refresh mark then opens as fd 0);
+    the refresh it starts hangs on the server, is the only one while it runs, gives up, and
+    leaves the cache as it was."""
     url = f"postgresql+psycopg://unmo@127.0.0.1:{silent_server.port}/unmo?connect_timeout=4"
     path = _write_cache(url, ["acme-games", "beta"], workspace / "customers",
                         age_s=completion.REFRESH_AFTER_S + 5)
@@ -258,7 +262,8 @@ def test_a_tab_does_not_wait_for_its_refresh(workspace: Path, cache_home: Path,
                UNMO_PYTHON=sys.executable)
     began = time.monotonic()
     ran = subprocess.run(["bash", "--norc", "--noprofile", "-c",
-                          'exec 3>&1; offered=$("$UNMO_PYTHON" -m unmo_cli); echo "$offered"'],
+                          'exec 3>&1; offered=$("$UNMO_PYTHON" -m unmo_cli 0<&-); '
+                          'echo "$offered"'],
                          env=env, capture_output=True, text=True, timeout=60)
     took = time.monotonic() - began
     assert ran.returncode == 0 and ran.stderr == "", ran.stderr

@@ -45,3 +45,24 @@ def test_no_folder_when_it_cannot_be_made(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("XDG_CACHE_HOME", "")
     monkeypatch.setenv("HOME", "")  # no home: not "/", which expanduser would make of it
     assert cache_dir() is None and make_cache_dir() is None
+
+
+def test_an_older_unmos_folder_becomes_owner_only(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch):
+    """Made with the default mode (0775 under a umask of 002) by an older unmo; a link in its
+    place is not followed to change another folder's mode."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "unmo" / "jinja").mkdir(parents=True)
+    for folder in (tmp_path / "cache" / "unmo", tmp_path / "cache" / "unmo" / "jinja"):
+        folder.chmod(0o775)
+    assert make_cache_dir("jinja") == tmp_path / "cache" / "unmo" / "jinja"
+    for folder in (tmp_path / "cache" / "unmo", tmp_path / "cache" / "unmo" / "jinja"):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o755)
+    elsewhere.chmod(0o755)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "linked"))
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "unmo").symlink_to(elsewhere)
+    make_cache_dir()
+    assert elsewhere.stat().st_mode & 0o777 == 0o755

@@ -192,7 +192,7 @@ def _server_slugs(ws: Workspace, prefix: str) -> list[str]:
     if cached is not None and not _answers_here(cached, ws.customers_dir):
         cached = None
     claimed: int | None = None
-    if path and (cached is None or not 0 <= _age_ns(cached) <= REFRESH_AFTER_S * 1_000_000_000):
+    if path and (cached is None or _age_ns(cached) > REFRESH_AFTER_S * 1_000_000_000):
         status, claimed = _claim_refresh(path)
         if status == _UNWRITABLE:
             cached = None
@@ -201,7 +201,7 @@ def _server_slugs(ws: Workspace, prefix: str) -> list[str]:
             slugs = read_slugs(url, prefix, limit=MAX_SUGGESTIONS)
         else:
             slugs = starting_with(cached.slugs, prefix, limit=MAX_SUGGESTIONS)
-        if claimed is not None and path:
+        if claimed is not None:
             _refresh_in_background(claimed, path, url, identity, ws.customers_dir)
     finally:
         if claimed is not None:
@@ -346,11 +346,13 @@ def _refresh_in_background(lock: int, path: Path, url: str, identity: str,
     try:  # the child: never returns into the Tab's code
         os.setsid()
         if os.fork() == 0:
+            lock = fcntl.fcntl(lock, fcntl.F_DUPFD, 3)  # not 0-2 (a Tab run with stdin closed)
             devnull = os.open(os.devnull, os.O_RDWR)
             for stream in (0, 1, 2):
                 os.dup2(devnull, stream)
             os.closerange(3, lock)
             os.closerange(lock + 1, _open_max())
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)  # its caller may have ignored it
             signal.alarm(REFRESH_TIMEOUT_S)
             refill_cache(path, url, identity, customers_dir)
     except BaseException:  # noqa: BLE001, S110 - a failed refresh leaves the old cache
@@ -379,7 +381,8 @@ def _claim_refresh(path: Path) -> tuple[str, int | None]:
         return _UNWRITABLE, None
     folder = make_cache_dir()
     try:
-        if folder != path.parent or not _ours(os.lstat(folder)):
+        if (folder != path.parent or not _ours(os.lstat(folder))
+                or not os.access(folder, os.W_OK | os.X_OK)):
             return _UNWRITABLE, None
     except OSError:
         return _UNWRITABLE, None
@@ -397,8 +400,7 @@ def _claim_refresh(path: Path) -> tuple[str, int | None]:
     except OSError:
         return _UNWRITABLE, None
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or not _ours(info):
+        if not stat.S_ISREG(os.fstat(fd).st_mode) or not _ours(os.fstat(fd)):
             os.close(fd)
             return _UNWRITABLE, None
         try:
@@ -406,6 +408,7 @@ def _claim_refresh(path: Path) -> tuple[str, int | None]:
         except BlockingIOError:
             os.close(fd)
             return _BUSY, None  # a refresh is running
+        info = os.fstat(fd)  # dated by the refresh that held the lock last
         if not created and 0 <= time.time_ns() - info.st_mtime_ns < REFRESH_AFTER_S * 1_000_000_000:
             os.close(fd)
             return _BUSY, None  # one has just ended

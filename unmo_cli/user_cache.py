@@ -7,6 +7,7 @@ completion imports it on a Tab press."""
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 APP = "unmo"
@@ -36,6 +37,17 @@ def make_cache_dir(*parts: str) -> Path | None:
         for part in ("", *parts):
             folder = folder / part if part else folder
             folder.mkdir(mode=0o700, exist_ok=True)
+            _owner_only(folder)
     except OSError:
         return None
     return folder
+
+
+def _owner_only(folder: Path) -> None:
+    """An existing folder of this user's (an older unmo made them with the default mode, 0775
+    under a umask of 002) loses the others' permissions; a link or another user's is left as it
+    is, for the caller to refuse."""
+    info = folder.lstat()
+    if (stat.S_ISDIR(info.st_mode) and info.st_mode & 0o077
+            and (not hasattr(os, "getuid") or info.st_uid == os.getuid())):
+        folder.chmod(0o700)
