@@ -136,7 +136,9 @@ class PostgresServer:
             connection.execute(text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            # FORCE (PostgreSQL 13+) also ends a connection made after the terminate, e.g. a
+            # Tab's background refresh of its slug cache (unmo_cli/completion.py).
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
     def replace_database(self, url: str, source_url: str) -> None:
         """Make the database at `url` a copy of the one at `source_url` (same name, so whoever
@@ -207,12 +209,20 @@ class Ran:
         return json.loads(self.stdout)
 
 
+@pytest.fixture(scope="session")
+def _user_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tests' XDG cache folder (a Tab on a server database keeps its slugs there), never
+    the developer's ~/.cache."""
+    return tmp_path_factory.mktemp("xdg-cache")
+
+
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, _user_cache_home: Path) -> None:
     for name in _SETTINGS_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_user_cache_home))
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from unmo_cli.errors import EnvironmentFailure, InputError
 from unmo_cli.money import for_people
 from unmo_cli.text import one_line, text_problem
+from unmo_cli.user_cache import make_cache_dir
 from unmo_cli.workspace import packaged_templates_dir
 
 if TYPE_CHECKING:
@@ -298,10 +299,10 @@ def _bytecode_cache() -> Any:
 
     if os.environ.get("UNMO_NO_TEMPLATE_CACHE"):
         return None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = Path(base) / "unmo" / "jinja"
+    folder = make_cache_dir("jinja")
+    if folder is None:
+        return None
     try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         owner = folder.stat()
     except OSError:
         return None
