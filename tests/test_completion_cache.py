@@ -348,6 +348,24 @@ def test_a_tab_fills_the_cache_which_then_answers_and_refreshes(workspace: Path,
 
 
 @pytest.mark.postgres
+def test_a_locked_table_does_not_hang_a_tab(workspace: Path, unmo, cache_home: Path):
+    """A migration holding the customers table: the Tab gives up within the server timeout
+    and offers nothing, quietly (the statement's lock wait is bounded on the server)."""
+    import psycopg
+
+    _three(unmo)
+    url = os.environ["UNMO_DATABASE_URL"]
+    with psycopg.connect("postgresql://" + url.partition("://")[2]) as holder:
+        holder.execute("LOCK TABLE customers IN ACCESS EXCLUSIVE MODE")
+        began = time.monotonic()
+        seen = _tab("customer show acme")
+        took = time.monotonic() - began
+        holder.rollback()
+    assert seen["offered"] == [] and seen["stderr"] == ""
+    assert took < completion.SERVER_TIMEOUT_S + 8, f"the Tab waited {took:.1f} s"
+
+
+@pytest.mark.postgres
 def test_an_onboarding_here_is_offered_at_the_next_tab(workspace: Path, unmo, cache_home: Path):
     _three(unmo)
     url = os.environ["UNMO_DATABASE_URL"]

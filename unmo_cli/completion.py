@@ -148,8 +148,9 @@ def _read_only_uri(path: Path) -> str:
 
 def _read_server(url: str, pattern: str | None, limit: int | None, *,
                  refresh: bool = False) -> list[str]:
-    """The slugs LIKE `pattern`, at most `limit`; with pattern None, every slug. A refresh
-    (in the background) also bounds its statement and its wait for a lock."""
+    """The slugs LIKE `pattern`, at most `limit`; with pattern None, every slug. The statement
+    and its wait for a lock are bounded on the server too (a table locked by a migration must
+    not hang a Tab): SERVER_TIMEOUT_S for a Tab, longer for a refresh in the background."""
     import psycopg  # lazy: psycopg is the optional postgres extra, only for a server database
 
     scheme, _, rest = url.partition("://")
@@ -161,9 +162,11 @@ def _read_server(url: str, pattern: str | None, limit: int | None, *,
     if "connect_timeout=" not in rest:
         options["connect_timeout"] = SERVER_TIMEOUT_S
     with psycopg.connect("postgresql://" + rest, autocommit=True, **options) as connection:
-        if refresh:
-            connection.execute(f"SET statement_timeout = {REFRESH_STATEMENT_TIMEOUT_MS}")
-            connection.execute(f"SET lock_timeout = {REFRESH_LOCK_TIMEOUT_MS}")
+        statement_ms, lock_ms = ((REFRESH_STATEMENT_TIMEOUT_MS, REFRESH_LOCK_TIMEOUT_MS)
+                                 if refresh else (SERVER_TIMEOUT_S * 1000,) * 2)
+        # One round trip: without parameters, psycopg sends both in one simple query.
+        connection.execute(f"SET statement_timeout = {statement_ms}; "
+                           f"SET lock_timeout = {lock_ms}")
         if pattern is None:
             rows = connection.execute(_ALL_QUERY).fetchall()
         else:
