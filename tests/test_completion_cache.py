@@ -47,13 +47,19 @@ print(json.dumps({"offered": out.getvalue().split(), "stderr": err.getvalue(),
 """
 
 
-def _tab(words: str, **extra: str) -> dict:
-    """One Tab press after `unmo WORDS` (the last word the one completed)."""
+def _tab_env(words: str, **extra: str) -> dict[str, str]:
+    """The environment of Typer's bash script for a Tab after `unmo WORDS` (the last word the
+    one completed)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("_UNMO", "COMP_"))}
     env.update(_UNMO_COMPLETE="complete_bash", _TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION="1",
                COMP_WORDS=f"unmo {words}", COMP_CWORD=str(len(words.split(" "))), **extra)
-    ran = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True,
-                         text=True, timeout=60)
+    return env
+
+
+def _tab(words: str, **extra: str) -> dict:
+    """One Tab press after `unmo WORDS`."""
+    ran = subprocess.run([sys.executable, "-c", _PROBE], env=_tab_env(words, **extra),
+                         capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
     return json.loads(ran.stdout)
 
@@ -256,10 +262,7 @@ def test_a_tab_does_not_wait_for_its_refresh(workspace: Path, cache_home: Path,
     path = _write_cache(url, ["acme-games", "beta"], workspace / "customers",
                         age_s=completion.REFRESH_AFTER_S + 5)
     before = path.read_bytes(), path.stat().st_mtime_ns
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("_UNMO", "COMP_"))}
-    env.update(_UNMO_COMPLETE="complete_bash", _TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION="1",
-               COMP_WORDS="unmo customer show a", COMP_CWORD="3", UNMO_DATABASE_URL=url,
-               UNMO_PYTHON=sys.executable)
+    env = _tab_env("customer show a", UNMO_DATABASE_URL=url, UNMO_PYTHON=sys.executable)
     began = time.monotonic()
     ran = subprocess.run(["bash", "--norc", "--noprofile", "-c",
                           'exec 3>&1; offered=$("$UNMO_PYTHON" -m unmo_cli 0<&-); '

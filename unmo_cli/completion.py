@@ -48,7 +48,7 @@ try:
 except ImportError:  # not a POSIX system: no refresh in the background, so no cache
     fcntl = None  # type: ignore[assignment]
 
-from unmo_cli.user_cache import cache_dir, make_cache_dir
+from unmo_cli.user_cache import cache_dir, make_cache_dir, owned
 from unmo_cli.workspace import Workspace, load_workspace, set_workspace_override
 
 MAX_SUGGESTIONS = 500
@@ -259,12 +259,6 @@ def database_identity(url: str) -> str:
     return hashlib.sha256("\n".join(target).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _ours(info: os.stat_result) -> bool:
-    """This user's, and writable by nobody else."""
-    return not info.st_mode & 0o022 and (not hasattr(os, "getuid")
-                                         or info.st_uid == os.getuid())
-
-
 def read_cache(path: Path, identity: str) -> Cached | None:
     """The cache at `path`, or None when it cannot be used: missing, not a regular file of this
     user's (a link is not followed), readable by others, another database's, or not whole."""
@@ -275,8 +269,7 @@ def read_cache(path: Path, identity: str) -> Cached | None:
     try:
         with open(fd, encoding="utf-8") as file:
             info = os.fstat(file.fileno())
-            if (not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077
-                    or (hasattr(os, "getuid") and info.st_uid != os.getuid())):
+            if not stat.S_ISREG(info.st_mode) or not owned(info, others=0o077):
                 return None
             document = json.loads(file.read())
     except (OSError, ValueError):
@@ -382,12 +375,8 @@ def _claim_refresh(path: Path) -> tuple[str, int | None]:
     alone, or the system cannot lock or fork."""
     if fcntl is None or not hasattr(os, "fork"):
         return _UNWRITABLE, None
-    folder = make_cache_dir()
-    try:
-        if (folder != path.parent or not _ours(os.lstat(folder))
-                or not os.access(folder, os.W_OK | os.X_OK)):
-            return _UNWRITABLE, None
-    except OSError:
+    folder = make_cache_dir()  # None unless this user's alone
+    if folder != path.parent or not os.access(folder, os.W_OK | os.X_OK):
         return _UNWRITABLE, None
     mark = path.with_name(path.name + ".refresh")
     flags = os.O_RDWR | _NO_FOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -403,7 +392,7 @@ def _claim_refresh(path: Path) -> tuple[str, int | None]:
     except OSError:
         return _UNWRITABLE, None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode) or not _ours(os.fstat(fd)):
+        if not stat.S_ISREG(os.fstat(fd).st_mode) or not owned(os.fstat(fd)):
             os.close(fd)
             return _UNWRITABLE, None
         try:

@@ -299,17 +299,10 @@ def _bytecode_cache() -> Any:
 
     if os.environ.get("UNMO_NO_TEMPLATE_CACHE"):
         return None
+    # Cached bytecode is code this process will run: only from a folder nobody else can write
+    # (make_cache_dir refuses any other).
     folder = make_cache_dir("jinja")
-    if folder is None:
-        return None
-    try:
-        owner = folder.stat()
-    except OSError:
-        return None
-    # Cached bytecode is code this process will run: only from a folder nobody else can write.
-    if owner.st_uid != os.getuid() or owner.st_mode & 0o022:
-        return None
-    return FileSystemBytecodeCache(str(folder))
+    return None if folder is None else FileSystemBytecodeCache(str(folder))
 
 
 def render(workspace: Workspace, template_name: str, context: dict[str, Any]) -> str:

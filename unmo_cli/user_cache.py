@@ -28,26 +28,34 @@ def cache_dir() -> Path | None:
 def make_cache_dir(*parts: str) -> Path | None:
     """unmo's cache folder (or the sub-folder `parts` inside it), made if missing: the cache
     base as the user's other caches, unmo's folders owner-only (0700). None when there is no
-    home or it cannot be made."""
-    folder = cache_dir()
-    if folder is None:
+    home, it cannot be made, or a folder on the way is not this user's alone (what is kept here
+    is run, as compiled templates, or trusted, as the slugs a Tab offers)."""
+    base = cache_dir()
+    if base is None:
         return None
+    folders = [base.joinpath(*parts[:depth]) for depth in range(len(parts) + 1)]
     try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        for part in ("", *parts):
-            folder = folder / part if part else folder
+        base.parent.mkdir(parents=True, exist_ok=True)
+        for folder in folders:
             folder.mkdir(mode=0o700, exist_ok=True)
             _owner_only(folder)
+            if not owned(folder.stat()):
+                return None
     except OSError:
         return None
-    return folder
+    return folders[-1]
+
+
+def owned(info: os.stat_result, *, others: int = 0o022) -> bool:
+    """This user's, with none of the mode bits `others` (by default: nobody else may write)."""
+    return not info.st_mode & others and (not hasattr(os, "getuid")
+                                          or info.st_uid == os.getuid())
 
 
 def _owner_only(folder: Path) -> None:
     """An existing folder of this user's (an older unmo made them with the default mode, 0775
     under a umask of 002) loses the others' permissions; a link or another user's is left as it
-    is, for the caller to refuse."""
+    is, for make_cache_dir to refuse."""
     info = folder.lstat()
-    if (stat.S_ISDIR(info.st_mode) and info.st_mode & 0o077
-            and (not hasattr(os, "getuid") or info.st_uid == os.getuid())):
+    if stat.S_ISDIR(info.st_mode) and owned(info, others=0) and info.st_mode & 0o077:
         folder.chmod(0o700)
