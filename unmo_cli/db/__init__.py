@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import fcntl
 import gc
+import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import create_engine, event, insert, inspect, select, text
+from sqlalchemy import create_engine, event, func, insert, inspect, select, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -77,6 +79,8 @@ class Database:
     engine: Engine
     # Kept open for a long-running process (kept_open): dispose() leaves the engine alone.
     kept: bool = False
+    # Opened read-only (connect(read_only=True): a SQLite file this process cannot write).
+    read_only: bool = False
 
     @property
     def dialect(self) -> str:
@@ -299,6 +303,23 @@ def driver_batches(connection: Connection, statement: Any, *, batch: int = 10_00
             yield rows
     finally:
         result.close()
+
+
+def int_rows(connection: Connection, statement: Any) -> Iterable[Sequence[int | None]]:
+    """The rows of a Core SELECT of integer columns (counts, sums of integers, ids), as
+    driver_batches gives them, or on SQLite as one JSON array of arrays that SQLite builds
+    (json_group_array, built in since 3.38) and the json module's C decoder reads: SQLite then
+    makes the whole result in one step of its engine, during which other threads run, where
+    the driver would step once a row, taking the interpreter's lock back each time — a thread
+    beside the report's (db/beside.py) then waited on its other thread row after row (a
+    100,000-customer report's feedback aggregate took 1.5 s there for 0.7 s alone). No float
+    column: SQLite writes a REAL into JSON with 15 digits only."""
+    if connection.dialect.name != "sqlite" or sqlite3.sqlite_version_info < (3, 38):
+        return chain.from_iterable(driver_batches(connection, statement))
+    rows = statement.subquery("int_rows")
+    text = connection.execute(
+        select(func.json_group_array(func.json_array(*rows.c)))).scalar_one()
+    return json.loads(text)
 
 
 def lock_for_update(session: Session | Connection, model: Any, ids: Sequence[int]) -> None:
@@ -559,7 +580,7 @@ def connect(url: str, *, read_only: bool = False) -> Database:
     if not read_only:
         audit.install(engine)  # every write a command makes lands in the audit trail
     _freeze_imports()
-    return Database(url=url, engine=engine)
+    return Database(url=url, engine=engine, read_only=read_only)
 
 
 _frozen = False
