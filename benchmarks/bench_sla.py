@@ -90,7 +90,7 @@ def phases() -> list[tuple[float, str]]:
     from unmo_cli.workspace import load_workspace
 
     spent: dict[str, float] = {}
-    originals = {name: getattr(sla, name) for name in ("_p95", "_outage_gaps", "_tiers_at",
+    originals = {name: getattr(sla, name) for name in ("_p95", "outage_gaps", "_tiers_at",
                                                         "_fees", "compute_sla")}
 
     def timed(name):
@@ -112,7 +112,7 @@ def phases() -> list[tuple[float, str]]:
         for name, function in originals.items():
             setattr(sla, name, function)
     parts = {"_p95": "p95 latency per customer (1 query each, from the covering index)",
-             "_outage_gaps": "checks not healthy, each with its next check (downtime)",
+             "outage_gaps": "checks not healthy, each with its next check (downtime)",
              "_tiers_at": "tiers as of the month's end", "_fees": "fees from the MRR ledger"}
     rest = spent["compute_sla"] - sum(spent.get(name, 0.0) for name in parts)
     return ([(total, "the whole sla_report() in-process"),

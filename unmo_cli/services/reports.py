@@ -22,7 +22,7 @@ import sys
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from fractions import Fraction
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
@@ -33,7 +33,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, literal, select, union_all
 
 from unmo_cli import clock, json_output, metrics, money, testhooks
-from unmo_cli.db import database_exists, open_database, open_empty, tables
+from unmo_cli.db import beside, database_exists, open_database, open_empty, tables
+from unmo_cli.db.beside import Beside
 from unmo_cli.errors import InputError
 from unmo_cli.files import check_output_path
 from unmo_cli.metrics import SUMMARY_WINDOW, TECHNICAL_WINDOW
@@ -48,7 +49,14 @@ from unmo_cli.services.periods import parse_month as parse_month
 from unmo_cli.services.periods import parse_week as parse_week
 from unmo_cli.services.periods import week_of as week_of
 from unmo_cli.services.report_ledger import TaskFigures
-from unmo_cli.services.sla import SlaRow, at_risk, checks_window, fees_at, month_at
+from unmo_cli.services.sla import (
+    SlaRow,
+    at_risk,
+    checks_window,
+    fees_at,
+    month_at,
+    outage_gaps,
+)
 from unmo_cli.workspace import load_workspace
 
 if TYPE_CHECKING:
@@ -479,8 +487,8 @@ def period_report(noun: str, text: str | None, fmt: str, output: Path | None,
 
     db = open_database(ws) if database_exists(ws) else open_empty()
     try:
-        with db.connection(snapshot=True) as connection:
-            return compute_report(connection, ws.settings, chosen, now)
+        with beside.snapshot(db) as (connection, aside):
+            return compute_report(connection, ws.settings, chosen, now, aside)
     finally:
         db.dispose()
 
@@ -489,24 +497,34 @@ def period_report(noun: str, text: str | None, fmt: str, output: Path | None,
 
 
 def compute_report(connection: Connection, settings: Settings, week: Period,
-                   now: datetime) -> WeeklyReport:
+                   now: datetime, aside: Beside | None = None) -> WeeklyReport:
+    """The report of `week` as of `now`, read on `connection` (a snapshot block's). With
+    `aside` (db.beside.snapshot's), the reads that need nothing the others find run on its
+    second connection meanwhile: the feedback per week and per customer (the heaviest), the
+    onboardings per week, the newest installs, the month's outages, and on PostgreSQL the MRR
+    ledger. The figures are the same either way."""
     weeks = [week.shifted(offset) for offset in range(1 - TREND_WEEKS, 1)]
     edges = [weeks[0].start] + [w.end for w in weeks]  # edges[i]..edges[i+1] is weeks[i]
     # The ledger is read as of each edge, and the period in progress as of now: an entry
     # effective later (UNMO_NOW in the past) belongs to a later report.
     ledger_edges = [_naive(min(edge, now)) for edge in edges]
-    # One read of the ledger gives the trend, the portfolio's states and the SLA block's fees.
     as_of = _as_of(week, now)
     sla_month = month_at(as_of, settings.timezone)
-    ledger = report_ledger.read_ledger(connection, ledger_edges, fees_at=fees_at(sla_month))
-    base, ledgers, fees = ledger.periods, ledger.customers, ledger.fees
-    testhooks.checkpoint("report-read")  # the ledger read, the other figures not yet
-    del ledger  # so that `del ledgers` below frees them
-    kept_before, kept_now = report_ledger.retentions(ledgers)
-    zone = ZoneInfo(settings.timezone)
-    tasks_before, tasks_now = report_ledger.task_figures(connection, [
-        (_naive(w.start), _naive(_as_of(w, now)), _as_of(w, now).astimezone(zone).date())
-        for w in weeks[-2:]])
+    aside = aside or Beside(connection, None)
+    # One read of the ledger gives the trend, the portfolio's states and the SLA block's fees.
+    read_ledger = partial(report_ledger.read_ledger, edges=ledger_edges,
+                          fees_at=fees_at(sla_month))
+    # Sent in the order they are needed: the first is done first. On PostgreSQL the ledger is
+    # read beside too (its rows arrive whole, and the server reads them while this thread reads
+    # the checks); on SQLite each row is a step of the reading thread's, so it is read here.
+    ledger_pending = aside.submit(read_ledger) if aside.rows_arrive_whole else None
+    feedback_pending = aside.submit(partial(_feedback_by_week, edges=edges))
+    onboarding_pending = aside.submit(partial(_onboarding_by_week, edges=edges))
+    windows_pending = aside.submit(partial(_feedback_windows, instants=[week.start, as_of],
+                                           span=(week.start, week.end)))
+    installs_pending = aside.submit(partial(_installs_at, instants=[week.start, as_of]))
+    outages_pending = aside.submit(partial(outage_gaps, window=checks_window(sla_month, as_of)))
+    aside.finish()
     # Every figure of the health checks in one read (check_windows): the two health-score
     # windows and the SLA month so far (their p95 latencies too), then the week before and the
     # report's week (health has no trend chart), the last with each customer's last status.
@@ -516,8 +534,17 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
         p95_in=(0, 1, 2), last_status_in=4)
     health_before, health_now = checks.totals(3), checks.totals(4)
     month_p95, month_checks = checks.p95(2), checks.month(2)  # the at-risk block's
-    feedback = _feedback_by_week(connection, edges)
-    onboarding = _onboarding_by_week(connection, edges)
+    ledger = read_ledger(connection) if ledger_pending is None else ledger_pending.take()
+    base, ledgers, fees = ledger.periods, ledger.customers, ledger.fees
+    testhooks.checkpoint("report-read")  # the ledger and the checks read, the rest not yet
+    del ledger  # so that `del ledgers` below frees them
+    kept_before, kept_now = report_ledger.retentions(ledgers)
+    zone = ZoneInfo(settings.timezone)
+    tasks_before, tasks_now = report_ledger.task_figures(connection, [
+        (_naive(w.start), _naive(_as_of(w, now)), _as_of(w, now).astimezone(zone).date())
+        for w in weeks[-2:]])
+    feedback = feedback_pending.take()
+    onboarding = onboarding_pending.take()
     previous = _week_figures(connection, settings, weeks[-2], base[-2], feedback[-2],
                              onboarding[-2], health_before)
     current = _week_figures(connection, settings, weeks[-1], base[-1], feedback[-1],
@@ -542,7 +569,8 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
         mrr_churned=[dollars(b.movements.churned) for b in base],
         mrr_reactivation=[dollars(b.movements.reactivation) for b in base],
     )
-    portfolio = _portfolio(connection, settings, week, now, ledgers, checks)
+    portfolio = _portfolio(connection, settings, week, now, ledgers, checks,
+                           windows_pending.take(), installs_pending.take())
     # The per-customer ledgers (~50 MB at 100,000 customers) are not needed after the portfolio:
     # freed before the at-risk block adds its own working set.
     del ledgers
@@ -557,7 +585,8 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
         trends=trends,
         change=_changes(current, previous),
         sla_at_risk=at_risk(connection, settings, _as_of(week, now), fees=fees,
-                            p95=month_p95, checks=month_checks),
+                            p95=month_p95, checks=month_checks,
+                            outages=outages_pending.take()),
     )
 
 
@@ -808,15 +837,18 @@ def _as_of(week: Week, now: datetime) -> datetime:
 
 
 def _portfolio(connection: Connection, settings: Settings, week: Period, now: datetime,
-               ledgers: dict[int, report_ledger.CustomerLedger],
-               checks: CheckWindows) -> list[PortfolioRow]:
+               ledgers: dict[int, report_ledger.CustomerLedger], checks: CheckWindows,
+               windows: window_tallies.Found,
+               installs: list[dict[int, int]]) -> list[PortfolioRow]:
     """A row per customer active at some time in the week (by its MRR ledger: active at the
     start, or started or reactivated within it); per-customer figures come from one GROUP BY
     customer_id query each, the health checks' from `checks`: read_checks of the health-score
     windows as of the week's start and end (first, with their p95s) and of the week (its last
-    statuses: last_status_in). Takes `ledgers` over: each customer's entry is removed as its row
-    is made. `mrr` is the MRR the customer pays as of the end (or paid when it
-    churned), `mrr_start` and `mrr_end` those in effect at the edges (0 while churned).
+    statuses: last_status_in), the feedback's from `windows` (_feedback_windows of the
+    health-score instants and the week), the installs' from `installs` (_installs_at those
+    instants). Takes `ledgers` over: each customer's entry is removed as its row is made.
+    `mrr` is the MRR the customer pays as of the end (or paid when it churned), `mrr_start`
+    and `mrr_end` those in effect at the edges (0 while churned).
 
     Everything is as of the week's end: a churn after it is not shown, the phase is the one the
     customer had then (from the phase history), the health score is computed as of then and as
@@ -835,7 +867,8 @@ def _portfolio(connection: Connection, settings: Settings, week: Period, now: da
     no_surveys = SurveyFigures(0, 0, None)
     # The week's feedback of each customer comes with the scores, from the same pass.
     (scores_before, scores_now), feedback = _scores_and_span(
-        connection, settings, [week.start, as_of], (week.start, week.end), checks)
+        connection, settings, [week.start, as_of], (week.start, week.end), checks, windows,
+        installs)
     green_at, yellow_at = settings.health_score.green_at, settings.health_score.yellow_at
     platforms: dict[str, tuple[str, ...]] = {}  # the few distinct values, split once each
     # The customers last, read row by row as their rows are made (not all held first), and
@@ -962,7 +995,9 @@ def _score_windows(instants: list[datetime]) -> list[tuple[datetime, datetime]]:
 
 def _scores_and_span(connection: Connection, settings: Settings, instants: list[datetime],
                      span: tuple[datetime, datetime] | None,
-                     checks: CheckWindows | None = None
+                     checks: CheckWindows | None = None,
+                     feedback: window_tallies.Found | None = None,
+                     newest_installs: list[dict[int, int]] | None = None
                      ) -> tuple[list[dict[int, int | None]], dict[int, tuple[int, ...]]]:
     """_health_scores, and with `span` ([start, end)) each customer's feedback within it
     (responses, answered, score_sum, promoters, detractors: the portfolio's week), read in
@@ -970,28 +1005,20 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
     nearest-rank p95 (check_windows.read_checks; `checks` when the caller read them already,
     the windows of `instants` first, with their p95s), one aggregate over the feedback for all
     the windows (window_tallies.by_customer) and a window function per window for the newest
-    install count. `checks` is released (CheckWindows.release) once read."""
+    install count. `checks` is released (CheckWindows.release) once read; `feedback` is
+    _feedback_windows of `instants` and `span`, and `newest_installs` those of `instants`
+    (_newest_installs), when the caller has read them (`feedback` is taken over: each window
+    is emptied once used)."""
 
-    t = _tables()
-    h, f = t.health.c, t.feedback.c
     ends = [_naive(instant) for instant in instants]
-
-    def in_checks(end: datetime) -> Any:
-        return ((h.checked_at >= end - TECHNICAL_WINDOW) & (h.checked_at < end)
-                & (h.status != "maintenance"))
-
     windows = _score_windows(instants)
     if checks is None:
         checks = read_checks(connection, windows, p95_in=range(len(windows)))
     p95 = [checks.p95(i) for i in range(len(windows))]
     checked = [checks.checks_and_not_down(i) for i in range(len(windows))]
     checks.release()  # every figure taken (the caller's first): freed before the scores
-    spans = [(end - SUMMARY_WINDOW, end) for end in ends]
-    if span is not None:
-        spans.append((_naive(span[0]), _naive(span[1])))
-    feedback = window_tallies.by_customer(connection, f.received_at, spans, [
-        ("count", f.nps), ("sum", f.satisfaction), ("count_where", f.nps >= 9),
-        ("count_where", f.nps <= 6)])
+    if feedback is None:
+        feedback = _feedback_windows(connection, instants, span)
     weights = {"technical": settings.health_score.weight_technical,
                "sentiment": settings.health_score.weight_sentiment,
                "engagement": settings.health_score.weight_engagement}
@@ -1005,7 +1032,8 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
     scored: dict[tuple[float | None, ...], int | None] = {}  # and each distinct three, once
     results: list[dict[int, int | None]] = []
     for i, end in enumerate(ends):
-        installs = _newest_installs(connection, in_checks(end))
+        installs = (_newest_installs(connection, end) if newest_installs is None
+                    else newest_installs[i])
         checked_in, answered_in, latencies = checked[i], feedback[i], p95[i]
         scores: dict[int, int | None] = {}
         for customer_id in checked_in.keys() | answered_in.keys() | installs.keys():
@@ -1033,10 +1061,27 @@ def _scores_and_span(connection: Connection, settings: Settings, instants: list[
     return results, (feedback[-1] if span is not None else {})
 
 
-def _newest_installs(connection: Connection, where: Any) -> dict[int, int]:
-    """Per customer, the installs of the newest check `where` selects that measured them."""
+def _feedback_windows(connection: Connection, instants: list[datetime],
+                      span: tuple[datetime, datetime] | None) -> window_tallies.Found:
+    """Each customer's feedback (responses, answered, score_sum, promoters, detractors) in the
+    sentiment window (metrics.SUMMARY_WINDOW) ending just before each of `instants`, then in
+    `span` ([start, end)) if given: one aggregate over the feedback (window_tallies)."""
+    f = _tables().feedback.c
+    spans = [(_naive(instant) - SUMMARY_WINDOW, _naive(instant)) for instant in instants]
+    if span is not None:
+        spans.append((_naive(span[0]), _naive(span[1])))
+    return window_tallies.by_customer(connection, f.received_at, spans, [
+        ("count", f.nps), ("sum", f.satisfaction), ("count_where", f.nps >= 9),
+        ("count_where", f.nps <= 6)])
+
+
+def _newest_installs(connection: Connection, end: datetime) -> dict[int, int]:
+    """Per customer, the installs of its newest check that measured them, of the checks in
+    metrics.TECHNICAL_WINDOW ending just before `end` (naive UTC), maintenance left out."""
 
     h = _tables().health.c
+    where = ((h.checked_at >= end - TECHNICAL_WINDOW) & (h.checked_at < end)
+             & (h.status != "maintenance"))
     newest = func.row_number().over(partition_by=h.customer_id,
                                     order_by=(h.checked_at.desc(), h.id.desc()))
     measured = (select(h.customer_id, h.installs, newest.label("rank"))
@@ -1044,6 +1089,11 @@ def _newest_installs(connection: Connection, where: Any) -> dict[int, int]:
     return dict(connection.execute(
         select(measured.c.customer_id, measured.c.installs)
         .where(measured.c.rank == 1)).all())
+
+
+def _installs_at(connection: Connection, instants: list[datetime]) -> list[dict[int, int]]:
+    """_newest_installs as of each of `instants`."""
+    return [_newest_installs(connection, _naive(instant)) for instant in instants]
 
 
 def _alerts(connection: Connection, week: Week, now: datetime) -> list[AlertRow]:

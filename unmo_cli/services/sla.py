@@ -201,14 +201,16 @@ def sla_report(month: str | None = None, fmt: str = "table", output: Path | None
 
 def at_risk(connection: Connection, settings: Settings, as_of: datetime,
             fees: dict[int, int] | None = None, p95: dict[int, float] | None = None,
-            checks: dict[int, MonthChecks] | None = None) -> list[SlaRow]:
+            checks: dict[int, MonthChecks] | None = None,
+            outages: Outages | None = None) -> list[SlaRow]:
     """The weekly report's "at risk of breaching this month": the month `as_of` falls in, its
     checks up to `as_of`; the customers whose figures so far miss their tier's promise. `fees`:
-    the ledger's fees as of fees_at(that month), and `p95` and `checks`: the p95 latencies and
-    the counts of checks_window(that month, as_of), when the caller has read them already."""
+    the ledger's fees as of fees_at(that month), and `p95`, `checks` and `outages`: the p95
+    latencies, the counts and the outage_gaps of checks_window(that month, as_of), when the
+    caller has read them already."""
     month = month_at(as_of, settings.timezone)
     return [row for row in compute_sla(connection, settings, month, as_of, fees, p95,
-                                       breaching_only=True, checks=checks)
+                                       breaching_only=True, checks=checks, outages=outages)
             if row.met is False]
 
 
@@ -227,8 +229,8 @@ def checks_window(month: Month, now: datetime) -> tuple[datetime, datetime]:
 
 def compute_sla(connection: Connection, settings: Settings, month: Month, now: datetime,
                 fees: dict[int, int] | None = None, p95: dict[int, float] | None = None,
-                breaching_only: bool = False, checks: dict[int, MonthChecks] | None = None
-                ) -> list[SlaRow]:
+                breaching_only: bool = False, checks: dict[int, MonthChecks] | None = None,
+                outages: Outages | None = None) -> list[SlaRow]:
     """A row per customer active at some time in the month (created before its end, not churned
     before its start), by slug; figures from the checks in [start, min(end, now))
     (checks_window). `fees`: _fees(connection, fees_at(month)), `p95`: latency_p95 of that
@@ -251,7 +253,7 @@ def compute_sla(connection: Connection, settings: Settings, month: Month, now: d
             .where(in_month).group_by(h.customer_id)).all()}
     if p95 is None:
         p95 = _p95(connection, aggregates, (start, until), in_month & counted)
-    gaps, spans = _outage_gaps(connection, start, until)
+    gaps, spans = outages if outages is not None else outage_gaps(connection, (start, until))
     tiers_then = _tiers_at(connection, clock.to_db(month.end))
     if fees is None:
         fees = _fees(connection, fees_at(month))
@@ -315,7 +317,7 @@ def _row(slug: str, name: str, tier: Tier, figures: Any, p95: float | None, gaps
     healthy = int(figures.healthy or 0) if figures else 0
     checks = every - maintenance
     # The spacing only matters with outages (most customers have none in a month): `span`, the
-    # first and last of its checks in the month (_outage_gaps), is only known then.
+    # first and last of its checks in the month (outage_gaps), is only known then.
     spacing = metrics.mean_spacing_us(span[0], span[1], every) if span and gaps else None
     availability_met = metrics.sla_availability_met(healthy, checks, tier.availability_pct)
     latency_met = metrics.at_most(p95, tier.p95_latency_ms) if checks else None
@@ -364,14 +366,19 @@ def _p95(connection: Connection, aggregates: dict[int, Any], window: tuple[datet
     return found
 
 
-def _outage_gaps(connection: Connection, start: datetime, until: datetime
-                 ) -> tuple[dict[int, list[int]], dict[int, tuple[int, int]]]:
-    """Per customer, for each check in [start, until) neither healthy nor maintenance, the
+# Per customer: the gaps after its outage checks, and the first and last of its checks.
+Outages = tuple[dict[int, list[int]], dict[int, tuple[int, int]]]
+
+
+def outage_gaps(connection: Connection, window: tuple[datetime, datetime]) -> Outages:
+    """Per customer, for each check in the `window` [start, until) (naive UTC) neither healthy
+    nor maintenance, the
     microseconds to the customer's next later check in the range (or to `until`); and for each
     customer with such checks, the first and the last of its checks in the range (every status;
     microseconds since the epoch: the spacing of metrics.mean_spacing_us). Each is one look-up
     of the (customer_id, checked_at) index, made for the few customers with outages rather
     than a MIN and MAX over every check of the month."""
+    start, until = window
     table = tables.health_checks
     h = table.c
     following = table.alias("following")
