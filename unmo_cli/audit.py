@@ -336,6 +336,10 @@ def _customers_of(table_name: str, values: Sequence[Mapping[str, Any]],
 
 
 def _discard(conn: Connection) -> None:
+    if conn.invalidated:
+        # The DBAPI connection is gone (the server ended it, a cancelled statement): its info
+        # went with it, and asking for it raises PendingRollbackError over the real error.
+        return
     conn.info.pop(PENDING, None)
     conn.info.pop(SLUGS, None)
     conn.info.pop("unmo_audit_before", None)
