@@ -529,10 +529,15 @@ def _describe_operational(exc: Exception, url: str) -> str:
 
 
 def _is_connection_failure(exc: Exception) -> bool:
+    """Whether psycopg failed to connect (libpq's "connection to server at … failed", a host
+    name it could not resolve), not a connection that was lost or ended by the server later
+    ("terminating connection due to administrator command", "server closed the connection")."""
     orig = getattr(exc, "orig", None)
     text = str(orig).lower()
-    return type(orig).__module__.startswith("psycopg") and any(
-        marker in text for marker in ("connection", "resolve host", "translate host"))
+    return type(orig).__module__.startswith("psycopg") and (
+        text.startswith("connection failed")
+        or re.search(r"connection to server\b.*\bfailed", text) is not None
+        or any(marker in text for marker in ("resolve host", "translate host")))
 
 
 def _password_of(url: str) -> str | None:
