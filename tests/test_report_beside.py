@@ -143,6 +143,63 @@ def test_a_read_only_or_in_memory_database_runs_the_work_on_one_connection(
         empty.dispose()
 
 
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("change", ["removed", "replaced"])
+def test_a_removed_or_replaced_file_is_read_as_the_block_has_it_open(unmo, workspace: Path,
+                                                                     change: str):
+    """The file removed, or an older copy put in its place, after the block's connection
+    opened it: no file is created, and every read is of the file the block has open (the
+    second connection is not used)."""
+    _customers(unmo, workspace)
+    db = open_database(load_workspace())
+    path = db.sqlite_path
+    copy = path.with_name("copy.db")
+    try:
+        with db.connection() as connection:
+            connection.exec_driver_sql("VACUUM INTO ?", (str(copy),))  # 1 feedback
+        _add_feedback(db.url)
+        with db.engine.connect() as connection:  # the pooled connection, the file open
+            assert _feedback(connection) == 2
+            # Everything in the file itself (a WAL left behind would be read with the copy:
+            # SQLite's "how to corrupt" case, which no check here can undo).
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        if change == "replaced":
+            copy.replace(path)
+        else:
+            for suffix in ("-wal", "-shm", ""):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        with beside.snapshot(db) as (connection, aside):
+            assert not aside.overlapping
+            assert (_feedback(connection), aside.submit(_feedback).take()) == (2, 2)
+        assert path.exists() == (change == "replaced")  # removed: not created again
+    finally:
+        db.dispose()
+
+
+@pytest.mark.postgres
+def test_a_connection_the_server_ends_is_an_environment_failure(unmo, workspace: Path):
+    """The server ends the second connection mid-report (a restart, pg_terminate_backend): one
+    sentence, exit 3's EnvironmentFailure, that the database failed (it did connect)."""
+    from unmo_cli.errors import EnvironmentFailure
+
+    _customers(unmo, workspace)
+    db = open_database(load_workspace())
+
+    def ended(connection) -> None:
+        connection.exec_driver_sql("SELECT pg_terminate_backend(pg_backend_pid())").scalar()
+
+    try:
+        with pytest.raises(EnvironmentFailure) as failed, \
+                beside.snapshot(db) as (_connection, aside):
+            assert aside.overlapping
+            aside.submit(ended).take()
+    finally:
+        db.dispose()
+    message = str(failed.value)
+    assert message.startswith("the database at postgresql+psycopg://"), message
+    assert "terminating connection" in message and "\n" not in message
+
+
 @pytest.mark.postgres
 def test_a_role_allowed_one_connection_gets_the_same_report(unmo, workspace: Path,
                                                             monkeypatch: pytest.MonkeyPatch):

@@ -26,11 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from urllib.parse import quote
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from unmo_cli import testhooks
-from unmo_cli.db import BUSY_TIMEOUT_MS
+from unmo_cli.db import connect
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -157,28 +158,55 @@ def _postgresql_twin(db: Database, connection: Connection,
 
 
 def _sqlite_twin(db: Database, connection: Connection, stack: ExitStack) -> Connection | None:
-    with db.engine.connect() as lock:
+    path = db.sqlite_path
+    assert path is not None
+    # Its own engine on the file as it is: mode=rw never creates one (the file removed since
+    # the block's connection opened it), and the lock is then this file's.
+    twin = connect(f"sqlite:///file:{quote(path.as_posix())}?mode=rw&uri=true")
+    stack.callback(twin.dispose)
+    try:
+        lock = stack.enter_context(twin.engine.connect())
         lock.exec_driver_sql(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
-        try:
-            lock.exec_driver_sql("BEGIN IMMEDIATE")
-        except OperationalError:  # a writer holds the lock: no second connection this time
-            held = False
-        else:
-            held = True
-        try:
-            # The block's read transaction starts here: a read of the schema table starts it.
-            connection.exec_driver_sql("SELECT 1 FROM sqlite_master LIMIT 1")
-            testhooks.checkpoint("report-beside")  # the block's snapshot taken, not the twin's
-            if not held:
-                return None
-            other = stack.enter_context(db.engine.connect())
-            other.exec_driver_sql("BEGIN")
-            other.exec_driver_sql("SELECT 1 FROM sqlite_master LIMIT 1")
-            return other
-        finally:
-            if held:
-                lock.exec_driver_sql("ROLLBACK")
-            lock.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    except OperationalError:  # the file is gone: the block reads what it has open
+        connection.exec_driver_sql(_START_READING)
+        return None
+    try:
+        lock.exec_driver_sql("BEGIN IMMEDIATE")
+    except OperationalError:  # a writer holds the lock: no second connection this time
+        held = False
+    else:
+        held = True
+    try:
+        connection.exec_driver_sql(_START_READING)  # the block's snapshot is taken here
+        testhooks.checkpoint("report-beside")  # the block's snapshot taken, not the twin's
+        if not held:
+            return None
+        other = stack.enter_context(twin.engine.connect())
+        other.exec_driver_sql("BEGIN")
+        other.exec_driver_sql(_START_READING)
+    finally:
+        if held:
+            lock.exec_driver_sql("ROLLBACK")
+        lock.close()
+    # The same file, not one put in its place since the block's connection opened it (a
+    # restored copy): the same data, as far as the newest audit event and the size tell.
+    if _fingerprint(other) != _fingerprint(connection):
+        other.close()
+        return None
+    return other
+
+
+# A read of the schema table starts a read transaction: its snapshot is the database as of then.
+_START_READING = "SELECT 1 FROM sqlite_master LIMIT 1"
+
+
+def _fingerprint(connection: Connection) -> tuple[Any, ...]:
+    """What tells two snapshots of a workspace's database apart: every write appends an audit
+    event (unmo_cli/audit.py, chained by hash), and the file's page count."""
+    newest = connection.exec_driver_sql(
+        "SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1").first()
+    pages = connection.exec_driver_sql("PRAGMA page_count").scalar()
+    return (tuple(newest) if newest else None, pages)
 
 
 def _interrupt(connection: Connection | None) -> None:
