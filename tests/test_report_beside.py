@@ -259,6 +259,8 @@ def test_the_second_connection_goes_back_once_its_work_is_done(unmo, workspace: 
             while not aside._other.closed and time.monotonic() < deadline:
                 time.sleep(0.01)
             assert aside._other.closed
+            with pytest.raises(RuntimeError, match="after finish"):
+                aside.submit(_feedback)  # the connection is gone: refused, not run on it
             if db.dialect == "postgresql":
                 while reports_connections(connection) and time.monotonic() < deadline:
                     time.sleep(0.05)

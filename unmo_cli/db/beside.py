@@ -70,6 +70,7 @@ class Beside:
         self._other = other
         self._pool = (None if other is None else
                       ThreadPoolExecutor(max_workers=1, thread_name_prefix="unmo-beside"))
+        self._finished = False
 
     @property
     def overlapping(self) -> bool:
@@ -87,6 +88,8 @@ class Beside:
     def submit(self, work: Callable[[Connection], T]) -> Pending[T]:
         """Start `work(connection)` on the second connection, after the work sent before it;
         or, without one, run it on the block's connection when its value is taken."""
+        if self._finished:
+            raise RuntimeError("work sent beside after finish()")
         if self._pool is None or self._other is None:
             return Pending(partial(work, self._connection))
         return Pending(self._pool.submit(work, self._other).result)
@@ -95,6 +98,7 @@ class Beside:
         """No more work will be sent: the second connection's transaction ends, and the
         connection goes back, as soon as the work sent is done (not when the block ends: a
         server's idle-in-transaction timeout, a WAL checkpoint waiting for the read to end)."""
+        self._finished = True
         if self._pool is not None and self._other is not None:
             self._pool.submit(self._other.close)
 

@@ -501,8 +501,8 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
     """The report of `week` as of `now`, read on `connection` (a snapshot block's). With
     `aside` (db.beside.snapshot's), the reads that need nothing the others find run on its
     second connection meanwhile: the feedback per week and per customer (the heaviest), the
-    onboardings per week, the newest installs, the month's outages, and on PostgreSQL the MRR
-    ledger. The figures are the same either way."""
+    onboardings per week, the newest installs, the month's outages, the two weeks'
+    percentiles, and on PostgreSQL the MRR ledger. The figures are the same either way."""
     weeks = [week.shifted(offset) for offset in range(1 - TREND_WEEKS, 1)]
     edges = [weeks[0].start] + [w.end for w in weeks]  # edges[i]..edges[i+1] is weeks[i]
     # The ledger is read as of each edge, and the period in progress as of now: an entry
@@ -524,7 +524,6 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
                                            span=(week.start, week.end)))
     installs_pending = aside.submit(partial(_installs_at, instants=[week.start, as_of]))
     outages_pending = aside.submit(partial(outage_gaps, window=checks_window(sla_month, as_of)))
-    aside.finish()
     # Every figure of the health checks in one read (check_windows): the two health-score
     # windows and the SLA month so far (their p95 latencies too), then the week before and the
     # report's week (health has no trend chart), the last with each customer's last status.
@@ -545,12 +544,12 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
         for w in weeks[-2:]])
     feedback = feedback_pending.take()
     onboarding = onboarding_pending.take()
-    previous = _week_figures(connection, settings, weeks[-2], base[-2], feedback[-2],
-                             onboarding[-2], health_before)
-    current = _week_figures(connection, settings, weeks[-1], base[-1], feedback[-1],
-                            onboarding[-1], health_now)
-    previous = replace(previous, retention=RetentionFigures.of(kept_before), tasks=tasks_before)
-    current = replace(current, retention=RetentionFigures.of(kept_now), tasks=tasks_now)
+    # The two weeks' percentiles (each a look-up in an index) beside the portfolio.
+    ranks_pending = [aside.submit(partial(_week_ranks, week=w, onboardings=o["count"],
+                                          with_latency=h["with_latency"]))
+                     for w, o, h in ((weeks[-2], onboarding[-2], health_before),
+                                     (weeks[-1], onboarding[-1], health_now))]
+    aside.finish()  # the last work sent beside
 
     def dollars(cents: int) -> float:
         return metrics.cents_to_dollars(cents) or 0.0
@@ -571,6 +570,12 @@ def compute_report(connection: Connection, settings: Settings, week: Period,
     )
     portfolio = _portfolio(connection, settings, week, now, ledgers, checks,
                            windows_pending.take(), installs_pending.take())
+    previous = _week_figures(connection, settings, weeks[-2], base[-2], feedback[-2],
+                             onboarding[-2], health_before, ranks_pending[0].take())
+    current = _week_figures(connection, settings, weeks[-1], base[-1], feedback[-1],
+                            onboarding[-1], health_now, ranks_pending[1].take())
+    previous = replace(previous, retention=RetentionFigures.of(kept_before), tasks=tasks_before)
+    current = replace(current, retention=RetentionFigures.of(kept_now), tasks=tasks_now)
     # The per-customer ledgers (~50 MB at 100,000 customers) are not needed after the portfolio:
     # freed before the at-risk block adds its own working set.
     del ledgers
@@ -673,15 +678,31 @@ def _value_at_rank(connection: Connection, column: Any, rank: int, count: int,
     return None if value is None else float(value)
 
 
+def _week_ranks(connection: Connection, week: Period, onboardings: int,
+                with_latency: int) -> tuple[float | None, float | None, float | None]:
+    """The week's median and p95 onboarding duration (of its `onboardings` successful ones)
+    and p95 latency (of its `with_latency` checks with one, maintenance left out)."""
+    t = _tables()
+    o, h = t.onboarding.c, t.health.c
+    in_week = _in_range(o.finished_at, week.start, week.end) & (o.outcome == "success")
+    latency_where = (_in_range(h.checked_at, week.start, week.end) & h.latency_ms.isnot(None)
+                     & (h.status != "maintenance"))
+    return (_value_at_rank(connection, o.duration_s, metrics.median_rank(onboardings),
+                           onboardings, in_week),
+            _value_at_rank(connection, o.duration_s, metrics.nearest_rank(onboardings, 95),
+                           onboardings, in_week),
+            _value_at_rank(connection, h.latency_ms, metrics.nearest_rank(with_latency, 95),
+                           with_latency, latency_where))
+
+
 def _week_figures(connection: Connection, settings: Settings, week: Period,
                   base: report_ledger.PeriodLedger,
                   feedback: dict[str, int], onboarding: dict[str, Any],
-                  health: dict[str, int]) -> WeekFigures:
-    t = _tables()
-    o, h = t.onboarding.c, t.health.c
+                  health: dict[str, int],
+                  ranks: tuple[float | None, float | None, float | None]) -> WeekFigures:
+    """The week's figures; `ranks` its _week_ranks."""
     targets = settings.targets
-
-    in_week = _in_range(o.finished_at, week.start, week.end) & (o.outcome == "success")
+    median, p95, p95_latency = ranks
     count = onboarding["count"]
     mean_s = metrics.mean(onboarding["duration_sum"], count)
     target_s = float(targets.onboarding_minutes) * 60
@@ -690,10 +711,6 @@ def _week_figures(connection: Connection, settings: Settings, week: Period,
     exact_mean = (None if not count
                   else Fraction(str(onboarding["duration_sum"] or 0)) / count)
     exact_target = Fraction(str(targets.onboarding_minutes)) * 60
-    median = _value_at_rank(connection, o.duration_s, metrics.median_rank(count), count,
-                            in_week)
-    p95 = _value_at_rank(connection, o.duration_s, metrics.nearest_rank(count, 95), count,
-                         in_week)
     onboarding_figures = OnboardingFigures(
         count=count, mean_s=mean_s, median_s=_round(median, 1), p95_s=_round(p95, 1),
         target_s=target_s, met=metrics.at_most(exact_mean, exact_target),
@@ -711,16 +728,11 @@ def _week_figures(connection: Connection, settings: Settings, week: Period,
         detractors=feedback["detractors"], target_pct=float(targets.satisfaction_pct),
         met=metrics.at_least(pct, targets.satisfaction_pct))
 
-    latency_where = (_in_range(h.checked_at, week.start, week.end) & h.latency_ms.isnot(None)
-                     & (h.status != "maintenance"))
-    with_latency = health["with_latency"]
     health_figures = HealthFigures(
         checks=health["checks"],
         availability_pct=metrics.availability_pct(health["not_down"], health["checks"]),
         healthy_pct=metrics.healthy_pct(health["healthy"], health["checks"]),
-        p95_latency_ms=_round(_value_at_rank(connection, h.latency_ms,
-                                             metrics.nearest_rank(with_latency, 95),
-                                             with_latency, latency_where), 1))
+        p95_latency_ms=_round(p95_latency, 1))
 
     mrr_cents = base.mrr_cents
     revenue = metrics.revenue_week_cents(mrr_cents)
