@@ -1,8 +1,8 @@
 """Work beside a snapshot: a reading command's snapshot block (`Database.connection(snapshot=
 True)`) with a second connection that reads the very same snapshot, and one thread that runs
-work on it while the block's own connection goes on. The weekly report sends its heaviest
-aggregates there (the feedback per week and per customer, the month's outages), which the
-database computes while Python makes the report's rows from the other reads.
+work on it while the block's own connection goes on. The weekly report sends there the reads
+that need nothing its others find (services/reports.py: compute_report), which the database
+answers while Python makes the report's rows from the other reads.
 
 The same snapshot, made sure of, not hoped for:
 - PostgreSQL: the block's REPEATABLE READ transaction exports its snapshot
@@ -10,13 +10,17 @@ The same snapshot, made sure of, not hoped for:
   (SET TRANSACTION SNAPSHOT) before it reads anything.
 - SQLite (WAL): a third connection takes the write lock (BEGIN IMMEDIATE) while the two others
   start their reads and lets it go at once, so no commit can fall between their two snapshots;
-  a writer waits for the lock a few milliseconds at most, not for the report.
+  a writer waits for the lock a few milliseconds at most, not for the report. The two new
+  connections open the file with mode=rw (never creating one: it may have been removed since
+  the block's connection opened it), and the second is used only if it reads the same data as
+  the block's (the newest audit event and the page count: not an older copy put in the file's
+  place).
 
 Where neither can be had — an in-memory or read-only database, the write lock held by a writer
 for over LOCK_WAIT_MS, a standby server, a server refusing one more connection — the work runs
-on the block's own connection, in its thread, when its result is first asked for: the same
-figures, one after the other. Work run beside must only read, and only through the connection
-it is given."""
+on the block's own connection, in its thread, when its value is taken: the same figures, one
+after the other. Work run beside must only read, and only through the connection it is
+given."""
 
 from __future__ import annotations
 
