@@ -21,7 +21,7 @@ from support_health import make_customer
 
 from tests.test_sla import TIERS, every_15_minutes, insert_checks
 from unmo_cli import console, json_output
-from unmo_cli.services.reports import PortfolioRow
+from unmo_cli.services.report_figures import PortfolioRow
 from unmo_cli.services.sla import SlaRow
 
 ENCODE = console._COMPACT.encode

@@ -28,7 +28,7 @@ from unmo_cli.templates import render
 from unmo_cli.wording import plural
 
 if TYPE_CHECKING:
-    from unmo_cli.services.reports import PortfolioRow, WeeklyReport
+    from unmo_cli.services.report_figures import PortfolioRow, WeeklyReport
     from unmo_cli.workspace import Workspace
 
 NO_CHECKS = "no checks recorded"

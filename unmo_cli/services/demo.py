@@ -43,7 +43,7 @@ from unmo_cli.workspace import Settings, Workspace, packaged_data_file
 
 if TYPE_CHECKING:
     from unmo_cli.services.health import HealthRun
-    from unmo_cli.services.reports import WeeklyReport
+    from unmo_cli.services.report_figures import WeeklyReport
     from unmo_cli.workspace import Workspace
 
 PILOTS_FILE = "pilot-customers.yaml"
