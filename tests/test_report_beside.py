@@ -5,7 +5,10 @@ PostgreSQL pass a real server."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -322,15 +325,11 @@ def test_a_failing_block_stops_the_statement_running_beside_it(unmo, workspace: 
 def test_two_reports_at_once_agree_with_one(unmo, workspace: Path):
     """Reports at once (each a process, each taking the lock on SQLite in turn) give what one
     alone gives."""
-    import subprocess
-    import sys
-
     _customers(unmo, workspace, count=6)
     alone = unmo("report", "weekly", "--format", "json", env={"UNMO_NOW": NOW})
     assert alone.exit_code == 0, alone.stderr
     processes = [subprocess.Popen([sys.executable, "-m", "unmo_cli", "report", "weekly",
-                                   "--format", "json"], env={**__import__("os").environ,
-                                                              "UNMO_NOW": NOW},
+                                   "--format", "json"], env={**os.environ, "UNMO_NOW": NOW},
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for _ in range(4)]
     for process in processes:
